@@ -1,0 +1,165 @@
+//! RTSP cameras through `retina`.
+//!
+//! Connects over RTSP with interleaved TCP (the transport that survives NAT and loss best
+//! for recording), picks the first H.264 or H.265 video stream, and yields its frames in the
+//! MP4 sample format. A camera that stays connected but stops sending is cut off after
+//! `stall_timeout`, so the streamer can reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base::{Error, ErrorKind, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef};
+use url::Url;
+
+use super::{FrameStream, OpenFuture, Opener};
+use crate::frame::{Frame, SampleEntry};
+use crate::nal;
+
+#[derive(Clone)]
+pub struct RtspOpener {
+    pub url: Url,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub stall_timeout: Duration,
+}
+
+impl std::fmt::Debug for RtspOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Opener for RtspOpener {
+    fn open(&self) -> OpenFuture {
+        let me = self.clone();
+        Box::pin(async move { me.open_async().await })
+    }
+
+    fn describe(&self) -> String {
+        let mut u = self.url.clone();
+        let _ = u.set_password(None);
+        format!("rtsp {u}")
+    }
+}
+
+/// Classifies retina's errors into our kinds by what they say: retina's error type is
+/// opaque, and a wrong password or a wrong path deserve their own status.
+fn classify(e: retina::Error, what: &str) -> Error {
+    let text = e.to_string();
+    let kind = if text.contains("401") {
+        ErrorKind::Unauthenticated
+    } else if text.contains("404") {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::Unavailable
+    };
+    let msg = match kind {
+        ErrorKind::Unauthenticated => format!("{what}: camera rejected the credentials (401)"),
+        ErrorKind::NotFound => format!("{what}: camera has no such path (404)"),
+        _ => what.to_string(),
+    };
+    Error::wrap(kind, msg, e)
+}
+
+impl RtspOpener {
+    async fn open_async(&self) -> Result<FrameStream, Error> {
+        let creds = match (&self.username, &self.password) {
+            (Some(u), p) => Some(Credentials { username: u.clone(), password: p.clone().unwrap_or_default() }),
+            (None, _) => None,
+        };
+        let mut url = self.url.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let describe = retina::client::Session::describe(url, SessionOptions::default().creds(creds));
+        let mut session = tokio::time::timeout(self.stall_timeout, describe)
+            .await
+            .map_err(|_| base::err!(Unavailable, "DESCRIBE timed out after {:?}", self.stall_timeout))?
+            .map_err(|e| classify(e, "DESCRIBE failed"))?;
+        let found: Vec<String> =
+            session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
+        let Some(i) = session
+            .streams()
+            .iter()
+            .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        else {
+            bail!(InvalidArgument, "camera offers no H.264 or H.265 video stream (found: {})", found.join(", "));
+        };
+        session
+            .setup(
+                i,
+                SetupOptions::default()
+                    .transport(Transport::Tcp(TcpTransportOptions::default()))
+                    .frame_format(FrameFormat::MP4),
+            )
+            .await
+            .map_err(|e| classify(e, "SETUP failed"))?;
+        let playing = session
+            .play(PlayOptions::default())
+            .await
+            .map_err(|e| classify(e, "PLAY failed"))?
+            .demuxed()
+            .map_err(|e| classify(e, "demuxing"))?;
+        let stall = self.stall_timeout;
+        let state = (playing, true, None::<Arc<SampleEntry>>);
+        let s = futures::stream::unfold(state, move |(mut session, mut first, mut entry)| async move {
+            loop {
+                let item = match tokio::time::timeout(stall, session.next()).await {
+                    Err(_) => {
+                        let e = base::err!(Unavailable, "camera sent nothing for {stall:?}");
+                        return Some((Err(e), (session, first, entry)));
+                    }
+                    Ok(None) => return None,
+                    Ok(Some(Err(e))) => return Some((Err(classify(e, "stream failed")), (session, first, entry))),
+                    Ok(Some(Ok(item))) => item,
+                };
+                let CodecItem::VideoFrame(f) = item else { continue };
+                if f.stream_id() != i {
+                    continue;
+                }
+                let mut new_entry = None;
+                if first || f.has_new_parameters() {
+                    match session.streams()[i].parameters() {
+                        Some(ParametersRef::Video(p)) => {
+                            let built = p
+                                .mp4_sample_entry()
+                                .build()
+                                .map_err(|e| Error::wrap(ErrorKind::DataLoss, "building sample entry", e))
+                                .and_then(SampleEntry::from_box);
+                            match built {
+                                Ok(e) => {
+                                    let e = Arc::new(e);
+                                    if entry.as_deref() != Some(&*e) {
+                                        new_entry = Some(e.clone());
+                                    }
+                                    entry = Some(e);
+                                }
+                                Err(e) => return Some((Err(e), (session, first, entry))),
+                            }
+                        }
+                        _ => {
+                            let e = base::err!(DataLoss, "video frame arrived without codec parameters");
+                            return Some((Err(e), (session, first, entry)));
+                        }
+                    }
+                    first = false;
+                }
+                if f.loss() > 0 {
+                    tracing::debug!(lost_packets = f.loss(), "RTP loss before frame");
+                }
+                let is_key = f.is_random_access_point();
+                let pts_90k = f.timestamp().timestamp();
+                let data = Bytes::from(f.into_data());
+                if let Err(e) = nal::check_length_prefixed(&data) {
+                    return Some((Err(e), (session, first, entry)));
+                }
+                let frame = Frame { pts_90k, is_key, data, new_sample_entry: new_entry };
+                return Some((Ok(frame), (session, first, entry)));
+            }
+        });
+        Ok(Box::pin(s))
+    }
+}
