@@ -1,1 +1,251 @@
-//! placeholder
+//! The home agent's recording side: streamers, the crash-safe segment writer and syncer,
+//! startup recovery, `check`, retention and export.
+//!
+//! Owns: everything that pairs segment files with index rows. Deliberately does not own:
+//! parsing camera bytes (the `media` crate), SQL (the `db` crate), configuration files (the
+//! binary), or anything networked beyond the cameras. The procedure that keeps recordings
+//! crash-safe is in `design/recording.md`.
+
+pub mod check;
+pub mod export;
+pub mod layout;
+pub mod recovery;
+pub mod retention;
+pub mod status;
+pub mod streamer;
+pub mod syncer;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base::clock::Clocks;
+use base::shutdown::Receiver;
+use base::{Error, ErrorKind, ResultExt};
+use db::StreamKind;
+use media::source::Opener;
+
+use crate::layout::{Layout, sync_dir};
+use crate::status::{State, StatusBoard, StreamStatus};
+use crate::streamer::{Backoff, Streamer};
+use crate::writer::{Ctx, StreamState, WriterStats};
+
+/// One stream of a camera and where it comes from.
+pub struct StreamSpec {
+    pub kind: StreamKind,
+    pub opener: Arc<dyn Opener>,
+}
+
+pub struct CameraSpec {
+    pub name: String,
+    pub streams: Vec<StreamSpec>,
+    pub retention: retention::Limits,
+}
+
+pub struct Options {
+    pub data_dir: std::path::PathBuf,
+    pub cameras: Vec<CameraSpec>,
+    pub clocks: Arc<dyn Clocks>,
+    pub flush_interval: Duration,
+    pub segment_duration: Duration,
+    pub backoff: Backoff,
+    pub overall_retention: retention::Limits,
+    pub retention_interval: Duration,
+    pub retention_segments_per_pass_max: usize,
+}
+
+/// What a finished agent run did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Summary {
+    pub streams: HashMap<String, WriterStats>,
+}
+
+/// Runs the agent until `shutdown` fires, then stops every stream, commits everything
+/// written, and returns.
+pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, Error> {
+    let layout = Layout::new(&opts.data_dir);
+    let _lock = layout.lock()?;
+    let mut conn = db::open(&layout.db())?;
+    let report = recovery::recover(&mut conn, &layout)?;
+    if report != recovery::RecoveryReport::default() {
+        tracing::info!(
+            segments_closed = report.segments_closed,
+            bytes_discarded = report.bytes_discarded,
+            orphans_removed = report.orphans_removed,
+            runs_closed = report.runs_closed,
+            "recovered from an unclean stop"
+        );
+    }
+    let (max_segment, max_run) = db::max_ids(&conn)?;
+    std::fs::create_dir_all(layout.streams()).err_kind(ErrorKind::Internal, || "creating streams folder")?;
+    let mut planned = Vec::new();
+    for cam in &opts.cameras {
+        for s in &cam.streams {
+            let stream_id = db::ensure_stream(&conn, &cam.name, s.kind)?;
+            let dir = layout.stream_dir(stream_id);
+            std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
+            let last_end: i64 = conn
+                .query_row(
+                    "select coalesce(max(start_90k + duration_90k), 0) from segment where stream_id = ?",
+                    [stream_id],
+                    |r| r.get(0),
+                )
+                .err_kind(ErrorKind::Internal, || "reading last footage time")?;
+            planned.push((format!("{}/{}", cam.name, s.kind.as_str()), stream_id, s.opener.clone(), last_end));
+        }
+    }
+    sync_dir(&layout.streams())?;
+    sync_dir(&layout.root)?;
+
+    let ctx = Arc::new(Ctx {
+        layout: layout.clone(),
+        clocks: opts.clocks.clone(),
+        db: Arc::new(Mutex::new(conn)),
+        next_segment_id: AtomicI64::new(max_segment + 1),
+        next_run_id: AtomicI64::new(max_run + 1),
+        segment_duration_90k: base::clock::duration_to_90k(opts.segment_duration),
+    });
+    let board = StatusBoard::default();
+    let now = opts.clocks.realtime_90k();
+    let mut shared_states = Vec::new();
+    let mut streamers = Vec::new();
+    for (key, stream_id, opener, last_end) in planned {
+        let shared = Arc::new(Mutex::new(StreamState::new(stream_id)));
+        shared_states.push(shared.clone());
+        board.insert(
+            key.clone(),
+            StreamStatus {
+                camera: key.split('/').next().unwrap_or_default().to_string(),
+                stream: key.split('/').nth(1).unwrap_or_default().to_string(),
+                source: opener.describe(),
+                state: State::Connecting,
+                since: base::clock::format_90k(now),
+                attempts: 0,
+                frames_recorded: 0,
+                last_error: None,
+            },
+        );
+        streamers.push(Streamer {
+            ctx: ctx.clone(),
+            key,
+            opener,
+            shared,
+            status: board.clone(),
+            backoff: opts.backoff,
+            last_end_90k: last_end,
+        });
+    }
+
+    // Shutdown comes from outside (a signal) or from inside: if the syncer cannot make
+    // footage durable (disk full, I/O error) recording must stop rather than pretend.
+    let (internal_tx, shutdown) = base::shutdown::channel();
+    let internal_tx = Arc::new(internal_tx);
+    {
+        let tx = internal_tx.clone();
+        let mut ext = external_shutdown;
+        tokio::spawn(async move {
+            ext.wait().await;
+            tx.shutdown();
+        });
+    }
+
+    // The syncer runs on its own thread: fsync blocks, and must not stall the streamers.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    let syncer = syncer::Syncer::new(ctx.clone(), shared_states);
+    let flush_interval = opts.flush_interval;
+    let syncer_thread = {
+        let tx = internal_tx.clone();
+        std::thread::Builder::new()
+            .name("syncer".into())
+            .spawn(move || {
+                let r = syncer.run(flush_interval, stop_rx);
+                if let Err(e) = &r {
+                    tracing::error!("cannot make footage durable, stopping: {e}");
+                    tx.shutdown();
+                }
+                r
+            })
+            .err_kind(ErrorKind::Internal, || "starting syncer thread")?
+    };
+
+    let mut tasks = Vec::new();
+    for s in streamers {
+        let key = s.key.clone();
+        let rx = shutdown.clone();
+        tasks.push((key, tokio::spawn(s.run(rx))));
+    }
+
+    // Status file and retention share a slow tick.
+    let policy = retention::Policy {
+        cameras: opts.cameras.iter().map(|c| (c.name.clone(), c.retention)).collect(),
+        overall: opts.overall_retention,
+        segments_per_pass_max: opts.retention_segments_per_pass_max,
+    };
+    let status_path = layout.status();
+    let background = {
+        let ctx = ctx.clone();
+        let board = board.clone();
+        let mut shutdown = shutdown.clone();
+        let interval = opts.retention_interval;
+        tokio::spawn(async move {
+            let mut next_retention = tokio::time::Instant::now();
+            loop {
+                if let Err(e) = board.write(&status_path) {
+                    tracing::warn!("writing {}: {e}", status_path.display());
+                }
+                if tokio::time::Instant::now() >= next_retention {
+                    let (ctx2, policy2) = (ctx.clone(), policy.clone());
+                    let r = tokio::task::spawn_blocking(move || {
+                        let now = ctx2.clocks.realtime_90k();
+                        retention::pass(&mut ctx2.db.lock().expect("db mutex"), &ctx2.layout, &policy2, now)
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(rep)) if rep.segments_deleted > 0 => {
+                            tracing::info!(segments = rep.segments_deleted, bytes = rep.bytes_freed, "retention deleted old footage");
+                            if !rep.more {
+                                next_retention = tokio::time::Instant::now() + interval;
+                            }
+                        }
+                        Ok(Ok(_)) => next_retention = tokio::time::Instant::now() + interval,
+                        Ok(Err(e)) => {
+                            tracing::error!("retention pass failed: {e}");
+                            next_retention = tokio::time::Instant::now() + interval;
+                        }
+                        Err(e) => tracing::error!("retention task panicked: {e}"),
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.wait() => break,
+                }
+            }
+        })
+    };
+
+    let mut summary = Summary::default();
+    for (key, t) in tasks {
+        match t.await {
+            Ok(stats) => {
+                tracing::info!(
+                    camera = %key,
+                    received = stats.frames_received,
+                    recorded = stats.frames_recorded,
+                    skipped = stats.frames_skipped,
+                    runs = stats.runs,
+                    "stream stopped"
+                );
+                summary.streams.insert(key, stats);
+            }
+            Err(e) => tracing::error!(camera = %key, "stream task failed: {e}"),
+        }
+    }
+    let _ = background.await;
+    let _ = stop_tx.send(());
+    let synced = syncer_thread.join().map_err(|_| base::err!(Internal, "syncer thread panicked"))?;
+    let _ = board.write(&layout.status());
+    synced?;
+    Ok(summary)
+}

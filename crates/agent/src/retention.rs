@@ -1,0 +1,114 @@
+//! Retention: delete the oldest footage when a camera or the whole agent is over its limits.
+//!
+//! Limits are by age (a segment goes once its end is older than the limit) and by bytes (the
+//! oldest segments go until usage is under the limit), per camera and overall. Each pass
+//! deletes at most `segments_per_pass_max` segments, so one pass is bounded I/O; the worker
+//! runs passes until nothing is over, sleeping between them. Rows are deleted (committed)
+//! before files are unlinked: a crash in between leaves orphan files that recovery deletes,
+//! never a row without its file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base::{Error, ErrorKind, ResultExt};
+use db::Connection;
+
+use crate::layout::Layout;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub max_age_90k: Option<i64>,
+    pub max_bytes: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Per camera name.
+    pub cameras: HashMap<String, Limits>,
+    pub overall: Limits,
+    pub segments_per_pass_max: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub segments_deleted: usize,
+    pub bytes_freed: i64,
+    /// More remains over the limits (the pass hit its bound).
+    pub more: bool,
+}
+
+struct Candidate {
+    id: i64,
+    stream_id: i64,
+    size_bytes: i64,
+    end_90k: i64,
+}
+
+/// One bounded retention pass.
+pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i64) -> Result<PassReport, Error> {
+    let bound = policy.segments_per_pass_max.max(1);
+    let usage = db::usage(conn)?;
+    // Per-stream queues of the oldest closed segments, and per-camera byte totals.
+    let mut queues: BTreeMap<i64, std::collections::VecDeque<Candidate>> = BTreeMap::new();
+    let mut camera_of: HashMap<i64, String> = HashMap::new();
+    let mut camera_bytes: HashMap<String, i64> = HashMap::new();
+    let mut total_bytes = 0i64;
+    for (stream_id, camera, bytes, _) in &usage {
+        camera_of.insert(*stream_id, camera.clone());
+        *camera_bytes.entry(camera.clone()).or_default() += bytes;
+        total_bytes += bytes;
+        let q = db::oldest_closed(conn, Some(*stream_id), bound + 1)?
+            .into_iter()
+            .map(|(id, stream_id, size_bytes, end_90k)| Candidate { id, stream_id, size_bytes, end_90k })
+            .collect();
+        queues.insert(*stream_id, q);
+    }
+    let over = |limits: &Limits, bytes: i64, c: &Candidate| {
+        limits.max_bytes.is_some_and(|m| bytes > m) || limits.max_age_90k.is_some_and(|a| c.end_90k < now_90k - a)
+    };
+    let mut doomed: Vec<Candidate> = Vec::new();
+    let mut more = false;
+    loop {
+        // The globally oldest remaining candidate that some limit wants gone.
+        let mut pick: Option<(i64, i64)> = None; // (end, stream)
+        for (stream_id, q) in &queues {
+            let Some(c) = q.front() else { continue };
+            let camera = &camera_of[stream_id];
+            let cam_limits = policy.cameras.get(camera).copied().unwrap_or_default();
+            let wanted = over(&cam_limits, camera_bytes[camera], c) || over(&policy.overall, total_bytes, c);
+            if wanted && pick.is_none_or(|(end, _)| c.end_90k < end) {
+                pick = Some((c.end_90k, *stream_id));
+            }
+        }
+        let Some((_, stream_id)) = pick else { break };
+        if doomed.len() == bound {
+            more = true;
+            break;
+        }
+        let c = queues.get_mut(&stream_id).and_then(|q| q.pop_front()).expect("picked from a non-empty queue");
+        *camera_bytes.get_mut(&camera_of[&stream_id]).expect("camera") -= c.size_bytes;
+        total_bytes -= c.size_bytes;
+        doomed.push(c);
+    }
+    if doomed.is_empty() {
+        return Ok(PassReport::default());
+    }
+    let tx = conn.transaction().err_kind(ErrorKind::Internal, || "begin retention")?;
+    for c in &doomed {
+        db::delete_segment(&tx, c.id)?;
+    }
+    db::delete_empty_runs(&tx)?;
+    tx.commit().err_kind(ErrorKind::Internal, || "commit retention")?;
+    for c in &doomed {
+        let p = layout.segment(c.stream_id, c.id);
+        if let Err(e) = std::fs::remove_file(&p)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(Error::wrap(ErrorKind::Internal, format!("removing {}", p.display()), e));
+        }
+    }
+    Ok(PassReport {
+        segments_deleted: doomed.len(),
+        bytes_freed: doomed.iter().map(|c| c.size_bytes).sum(),
+        more,
+    })
+}

@@ -1,0 +1,81 @@
+//! Per-stream status: what each camera is doing and why, for logs, `status.json` and later
+//! the web UI.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use base::Error;
+use base::clock::format_90k;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Connecting,
+    Streaming,
+    /// Waiting before the next attempt after an error.
+    Retrying,
+    Stopped,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LastError {
+    pub kind: String,
+    pub message: String,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamStatus {
+    pub camera: String,
+    pub stream: String,
+    pub source: String,
+    pub state: State,
+    pub since: String,
+    pub attempts: u32,
+    pub frames_recorded: u64,
+    pub last_error: Option<LastError>,
+}
+
+/// Shared table of stream statuses keyed by `camera/stream`.
+#[derive(Clone, Default)]
+pub struct StatusBoard(Arc<Mutex<BTreeMap<String, StreamStatus>>>);
+
+impl StatusBoard {
+    pub fn update(&self, key: &str, f: impl FnOnce(&mut StreamStatus)) {
+        if let Some(s) = self.0.lock().expect("status").get_mut(key) {
+            f(s);
+        }
+    }
+
+    pub fn insert(&self, key: String, s: StreamStatus) {
+        self.0.lock().expect("status").insert(key, s);
+    }
+
+    pub fn set_state(&self, key: &str, state: State, now_90k: i64) {
+        self.update(key, |s| {
+            if s.state != state {
+                s.state = state;
+                s.since = format_90k(now_90k);
+            }
+        });
+    }
+
+    pub fn set_error(&self, key: &str, e: &Error, now_90k: i64) {
+        self.update(key, |s| {
+            s.last_error = Some(LastError { kind: e.kind().to_string(), message: e.to_string(), at: format_90k(now_90k) });
+        });
+    }
+
+    pub fn snapshot(&self) -> Vec<StreamStatus> {
+        self.0.lock().expect("status").values().cloned().collect()
+    }
+
+    /// Writes the board as JSON to `path` atomically (write a temporary file, rename).
+    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(&self.snapshot()).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, path)
+    }
+}

@@ -1,0 +1,116 @@
+//! One task per camera stream: connect, record, and on failure wait and reconnect.
+//!
+//! A failing camera only affects its own task: every error ends up as a status and a log
+//! line, followed by a bounded exponential backoff (1 s, 2 s, 4 s … up to the configured
+//! maximum, reset once frames flow again).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base::Error;
+use base::shutdown::Receiver;
+use futures::StreamExt;
+use media::source::Opener;
+
+use crate::status::{State, StatusBoard};
+use crate::writer::{Ctx, StreamState, Writer, WriterStats};
+
+/// Bounded exponential backoff.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay before attempt `n` (0-based) after `n` consecutive failures.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 1u32.checked_shl(failures.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+pub struct Streamer {
+    pub ctx: Arc<Ctx>,
+    pub key: String,
+    pub opener: Arc<dyn Opener>,
+    pub shared: Arc<Mutex<StreamState>>,
+    pub status: StatusBoard,
+    pub backoff: Backoff,
+    pub last_end_90k: i64,
+}
+
+impl Streamer {
+    pub async fn run(self, mut shutdown: Receiver) -> WriterStats {
+        let mut writer = Writer::new(self.ctx.clone(), self.shared.clone(), self.last_end_90k);
+        let mut failures = 0u32;
+        let now = || self.ctx.clocks.realtime_90k();
+        while !shutdown.is_shutdown() {
+            self.status.set_state(&self.key, State::Connecting, now());
+            self.status.update(&self.key, |s| s.attempts += 1);
+            let opened = tokio::select! {
+                r = self.opener.open() => r,
+                _ = shutdown.wait() => break,
+            };
+            let outcome: Result<(), Error> = match opened {
+                Err(e) => Err(e),
+                Ok(mut frames) => {
+                    tracing::info!(camera = %self.key, "connected to {}", self.opener.describe());
+                    self.status.set_state(&self.key, State::Streaming, now());
+                    loop {
+                        let item = tokio::select! {
+                            item = frames.next() => item,
+                            _ = shutdown.wait() => break Ok(()),
+                        };
+                        match item {
+                            Some(Ok(frame)) => {
+                                if let Err(e) = writer.push(frame) {
+                                    break Err(e);
+                                }
+                                if writer.in_run() {
+                                    failures = 0;
+                                }
+                                let recorded = writer.stats.frames_recorded;
+                                self.status.update(&self.key, |s| s.frames_recorded = recorded);
+                            }
+                            Some(Err(e)) => break Err(e),
+                            None => break Err(base::err!(Unavailable, "source ended the stream")),
+                        }
+                    }
+                }
+            };
+            let reason = match &outcome {
+                Ok(()) => "agent shut down".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if let Err(e) = writer.end_run(&reason) {
+                tracing::error!(camera = %self.key, "ending run: {e}");
+            }
+            let Err(e) = outcome else { break };
+            failures += 1;
+            let delay = self.backoff.delay(failures);
+            tracing::warn!(camera = %self.key, kind = %e.kind(), retry_in_ms = delay.as_millis() as u64, "{e}");
+            self.status.set_error(&self.key, &e, now());
+            self.status.set_state(&self.key, State::Retrying, now());
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait() => break,
+            }
+        }
+        self.status.set_state(&self.key, State::Stopped, now());
+        writer.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let b = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(30) };
+        let got: Vec<u64> = (1..=8).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(got, vec![1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(b.delay(u32::MAX).as_secs(), 30);
+    }
+}

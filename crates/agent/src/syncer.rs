@@ -1,0 +1,89 @@
+//! Makes written frames durable: fsync the files, fsync new directory entries, then commit
+//! the index rows, every flush interval, for all streams in one transaction.
+//!
+//! This order is the heart of crash safety (`design/recording.md`): an index row never
+//! describes bytes that are not on stable storage, so after a crash the index is a prefix
+//! of what the files hold and recovery only has to cut the files back to it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base::{Error, ErrorKind, ResultExt};
+
+use crate::layout::sync_dir;
+use crate::writer::{Ctx, StreamState};
+
+pub struct Syncer {
+    ctx: Arc<Ctx>,
+    streams: Vec<Arc<Mutex<StreamState>>>,
+}
+
+/// What one flush did, for logs and benchmarks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlushStats {
+    pub segments: usize,
+    pub runs: usize,
+    pub files_synced: usize,
+}
+
+impl Syncer {
+    pub fn new(ctx: Arc<Ctx>, streams: Vec<Arc<Mutex<StreamState>>>) -> Self {
+        Syncer { ctx, streams }
+    }
+
+    /// One flush: snapshot dirty rows, fsync, commit.
+    pub fn flush(&self) -> Result<FlushStats, Error> {
+        let mut batch = db::Batch::default();
+        let mut files = Vec::new();
+        let mut dirs = BTreeSet::<PathBuf>::new();
+        for s in &self.streams {
+            let mut st = s.lock().expect("stream state");
+            let stream_id = st.stream_id;
+            batch.runs.append(&mut st.dirty_runs);
+            let closed = std::mem::take(&mut st.closed);
+            for seg in closed {
+                if seg.new_file {
+                    dirs.insert(self.ctx.layout.stream_dir(stream_id));
+                }
+                batch.segments.push(seg.row);
+                files.push(seg.file);
+            }
+            if let Some(seg) = st.seg.as_mut().filter(|s| s.dirty) {
+                if seg.new_file {
+                    dirs.insert(self.ctx.layout.stream_dir(stream_id));
+                    seg.new_file = false;
+                }
+                seg.dirty = false;
+                batch.segments.push(seg.row.clone());
+                files.push(seg.file.clone());
+            }
+        }
+        if batch.is_empty() {
+            return Ok(FlushStats::default());
+        }
+        for f in &files {
+            f.sync_data().err_kind(ErrorKind::Internal, || "fsync of a segment file")?;
+        }
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        db::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)?;
+        Ok(FlushStats { segments: batch.segments.len(), runs: batch.runs.len(), files_synced: files.len() })
+    }
+
+    /// Flushes every `interval` until `stop` says so, then flushes once more.
+    pub fn run(self, interval: Duration, stop: std::sync::mpsc::Receiver<()>) -> Result<(), Error> {
+        loop {
+            let stopping = match stop.recv_timeout(interval) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+                _ => true,
+            };
+            self.flush()?;
+            if stopping {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Turns one stream's frames into segment files and index rows.
+//!
+//! The [`Writer`] belongs to one streamer task. It reconstructs decode times, splits runs at
+//! discontinuities, rotates segments at key frames, and appends each frame's bytes to the
+//! current segment file. What it has written is described in a [`StreamState`] shared with
+//! the syncer, which makes it durable (fsync, then index commit) every flush interval. The
+//! procedure and its proof of crash safety are in `design/recording.md`.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base::clock::Clocks;
+use base::{Error, ErrorKind, ResultExt};
+use bytes::Bytes;
+use media::index::{self, FrameInfo};
+use media::reorder::{Discontinuity, Reorderer, Timed};
+use media::{Frame, SampleEntry};
+
+use crate::layout::Layout;
+
+/// What the streamers and the syncer share.
+pub struct Ctx {
+    pub layout: Layout,
+    pub clocks: Arc<dyn Clocks>,
+    pub db: Arc<Mutex<db::Connection>>,
+    pub next_segment_id: AtomicI64,
+    pub next_run_id: AtomicI64,
+    /// Segments are cut at the first key frame after this long.
+    pub segment_duration_90k: i64,
+}
+
+/// A segment being written or just closed, with the state of its row.
+pub(crate) struct OpenSeg {
+    pub row: db::Segment,
+    pub file: Arc<File>,
+    /// The row changed since the syncer last took it.
+    pub dirty: bool,
+    /// The file was created since the syncer last took it: its directory needs an fsync.
+    pub new_file: bool,
+}
+
+/// One stream's write state, guarded by a mutex shared with the syncer.
+pub struct StreamState {
+    pub stream_id: i64,
+    pub(crate) seg: Option<OpenSeg>,
+    /// Closed segments whose final row is not yet committed.
+    pub(crate) closed: Vec<OpenSeg>,
+    /// Run rows to upsert, in order.
+    pub(crate) dirty_runs: Vec<db::Run>,
+}
+
+impl StreamState {
+    pub fn new(stream_id: i64) -> Self {
+        StreamState { stream_id, seg: None, closed: Vec::new(), dirty_runs: Vec::new() }
+    }
+}
+
+struct Item {
+    data: Bytes,
+    is_key: bool,
+    entry_id: i64,
+}
+
+struct RunCtx {
+    row: db::Run,
+    first_dts_90k: Option<i64>,
+    last_duration_90k: u32,
+}
+
+/// Counters a streamer reports when it stops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriterStats {
+    pub frames_received: u64,
+    pub frames_recorded: u64,
+    /// Frames dropped while waiting for a key frame to start a run.
+    pub frames_skipped: u64,
+    pub runs: u64,
+}
+
+pub struct Writer {
+    ctx: Arc<Ctx>,
+    shared: Arc<Mutex<StreamState>>,
+    stream_id: i64,
+    reorder: Reorderer<Item>,
+    pending: Option<Timed<Item>>,
+    run: Option<RunCtx>,
+    entry: Option<(Arc<SampleEntry>, i64)>,
+    /// End of the newest footage of this stream: new runs never start before it.
+    last_end_90k: i64,
+    pub stats: WriterStats,
+}
+
+/// Duration given to the last frame of a run when no better estimate exists (1/30 s).
+const DEFAULT_FRAME_DURATION_90K: u32 = 3000;
+
+impl Writer {
+    pub fn new(ctx: Arc<Ctx>, shared: Arc<Mutex<StreamState>>, last_end_90k: i64) -> Self {
+        let stream_id = shared.lock().expect("stream state").stream_id;
+        Writer {
+            ctx,
+            shared,
+            stream_id,
+            reorder: Reorderer::default(),
+            pending: None,
+            run: None,
+            entry: None,
+            last_end_90k,
+            stats: WriterStats::default(),
+        }
+    }
+
+    pub fn in_run(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// Accepts the next frame from the source.
+    pub fn push(&mut self, frame: Frame) -> Result<(), Error> {
+        self.stats.frames_received += 1;
+        if let Some(e) = frame.new_sample_entry {
+            let id = db::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), &e)?;
+            if self.entry.as_ref().is_some_and(|(_, old)| *old != id) {
+                tracing::info!(stream = self.stream_id, codec = %e.rfc6381_codec, width = e.width, height = e.height,
+                    "codec parameters changed mid-stream; starting a new segment");
+            }
+            self.entry = Some((e, id));
+        }
+        let Some((_, entry_id)) = self.entry else {
+            return Err(base::err!(DataLoss, "frame arrived before any codec parameters"));
+        };
+        self.push_item(Item { data: frame.data, is_key: frame.is_key, entry_id }, frame.pts_90k)
+    }
+
+    fn push_item(&mut self, item: Item, pts_90k: i64) -> Result<(), Error> {
+        if self.run.is_none() {
+            if !item.is_key {
+                self.stats.frames_skipped += 1;
+                return Ok(());
+            }
+            self.start_run();
+        }
+        match self.reorder.push(item, pts_90k) {
+            Ok(timed) => {
+                for t in timed {
+                    self.timed(t)?;
+                }
+                Ok(())
+            }
+            Err((item, Discontinuity::Jump { delta_90k })) => {
+                tracing::warn!(stream = self.stream_id, delta_90k, "timestamp discontinuity; ending the run");
+                self.end_run(&format!("timestamp discontinuity of {delta_90k} (90 kHz units)"))?;
+                self.push_item(item, pts_90k)
+            }
+        }
+    }
+
+    fn start_run(&mut self) {
+        let wall = self.ctx.clocks.realtime_90k();
+        let start = if wall < self.last_end_90k {
+            tracing::warn!(
+                stream = self.stream_id,
+                behind_ms = (self.last_end_90k - wall) / 90,
+                "wall clock is behind recorded footage (clock stepped back?); starting the new run at the end of \
+                 the previous one so that footage stays in order"
+            );
+            self.last_end_90k
+        } else {
+            wall
+        };
+        let id = self.ctx.next_run_id.fetch_add(1, Ordering::Relaxed);
+        let row = db::Run { id, stream_id: self.stream_id, start_90k: start, end_90k: None, end_reason: None };
+        self.shared.lock().expect("stream state").dirty_runs.push(row.clone());
+        self.run = Some(RunCtx { row, first_dts_90k: None, last_duration_90k: DEFAULT_FRAME_DURATION_90K });
+        self.stats.runs += 1;
+    }
+
+    fn timed(&mut self, t: Timed<Item>) -> Result<(), Error> {
+        if let Some(p) = self.pending.take() {
+            let d = u32::try_from(t.dts_90k - p.dts_90k).expect("reorderer keeps dts increasing and bounded");
+            self.write(p, d)?;
+        }
+        self.pending = Some(t);
+        Ok(())
+    }
+
+    fn write(&mut self, t: Timed<Item>, duration_90k: u32) -> Result<(), Error> {
+        let run = self.run.as_mut().expect("frames only flow inside a run");
+        run.last_duration_90k = duration_90k.max(1);
+        let first_dts = *run.first_dts_90k.get_or_insert(t.dts_90k);
+        let wall_90k = run.row.start_90k + (t.dts_90k - first_dts);
+        let run_id = run.row.id;
+        let info = FrameInfo {
+            size_bytes: u32::try_from(t.item.data.len()).unwrap_or(u32::MAX),
+            duration_90k,
+            is_key: t.item.is_key,
+            pts_offset_90k: (t.pts_90k - t.dts_90k) as i32,
+        };
+        if let Err(e) = info.validate() {
+            // Only a camera bug gets here (a multi-megabyte frame, decode times far apart
+            // inside the reorder window). Dropping the frame damages the picture until the
+            // next key frame but keeps the index valid.
+            tracing::warn!(stream = self.stream_id, "dropping frame: {}", e.msg());
+            self.stats.frames_skipped += 1;
+            return Ok(());
+        }
+        let mut st = self.shared.lock().expect("stream state");
+        let rotate = match &st.seg {
+            None => true,
+            Some(s) => {
+                s.row.sample_entry_id != t.item.entry_id
+                    || (t.item.is_key && s.row.duration_90k >= self.ctx.segment_duration_90k)
+            }
+        };
+        if rotate {
+            if !t.item.is_key {
+                // Parameters changed on a non-key frame: it cannot start a segment.
+                self.stats.frames_skipped += 1;
+                return Ok(());
+            }
+            if let Some(mut old) = st.seg.take() {
+                old.row.open = false;
+                old.dirty = true;
+                st.closed.push(old);
+            }
+            let id = self.ctx.next_segment_id.fetch_add(1, Ordering::Relaxed);
+            let path = self.ctx.layout.segment(self.stream_id, id);
+            let file = File::options()
+                .create_new(true)
+                .append(true)
+                .open(&path)
+                .err_kind(ErrorKind::Internal, || format!("creating segment file {}", path.display()))?;
+            st.seg = Some(OpenSeg {
+                row: db::Segment {
+                    id,
+                    stream_id: self.stream_id,
+                    run_id,
+                    sample_entry_id: t.item.entry_id,
+                    start_90k: wall_90k,
+                    duration_90k: 0,
+                    frames: 0,
+                    key_frames: 0,
+                    size_bytes: 0,
+                    open: true,
+                    frame_index: Vec::with_capacity(4096),
+                },
+                file: Arc::new(file),
+                dirty: true,
+                new_file: true,
+            });
+        }
+        let seg = st.seg.as_mut().expect("segment exists after rotation");
+        (&*seg.file)
+            .write_all(&t.item.data)
+            .err_kind(ErrorKind::Internal, || format!("writing segment {}", seg.row.id))?;
+        index::append(&mut seg.row.frame_index, &info);
+        seg.row.frames += 1;
+        seg.row.key_frames += i64::from(info.is_key);
+        seg.row.size_bytes += i64::from(info.size_bytes);
+        seg.row.duration_90k += i64::from(duration_90k);
+        seg.dirty = true;
+        self.last_end_90k = wall_90k + i64::from(duration_90k);
+        self.stats.frames_recorded += 1;
+        Ok(())
+    }
+
+    /// Ends the current run (if any): every held frame is written, the segment closed and
+    /// the run row given its end and `reason`.
+    pub fn end_run(&mut self, reason: &str) -> Result<(), Error> {
+        if self.run.is_none() {
+            return Ok(());
+        }
+        for t in self.reorder.flush() {
+            self.timed(t)?;
+        }
+        if let Some(p) = self.pending.take() {
+            let d = self.run.as_ref().map_or(DEFAULT_FRAME_DURATION_90K, |r| r.last_duration_90k);
+            self.write(p, d)?;
+        }
+        let Some(mut run) = self.run.take() else { return Ok(()) };
+        let mut st = self.shared.lock().expect("stream state");
+        if let Some(mut old) = st.seg.take() {
+            old.row.open = false;
+            old.dirty = true;
+            st.closed.push(old);
+        }
+        run.row.end_90k = Some(self.last_end_90k.max(run.row.start_90k));
+        run.row.end_reason = Some(reason.to_string());
+        st.dirty_runs.push(run.row);
+        Ok(())
+    }
+}

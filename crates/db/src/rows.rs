@@ -1,0 +1,315 @@
+//! Row types and queries.
+
+use base::{Error, ErrorKind, ResultExt};
+use media::{Codec, SampleEntry};
+use rusqlite::{Connection, OptionalExtension, params};
+
+fn sql_err(what: &'static str) -> impl FnOnce() -> String {
+    move || what.to_string()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    Main,
+    Sub,
+}
+
+impl StreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Main => "main",
+            StreamKind::Sub => "sub",
+        }
+    }
+}
+
+/// Returns the stream id for `camera`/`kind`, creating camera and stream rows as needed.
+pub fn ensure_stream(conn: &Connection, camera: &str, kind: StreamKind) -> Result<i64, Error> {
+    conn.execute("insert into camera (name) values (?) on conflict (name) do nothing", [camera])
+        .err_kind(ErrorKind::Internal, sql_err("inserting camera"))?;
+    let camera_id: i64 = conn
+        .query_row("select id from camera where name = ?", [camera], |r| r.get(0))
+        .err_kind(ErrorKind::Internal, sql_err("reading camera"))?;
+    conn.execute(
+        "insert into stream (camera_id, kind) values (?, ?) on conflict (camera_id, kind) do nothing",
+        params![camera_id, kind.as_str()],
+    )
+    .err_kind(ErrorKind::Internal, sql_err("inserting stream"))?;
+    conn.query_row("select id from stream where camera_id = ? and kind = ?", params![camera_id, kind.as_str()], |r| {
+        r.get(0)
+    })
+    .err_kind(ErrorKind::Internal, sql_err("reading stream"))
+}
+
+/// Looks up a stream by camera name and kind.
+pub fn find_stream(conn: &Connection, camera: &str, kind: StreamKind) -> Result<Option<i64>, Error> {
+    conn.query_row(
+        "select s.id from stream s join camera c on c.id = s.camera_id where c.name = ? and s.kind = ?",
+        params![camera, kind.as_str()],
+        |r| r.get(0),
+    )
+    .optional()
+    .err_kind(ErrorKind::Internal, sql_err("finding stream"))
+}
+
+#[derive(Clone, Debug)]
+pub struct StreamRow {
+    pub id: i64,
+    pub camera: String,
+    pub kind: String,
+}
+
+pub fn list_streams(conn: &Connection) -> Result<Vec<StreamRow>, Error> {
+    let mut st = conn
+        .prepare("select s.id, c.name, s.kind from stream s join camera c on c.id = s.camera_id order by c.name, s.kind")
+        .err_kind(ErrorKind::Internal, sql_err("listing streams"))?;
+    st.query_map([], |r| Ok(StreamRow { id: r.get(0)?, camera: r.get(1)?, kind: r.get(2)? }))
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("listing streams"))
+}
+
+/// Returns the id of `entry`, inserting it if new.
+pub fn intern_sample_entry(conn: &Connection, entry: &SampleEntry) -> Result<i64, Error> {
+    conn.execute(
+        "insert into sample_entry (codec, width, height, rfc6381_codec, data) values (?, ?, ?, ?, ?)
+         on conflict (data) do nothing",
+        params![entry.codec.as_str(), entry.width, entry.height, entry.rfc6381_codec, entry.data],
+    )
+    .err_kind(ErrorKind::Internal, sql_err("inserting sample entry"))?;
+    conn.query_row("select id from sample_entry where data = ?", [&entry.data], |r| r.get(0))
+        .err_kind(ErrorKind::Internal, sql_err("reading sample entry"))
+}
+
+pub fn get_sample_entry(conn: &Connection, id: i64) -> Result<SampleEntry, Error> {
+    let (codec, data): (String, Vec<u8>) = conn
+        .query_row("select codec, data from sample_entry where id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .err_kind(ErrorKind::DataLoss, || format!("reading sample entry {id}"))?;
+    let e = SampleEntry::from_box(data).map_err(|e| Error::new(ErrorKind::DataLoss, format!("sample entry {id}: {}", e.msg())))?;
+    if Some(e.codec) != Codec::parse(&codec) {
+        return Err(base::err!(DataLoss, "sample entry {id}: codec column {codec:?} disagrees with its box"));
+    }
+    Ok(e)
+}
+
+/// A run row as written by the agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub id: i64,
+    pub stream_id: i64,
+    pub start_90k: i64,
+    pub end_90k: Option<i64>,
+    pub end_reason: Option<String>,
+}
+
+/// A segment row. `frame_index` is the complete index of the frames covered so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub id: i64,
+    pub stream_id: i64,
+    pub run_id: i64,
+    pub sample_entry_id: i64,
+    pub start_90k: i64,
+    pub duration_90k: i64,
+    pub frames: i64,
+    pub key_frames: i64,
+    pub size_bytes: i64,
+    pub open: bool,
+    pub frame_index: Vec<u8>,
+}
+
+impl Segment {
+    pub fn end_90k(&self) -> i64 {
+        self.start_90k + self.duration_90k
+    }
+}
+
+/// Everything one flush commits, in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub runs: Vec<Run>,
+    pub segments: Vec<Segment>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty() && self.segments.is_empty()
+    }
+}
+
+/// Commits a batch of run and segment upserts atomically.
+pub fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), Error> {
+    let tx = conn.transaction().err_kind(ErrorKind::Internal, sql_err("begin"))?;
+    {
+        let mut run = tx
+            .prepare_cached(
+                "insert into run (id, stream_id, start_90k, end_90k, end_reason) values (?, ?, ?, ?, ?)
+                 on conflict (id) do update set end_90k = excluded.end_90k, end_reason = excluded.end_reason",
+            )
+            .err_kind(ErrorKind::Internal, sql_err("preparing run upsert"))?;
+        for r in &batch.runs {
+            run.execute(params![r.id, r.stream_id, r.start_90k, r.end_90k, r.end_reason])
+                .err_kind(ErrorKind::Internal, || format!("upserting run {}", r.id))?;
+        }
+        let mut seg = tx
+            .prepare_cached(
+                "insert into segment (id, stream_id, run_id, sample_entry_id, start_90k, duration_90k, frames,
+                                      key_frames, size_bytes, open, frame_index)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 on conflict (id) do update set duration_90k = excluded.duration_90k, frames = excluded.frames,
+                   key_frames = excluded.key_frames, size_bytes = excluded.size_bytes, open = excluded.open,
+                   frame_index = excluded.frame_index",
+            )
+            .err_kind(ErrorKind::Internal, sql_err("preparing segment upsert"))?;
+        for s in &batch.segments {
+            seg.execute(params![
+                s.id,
+                s.stream_id,
+                s.run_id,
+                s.sample_entry_id,
+                s.start_90k,
+                s.duration_90k,
+                s.frames,
+                s.key_frames,
+                s.size_bytes,
+                s.open,
+                s.frame_index
+            ])
+            .err_kind(ErrorKind::Internal, || format!("upserting segment {}", s.id))?;
+        }
+    }
+    tx.commit().err_kind(ErrorKind::Internal, sql_err("committing flush"))
+}
+
+const SEGMENT_COLS: &str = "id, stream_id, run_id, sample_entry_id, start_90k, duration_90k, frames, key_frames, \
+                            size_bytes, open, frame_index";
+
+fn segment_row(r: &rusqlite::Row) -> rusqlite::Result<Segment> {
+    Ok(Segment {
+        id: r.get(0)?,
+        stream_id: r.get(1)?,
+        run_id: r.get(2)?,
+        sample_entry_id: r.get(3)?,
+        start_90k: r.get(4)?,
+        duration_90k: r.get(5)?,
+        frames: r.get(6)?,
+        key_frames: r.get(7)?,
+        size_bytes: r.get(8)?,
+        open: r.get(9)?,
+        frame_index: r.get(10)?,
+    })
+}
+
+/// Segments of `stream_id` that overlap `[start_90k, end_90k)`, oldest first.
+pub fn segments_in_range(conn: &Connection, stream_id: i64, start_90k: i64, end_90k: i64) -> Result<Vec<Segment>, Error> {
+    // Segments are bounded in length (the agent caps them), so `start_90k > start − max`
+    // lets the index do the work instead of scanning every older segment.
+    let sql = format!(
+        "select {SEGMENT_COLS} from segment where stream_id = ? and start_90k < ? and start_90k >= ? \
+         and start_90k + duration_90k > ? order by start_90k, id"
+    );
+    let mut st = conn.prepare_cached(&sql).err_kind(ErrorKind::Internal, sql_err("preparing range query"))?;
+    st.query_map(params![stream_id, end_90k, start_90k - SEGMENT_DURATION_90K_MAX, start_90k], segment_row)
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("querying segments"))
+}
+
+/// The longest a segment may be; the agent rotates well before this.
+pub const SEGMENT_DURATION_90K_MAX: i64 = 15 * 60 * 90_000;
+
+/// Every segment, ordered by stream then time (for `check`).
+pub fn all_segments(conn: &Connection) -> Result<Vec<Segment>, Error> {
+    let sql = format!("select {SEGMENT_COLS} from segment order by stream_id, start_90k, id");
+    let mut st = conn.prepare(&sql).err_kind(ErrorKind::Internal, sql_err("preparing segment scan"))?;
+    st.query_map([], segment_row)
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("scanning segments"))
+}
+
+/// Segments still marked open (interrupted by a crash, or being written).
+pub fn open_segments(conn: &Connection) -> Result<Vec<Segment>, Error> {
+    let sql = format!("select {SEGMENT_COLS} from segment where open = 1 order by id");
+    let mut st = conn.prepare(&sql).err_kind(ErrorKind::Internal, sql_err("preparing open-segment query"))?;
+    st.query_map([], segment_row)
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("querying open segments"))
+}
+
+pub fn all_segment_ids(conn: &Connection) -> Result<Vec<(i64, i64)>, Error> {
+    let mut st = conn.prepare("select stream_id, id from segment").err_kind(ErrorKind::Internal, sql_err("ids"))?;
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("listing segment ids"))
+}
+
+pub fn delete_segment(conn: &Connection, id: i64) -> Result<(), Error> {
+    conn.execute("delete from segment where id = ?", [id]).err_kind(ErrorKind::Internal, || format!("deleting segment {id}"))?;
+    Ok(())
+}
+
+/// Deletes run rows that no longer have segments and are finished (or interrupted).
+pub fn delete_empty_runs(conn: &Connection) -> Result<usize, Error> {
+    conn.execute("delete from run where not exists (select 1 from segment s where s.run_id = run.id)", [])
+        .err_kind(ErrorKind::Internal, sql_err("deleting empty runs"))
+}
+
+/// Runs of a stream overlapping `[start_90k, end_90k)`, oldest first.
+pub fn runs_in_range(conn: &Connection, stream_id: i64, start_90k: i64, end_90k: i64) -> Result<Vec<(Run, i64, i64)>, Error> {
+    // Returns each run with its recorded extent (first segment start, last segment end).
+    let mut st = conn
+        .prepare_cached(
+            "select r.id, r.stream_id, r.start_90k, r.end_90k, r.end_reason,
+                    min(s.start_90k), max(s.start_90k + s.duration_90k)
+             from run r join segment s on s.run_id = r.id
+             where r.stream_id = ?
+             group by r.id
+             having min(s.start_90k) < ? and max(s.start_90k + s.duration_90k) > ?
+             order by min(s.start_90k)",
+        )
+        .err_kind(ErrorKind::Internal, sql_err("preparing run query"))?;
+    st.query_map(params![stream_id, end_90k, start_90k], |r| {
+        Ok((
+            Run { id: r.get(0)?, stream_id: r.get(1)?, start_90k: r.get(2)?, end_90k: r.get(3)?, end_reason: r.get(4)? },
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })
+    .and_then(|rows| rows.collect())
+    .err_kind(ErrorKind::Internal, sql_err("querying runs"))
+}
+
+pub fn max_ids(conn: &Connection) -> Result<(i64, i64), Error> {
+    conn.query_row(
+        "select coalesce((select max(id) from segment), 0), coalesce((select max(id) from run), 0)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .err_kind(ErrorKind::Internal, sql_err("reading max ids"))
+}
+
+/// Per-stream usage for retention: (stream_id, camera name, bytes, oldest start).
+pub fn usage(conn: &Connection) -> Result<Vec<(i64, String, i64, Option<i64>)>, Error> {
+    let mut st = conn
+        .prepare_cached(
+            "select st.id, c.name, coalesce(sum(s.size_bytes), 0), min(s.start_90k)
+             from stream st join camera c on c.id = st.camera_id left join segment s on s.stream_id = st.id
+             group by st.id order by st.id",
+        )
+        .err_kind(ErrorKind::Internal, sql_err("preparing usage"))?;
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("querying usage"))
+}
+
+/// The oldest closed segments of `stream_id` (or of all streams if `None`), at most `limit`,
+/// without their frame indexes.
+pub fn oldest_closed(conn: &Connection, stream_id: Option<i64>, limit: usize) -> Result<Vec<(i64, i64, i64, i64)>, Error> {
+    let mut st = conn
+        .prepare_cached(
+            "select id, stream_id, size_bytes, start_90k + duration_90k from segment
+             where open = 0 and (?1 is null or stream_id = ?1) order by start_90k, id limit ?2",
+        )
+        .err_kind(ErrorKind::Internal, sql_err("preparing oldest query"))?;
+    st.query_map(params![stream_id, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .and_then(|rows| rows.collect())
+        .err_kind(ErrorKind::Internal, sql_err("querying oldest segments"))
+}

@@ -1,0 +1,130 @@
+//! Creating, opening and upgrading the database.
+
+use std::path::Path;
+
+use base::{Error, ErrorKind, ResultExt, bail};
+use rusqlite::{Connection, OpenFlags};
+
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Frozen schemas, indexed by version − 1. Fresh databases are created at the newest.
+const FROZEN: &[&str] = &[include_str!("schema/v1.sql")];
+
+/// Upgrade steps: `UPGRADES[i]` takes version i+1 to i+2. Empty until version 2 exists.
+const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[];
+
+const _: () = assert!(FROZEN.len() as i64 == SCHEMA_VERSION && UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
+
+fn pragmas(conn: &Connection) -> Result<(), Error> {
+    conn.execute_batch(
+        "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 5000;",
+    )
+    .err_kind(ErrorKind::Internal, || "setting database pragmas")
+}
+
+/// Opens (creating if needed) the database at `path`, upgrading it to [`SCHEMA_VERSION`].
+pub fn open(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open(path).err_kind(ErrorKind::Internal, || format!("opening {}", path.display()))?;
+    pragmas(&conn)?;
+    init_or_upgrade(conn, path)
+}
+
+/// Creates a database at a given frozen version (for upgrade tests).
+pub fn create_at_version(path: &Path, version: i64) -> Result<Connection, Error> {
+    let mut conn = Connection::open(path).err_kind(ErrorKind::Internal, || format!("opening {}", path.display()))?;
+    pragmas(&conn)?;
+    let Some(sql) = usize::try_from(version - 1).ok().and_then(|i| FROZEN.get(i)) else {
+        bail!(InvalidArgument, "no frozen schema version {version}");
+    };
+    let tx = conn.transaction().err_kind(ErrorKind::Internal, || "begin")?;
+    tx.execute_batch(sql).err_kind(ErrorKind::Internal, || format!("creating schema v{version}"))?;
+    tx.execute("insert into meta (schema_version, db_uuid) values (?, lower(hex(randomblob(16))))", [version])
+        .err_kind(ErrorKind::Internal, || "writing meta")?;
+    tx.commit().err_kind(ErrorKind::Internal, || "commit")?;
+    Ok(conn)
+}
+
+fn init_or_upgrade(mut conn: Connection, path: &Path) -> Result<Connection, Error> {
+    let has_meta: bool = conn
+        .query_row("select count(*) from sqlite_master where type = 'table' and name = 'meta'", [], |r| r.get::<_, i64>(0))
+        .err_kind(ErrorKind::Internal, || "reading sqlite_master")?
+        > 0;
+    if !has_meta {
+        drop(conn);
+        return create_at_version(path, SCHEMA_VERSION);
+    }
+    let version: i64 = conn
+        .query_row("select schema_version from meta", [], |r| r.get(0))
+        .err_kind(ErrorKind::DataLoss, || format!("{}: reading schema version", path.display()))?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            FailedPrecondition,
+            "{} has schema version {version}, newer than this binary's {SCHEMA_VERSION}; upgrade porchlight",
+            path.display()
+        );
+    }
+    if version < 1 {
+        bail!(DataLoss, "{} has invalid schema version {version}", path.display());
+    }
+    for v in version..SCHEMA_VERSION {
+        let tx = conn.transaction().err_kind(ErrorKind::Internal, || "begin upgrade")?;
+        UPGRADES[(v - 1) as usize](&tx).err_kind(ErrorKind::Internal, || format!("upgrading v{v} to v{}", v + 1))?;
+        tx.execute("update meta set schema_version = ?", [v + 1]).err_kind(ErrorKind::Internal, || "meta")?;
+        tx.commit().err_kind(ErrorKind::Internal, || "commit upgrade")?;
+        tracing::info!("upgraded {} from schema v{v} to v{}", path.display(), v + 1);
+    }
+    Ok(conn)
+}
+
+/// Opens an existing database without writing to it.
+pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
+    if !path.exists() {
+        bail!(NotFound, "no recording database at {}", path.display());
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .err_kind(ErrorKind::Internal, || format!("opening {} read-only", path.display()))?;
+    conn.execute_batch("pragma busy_timeout = 5000;").err_kind(ErrorKind::Internal, || "pragma")?;
+    let version: i64 = conn
+        .query_row("select schema_version from meta", [], |r| r.get(0))
+        .err_kind(ErrorKind::DataLoss, || format!("{}: reading schema version", path.display()))?;
+    if version != SCHEMA_VERSION {
+        bail!(FailedPrecondition, "{} has schema version {version}, expected {SCHEMA_VERSION}; run the agent once to upgrade", path.display());
+    }
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("select type || ' ' || name || ': ' || coalesce(sql, '') from sqlite_master order by type, name")
+            .unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn every_version_upgrades_to_the_fresh_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = open(&dir.path().join("fresh.db")).unwrap();
+        for v in 1..=SCHEMA_VERSION {
+            let p = dir.path().join(format!("v{v}.db"));
+            drop(create_at_version(&p, v).unwrap());
+            let upgraded = open(&p).unwrap();
+            assert_eq!(schema_of(&upgraded), schema_of(&fresh), "v{v} upgraded differs from fresh");
+        }
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.db");
+        let c = open(&p).unwrap();
+        c.execute("update meta set schema_version = 99", []).unwrap();
+        drop(c);
+        let e = open(&p).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
+        assert!(e.msg().contains("99"), "{e}");
+    }
+}
