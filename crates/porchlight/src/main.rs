@@ -1,1 +1,387 @@
-fn main() {}
+//! `porchlight`: the one binary. Each subcommand is a thin layer over the library crates;
+//! see ARCHITECTURE.md for where each piece lives.
+
+mod bench;
+mod config;
+mod timearg;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent::layout::Layout;
+use agent::{CameraSpec, StreamSpec};
+use base::clock::{RealClocks, format_90k};
+use base::{Error, ErrorKind, bail};
+use clap::{Parser, Subcommand};
+use db::StreamKind;
+use media::source::Opener;
+use media::source::file::FileOpener;
+use media::source::rtsp::RtspOpener;
+
+use crate::config::{Config, StreamConfig};
+
+#[derive(Parser)]
+#[command(name = "porchlight", version, about = "Privacy-first neighbourhood camera platform", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Record every configured camera until SIGINT or SIGTERM.
+    Agent {
+        /// The configuration file (see porchlight.example.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Record two simulated cameras replaying real video files, and show how to export.
+    Demo {
+        /// Video for the "front" camera (an MP4 with H.264 or H.265 video).
+        #[arg(long)]
+        front: PathBuf,
+        /// Video for the "back" camera.
+        #[arg(long)]
+        back: PathBuf,
+        /// Where recordings go.
+        #[arg(long, default_value = "demo-data")]
+        data_dir: PathBuf,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Write a stretch of recorded footage as an MP4, without re-encoding.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Camera name.
+        #[arg(long)]
+        camera: String,
+        /// `main` or `sub`.
+        #[arg(long, default_value = "main")]
+        stream: String,
+        /// Start: RFC 3339 (2026-11-22T18:00:00Z), `now`, or relative like `-5m`, `-90s`, `-2h`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms.
+        #[arg(long, allow_hyphen_values = true, default_value = "now")]
+        to: String,
+        /// Output file, or `-` for standard output.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Write fragmented MP4 (init segment + moof/mdat fragments) for streaming.
+        #[arg(long)]
+        fragmented: bool,
+    },
+    /// Verify that the recording index and the segment files agree.
+    Check {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Also read every frame and check its NAL unit framing.
+        #[arg(long)]
+        deep: bool,
+    },
+    /// List recorded runs per camera, with the gaps between them and why each run ended.
+    Recordings {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+    },
+    /// Configuration file tools.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Whole-system benchmarks (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        cmd: bench::BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Parse and validate a configuration file; errors name the field and line.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct DataArgs {
+    /// The agent's data folder.
+    #[arg(long, conflicts_with = "config")]
+    data_dir: Option<PathBuf>,
+    /// Take the data folder from this configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn dir(&self) -> Result<PathBuf, Error> {
+        match (&self.data_dir, &self.config) {
+            (Some(d), _) => Ok(d.clone()),
+            (None, Some(c)) => Ok(Config::load(c)?.data_dir),
+            (None, None) => bail!(InvalidArgument, "give --data-dir or --config"),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    base::init_tracing();
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e.kind() {
+                ErrorKind::InvalidArgument | ErrorKind::NotFound | ErrorKind::FailedPrecondition => 2,
+                _ => 1,
+            })
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::wrap(ErrorKind::Internal, "starting the async runtime", e))
+}
+
+fn run(cmd: Cmd) -> Result<(), Error> {
+    match cmd {
+        Cmd::Agent { config } => {
+            let c = Config::load(&config)?;
+            if c.cameras.is_empty() {
+                bail!(InvalidArgument, "{}: no cameras configured", config.display());
+            }
+            let opts = agent_options(&c)?;
+            runtime()?.block_on(run_until_signal(opts, None))
+        }
+        Cmd::Demo { front, back, data_dir, seconds } => demo(&front, &back, &data_dir, seconds),
+        Cmd::Export { data, camera, stream, from, to, output, fragmented } => {
+            export(&data.dir()?, &camera, &stream, &from, &to, &output, fragmented)
+        }
+        Cmd::Check { data, deep } => check(&data.dir()?, deep),
+        Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),
+        Cmd::Config { cmd: ConfigCmd::Check { file } } => {
+            println!("{}", config::check_file(&file)?);
+            Ok(())
+        }
+        Cmd::Bench { cmd } => bench::run(cmd),
+    }
+}
+
+fn opener(c: &Config, s: &StreamConfig) -> Arc<dyn Opener> {
+    match (&s.url, &s.file) {
+        (Some(url), _) => Arc::new(RtspOpener {
+            url: url.clone(),
+            username: s.username.clone(),
+            password: s.password.clone(),
+            stall_timeout: Duration::from_secs(c.connection.stall_timeout_s.get()),
+        }),
+        (None, Some(f)) => Arc::new(FileOpener { path: f.clone(), looping: s.r#loop, realtime: true }),
+        (None, None) => unreachable!("Config::parse requires url or file"),
+    }
+}
+
+fn agent_options(c: &Config) -> Result<agent::Options, Error> {
+    let cameras = c
+        .cameras
+        .iter()
+        .map(|cam| {
+            let mut streams = vec![StreamSpec { kind: StreamKind::Main, opener: opener(c, cam.main.get_ref()) }];
+            if let Some(sub) = &cam.sub {
+                streams.push(StreamSpec { kind: StreamKind::Sub, opener: opener(c, sub.get_ref()) });
+            }
+            CameraSpec {
+                name: cam.name.get_ref().clone(),
+                streams,
+                retention: cam.retention.or(c.camera_defaults.retention).limits(),
+            }
+        })
+        .collect();
+    Ok(agent::Options {
+        data_dir: c.data_dir.clone(),
+        cameras,
+        clocks: Arc::new(RealClocks),
+        flush_interval: c.flush_interval(),
+        segment_duration: Duration::from_secs(c.recording.segment_duration_s.get()),
+        backoff: agent::streamer::Backoff {
+            initial: Duration::from_millis(c.connection.backoff_initial_ms.get()),
+            max: Duration::from_secs(c.connection.backoff_max_s.get()),
+        },
+        overall_retention: c.retention.limits.limits(),
+        retention_interval: Duration::from_secs(c.retention.interval_s.get()),
+        retention_segments_per_pass_max: c.retention.segments_per_pass_max.get() as usize,
+    })
+}
+
+/// Runs the agent until SIGINT/SIGTERM (or `limit` elapses), then shuts down cleanly.
+async fn run_until_signal(opts: agent::Options, limit: Option<Duration>) -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = base::shutdown::channel();
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGINT handler", e))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;
+    let agent = tokio::spawn(agent::run(opts, rx));
+    tokio::spawn(async move {
+        let timer = async {
+            match limit {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: stopping cleanly"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping cleanly"),
+            _ = timer => tracing::info!("time limit reached: stopping cleanly"),
+        }
+        tx.shutdown();
+        // Keep the sender alive until the process exits so shutdown stays signalled.
+        std::future::pending::<()>().await;
+    });
+    let summary = agent.await.map_err(|e| Error::wrap(ErrorKind::Internal, "agent task", e))??;
+    let json = serde_json::to_string(&summary).unwrap_or_default();
+    tracing::info!(summary = %json, "agent stopped; every written frame is indexed");
+    Ok(())
+}
+
+fn demo(front: &Path, back: &Path, data_dir: &Path, seconds: Option<u64>) -> Result<(), Error> {
+    for f in [front, back] {
+        media::source::file::read_track(f)?;
+    }
+    let text = format!(
+        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\n",
+        std::path::absolute(data_dir).unwrap_or(data_dir.to_path_buf()),
+        std::path::absolute(front).unwrap_or(front.to_path_buf()),
+        std::path::absolute(back).unwrap_or(back.to_path_buf()),
+    );
+    let c = Config::parse(&text)?;
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "porchlight".into());
+    println!("Porchlight demo: recording two simulated cameras");
+    println!("  front  <- {}", front.display());
+    println!("  back   <- {}", back.display());
+    println!("Recordings go to {}/ (index.db + streams/<id>/<segment>), status in status.json", data_dir.display());
+    println!("While it runs, or after Ctrl-C, in another terminal:");
+    println!("  {exe} export --data-dir {} --camera front --from -30s --to now -o clip.mp4", data_dir.display());
+    println!("  {exe} recordings --data-dir {}", data_dir.display());
+    println!("  {exe} check --data-dir {} --deep", data_dir.display());
+    println!("Press Ctrl-C to stop (a clean stop indexes every byte written).");
+    runtime()?.block_on(run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)))
+}
+
+fn parse_stream(s: &str) -> Result<StreamKind, Error> {
+    match s {
+        "main" => Ok(StreamKind::Main),
+        "sub" => Ok(StreamKind::Sub),
+        other => bail!(InvalidArgument, "--stream: expected main or sub, got {other:?}"),
+    }
+}
+
+fn export(dir: &Path, camera: &str, stream: &str, from: &str, to: &str, output: &Path, fragmented: bool) -> Result<(), Error> {
+    let kind = parse_stream(stream)?;
+    let now = base::clock::Clocks::realtime_90k(&RealClocks);
+    let from_90k = timearg::parse(from, now).map_err(|m| base::err!(InvalidArgument, "--from: {m}"))?;
+    let to_90k = timearg::parse(to, now).map_err(|m| base::err!(InvalidArgument, "--to: {m}"))?;
+    let layout = Layout::new(dir);
+    let conn = db::open_read_only(&layout.db())?;
+    let Some(stream_id) = db::find_stream(&conn, camera, kind)? else {
+        let names: Vec<String> = db::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
+        bail!(NotFound, "--camera: no stream {camera}/{stream} (recorded: {})", names.join(", "));
+    };
+    let ex = agent::export::export(&conn, &layout, stream_id, from_90k, to_90k, fragmented)?;
+    let written = if output == Path::new("-") {
+        ex.plan.write_to(&mut std::io::stdout().lock())
+    } else {
+        // Write to a temporary name and rename, so a failed export leaves no partial file.
+        let tmp = output.with_extension("mp4.partial");
+        let r = std::fs::File::create(&tmp).and_then(|mut f| {
+            let n = ex.plan.write_to(&mut f)?;
+            f.sync_all()?;
+            Ok(n)
+        });
+        match r {
+            Ok(n) => std::fs::rename(&tmp, output).map(|_| n),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+    .map_err(|e| Error::wrap(ErrorKind::Internal, format!("writing {}", output.display()), e))?;
+    eprintln!(
+        "exported {} frames, {} to {} ({:.1} s, {written} bytes, codec {})",
+        ex.frames,
+        format_90k(ex.start_90k),
+        format_90k(ex.end_90k),
+        (ex.end_90k - ex.start_90k) as f64 / 90_000.0,
+        ex.entries.iter().map(|e| e.rfc6381_codec.as_str()).collect::<Vec<_>>().join(",")
+    );
+    for (a, b) in &ex.gaps {
+        eprintln!("note: no footage from {} to {} (played back to back)", format_90k(*a), format_90k(*b));
+    }
+    Ok(())
+}
+
+fn check(dir: &Path, deep: bool) -> Result<(), Error> {
+    let layout = Layout::new(dir);
+    let conn = db::open_read_only(&layout.db())?;
+    let r = agent::check::check(&conn, &layout, deep)?;
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    for p in &r.problems {
+        println!("PROBLEM: {p}");
+    }
+    println!(
+        "{}: {} segments, {} frames, {} bytes indexed; {} bytes unindexed (recoverable); {} problems",
+        dir.display(),
+        r.segments,
+        r.frames,
+        r.bytes,
+        r.unindexed_bytes,
+        r.problems.len()
+    );
+    if !r.ok() {
+        bail!(DataLoss, "check found {} problems", r.problems.len());
+    }
+    Ok(())
+}
+
+fn recordings(dir: &Path, camera: Option<&str>) -> Result<(), Error> {
+    let layout = Layout::new(dir);
+    let conn = db::open_read_only(&layout.db())?;
+    let streams = db::list_streams(&conn)?;
+    if let Some(c) = camera
+        && !streams.iter().any(|s| s.camera == c)
+    {
+        bail!(NotFound, "--camera: no camera named {c:?}");
+    }
+    for s in streams.iter().filter(|s| camera.is_none_or(|c| c == s.camera)) {
+        println!("{}/{}:", s.camera, s.kind);
+        let mut prev_end: Option<i64> = None;
+        for (run, start, end) in db::runs_in_range(&conn, s.id, i64::MIN / 2, i64::MAX / 2)? {
+            if let Some(p) = prev_end
+                && start > p
+            {
+                println!("  gap    {:.1} s", (start - p) as f64 / 90_000.0);
+            }
+            println!(
+                "  run {:>4}  {} .. {}  ({:.1} s){}",
+                run.id,
+                format_90k(start),
+                format_90k(end),
+                (end - start) as f64 / 90_000.0,
+                run.end_reason.map(|r| format!("  ended: {r}")).unwrap_or_else(|| "  (recording)".into())
+            );
+            prev_end = Some(end);
+        }
+    }
+    Ok(())
+}

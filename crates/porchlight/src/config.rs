@@ -1,0 +1,368 @@
+//! The typed configuration file (TOML).
+//!
+//! Every field has a documented default and every number a bound checked while parsing, so
+//! an error names the field, the expected range and the line. Cameras inherit retention
+//! limits from `[camera_defaults]` through an explicit, typed merge
+//! ([`RetentionConfig::or`]). An example with every field is in `porchlight.example.toml`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base::{Error, bail};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+use url::Url;
+
+/// An integer that must lie in `MIN..=MAX`, rejected at parse time with the range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        if v < 0 || (v as u64) < MIN || (v as u64) > MAX {
+            return Err(serde::de::Error::custom(format!("expected an integer in {MIN}..={MAX}, got {v}")));
+        }
+        Ok(Bounded(v as u64))
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folder for the recording index and segment files. Default `porchlight-data`, relative
+    /// to the config file's folder.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub recording: RecordingConfig,
+    #[serde(default)]
+    pub connection: ConnectionConfig,
+    /// Limits over all cameras together, and how the retention worker paces itself.
+    #[serde(default)]
+    pub retention: OverallRetentionConfig,
+    /// Values every camera starts from.
+    #[serde(default)]
+    pub camera_defaults: CameraDefaults,
+    /// The cameras; at least one for `porchlight agent`.
+    #[serde(default)]
+    pub cameras: Vec<CameraConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("porchlight-data")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// How often written frames are made durable (fsync, then index commit). A crash loses
+    /// at most about this much footage. Default 500.
+    #[serde(default = "d_flush")]
+    pub flush_interval_ms: Bounded<50, 5_000>,
+    /// Segments are cut at the first key frame after this long. Default 60.
+    #[serde(default = "d_segment")]
+    pub segment_duration_s: Bounded<5, 600>,
+}
+
+fn d_flush() -> Bounded<50, 5_000> {
+    Bounded(500)
+}
+fn d_segment() -> Bounded<5, 600> {
+    Bounded(60)
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig { flush_interval_ms: d_flush(), segment_duration_s: d_segment() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// First wait after a camera fails; doubles per failure. Default 1000.
+    #[serde(default = "d_backoff_initial")]
+    pub backoff_initial_ms: Bounded<100, 60_000>,
+    /// Longest wait between attempts. Default 30.
+    #[serde(default = "d_backoff_max")]
+    pub backoff_max_s: Bounded<1, 600>,
+    /// A camera that sends nothing for this long is disconnected and retried. Default 10.
+    #[serde(default = "d_stall")]
+    pub stall_timeout_s: Bounded<2, 120>,
+}
+
+fn d_backoff_initial() -> Bounded<100, 60_000> {
+    Bounded(1000)
+}
+fn d_backoff_max() -> Bounded<1, 600> {
+    Bounded(30)
+}
+fn d_stall() -> Bounded<2, 120> {
+    Bounded(10)
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig { backoff_initial_ms: d_backoff_initial(), backoff_max_s: d_backoff_max(), stall_timeout_s: d_stall() }
+    }
+}
+
+/// Retention limits; an absent field means no limit of that kind.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Footage older than this many days is deleted.
+    pub max_age_days: Option<Bounded<1, 3650>>,
+    /// The oldest footage is deleted while usage exceeds this many bytes (at least 1 MB).
+    pub max_bytes: Option<Bounded<1_000_000, { u64::MAX >> 2 }>>,
+}
+
+impl RetentionConfig {
+    /// The typed merge: each field of `self` if set, else `fallback`'s.
+    pub fn or(self, fallback: RetentionConfig) -> RetentionConfig {
+        RetentionConfig {
+            max_age_days: self.max_age_days.or(fallback.max_age_days),
+            max_bytes: self.max_bytes.or(fallback.max_bytes),
+        }
+    }
+
+    pub fn limits(self) -> agent::retention::Limits {
+        agent::retention::Limits {
+            max_age_90k: self.max_age_days.map(|d| d.get() as i64 * 86_400 * 90_000),
+            max_bytes: self.max_bytes.map(|b| b.get() as i64),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverallRetentionConfig {
+    #[serde(flatten)]
+    pub limits: RetentionConfig,
+    /// Seconds between retention passes when nothing is over its limit. Default 10.
+    #[serde(default = "d_ret_interval")]
+    pub interval_s: Bounded<1, 3600>,
+    /// Most segments deleted per pass, bounding the I/O of one pass. Default 64.
+    #[serde(default = "d_ret_batch")]
+    pub segments_per_pass_max: Bounded<1, 10_000>,
+}
+
+fn d_ret_interval() -> Bounded<1, 3600> {
+    Bounded(10)
+}
+fn d_ret_batch() -> Bounded<1, 10_000> {
+    Bounded(64)
+}
+
+impl Default for OverallRetentionConfig {
+    fn default() -> Self {
+        OverallRetentionConfig {
+            limits: RetentionConfig::default(),
+            interval_s: d_ret_interval(),
+            segments_per_pass_max: d_ret_batch(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDefaults {
+    /// Per-camera retention unless a camera sets its own. Default: no limits.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Short name used in commands and paths: 1–32 of `a-z 0-9 - _`.
+    pub name: Spanned<String>,
+    /// The main (recorded, full-resolution) stream.
+    pub main: Spanned<StreamConfig>,
+    /// An optional low-resolution sub-stream, recorded too (detection decodes it later).
+    pub sub: Option<Spanned<StreamConfig>>,
+    /// Overrides `[camera_defaults.retention]` field by field.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// Where a stream comes from: exactly one of `url` (RTSP) or `file` (an MP4 replayed in
+/// real time, looping, as if it were a live camera).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// `rtsp://host[:port]/path`. Credentials go in `username`/`password`, not the URL.
+    pub url: Option<Url>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// An MP4 file, relative to the config file's folder.
+    pub file: Option<PathBuf>,
+    /// For `file`: start over at the end. Default true.
+    #[serde(default = "d_true")]
+    pub r#loop: bool,
+}
+
+fn d_true() -> bool {
+    true
+}
+
+/// A configuration error with its 1-based line.
+fn at(text: &str, span: std::ops::Range<usize>, msg: String) -> Error {
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    base::err!(InvalidArgument, "line {line}: {msg}")
+}
+
+impl Config {
+    /// Reads and validates a file. Relative paths inside are made relative to its folder.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::wrap(base::ErrorKind::NotFound, format!("reading {}", path.display()), e))?;
+        let mut c = Self::parse(&text).map_err(|e| base::err!(InvalidArgument, "{}: {}", path.display(), e.msg()))?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        c.data_dir = base_dir.join(&c.data_dir);
+        for cam in &mut c.cameras {
+            for s in std::iter::once(&mut cam.main).chain(cam.sub.as_mut()) {
+                if let Some(f) = s.get_mut().file.as_mut() {
+                    *f = base_dir.join(&*f);
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Parses and validates text.
+    pub fn parse(text: &str) -> Result<Config, Error> {
+        let c: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().to_string();
+            match line {
+                Some(l) => base::err!(InvalidArgument, "line {l}: {msg}"),
+                None => base::err!(InvalidArgument, "{msg}"),
+            }
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, cam) in c.cameras.iter().enumerate() {
+            let name = cam.name.get_ref();
+            let ok = !name.is_empty()
+                && name.len() <= 32
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(at(text, cam.name.span(), format!("cameras[{i}].name: expected 1–32 of a-z 0-9 - _, got {name:?}")));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(at(text, cam.name.span(), format!("cameras[{i}].name: {name:?} is used by two cameras")));
+            }
+            for (label, s) in std::iter::once(("main", &cam.main)).chain(cam.sub.as_ref().map(|s| ("sub", s))) {
+                let field = format!("cameras[{i}].{label}");
+                let v = s.get_ref();
+                match (&v.url, &v.file) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return Err(at(text, s.span(), format!("{field}: expected exactly one of `url` or `file`")));
+                    }
+                    (Some(u), None) => {
+                        if u.scheme() != "rtsp" && u.scheme() != "rtsps" {
+                            return Err(at(text, s.span(), format!("{field}.url: expected an rtsp:// URL, got scheme {:?}", u.scheme())));
+                        }
+                        if u.host_str().is_none_or(|h| h.is_empty()) {
+                            return Err(at(text, s.span(), format!("{field}.url: has no host")));
+                        }
+                        if !u.username().is_empty() || u.password().is_some() {
+                            return Err(at(
+                                text,
+                                s.span(),
+                                format!("{field}.url: put credentials in `username` and `password`, not in the URL"),
+                            ));
+                        }
+                    }
+                    (None, Some(_)) => {
+                        if v.username.is_some() || v.password.is_some() {
+                            return Err(at(text, s.span(), format!("{field}: `username`/`password` apply only to `url`")));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.recording.flush_interval_ms.get())
+    }
+}
+
+/// Checks a file and returns a one-line summary (for `porchlight config check`).
+pub fn check_file(path: &Path) -> Result<String, Error> {
+    let c = Config::load(path)?;
+    if c.cameras.is_empty() {
+        bail!(InvalidArgument, "{}: no cameras configured; add a [[cameras]] table", path.display());
+    }
+    Ok(format!("{}: ok, {} camera(s), data in {}", path.display(), c.cameras.len(), c.data_dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: Result<(), &str>) {
+        match (Config::parse(text), expected) {
+            (Ok(_), Ok(())) => {}
+            (Err(e), Err(want)) => assert!(e.to_string().contains(want), "error {:?} lacks {want:?}", e.to_string()),
+            (Ok(_), Err(want)) => panic!("accepted, wanted error {want:?}:\n{text}"),
+            (Err(e), Ok(())) => panic!("rejected: {e}\n{text}"),
+        }
+    }
+
+    const GOOD: &str = r#"
+data_dir = "/tmp/x"
+[recording]
+flush_interval_ms = 250
+[camera_defaults.retention]
+max_age_days = 30
+[[cameras]]
+name = "front"
+main = { url = "rtsp://192.0.2.1/main", username = "admin", password = "pw" }
+sub = { url = "rtsp://192.0.2.1/sub" }
+retention = { max_bytes = 10000000000 }
+[[cameras]]
+name = "back"
+main = { file = "clip.mp4" }
+"#;
+
+    #[test]
+    fn cases() {
+        check(GOOD, Ok(()));
+        check("", Ok(()));
+        check("[recording]\nflush_interval_ms = 10\n", Err("line 2: expected an integer in 50..=5000, got 10"));
+        check("bogus = 1\n", Err("line 1: unknown field `bogus`"));
+        check("[recording]\nsegment_duration_s = \"60\"\n", Err("line 2"));
+        check("[[cameras]]\nname = \"Front Door\"\nmain = { file = \"a.mp4\" }\n", Err("line 2: cameras[0].name"));
+        check(
+            "[[cameras]]\nname = \"a\"\nmain = { file = \"a.mp4\" }\n[[cameras]]\nname = \"a\"\nmain = { file = \"b.mp4\" }\n",
+            Err("line 5: cameras[1].name: \"a\" is used by two cameras"),
+        );
+        check("[[cameras]]\nname = \"a\"\nmain = { }\n", Err("line 3: cameras[0].main: expected exactly one of"));
+        check("[[cameras]]\nname = \"a\"\nmain = { url = \"http://x/y\" }\n", Err("cameras[0].main.url: expected an rtsp:// URL"));
+        check("[[cameras]]\nname = \"a\"\nmain = { url = \"rtsp://u:p@x/y\" }\n", Err("put credentials in `username`"));
+        check("[[cameras]]\nname = \"a\"\nmain = { url = \"not a url\" }\n", Err("line 3"));
+        check("[[cameras]]\nname = \"a\"\n", Err("missing field `main`"));
+        check("[retention]\nmax_bytes = 5\n", Err("expected an integer in 1000000.."));
+    }
+
+    #[test]
+    fn camera_retention_merges_over_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        let merged = c.cameras[0].retention.or(c.camera_defaults.retention);
+        assert_eq!(merged.max_age_days, Some(Bounded(30)));
+        assert_eq!(merged.max_bytes, Some(Bounded(10_000_000_000)));
+        let merged = c.cameras[1].retention.or(c.camera_defaults.retention);
+        assert_eq!(merged.max_bytes, None);
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Generates the synthetic test clips under testdata/generated/ with ffmpeg (idempotent).
+# Real third-party clips live in ../shared/data and are used where present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=testdata/generated
+mkdir -p "$out"
+ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
+
+# front: 720p25 H.264 High with B-frames (exercises decode-time reconstruction), 2 s GOP.
+[ -s "$out/front.mp4" ] || ff -f lavfi -i "testsrc2=size=1280x720:rate=25:duration=20" \
+  -c:v libx264 -preset veryfast -profile:v high -bf 2 -g 50 -keyint_min 50 -sc_threshold 0 \
+  -b:v 1500k -pix_fmt yuv420p -movflags +faststart "$out/front.mp4"
+
+# back: 640x360 15 fps H.264 baseline (no B-frames), 2 s GOP.
+[ -s "$out/back.mp4" ] || ff -f lavfi -i "testsrc=size=640x360:rate=15:duration=20" \
+  -c:v libx264 -preset veryfast -profile:v baseline -g 30 -keyint_min 30 -sc_threshold 0 \
+  -b:v 500k -pix_fmt yuv420p "$out/back.mp4"
+
+# h265: 640x360 15 fps HEVC tagged hvc1, 1 s GOP.
+[ -s "$out/h265.mp4" ] || ff -f lavfi -i "testsrc2=size=640x360:rate=15:duration=10" \
+  -c:v libx265 -preset veryfast -x265-params "keyint=15:min-keyint=15:bframes=0:log-level=error" \
+  -tag:v hvc1 -pix_fmt yuv420p "$out/h265.mp4"
+
+# paramchange: MPEG-TS whose resolution changes from 640x360 to 320x240 after 4 s, with
+# new SPS/PPS in band, as a camera does when its settings change.
+if [ ! -s "$out/paramchange.ts" ]; then
+  ff -f lavfi -i "testsrc=size=640x360:rate=15:duration=4" -c:v libx264 -preset veryfast \
+    -profile:v baseline -g 15 -pix_fmt yuv420p -f mpegts "$out/pc-a.ts"
+  ff -f lavfi -i "testsrc2=size=320x240:rate=15:duration=4" -c:v libx264 -preset veryfast \
+    -profile:v baseline -g 15 -pix_fmt yuv420p -f mpegts "$out/pc-b.ts"
+  printf "file 'pc-a.ts'\nfile 'pc-b.ts'\n" > "$out/pc-list.txt"
+  ff -f concat -safe 0 -i "$out/pc-list.txt" -c copy -f mpegts "$out/paramchange.ts"
+  rm -f "$out/pc-a.ts" "$out/pc-b.ts" "$out/pc-list.txt"
+fi
