@@ -17,9 +17,10 @@ ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
   -c:v libx264 -preset veryfast -profile:v baseline -g 30 -keyint_min 30 -sc_threshold 0 \
   -b:v 500k -pix_fmt yuv420p "$out/back.mp4"
 
-# h265: 640x360 15 fps HEVC tagged hvc1, 1 s GOP.
+# h265: 640x360 15 fps HEVC tagged hvc1, 1 s closed GOP (IDR key frames, as cameras send;
+# retina marks only IDR pictures as random access points, not open-GOP CRA pictures).
 [ -s "$out/h265.mp4" ] || ff -f lavfi -i "testsrc2=size=640x360:rate=15:duration=10" \
-  -c:v libx265 -preset veryfast -x265-params "keyint=15:min-keyint=15:bframes=0:log-level=error" \
+  -c:v libx265 -preset veryfast -x265-params "keyint=15:min-keyint=15:bframes=0:open-gop=0:log-level=error" \
   -tag:v hvc1 -pix_fmt yuv420p "$out/h265.mp4"
 
 # paramchange: MPEG-TS whose resolution changes from 640x360 to 320x240 after 4 s, with

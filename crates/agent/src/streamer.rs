@@ -86,6 +86,8 @@ impl Streamer {
             if let Err(e) = writer.end_run(&reason) {
                 tracing::error!(camera = %self.key, "ending run: {e}");
             }
+            let recorded = writer.stats.frames_recorded;
+            self.status.update(&self.key, |s| s.frames_recorded = recorded);
             let Err(e) = outcome else { break };
             failures += 1;
             let delay = self.backoff.delay(failures);

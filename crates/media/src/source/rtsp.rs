@@ -106,10 +106,13 @@ impl RtspOpener {
         let stall = self.stall_timeout;
         let state = (playing, true, None::<Arc<SampleEntry>>);
         let s = futures::stream::unfold(state, move |(mut session, mut first, mut entry)| async move {
+            // The deadline runs from the last video frame: RTCP sender reports keep coming
+            // from a server whose video has stopped, and must not keep the stream alive.
+            let deadline = tokio::time::Instant::now() + stall;
             loop {
-                let item = match tokio::time::timeout(stall, session.next()).await {
+                let item = match tokio::time::timeout_at(deadline, session.next()).await {
                     Err(_) => {
-                        let e = base::err!(Unavailable, "camera sent nothing for {stall:?}");
+                        let e = base::err!(Unavailable, "camera sent no video for {stall:?}");
                         return Some((Err(e), (session, first, entry)));
                     }
                     Ok(None) => return None,

@@ -1,0 +1,237 @@
+//! Shared helpers for the binary's integration tests: real RTSP server, real agent
+//! process, ffprobe.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A generated clip; `make testdata` (run by `make test`) creates them.
+pub fn testdata(name: &str) -> PathBuf {
+    let p = repo_root().join("testdata/generated").join(name);
+    assert!(p.exists(), "{} is missing: run `make testdata` first", p.display());
+    p
+}
+
+/// A clip from ../shared/data, or None (after saying so loudly) when it is absent.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let p = repo_root().join("../shared/data").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPING: {} is absent (real third-party footage is not in a fresh clone)", p.display());
+        None
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_porchlight"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A GStreamer RTSP server (tests/rtsp_server.py) on loopback, killed on drop.
+pub struct RtspServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl RtspServer {
+    pub fn start(mounts: &[(&str, String)]) -> RtspServer {
+        Self::start_on(free_port(), mounts)
+    }
+
+    pub fn start_on(port: u16, mounts: &[(&str, String)]) -> RtspServer {
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(repo_root().join("tests/rtsp_server.py")).arg("--port").arg(port.to_string());
+        for (name, spec) in mounts {
+            cmd.arg("--mount").arg(format!("/{name}={spec}"));
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect(
+            "starting tests/rtsp_server.py with /usr/bin/python3 (run `make setup` for python3-gst-1.0 and gst-rtsp-server)",
+        );
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), format!("ready {port}"), "RTSP server failed to start");
+        RtspServer { port, child }
+    }
+
+    pub fn url(&self, mount: &str) -> String {
+        format!("rtsp://127.0.0.1:{}/{mount}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `porchlight agent` process, SIGKILLed on drop if still running.
+pub struct Agent {
+    pub child: Child,
+    pub data_dir: PathBuf,
+}
+
+impl Agent {
+    pub fn start(dir: &Path, config_body: &str) -> Agent {
+        let data_dir = dir.join("data");
+        let cfg = dir.join("porchlight.toml");
+        std::fs::write(&cfg, format!("data_dir = {:?}\n{config_body}", data_dir)).unwrap();
+        let log = std::fs::File::options().create(true).append(true).open(dir.join("agent.log")).unwrap();
+        let child = Command::new(bin())
+            .arg("agent")
+            .arg("--config")
+            .arg(&cfg)
+            .env("PORCHLIGHT_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Agent { child, data_dir }
+    }
+
+    pub fn signal(&mut self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Sends `sig` and waits for exit; returns whether it exited successfully.
+    pub fn stop_with(mut self, sig: i32) -> bool {
+        self.signal(sig);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.success();
+            }
+            assert!(Instant::now() < deadline, "agent did not exit after signal {sig}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        status(&self.data_dir)
+    }
+
+    /// frames_recorded of `camera/main` in status.json (0 if not yet written).
+    pub fn recorded(&self, camera: &str) -> u64 {
+        self.status()
+            .iter()
+            .find(|s| s["camera"] == camera)
+            .and_then(|s| s["frames_recorded"].as_u64())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn status(data_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read(data_dir.join("status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Runs the binary with `args`; returns (success, stdout + stderr).
+pub fn porchlight(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin()).args(args).env("NO_COLOR", "1").output().unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// One packet as ffprobe sees it, in decode order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Packet {
+    pub pts_s: f64,
+    pub size: u64,
+    pub key: bool,
+}
+
+/// ffprobe's view of the video packets of `path`.
+pub fn packets(path: &Path) -> Vec<Packet> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_packets", "-show_entries", "packet=pts_time,size,flags", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("running ffprobe (make setup installs ffmpeg)");
+    assert!(out.status.success(), "ffprobe rejected {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Packet { pts_s: f[0].parse().unwrap(), size: f[1].parse().unwrap(), key: f[2].starts_with('K') }
+        })
+        .collect()
+}
+
+/// Frames ffmpeg actually decodes from `path` (with every frame decoded, errors fatal).
+pub fn decoded_frames(path: &Path) -> usize {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().trim_end_matches(',').parse().unwrap()
+}
+
+/// Asserts that `got` holds exactly the frames of `want`: same count, sizes, key flags,
+/// and presentation times relative to the first frame within `tol_s`.
+pub fn assert_same_frames(what: &str, got: &[Packet], want: &[Packet], tol_s: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: frame count");
+    let g0 = got.iter().map(|p| p.pts_s).fold(f64::INFINITY, f64::min);
+    let w0 = want.iter().map(|p| p.pts_s).fold(f64::INFINITY, f64::min);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.size, w.size, "{what}: frame {i} size");
+        assert_eq!(g.key, w.key, "{what}: frame {i} key flag");
+        let (gt, wt) = (g.pts_s - g0, w.pts_s - w0);
+        assert!((gt - wt).abs() <= tol_s, "{what}: frame {i} pts {gt} vs source {wt}");
+    }
+}
+
+/// (run id, first frame, end) of each run of `camera`'s main stream.
+pub fn runs(data_dir: &Path, camera: &str) -> Vec<(i64, i64, i64, Option<String>)> {
+    let conn = db::open_read_only(&data_dir.join("index.db")).unwrap();
+    let Some(id) = db::find_stream(&conn, camera, db::StreamKind::Main).unwrap() else { return Vec::new() };
+    db::runs_in_range(&conn, id, i64::MIN / 2, i64::MAX / 2)
+        .unwrap()
+        .into_iter()
+        .map(|(r, s, e)| (r.id, s, e, r.end_reason))
+        .collect()
+}
+
+pub fn fmt_90k(t: i64) -> String {
+    base::clock::format_90k(t)
+}

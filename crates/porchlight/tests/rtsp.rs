@@ -1,0 +1,212 @@
+//! Recording from a real RTSP server (GStreamer's gst-rtsp-server) and exporting what was
+//! recorded, compared frame by frame with the source files.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Exports the first run of `camera` (progressive and fragmented) and compares it with the
+/// source file frame by frame.
+fn check_first_run_matches(data_dir: &std::path::Path, dir: &std::path::Path, camera: &str, source: &std::path::Path) {
+    let runs = runs(data_dir, camera);
+    assert!(!runs.is_empty(), "{camera}: no runs recorded");
+    let (_, start, end, _) = runs[0];
+    let want = packets(source);
+    for fragmented in [false, true] {
+        let out = dir.join(format!("{camera}-{fragmented}.mp4"));
+        let mut args = vec![
+            "export".to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--camera".into(),
+            camera.into(),
+            "--from".into(),
+            fmt_90k(start),
+            "--to".into(),
+            fmt_90k(end),
+            "-o".into(),
+            out.display().to_string(),
+        ];
+        if fragmented {
+            args.push("--fragmented".into());
+        }
+        let (ok, text) = porchlight(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(ok, "export failed: {text}");
+        let got = packets(&out);
+        // RTP carries 90 kHz timestamps: allow two ticks of rounding against the source's
+        // own timescale.
+        assert_same_frames(&format!("{camera} fragmented={fragmented}"), &got, &want, 2.5 / 90_000.0);
+        assert_eq!(decoded_frames(&out), want.len(), "{camera}: frames ffmpeg decodes");
+    }
+}
+
+#[test]
+fn records_rtsp_streams_frame_for_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let front = testdata("front.mp4"); // H.264 High with B-frames
+    let back = testdata("back.mp4"); // H.264 baseline
+    let h265 = testdata("h265.mp4");
+    // The RTP timestamp starts 3 s before its 32-bit wrap.
+    let server = RtspServer::start(&[
+        ("front", front.display().to_string()),
+        ("wrap", format!("{},ts_offset={}", back.display(), u32::MAX - 3 * 90_000)),
+        ("h265", h265.display().to_string()),
+    ]);
+    let agent = Agent::start(
+        dir.path(),
+        &format!(
+            "[[cameras]]\nname = \"front\"\nmain = {{ url = \"{}\" }}\n\
+             [[cameras]]\nname = \"wrap\"\nmain = {{ url = \"{}\" }}\n\
+             [[cameras]]\nname = \"h265\"\nmain = {{ url = \"{}\" }}\n",
+            server.url("front"),
+            server.url("wrap"),
+            server.url("h265")
+        ),
+    );
+    let data_dir = agent.data_dir.clone();
+    let want = [("front", packets(&front).len()), ("wrap", packets(&back).len()), ("h265", packets(&h265).len())];
+    wait_until("every source frame to be recorded", Duration::from_secs(60), || {
+        want.iter().all(|(c, n)| agent.recorded(c) >= *n as u64)
+    });
+    assert!(agent.stop_with(libc::SIGTERM), "agent exited with an error");
+    let (ok, text) = porchlight(&["check", "--data-dir", &data_dir.display().to_string(), "--deep"]);
+    assert!(ok, "check failed:\n{text}");
+    assert!(text.contains("0 bytes unindexed"), "clean stop left unindexed bytes:\n{text}");
+    check_first_run_matches(&data_dir, dir.path(), "front", &front);
+    check_first_run_matches(&data_dir, dir.path(), "wrap", &back);
+    check_first_run_matches(&data_dir, dir.path(), "h265", &h265);
+}
+
+#[test]
+fn bad_cameras_get_a_clear_status_and_never_disturb_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let back = testdata("back.mp4");
+    let server = RtspServer::start(&[
+        ("good", back.display().to_string()),
+        ("audio", "audio".into()),
+        ("pc", testdata("paramchange.ts").display().to_string()),
+    ]);
+    let auth = RtspServer::start(&[("secret", format!("{},user=alice,password=s3cret", back.display()))]);
+    // A "camera" that answers every request with garbage.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in garbage.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"\x00\xffRTSP/9.9 banana\r\n\r\n\x24\x00\xff\xffgarbage-rtp");
+        }
+    });
+    let cams = [
+        ("good", server.url("good"), ""),
+        ("audio", server.url("audio"), ""),
+        ("pc", server.url("pc"), ""),
+        ("nopath", server.url("nope"), ""),
+        ("wrongpw", auth.url("secret"), "username = \"alice\", password = \"wrong\", "),
+        ("garbage", format!("rtsp://127.0.0.1:{garbage_port}/x"), ""),
+        ("refused", format!("rtsp://127.0.0.1:{}/x", free_port()), ""),
+    ];
+    let mut cfg = String::from("[connection]\nbackoff_initial_ms = 200\nbackoff_max_s = 1\n");
+    for (name, url, creds) in &cams {
+        cfg.push_str(&format!("[[cameras]]\nname = \"{name}\"\nmain = {{ {creds}url = \"{url}\" }}\n"));
+    }
+    let agent = Agent::start(dir.path(), &cfg);
+    let expect = [
+        ("audio", "invalid_argument", "no H.264 or H.265 video"),
+        ("nopath", "not_found", "404"),
+        ("wrongpw", "unauthenticated", "401"),
+        ("garbage", "unavailable", ""),
+        ("refused", "unavailable", ""),
+    ];
+    wait_until("every bad camera to report its error", Duration::from_secs(30), || {
+        let st = agent.status();
+        expect.iter().all(|(cam, kind, _)| st.iter().any(|s| s["camera"] == *cam && s["last_error"]["kind"] == *kind))
+    });
+    for (cam, kind, text) in expect {
+        let st = agent.status();
+        let s = st.iter().find(|s| s["camera"] == cam).unwrap();
+        let msg = s["last_error"]["message"].as_str().unwrap();
+        assert!(msg.contains(text), "{cam}: {kind} message {msg:?} lacks {text:?}");
+        assert_ne!(s["state"], "streaming", "{cam}");
+    }
+    // The good camera records all along, and the parameter change yields both codecs.
+    let good_frames = packets(&back).len() as u64;
+    wait_until("the good camera to record its file", Duration::from_secs(40), || {
+        agent.recorded("good") >= good_frames && agent.recorded("pc") >= 120
+    });
+    let data_dir = agent.data_dir.clone();
+    assert!(agent.stop_with(libc::SIGINT));
+    check_first_run_matches(&data_dir, dir.path(), "good", &back);
+    let (_, start, end, _) = runs(&data_dir, "pc")[0];
+    let out = dir.path().join("pc.mp4");
+    let (ok, text) = porchlight(&[
+        "export", "--data-dir", &data_dir.display().to_string(), "--camera", "pc",
+        "--from", &fmt_90k(start), "--to", &fmt_90k(end), "-o", &out.display().to_string(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("avc1.42c016,avc1.42c00c"), "expected both parameter sets in the export: {text}");
+    assert_eq!(decoded_frames(&out), 120);
+    let (ok, text) = porchlight(&["check", "--data-dir", &data_dir.display().to_string(), "--deep"]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn camera_outage_is_a_gap_and_recording_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let back = testdata("back.mp4");
+    let port = free_port();
+    let mut server = RtspServer::start_on(port, &[("cam", back.display().to_string())]);
+    let agent = Agent::start(
+        dir.path(),
+        &format!(
+            "[connection]\nbackoff_initial_ms = 200\nbackoff_max_s = 1\nstall_timeout_s = 2\n\
+             [[cameras]]\nname = \"cam\"\nmain = {{ url = \"rtsp://127.0.0.1:{port}/cam\" }}\n"
+        ),
+    );
+    wait_until("frames", Duration::from_secs(20), || agent.recorded("cam") >= 45);
+    server.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    let before = agent.recorded("cam");
+    let _server = RtspServer::start_on(port, &[("cam", back.display().to_string())]);
+    wait_until("recording to resume", Duration::from_secs(20), || agent.recorded("cam") >= before + 45);
+    let data_dir = agent.data_dir.clone();
+    assert!(agent.stop_with(libc::SIGTERM));
+    let runs = runs(&data_dir, "cam");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let gap_s = (runs[1].1 - runs[0].2) as f64 / 90_000.0;
+    assert!(gap_s >= 2.0, "the outage should show as a gap of ≥ 2 s, got {gap_s}");
+    assert!(runs[0].3.as_deref().is_some_and(|r| !r.is_empty() && r != "agent shut down"), "{:?}", runs[0].3);
+    let (ok, text) = porchlight(&["recordings", "--data-dir", &data_dir.display().to_string()]);
+    assert!(ok && text.contains("gap"), "{text}");
+}
+
+/// Real third-party footage (../shared/data), through RTSP: every frame arrives.
+#[test]
+fn real_footage_arrives_frame_for_frame() {
+    let clips: Vec<_> = ["one-by-one-person-detection.mp4", "car-detection.mp4"].iter().filter_map(|c| shared_data(c)).collect();
+    if clips.len() < 2 {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = RtspServer::start(&[("person", clips[0].display().to_string()), ("car", clips[1].display().to_string())]);
+    let agent = Agent::start(
+        dir.path(),
+        &format!(
+            "[[cameras]]\nname = \"person\"\nmain = {{ url = \"{}\" }}\n[[cameras]]\nname = \"car\"\nmain = {{ url = \"{}\" }}\n",
+            server.url("person"),
+            server.url("car")
+        ),
+    );
+    let want = [("person", packets(&clips[0]).len() as u64), ("car", packets(&clips[1]).len() as u64)];
+    wait_until("every frame of the real clips", Duration::from_secs(200), || {
+        want.iter().all(|(c, n)| agent.recorded(c) >= *n)
+    });
+    let data_dir = agent.data_dir.clone();
+    assert!(agent.stop_with(libc::SIGTERM));
+    check_first_run_matches(&data_dir, dir.path(), "person", &clips[0]);
+    check_first_run_matches(&data_dir, dir.path(), "car", &clips[1]);
+}
