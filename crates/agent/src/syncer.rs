@@ -73,13 +73,15 @@ impl Syncer {
         Ok(FlushStats { segments: batch.segments.len(), runs: batch.runs.len(), files_synced: files.len() })
     }
 
-    /// Flushes every `interval` until `stop` says so, then flushes once more.
+    /// Flushes every `interval` until `stop` says so, then flushes once more. Flushes are at
+    /// a fixed rate (not a fixed pause after each), so the time a flush takes does not add
+    /// to the footage a crash can lose.
     pub fn run(self, interval: Duration, stop: std::sync::mpsc::Receiver<()>) -> Result<(), Error> {
+        let mut next = std::time::Instant::now() + interval;
         loop {
-            let stopping = match stop.recv_timeout(interval) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
-                _ => true,
-            };
+            let wait = next.saturating_duration_since(std::time::Instant::now());
+            let stopping = !matches!(stop.recv_timeout(wait), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
+            next = (next + interval).max(std::time::Instant::now());
             self.flush()?;
             if stopping {
                 return Ok(());

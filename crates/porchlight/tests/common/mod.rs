@@ -118,13 +118,16 @@ impl Agent {
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
 
-    /// Sends `sig` and waits for exit; returns whether it exited successfully.
-    pub fn stop_with(mut self, sig: i32) -> bool {
+    /// Sends `sig`, waits for the exit, and asserts it was clean (showing the log if not).
+    pub fn stop_with(mut self, sig: i32) {
         self.signal(sig);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
-                return st.success();
+                let log = std::fs::read_to_string(self.data_dir.with_file_name("agent.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+                assert!(st.success(), "agent exited with {st} after signal {sig}; log tail:\n{}", tail.join("\n"));
+                return;
             }
             assert!(Instant::now() < deadline, "agent did not exit after signal {sig}");
             std::thread::sleep(Duration::from_millis(20));
