@@ -48,7 +48,8 @@ pub fn export(
     let mut last_end = None::<i64>;
     let mut frames_total = 0u64;
     for s in &segments {
-        let frames = index::decode(&s.frame_index).map_err(|e| base::err!(DataLoss, "segment {}: {}", s.id, e.msg()))?;
+        let frames =
+            index::decode(&s.frame_index).map_err(|e| base::err!(DataLoss, "segment {}: {}", s.id, e.msg()))?;
         // Frame start times, and the first frame to include.
         let mut t = s.start_90k;
         let mut starts = Vec::with_capacity(frames.len());
@@ -101,10 +102,7 @@ pub fn export(
     let Some(start) = first_start else {
         bail!(NotFound, "no footage between the requested times");
     };
-    let plan = if fragmented {
-        mux::fragmented(&entries, &parts, start)
-    } else {
-        mux::progressive(&entries, &parts, start)
-    };
+    let plan =
+        if fragmented { mux::fragmented(&entries, &parts, start) } else { mux::progressive(&entries, &parts, start) };
     Ok(Export { plan, start_90k: start, end_90k: last_end.unwrap_or(start), frames: frames_total, gaps, entries })
 }

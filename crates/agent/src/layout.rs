@@ -41,7 +41,8 @@ impl Layout {
     /// Takes the data folder's exclusive lock, creating the folder if needed. The lock is
     /// released when the returned file is dropped or the process dies (even by SIGKILL).
     pub fn lock(&self) -> Result<File, Error> {
-        std::fs::create_dir_all(&self.root).err_kind(ErrorKind::Internal, || format!("creating {}", self.root.display()))?;
+        std::fs::create_dir_all(&self.root)
+            .err_kind(ErrorKind::Internal, || format!("creating {}", self.root.display()))?;
         let p = self.root.join("lock");
         let f = File::options()
             .create(true)

@@ -204,7 +204,11 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                     .await;
                     match r {
                         Ok(Ok(rep)) if rep.segments_deleted > 0 => {
-                            tracing::info!(segments = rep.segments_deleted, bytes = rep.bytes_freed, "retention deleted old footage");
+                            tracing::info!(
+                                segments = rep.segments_deleted,
+                                bytes = rep.bytes_freed,
+                                "retention deleted old footage"
+                            );
                             if !rep.more {
                                 next_retention = tokio::time::Instant::now() + interval;
                             }

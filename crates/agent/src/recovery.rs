@@ -33,7 +33,9 @@ pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport,
                 drop_rows.push(s.id);
                 continue;
             }
-            Err(e) => return Err(Error::wrap(ErrorKind::DataLoss, format!("segment {} file {}", s.id, path.display()), e)),
+            Err(e) => {
+                return Err(Error::wrap(ErrorKind::DataLoss, format!("segment {} file {}", s.id, path.display()), e));
+            }
         };
         let indexed = s.size_bytes as u64;
         if len < indexed {
@@ -59,7 +61,8 @@ pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport,
     for id in &drop_rows {
         db::delete_segment(&tx, *id)?;
     }
-    tx.execute("update segment set open = 0 where open = 1", []).err_kind(ErrorKind::Internal, || "closing segments")?;
+    tx.execute("update segment set open = 0 where open = 1", [])
+        .err_kind(ErrorKind::Internal, || "closing segments")?;
     report.runs_closed = tx
         .execute(
             "update run set end_90k = coalesce((select max(s.start_90k + s.duration_90k) from segment s
@@ -82,7 +85,8 @@ fn remove_orphans(conn: &Connection, layout: &Layout) -> Result<usize, Error> {
     let mut removed = 0;
     for (stream_id, id, path) in segment_files(layout)? {
         if !known.contains(&(stream_id, id)) {
-            std::fs::remove_file(&path).err_kind(ErrorKind::Internal, || format!("removing orphan {}", path.display()))?;
+            std::fs::remove_file(&path)
+                .err_kind(ErrorKind::Internal, || format!("removing orphan {}", path.display()))?;
             removed += 1;
         }
     }
@@ -108,7 +112,9 @@ pub fn segment_files(layout: &Layout) -> Result<Vec<(i64, i64, std::path::PathBu
             tracing::warn!("ignoring unexpected entry {}", d.path().display());
             continue;
         };
-        for f in std::fs::read_dir(d.path()).err_kind(ErrorKind::Internal, || format!("listing {}", d.path().display()))? {
+        for f in
+            std::fs::read_dir(d.path()).err_kind(ErrorKind::Internal, || format!("listing {}", d.path().display()))?
+        {
             let f = f.err_kind(ErrorKind::Internal, || format!("listing {}", d.path().display()))?;
             match f.file_name().to_str().and_then(parse_segment_file_name) {
                 Some(id) => out.push((stream_id, id, f.path())),

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base::{Error, ErrorKind, ResultExt};
-use db::Connection;
+use db::{Connection, Extent};
 
 use crate::layout::Layout;
 
@@ -36,36 +36,25 @@ pub struct PassReport {
     pub more: bool,
 }
 
-struct Candidate {
-    id: i64,
-    stream_id: i64,
-    size_bytes: i64,
-    end_90k: i64,
-}
-
 /// One bounded retention pass.
 pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i64) -> Result<PassReport, Error> {
     let bound = policy.segments_per_pass_max.max(1);
     let usage = db::usage(conn)?;
     // Per-stream queues of the oldest closed segments, and per-camera byte totals.
-    let mut queues: BTreeMap<i64, std::collections::VecDeque<Candidate>> = BTreeMap::new();
+    let mut queues: BTreeMap<i64, std::collections::VecDeque<Extent>> = BTreeMap::new();
     let mut camera_of: HashMap<i64, String> = HashMap::new();
     let mut camera_bytes: HashMap<String, i64> = HashMap::new();
     let mut total_bytes = 0i64;
-    for (stream_id, camera, bytes, _) in &usage {
-        camera_of.insert(*stream_id, camera.clone());
-        *camera_bytes.entry(camera.clone()).or_default() += bytes;
-        total_bytes += bytes;
-        let q = db::oldest_closed(conn, Some(*stream_id), bound + 1)?
-            .into_iter()
-            .map(|(id, stream_id, size_bytes, end_90k)| Candidate { id, stream_id, size_bytes, end_90k })
-            .collect();
-        queues.insert(*stream_id, q);
+    for u in &usage {
+        camera_of.insert(u.stream_id, u.camera.clone());
+        *camera_bytes.entry(u.camera.clone()).or_default() += u.size_bytes;
+        total_bytes += u.size_bytes;
+        queues.insert(u.stream_id, db::oldest_closed(conn, u.stream_id, bound + 1)?.into());
     }
-    let over = |limits: &Limits, bytes: i64, c: &Candidate| {
+    let over = |limits: &Limits, bytes: i64, c: &Extent| {
         limits.max_bytes.is_some_and(|m| bytes > m) || limits.max_age_90k.is_some_and(|a| c.end_90k < now_90k - a)
     };
-    let mut doomed: Vec<Candidate> = Vec::new();
+    let mut doomed: Vec<Extent> = Vec::new();
     let mut more = false;
     loop {
         // The globally oldest remaining candidate that some limit wants gone.
@@ -106,9 +95,5 @@ pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i6
             return Err(Error::wrap(ErrorKind::Internal, format!("removing {}", p.display()), e));
         }
     }
-    Ok(PassReport {
-        segments_deleted: doomed.len(),
-        bytes_freed: doomed.iter().map(|c| c.size_bytes).sum(),
-        more,
-    })
+    Ok(PassReport { segments_deleted: doomed.len(), bytes_freed: doomed.iter().map(|c| c.size_bytes).sum(), more })
 }

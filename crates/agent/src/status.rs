@@ -63,7 +63,8 @@ impl StatusBoard {
 
     pub fn set_error(&self, key: &str, e: &Error, now_90k: i64) {
         self.update(key, |s| {
-            s.last_error = Some(LastError { kind: e.kind().to_string(), message: e.to_string(), at: format_90k(now_90k) });
+            s.last_error =
+                Some(LastError { kind: e.kind().to_string(), message: e.to_string(), at: format_90k(now_90k) });
         });
     }
 

@@ -53,9 +53,7 @@ pub struct SimulatedClocks {
 
 impl SimulatedClocks {
     pub fn new() -> Self {
-        SimulatedClocks {
-            offset_90k: Arc::new(Mutex::new(0)),
-        }
+        SimulatedClocks { offset_90k: Arc::new(Mutex::new(0)) }
     }
 
     /// Steps the wall clock by `delta_90k` (negative steps it backwards).
@@ -87,12 +85,7 @@ pub fn format_90k(t: Time90k) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, (sod / 60) % 60, sod % 60)
 }
 
 /// Parses RFC 3339 (`2026-11-22T18:51:15Z`, optional fraction, `Z` or `±hh:mm`) into 90 kHz
@@ -104,10 +97,7 @@ pub fn parse_90k(s: &str) -> Result<Time90k, String> {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        s.get(r)
-            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(bad)
+        s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit())).and_then(|p| p.parse().ok()).ok_or_else(bad)
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     if b[13] != b':' || b[16] != b':' {
@@ -183,10 +173,7 @@ mod tests {
         for s in ["1970-01-01T00:00:00.000Z", "2026-11-22T18:51:15.123Z", "2000-02-29T23:59:59.999Z"] {
             assert_eq!(format_90k(parse_90k(s).unwrap()), s);
         }
-        assert_eq!(
-            parse_90k("2026-11-22T19:51:15+01:00").unwrap(),
-            parse_90k("2026-11-22T18:51:15Z").unwrap()
-        );
+        assert_eq!(parse_90k("2026-11-22T19:51:15+01:00").unwrap(), parse_90k("2026-11-22T18:51:15Z").unwrap());
     }
 
     #[test]

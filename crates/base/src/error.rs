@@ -62,11 +62,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, msg: impl Into<String>) -> Self {
-        Error {
-            kind,
-            msg: msg.into(),
-            source: None,
-        }
+        Error { kind, msg: msg.into(), source: None }
     }
 
     /// Wraps `source` with a message saying what was being done.
@@ -75,11 +71,7 @@ impl Error {
         msg: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Error {
-            kind,
-            msg: msg.into(),
-            source: Some(Box::new(source)),
-        }
+        Error { kind, msg: msg.into(), source: Some(Box::new(source)) }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -93,8 +85,7 @@ impl Error {
     /// The message followed by each cause, joined by `: `.
     pub fn chain(&self) -> String {
         let mut out = self.msg.clone();
-        let mut cur: Option<&(dyn std::error::Error + 'static)> =
-            self.source.as_deref().map(|e| e as _);
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = self.source.as_deref().map(|e| e as _);
         while let Some(e) = cur {
             out.push_str(": ");
             out.push_str(&e.to_string());

@@ -61,7 +61,9 @@ pub struct StreamRow {
 
 pub fn list_streams(conn: &Connection) -> Result<Vec<StreamRow>, Error> {
     let mut st = conn
-        .prepare("select s.id, c.name, s.kind from stream s join camera c on c.id = s.camera_id order by c.name, s.kind")
+        .prepare(
+            "select s.id, c.name, s.kind from stream s join camera c on c.id = s.camera_id order by c.name, s.kind",
+        )
         .err_kind(ErrorKind::Internal, sql_err("listing streams"))?;
     st.query_map([], |r| Ok(StreamRow { id: r.get(0)?, camera: r.get(1)?, kind: r.get(2)? }))
         .and_then(|rows| rows.collect())
@@ -84,7 +86,8 @@ pub fn get_sample_entry(conn: &Connection, id: i64) -> Result<SampleEntry, Error
     let (codec, data): (String, Vec<u8>) = conn
         .query_row("select codec, data from sample_entry where id = ?", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .err_kind(ErrorKind::DataLoss, || format!("reading sample entry {id}"))?;
-    let e = SampleEntry::from_box(data).map_err(|e| Error::new(ErrorKind::DataLoss, format!("sample entry {id}: {}", e.msg())))?;
+    let e = SampleEntry::from_box(data)
+        .map_err(|e| Error::new(ErrorKind::DataLoss, format!("sample entry {id}: {}", e.msg())))?;
     if Some(e.codec) != Codec::parse(&codec) {
         return Err(base::err!(DataLoss, "sample entry {id}: codec column {codec:?} disagrees with its box"));
     }
@@ -200,7 +203,12 @@ fn segment_row(r: &rusqlite::Row) -> rusqlite::Result<Segment> {
 }
 
 /// Segments of `stream_id` that overlap `[start_90k, end_90k)`, oldest first.
-pub fn segments_in_range(conn: &Connection, stream_id: i64, start_90k: i64, end_90k: i64) -> Result<Vec<Segment>, Error> {
+pub fn segments_in_range(
+    conn: &Connection,
+    stream_id: i64,
+    start_90k: i64,
+    end_90k: i64,
+) -> Result<Vec<Segment>, Error> {
     // Segments are bounded in length (the agent caps them), so `start_90k > start − max`
     // lets the index do the work instead of scanning every older segment.
     let sql = format!(
@@ -242,7 +250,8 @@ pub fn all_segment_ids(conn: &Connection) -> Result<Vec<(i64, i64)>, Error> {
 }
 
 pub fn delete_segment(conn: &Connection, id: i64) -> Result<(), Error> {
-    conn.execute("delete from segment where id = ?", [id]).err_kind(ErrorKind::Internal, || format!("deleting segment {id}"))?;
+    conn.execute("delete from segment where id = ?", [id])
+        .err_kind(ErrorKind::Internal, || format!("deleting segment {id}"))?;
     Ok(())
 }
 
@@ -253,7 +262,12 @@ pub fn delete_empty_runs(conn: &Connection) -> Result<usize, Error> {
 }
 
 /// Runs of a stream overlapping `[start_90k, end_90k)`, oldest first.
-pub fn runs_in_range(conn: &Connection, stream_id: i64, start_90k: i64, end_90k: i64) -> Result<Vec<(Run, i64, i64)>, Error> {
+pub fn runs_in_range(
+    conn: &Connection,
+    stream_id: i64,
+    start_90k: i64,
+    end_90k: i64,
+) -> Result<Vec<(Run, i64, i64)>, Error> {
     // Returns each run with its recorded extent (first segment start, last segment end).
     let mut st = conn
         .prepare_cached(
@@ -268,7 +282,13 @@ pub fn runs_in_range(conn: &Connection, stream_id: i64, start_90k: i64, end_90k:
         .err_kind(ErrorKind::Internal, sql_err("preparing run query"))?;
     st.query_map(params![stream_id, end_90k, start_90k], |r| {
         Ok((
-            Run { id: r.get(0)?, stream_id: r.get(1)?, start_90k: r.get(2)?, end_90k: r.get(3)?, end_reason: r.get(4)? },
+            Run {
+                id: r.get(0)?,
+                stream_id: r.get(1)?,
+                start_90k: r.get(2)?,
+                end_90k: r.get(3)?,
+                end_reason: r.get(4)?,
+            },
             r.get(5)?,
             r.get(6)?,
         ))
@@ -286,30 +306,47 @@ pub fn max_ids(conn: &Connection) -> Result<(i64, i64), Error> {
     .err_kind(ErrorKind::Internal, sql_err("reading max ids"))
 }
 
-/// Per-stream usage for retention: (stream_id, camera name, bytes, oldest start).
-pub fn usage(conn: &Connection) -> Result<Vec<(i64, String, i64, Option<i64>)>, Error> {
+/// A stream's storage use, for retention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub stream_id: i64,
+    pub camera: String,
+    pub size_bytes: i64,
+}
+
+pub fn usage(conn: &Connection) -> Result<Vec<Usage>, Error> {
     let mut st = conn
         .prepare_cached(
-            "select st.id, c.name, coalesce(sum(s.size_bytes), 0), min(s.start_90k)
+            "select st.id, c.name, coalesce(sum(s.size_bytes), 0)
              from stream st join camera c on c.id = st.camera_id left join segment s on s.stream_id = st.id
              group by st.id order by st.id",
         )
         .err_kind(ErrorKind::Internal, sql_err("preparing usage"))?;
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    st.query_map([], |r| Ok(Usage { stream_id: r.get(0)?, camera: r.get(1)?, size_bytes: r.get(2)? }))
         .and_then(|rows| rows.collect())
         .err_kind(ErrorKind::Internal, sql_err("querying usage"))
 }
 
-/// The oldest closed segments of `stream_id` (or of all streams if `None`), at most `limit`,
-/// without their frame indexes.
-pub fn oldest_closed(conn: &Connection, stream_id: Option<i64>, limit: usize) -> Result<Vec<(i64, i64, i64, i64)>, Error> {
+/// Where a closed segment sits, without its frame index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub id: i64,
+    pub stream_id: i64,
+    pub size_bytes: i64,
+    pub end_90k: i64,
+}
+
+/// The oldest closed segments of `stream_id`, at most `limit`.
+pub fn oldest_closed(conn: &Connection, stream_id: i64, limit: usize) -> Result<Vec<Extent>, Error> {
     let mut st = conn
         .prepare_cached(
             "select id, stream_id, size_bytes, start_90k + duration_90k from segment
-             where open = 0 and (?1 is null or stream_id = ?1) order by start_90k, id limit ?2",
+             where open = 0 and stream_id = ?1 order by start_90k, id limit ?2",
         )
         .err_kind(ErrorKind::Internal, sql_err("preparing oldest query"))?;
-    st.query_map(params![stream_id, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .and_then(|rows| rows.collect())
-        .err_kind(ErrorKind::Internal, sql_err("querying oldest segments"))
+    st.query_map(params![stream_id, limit as i64], |r| {
+        Ok(Extent { id: r.get(0)?, stream_id: r.get(1)?, size_bytes: r.get(2)?, end_90k: r.get(3)? })
+    })
+    .and_then(|rows| rows.collect())
+    .err_kind(ErrorKind::Internal, sql_err("querying oldest segments"))
 }

@@ -46,7 +46,9 @@ pub fn create_at_version(path: &Path, version: i64) -> Result<Connection, Error>
 
 fn init_or_upgrade(mut conn: Connection, path: &Path) -> Result<Connection, Error> {
     let has_meta: bool = conn
-        .query_row("select count(*) from sqlite_master where type = 'table' and name = 'meta'", [], |r| r.get::<_, i64>(0))
+        .query_row("select count(*) from sqlite_master where type = 'table' and name = 'meta'", [], |r| {
+            r.get::<_, i64>(0)
+        })
         .err_kind(ErrorKind::Internal, || "reading sqlite_master")?
         > 0;
     if !has_meta {
@@ -88,7 +90,11 @@ pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
         .query_row("select schema_version from meta", [], |r| r.get(0))
         .err_kind(ErrorKind::DataLoss, || format!("{}: reading schema version", path.display()))?;
     if version != SCHEMA_VERSION {
-        bail!(FailedPrecondition, "{} has schema version {version}, expected {SCHEMA_VERSION}; run the agent once to upgrade", path.display());
+        bail!(
+            FailedPrecondition,
+            "{} has schema version {version}, expected {SCHEMA_VERSION}; run the agent once to upgrade",
+            path.display()
+        );
     }
     Ok(conn)
 }

@@ -100,7 +100,11 @@ impl SampleEntry {
             pos += len;
         }
         let Some(rfc6381_codec) = rfc6381_codec else {
-            bail!(DataLoss, "sample entry has no {} configuration box", if codec == Codec::H264 { "avcC" } else { "hvcC" });
+            bail!(
+                DataLoss,
+                "sample entry has no {} configuration box",
+                if codec == Codec::H264 { "avcC" } else { "hvcC" }
+            );
         };
         Ok(SampleEntry { codec, width, height, rfc6381_codec, data })
     }

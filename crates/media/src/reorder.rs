@@ -12,8 +12,8 @@
 //! [`crate::index::FRAME_DURATION_90K_MAX`] from its predecessor, or repeats, is a
 //! discontinuity that the caller must treat as the end of a run.
 
-use std::collections::{BinaryHeap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::index::{FRAME_DURATION_90K_MAX, PTS_OFFSET_90K_MAX};
 

@@ -111,7 +111,11 @@ fn d_stall() -> Bounded<2, 120> {
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
-        ConnectionConfig { backoff_initial_ms: d_backoff_initial(), backoff_max_s: d_backoff_max(), stall_timeout_s: d_stall() }
+        ConnectionConfig {
+            backoff_initial_ms: d_backoff_initial(),
+            backoff_max_s: d_backoff_max(),
+            stall_timeout_s: d_stall(),
+        }
     }
 }
 
@@ -255,7 +259,11 @@ impl Config {
                 && name.len() <= 32
                 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
             if !ok {
-                return Err(at(text, cam.name.span(), format!("cameras[{i}].name: expected 1–32 of a-z 0-9 - _, got {name:?}")));
+                return Err(at(
+                    text,
+                    cam.name.span(),
+                    format!("cameras[{i}].name: expected 1–32 of a-z 0-9 - _, got {name:?}"),
+                ));
             }
             if !seen.insert(name.clone()) {
                 return Err(at(text, cam.name.span(), format!("cameras[{i}].name: {name:?} is used by two cameras")));
@@ -269,7 +277,11 @@ impl Config {
                     }
                     (Some(u), None) => {
                         if u.scheme() != "rtsp" && u.scheme() != "rtsps" {
-                            return Err(at(text, s.span(), format!("{field}.url: expected an rtsp:// URL, got scheme {:?}", u.scheme())));
+                            return Err(at(
+                                text,
+                                s.span(),
+                                format!("{field}.url: expected an rtsp:// URL, got scheme {:?}", u.scheme()),
+                            ));
                         }
                         if u.host_str().is_none_or(|h| h.is_empty()) {
                             return Err(at(text, s.span(), format!("{field}.url: has no host")));
@@ -284,7 +296,11 @@ impl Config {
                     }
                     (None, Some(_)) => {
                         if v.username.is_some() || v.password.is_some() {
-                            return Err(at(text, s.span(), format!("{field}: `username`/`password` apply only to `url`")));
+                            return Err(at(
+                                text,
+                                s.span(),
+                                format!("{field}: `username`/`password` apply only to `url`"),
+                            ));
                         }
                     }
                 }
@@ -349,7 +365,10 @@ main = { file = "clip.mp4" }
             Err("line 5: cameras[1].name: \"a\" is used by two cameras"),
         );
         check("[[cameras]]\nname = \"a\"\nmain = { }\n", Err("line 3: cameras[0].main: expected exactly one of"));
-        check("[[cameras]]\nname = \"a\"\nmain = { url = \"http://x/y\" }\n", Err("cameras[0].main.url: expected an rtsp:// URL"));
+        check(
+            "[[cameras]]\nname = \"a\"\nmain = { url = \"http://x/y\" }\n",
+            Err("cameras[0].main.url: expected an rtsp:// URL"),
+        );
         check("[[cameras]]\nname = \"a\"\nmain = { url = \"rtsp://u:p@x/y\" }\n", Err("put credentials in `username`"));
         check("[[cameras]]\nname = \"a\"\nmain = { url = \"not a url\" }\n", Err("line 3"));
         check("[[cameras]]\nname = \"a\"\n", Err("missing field `main`"));

@@ -23,7 +23,12 @@ use media::source::rtsp::RtspOpener;
 use crate::config::{Config, StreamConfig};
 
 #[derive(Parser)]
-#[command(name = "porchlight", version, about = "Privacy-first neighbourhood camera platform", propagate_version = true)]
+#[command(
+    name = "porchlight",
+    version,
+    about = "Privacy-first neighbourhood camera platform",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -228,7 +233,8 @@ async fn run_until_signal(opts: agent::Options, limit: Option<Duration>) -> Resu
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, rx) = base::shutdown::channel();
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGINT handler", e))?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;
     let agent = tokio::spawn(agent::run(opts, rx));
     tokio::spawn(async move {
         let timer = async {
@@ -284,7 +290,15 @@ fn parse_stream(s: &str) -> Result<StreamKind, Error> {
     }
 }
 
-fn export(dir: &Path, camera: &str, stream: &str, from: &str, to: &str, output: &Path, fragmented: bool) -> Result<(), Error> {
+fn export(
+    dir: &Path,
+    camera: &str,
+    stream: &str,
+    from: &str,
+    to: &str,
+    output: &Path,
+    fragmented: bool,
+) -> Result<(), Error> {
     let kind = parse_stream(stream)?;
     let now = base::clock::Clocks::realtime_90k(&RealClocks);
     let from_90k = timearg::parse(from, now).map_err(|m| base::err!(InvalidArgument, "--from: {m}"))?;
@@ -292,7 +306,8 @@ fn export(dir: &Path, camera: &str, stream: &str, from: &str, to: &str, output: 
     let layout = Layout::new(dir);
     let conn = db::open_read_only(&layout.db())?;
     let Some(stream_id) = db::find_stream(&conn, camera, kind)? else {
-        let names: Vec<String> = db::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
+        let names: Vec<String> =
+            db::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
         bail!(NotFound, "--camera: no stream {camera}/{stream} (recorded: {})", names.join(", "));
     };
     let ex = agent::export::export(&conn, &layout, stream_id, from_90k, to_90k, fragmented)?;

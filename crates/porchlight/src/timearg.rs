@@ -18,10 +18,7 @@ pub fn parse(s: &str, now_90k: Time90k) -> Result<Time90k, String> {
             "d" => 86_400,
             _ => return Err(format!("expected a unit s, m, h or d in {s:?}")),
         };
-        return n
-            .checked_mul(secs * 90_000)
-            .map(|d| now_90k - d)
-            .ok_or_else(|| format!("{s:?} is too far back"));
+        return n.checked_mul(secs * 90_000).map(|d| now_90k - d).ok_or_else(|| format!("{s:?} is too far back"));
     }
     parse_90k(s)
 }

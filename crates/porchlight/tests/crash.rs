@@ -82,7 +82,8 @@ fn kill_9_in_a_loop_loses_at_most_the_last_second() {
     assert!(ok, "{text}");
     assert!(text.contains("0 bytes unindexed"), "{text}");
     assert!(!text.contains("note:"), "clean stop left notes:\n{text}");
-    let crashed = runs(&data_dir, "front").iter().filter(|r| r.3.as_deref().is_some_and(|s| s.contains("crash"))).count();
+    let crashed =
+        runs(&data_dir, "front").iter().filter(|r| r.3.as_deref().is_some_and(|s| s.contains("crash"))).count();
     assert_eq!(crashed, CYCLES, "every kill should leave one recovered run per camera");
 }
 
@@ -91,13 +92,18 @@ fn clean_stop_indexes_every_byte() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let dir = tempfile::tempdir().unwrap();
         let agent = Agent::start(dir.path(), &config());
-        wait_until("recording", Duration::from_secs(20), || agent.recorded("front") > 30 && agent.recorded("back") > 10);
+        wait_until("recording", Duration::from_secs(20), || {
+            agent.recorded("front") > 30 && agent.recorded("back") > 10
+        });
         std::thread::sleep(Duration::from_millis(777));
         let data_dir = agent.data_dir.clone();
         agent.stop_with(sig);
         let (ok, text) = porchlight(&["check", "--data-dir", &data_dir.display().to_string(), "--deep"]);
         assert!(ok, "{text}");
-        assert!(text.contains("0 bytes unindexed") && !text.contains("note:"), "signal {sig} left unindexed data:\n{text}");
+        assert!(
+            text.contains("0 bytes unindexed") && !text.contains("note:"),
+            "signal {sig} left unindexed data:\n{text}"
+        );
         // Every frame the agent received is in the index.
         let conn = db::open_read_only(&data_dir.join("index.db")).unwrap();
         let indexed: i64 = db::all_segments(&conn).unwrap().iter().map(|s| s.frames).sum();
@@ -105,7 +111,9 @@ fn clean_stop_indexes_every_byte() {
         assert_eq!(indexed as u64, recorded, "signal {sig}");
         let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
         for line in log.lines().filter(|l| l.contains("stream stopped")) {
-            let field = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split_whitespace().next()).unwrap().to_string();
+            let field = |k: &str| {
+                line.split(&format!("{k}=")).nth(1).and_then(|s| s.split_whitespace().next()).unwrap().to_string()
+            };
             assert_eq!(field("received"), field("recorded"), "signal {sig}: {line}");
         }
     }

@@ -144,8 +144,17 @@ fn bad_cameras_get_a_clear_status_and_never_disturb_others() {
     let (_, start, end, _) = runs(&data_dir, "pc")[0];
     let out = dir.path().join("pc.mp4");
     let (ok, text) = porchlight(&[
-        "export", "--data-dir", &data_dir.display().to_string(), "--camera", "pc",
-        "--from", &fmt_90k(start), "--to", &fmt_90k(end), "-o", &out.display().to_string(),
+        "export",
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--camera",
+        "pc",
+        "--from",
+        &fmt_90k(start),
+        "--to",
+        &fmt_90k(end),
+        "-o",
+        &out.display().to_string(),
     ]);
     assert!(ok, "{text}");
     assert!(text.contains("avc1.42c016,avc1.42c00c"), "expected both parameter sets in the export: {text}");
@@ -187,12 +196,14 @@ fn camera_outage_is_a_gap_and_recording_resumes() {
 /// Real third-party footage (../shared/data), through RTSP: every frame arrives.
 #[test]
 fn real_footage_arrives_frame_for_frame() {
-    let clips: Vec<_> = ["one-by-one-person-detection.mp4", "car-detection.mp4"].iter().filter_map(|c| shared_data(c)).collect();
+    let clips: Vec<_> =
+        ["one-by-one-person-detection.mp4", "car-detection.mp4"].iter().filter_map(|c| shared_data(c)).collect();
     if clips.len() < 2 {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = RtspServer::start(&[("person", clips[0].display().to_string()), ("car", clips[1].display().to_string())]);
+    let server =
+        RtspServer::start(&[("person", clips[0].display().to_string()), ("car", clips[1].display().to_string())]);
     let agent = Agent::start(
         dir.path(),
         &format!(

@@ -46,7 +46,13 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
         let Some(end) = end else {
-            bail!(DataLoss, "{} box truncated: wanted {n} bytes at offset {}, has {}", self.what, self.pos, self.data.len());
+            bail!(
+                DataLoss,
+                "{} box truncated: wanted {n} bytes at offset {}, has {}",
+                self.what,
+                self.pos,
+                self.data.len()
+            );
         };
         let s = &self.data[self.pos..end];
         self.pos = end;
@@ -97,7 +103,11 @@ fn children(data: &[u8]) -> impl Iterator<Item = Result<([u8; 4], &[u8]), Error>
                 n => (8, u64::from(n)),
             };
             if size < hdr as u64 || size > (data.len() - pos) as u64 {
-                bail!(DataLoss, "box {:?} at byte {pos} has size {size}, beyond its parent", String::from_utf8_lossy(&fourcc));
+                bail!(
+                    DataLoss,
+                    "box {:?} at byte {pos} has size {size}, beyond its parent",
+                    String::from_utf8_lossy(&fourcc)
+                );
             }
             let body = &data[pos + hdr..pos + size as usize];
             pos += size as usize;
@@ -166,7 +176,9 @@ fn parse_video_trak(mdia: &[u8]) -> Result<VideoTrack, Error> {
     if r.u32()? == 0 {
         bail!(DataLoss, "stsd has no entries");
     }
-    let entry_len = u32::from_be_bytes(r.data.get(r.pos..r.pos + 4).ok_or_else(|| err!(DataLoss, "stsd entry truncated"))?.try_into().expect("4")) as usize;
+    let entry_len = u32::from_be_bytes(
+        r.data.get(r.pos..r.pos + 4).ok_or_else(|| err!(DataLoss, "stsd entry truncated"))?.try_into().expect("4"),
+    ) as usize;
     let entry = r.take(entry_len)?.to_vec();
     let sample_entry = SampleEntry::from_box(entry)?;
 
@@ -263,7 +275,10 @@ fn parse_video_trak(mdia: &[u8]) -> Result<VideoTrack, Error> {
         let per_chunk = r.u32()?;
         let desc = r.u32()?;
         if desc != 1 {
-            bail!(InvalidArgument, "samples use sample description {desc}; only files with one video sample description are supported");
+            bail!(
+                InvalidArgument,
+                "samples use sample description {desc}; only files with one video sample description are supported"
+            );
         }
         stsc.push((first_chunk, per_chunk));
     }

@@ -44,10 +44,12 @@ pub fn read_track(path: &Path) -> Result<(std::fs::File, VideoTrack), Error> {
     let len = f.metadata().err_kind(ErrorKind::Internal, || format!("stat {}", path.display()))?.len();
     let moov = demux::find_moov(len, |off, n| {
         let mut buf = vec![0u8; n];
-        f.read_exact_at(&mut buf, off).err_kind(ErrorKind::DataLoss, || format!("reading {} at {off}", path.display()))?;
+        f.read_exact_at(&mut buf, off)
+            .err_kind(ErrorKind::DataLoss, || format!("reading {} at {off}", path.display()))?;
         Ok(buf)
     })?;
-    let track = demux::parse_moov(&moov).map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.msg())))?;
+    let track =
+        demux::parse_moov(&moov).map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.msg())))?;
     if track.samples.is_empty() {
         bail!(InvalidArgument, "{} has no video samples", path.display());
     }
@@ -94,7 +96,9 @@ impl FileOpener {
             let r = st
                 .file
                 .read_exact_at(&mut buf, s.offset)
-                .err_kind(ErrorKind::DataLoss, || format!("reading sample at byte {} of {}", s.offset, st.path.display()))
+                .err_kind(ErrorKind::DataLoss, || {
+                    format!("reading sample at byte {} of {}", s.offset, st.path.display())
+                })
                 .and_then(|_| nal::check_length_prefixed(&buf).map(|_| ()))
                 .map(|_| Frame {
                     pts_90k: to_90k(dts + i64::from(s.cts_offset)),

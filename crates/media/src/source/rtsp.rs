@@ -81,10 +81,8 @@ impl RtspOpener {
             .map_err(|e| classify(e, "DESCRIBE failed"))?;
         let found: Vec<String> =
             session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
-        let Some(i) = session
-            .streams()
-            .iter()
-            .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        let Some(i) =
+            session.streams().iter().position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
         else {
             bail!(InvalidArgument, "camera offers no H.264 or H.265 video stream (found: {})", found.join(", "));
         };

@@ -140,11 +140,7 @@ impl Agent {
 
     /// frames_recorded of `camera/main` in status.json (0 if not yet written).
     pub fn recorded(&self, camera: &str) -> u64 {
-        self.status()
-            .iter()
-            .find(|s| s["camera"] == camera)
-            .and_then(|s| s["frames_recorded"].as_u64())
-            .unwrap_or(0)
+        self.status().iter().find(|s| s["camera"] == camera).and_then(|s| s["frames_recorded"].as_u64()).unwrap_or(0)
     }
 }
 
@@ -158,10 +154,7 @@ impl Drop for Agent {
 }
 
 pub fn status(data_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read(data_dir.join("status.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    std::fs::read(data_dir.join("status.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 /// Runs the binary with `args`; returns (success, stdout + stderr).
@@ -183,7 +176,17 @@ pub struct Packet {
 /// ffprobe's view of the video packets of `path`.
 pub fn packets(path: &Path) -> Vec<Packet> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_packets", "-show_entries", "packet=pts_time,size,flags", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_packets",
+            "-show_entries",
+            "packet=pts_time,size,flags",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("running ffprobe (make setup installs ffmpeg)");
@@ -202,7 +205,17 @@ pub fn packets(path: &Path) -> Vec<Packet> {
 /// Frames ffmpeg actually decodes from `path` (with every frame decoded, errors fatal).
 pub fn decoded_frames(path: &Path) -> usize {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap();

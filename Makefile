@@ -1,0 +1,51 @@
+# Porchlight. The two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+SHARED_DATA := ../shared/data
+
+.PHONY: setup testdata build demo test lint unit fuzz bench clean-demo
+
+## Install the Debian packages the build, demo and tests need (idempotent, fast when done).
+setup:
+	@bash scripts/setup.sh
+
+## Generate synthetic test clips under testdata/generated (idempotent).
+testdata: setup
+	@bash scripts/make-testdata.sh
+
+build: setup
+	$(CARGO) build --release
+
+## Record two simulated cameras replaying real video; Ctrl-C stops cleanly.
+demo: testdata build
+	@if [ -f $(SHARED_DATA)/one-by-one-person-detection.mp4 ] && [ -f $(SHARED_DATA)/car-detection.mp4 ]; then \
+	  front=$(SHARED_DATA)/one-by-one-person-detection.mp4; back=$(SHARED_DATA)/car-detection.mp4; \
+	else \
+	  echo "($(SHARED_DATA) not found: using the generated clips in testdata/generated)"; \
+	  front=testdata/generated/front.mp4; back=testdata/generated/back.mp4; \
+	fi; \
+	./target/release/porchlight demo --front $$front --back $$back --data-dir demo-data $(DEMO_ARGS)
+
+## Format, lint, and every test (unit, property, integration with real RTSP servers).
+test: testdata lint
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Run each fuzz target for FUZZ_SECONDS (needs the nightly toolchain and cargo-fuzz).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $$(cargo +nightly fuzz list); do \
+	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+## Micro-benchmarks (criterion) and whole-system benchmarks; see BENCHMARKS.md.
+bench: testdata
+	$(CARGO) bench --workspace
+	bash scripts/bench.sh
+
+clean-demo:
+	rm -rf demo-data
