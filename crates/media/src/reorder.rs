@@ -5,7 +5,8 @@
 //! composition offset. The decode times of a stream are its presentation times sorted: the
 //! i-th frame in decode order gets the i-th smallest presentation time. Holding back
 //! [`REORDER_WINDOW_FRAMES`] frames is enough for every encoder we know (the H.264 DPB
-//! allows at most 16 reordered frames; cameras use 0–2). Streams without B-frames get
+//! allows at most 16 reordered frames; cameras use 0–2, and x264 with two B-frames and
+//! b-pyramid reorders by 2). Each held frame delays durability by one frame interval. Streams without B-frames get
 //! decode time = presentation time and zero offsets.
 //!
 //! The [`Reorderer`] also validates timing: a presentation time that jumps by more than
@@ -17,7 +18,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use crate::index::{FRAME_DURATION_90K_MAX, PTS_OFFSET_90K_MAX};
 
-pub const REORDER_WINDOW_FRAMES: usize = 4;
+pub const REORDER_WINDOW_FRAMES: usize = 2;
 
 /// A frame whose decode time is known.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,0 +1,322 @@
+//! The writer, syncer, recovery, retention and export, driven directly with synthetic
+//! frames and a simulated wall clock (no network, no real time).
+
+use porchlight_agent as agent;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+
+use agent::layout::Layout;
+use agent::syncer::Syncer;
+use agent::writer::{Ctx, StreamState, Writer};
+use agent::{check, export, recovery, retention};
+use base::clock::{Clocks, SimulatedClocks};
+use bytes::Bytes;
+use media::{Frame, SampleEntry};
+
+const HOUR_90K: i64 = 3600 * 90_000;
+const FRAME_90K: i64 = 3000; // 30 fps
+
+/// A minimal but valid avc1 sample entry of the given width.
+fn sample_entry(width: u16) -> Arc<SampleEntry> {
+    let mut avcc = vec![1, 0x4d, 0x00, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x4d, 0x00, 0x1f, 1, 0, 2, 0x68, 0xee];
+    let mut b = Vec::new();
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(b"avc1");
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    b.extend_from_slice(&[0; 16]);
+    b.extend_from_slice(&width.to_be_bytes());
+    b.extend_from_slice(&360u16.to_be_bytes());
+    b.extend_from_slice(&[0, 0x48, 0, 0, 0, 0x48, 0, 0, 0, 0, 0, 0, 0, 1]);
+    b.extend_from_slice(&[0; 32]);
+    b.extend_from_slice(&[0, 0x18, 0xff, 0xff]);
+    let len = (avcc.len() + 8) as u32;
+    b.extend_from_slice(&len.to_be_bytes());
+    b.extend_from_slice(b"avcC");
+    b.append(&mut avcc);
+    let n = b.len() as u32;
+    b[0..4].copy_from_slice(&n.to_be_bytes());
+    Arc::new(SampleEntry::from_box(b).unwrap())
+}
+
+fn frame(pts_90k: i64, is_key: bool, size: usize, entry: Option<Arc<SampleEntry>>) -> Frame {
+    let mut data = vec![0u8; size.max(6)];
+    let nal_len = (data.len() - 4) as u32;
+    data[0..4].copy_from_slice(&nal_len.to_be_bytes());
+    data[4] = if is_key { 0x65 } else { 0x41 };
+    Frame { pts_90k, is_key, data: Bytes::from(data), new_sample_entry: entry }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    layout: Layout,
+    clocks: SimulatedClocks,
+    ctx: Arc<Ctx>,
+    syncer: Syncer,
+    streams: Vec<(i64, Arc<Mutex<StreamState>>)>,
+}
+
+impl Rig {
+    fn new(cameras: &[&str], segment_s: i64) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let conn = db::open(&layout.db()).unwrap();
+        let mut streams = Vec::new();
+        for c in cameras {
+            let id = db::ensure_stream(&conn, c, db::StreamKind::Main).unwrap();
+            std::fs::create_dir_all(layout.stream_dir(id)).unwrap();
+            streams.push((id, Arc::new(Mutex::new(StreamState::new(id)))));
+        }
+        let clocks = SimulatedClocks::new();
+        let ctx = Arc::new(Ctx {
+            layout: layout.clone(),
+            clocks: Arc::new(clocks.clone()),
+            db: Arc::new(Mutex::new(conn)),
+            next_segment_id: AtomicI64::new(1),
+            next_run_id: AtomicI64::new(1),
+            segment_duration_90k: segment_s * 90_000,
+        });
+        let syncer = Syncer::new(ctx.clone(), streams.iter().map(|s| s.1.clone()).collect());
+        Rig { _dir: dir, layout, clocks, ctx, syncer, streams }
+    }
+
+    fn writer(&self, i: usize) -> Writer {
+        Writer::new(self.ctx.clone(), self.streams[i].1.clone(), 0)
+    }
+
+    fn segments(&self) -> Vec<db::Segment> {
+        db::all_segments(&self.ctx.db.lock().unwrap()).unwrap()
+    }
+
+    fn runs(&self, i: usize) -> Vec<(db::Run, i64, i64)> {
+        db::runs_in_range(&self.ctx.db.lock().unwrap(), self.streams[i].0, i64::MIN / 2, i64::MAX / 2).unwrap()
+    }
+
+    fn check(&self) -> check::CheckReport {
+        let r = check::check(&self.ctx.db.lock().unwrap(), &self.layout, true).unwrap();
+        assert!(r.ok(), "check problems: {:?}", r.problems);
+        r
+    }
+}
+
+/// Pushes `n` frames at 30 fps starting at `pts0`, a key frame every `gop`.
+fn push_frames(w: &mut Writer, pts0: i64, n: i64, gop: i64, first_entry: Option<Arc<SampleEntry>>) {
+    let mut entry = first_entry;
+    for i in 0..n {
+        w.push(frame(pts0 + i * FRAME_90K, i % gop == 0, 100 + (i as usize % 7) * 10, entry.take())).unwrap();
+    }
+}
+
+fn assert_contiguous(segs: &[db::Segment]) {
+    for w in segs.windows(2) {
+        assert_eq!(w[1].start_90k, w[0].end_90k(), "segments {} and {} are not contiguous", w[0].id, w[1].id);
+    }
+}
+
+#[test]
+fn wall_clock_jump_during_a_run_keeps_footage_contiguous() {
+    let rig = Rig::new(&["cam"], 1);
+    let mut w = rig.writer(0);
+    push_frames(&mut w, 0, 45, 15, Some(sample_entry(640)));
+    rig.syncer.flush().unwrap();
+    rig.clocks.jump_wall(-HOUR_90K); // NTP steps the clock back an hour
+    push_frames(&mut w, 45 * FRAME_90K, 45, 15, None);
+    rig.clocks.jump_wall(2 * HOUR_90K); // and then forward
+    push_frames(&mut w, 90 * FRAME_90K, 45, 15, None);
+    w.end_run("test over").unwrap();
+    rig.syncer.flush().unwrap();
+    let segs = rig.segments();
+    assert!(segs.len() >= 4, "{} segments", segs.len());
+    assert_contiguous(&segs);
+    let total: i64 = segs.iter().map(|s| s.duration_90k).sum();
+    assert_eq!(total, 135 * FRAME_90K, "durations come from the camera's clock, not the wall clock");
+    assert_eq!(rig.runs(0).len(), 1);
+    rig.check();
+}
+
+#[test]
+fn run_after_clock_stepped_back_starts_at_the_end_of_older_footage() {
+    let rig = Rig::new(&["cam"], 60);
+    let mut w = rig.writer(0);
+    let e = sample_entry(640);
+    push_frames(&mut w, 0, 60, 30, Some(e.clone()));
+    w.end_run("camera dropped").unwrap();
+    rig.clocks.jump_wall(-HOUR_90K);
+    push_frames(&mut w, 7_000_000, 60, 30, Some(e.clone()));
+    w.end_run("camera dropped").unwrap();
+    // Stepping forward makes a real gap, which is kept.
+    rig.clocks.jump_wall(2 * HOUR_90K);
+    push_frames(&mut w, 9_000_000, 60, 30, Some(e));
+    w.end_run("test over").unwrap();
+    rig.syncer.flush().unwrap();
+    let runs = rig.runs(0);
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[1].1, runs[0].2, "second run must start where the first ended, not an hour earlier");
+    assert!(runs[2].1 - runs[1].2 > HOUR_90K / 2, "a forward step is a gap");
+    assert_eq!(runs[0].0.end_reason.as_deref(), Some("camera dropped"));
+    rig.check();
+}
+
+#[test]
+fn timestamp_discontinuity_ends_the_run() {
+    let rig = Rig::new(&["cam"], 60);
+    let mut w = rig.writer(0);
+    push_frames(&mut w, 0, 30, 10, Some(sample_entry(640)));
+    // The camera's clock leaps 20 s (a reboot, a bad RTP timestamp).
+    push_frames(&mut w, 20 * 90_000, 30, 10, None);
+    // And backwards.
+    push_frames(&mut w, 5 * 90_000, 30, 10, None);
+    w.end_run("test over").unwrap();
+    rig.syncer.flush().unwrap();
+    let runs = rig.runs(0);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs[0].0.end_reason.as_deref().unwrap().contains("discontinuity"));
+    assert_eq!(w.stats.frames_recorded, 90);
+    assert_contiguous(&rig.segments());
+    rig.check();
+}
+
+#[test]
+fn frames_before_the_first_key_frame_are_skipped() {
+    let rig = Rig::new(&["cam"], 60);
+    let mut w = rig.writer(0);
+    let e = sample_entry(640);
+    w.push(frame(0, false, 100, Some(e))).unwrap();
+    w.push(frame(3000, false, 100, None)).unwrap();
+    push_frames(&mut w, 6000, 30, 10, None);
+    w.end_run("test over").unwrap();
+    rig.syncer.flush().unwrap();
+    assert_eq!(w.stats.frames_skipped, 2);
+    assert_eq!(w.stats.frames_recorded, 30);
+    rig.check();
+}
+
+#[test]
+fn crash_recovery_cuts_back_to_the_index_and_removes_orphans() {
+    let rig = Rig::new(&["cam"], 1);
+    let mut w = rig.writer(0);
+    push_frames(&mut w, 0, 40, 10, Some(sample_entry(640)));
+    rig.syncer.flush().unwrap();
+    // Frames written after the last flush, including a new segment file with no row: a
+    // crash now must lose exactly these.
+    push_frames(&mut w, 40 * FRAME_90K, 30, 10, None);
+    let indexed_before: i64 = rig.segments().iter().map(|s| s.frames).sum();
+    let r = rig.check();
+    assert!(r.unindexed_bytes > 0 && !r.notes.is_empty(), "expected an unindexed tail");
+    std::mem::forget(w); // the process "dies": no end_run, no final flush
+    let report = recovery::recover(&mut rig.ctx.db.lock().unwrap(), &rig.layout).unwrap();
+    assert!(report.bytes_discarded > 0 && report.orphans_removed >= 1, "{report:?}");
+    assert_eq!(report.runs_closed, 1);
+    let r = rig.check();
+    assert_eq!(r.unindexed_bytes, 0);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    assert_eq!(r.frames as i64, indexed_before);
+    // Idempotent.
+    let again = recovery::recover(&mut rig.ctx.db.lock().unwrap(), &rig.layout).unwrap();
+    assert_eq!(again, recovery::RecoveryReport::default());
+}
+
+#[test]
+fn retention_deletes_oldest_first_by_bytes_and_age() {
+    let rig = Rig::new(&["a", "b"], 1);
+    let e = sample_entry(640);
+    let mut wa = rig.writer(0);
+    let mut wb = rig.writer(1);
+    // Interleave so that the two cameras' segments alternate in time.
+    for k in 0..6 {
+        push_frames(&mut wa, k * 30 * FRAME_90K, 30, 30, if k == 0 { Some(e.clone()) } else { None });
+        push_frames(&mut wb, k * 30 * FRAME_90K, 30, 30, if k == 0 { Some(e.clone()) } else { None });
+    }
+    wa.end_run("x").unwrap();
+    wb.end_run("x").unwrap();
+    rig.syncer.flush().unwrap();
+    let before = rig.segments();
+    let a_bytes: i64 = before.iter().filter(|s| s.stream_id == rig.streams[0].0).map(|s| s.size_bytes).sum();
+    let seg_bytes = before[0].size_bytes;
+
+    // Camera "a" over its byte limit by a little more than two segments.
+    let mut policy = retention::Policy {
+        cameras: [(
+            "a".to_string(),
+            retention::Limits { max_age_90k: None, max_bytes: Some(a_bytes - 2 * seg_bytes - 1) },
+        )]
+        .into(),
+        overall: retention::Limits::default(),
+        segments_per_pass_max: 2,
+    };
+    let now = rig.clocks.realtime_90k();
+    let rep = retention::pass(&mut rig.ctx.db.lock().unwrap(), &rig.layout, &policy, now).unwrap();
+    assert_eq!((rep.segments_deleted, rep.more), (2, true), "bounded pass");
+    let rep = retention::pass(&mut rig.ctx.db.lock().unwrap(), &rig.layout, &policy, now).unwrap();
+    assert_eq!((rep.segments_deleted, rep.more), (1, false));
+    let after = rig.segments();
+    let gone: Vec<i64> = before.iter().filter(|s| !after.iter().any(|a| a.id == s.id)).map(|s| s.id).collect();
+    let a_oldest: Vec<i64> = before.iter().filter(|s| s.stream_id == rig.streams[0].0).take(3).map(|s| s.id).collect();
+    assert_eq!(gone, a_oldest, "camera a's three oldest segments, and nothing of b");
+    for id in &gone {
+        assert!(!rig.layout.segment(rig.streams[0].0, *id).exists(), "file of segment {id} remains");
+    }
+
+    // By age, over all cameras: segments that ended more than 3 s before "now" go.
+    let newest_end = after.iter().map(|s| s.end_90k()).max().unwrap();
+    policy.cameras.clear();
+    policy.overall = retention::Limits { max_age_90k: Some(3 * 90_000), max_bytes: None };
+    policy.segments_per_pass_max = 100;
+    let now = newest_end + 90_000;
+    let rep = retention::pass(&mut rig.ctx.db.lock().unwrap(), &rig.layout, &policy, now).unwrap();
+    let left = rig.segments();
+    assert!(rep.segments_deleted > 0 && !left.is_empty(), "{rep:?} {left:?}");
+    assert!(left.iter().all(|s| s.end_90k() >= now - 3 * 90_000), "{left:?}");
+    assert_eq!(left.len() + rep.segments_deleted, after.len());
+    rig.check();
+}
+
+#[test]
+fn export_round_trips_through_our_demuxer_with_b_frames_and_codec_change() {
+    let rig = Rig::new(&["cam"], 1);
+    let mut w = rig.writer(0);
+    let e1 = sample_entry(640);
+    // Decode order I0 P3 B1 B2 P6 B4 B5 ... (presentation order differs).
+    let pattern = [0i64, 3, 1, 2];
+    let mut n = 0;
+    for g in 0..10i64 {
+        for (k, p) in pattern.iter().enumerate() {
+            let pts = (g * 4 + p) * FRAME_90K + 90_000;
+            let is_key = k == 0 && g % 5 == 0;
+            w.push(frame(pts, is_key, 200 + k, if n == 0 { Some(e1.clone()) } else { None })).unwrap();
+            n += 1;
+        }
+    }
+    // Parameters change (new resolution) at a key frame.
+    let e2 = sample_entry(320);
+    push_frames(&mut w, 41 * FRAME_90K + 90_000, 30, 10, Some(e2));
+    w.end_run("x").unwrap();
+    rig.syncer.flush().unwrap();
+    let segs = rig.segments();
+    let conn = rig.ctx.db.lock().unwrap();
+    let start = segs[0].start_90k;
+    let end = segs.last().unwrap().end_90k();
+    let ex = export::export(&conn, &rig.layout, rig.streams[0].0, start, end, false).unwrap();
+    assert_eq!(ex.frames, 70);
+    assert_eq!(ex.entries.len(), 2);
+    let mut out = Vec::new();
+    ex.plan.write_to(&mut out).unwrap();
+    assert_eq!(out.len() as u64, ex.plan.len());
+    // The file source's demuxer reads only files with one sample description, and says so.
+    let err = media::mp4::demux::parse_file(&out).unwrap_err();
+    assert!(err.msg().contains("sample description 2"), "{err}");
+
+    // A range inside the first part starts at the key frame at or before it.
+    let mid = start + 22 * FRAME_90K;
+    let ex = export::export(&conn, &rig.layout, rig.streams[0].0, mid, mid + 4 * FRAME_90K, false).unwrap();
+    let mut out = Vec::new();
+    ex.plan.write_to(&mut out).unwrap();
+    let track = media::mp4::demux::parse_file(&out).unwrap();
+    assert!(track.samples[0].is_key);
+    assert_eq!(ex.start_90k, start + 20 * FRAME_90K, "starts at the key frame at frame 20");
+    // Presentation offsets survive: B-frames come out with their original order.
+    let pts: Vec<i64> = track.samples.iter().map(|s| s.dts + i64::from(s.cts_offset)).collect();
+    let rel: Vec<i64> = pts.iter().map(|p| (p - pts[0]) / FRAME_90K).collect();
+    assert_eq!(&rel[..4], &[0, 3, 1, 2]);
+    let bad = export::export(&conn, &rig.layout, rig.streams[0].0, end + 90_000, end + 180_000, false);
+    assert_eq!(bad.err().unwrap().kind(), base::ErrorKind::NotFound);
+}
