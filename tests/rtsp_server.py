@@ -8,7 +8,7 @@ pipeline per client. Run with Debian's python3 (python3-gst-1.0, gir1.2-gst-rtsp
         --mount /audio=audio --mount /secret=front.mp4,user=alice,password=s3cret
 
 Mount options (comma-separated after the file): codec=h264|h265 (default: from the file
-name: h265 if it contains "265"), ts_offset=N (initial RTP timestamp, to force a wrap),
+name: h265 if it contains "265"), shared=1 (one pipeline for all clients), ts_offset=N (initial RTP timestamp, to force a wrap),
 user=U,password=P (Basic authentication; a server with any such mount requires
 credentials on every mount, since gst-rtsp-server answers 404 rather than 401 to an
 anonymous client when anonymous access exists at all). The special file `audio`
@@ -62,7 +62,9 @@ def main():
         opts = dict(kv.split("=", 1) for kv in rest)
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(path, opts))
-        factory.set_shared(False)
+        # One pipeline per client by default (each starts at the file's beginning); with
+        # shared=1 all clients share one, so 64 clients cost the server one demuxer.
+        factory.set_shared(opts.get("shared") == "1")
         perms = GstRtspServer.RTSPPermissions()
         if "user" in opts:
             role = "user-" + opts["user"]

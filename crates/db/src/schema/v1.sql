@@ -61,3 +61,6 @@ create table segment (
 
 create index segment_stream_start on segment (stream_id, start_90k);
 create index run_stream on run (stream_id, start_90k);
+create index segment_run on segment (run_id);
+-- Recovery looks only at open segments; this keeps it from scanning every row.
+create index segment_open on segment (id) where open = 1;

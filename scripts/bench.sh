@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
+#   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
+#   BENCH=ingest scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q
+bin=./target/release/porchlight
+scratch=${BENCH_DIR:-/tmp/porchlight-bench}
+mkdir -p "$scratch"
+what=${BENCH:-all}
+
+if [ "$what" = all ] || [ "$what" = ingest ]; then
+  # 1080p30 H.264 at 4 Mbit/s: 60 s encoded once, then looped to 20 min by stream copy, so
+  # the RTSP server only demuxes and packetizes (no encoding while we measure).
+  clip=$scratch/1080p30-4M.mp4
+  long=$scratch/1080p30-4M-20min.mp4
+  if [ ! -s "$long" ]; then
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
+      -c:v libx264 -preset veryfast -profile:v high -b:v 4M -maxrate 4M -bufsize 8M -g 60 -bf 0 \
+      -pix_fmt yuv420p "$clip"
+    ffmpeg -hide_banner -loglevel error -y -stream_loop 19 -i "$clip" -c copy "$long"
+  fi
+  port=18654
+  /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/cam=$long,shared=1" > "$scratch/server.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  sleep 2
+  for n in ${STREAMS:-32 64}; do
+    $bin bench ingest --url "rtsp://127.0.0.1:$port/cam" --streams "$n" --seconds "${SECONDS_MEASURED:-60}" \
+      --data-dir "$scratch/ingest-$n" 2>>"$scratch/ingest.log"
+  done
+  kill $server 2>/dev/null || true
+fi
+
+if [ "$what" = all ] || [ "$what" = export ]; then
+  $bin bench export --data-dir "$scratch/export" --hours 1 --runs 5
+fi
+
+if [ "$what" = all ] || [ "$what" = recovery ]; then
+  $bin bench recovery --data-dir "$scratch/recovery" --cameras 8 --hours 24 --runs 5
+fi
