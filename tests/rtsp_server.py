@@ -49,6 +49,9 @@ def main():
     server.set_service(str(args.port))
     server.set_address("127.0.0.1")
     mounts = server.get_mount_points()
+    # gst-rtsp-server serves every client from one thread unless told otherwise; with dozens
+    # of cameras connecting at once, DESCRIBE requests would queue for seconds.
+    server.get_thread_pool().set_max_threads(256)
 
     auth = GstRtspServer.RTSPAuth()
     any_auth = any("user=" in m for m in args.mount)

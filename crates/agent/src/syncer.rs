@@ -1,5 +1,6 @@
-//! Makes written frames durable: fsync the files, fsync new directory entries, then commit
-//! the index rows, every flush interval, for all streams in one transaction.
+//! Makes written frames durable: write out the writers' buffers, fsync the files, fsync new
+//! directory entries, then commit the index rows, every flush interval, for all streams in
+//! one transaction.
 //!
 //! This order is the heart of crash safety (`design/recording.md`): an index row never
 //! describes bytes that are not on stable storage, so after a crash the index is a prefix
@@ -43,7 +44,8 @@ impl Syncer {
             let stream_id = st.stream_id;
             batch.runs.append(&mut st.dirty_runs);
             let closed = std::mem::take(&mut st.closed);
-            for seg in closed {
+            for mut seg in closed {
+                seg.write_out()?;
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                 }
@@ -51,6 +53,7 @@ impl Syncer {
                 files.push(seg.file);
             }
             if let Some(seg) = st.seg.as_mut().filter(|s| s.dirty) {
+                seg.write_out()?;
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                     seg.new_file = false;

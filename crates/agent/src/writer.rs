@@ -31,14 +31,34 @@ pub struct Ctx {
     pub segment_duration_90k: i64,
 }
 
+/// Frame bytes are gathered in memory and written with one `write(2)` per flush (or per
+/// this many bytes), which costs far less CPU than one write per frame.
+const WRITE_BUFFER_BYTES_MAX: usize = 1 << 20;
+
 /// A segment being written or just closed, with the state of its row.
 pub(crate) struct OpenSeg {
     pub row: db::Segment,
     pub file: Arc<File>,
+    /// Bytes of frames already in `row` but not yet written to `file`. Written only under
+    /// the stream's lock, so writes to one file are never reordered.
+    pub unwritten: Vec<u8>,
     /// The row changed since the syncer last took it.
     pub dirty: bool,
     /// The file was created since the syncer last took it: its directory needs an fsync.
     pub new_file: bool,
+}
+
+impl OpenSeg {
+    /// Writes the buffered bytes to the file (into the page cache; the syncer fsyncs).
+    pub(crate) fn write_out(&mut self) -> Result<(), Error> {
+        if !self.unwritten.is_empty() {
+            (&*self.file)
+                .write_all(&self.unwritten)
+                .err_kind(ErrorKind::Internal, || format!("writing segment {}", self.row.id))?;
+            self.unwritten.clear();
+        }
+        Ok(())
+    }
 }
 
 /// One stream's write state, guarded by a mutex shared with the syncer.
@@ -245,14 +265,16 @@ impl Writer {
                     frame_index: Vec::with_capacity(4096),
                 },
                 file: Arc::new(file),
+                unwritten: Vec::with_capacity(WRITE_BUFFER_BYTES_MAX),
                 dirty: true,
                 new_file: true,
             });
         }
         let seg = st.seg.as_mut().expect("segment exists after rotation");
-        (&*seg.file)
-            .write_all(&t.item.data)
-            .err_kind(ErrorKind::Internal, || format!("writing segment {}", seg.row.id))?;
+        seg.unwritten.extend_from_slice(&t.item.data);
+        if seg.unwritten.len() >= WRITE_BUFFER_BYTES_MAX {
+            seg.write_out()?;
+        }
         index::append(&mut seg.row.frame_index, &info);
         seg.row.frames += 1;
         seg.row.key_frames += i64::from(info.is_key);

@@ -38,6 +38,9 @@ pub enum BenchCmd {
         /// Scratch data folder (emptied first).
         #[arg(long)]
         data_dir: PathBuf,
+        /// The agent's flush interval (fsync + index commit), as in the config file.
+        #[arg(long, default_value_t = 500)]
+        flush_interval_ms: u64,
     },
     /// Export speed for a long MP4 from page cache (synthesizes the footage first).
     Export {
@@ -72,7 +75,9 @@ pub enum BenchCmd {
 
 pub fn run(cmd: BenchCmd) -> Result<(), Error> {
     match cmd {
-        BenchCmd::Ingest { url, streams, seconds, warmup, data_dir } => ingest(url, streams, seconds, warmup, &data_dir),
+        BenchCmd::Ingest { url, streams, seconds, warmup, data_dir, flush_interval_ms } => {
+            ingest(url, streams, seconds, warmup, &data_dir, Duration::from_millis(flush_interval_ms))
+        }
         BenchCmd::Export { data_dir, hours, bitrate, runs } => export(&data_dir, hours, bitrate, runs),
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
     }
@@ -94,7 +99,7 @@ fn fresh_dir(d: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(d).err_kind(ErrorKind::Internal, || format!("creating {}", d.display()))
 }
 
-fn ingest(url: url::Url, streams: usize, seconds: u64, warmup: u64, data_dir: &Path) -> Result<(), Error> {
+fn ingest(url: url::Url, streams: usize, seconds: u64, warmup: u64, data_dir: &Path, flush: Duration) -> Result<(), Error> {
     if streams == 0 || streams > 1024 {
         bail!(InvalidArgument, "--streams: expected 1..=1024, got {streams}");
     }
@@ -118,15 +123,14 @@ fn ingest(url: url::Url, streams: usize, seconds: u64, warmup: u64, data_dir: &P
         data_dir: data_dir.to_path_buf(),
         cameras,
         clocks: Arc::new(RealClocks),
-        flush_interval: Duration::from_millis(500),
+        flush_interval: flush,
         segment_duration: Duration::from_secs(60),
         backoff: agent::streamer::Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(10) },
         overall_retention: Default::default(),
         retention_interval: Duration::from_secs(10),
         retention_segments_per_pass_max: 64,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .err_kind(ErrorKind::Internal, || "runtime")?;

@@ -376,6 +376,13 @@ main = { file = "clip.mp4" }
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let c = Config::parse(include_str!("../../../porchlight.example.toml")).unwrap();
+        assert_eq!(c.cameras.len(), 2);
+        assert_eq!(c.recording.flush_interval_ms, Bounded(500));
+    }
+
+    #[test]
     fn camera_retention_merges_over_defaults() {
         let c = Config::parse(GOOD).unwrap();
         let merged = c.cameras[0].retention.or(c.camera_defaults.retention);
