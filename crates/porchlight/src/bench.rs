@@ -99,7 +99,14 @@ fn fresh_dir(d: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(d).err_kind(ErrorKind::Internal, || format!("creating {}", d.display()))
 }
 
-fn ingest(url: url::Url, streams: usize, seconds: u64, warmup: u64, data_dir: &Path, flush: Duration) -> Result<(), Error> {
+fn ingest(
+    url: url::Url,
+    streams: usize,
+    seconds: u64,
+    warmup: u64,
+    data_dir: &Path,
+    flush: Duration,
+) -> Result<(), Error> {
     if streams == 0 || streams > 1024 {
         bail!(InvalidArgument, "--streams: expected 1..=1024, got {streams}");
     }
@@ -256,7 +263,8 @@ fn export(data_dir: &Path, hours: u64, bitrate: u64, runs: u32) -> Result<(), Er
         std::fs::write(&marker, b"").err_kind(ErrorKind::Internal, || "marker")?;
     }
     let conn = db::open_read_only(&layout.db())?;
-    let stream_id = db::find_stream(&conn, "bench", StreamKind::Main)?.ok_or_else(|| base::err!(NotFound, "bench stream"))?;
+    let stream_id =
+        db::find_stream(&conn, "bench", StreamKind::Main)?.ok_or_else(|| base::err!(NotFound, "bench stream"))?;
     let out_path = data_dir.join("export.mp4");
     // Two destinations: a new file on the same disk (what `porchlight export -o` does) and
     // a pipe drained by another thread (as when a fast client downloads it over a socket).
@@ -268,7 +276,8 @@ fn export(data_dir: &Path, hours: u64, bitrate: u64, runs: u32) -> Result<(), Er
             let t = Instant::now();
             let ex = agent::export::export(&conn, &layout, stream_id, 0, i64::MAX / 2, false)?;
             if to_file {
-                let mut f = std::fs::File::create(&out_path).err_kind(ErrorKind::Internal, || "creating export file")?;
+                let mut f =
+                    std::fs::File::create(&out_path).err_kind(ErrorKind::Internal, || "creating export file")?;
                 bytes = ex.plan.write_to(&mut f).err_kind(ErrorKind::Internal, || "writing export")?;
             } else {
                 let (mut w, drain) = drained_pipe()?;
@@ -382,10 +391,16 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
         // orphan file created after the last commit.
         {
             let conn = db::open(&layout.db())?;
-            conn.execute("update segment set open = 1 where id in (select max(id) from segment group by stream_id)", [])
-                .err_kind(ErrorKind::Internal, || "reopening")?;
-            conn.execute("update run set end_90k = null, end_reason = null", []).err_kind(ErrorKind::Internal, || "runs")?;
-            let mut st = conn.prepare("select stream_id, id from segment where open = 1").err_kind(ErrorKind::Internal, || "q")?;
+            conn.execute(
+                "update segment set open = 1 where id in (select max(id) from segment group by stream_id)",
+                [],
+            )
+            .err_kind(ErrorKind::Internal, || "reopening")?;
+            conn.execute("update run set end_90k = null, end_reason = null", [])
+                .err_kind(ErrorKind::Internal, || "runs")?;
+            let mut st = conn
+                .prepare("select stream_id, id from segment where open = 1")
+                .err_kind(ErrorKind::Internal, || "q")?;
             let open: Vec<(i64, i64)> = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|r| r.collect())
