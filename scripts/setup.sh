@@ -16,6 +16,8 @@ debs=(
   gstreamer1.0-plugins-bad      # h264parse, h265parse
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
+  chromium                      # plays exported MP4s in the tests (never a downloaded browser)
+  fonts-dejavu-core
 )
 
 missing=()
