@@ -34,7 +34,7 @@ impl FrameInfo {
         if self.duration_90k > FRAME_DURATION_90K_MAX {
             bail!(DataLoss, "frame duration {} (90 kHz) exceeds {FRAME_DURATION_90K_MAX}", self.duration_90k);
         }
-        if self.pts_offset_90k.abs() > PTS_OFFSET_90K_MAX {
+        if self.pts_offset_90k.unsigned_abs() > PTS_OFFSET_90K_MAX as u32 {
             bail!(DataLoss, "frame pts offset {} (90 kHz) exceeds ±{PTS_OFFSET_90K_MAX}", self.pts_offset_90k);
         }
         Ok(())
@@ -171,6 +171,14 @@ mod tests {
         let mut blob = Vec::new();
         append(&mut blob, &FrameInfo { size_bytes: 15_000, duration_90k: 3000, is_key: false, pts_offset_90k: 0 });
         assert_eq!(blob.len(), 6);
+    }
+
+    /// The fuzzer found that an offset of i32::MIN overflowed `abs`.
+    #[test]
+    fn extreme_pts_offset_is_an_error() {
+        let mut blob = Vec::new();
+        append(&mut blob, &FrameInfo { size_bytes: 1, duration_90k: 1, is_key: true, pts_offset_90k: i32::MIN });
+        assert!(decode(&blob).unwrap_err().msg().contains("pts offset"));
     }
 
     #[test]

@@ -54,8 +54,8 @@ impl<T> Reorderer<T> {
     /// start a new run with it).
     pub fn push(&mut self, item: T, pts_90k: i64) -> Result<Vec<Timed<T>>, (T, Discontinuity)> {
         if let Some(last) = self.last_pts_90k {
-            let delta = pts_90k - last;
-            if delta.abs() > i64::from(FRAME_DURATION_90K_MAX) || delta == 0 {
+            let delta = pts_90k.saturating_sub(last);
+            if delta.unsigned_abs() > u64::from(FRAME_DURATION_90K_MAX) || delta == 0 {
                 return Err((item, Discontinuity::Jump { delta_90k: delta }));
             }
             // A frame presented before already-decoded frames cannot be placed.

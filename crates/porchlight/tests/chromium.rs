@@ -47,7 +47,9 @@ fn chromium_plays_exports() {
             testdata("back.mp4")
         ),
     );
-    wait_until("4 s of footage", Duration::from_secs(20), || agent.recorded("front") >= 100 && agent.recorded("back") >= 60);
+    wait_until("4 s of footage", Duration::from_secs(20), || {
+        agent.recorded("front") >= 100 && agent.recorded("back") >= 60
+    });
     let data_dir = agent.data_dir.clone();
     agent.stop_with(libc::SIGTERM);
     for camera in ["front", "back"] {

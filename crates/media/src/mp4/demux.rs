@@ -299,7 +299,9 @@ fn parse_video_trak(mdia: &[u8]) -> Result<VideoTrack, Error> {
                     bail!(DataLoss, "stsc places more samples than stsz has ({n})");
                 }
                 samples.push(Sample { offset: off, size: sizes[i], dts: dts[i], cts_offset: cts[i], is_key: key[i] });
-                off += u64::from(sizes[i]);
+                off = off
+                    .checked_add(u64::from(sizes[i]))
+                    .ok_or_else(|| err!(DataLoss, "chunk {chunk}'s samples run past the largest file offset"))?;
                 i += 1;
             }
         }
@@ -328,7 +330,7 @@ pub fn find_moov(
             1 => bail!(DataLoss, "large box header truncated at byte {pos}"),
             n => (8, u64::from(n)),
         };
-        if size < hlen || pos + size > file_len {
+        if size < hlen || size > file_len - pos {
             bail!(DataLoss, "top-level box at byte {pos} has size {size}, beyond the file's {file_len} bytes");
         }
         if &hdr[4..8] == b"moov" {
@@ -393,6 +395,13 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Inputs the fuzzer found (an overflowing box size; see fuzz/).
+    #[test]
+    fn fuzzer_findings_are_errors() {
+        let huge_box = [0, 0, 0, 1, b'f', b't', b'y', b'p', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 0, 0];
+        assert!(parse_file(&huge_box).is_err());
     }
 
     #[test]
