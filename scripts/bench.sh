@@ -12,7 +12,9 @@ what=${BENCH:-all}
 
 if [ "$what" = all ] || [ "$what" = ingest ]; then
   # 1080p30 H.264 at 4 Mbit/s: 60 s encoded once, then looped to 20 min by stream copy, so
-  # the RTSP server only demuxes and packetizes (no encoding while we measure).
+  # the RTSP server only demuxes and packetizes (no encoding while we measure). One pipeline
+  # per client: gst-rtsp-server 1.22 aborts (gst_rtsp_media_get_rates) with a shared media
+  # and many concurrent clients.
   clip=$scratch/1080p30-4M.mp4
   long=$scratch/1080p30-4M-20min.mp4
   if [ ! -s "$long" ]; then
@@ -22,7 +24,7 @@ if [ "$what" = all ] || [ "$what" = ingest ]; then
     ffmpeg -hide_banner -loglevel error -y -stream_loop 19 -i "$clip" -c copy "$long"
   fi
   port=18654
-  /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/cam=$long,shared=1" > "$scratch/server.log" 2>&1 &
+  /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/cam=$long" > "$scratch/server.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   sleep 2

@@ -137,10 +137,8 @@ fn ingest(
         retention_interval: Duration::from_secs(10),
         retention_segments_per_pass_max: 64,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .err_kind(ErrorKind::Internal, || "runtime")?;
+    // The same runtime `porchlight agent` uses, so the figure is the product's.
+    let rt = crate::runtime()?;
     let (tx, rx) = base::shutdown::channel();
     let status = data_dir.join("status.json");
     let frames = |p: &Path| -> u64 {
