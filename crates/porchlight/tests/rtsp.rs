@@ -87,6 +87,7 @@ fn bad_cameras_get_a_clear_status_and_never_disturb_others() {
         ("good", back.display().to_string()),
         ("audio", "audio".into()),
         ("pc", testdata("paramchange.ts").display().to_string()),
+        ("sub", testdata("h265.mp4").display().to_string()),
     ]);
     let auth = RtspServer::start(&[("secret", format!("{},user=alice,password=s3cret", back.display()))]);
     // A "camera" that answers every request with garbage.
@@ -114,6 +115,12 @@ fn bad_cameras_get_a_clear_status_and_never_disturb_others() {
     for (name, url, creds) in &cams {
         cfg.push_str(&format!("[[cameras]]\nname = \"{name}\"\nmain = {{ {creds}url = \"{url}\" }}\n"));
     }
+    // The good camera also has a sub-stream (H.265 here), recorded alongside its main stream.
+    cfg.push_str(&format!(
+        "[[cameras]]\nname = \"dual\"\nmain = {{ url = \"{}\" }}\nsub = {{ url = \"{}\" }}\n",
+        server.url("good"),
+        server.url("sub")
+    ));
     let agent = Agent::start(dir.path(), &cfg);
     let expect = [
         ("audio", "invalid_argument", "no H.264 or H.265 video"),
@@ -161,6 +168,26 @@ fn bad_cameras_get_a_clear_status_and_never_disturb_others() {
     assert_eq!(decoded_frames(&out), 120);
     let (ok, text) = porchlight(&["check", "--data-dir", &data_dir.display().to_string(), "--deep"]);
     assert!(ok, "{text}");
+    // Both streams of the dual camera were recorded; the sub-stream exports on its own.
+    let out = dir.path().join("dual-sub.mp4");
+    let (ok, text) = porchlight(&[
+        "export",
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--camera",
+        "dual",
+        "--stream",
+        "sub",
+        "--from",
+        "-10m",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("hvc1."), "{text}");
+    assert!(decoded_frames(&out) >= 15);
+    let (ok, text) = porchlight(&["recordings", "--data-dir", &data_dir.display().to_string(), "--camera", "dual"]);
+    assert!(ok && text.contains("dual/main:") && text.contains("dual/sub:"), "{text}");
 }
 
 #[test]
