@@ -18,24 +18,8 @@ const FRAME_90K: i64 = 3000; // 30 fps
 
 /// A minimal but valid avc1 sample entry of the given width.
 fn sample_entry(width: u16) -> Arc<SampleEntry> {
-    let mut avcc = vec![1, 0x4d, 0x00, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x4d, 0x00, 0x1f, 1, 0, 2, 0x68, 0xee];
-    let mut b = Vec::new();
-    b.extend_from_slice(&[0; 4]);
-    b.extend_from_slice(b"avc1");
-    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
-    b.extend_from_slice(&[0; 16]);
-    b.extend_from_slice(&width.to_be_bytes());
-    b.extend_from_slice(&360u16.to_be_bytes());
-    b.extend_from_slice(&[0, 0x48, 0, 0, 0, 0x48, 0, 0, 0, 0, 0, 0, 0, 1]);
-    b.extend_from_slice(&[0; 32]);
-    b.extend_from_slice(&[0, 0x18, 0xff, 0xff]);
-    let len = (avcc.len() + 8) as u32;
-    b.extend_from_slice(&len.to_be_bytes());
-    b.extend_from_slice(b"avcC");
-    b.append(&mut avcc);
-    let n = b.len() as u32;
-    b[0..4].copy_from_slice(&n.to_be_bytes());
-    Arc::new(SampleEntry::from_box(b).unwrap())
+    let avcc = [1, 0x4d, 0x00, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x4d, 0x00, 0x1f, 1, 0, 2, 0x68, 0xee];
+    Arc::new(SampleEntry::h264(width, 360, &avcc).unwrap())
 }
 
 fn frame(pts_90k: i64, is_key: bool, size: usize, entry: Option<Arc<SampleEntry>>) -> Frame {

@@ -23,21 +23,8 @@ fn hour_of_frames() -> Vec<FrameInfo> {
 }
 
 fn entry() -> Arc<SampleEntry> {
-    let mut avcc = vec![1u8, 0x64, 0, 0x28, 0xff, 0xe1, 0, 2, 0x67, 0x64, 1, 0, 1, 0x68];
-    let mut e = vec![0u8; 4];
-    e.extend_from_slice(b"avc1");
-    e.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
-    e.extend_from_slice(&[0; 16]);
-    e.extend_from_slice(&[0x07, 0x80, 0x04, 0x38]);
-    e.extend_from_slice(&[0, 0x48, 0, 0, 0, 0x48, 0, 0, 0, 0, 0, 0, 0, 1]);
-    e.extend_from_slice(&[0; 32]);
-    e.extend_from_slice(&[0, 0x18, 0xff, 0xff]);
-    e.extend_from_slice(&((avcc.len() + 8) as u32).to_be_bytes());
-    e.extend_from_slice(b"avcC");
-    e.append(&mut avcc);
-    let n = e.len() as u32;
-    e[0..4].copy_from_slice(&n.to_be_bytes());
-    Arc::new(SampleEntry::from_box(e).unwrap())
+    let avcc = [1u8, 0x64, 0, 0x28, 0xff, 0xe1, 0, 2, 0x67, 0x64, 1, 0, 1, 0x68];
+    Arc::new(SampleEntry::h264(1920, 1080, &avcc).unwrap())
 }
 
 fn benches(c: &mut Criterion) {

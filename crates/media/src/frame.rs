@@ -110,6 +110,30 @@ impl SampleEntry {
     }
 }
 
+impl SampleEntry {
+    /// Builds an `avc1` sample entry from picture dimensions and an `avcC` body
+    /// (AVCDecoderConfigurationRecord), for sources that carry parameter sets out of band.
+    pub fn h264(width: u16, height: u16, avcc: &[u8]) -> Result<SampleEntry, Error> {
+        let mut b = Vec::with_capacity(8 + 78 + 8 + avcc.len());
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        b.extend_from_slice(b"avc1");
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]); // reserved, data_reference_index 1
+        b.extend_from_slice(&[0; 16]); // pre_defined, reserved
+        b.extend_from_slice(&width.to_be_bytes());
+        b.extend_from_slice(&height.to_be_bytes());
+        // 72 dpi both ways, reserved, frame_count 1, empty compressorname, depth 24, -1.
+        b.extend_from_slice(&[0, 0x48, 0, 0, 0, 0x48, 0, 0, 0, 0, 0, 0, 0, 1]);
+        b.extend_from_slice(&[0; 32]);
+        b.extend_from_slice(&[0, 0x18, 0xff, 0xff]);
+        b.extend_from_slice(&((avcc.len() + 8) as u32).to_be_bytes());
+        b.extend_from_slice(b"avcC");
+        b.extend_from_slice(avcc);
+        let n = b.len() as u32;
+        b[0..4].copy_from_slice(&n.to_be_bytes());
+        SampleEntry::from_box(b)
+    }
+}
+
 /// The RFC 6381 string for HEVC from an `hvcC` body (ISO/IEC 14496-15 annex E).
 fn hevc_codec_string(b: &[u8]) -> String {
     let profile_space = ["", "A", "B", "C"][usize::from(b[1] >> 6)];

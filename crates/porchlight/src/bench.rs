@@ -214,21 +214,7 @@ fn synthetic_entry() -> media::SampleEntry {
     avcc.push(1);
     avcc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
     avcc.extend_from_slice(&pps);
-    let mut b = vec![0, 0, 0, 0];
-    b.extend_from_slice(b"avc1");
-    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
-    b.extend_from_slice(&[0; 16]);
-    b.extend_from_slice(&1920u16.to_be_bytes());
-    b.extend_from_slice(&1080u16.to_be_bytes());
-    b.extend_from_slice(&[0, 0x48, 0, 0, 0, 0x48, 0, 0, 0, 0, 0, 0, 0, 1]);
-    b.extend_from_slice(&[0; 32]);
-    b.extend_from_slice(&[0, 0x18, 0xff, 0xff]);
-    b.extend_from_slice(&((avcc.len() + 8) as u32).to_be_bytes());
-    b.extend_from_slice(b"avcC");
-    b.extend_from_slice(&avcc);
-    let n = b.len() as u32;
-    b[0..4].copy_from_slice(&n.to_be_bytes());
-    media::SampleEntry::from_box(b).expect("synthetic sample entry is valid")
+    media::SampleEntry::h264(1920, 1080, &avcc).expect("synthetic sample entry is valid")
 }
 
 fn ctx_for(layout: &Layout) -> Result<Arc<Ctx>, Error> {

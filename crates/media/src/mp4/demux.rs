@@ -360,21 +360,8 @@ mod tests {
 
     /// A small progressive MP4 produced by our muxer, with its body inlined.
     fn sample_file() -> Vec<u8> {
-        let mut avcc = vec![1u8, 0x4d, 0, 0x1f, 0xff, 0xe1, 0, 2, 0x67, 0x4d, 1, 0, 1, 0x68];
-        let mut e = vec![0u8; 4];
-        e.extend_from_slice(b"avc1");
-        e.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
-        e.extend_from_slice(&[0; 16]);
-        e.extend_from_slice(&[0x02, 0x80, 0x01, 0x68]);
-        e.extend_from_slice(&[0, 0x48, 0, 0, 0, 0x48, 0, 0, 0, 0, 0, 0, 0, 1]);
-        e.extend_from_slice(&[0; 32]);
-        e.extend_from_slice(&[0, 0x18, 0xff, 0xff]);
-        e.extend_from_slice(&((avcc.len() + 8) as u32).to_be_bytes());
-        e.extend_from_slice(b"avcC");
-        e.append(&mut avcc);
-        let n = e.len() as u32;
-        e[0..4].copy_from_slice(&n.to_be_bytes());
-        let entry = Arc::new(SampleEntry::from_box(e).unwrap());
+        let avcc = [1u8, 0x4d, 0, 0x1f, 0xff, 0xe1, 0, 2, 0x67, 0x4d, 1, 0, 1, 0x68];
+        let entry = Arc::new(SampleEntry::h264(640, 360, &avcc).unwrap());
         let frames: Vec<FrameInfo> = (0..6)
             .map(|i| FrameInfo {
                 size_bytes: 6,

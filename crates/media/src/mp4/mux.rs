@@ -176,6 +176,18 @@ fn stsd(out: &mut Vec<u8>, entries: &[Arc<SampleEntry>]) {
     });
 }
 
+/// Run-length encodes `values` as `(count, value)` pairs, as `stts` and `ctts` store them.
+fn run_lengths<T: PartialEq + Copy>(values: impl Iterator<Item = T>) -> Vec<(u32, T)> {
+    let mut runs: Vec<(u32, T)> = Vec::new();
+    for v in values {
+        match runs.last_mut() {
+            Some((n, last)) if *last == v => *n += 1,
+            _ => runs.push((1, v)),
+        }
+    }
+    runs
+}
+
 fn creation_s(start_90k: i64) -> u64 {
     (start_90k.max(0) as u64) / u64::from(TIMESCALE) + MP4_EPOCH_OFFSET_S
 }
@@ -222,13 +234,7 @@ fn moov_progressive(entries: &[Arc<SampleEntry>], parts: &[Part], start_90k: i64
                     write_box(o, b"stbl", |o| {
                         stsd(o, entries);
                         // stts: run-length durations.
-                        let mut runs: Vec<(u32, u32)> = Vec::new();
-                        for f in frames() {
-                            match runs.last_mut() {
-                                Some((n, d)) if *d == f.duration_90k => *n += 1,
-                                _ => runs.push((1, f.duration_90k)),
-                            }
-                        }
+                        let runs = run_lengths(frames().map(|f| f.duration_90k));
                         write_full_box(o, b"stts", 0, 0, |o| {
                             put_u32(o, runs.len() as u32);
                             runs.iter().for_each(|&(n, d)| {
@@ -238,13 +244,7 @@ fn moov_progressive(entries: &[Arc<SampleEntry>], parts: &[Part], start_90k: i64
                         });
                         // ctts (version 1: signed offsets), only when some offset is non-zero.
                         if frames().any(|f| f.pts_offset_90k != 0) {
-                            let mut runs: Vec<(u32, i32)> = Vec::new();
-                            for f in frames() {
-                                match runs.last_mut() {
-                                    Some((n, off)) if *off == f.pts_offset_90k => *n += 1,
-                                    _ => runs.push((1, f.pts_offset_90k)),
-                                }
-                            }
+                            let runs = run_lengths(frames().map(|f| f.pts_offset_90k));
                             write_full_box(o, b"ctts", 1, 0, |o| {
                                 put_u32(o, runs.len() as u32);
                                 runs.iter().for_each(|&(n, off)| {
