@@ -180,9 +180,17 @@ fn crash_recovery_cuts_back_to_the_index_and_removes_orphans() {
     let mut w = rig.writer(0);
     push_frames(&mut w, 0, 40, 10, Some(sample_entry(640)));
     rig.syncer.flush().unwrap();
-    // Frames written after the last flush, including a new segment file with no row: a
-    // crash now must lose exactly these.
+    // Frames pushed after the last flush (including a rotation that created a segment file
+    // with no row yet): a crash now must lose exactly these. They are still in the
+    // writer's buffer, so also put bytes on disk past the index, as a crash between the
+    // syncer's write and its commit leaves them.
     push_frames(&mut w, 40 * FRAME_90K, 30, 10, None);
+    let open = rig.segments().into_iter().find(|s| s.open).expect("an open segment");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::options().append(true).open(rig.layout.segment(open.stream_id, open.id)).unwrap();
+        f.write_all(&[0, 0, 0, 2, 0x41, 0x9a, 0, 0, 0]).unwrap();
+    }
     let indexed_before: i64 = rig.segments().iter().map(|s| s.frames).sum();
     let r = rig.check();
     assert!(r.unindexed_bytes > 0 && !r.notes.is_empty(), "expected an unindexed tail");
