@@ -30,30 +30,6 @@ impl Backoff {
     }
 }
 
-/// Batches network reads: after each frame, wait for most of a frame interval before
-/// asking for the next, so that its packets arrive while the task sleeps and are read in a
-/// few large reads instead of one wake-up per RTP packet (a camera sends a 4 Mbit/s frame
-/// as a dozen or more packets). The pause is 60% of the interval estimated from the last
-/// two frames' timestamps, at most 50 ms, so the reader keeps up with 40% to spare and
-/// catches up after a burst; it adds at most that much latency.
-#[derive(Default)]
-struct Pacing {
-    last_pts_90k: Option<i64>,
-}
-
-impl Pacing {
-    const PAUSE_MAX: Duration = Duration::from_millis(50);
-
-    fn after_frame(&mut self, pts_90k: i64) -> Duration {
-        let prev = self.last_pts_90k.replace(pts_90k);
-        match prev.map(|p| pts_90k - p) {
-            // 60% of d / 90 000 s is d × 20 / 3 µs.
-            Some(d) if d > 0 => Duration::from_micros((d as u64) * 20 / 3).min(Self::PAUSE_MAX),
-            _ => Duration::ZERO,
-        }
-    }
-}
-
 pub struct Streamer {
     pub ctx: Arc<Ctx>,
     pub key: String,
@@ -79,7 +55,6 @@ impl Streamer {
             let outcome: Result<(), Error> = match opened {
                 Err(e) => Err(e),
                 Ok(mut frames) => {
-                    let mut pacing = Pacing::default();
                     tracing::info!(camera = %self.key, "connected to {}", self.opener.describe());
                     self.status.set_state(&self.key, State::Streaming, now());
                     loop {
@@ -89,7 +64,6 @@ impl Streamer {
                         };
                         match item {
                             Some(Ok(frame)) => {
-                                let pts_90k = frame.pts_90k;
                                 if let Err(e) = writer.push(frame) {
                                     break Err(e);
                                 }
@@ -98,13 +72,6 @@ impl Streamer {
                                 }
                                 let recorded = writer.stats.frames_recorded;
                                 self.status.update(&self.key, |s| s.frames_recorded = recorded);
-                                let pause = pacing.after_frame(pts_90k);
-                                if !pause.is_zero() {
-                                    tokio::select! {
-                                        _ = tokio::time::sleep(pause) => {}
-                                        _ = shutdown.wait() => break Ok(()),
-                                    }
-                                }
                             }
                             Some(Err(e)) => break Err(e),
                             None => break Err(base::err!(Unavailable, "source ended the stream")),
@@ -140,15 +107,6 @@ impl Streamer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pacing_waits_most_of_a_frame_interval() {
-        let mut p = Pacing::default();
-        assert_eq!(p.after_frame(0), Duration::ZERO);
-        assert_eq!(p.after_frame(3000), Duration::from_micros(20_000)); // 30 fps
-        assert_eq!(p.after_frame(2000), Duration::ZERO); // B-frame: presentation went back
-        assert_eq!(p.after_frame(2000 + 90_000), Pacing::PAUSE_MAX); // 1 fps
-    }
 
     #[test]
     fn backoff_doubles_and_is_bounded() {
