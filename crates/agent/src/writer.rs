@@ -109,8 +109,14 @@ pub struct Writer {
     entry: Option<(Arc<SampleEntry>, i64)>,
     /// End of the newest footage of this stream: new runs never start before it.
     last_end_90k: i64,
+    last_key_pts_90k: i64,
     pub stats: WriterStats,
 }
+
+/// Longest accepted wait between key frames. With the longest configurable segment (600 s)
+/// this keeps every segment within `db::SEGMENT_DURATION_90K_MAX` (15 minutes).
+const KEY_FRAME_INTERVAL_90K_MAX: i64 = 5 * 60 * 90_000;
+const _: () = assert!(600 * 90_000 + KEY_FRAME_INTERVAL_90K_MAX <= db::SEGMENT_DURATION_90K_MAX);
 
 /// Duration given to the last frame of a run when no better estimate exists (1/30 s).
 const DEFAULT_FRAME_DURATION_90K: u32 = 3000;
@@ -127,6 +133,7 @@ impl Writer {
             run: None,
             entry: None,
             last_end_90k,
+            last_key_pts_90k: 0,
             stats: WriterStats::default(),
         }
     }
@@ -159,6 +166,16 @@ impl Writer {
                 return Ok(());
             }
             self.start_run();
+        }
+        if item.is_key {
+            self.last_key_pts_90k = pts_90k;
+        } else if pts_90k.saturating_sub(self.last_key_pts_90k) > KEY_FRAME_INTERVAL_90K_MAX {
+            // Segments end only at key frames; without them a segment would grow past what
+            // the index's range queries assume (db::SEGMENT_DURATION_90K_MAX).
+            tracing::warn!(stream = self.stream_id, "camera sent no key frame for 5 minutes; ending the run");
+            self.end_run("camera sent no key frame for 5 minutes")?;
+            self.stats.frames_skipped += 1;
+            return Ok(());
         }
         match self.reorder.push(item, pts_90k) {
             Ok(timed) => {

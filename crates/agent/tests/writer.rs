@@ -160,6 +160,25 @@ fn timestamp_discontinuity_ends_the_run() {
 }
 
 #[test]
+fn a_camera_without_key_frames_ends_its_run() {
+    let rig = Rig::new(&["cam"], 60);
+    let mut w = rig.writer(0);
+    // One key frame, then six minutes of P-frames at 1 fps.
+    w.push(frame(0, true, 100, Some(sample_entry(640)))).unwrap();
+    for i in 1..=360 {
+        w.push(frame(i * 90_000, false, 100, None)).unwrap();
+    }
+    w.end_run("test over").unwrap();
+    rig.syncer.flush().unwrap();
+    let runs = rig.runs(0);
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].0.end_reason.as_deref().unwrap().contains("no key frame"), "{runs:?}");
+    assert!(runs[0].2 - runs[0].1 <= 5 * 60 * 90_000 + 90_000);
+    assert!(w.stats.frames_skipped > 0);
+    rig.check();
+}
+
+#[test]
 fn frames_before_the_first_key_frame_are_skipped() {
     let rig = Rig::new(&["cam"], 60);
     let mut w = rig.writer(0);
