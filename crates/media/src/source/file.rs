@@ -42,14 +42,16 @@ impl Opener for FileOpener {
 pub fn read_track(path: &Path) -> Result<(std::fs::File, VideoTrack), Error> {
     let f = std::fs::File::open(path).err_kind(ErrorKind::NotFound, || format!("opening {}", path.display()))?;
     let len = f.metadata().err_kind(ErrorKind::Internal, || format!("stat {}", path.display()))?.len();
+    // The file is the user's input: a malformed one is their mistake, not data loss.
+    let bad = |e: Error| base::err!(InvalidArgument, "{} is not a usable MP4 file: {}", path.display(), e.msg());
     let moov = demux::find_moov(len, |off, n| {
         let mut buf = vec![0u8; n];
         f.read_exact_at(&mut buf, off)
             .err_kind(ErrorKind::DataLoss, || format!("reading {} at {off}", path.display()))?;
         Ok(buf)
-    })?;
-    let track =
-        demux::parse_moov(&moov).map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.msg())))?;
+    })
+    .map_err(bad)?;
+    let track = demux::parse_moov(&moov).map_err(bad)?;
     if track.samples.is_empty() {
         bail!(InvalidArgument, "{} has no video samples", path.display());
     }
