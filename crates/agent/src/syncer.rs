@@ -46,6 +46,7 @@ impl Syncer {
             let closed = std::mem::take(&mut st.closed);
             for mut seg in closed {
                 seg.write_out()?;
+                seg.verify_written()?;
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                 }
@@ -54,6 +55,7 @@ impl Syncer {
             }
             if let Some(seg) = st.seg.as_mut().filter(|s| s.dirty) {
                 seg.write_out()?;
+                seg.verify_written()?;
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                     seg.new_file = false;

@@ -59,6 +59,24 @@ impl OpenSeg {
         }
         Ok(())
     }
+
+    /// The paired check before a row is committed: once the buffer is written out, the file
+    /// holds exactly the bytes the row indexes. A mismatch is a bug, and committing would
+    /// make the index lie, so the flush fails instead.
+    pub(crate) fn verify_written(&self) -> Result<(), Error> {
+        let len =
+            self.file.metadata().err_kind(ErrorKind::Internal, || format!("stat of segment {}", self.row.id))?.len();
+        if len != self.row.size_bytes as u64 || !self.unwritten.is_empty() {
+            base::bail!(
+                Internal,
+                "segment {} file has {len} bytes but its row indexes {} (with {} unwritten)",
+                self.row.id,
+                self.row.size_bytes,
+                self.unwritten.len()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// One stream's write state, guarded by a mutex shared with the syncer.
