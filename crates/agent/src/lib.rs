@@ -93,7 +93,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                     |r| r.get(0),
                 )
                 .err_kind(ErrorKind::Internal, || "reading last footage time")?;
-            planned.push((format!("{}/{}", cam.name, s.kind.as_str()), stream_id, s.opener.clone(), last_end));
+            planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end));
         }
     }
     sync_dir(&layout.streams())?;
@@ -111,14 +111,15 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let now = opts.clocks.realtime_90k();
     let mut shared_states = Vec::new();
     let mut streamers = Vec::new();
-    for (key, stream_id, opener, last_end) in planned {
+    for (camera, kind, stream_id, opener, last_end) in planned {
+        let key = format!("{camera}/{}", kind.as_str());
         let shared = Arc::new(Mutex::new(StreamState::new(stream_id)));
         shared_states.push(shared.clone());
         board.insert(
             key.clone(),
             StreamStatus {
-                camera: key.split('/').next().unwrap_or_default().to_string(),
-                stream: key.split('/').nth(1).unwrap_or_default().to_string(),
+                camera,
+                stream: kind.as_str().to_string(),
                 source: opener.describe(),
                 state: State::Connecting,
                 since: base::clock::format_90k(now),
