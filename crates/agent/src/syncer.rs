@@ -21,21 +21,13 @@ pub struct Syncer {
     streams: Vec<Arc<Mutex<StreamState>>>,
 }
 
-/// What one flush did, for logs and benchmarks.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FlushStats {
-    pub segments: usize,
-    pub runs: usize,
-    pub files_synced: usize,
-}
-
 impl Syncer {
     pub fn new(ctx: Arc<Ctx>, streams: Vec<Arc<Mutex<StreamState>>>) -> Self {
         Syncer { ctx, streams }
     }
 
     /// One flush: snapshot dirty rows, fsync, commit.
-    pub fn flush(&self) -> Result<FlushStats, Error> {
+    pub fn flush(&self) -> Result<(), Error> {
         let mut batch = db::Batch::default();
         let mut files = Vec::new();
         let mut dirs = BTreeSet::<PathBuf>::new();
@@ -66,7 +58,7 @@ impl Syncer {
             }
         }
         if batch.is_empty() {
-            return Ok(FlushStats::default());
+            return Ok(());
         }
         for f in &files {
             f.sync_data().err_kind(ErrorKind::Internal, || "fsync of a segment file")?;
@@ -74,8 +66,7 @@ impl Syncer {
         for d in &dirs {
             sync_dir(d)?;
         }
-        db::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)?;
-        Ok(FlushStats { segments: batch.segments.len(), runs: batch.runs.len(), files_synced: files.len() })
+        db::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)
     }
 
     /// Flushes every `interval` until `stop` says so, then flushes once more. Flushes are at
