@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use base::clock::Clocks;
 use base::{Error, ErrorKind, ResultExt};
 use bytes::Bytes;
+use media::Frame;
 use media::index::{self, FrameInfo};
 use media::reorder::{Discontinuity, Reorderer, Timed};
-use media::{Frame, SampleEntry};
 
 use crate::layout::Layout;
 
@@ -124,7 +124,8 @@ pub struct Writer {
     reorder: Reorderer<Item>,
     pending: Option<Timed<Item>>,
     run: Option<RunCtx>,
-    entry: Option<(Arc<SampleEntry>, i64)>,
+    /// The interned id of the current codec parameters.
+    entry_id: Option<i64>,
     /// End of the newest footage of this stream: new runs never start before it.
     last_end_90k: i64,
     last_key_pts_90k: i64,
@@ -149,7 +150,7 @@ impl Writer {
             reorder: Reorderer::default(),
             pending: None,
             run: None,
-            entry: None,
+            entry_id: None,
             last_end_90k,
             last_key_pts_90k: 0,
             stats: WriterStats::default(),
@@ -165,13 +166,13 @@ impl Writer {
         self.stats.frames_received += 1;
         if let Some(e) = frame.new_sample_entry {
             let id = db::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), &e)?;
-            if self.entry.as_ref().is_some_and(|(_, old)| *old != id) {
+            if self.entry_id.is_some_and(|old| old != id) {
                 tracing::info!(stream = self.stream_id, codec = %e.rfc6381_codec, width = e.width, height = e.height,
                     "codec parameters changed mid-stream; starting a new segment");
             }
-            self.entry = Some((e, id));
+            self.entry_id = Some(id);
         }
-        let Some((_, entry_id)) = self.entry else {
+        let Some(entry_id) = self.entry_id else {
             return Err(base::err!(DataLoss, "frame arrived before any codec parameters"));
         };
         self.push_item(Item { data: frame.data, is_key: frame.is_key, entry_id }, frame.pts_90k)
@@ -300,7 +301,8 @@ impl Writer {
                     frame_index: Vec::with_capacity(4096),
                 },
                 file: Arc::new(file),
-                unwritten: Vec::with_capacity(WRITE_BUFFER_BYTES_MAX),
+                // Grows to one flush interval's bytes and keeps that capacity.
+                unwritten: Vec::new(),
                 dirty: true,
                 new_file: true,
             });
