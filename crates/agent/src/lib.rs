@@ -86,13 +86,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             let stream_id = db::ensure_stream(&conn, &cam.name, s.kind)?;
             let dir = layout.stream_dir(stream_id);
             std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
-            let last_end: i64 = conn
-                .query_row(
-                    "select coalesce(max(start_90k + duration_90k), 0) from segment where stream_id = ?",
-                    [stream_id],
-                    |r| r.get(0),
-                )
-                .err_kind(ErrorKind::Internal, || "reading last footage time")?;
+            let last_end = db::footage_end_90k(&conn, stream_id)?;
             planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end));
         }
     }

@@ -61,17 +61,7 @@ pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport,
     for id in &drop_rows {
         db::delete_segment(&tx, *id)?;
     }
-    tx.execute("update segment set open = 0 where open = 1", [])
-        .err_kind(ErrorKind::Internal, || "closing segments")?;
-    report.runs_closed = tx
-        .execute(
-            "update run set end_90k = coalesce((select max(s.start_90k + s.duration_90k) from segment s
-                                                where s.run_id = run.id), start_90k),
-                            end_reason = 'agent stopped without closing the run (crash or power loss)'
-             where end_90k is null",
-            [],
-        )
-        .err_kind(ErrorKind::Internal, || "closing runs")?;
+    report.runs_closed = db::close_interrupted(&tx, "agent stopped without closing the run (crash or power loss)")?;
     db::delete_empty_runs(&tx)?;
     tx.commit().err_kind(ErrorKind::Internal, || "commit recovery")?;
     report.orphans_removed = remove_orphans(conn, layout)?;

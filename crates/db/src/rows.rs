@@ -261,6 +261,31 @@ pub fn delete_empty_runs(conn: &Connection) -> Result<usize, Error> {
         .err_kind(ErrorKind::Internal, sql_err("deleting empty runs"))
 }
 
+/// Closes what a crash left open: every open segment, and every run without an end (given
+/// its last segment's end and `reason`). Returns the number of runs closed.
+pub fn close_interrupted(conn: &Connection, reason: &str) -> Result<usize, Error> {
+    conn.execute("update segment set open = 0 where open = 1", [])
+        .err_kind(ErrorKind::Internal, sql_err("closing segments"))?;
+    conn.execute(
+        "update run set end_90k = coalesce((select max(s.start_90k + s.duration_90k) from segment s
+                                            where s.run_id = run.id), start_90k),
+                        end_reason = ?
+         where end_90k is null",
+        [reason],
+    )
+    .err_kind(ErrorKind::Internal, sql_err("closing runs"))
+}
+
+/// The end of a stream's newest footage (0 if it has none).
+pub fn footage_end_90k(conn: &Connection, stream_id: i64) -> Result<i64, Error> {
+    conn.query_row(
+        "select coalesce(max(start_90k + duration_90k), 0) from segment where stream_id = ?",
+        [stream_id],
+        |r| r.get(0),
+    )
+    .err_kind(ErrorKind::Internal, sql_err("reading the end of footage"))
+}
+
 /// Runs of a stream overlapping `[start_90k, end_90k)`, oldest first.
 pub fn runs_in_range(
     conn: &Connection,
