@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod export;
+pub mod ingest;
 pub mod layout;
 pub mod recovery;
 pub mod retention;
@@ -49,6 +50,8 @@ pub struct Options {
     pub cameras: Vec<CameraSpec>,
     pub clocks: Arc<dyn Clocks>,
     pub flush_interval: Duration,
+    /// How long the ingest thread naps before parking (see [`ingest`]); zero disables it.
+    pub ingest_coalesce: Duration,
     pub segment_duration: Duration,
     pub backoff: Backoff,
     pub overall_retention: retention::Limits,
@@ -133,6 +136,10 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         });
     }
 
+    // Cameras are received on their own thread (see `ingest` for why); everything else
+    // stays on the caller's runtime.
+    let ingest = ingest::Ingest::start(opts.ingest_coalesce)?;
+
     // Shutdown comes from outside (a signal) or from inside: if the syncer cannot make
     // footage durable (disk full, I/O error) recording must stop rather than pretend.
     let (internal_tx, shutdown) = base::shutdown::channel();
@@ -169,7 +176,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     for s in streamers {
         let key = s.key.clone();
         let rx = shutdown.clone();
-        tasks.push((key, tokio::spawn(s.run(rx))));
+        tasks.push((key, ingest.spawn(s.run(rx))));
     }
 
     // Status file and retention share a slow tick.
@@ -241,6 +248,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             Err(e) => tracing::error!(camera = %key, "stream task failed: {e}"),
         }
     }
+    drop(ingest);
     let _ = background.await;
     let _ = stop_tx.send(());
     let synced = syncer_thread.join().map_err(|_| base::err!(Internal, "syncer thread panicked"))?;

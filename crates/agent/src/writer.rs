@@ -7,7 +7,7 @@
 //! procedure and its proof of crash safety are in `design/recording.md`.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,17 +31,19 @@ pub struct Ctx {
     pub segment_duration_90k: i64,
 }
 
-/// Frame bytes are gathered in memory and written with one `write(2)` per flush (or per
-/// this many bytes), which costs far less CPU than one write per frame.
+/// Frames are held (by reference, not copied) and written with one `writev(2)` per flush
+/// (or per this many bytes), which costs far less CPU than one write per frame.
 const WRITE_BUFFER_BYTES_MAX: usize = 1 << 20;
 
 /// A segment being written or just closed, with the state of its row.
 pub(crate) struct OpenSeg {
     pub row: db::Segment,
     pub file: Arc<File>,
-    /// Bytes of frames already in `row` but not yet written to `file`. Written only under
-    /// the stream's lock, so writes to one file are never reordered.
-    pub unwritten: Vec<u8>,
+    /// Frames already in `row` but not yet written to `file`. Written only under the
+    /// stream's lock, so writes to one file are never reordered.
+    pub unwritten: Vec<Bytes>,
+    /// Total length of `unwritten`.
+    pub unwritten_bytes: usize,
     /// The row changed since the syncer last took it.
     pub dirty: bool,
     /// The file was created since the syncer last took it: its directory needs an fsync.
@@ -51,12 +53,21 @@ pub(crate) struct OpenSeg {
 impl OpenSeg {
     /// Writes the buffered bytes to the file (into the page cache; the syncer fsyncs).
     pub(crate) fn write_out(&mut self) -> Result<(), Error> {
-        if !self.unwritten.is_empty() {
-            (&*self.file)
-                .write_all(&self.unwritten)
+        let mut slices: Vec<IoSlice<'_>> = self.unwritten.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            // std caps one call at IOV_MAX slices; a short write continues where it stopped.
+            let n = (&*self.file)
+                .write_vectored(rest)
                 .err_kind(ErrorKind::Internal, || format!("writing segment {}", self.row.id))?;
-            self.unwritten.clear();
+            if n == 0 {
+                base::bail!(Internal, "writing segment {}: the file accepted no bytes", self.row.id);
+            }
+            IoSlice::advance_slices(&mut rest, n);
         }
+        drop(slices);
+        self.unwritten.clear();
+        self.unwritten_bytes = 0;
         Ok(())
     }
 
@@ -72,7 +83,7 @@ impl OpenSeg {
                 "segment {} file has {len} bytes but its row indexes {} (with {} unwritten)",
                 self.row.id,
                 self.row.size_bytes,
-                self.unwritten.len()
+                self.unwritten_bytes
             );
         }
         Ok(())
@@ -301,15 +312,16 @@ impl Writer {
                     frame_index: Vec::with_capacity(4096),
                 },
                 file: Arc::new(file),
-                // Grows to one flush interval's bytes and keeps that capacity.
                 unwritten: Vec::new(),
+                unwritten_bytes: 0,
                 dirty: true,
                 new_file: true,
             });
         }
         let seg = st.seg.as_mut().expect("segment exists after rotation");
-        seg.unwritten.extend_from_slice(&t.item.data);
-        if seg.unwritten.len() >= WRITE_BUFFER_BYTES_MAX {
+        seg.unwritten_bytes += t.item.data.len();
+        seg.unwritten.push(t.item.data.clone());
+        if seg.unwritten_bytes >= WRITE_BUFFER_BYTES_MAX {
             seg.write_out()?;
         }
         index::append(&mut seg.row.frame_index, &info);

@@ -22,26 +22,7 @@ use media::source::rtsp::RtspOpener;
 pub enum BenchCmd {
     /// CPU per stream while recording N concurrent RTSP streams (run the server separately,
     /// see scripts/bench.sh).
-    Ingest {
-        /// RTSP URL every simulated camera connects to.
-        #[arg(long)]
-        url: url::Url,
-        /// Number of concurrent streams.
-        #[arg(long, default_value_t = 32)]
-        streams: usize,
-        /// Seconds to measure after the warm-up.
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
-        /// Seconds to let connections settle before measuring.
-        #[arg(long, default_value_t = 10)]
-        warmup: u64,
-        /// Scratch data folder (emptied first).
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// The agent's flush interval (fsync + index commit), as in the config file.
-        #[arg(long, default_value_t = 500)]
-        flush_interval_ms: u64,
-    },
+    Ingest(IngestArgs),
     /// Export speed for a long MP4 from page cache (synthesizes the footage first).
     Export {
         /// Scratch data folder; footage is synthesized there once and reused.
@@ -73,11 +54,34 @@ pub enum BenchCmd {
     },
 }
 
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// RTSP URL every simulated camera connects to.
+    #[arg(long)]
+    pub url: url::Url,
+    /// Number of concurrent streams.
+    #[arg(long, default_value_t = 32)]
+    pub streams: usize,
+    /// Seconds to measure after the warm-up.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Seconds to let connections settle before measuring.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
+    /// Scratch data folder (emptied first).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The agent's flush interval (fsync + index commit), as in the config file.
+    #[arg(long, default_value_t = 500)]
+    pub flush_interval_ms: u64,
+    /// The ingest thread's coalescing nap, as in the config file (0 disables).
+    #[arg(long, default_value_t = 40)]
+    pub coalesce_ms: u64,
+}
+
 pub fn run(cmd: BenchCmd) -> Result<(), Error> {
     match cmd {
-        BenchCmd::Ingest { url, streams, seconds, warmup, data_dir, flush_interval_ms } => {
-            ingest(url, streams, seconds, warmup, &data_dir, Duration::from_millis(flush_interval_ms))
-        }
+        BenchCmd::Ingest(args) => ingest(args),
         BenchCmd::Export { data_dir, hours, bitrate, runs } => export(&data_dir, hours, bitrate, runs),
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
     }
@@ -99,14 +103,10 @@ fn fresh_dir(d: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(d).err_kind(ErrorKind::Internal, || format!("creating {}", d.display()))
 }
 
-fn ingest(
-    url: url::Url,
-    streams: usize,
-    seconds: u64,
-    warmup: u64,
-    data_dir: &Path,
-    flush: Duration,
-) -> Result<(), Error> {
+fn ingest(args: IngestArgs) -> Result<(), Error> {
+    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms } = args;
+    let (data_dir, flush, coalesce) =
+        (data_dir.as_path(), Duration::from_millis(flush_interval_ms), Duration::from_millis(coalesce_ms));
     if streams == 0 || streams > 1024 {
         bail!(InvalidArgument, "--streams: expected 1..=1024, got {streams}");
     }
@@ -131,6 +131,7 @@ fn ingest(
         cameras,
         clocks: Arc::new(RealClocks),
         flush_interval: flush,
+        ingest_coalesce: coalesce,
         segment_duration: Duration::from_secs(60),
         backoff: agent::streamer::Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(10) },
         overall_retention: Default::default(),
