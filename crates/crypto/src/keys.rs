@@ -3,7 +3,7 @@
 //! fingerprints people compare when pairing.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -142,8 +142,9 @@ impl EncryptionPublic {
     /// Wraps `key` for this recipient with HPKE base mode; `aad` binds the wrap to one
     /// object (see `object`), so it cannot be moved to another.
     pub fn wrap(&self, key: &ContentKey, aad: &[u8]) -> WrappedKey {
-        let (enc, ct) = hpke::single_shot_seal::<Aead, Kdf, Kem>(&OpModeS::Base, &self.0, WRAP_INFO, key.as_bytes(), aad)
-            .expect("HPKE seal to a validated P-256 key cannot fail");
+        let (enc, ct) =
+            hpke::single_shot_seal::<Aead, Kdf, Kem>(&OpModeS::Base, &self.0, WRAP_INFO, key.as_bytes(), aad)
+                .expect("HPKE seal to a validated P-256 key cannot fail");
         self.wrapped(enc, ct)
     }
 
@@ -291,6 +292,19 @@ pub struct Keyring {
     pub identity: IdentitySecret,
     pub encryption: EncryptionSecret,
     pub previous: Vec<EncryptionSecret>,
+}
+
+impl std::fmt::Debug for Keyring {
+    /// Shows who, never a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Keyring({:?}, {}, {} earlier keys)",
+            self.label,
+            self.identity.public().fingerprint(),
+            self.previous.len()
+        )
+    }
 }
 
 const KR_MAGIC: &[u8; 4] = b"PLKR";

@@ -36,7 +36,8 @@ const RECIPIENT_BYTES: usize = KEY_ID_BYTES + ENC_BYTES + WRAPPED_BYTES;
 /// Bytes a reader needs to learn the header's length.
 pub const PREFIX_BYTES: usize = 9;
 /// The longest possible header.
-pub const HEADER_BYTES_MAX: usize = 9 + 1 + 16 + 32 + 2 + CAMERA_BYTES_MAX + 8 + 8 + 8 + 1 + 7 + 32 + 1 + RECIPIENTS_MAX * RECIPIENT_BYTES + 64;
+pub const HEADER_BYTES_MAX: usize =
+    9 + 1 + 16 + 32 + 2 + CAMERA_BYTES_MAX + 8 + 8 + 8 + 1 + 7 + 32 + 1 + RECIPIENTS_MAX * RECIPIENT_BYTES + 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -295,7 +296,12 @@ impl ObjectSealer {
 }
 
 /// Seals `plaintext` in memory: header followed by body.
-pub fn seal(device: &IdentitySecret, meta: Meta, recipients: &[EncryptionPublic], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn seal(
+    device: &IdentitySecret,
+    meta: Meta,
+    recipients: &[EncryptionPublic],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
     let mut s = ObjectSealer::new(meta, recipients)?;
     let mut body = Vec::with_capacity(stream::sealed_len(plaintext.len() as u64) as usize);
     let n = stream::chunk_count(plaintext.len() as u64) as usize;

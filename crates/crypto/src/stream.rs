@@ -205,7 +205,11 @@ impl Opener {
         let r = self.sealed_range(index)?;
         let want = (r.end - r.start) as usize;
         if sealed.len() != want {
-            bail!(Authentication, "chunk {index}: expected {want} sealed bytes, got {} (truncated or padded)", sealed.len());
+            bail!(
+                Authentication,
+                "chunk {index}: expected {want} sealed bytes, got {} (truncated or padded)",
+                sealed.len()
+            );
         }
         let last = index + 1 == self.chunk_count();
         let n = nonce(&self.prefix, index as u32, last);
