@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(seal(&dev, meta(), &[], b"x").unwrap_err().kind(), ErrorKind::InvalidArgument);
         let mut m = meta();
         m.end_ms = 0;
-        assert_eq!(seal(&dev, m, &[a.clone()], b"x").unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(seal(&dev, m, std::slice::from_ref(&a), b"x").unwrap_err().kind(), ErrorKind::InvalidArgument);
         let mut m = meta();
         m.camera = "x".repeat(65);
         assert_eq!(seal(&dev, m, &[a], b"x").unwrap_err().kind(), ErrorKind::InvalidArgument);
