@@ -20,8 +20,8 @@
 //!           | signature (64) by signer over "porchlight/roster/v1" 00 || everything before it
 //! rotation: "PLRT" 01 | old identity (32) | issued_ms (i64) | new public keys (u16 len + bytes)
 //!           | signature (64) by the old identity over "porchlight/rotation/v1" 00 || everything before it
-//! trust:    "PLTR" 01 | household_id (16) | pinned identity (32) | owner public keys (u16 len + bytes)
-//!           | roster present (u8) | [roster (u16 len + bytes)]
+//! trust:    "PLTR" 01 | household_id (16) | pinned public keys (u16 len + bytes)
+//!           | n (u8, 0..=64) | n × rotation (u16 len + bytes) | roster present (u8) | [roster (u16 len + bytes)]
 //! ```
 
 use crate::keys::{EncryptionPublic, IdentityPublic, Keyring, PublicKeys, check_pairing_code, sign, verify};
@@ -205,16 +205,19 @@ impl Rotation {
 }
 
 /// What a paired agent trusts. Persisted by the agent; every change goes through a method
-/// that checks a signature chain back to the pinned key.
+/// that checks a signature chain back to the pinned key, and loading re-checks the whole
+/// chain, so the stored state cannot name an owner the pin does not lead to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trust {
     pub household_id: [u8; 16],
-    /// The owner identity fixed at pairing. Never changes.
-    pub pinned: IdentityPublic,
-    /// The owner's current public bundle: the pinned one, or the end of a rotation chain.
-    pub owner: PublicKeys,
-    pub roster: Option<Roster>,
+    /// The owner bundle fixed at pairing. Never changes.
+    pinned: PublicKeys,
+    /// Each rotation signed by the identity before it, starting from the pinned one.
+    rotations: Vec<Rotation>,
+    roster: Option<Roster>,
 }
+
+pub const ROTATIONS_MAX: usize = 64;
 
 impl Trust {
     /// Pairs with an owner bundle that arrived over an untrusted channel, checked against
@@ -222,7 +225,7 @@ impl Trust {
     pub fn pair_with_code(household_id: [u8; 16], offered: &[u8], code: &str) -> Result<Trust, Error> {
         let owner = PublicKeys::parse(offered)?;
         check_pairing_code(&owner.identity, code)?;
-        Ok(Trust { household_id, pinned: owner.identity, owner, roster: None })
+        Ok(Trust { household_id, pinned: owner, rotations: Vec::new(), roster: None })
     }
 
     /// Pairs from a QR payload, which carries the owner's whole bundle.
@@ -234,45 +237,59 @@ impl Trust {
             bail!(InvalidArgument, "pairing payload: not base64url after the prefix");
         };
         let owner = PublicKeys::parse(&bytes)?;
-        Ok(Trust { household_id, pinned: owner.identity, owner, roster: None })
+        Ok(Trust { household_id, pinned: owner, rotations: Vec::new(), roster: None })
+    }
+
+    /// The owner identity fixed at pairing.
+    pub fn pinned(&self) -> IdentityPublic {
+        self.pinned.identity
+    }
+
+    /// The owner's current public bundle: the pinned one, or the end of the rotation chain.
+    pub fn owner(&self) -> &PublicKeys {
+        self.rotations.last().map(|r| &r.new).unwrap_or(&self.pinned)
+    }
+
+    pub fn roster(&self) -> Option<&Roster> {
+        self.roster.as_ref()
     }
 
     /// Follows one rotation from the current owner identity.
     pub fn accept_rotation(&mut self, r: &Rotation) -> Result<(), Error> {
-        if r.old != self.owner.identity {
+        let cur = self.owner();
+        if r.old != cur.identity {
             return Err(Error::new(
                 ErrorKind::Untrusted,
                 format!(
                     "rotation is signed by {}, not by the current owner key {}",
                     r.old.fingerprint(),
-                    self.owner.identity.fingerprint()
+                    cur.identity.fingerprint()
                 ),
             ));
         }
-        if r.issued_ms < self.owner.created_ms {
-            bail!(
-                Stale,
-                "rotation issued at {} predates the current owner keys ({})",
-                r.issued_ms,
-                self.owner.created_ms
-            );
+        if r.issued_ms < cur.created_ms {
+            bail!(Stale, "rotation issued at {} predates the current owner keys ({})", r.issued_ms, cur.created_ms);
         }
-        self.owner = r.new.clone();
-        // The old roster was signed by the old identity; it stays in force (the owner
+        if self.rotations.len() >= ROTATIONS_MAX {
+            bail!(InvalidArgument, "rotations: at most {ROTATIONS_MAX} per pairing; pair again");
+        }
+        // The roster in force was signed by the old identity; it stays in force (the owner
         // re-signs at their convenience) and later rosters must come from the new one.
+        self.rotations.push(r.clone());
         Ok(())
     }
 
     /// Accepts a roster signed by the current owner identity, for this household, newer
     /// than the one held.
     pub fn accept_roster(&mut self, r: &Roster) -> Result<(), Error> {
-        if r.signer != self.owner.identity {
+        let owner = self.owner().identity;
+        if r.signer != owner {
             return Err(Error::new(
                 ErrorKind::Untrusted,
                 format!(
                     "roster is signed by {}, not by the owner key {} this agent trusts",
                     r.signer.fingerprint(),
-                    self.owner.identity.fingerprint()
+                    owner.fingerprint()
                 ),
             ));
         }
@@ -292,7 +309,7 @@ impl Trust {
     /// encryption key and every roster member whose window covers `start_ms`, without
     /// duplicates.
     pub fn recipients(&self, start_ms: i64) -> Vec<EncryptionPublic> {
-        let mut out = vec![self.owner.encryption.clone()];
+        let mut out = vec![self.owner().encryption.clone()];
         if let Some(r) = &self.roster {
             for m in &r.members {
                 if (m.from_ms..m.until_ms).contains(&start_ms) && !out.contains(&m.keys.encryption) {
@@ -308,8 +325,11 @@ impl Trust {
         v.extend_from_slice(TRUST_MAGIC);
         v.put_u8(1);
         v.extend_from_slice(&self.household_id);
-        v.extend_from_slice(&self.pinned.to_bytes());
-        v.put_var(&self.owner.encode());
+        v.put_var(&self.pinned.encode());
+        v.put_u8(self.rotations.len() as u8);
+        for r in &self.rotations {
+            v.put_var(&r.encode());
+        }
         match &self.roster {
             Some(r) => {
                 v.put_u8(1);
@@ -320,26 +340,35 @@ impl Trust {
         v
     }
 
-    /// Parses a stored trust state, re-checking every signature it holds.
+    /// Parses a stored trust state by replaying it: every rotation must chain from the
+    /// pinned bundle and the roster must be signed by an identity on that chain.
     pub fn parse(b: &[u8]) -> Result<Trust, Error> {
         let mut r = Reader::new("trust", b);
         r.magic_version(TRUST_MAGIC, 1)?;
         let household_id = r.array("household_id")?;
-        let pinned = IdentityPublic::from_bytes(&r.array("pinned")?)?;
-        let owner = PublicKeys::parse(r.var("owner", 1, 1024)?)?;
+        let pinned = PublicKeys::parse(r.var("pinned", 1, 1024)?)?;
+        let mut t = Trust { household_id, pinned, rotations: Vec::new(), roster: None };
+        let n = usize::from(r.u8("rotation count")?);
+        if n > ROTATIONS_MAX {
+            bail!(Malformed, "trust rotation count: at most {ROTATIONS_MAX}, got {n}");
+        }
+        for _ in 0..n {
+            t.accept_rotation(&Rotation::parse(r.var("rotation", 1, 2048)?)?)?;
+        }
         let roster = match r.u8("roster present")? {
             0 => None,
             1 => Some(Roster::parse(r.var("roster", 1, 65535)?)?),
             v => bail!(Malformed, "trust roster present: expected 0 or 1, got {v}"),
         };
         r.finish()?;
-        if let Some(ro) = &roster
-            && ro.signer != owner.identity
-            && ro.signer != pinned
-        {
-            bail!(Untrusted, "stored roster is not signed by the stored owner");
+        if let Some(ro) = &roster {
+            let on_chain = std::iter::once(&t.pinned.identity).chain(t.rotations.iter().map(|x| &x.new.identity));
+            if !on_chain.into_iter().any(|id| *id == ro.signer) || ro.household_id != t.household_id {
+                bail!(Untrusted, "stored roster is not signed by an owner key this pairing leads to");
+            }
         }
-        Ok(Trust { household_id, pinned, owner, roster })
+        t.roster = roster;
+        Ok(t)
     }
 }
 
