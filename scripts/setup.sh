@@ -11,6 +11,7 @@ debs=(
   gir1.2-gst-rtsp-server-1.0    # its Python bindings' typelib
   python3-gst-1.0               # GStreamer from Python (the test RTSP server)
   python3-gi
+  python3-cryptography          # an independent check of the crypto test vectors
   gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good     # rtph264pay, qtdemux
   gstreamer1.0-plugins-bad      # h264parse, h265parse

@@ -43,6 +43,29 @@ impl Grant {
         purpose: &str,
         now_ms: i64,
     ) -> Result<Grant, Error> {
+        Self::create_inner(keyring, header, purpose, now_ms, |k, aad| recipient.wrap(k, aad))
+    }
+
+    /// [`create`](Self::create) with a caller's random generator: for test vectors only.
+    #[doc(hidden)]
+    pub fn create_with_rng(
+        keyring: &Keyring,
+        header: &Header,
+        recipient: &EncryptionPublic,
+        purpose: &str,
+        now_ms: i64,
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<Grant, Error> {
+        Self::create_inner(keyring, header, purpose, now_ms, |k, aad| recipient.wrap_with_rng(k, aad, rng))
+    }
+
+    fn create_inner(
+        keyring: &Keyring,
+        header: &Header,
+        purpose: &str,
+        now_ms: i64,
+        wrap: impl FnOnce(&crate::stream::ContentKey, &[u8]) -> WrappedKey,
+    ) -> Result<Grant, Error> {
         check_text("grant", "purpose", purpose, 0, PURPOSE_BYTES_MAX)?;
         let key = header.content_key(keyring)?;
         let mut g = Grant {
@@ -51,7 +74,7 @@ impl Grant {
             granter: keyring.identity.public(),
             granted_ms: now_ms,
             purpose: purpose.to_owned(),
-            wrapped: recipient.wrap(&key, &header.wrap_aad()),
+            wrapped: wrap(&key, &header.wrap_aad()),
             signature: [0; 64],
         };
         g.signature = sign(&keyring.identity.0, DOMAIN, &g.signed_part());

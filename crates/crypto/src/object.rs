@@ -249,18 +249,29 @@ pub struct ObjectSealer {
 
 impl ObjectSealer {
     pub fn new(meta: Meta, recipients: &[EncryptionPublic]) -> Result<ObjectSealer, Error> {
+        Self::new_with(meta, recipients, ContentKey::generate(), crate::random_array(), crate::random_array())
+    }
+
+    /// [`new`](Self::new) with a fixed key, object id and nonce prefix: for test vectors
+    /// only. Reusing a content key with the same nonce prefix destroys confidentiality.
+    #[doc(hidden)]
+    pub fn new_with(
+        meta: Meta,
+        recipients: &[EncryptionPublic],
+        key: ContentKey,
+        object_id: [u8; 16],
+        nonce_prefix: [u8; NONCE_PREFIX_BYTES],
+    ) -> Result<ObjectSealer, Error> {
         meta.check()?;
         if recipients.is_empty() || recipients.len() > RECIPIENTS_MAX {
             bail!(InvalidArgument, "recipients: expected 1..={RECIPIENTS_MAX}, got {}", recipients.len());
         }
-        let key = ContentKey::generate();
-        let nonce_prefix = crate::random_array();
         Ok(ObjectSealer {
             sealer: Sealer::new(&key, nonce_prefix),
             meta,
             recipients: recipients.to_vec(),
             key,
-            object_id: crate::random_array(),
+            object_id,
             nonce_prefix,
         })
     }
@@ -276,6 +287,25 @@ impl ObjectSealer {
 
     /// Wraps the content key for every recipient and signs: returns the encoded header.
     pub fn finish(self, device: &IdentitySecret) -> Result<Vec<u8>, Error> {
+        self.finish_inner(device, |r, k, aad| r.wrap(k, aad))
+    }
+
+    /// [`finish`](Self::finish) with a caller's random generator for the HPKE ephemeral
+    /// keys: for test vectors only.
+    #[doc(hidden)]
+    pub fn finish_with_rng(
+        self,
+        device: &IdentitySecret,
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<Vec<u8>, Error> {
+        self.finish_inner(device, |r, k, aad| r.wrap_with_rng(k, aad, rng))
+    }
+
+    fn finish_inner(
+        self,
+        device: &IdentitySecret,
+        mut wrap: impl FnMut(&EncryptionPublic, &ContentKey, &[u8]) -> WrappedKey,
+    ) -> Result<Vec<u8>, Error> {
         let (plaintext_len, body_digest) = self.sealer.finish()?;
         let aad = wrap_aad(&self.object_id, &body_digest);
         let mut h = Header {
@@ -285,7 +315,7 @@ impl ObjectSealer {
             plaintext_len,
             nonce_prefix: self.nonce_prefix,
             body_digest,
-            recipients: self.recipients.iter().map(|r| r.wrap(&self.key, &aad)).collect(),
+            recipients: self.recipients.iter().map(|r| wrap(r, &self.key, &aad)).collect(),
             signature: [0; 64],
             len: 0,
         };
