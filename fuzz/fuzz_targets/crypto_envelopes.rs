@@ -1,0 +1,30 @@
+//! The signed statements a server relays (grants, rosters, rotations, public keys) and the
+//! agent's stored trust state and key files: every parser must fail cleanly on bad input,
+//! and whatever parses must re-encode to the same bytes.
+#![no_main]
+use crypto::grant::Grant;
+use crypto::keys::{Keyring, PublicKeys};
+use crypto::trust::{Roster, Rotation, Trust};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(g) = Grant::parse(data) {
+        assert_eq!(g.encode(), data);
+    }
+    if let Ok(r) = Roster::parse(data) {
+        assert_eq!(r.encode(), data);
+    }
+    if let Ok(r) = Rotation::parse(data) {
+        assert_eq!(r.encode(), data);
+    }
+    if let Ok(p) = PublicKeys::parse(data) {
+        assert_eq!(p.encode(), data);
+    }
+    if let Ok(t) = Trust::parse(data) {
+        assert_eq!(t.encode(), data);
+    }
+    if let Ok(k) = Keyring::parse(data) {
+        assert_eq!(k.encode().as_slice(), data);
+    }
+    let _ = crypto::trust::base64url_decode(std::str::from_utf8(data).unwrap_or(""));
+});
