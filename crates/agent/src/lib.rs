@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod layout;
 pub mod recovery;
 pub mod retention;
+pub mod sealing;
 pub mod status;
 pub mod streamer;
 pub mod syncer;

@@ -44,7 +44,7 @@ impl RecoveryCode {
 
     /// Reads a typed code: case, spaces and dashes do not matter, and I, L, O read as 1, 1, 0.
     pub fn parse(s: &str) -> Result<RecoveryCode, Error> {
-        let norm = Zeroizing::new(normalize_base32(s)?);
+        let norm = Zeroizing::new(normalize_base32("recovery code", s)?);
         if norm.len() != 32 {
             bail!(InvalidArgument, "recovery code: expected 32 characters (8 groups of 4), got {}", norm.len());
         }

@@ -384,7 +384,7 @@ pub fn pairing_code(owner: &IdentityPublic) -> String {
 /// Checks a typed pairing code against a key, ignoring case, spaces and dashes and reading
 /// the look-alike letters I, L as 1 and O as 0 (Crockford).
 pub fn check_pairing_code(owner: &IdentityPublic, typed: &str) -> Result<(), Error> {
-    let norm = normalize_base32(typed)?;
+    let norm = normalize_base32("pairing code", typed)?;
     if norm.len() != 20 {
         bail!(InvalidArgument, "pairing code: expected 20 characters, got {}", norm.len());
     }
@@ -432,17 +432,18 @@ pub(crate) fn base32_decode(s: &str, n: usize) -> Option<Vec<u8>> {
     (out.len() == n && acc == 0).then_some(out)
 }
 
-/// Upper-cases, drops spaces and dashes, maps I/L to 1 and O to 0; rejects anything else
-/// outside the alphabet.
-pub(crate) fn normalize_base32(s: &str) -> Result<String, Error> {
+/// Upper-cases, drops white space and dashes, maps I/L to 1 and O to 0; rejects anything
+/// else outside the alphabet. `what` names the code in errors.
+pub(crate) fn normalize_base32(what: &str, s: &str) -> Result<String, Error> {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let c = match c.to_ascii_uppercase() {
-            ' ' | '-' => continue,
+            '-' => continue,
+            c if c.is_whitespace() => continue,
             'I' | 'L' => '1',
             'O' => '0',
             c if c.is_ascii() && CROCKFORD.contains(&(c as u8)) => c,
-            c => bail!(InvalidArgument, "code: unexpected character {c:?}"),
+            c => bail!(InvalidArgument, "{what}: unexpected character {c:?}"),
         };
         out.push(c);
     }

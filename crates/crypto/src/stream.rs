@@ -76,6 +76,17 @@ pub fn sealed_len(plaintext_len: u64) -> u64 {
     plaintext_len + chunk_count(plaintext_len) * TAG_BYTES as u64
 }
 
+/// Byte range of chunk `index` within the sealed body of a `plaintext_len`-byte plaintext.
+pub fn sealed_range(plaintext_len: u64, index: u64) -> Result<std::ops::Range<u64>, Error> {
+    let n = chunk_count(plaintext_len);
+    if index >= n {
+        bail!(InvalidArgument, "chunk {index}: the body has {n} chunks");
+    }
+    let start = index * SEALED_CHUNK_BYTES as u64;
+    let plain = if index + 1 == n { plaintext_len - index * CHUNK_BYTES as u64 } else { CHUNK_BYTES as u64 };
+    Ok(start..start + plain + TAG_BYTES as u64)
+}
+
 /// Encrypts a body chunk by chunk, hashing the ciphertext as it goes (the digest is what
 /// the device signs).
 pub struct Sealer {
@@ -184,13 +195,7 @@ impl Opener {
 
     /// Byte range of chunk `index` within the ciphertext body.
     pub fn sealed_range(&self, index: u64) -> Result<std::ops::Range<u64>, Error> {
-        let n = self.chunk_count();
-        if index >= n {
-            bail!(InvalidArgument, "chunk {index}: the body has {n} chunks");
-        }
-        let start = index * SEALED_CHUNK_BYTES as u64;
-        let plain = if index + 1 == n { self.plaintext_len - index * CHUNK_BYTES as u64 } else { CHUNK_BYTES as u64 };
-        Ok(start..start + plain + TAG_BYTES as u64)
+        sealed_range(self.plaintext_len, index)
     }
 
     /// Decrypts chunk `index` into a new buffer.

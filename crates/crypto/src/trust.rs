@@ -307,12 +307,18 @@ impl Trust {
 
     /// The keys a new object starting at `start_ms` is encrypted to: the owner's current
     /// encryption key and every roster member whose window covers `start_ms`, without
-    /// duplicates.
+    /// duplicates. Keys of owner identities that were rotated away are never used again,
+    /// even if a roster signed before the rotation still lists them: a rotation may be the
+    /// answer to a lost device.
     pub fn recipients(&self, start_ms: i64) -> Vec<EncryptionPublic> {
         let mut out = vec![self.owner().encryption.clone()];
+        let retired: Vec<IdentityPublic> = self.rotations.iter().map(|r| r.old).collect();
         if let Some(r) = &self.roster {
             for m in &r.members {
-                if (m.from_ms..m.until_ms).contains(&start_ms) && !out.contains(&m.keys.encryption) {
+                if (m.from_ms..m.until_ms).contains(&start_ms)
+                    && !retired.contains(&m.keys.identity)
+                    && !out.contains(&m.keys.encryption)
+                {
                     out.push(m.keys.encryption.clone());
                 }
             }
@@ -370,6 +376,15 @@ impl Trust {
         t.roster = roster;
         Ok(t)
     }
+}
+
+/// The household id an owner key implies when nobody assigned one: the first 16 bytes of
+/// SHA-256 over a domain tag and the owner identity. (The server issue assigns households
+/// explicitly; this keeps a server-less pairing well defined.)
+pub fn household_id_for(owner: &IdentityPublic) -> [u8; 16] {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest([b"porchlight/household/v1\0".as_slice(), &owner.to_bytes()].concat());
+    h[..16].try_into().expect("16 of 32 bytes")
 }
 
 /// The QR pairing payload for an owner's public bundle.

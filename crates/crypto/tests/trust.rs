@@ -149,6 +149,11 @@ fn rotation_keeps_old_clips_readable_and_moves_trust() {
     t.accept_rotation(&Rotation::parse(&rot.encode()).unwrap()).unwrap();
     assert_eq!(t.owner().identity, next.identity.public());
     assert_eq!(t.pinned(), owner.identity.public(), "the pin records where the chain starts");
+    // A roster accepted before the rotation lists the old owner keys; they are retired.
+    let mut t2 = paired(&owner);
+    t2.accept_roster(&Roster::create(&owner, HH, 1, T0, vec![member(&owner, Role::Owner)]).unwrap()).unwrap();
+    t2.accept_rotation(&rot).unwrap();
+    assert_eq!(t2.recipients(T0 + 200), vec![next.encryption.public()]);
     // The owner keeps the old encryption key in the new keyring.
     next.previous.push(std::mem::replace(&mut owner.encryption, porchlight_crypto::keys::EncryptionSecret::generate()));
     let new_clip = object::seal(&device, meta(T0 + 200), &t.recipients(T0 + 200), b"new").unwrap();

@@ -3,6 +3,7 @@
 
 mod bench;
 mod config;
+mod keys;
 mod timearg;
 
 use std::path::{Path, PathBuf};
@@ -58,27 +59,55 @@ enum Cmd {
         seconds: Option<u64>,
     },
     /// Write a stretch of recorded footage as an MP4, without re-encoding.
-    Export {
+    Export(ExportArgs),
+    /// User keys: create, show, back up and restore, rotate, sign a household roster.
+    Keys {
+        #[command(subcommand)]
+        cmd: keys::KeysCmd,
+    },
+    /// Pin the owner's key on this agent (from a pairing code or QR payload).
+    Pair {
         #[command(flatten)]
         data: DataArgs,
-        /// Camera name.
+        /// The owner's public keys file (`keys show --public-out`), as relayed by anyone.
+        #[arg(long, requires = "code")]
+        owner: Option<PathBuf>,
+        /// The pairing code shown on the owner's device.
         #[arg(long)]
-        camera: String,
-        /// `main` or `sub`.
-        #[arg(long, default_value = "main")]
-        stream: String,
-        /// Start: RFC 3339 (2026-11-22T18:00:00Z), `now`, or relative like `-5m`, `-90s`, `-2h`.
-        #[arg(long, allow_hyphen_values = true)]
-        from: String,
-        /// End, in the same forms.
-        #[arg(long, allow_hyphen_values = true, default_value = "now")]
-        to: String,
+        code: Option<String>,
+        /// The QR payload shown on the owner's device (`porchlight:pair:v1:…`).
+        #[arg(long, conflicts_with_all = ["owner", "code"])]
+        qr: Option<String>,
+    },
+    /// What this agent trusts: show it, or accept a roster or rotation from the owner.
+    Trust {
+        #[command(subcommand)]
+        cmd: keys::TrustCmd,
+    },
+    /// Verify and decrypt a sealed clip with your keys.
+    Decrypt {
+        /// The sealed clip.
+        clip: PathBuf,
+        /// Your key file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// A grant that shared this clip with you (when you are not an original recipient).
+        #[arg(long)]
+        grant: Option<PathBuf>,
         /// Output file, or `-` for standard output.
         #[arg(long, short)]
         output: PathBuf,
-        /// Write fragmented MP4 (init segment + moof/mdat fragments) for streaming.
+    },
+    /// Check a sealed clip's device signature and body, and print who signed what.
+    Verify {
+        /// The sealed clip.
+        clip: PathBuf,
+        /// Also check a grant for this clip and say who shared it.
         #[arg(long)]
-        fragmented: bool,
+        grant: Option<PathBuf>,
+        /// Fail unless the clip was signed by the device with this fingerprint.
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Verify that the recording index and the segment files agree.
     Check {
@@ -106,6 +135,34 @@ enum Cmd {
         #[command(subcommand)]
         cmd: bench::BenchCmd,
     },
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Camera name.
+    #[arg(long)]
+    camera: String,
+    /// `main` or `sub`.
+    #[arg(long, default_value = "main")]
+    stream: String,
+    /// Start: RFC 3339 (2026-11-22T18:00:00Z), `now`, or relative like `-5m`, `-90s`, `-2h`.
+    #[arg(long, allow_hyphen_values = true)]
+    from: String,
+    /// End, in the same forms.
+    #[arg(long, allow_hyphen_values = true, default_value = "now")]
+    to: String,
+    /// Output file, or `-` for standard output.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Write fragmented MP4 (init segment + moof/mdat fragments) for streaming.
+    #[arg(long)]
+    fragmented: bool,
+    /// Seal the MP4 end to end for the paired owner and household (see `pair`), signed
+    /// by this agent; open it with `porchlight decrypt`.
+    #[arg(long)]
+    seal: bool,
 }
 
 #[derive(Subcommand)]
@@ -170,9 +227,14 @@ fn run(cmd: Cmd) -> Result<(), Error> {
             runtime()?.block_on(run_until_signal(opts, None))
         }
         Cmd::Demo { front, back, data_dir, seconds } => demo(&front, &back, &data_dir, seconds),
-        Cmd::Export { data, camera, stream, from, to, output, fragmented } => {
-            export(&data.dir()?, &camera, &stream, &from, &to, &output, fragmented)
+        Cmd::Export(a) => export(a),
+        Cmd::Keys { cmd } => keys::run(cmd),
+        Cmd::Pair { data, owner, code, qr } => {
+            keys::pair(&data.dir()?, owner.as_deref(), code.as_deref(), qr.as_deref())
         }
+        Cmd::Trust { cmd } => keys::trust(cmd),
+        Cmd::Decrypt { clip, keys, grant, output } => keys::decrypt(&clip, &keys, grant.as_deref(), &output),
+        Cmd::Verify { clip, grant, device } => keys::verify(&clip, grant.as_deref(), device.as_deref()),
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),
         Cmd::Config { cmd: ConfigCmd::Check { file } } => {
@@ -291,16 +353,14 @@ fn parse_stream(s: &str) -> Result<StreamKind, Error> {
     }
 }
 
-fn export(
-    dir: &Path,
-    camera: &str,
-    stream: &str,
-    from: &str,
-    to: &str,
-    output: &Path,
-    fragmented: bool,
-) -> Result<(), Error> {
+fn export(args: ExportArgs) -> Result<(), Error> {
+    let ExportArgs { data, camera, stream, from, to, output, fragmented, seal } = args;
+    let (dir, camera, stream, from, to, output) =
+        (data.dir()?, camera.as_str(), stream.as_str(), from.as_str(), to.as_str(), output.as_path());
     let kind = parse_stream(stream)?;
+    if seal && output == Path::new("-") {
+        bail!(InvalidArgument, "--output: --seal needs a file (its signed header is written last), not `-`");
+    }
     let now = base::clock::Clocks::realtime_90k(&RealClocks);
     let from_90k = timearg::parse(from, now).map_err(|m| base::err!(InvalidArgument, "--from: {m}"))?;
     let to_90k = timearg::parse(to, now).map_err(|m| base::err!(InvalidArgument, "--to: {m}"))?;
@@ -311,16 +371,39 @@ fn export(
             db::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
         bail!(NotFound, "--camera: no stream {camera}/{stream} (recorded: {})", names.join(", "));
     };
+    let sealing = if seal {
+        let Some(t) = agent::sealing::load_trust(&layout)? else {
+            bail!(FailedPrecondition, "--seal: this agent is not paired with an owner; run `porchlight pair` first");
+        };
+        Some((t, agent::sealing::read_keyring(&layout.device_keys())?))
+    } else {
+        None
+    };
     let ex = agent::export::export(&conn, &layout, stream_id, from_90k, to_90k, fragmented)?;
     let written = if output == Path::new("-") {
         ex.plan.write_to(&mut std::io::stdout().lock())
     } else {
         // Write to a temporary name and rename, so a failed export leaves no partial file.
         let tmp = output.with_extension("mp4.partial");
-        let r = std::fs::File::create(&tmp).and_then(|mut f| {
-            let n = ex.plan.write_to(&mut f)?;
-            f.sync_all()?;
-            Ok(n)
+        let r = std::fs::File::create(&tmp).and_then(|mut f| match &sealing {
+            None => {
+                let n = ex.plan.write_to(&mut f)?;
+                f.sync_all()?;
+                Ok(n)
+            }
+            Some((trust, device)) => {
+                let meta = crypto::object::Meta {
+                    kind: crypto::object::Kind::Clip,
+                    camera: camera.to_owned(),
+                    start_ms: ex.start_90k / 90,
+                    end_ms: ex.end_90k / 90,
+                };
+                let recipients = trust.recipients(meta.start_ms);
+                let io = |e: Error| std::io::Error::other(e.to_string());
+                let mut w = agent::sealing::SealWriter::new(f, meta, &recipients, ex.plan.len()).map_err(io)?;
+                ex.plan.write_to(&mut w)?;
+                w.finish(device).map_err(io)
+            }
         });
         match r {
             Ok(n) => std::fs::rename(&tmp, output).map(|_| n),

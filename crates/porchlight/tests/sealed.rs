@@ -1,0 +1,186 @@
+//! The key life-cycle and sealed clips through the real binary: keys, backup and restore,
+//! pairing, a sealed export, decrypt, verify, a household roster, rotation, and tampering.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn ok(args: &[&str]) -> String {
+    let (ok, text) = porchlight(args);
+    assert!(ok, "{args:?} failed:\n{text}");
+    text
+}
+
+fn fails(args: &[&str], code: i32, want: &str) {
+    let out = Command::new(bin()).args(args).env("NO_COLOR", "1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: exit {:?}, stderr {err}", out.status.code());
+    assert!(err.contains(want), "{args:?}: stderr {err:?} lacks {want:?}");
+}
+
+fn line_after<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines().find_map(|l| l.trim().strip_prefix(label)).map(|s| s.split_whitespace().next().unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn keys_pairing_sealed_export_decrypt_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let data = s(&p("data"));
+
+    // Record a few seconds of real H.264.
+    ok(&[
+        "demo",
+        "--front",
+        &s(&testdata("back.mp4")),
+        "--back",
+        &s(&testdata("back.mp4")),
+        "--data-dir",
+        &data,
+        "--seconds",
+        "4",
+    ]);
+
+    // The owner makes keys, backs them up, and the backup restores with the code.
+    let shown = ok(&["keys", "new", "--keys", &s(&p("owner.keys")), "--label", "Alice"]);
+    let code = line_after(&shown, "pairing code:").to_string();
+    fails(&["keys", "new", "--keys", &s(&p("owner.keys")), "--label", "Alice"], 2, "already exists");
+    let b = ok(&["keys", "export-backup", "--keys", &s(&p("owner.keys")), "-o", &s(&p("backup.plb"))]);
+    let recovery = b.lines().skip_while(|l| !l.contains("recovery code")).nth(1).unwrap().trim().to_string();
+    assert_eq!(recovery.len(), 39, "{b}");
+    fails(
+        &["keys", "import-backup", &s(&p("backup.plb")), "--keys", &s(&p("x.keys")), "--code", "ABCD"],
+        2,
+        "recovery code: expected 32 characters",
+    );
+    let wrong = "0000-0000-0000-0000-0000-0000-0000-0000";
+    fails(
+        &["keys", "import-backup", &s(&p("backup.plb")), "--keys", &s(&p("x.keys")), "--code", wrong],
+        1,
+        "recovery code does not open it",
+    );
+    assert!(!p("x.keys").exists());
+    // The code from standard input, as a person would type it (lower case, spaces).
+    let mut child = Command::new(bin())
+        .args(["keys", "import-backup", &s(&p("backup.plb")), "--keys", &s(&p("restored.keys"))])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", recovery.to_lowercase().replace('-', " ")).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(line_after(&text, "pairing code:"), code, "restored keys are the same identity");
+
+    // Pairing: the wrong code is refused, the right one pins the owner.
+    ok(&["keys", "show", "--keys", &s(&p("owner.keys")), "--public-out", &s(&p("owner.pub"))]);
+    ok(&["keys", "new", "--keys", &s(&p("mallory.keys")), "--label", "Alice"]);
+    ok(&["keys", "show", "--keys", &s(&p("mallory.keys")), "--public-out", &s(&p("mallory.pub"))]);
+    fails(
+        &["pair", "--data-dir", &data, "--owner", &s(&p("mallory.pub")), "--code", &code],
+        1,
+        "pairing code does not match",
+    );
+    fails(
+        &["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "--seal", "-o", &s(&p("c.plc"))],
+        2,
+        "not paired",
+    );
+    ok(&["pair", "--data-dir", &data, "--owner", &s(&p("owner.pub")), "--code", &code]);
+    fails(&["pair", "--data-dir", &data, "--owner", &s(&p("owner.pub")), "--code", &code], 2, "already paired");
+
+    // A sealed export decrypts to exactly the plain export (the recording has stopped, so
+    // "the last hour" is the same footage both times).
+    ok(&["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "-o", &s(&p("plain.mp4"))]);
+    ok(&["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "--seal", "-o", &s(&p("clip.plc"))]);
+    let plain = std::fs::read(p("plain.mp4")).unwrap();
+    let sealed = std::fs::read(p("clip.plc")).unwrap();
+    assert!(!sealed.windows(4).any(|w| w == b"ftyp"), "the sealed file shows MP4 structure");
+    ok(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("restored.keys")), "-o", &s(&p("out.mp4"))]);
+    let out = std::fs::read(p("out.mp4")).unwrap();
+    assert_eq!(out, plain, "decrypted clip differs from the plain export");
+    assert!(!packets(&p("out.mp4")).is_empty());
+    fails(
+        &["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("mallory.keys")), "-o", &s(&p("m.mp4"))],
+        1,
+        "not sealed for any key",
+    );
+    assert!(!p("m.mp4").exists() && !p("m.partial").exists());
+
+    // verify says who signed what; a flipped byte anywhere is caught.
+    let v = ok(&["verify", &s(&p("clip.plc"))]);
+    assert!(v.contains("clip of camera \"front\"") && v.contains("signed by device"), "{v}");
+    let device = v.split("signed by device ").nth(1).unwrap().split(',').next().unwrap().to_string();
+    ok(&["verify", &s(&p("clip.plc")), "--device", &device]);
+    fails(&["verify", &s(&p("clip.plc")), "--device", &code], 1, "not");
+    for at in [10, 100, sealed.len() / 2, sealed.len() - 1] {
+        let mut t = sealed.clone();
+        t[at] ^= 0x40;
+        std::fs::write(p("tampered.plc"), &t).unwrap();
+        let (good, text) = porchlight(&["verify", &s(&p("tampered.plc"))]);
+        assert!(!good, "flip at {at} verified: {text}");
+        let (good, _) =
+            porchlight(&["decrypt", &s(&p("tampered.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("t.mp4"))]);
+        assert!(!good && !p("t.mp4").exists(), "flip at {at} decrypted");
+    }
+    std::fs::write(p("short.plc"), &sealed[..sealed.len() - 100]).unwrap();
+    fails(&["verify", &s(&p("short.plc"))], 1, "truncated");
+
+    // A household member added by a roster receives later clips; rotation keeps old ones.
+    ok(&["keys", "new", "--keys", &s(&p("bob.keys")), "--label", "Bob"]);
+    ok(&["keys", "show", "--keys", &s(&p("bob.keys")), "--public-out", &s(&p("bob.pub"))]);
+    ok(&[
+        "keys",
+        "roster",
+        "--keys",
+        &s(&p("owner.keys")),
+        "--serial",
+        "1",
+        "--member",
+        &format!("{}:full", s(&p("bob.pub"))),
+        "-o",
+        &s(&p("r1.plr")),
+    ]);
+    ok(&[
+        "keys",
+        "roster",
+        "--keys",
+        &s(&p("mallory.keys")),
+        "--serial",
+        "2",
+        "--member",
+        &format!("{}:full", s(&p("mallory.pub"))),
+        "-o",
+        &s(&p("evil.plr")),
+    ]);
+    fails(&["trust", "accept", "--data-dir", &data, &s(&p("evil.plr"))], 1, "not by the owner key");
+    ok(&["trust", "accept", "--data-dir", &data, &s(&p("r1.plr"))]);
+    fails(&["trust", "accept", "--data-dir", &data, &s(&p("r1.plr"))], 2, "not newer");
+    ok(&["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "--seal", "-o", &s(&p("clip2.plc"))]);
+    ok(&["decrypt", &s(&p("clip2.plc")), "--keys", &s(&p("bob.keys")), "-o", &s(&p("bob.mp4"))]);
+    fails(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("bob.keys")), "-o", &s(&p("bob1.mp4"))], 1, "not sealed");
+
+    ok(&["keys", "rotate", "--keys", &s(&p("owner.keys")), "--rotation-out", &s(&p("rot.plt"))]);
+    ok(&["trust", "accept", "--data-dir", &data, &s(&p("rot.plt"))]);
+    ok(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("old.mp4"))]);
+    ok(&["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "--seal", "-o", &s(&p("clip3.plc"))]);
+    ok(&["decrypt", &s(&p("clip3.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("new.mp4"))]);
+    fails(&["decrypt", &s(&p("clip3.plc")), "--keys", &s(&p("restored.keys")), "-o", &s(&p("x.mp4"))], 1, "not sealed");
+    let t = ok(&["trust", "show", "--data-dir", &data]);
+    assert!(t.contains(&format!("pinned owner:   {code}")), "{t}");
+}
