@@ -39,6 +39,19 @@ if [ "$what" = all ] || [ "$what" = export ]; then
   $bin bench export --data-dir "$scratch/export" --hours 1 --runs 5
 fi
 
+if [ "$what" = all ] || [ "$what" = crypto ]; then
+  # One core each, side by side: OpenSSL's AES-256-GCM and SHA-256 on 64 KiB blocks, then
+  # ours, then OpenSSL again (the machine's speed drifts; compare with the nearer run).
+  ossl() {
+    openssl speed -seconds 3 -bytes 65536 -evp aes-256-gcm 2>/dev/null | grep -E '^AES-256-GCM' | sed 's/^/openssl: encrypt /'
+    openssl speed -seconds 3 -bytes 65536 -decrypt -evp aes-256-gcm 2>/dev/null | grep -E '^AES-256-GCM' | sed 's/^/openssl: decrypt /'
+    openssl speed -seconds 3 -bytes 65536 -evp sha256 2>/dev/null | grep -E '^sha256' | sed 's/^/openssl: /'
+  }
+  ossl
+  $bin bench crypto --seconds 3
+  ossl
+fi
+
 if [ "$what" = all ] || [ "$what" = recovery ]; then
   $bin bench recovery --data-dir "$scratch/recovery" --cameras 8 --hours 24 --runs 5
 fi

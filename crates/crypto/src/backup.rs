@@ -15,13 +15,12 @@
 //!   associated data: the 33 bytes before the ciphertext
 //! ```
 
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::keys::{Keyring, base32, base32_decode, group, normalize_base32};
+use crate::prim::Gcm;
 use crate::wire::{Put, Reader};
 use crate::{Error, bail};
 
@@ -81,11 +80,8 @@ pub fn seal_with(keyring: &Keyring, code: &RecoveryCode, salt: [u8; 16], nonce: 
     let plain = keyring.encode();
     v.extend_from_slice(&plain);
     let key = code.key(&salt);
-    let k: &[u8; 32] = &key;
     let (aad, body) = v.split_at_mut(HEADER_BYTES);
-    let tag = Aes256Gcm::new(k.into())
-        .encrypt_inout_detached(&nonce.into(), aad, InOutBuf::from(body))
-        .expect("AES-GCM accepts a keyring");
+    let tag = Gcm::new(&key).seal(nonce, aad, body);
     v.extend_from_slice(&tag);
     v
 }
@@ -103,17 +99,8 @@ pub fn open(backup: &[u8], code: &RecoveryCode) -> Result<Keyring, Error> {
     let (ct, tag) = backup[HEADER_BYTES..].split_at(rest - 16);
     let mut plain = Zeroizing::new(ct.to_vec());
     let key = code.key(&salt);
-    let k: &[u8; 32] = &key;
     let tag: [u8; 16] = tag.try_into().expect("16 bytes");
-    if Aes256Gcm::new(k.into())
-        .decrypt_inout_detached(
-            &nonce.into(),
-            &backup[..HEADER_BYTES],
-            InOutBuf::from(plain.as_mut_slice()),
-            &tag.into(),
-        )
-        .is_err()
-    {
+    if !Gcm::new(&key).open(nonce, &backup[..HEADER_BYTES], plain.as_mut_slice(), &tag) {
         bail!(Authentication, "backup: the recovery code does not open it (wrong code, or the backup is damaged)");
     }
     Keyring::parse(&plain)

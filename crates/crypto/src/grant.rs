@@ -46,17 +46,17 @@ impl Grant {
         Self::create_inner(keyring, header, purpose, now_ms, |k, aad| recipient.wrap(k, aad))
     }
 
-    /// [`create`](Self::create) with a caller's random generator: for test vectors only.
+    /// [`create`](Self::create) with a fixed HPKE ephemeral secret: for test vectors only.
     #[doc(hidden)]
-    pub fn create_with_rng(
+    pub fn create_with_ephemeral(
         keyring: &Keyring,
         header: &Header,
         recipient: &EncryptionPublic,
         purpose: &str,
         now_ms: i64,
-        rng: &mut impl hpke::rand_core::CryptoRng,
+        eph: &[u8; 32],
     ) -> Result<Grant, Error> {
-        Self::create_inner(keyring, header, purpose, now_ms, |k, aad| recipient.wrap_with_rng(k, aad, rng))
+        Self::create_inner(keyring, header, purpose, now_ms, |k, aad| recipient.wrap_with_ephemeral(k, aad, eph))
     }
 
     fn create_inner(

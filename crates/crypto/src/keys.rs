@@ -3,17 +3,12 @@
 //! fingerprints people compare when pairing.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::stream::ContentKey;
 use crate::wire::{Put, Reader, check_text};
 use crate::{Error, ErrorKind, bail};
-
-type Kem = hpke::kem::DhP256HkdfSha256;
-type Kdf = hpke::kdf::HkdfSha256;
-type Aead = hpke::aead::AesGcm256;
 
 /// HPKE `info` for every content-key wrap: binds wraps to this protocol and version.
 pub const WRAP_INFO: &[u8] = b"porchlight/content-key/v1";
@@ -102,9 +97,10 @@ impl IdentitySecret {
     }
 }
 
-/// A P-256 public key that content keys are wrapped to.
+/// A P-256 public key that content keys are wrapped to (uncompressed SEC 1 point, checked
+/// to be on the curve).
 #[derive(Clone, PartialEq, Eq)]
-pub struct EncryptionPublic(<Kem as hpke::Kem>::PublicKey);
+pub struct EncryptionPublic([u8; ENCRYPTION_PUBLIC_BYTES]);
 
 /// One content key wrapped for one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,54 +118,40 @@ impl EncryptionPublic {
         if b.len() != ENCRYPTION_PUBLIC_BYTES || b[0] != 0x04 {
             bail!(Malformed, "encryption key: expected a 65-byte uncompressed P-256 point");
         }
-        match <Kem as hpke::Kem>::PublicKey::from_bytes(b) {
-            Ok(k) => Ok(EncryptionPublic(k)),
-            Err(_) => bail!(Malformed, "encryption key: not a point on P-256"),
+        if !crate::prim::p256_check_public(b) {
+            bail!(Malformed, "encryption key: not a point on P-256");
         }
+        Ok(EncryptionPublic(b.try_into().expect("65 bytes")))
     }
 
     pub fn to_bytes(&self) -> [u8; ENCRYPTION_PUBLIC_BYTES] {
-        self.0.to_bytes().into()
+        self.0
     }
 
     /// First 16 bytes of SHA-256 over a domain tag and the key: names the recipient of a
     /// wrap without a trial decryption.
     pub fn key_id(&self) -> [u8; KEY_ID_BYTES] {
-        let h = Sha256::digest([b"porchlight/key-id/v1\0".as_slice(), &self.to_bytes()].concat());
+        let h = Sha256::digest([b"porchlight/key-id/v1\0".as_slice(), &self.0].concat());
         h[..KEY_ID_BYTES].try_into().expect("16 of 32 bytes")
     }
 
     /// Wraps `key` for this recipient with HPKE base mode; `aad` binds the wrap to one
     /// object (see `object`), so it cannot be moved to another.
     pub fn wrap(&self, key: &ContentKey, aad: &[u8]) -> WrappedKey {
-        let (enc, ct) =
-            hpke::single_shot_seal::<Aead, Kdf, Kem>(&OpModeS::Base, &self.0, WRAP_INFO, key.as_bytes(), aad)
-                .expect("HPKE seal to a validated P-256 key cannot fail");
-        self.wrapped(enc, ct)
+        self.wrap_inner(key, aad, None)
     }
 
-    /// [`wrap`](Self::wrap) with a caller's random generator: for test vectors only, where
-    /// the ephemeral key must be fixed.
+    /// [`wrap`](Self::wrap) with a fixed ephemeral secret: for test vectors only. Reusing an
+    /// ephemeral secret is unsafe.
     #[doc(hidden)]
-    pub fn wrap_with_rng(&self, key: &ContentKey, aad: &[u8], rng: &mut impl hpke::rand_core::CryptoRng) -> WrappedKey {
-        let (enc, ct) = hpke::single_shot_seal_with_rng::<Aead, Kdf, Kem>(
-            &OpModeS::Base,
-            &self.0,
-            WRAP_INFO,
-            key.as_bytes(),
-            aad,
-            rng,
-        )
-        .expect("HPKE seal to a validated P-256 key cannot fail");
-        self.wrapped(enc, ct)
+    pub fn wrap_with_ephemeral(&self, key: &ContentKey, aad: &[u8], eph: &[u8; 32]) -> WrappedKey {
+        self.wrap_inner(key, aad, Some(eph))
     }
 
-    fn wrapped(&self, enc: <Kem as hpke::Kem>::EncappedKey, ct: Vec<u8>) -> WrappedKey {
-        WrappedKey {
-            key_id: self.key_id(),
-            enc: enc.to_bytes().into(),
-            ciphertext: ct.try_into().expect("32-byte key + 16-byte tag"),
-        }
+    fn wrap_inner(&self, key: &ContentKey, aad: &[u8], eph: Option<&[u8; 32]>) -> WrappedKey {
+        let (enc, ct) = crate::prim::hpke_seal(&self.0, WRAP_INFO, aad, key.as_bytes(), eph)
+            .expect("HPKE seal to a validated P-256 key with a valid ephemeral cannot fail");
+        WrappedKey { key_id: self.key_id(), enc, ciphertext: ct.try_into().expect("32-byte key + 16-byte tag") }
     }
 }
 
@@ -181,40 +163,45 @@ impl std::fmt::Debug for EncryptionPublic {
 
 /// A P-256 private key. Never leaves its device except inside an encrypted backup.
 #[derive(Clone)]
-pub struct EncryptionSecret(<Kem as hpke::Kem>::PrivateKey);
+pub struct EncryptionSecret {
+    sk: std::sync::Arc<crate::prim::P256Secret>,
+    pk: EncryptionPublic,
+}
 
 impl EncryptionSecret {
     pub fn generate() -> EncryptionSecret {
-        EncryptionSecret(<Kem as hpke::Kem>::gen_keypair().0)
+        Self::from_secret(crate::prim::P256Secret::generate())
+    }
+
+    fn from_secret(sk: crate::prim::P256Secret) -> EncryptionSecret {
+        let pk = EncryptionPublic(*sk.public());
+        EncryptionSecret { sk: std::sync::Arc::new(sk), pk }
     }
 
     pub fn from_bytes(b: &[u8; 32]) -> Result<EncryptionSecret, Error> {
-        match <Kem as hpke::Kem>::PrivateKey::from_bytes(b) {
-            Ok(k) => Ok(EncryptionSecret(k)),
-            Err(_) => bail!(Malformed, "encryption secret: not a valid P-256 scalar"),
+        match crate::prim::P256Secret::from_bytes(b) {
+            Some(sk) => Ok(Self::from_secret(sk)),
+            None => bail!(Malformed, "encryption secret: not a valid P-256 scalar"),
         }
     }
 
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.0.to_bytes().into())
+        self.sk.to_bytes()
     }
 
     pub fn public(&self) -> EncryptionPublic {
-        EncryptionPublic(<Kem as hpke::Kem>::sk_to_pk(&self.0))
+        self.pk.clone()
     }
 
     /// Unwraps a content key wrapped to this key with the same `aad`.
     pub fn unwrap(&self, w: &WrappedKey, aad: &[u8]) -> Result<ContentKey, Error> {
-        if w.key_id != self.public().key_id() {
-            bail!(NotRecipient, "wrapped key is for key {}, not {}", hex(&w.key_id), hex(&self.public().key_id()));
+        if w.key_id != self.pk.key_id() {
+            bail!(NotRecipient, "wrapped key is for key {}, not {}", hex(&w.key_id), hex(&self.pk.key_id()));
         }
-        let Ok(enc) = <Kem as hpke::Kem>::EncappedKey::from_bytes(&w.enc) else {
-            bail!(Malformed, "wrapped key: encapsulated key is not a P-256 point");
-        };
-        match hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &self.0, &enc, WRAP_INFO, &w.ciphertext, aad) {
-            Ok(pt) => {
-                let pt = Zeroizing::new(pt);
-                Ok(ContentKey::from_bytes(pt.as_slice().try_into().expect("32-byte content key")))
+        match crate::prim::hpke_open(&self.sk, &w.enc, WRAP_INFO, aad, &w.ciphertext) {
+            Ok(pt) => Ok(ContentKey::from_bytes(pt.as_slice().try_into().expect("32-byte content key"))),
+            Err(e) if e.kind() == ErrorKind::Malformed => {
+                bail!(Malformed, "wrapped key: encapsulated key is not a P-256 point")
             }
             Err(_) => bail!(Authentication, "wrapped key: HPKE open failed (altered, or wrapped for another object)"),
         }

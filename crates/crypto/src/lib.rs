@@ -10,11 +10,13 @@
 //! Algorithms: clip bodies are chunked AES-256-GCM with a STREAM nonce ([`stream`]); content
 //! keys are wrapped with HPKE base mode, DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 /
 //! AES-256-GCM ([`keys::EncryptionPublic::wrap`]); identities and devices sign with Ed25519.
+//! AES-GCM and P-256 come from AWS-LC, HPKE is ours on top (see `prim` for why).
 
 pub mod backup;
 pub mod grant;
 pub mod keys;
 pub mod object;
+mod prim;
 pub mod stream;
 pub mod trust;
 mod wire;

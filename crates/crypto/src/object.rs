@@ -290,15 +290,18 @@ impl ObjectSealer {
         self.finish_inner(device, |r, k, aad| r.wrap(k, aad))
     }
 
-    /// [`finish`](Self::finish) with a caller's random generator for the HPKE ephemeral
-    /// keys: for test vectors only.
+    /// [`finish`](Self::finish) with fixed HPKE ephemeral secrets, one per recipient: for
+    /// test vectors only.
     #[doc(hidden)]
-    pub fn finish_with_rng(
-        self,
-        device: &IdentitySecret,
-        rng: &mut impl hpke::rand_core::CryptoRng,
-    ) -> Result<Vec<u8>, Error> {
-        self.finish_inner(device, |r, k, aad| r.wrap_with_rng(k, aad, rng))
+    pub fn finish_with_ephemerals(self, device: &IdentitySecret, ephs: &[[u8; 32]]) -> Result<Vec<u8>, Error> {
+        if ephs.len() != self.recipients.len() {
+            bail!(InvalidArgument, "ephemerals: expected {}, got {}", self.recipients.len(), ephs.len());
+        }
+        let mut i = 0;
+        self.finish_inner(device, |r, k, aad| {
+            i += 1;
+            r.wrap_with_ephemeral(k, aad, &ephs[i - 1])
+        })
     }
 
     fn finish_inner(

@@ -11,11 +11,10 @@
 //! Misuse-Resistance", CRYPTO 2015). Fixed-size chunks let a player decrypt any byte range
 //! by fetching only the chunks that cover it.
 
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::prim::Gcm;
 use crate::{Error, bail};
 
 /// Plaintext bytes per chunk.
@@ -45,9 +44,8 @@ impl ContentKey {
         &self.0
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        let k: &[u8; 32] = &self.0;
-        Aes256Gcm::new(k.into())
+    fn cipher(&self) -> Gcm {
+        Gcm::new(&self.0)
     }
 }
 
@@ -90,7 +88,7 @@ pub fn sealed_range(plaintext_len: u64, index: u64) -> Result<std::ops::Range<u6
 /// Encrypts a body chunk by chunk, hashing the ciphertext as it goes (the digest is what
 /// the device signs).
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    cipher: Gcm,
     prefix: [u8; NONCE_PREFIX_BYTES],
     next: u64,
     plaintext_len: u64,
@@ -127,12 +125,9 @@ impl Sealer {
             bail!(InvalidArgument, "body too long: at most {PLAINTEXT_BYTES_MAX} bytes");
         };
         let start = out.len();
-        out.extend_from_slice(chunk);
+        out.resize(start + chunk.len(), 0);
         let n = nonce(&self.prefix, index, last);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&n.into(), &[], InOutBuf::from(&mut out[start..]))
-            .expect("AES-GCM accepts 64 KiB");
+        let tag = self.cipher.seal_into(n, &[], chunk, &mut out[start..]);
         out.extend_from_slice(&tag);
         self.digest.update(&out[start..]);
         self.next += 1;
@@ -176,7 +171,7 @@ pub fn seal_body(
 /// Opens the chunks of a body whose plaintext length is known (from the signed header), in
 /// any order: what a player seeking into a clip needs.
 pub struct Opener {
-    cipher: Aes256Gcm,
+    cipher: Gcm,
     prefix: [u8; NONCE_PREFIX_BYTES],
     plaintext_len: u64,
 }
@@ -220,9 +215,9 @@ impl Opener {
         let n = nonce(&self.prefix, index as u32, last);
         let (ct, tag) = sealed.split_at(want - TAG_BYTES);
         let start = out.len();
-        out.extend_from_slice(ct);
+        out.resize(start + ct.len(), 0);
         let tag: [u8; TAG_BYTES] = tag.try_into().expect("split at the tag");
-        if self.cipher.decrypt_inout_detached(&n.into(), &[], InOutBuf::from(&mut out[start..]), &tag.into()).is_err() {
+        if !self.cipher.open_into(n, &[], ct, &tag, &mut out[start..]) {
             out.truncate(start);
             bail!(Authentication, "chunk {index}: authentication failed (altered, reordered or wrong key)");
         }

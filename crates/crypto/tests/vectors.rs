@@ -13,8 +13,6 @@ use porchlight_crypto::grant::Grant;
 use porchlight_crypto::keys::{EncryptionSecret, IdentitySecret, Keyring, WRAP_INFO};
 use porchlight_crypto::object::{self, Header, Kind, Meta, ObjectSealer};
 use porchlight_crypto::stream::{self, CHUNK_BYTES, ContentKey, Sealer};
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
 use serde_json::{Value, json};
 
 fn seq(start: u8, n: usize) -> Vec<u8> {
@@ -94,15 +92,16 @@ fn compute() -> Value {
         "public_keys": hx(pk.encode()),
     });
 
-    let mut rng = ChaCha20Rng::from_seed([42; 32]);
     let aad = b"porchlight test aad";
     let ck = ContentKey::from_bytes(arr(0x50));
-    let w = alice.encryption.public().wrap_with_rng(&ck, aad, &mut rng);
+    let eph: [u8; 32] = arr(0x61);
+    let w = alice.encryption.public().wrap_with_ephemeral(&ck, aad, &eph);
     assert_eq!(alice.encryption.unwrap(&w, aad).unwrap().as_bytes(), ck.as_bytes());
     let wrap = json!({
         "suite": "DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, base mode",
         "info": String::from_utf8(WRAP_INFO.to_vec()).unwrap(),
         "recipient_secret": hx(alice.encryption.to_bytes().as_ref()),
+        "ephemeral_secret": hx(eph),
         "content_key": hx(ck.as_bytes()),
         "aad": hx(aad),
         "enc": hx(w.enc),
@@ -127,7 +126,8 @@ fn compute() -> Value {
     .unwrap();
     let mut body = Vec::new();
     sealer.seal_chunk(plaintext, true, &mut body).unwrap();
-    let mut sealed = sealer.finish_with_rng(&device, &mut rng).unwrap();
+    let ephs: [[u8; 32]; 2] = [arr(0x62), arr(0x63)];
+    let mut sealed = sealer.finish_with_ephemerals(&device, &ephs).unwrap();
     let header_len = sealed.len();
     sealed.extend_from_slice(&body);
     let (h, pt) = object::open(&alice, &sealed).unwrap();
@@ -145,25 +145,28 @@ fn compute() -> Value {
         "plaintext": String::from_utf8(plaintext.to_vec()).unwrap(),
         "recipients": ["keys (alice)", "bob: identity seed 12.., encryption secret 32.."],
         "bob_encryption_secret": hx(bob.encryption.to_bytes().as_ref()),
+        "ephemeral_secrets": [hx(ephs[0]), hx(ephs[1])],
         "header_len": header_len,
         "wrap_aad": hx(h.wrap_aad()),
         "sealed": hx(&sealed),
     });
 
     let agency = keyring("agency", 0x13, 0x33, 1_700_000_000_000);
-    let g = Grant::create_with_rng(
+    let geph: [u8; 32] = arr(0x64);
+    let g = Grant::create_with_ephemeral(
         &alice,
         &Header::parse(&sealed).unwrap(),
         &agency.encryption.public(),
         "request 42",
         1_700_000_100_000,
-        &mut rng,
+        &geph,
     )
     .unwrap();
     assert_eq!(g.open(&agency, &sealed).unwrap().1, plaintext);
     let grant = json!({
         "granter": "keys (alice)",
         "agency_encryption_secret": hx(agency.encryption.to_bytes().as_ref()),
+        "ephemeral_secret": hx(geph),
         "purpose": g.purpose,
         "granted_ms": g.granted_ms,
         "grant": hx(g.encode()),

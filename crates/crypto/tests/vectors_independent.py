@@ -199,6 +199,7 @@ def check(v):
     verify(ident_pub, b"porchlight/public-keys/v1", pk[:r.pos], r.take(64))
 
     w = v["wrap"]
+    assert p256_public(h(w["ephemeral_secret"])).hex() == w["enc"], "enc is the ephemeral's public key"
     got = hpke_open(h(w["recipient_secret"]), h(w["enc"]), w["info"].encode(), h(w["aad"]), h(w["ciphertext"]))
     assert got.hex() == w["content_key"]
 

@@ -38,6 +38,13 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         runs: u32,
     },
+    /// Clip encryption and decryption throughput on one core (64 KiB chunks), and content-key
+    /// wrapping; scripts/bench.sh runs `openssl speed` around it for comparison.
+    Crypto {
+        /// Seconds per throughput measurement.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
     /// Start-up recovery time after a crash with many cameras' footage indexed.
     Recovery {
         /// Scratch data folder (emptied first).
@@ -84,7 +91,69 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Ingest(args) => ingest(args),
         BenchCmd::Export { data_dir, hours, bitrate, runs } => export(&data_dir, hours, bitrate, runs),
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
+        BenchCmd::Crypto { seconds } => crypto_bench(seconds),
     }
+}
+
+/// Runs `f` repeatedly for about `seconds` and returns calls per second.
+fn rate(seconds: u64, mut f: impl FnMut()) -> f64 {
+    let (mut n, t) = (0u64, Instant::now());
+    while t.elapsed() < Duration::from_secs(seconds) {
+        for _ in 0..16 {
+            f();
+        }
+        n += 16;
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn crypto_bench(seconds: u64) -> Result<(), Error> {
+    use crypto::keys::Keyring;
+    use crypto::stream::{CHUNK_BYTES, ContentKey, Opener, Sealer};
+    if seconds == 0 || seconds > 600 {
+        bail!(InvalidArgument, "--seconds: expected 1..=600, got {seconds}");
+    }
+    let key = ContentKey::generate();
+    let chunk = vec![0x5au8; CHUNK_BYTES];
+    let mut sealer = Sealer::new(&key, [1; 7]);
+    let mut out = Vec::with_capacity(CHUNK_BYTES + 16);
+    let seal = rate(seconds, || {
+        out.clear();
+        sealer.seal_chunk(&chunk, false, &mut out).expect("inner chunk");
+    }) * CHUNK_BYTES as f64;
+    // Chunk 0 of a two-chunk body, to open over and over.
+    let mut first = Vec::new();
+    Sealer::new(&key, [2; 7]).seal_chunk(&chunk, false, &mut first).map_err(agent::sealing::from_crypto)?;
+    let opener = Opener::new(&key, [2; 7], 2 * CHUNK_BYTES as u64).map_err(agent::sealing::from_crypto)?;
+    let mut plain = Vec::with_capacity(CHUNK_BYTES);
+    let open = rate(seconds, || {
+        plain.clear();
+        opener.open_chunk_into(0, &first, &mut plain).expect("authentic chunk");
+    }) * CHUNK_BYTES as f64;
+    println!("crypto: seal 64 KiB chunks (AES-256-GCM + SHA-256 of the ciphertext): {:.0}k bytes/s", seal / 1000.0);
+    println!("crypto: open 64 KiB chunks (AES-256-GCM): {:.0}k bytes/s", open / 1000.0);
+    let recipients: Vec<_> = (0..10)
+        .map(|i| Keyring::generate(&format!("r{i}"), 0).map(|k| k.encryption.public()))
+        .collect::<Result<_, _>>()
+        .map_err(agent::sealing::from_crypto)?;
+    let aad = [7u8; 48];
+    for n in [1usize, 10] {
+        let per = 1e6
+            / rate(seconds, || {
+                for r in &recipients[..n] {
+                    std::hint::black_box(r.wrap(&key, &aad));
+                }
+            });
+        println!("crypto: wrap a content key for {n} recipient(s): {per:.0} µs");
+    }
+    let me = Keyring::generate("me", 0).map_err(agent::sealing::from_crypto)?;
+    let w = me.encryption.public().wrap(&key, &aad);
+    let per = 1e6
+        / rate(seconds, || {
+            std::hint::black_box(me.encryption.unwrap(&w, &aad).expect("own wrap"));
+        });
+    println!("crypto: unwrap one content key: {per:.0} µs");
+    Ok(())
 }
 
 /// User + system CPU time of this process so far.
