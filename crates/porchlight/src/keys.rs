@@ -365,6 +365,25 @@ pub fn decrypt(clip: &Path, keys: &Path, grant: Option<&Path>, output: &Path) ->
     Ok(())
 }
 
+/// `porchlight share`: a grant for one more recipient, made from a clip this keyring opens.
+pub fn share(clip: &Path, keys: &Path, to: &Path, purpose: &str, output: &Path) -> Result<(), Error> {
+    let k = sealing::read_keyring(keys)?;
+    let recipient = PublicKeys::parse(&read(to)?).map_err(with_path(to))?;
+    let mut f = std::fs::File::open(clip)
+        .map_err(|e| Error::wrap(ErrorKind::NotFound, format!("opening {}", clip.display()), e))?;
+    let h = sealing::read_header(&mut f, clip)?;
+    // Share only what verifies: the body must match the signed header.
+    sealing::stream_body(&mut f, &h, None, &mut std::io::sink())
+        .map_err(|e| Error::new(e.kind(), format!("{}: {e}", clip.display())))?;
+    let g = Grant::create(&k, &h, &recipient.encryption, purpose, now_ms()).map_err(|e| {
+        let b = from_crypto(e);
+        Error::new(b.kind(), format!("--purpose or --keys: {b}"))
+    })?;
+    sealing::create_secret_file(output, &g.encode())?;
+    println!("wrote {}: {} can now open {}", output.display(), recipient.label, clip.display());
+    Ok(())
+}
+
 /// `porchlight verify`: checks the device signature and the body, and says who signed what.
 pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>) -> Result<(), Error> {
     let mut f = std::fs::File::open(clip)

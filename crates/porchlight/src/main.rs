@@ -98,6 +98,24 @@ enum Cmd {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Share a sealed clip you can open with one more person: writes a grant that wraps the
+    /// clip's key for their public keys, signed by you; the clip itself is unchanged.
+    Share {
+        /// The sealed clip.
+        clip: PathBuf,
+        /// Your key file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The recipient's public keys file (`keys show --public-out`).
+        #[arg(long)]
+        to: PathBuf,
+        /// Why (for an agency: the request this answers); up to 128 bytes.
+        #[arg(long, default_value = "")]
+        purpose: String,
+        /// The grant file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Check a sealed clip's device signature and body, and print who signed what.
     Verify {
         /// The sealed clip.
@@ -234,6 +252,7 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         }
         Cmd::Trust { cmd } => keys::trust(cmd),
         Cmd::Decrypt { clip, keys, grant, output } => keys::decrypt(&clip, &keys, grant.as_deref(), &output),
+        Cmd::Share { clip, keys, to, purpose, output } => keys::share(&clip, &keys, &to, &purpose, &output),
         Cmd::Verify { clip, grant, device } => keys::verify(&clip, grant.as_deref(), device.as_deref()),
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),

@@ -141,6 +141,51 @@ fn keys_pairing_sealed_export_decrypt_verify() {
     std::fs::write(p("short.plc"), &sealed[..sealed.len() - 100]).unwrap();
     fails(&["verify", &s(&p("short.plc"))], 1, "truncated");
 
+    // Re-sharing with someone outside the household: a grant, the clip untouched.
+    ok(&["keys", "new", "--keys", &s(&p("agency.keys")), "--label", "Agency"]);
+    ok(&["keys", "show", "--keys", &s(&p("agency.keys")), "--public-out", &s(&p("agency.pub"))]);
+    fails(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("agency.keys")), "-o", &s(&p("a.mp4"))], 1, "not sealed");
+    ok(&[
+        "share",
+        &s(&p("clip.plc")),
+        "--keys",
+        &s(&p("owner.keys")),
+        "--to",
+        &s(&p("agency.pub")),
+        "--purpose",
+        "request 7",
+        "-o",
+        &s(&p("g.plg")),
+    ]);
+    fails(
+        &[
+            "share",
+            &s(&p("clip.plc")),
+            "--keys",
+            &s(&p("mallory.keys")),
+            "--to",
+            &s(&p("mallory.pub")),
+            "-o",
+            &s(&p("g2.plg")),
+        ],
+        1,
+        "not sealed",
+    );
+    ok(&[
+        "decrypt",
+        &s(&p("clip.plc")),
+        "--keys",
+        &s(&p("agency.keys")),
+        "--grant",
+        &s(&p("g.plg")),
+        "-o",
+        &s(&p("a.mp4")),
+    ]);
+    assert_eq!(std::fs::read(p("a.mp4")).unwrap(), plain);
+    let v = ok(&["verify", &s(&p("clip.plc")), "--grant", &s(&p("g.plg"))]);
+    assert!(v.contains(&format!("grant: shared by {code}")) && v.contains("request 7"), "{v}");
+    assert_eq!(std::fs::read(p("clip.plc")).unwrap(), sealed, "sharing changed the clip");
+
     // A household member added by a roster receives later clips; rotation keeps old ones.
     ok(&["keys", "new", "--keys", &s(&p("bob.keys")), "--label", "Bob"]);
     ok(&["keys", "show", "--keys", &s(&p("bob.keys")), "--public-out", &s(&p("bob.pub"))]);
