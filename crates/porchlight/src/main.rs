@@ -360,6 +360,14 @@ fn demo(front: &Path, back: &Path, data_dir: &Path, seconds: Option<u64>) -> Res
     println!("  {exe} export --data-dir {} --camera front --from -30s --to now -o clip.mp4", data_dir.display());
     println!("  {exe} recordings --data-dir {}", data_dir.display());
     println!("  {exe} check --data-dir {} --deep", data_dir.display());
+    println!("To seal clips end to end (only your keys open them):");
+    println!("  {exe} keys new --keys me.keys --label Me   # prints your pairing code");
+    println!("  {exe} keys show --keys me.keys --public-out me.pub");
+    println!("  {exe} pair --data-dir {} --owner me.pub --code <your pairing code>", data_dir.display());
+    println!(
+        "  {exe} export --data-dir {} --camera front --from -30s --seal -o clip.plc && {exe} decrypt clip.plc --keys me.keys -o clip.mp4",
+        data_dir.display()
+    );
     println!("Press Ctrl-C to stop (a clean stop indexes every byte written).");
     runtime()?.block_on(run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)))
 }
