@@ -85,20 +85,19 @@ pub fn sealed_range(plaintext_len: u64, index: u64) -> Result<std::ops::Range<u6
     Ok(start..start + plain + TAG_BYTES as u64)
 }
 
-/// Encrypts a body chunk by chunk, hashing the ciphertext as it goes (the digest is what
-/// the device signs).
-pub struct Sealer {
+/// Encrypts a body chunk by chunk: the cipher alone, enforcing the chunk rules (sizes,
+/// order, exactly one last chunk). [`Sealer`] adds the digest the device signs.
+pub struct ChunkSealer {
     cipher: Gcm,
     prefix: [u8; NONCE_PREFIX_BYTES],
     next: u64,
     plaintext_len: u64,
-    digest: Sha256,
     finished: bool,
 }
 
-impl Sealer {
-    pub fn new(key: &ContentKey, prefix: [u8; NONCE_PREFIX_BYTES]) -> Sealer {
-        Sealer { cipher: key.cipher(), prefix, next: 0, plaintext_len: 0, digest: Sha256::new(), finished: false }
+impl ChunkSealer {
+    pub fn new(key: &ContentKey, prefix: [u8; NONCE_PREFIX_BYTES]) -> ChunkSealer {
+        ChunkSealer { cipher: key.cipher(), prefix, next: 0, plaintext_len: 0, finished: false }
     }
 
     /// Appends the sealed form of the next chunk to `out`. Every chunk but the last must be
@@ -129,19 +128,39 @@ impl Sealer {
         let n = nonce(&self.prefix, index, last);
         let tag = self.cipher.seal_into(n, &[], chunk, &mut out[start..]);
         out.extend_from_slice(&tag);
-        self.digest.update(&out[start..]);
         self.next += 1;
         self.plaintext_len += chunk.len() as u64;
         self.finished = last;
         Ok(())
     }
+}
+
+/// Encrypts a body chunk by chunk, hashing the ciphertext as it goes (the digest is what
+/// the device signs).
+pub struct Sealer {
+    chunks: ChunkSealer,
+    digest: Sha256,
+}
+
+impl Sealer {
+    pub fn new(key: &ContentKey, prefix: [u8; NONCE_PREFIX_BYTES]) -> Sealer {
+        Sealer { chunks: ChunkSealer::new(key, prefix), digest: Sha256::new() }
+    }
+
+    /// See [`ChunkSealer::seal_chunk`]; the sealed chunk also goes into the digest.
+    pub fn seal_chunk(&mut self, chunk: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+        let start = out.len();
+        self.chunks.seal_chunk(chunk, last, out)?;
+        self.digest.update(&out[start..]);
+        Ok(())
+    }
 
     /// The plaintext length and SHA-256 of the whole ciphertext body.
     pub fn finish(self) -> Result<(u64, [u8; 32]), Error> {
-        if !self.finished {
+        if !self.chunks.finished {
             bail!(InvalidArgument, "body not finished: the last chunk was never sealed");
         }
-        Ok((self.plaintext_len, self.digest.finalize().into()))
+        Ok((self.chunks.plaintext_len, self.digest.finalize().into()))
     }
 }
 

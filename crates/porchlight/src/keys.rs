@@ -95,6 +95,16 @@ pub enum TrustCmd {
         /// A roster (from `keys roster`) or rotation (from `keys rotate`) file.
         file: PathBuf,
     },
+    /// Replace this agent's device key. Clips it sealed before keep verifying under the old
+    /// key (it is in their headers); the rotation statement, signed by the old key, lets a
+    /// verifier follow the change (`verify --device OLD --device-rotation FILE`).
+    RotateDevice {
+        #[command(flatten)]
+        data: crate::DataArgs,
+        /// Where to write the rotation statement.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
 }
 
 fn now_ms() -> i64 {
@@ -296,6 +306,23 @@ pub fn trust(cmd: TrustCmd) -> Result<(), Error> {
             }
             Ok(())
         }
+        TrustCmd::RotateDevice { data, output } => {
+            let layout = Layout::new(data.dir()?);
+            let _lock = layout.lock()?;
+            let old = sealing::read_keyring(&layout.device_keys())?;
+            let new = Keyring::generate("agent", now_ms()).map_err(from_crypto)?;
+            let rot = Rotation::create(&old, &new, new.created_ms);
+            // The statement first, so a crash cannot leave a new key nobody can link.
+            sealing::create_secret_file(&output, &rot.encode())?;
+            sealing::replace_file(&layout.device_keys(), &new.encode())?;
+            println!(
+                "device key rotated: {} -> {}; statement in {}",
+                old.identity.public().fingerprint(),
+                new.identity.public().fingerprint(),
+                output.display()
+            );
+            Ok(())
+        }
         TrustCmd::Accept { data, file } => {
             let layout = Layout::new(data.dir()?);
             let _lock = layout.lock()?;
@@ -385,7 +412,7 @@ pub fn share(clip: &Path, keys: &Path, to: &Path, purpose: &str, output: &Path) 
 }
 
 /// `porchlight verify`: checks the device signature and the body, and says who signed what.
-pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>) -> Result<(), Error> {
+pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>, rotations: &[PathBuf]) -> Result<(), Error> {
     let mut f = std::fs::File::open(clip)
         .map_err(|e| Error::wrap(ErrorKind::NotFound, format!("opening {}", clip.display()), e))?;
     let h = sealing::read_header(&mut f, clip)?;
@@ -394,10 +421,33 @@ pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>) -> Result
     println!("OK: {}", sealing::describe(&h));
     if let Some(want) = device {
         let norm = |s: &str| s.replace(['-', ' '], "").to_uppercase();
-        if norm(want) != norm(&h.device.fingerprint()) {
-            bail!(Unauthenticated, "--device: the clip is signed by {}, not {want}", h.device.fingerprint());
+        // The accepted device keys: the one named, then each rotation that the previous key
+        // signed, in the order given.
+        let mut chain = vec![norm(want)];
+        for r in rotations {
+            let rot = Rotation::parse(&read(r)?).map_err(with_path(r))?;
+            if norm(&rot.old.fingerprint()) != *chain.last().expect("non-empty") {
+                bail!(
+                    Unauthenticated,
+                    "--device-rotation {}: signed by {}, which is not the previous device key",
+                    r.display(),
+                    rot.old.fingerprint()
+                );
+            }
+            chain.push(norm(&rot.new.identity.fingerprint()));
         }
-        println!("device matches {want}");
+        if !chain.contains(&norm(&h.device.fingerprint())) {
+            bail!(
+                Unauthenticated,
+                "--device: the clip is signed by {}, not {want} or its rotations",
+                h.device.fingerprint()
+            );
+        }
+        println!(
+            "device {} is {want}{}",
+            h.device.fingerprint(),
+            if rotations.is_empty() { "" } else { " or a rotation of it" }
+        );
     }
     if let Some(g) = grant {
         let gr = Grant::parse(&read(g)?).map_err(with_path(g))?;

@@ -126,6 +126,10 @@ enum Cmd {
         /// Fail unless the clip was signed by the device with this fingerprint.
         #[arg(long)]
         device: Option<String>,
+        /// Rotation statements of that device (`trust rotate-device`), oldest first: also
+        /// accept the keys they lead to.
+        #[arg(long = "device-rotation", requires = "device")]
+        device_rotations: Vec<PathBuf>,
     },
     /// Verify that the recording index and the segment files agree.
     Check {
@@ -253,7 +257,9 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::Trust { cmd } => keys::trust(cmd),
         Cmd::Decrypt { clip, keys, grant, output } => keys::decrypt(&clip, &keys, grant.as_deref(), &output),
         Cmd::Share { clip, keys, to, purpose, output } => keys::share(&clip, &keys, &to, &purpose, &output),
-        Cmd::Verify { clip, grant, device } => keys::verify(&clip, grant.as_deref(), device.as_deref()),
+        Cmd::Verify { clip, grant, device, device_rotations } => {
+            keys::verify(&clip, grant.as_deref(), device.as_deref(), &device_rotations)
+        }
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),
         Cmd::Config { cmd: ConfigCmd::Check { file } } => {

@@ -226,6 +226,18 @@ fn keys_pairing_sealed_export_decrypt_verify() {
     ok(&["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "--seal", "-o", &s(&p("clip3.plc"))]);
     ok(&["decrypt", &s(&p("clip3.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("new.mp4"))]);
     fails(&["decrypt", &s(&p("clip3.plc")), "--keys", &s(&p("restored.keys")), "-o", &s(&p("x.mp4"))], 1, "not sealed");
+    // Device key rotation: new clips carry the new key, a verifier follows the statement.
+    ok(&["trust", "rotate-device", "--data-dir", &data, "-o", &s(&p("dev.plt"))]);
+    ok(&["export", "--data-dir", &data, "--camera", "front", "--from", "-1h", "--seal", "-o", &s(&p("clip4.plc"))]);
+    fails(&["verify", &s(&p("clip4.plc")), "--device", &device], 1, "not");
+    ok(&["verify", &s(&p("clip4.plc")), "--device", &device, "--device-rotation", &s(&p("dev.plt"))]);
+    ok(&["verify", &s(&p("clip.plc")), "--device", &device, "--device-rotation", &s(&p("dev.plt"))]);
+    fails(
+        &["verify", &s(&p("clip4.plc")), "--device", &device, "--device-rotation", &s(&p("rot.plt"))],
+        1,
+        "not the previous device key",
+    );
+
     let t = ok(&["trust", "show", "--data-dir", &data]);
     assert!(t.contains(&format!("pinned owner:   {code}")), "{t}");
 }
