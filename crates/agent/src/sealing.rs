@@ -66,7 +66,9 @@ pub fn create_secret_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// Replaces `path` atomically with `bytes`.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".porchlight-tmp");
+    let tmp = path.with_file_name(name);
     let r = File::options()
         .write(true)
         .create(true)

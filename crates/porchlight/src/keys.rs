@@ -169,11 +169,19 @@ pub fn run(cmd: KeysCmd) -> Result<(), Error> {
         }
         KeysCmd::Rotate { keys, rotation_out } => {
             let old = sealing::read_keyring(&keys)?;
+            if old.previous.len() >= crypto::keys::PREVIOUS_KEYS_MAX {
+                bail!(
+                    FailedPrecondition,
+                    "{}: already holds {} earlier keys, the most a keyring keeps; rotating again would make the oldest clips unreadable",
+                    keys.display(),
+                    old.previous.len()
+                );
+            }
             let mut new = Keyring::generate(&old.label, now_ms()).map_err(from_crypto)?;
             let rot = Rotation::create(&old, &new, new.created_ms);
             // Earlier encryption keys stay, newest first, so old clips remain readable.
             let Keyring { encryption, previous, .. } = old;
-            new.previous = std::iter::once(encryption).chain(previous).take(crypto::keys::PREVIOUS_KEYS_MAX).collect();
+            new.previous = std::iter::once(encryption).chain(previous).collect();
             // The statement first: if the keys were replaced and this failed, agents could
             // never follow.
             sealing::create_secret_file(&rotation_out, &rot.encode())?;
