@@ -1,9 +1,11 @@
 //! Porchlight's detectors: what moved in a frame, and (next) what it is.
 //!
-//! Owns: motion detection on decoded luma with zones and privacy masks ([`motion`]), and
-//! the polygon type both use ([`zone`]). Deliberately does not own: decoding (the agent
-//! feeds decoded planes), events and their clips (the agent), any network or disk I/O.
+//! Owns: H.264 decoding for analysis ([`decode`], OpenH264), motion detection on decoded
+//! luma with zones and privacy masks ([`motion`]), and the polygon type both use
+//! ([`zone`]). Deliberately does not own: where frames come from (the agent feeds them),
+//! events and their clips (the agent), any network or disk I/O.
 //! Design and what a mask guarantees: `design/detection.md`.
 
+pub mod decode;
 pub mod motion;
 pub mod zone;

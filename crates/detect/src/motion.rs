@@ -94,6 +94,12 @@ pub struct Motion {
     pub reset: bool,
 }
 
+impl std::fmt::Debug for Luma<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Luma({}x{}, stride {})", self.width, self.height, self.stride)
+    }
+}
+
 impl Motion {
     pub fn is_motion(&self) -> bool {
         !self.regions.is_empty()
