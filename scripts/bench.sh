@@ -52,6 +52,10 @@ if [ "$what" = all ] || [ "$what" = crypto ]; then
   ossl
 fi
 
+if [ "$what" = all ] || [ "$what" = detect ]; then
+  $bin bench detect --file testdata/generated/back.mp4 --runs 5
+fi
+
 if [ "$what" = all ] || [ "$what" = recovery ]; then
   $bin bench recovery --data-dir "$scratch/recovery" --cameras 8 --hours 24 --runs 5
 fi

@@ -45,6 +45,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
     },
+    /// Decode plus motion detection throughput on one core, and motion alone per frame,
+    /// over every frame of an H.264 MP4 (without B-frames).
+    Detect {
+        /// The clip (default: the generated 640x360 test clip).
+        #[arg(long, default_value = "testdata/generated/back.mp4")]
+        file: PathBuf,
+        /// Passes over the clip.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
     /// Start-up recovery time after a crash with many cameras' footage indexed.
     Recovery {
         /// Scratch data folder (emptied first).
@@ -92,6 +102,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Export { data_dir, hours, bitrate, runs } => export(&data_dir, hours, bitrate, runs),
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
         BenchCmd::Crypto { seconds } => crypto_bench(seconds),
+        BenchCmd::Detect { file, runs } => detect_bench(&file, runs),
     }
 }
 
@@ -159,6 +170,58 @@ fn crypto_bench(seconds: u64) -> Result<(), Error> {
             std::hint::black_box(me.encryption.unwrap(&w, &aad).expect("own wrap"));
         });
     println!("crypto: unwrap one content key: {per:.0} µs");
+    Ok(())
+}
+
+fn detect_bench(file: &Path, runs: u32) -> Result<(), Error> {
+    use detect::decode::H264Decoder;
+    use detect::motion::{Luma, MotionConfig, MotionDetector};
+    use std::os::unix::fs::FileExt;
+    if runs == 0 || runs > 1000 {
+        bail!(InvalidArgument, "--runs: expected 1..=1000, got {runs}");
+    }
+    let (f, track) = media::source::file::read_track(file)?;
+    let mut frames = Vec::with_capacity(track.samples.len());
+    for s in &track.samples {
+        let mut b = vec![0u8; s.size as usize];
+        f.read_exact_at(&mut b, s.offset).err_kind(ErrorKind::Internal, || format!("reading {}", file.display()))?;
+        frames.push((b, s.is_key));
+    }
+    // Decode + motion on every frame, one thread.
+    let (mut pictures, mut motion_frames, mut size) = (0u64, 0u64, (0, 0));
+    let mut lumas: Vec<Vec<u8>> = Vec::new();
+    let t0 = Instant::now();
+    for run in 0..runs {
+        let mut dec = H264Decoder::new(&track.sample_entry)?;
+        let mut det = MotionDetector::new(MotionConfig::default())?;
+        for (b, key) in &frames {
+            if let Some(l) = dec.decode(b, *key)? {
+                size = (l.width, l.height);
+                motion_frames += u64::from(det.detect(l)?.is_motion());
+                pictures += 1;
+                if run == 0 && lumas.len() < 300 {
+                    lumas.push(l.data.to_vec());
+                }
+            }
+        }
+    }
+    let both = t0.elapsed();
+    // Motion alone on decoded pictures.
+    let mut det = MotionDetector::new(MotionConfig::default())?;
+    let n = lumas.len().max(1) * 20;
+    let t1 = Instant::now();
+    for i in 0..n {
+        det.detect(Luma { width: size.0, height: size.1, stride: size.0, data: &lumas[i % lumas.len()] })?;
+    }
+    let motion = t1.elapsed();
+    println!(
+        "detect: {}x{} {}: decode + motion {:.0} frames/s on one core ({pictures} frames, {motion_frames} with motion)",
+        size.0,
+        size.1,
+        file.display(),
+        pictures as f64 / both.as_secs_f64()
+    );
+    println!("detect: motion alone {:.1} µs per frame", motion.as_secs_f64() * 1e6 / n as f64);
     Ok(())
 }
 
