@@ -7,5 +7,6 @@
 //! Design and what a mask guarantees: `design/detection.md`.
 
 pub mod decode;
+pub mod events;
 pub mod motion;
 pub mod zone;

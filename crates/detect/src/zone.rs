@@ -50,6 +50,20 @@ impl Polygon {
         Ok(Polygon { points })
     }
 
+    /// Parses `"x,y x,y x,y …"` (fractions of the width and height) and validates it.
+    pub fn parse(what: &str, text: &str) -> Result<Polygon, Error> {
+        let mut points = Vec::new();
+        for (i, pair) in text.split_whitespace().enumerate() {
+            let xy: Option<(f32, f32)> =
+                pair.split_once(',').and_then(|(x, y)| Some((x.trim().parse().ok()?, y.trim().parse().ok()?)));
+            match xy {
+                Some(p) if p.0.is_finite() && p.1.is_finite() => points.push(p),
+                _ => bail!(InvalidArgument, "{what}: point {i} {pair:?} is not `x,y` with numbers"),
+            }
+        }
+        Polygon::new(what, points)
+    }
+
     pub fn points(&self) -> &[(f32, f32)] {
         &self.points
     }
@@ -126,6 +140,15 @@ mod tests {
         check(&[(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)], Err("no area"));
         // A bow tie.
         check(&[(0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9)], Err("crosses"));
+    }
+
+    #[test]
+    fn parsing() {
+        let p = Polygon::parse("z", "0,0 1,0 0.5,1").unwrap();
+        assert_eq!(p.points(), &[(0.0, 0.0), (1.0, 0.0), (0.5, 1.0)]);
+        let e = Polygon::parse("--zone porch", "0,0 1;0 0.5,1").unwrap_err();
+        assert!(e.to_string().contains("--zone porch: point 1 \"1;0\""), "{e}");
+        assert!(Polygon::parse("z", "0,0 NaN,1 1,1").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod keys;
+mod motion;
 mod timearg;
 
 use std::path::{Path, PathBuf};
@@ -152,6 +153,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// Run motion detection over a clip and print the motion events (to try settings).
+    Motion(motion::MotionArgs),
     /// Whole-system benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -267,6 +270,7 @@ fn run(cmd: Cmd) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Bench { cmd } => bench::run(cmd),
+        Cmd::Motion(a) => motion::run(a),
     }
 }
 

@@ -67,4 +67,15 @@ fn bad_input_is_named_and_changes_nothing() {
     check(&["export", "--data-dir", &e, "--camera", "front", "--from", "-5y", "-o", &o], "--from: expected a unit");
     check(&["demo", "--front", &cfg_s, "--back", &cfg_s, "--data-dir", &e], "is not a usable MP4 file");
     assert!(!out.exists() && !dir.path().join("out.mp4.partial").exists(), "a failed export left a file");
+
+    // Motion settings are checked before any work, naming the flag and the problem.
+    let clip = testdata("back.mp4").display().to_string();
+    check(&["motion", &clip, "--zone", "top=0,0 1,0 0.5,0.5 1,0.2"], "--zone top: edge 1 crosses edge 3");
+    check(&["motion", &clip, "--zone", "door=0,0 1.5,0 1,1"], "--zone door: point 1 (1.5, 0) leaves the frame");
+    check(&["motion", &clip, "--mask", "0,0 1,0"], "--mask: expected 3..=64 points");
+    check(&["motion", &clip, "--zone", "nozone"], "expected NAME=x,y");
+    check(&["motion", &clip, "--sensitivity", "0"], "sensitivity: expected 1..=100");
+    check(&["motion", &testdata("h265.mp4").display().to_string()], "H.264 only");
+    let (ok, text) = porchlight(&["motion", &clip]);
+    assert!(ok && text.contains("analysed") && text.contains("0 decoding errors"), "{text}");
 }
