@@ -56,10 +56,12 @@ impl OpenSeg {
         let mut slices: Vec<IoSlice<'_>> = self.unwritten.iter().map(|b| IoSlice::new(b)).collect();
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
-            // std caps one call at IOV_MAX slices; a short write continues where it stopped.
-            let n = (&*self.file)
-                .write_vectored(rest)
-                .err_kind(ErrorKind::Internal, || format!("writing segment {}", self.row.id))?;
+            // std caps one call at IOV_MAX slices; a short write continues where it stopped,
+            // and a signal's interruption is retried, as write_all would.
+            let n = match (&*self.file).write_vectored(rest) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.err_kind(ErrorKind::Internal, || format!("writing segment {}", self.row.id))?,
+            };
             if n == 0 {
                 base::bail!(Internal, "writing segment {}: the file accepted no bytes", self.row.id);
             }

@@ -282,8 +282,9 @@ pub fn pair(dir: &Path, owner: Option<&Path>, code: Option<&str>, qr: Option<&st
             Trust::pair_with_code(crypto::trust::household_id_for(&pk.identity), &b, c).map_err(from_crypto)?
         }
         (None, None, Some(q)) => {
-            let t = Trust::pair_with_qr([0; 16], q).map_err(|e| base::err!(InvalidArgument, "--qr: {e}"))?;
-            Trust::pair_with_qr(crypto::trust::household_id_for(&t.pinned()), q).map_err(from_crypto)?
+            // The household id derives from the owner key the payload carries.
+            let owner = Trust::pair_with_qr([0; 16], q).map_err(|e| base::err!(InvalidArgument, "--qr: {e}"))?.pinned();
+            Trust::pair_with_qr(crypto::trust::household_id_for(&owner), q).map_err(from_crypto)?
         }
         _ => bail!(InvalidArgument, "give --owner FILE with --code CODE, or --qr PAYLOAD"),
     };
