@@ -102,6 +102,11 @@ fn keys_pairing_sealed_export_decrypt_verify() {
         "not paired",
     );
     ok(&["pair", "--data-dir", &data, "--owner", &s(&p("owner.pub")), "--code", &code]);
+    // Pairing by QR payload pins the same owner (on a second agent).
+    let qr = line_after(&shown, "QR payload:").to_string();
+    fails(&["pair", "--data-dir", &s(&p("data2")), "--qr", "porchlight:pair:v1:AAAA"], 2, "--qr");
+    let t = ok(&["pair", "--data-dir", &s(&p("data2")), "--qr", &qr]);
+    assert!(t.contains(&format!("paired with owner {code}")), "{t}");
     fails(&["pair", "--data-dir", &data, "--owner", &s(&p("owner.pub")), "--code", &code], 2, "already paired");
 
     // A sealed export decrypts to exactly the plain export (the recording has stopped, so
