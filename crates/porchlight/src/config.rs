@@ -207,6 +207,84 @@ pub struct CameraConfig {
     /// Overrides `[camera_defaults.retention]` field by field.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Motion detection: sensitivity, minimum area, zones and privacy masks. Checked at
+    /// load; `porchlight motion --config F --camera NAME CLIP` tries them on a clip.
+    #[serde(default)]
+    pub motion: MotionSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MotionSettings {
+    /// 1..=100: higher counts smaller changes as motion. Default 60.
+    #[serde(default = "d_sensitivity")]
+    pub sensitivity: Bounded<1, 100>,
+    /// Smallest moving region, in thousandths of the frame. 0..=500, default 2.
+    #[serde(default = "d_min_area")]
+    pub min_area_permille: Bounded<0, 500>,
+    /// Motion counts only inside these; none means the whole frame.
+    #[serde(default)]
+    pub zones: Vec<Spanned<ZoneConfig>>,
+    /// Areas never analysed: lists of `[x, y]` points in fractions of the frame.
+    #[serde(default)]
+    pub masks: Vec<Spanned<Vec<[f32; 2]>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// `[x, y]` points in fractions of the frame (0 to 1), 3 to 64 of them.
+    pub points: Vec<[f32; 2]>,
+}
+
+fn d_sensitivity() -> Bounded<1, 100> {
+    Bounded(60)
+}
+fn d_min_area() -> Bounded<0, 500> {
+    Bounded(2)
+}
+
+impl Default for MotionSettings {
+    fn default() -> Self {
+        MotionSettings {
+            sensitivity: d_sensitivity(),
+            min_area_permille: d_min_area(),
+            zones: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+}
+
+impl MotionSettings {
+    /// The detector's configuration; `what` names the camera in errors.
+    pub fn detector_config(&self, what: &str) -> Result<detect::motion::MotionConfig, Error> {
+        use detect::zone::Polygon;
+        let pts = |v: &[[f32; 2]]| v.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>();
+        let zones = self
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(j, z)| {
+                let z = z.get_ref();
+                Polygon::new(&format!("{what}.motion.zones[{j}] ({:?})", z.name), pts(&z.points))
+                    .map(|p| (z.name.clone(), p))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let masks = self
+            .masks
+            .iter()
+            .enumerate()
+            .map(|(j, m)| Polygon::new(&format!("{what}.motion.masks[{j}]"), pts(m.get_ref())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(detect::motion::MotionConfig {
+            sensitivity: self.sensitivity.get() as u8,
+            min_area: self.min_area_permille.get() as f32 / 1000.0,
+            zones,
+            masks,
+            ..detect::motion::MotionConfig::default()
+        })
+    }
 }
 
 /// Where a stream comes from: exactly one of `url` (RTSP) or `file` (an MP4 replayed in
@@ -278,6 +356,46 @@ impl Config {
             }
             if !seen.insert(name.clone()) {
                 return Err(at(text, cam.name.span(), format!("cameras[{i}].name: {name:?} is used by two cameras")));
+            }
+            // Zones and masks: the first bad polygon is reported at its own line.
+            let what = format!("cameras[{i}]");
+            if let Err(e) = cam.motion.detector_config(&what) {
+                let bad = cam
+                    .motion
+                    .zones
+                    .iter()
+                    .map(|z| z.span())
+                    .chain(cam.motion.masks.iter().map(|m| m.span()))
+                    .zip(
+                        cam.motion
+                            .zones
+                            .iter()
+                            .enumerate()
+                            .map(|(j, z)| format!("{what}.motion.zones[{j}] ({:?})", z.get_ref().name))
+                            .chain((0..cam.motion.masks.len()).map(|j| format!("{what}.motion.masks[{j}]"))),
+                    )
+                    .find(|(_, label)| e.msg().starts_with(label.as_str()))
+                    .map(|(span, _)| span);
+                return Err(match bad {
+                    Some(span) => at(text, span, e.msg().to_string()),
+                    None => e,
+                });
+            }
+            let mut zone_names = std::collections::HashSet::new();
+            for (j, z) in cam.motion.zones.iter().enumerate() {
+                let n = &z.get_ref().name;
+                let ok = !n.is_empty()
+                    && n.len() <= 32
+                    && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok || !zone_names.insert(n.clone()) {
+                    return Err(at(
+                        text,
+                        z.span(),
+                        format!(
+                            "{what}.motion.zones[{j}].name: expected a unique name of 1–32 letters, digits, - or _, got {n:?}"
+                        ),
+                    ));
+                }
             }
             for (label, s) in std::iter::once(("main", &cam.main)).chain(cam.sub.as_ref().map(|s| ("sub", s))) {
                 let field = format!("cameras[{i}].{label}");
@@ -374,6 +492,26 @@ main = { file = "clip.mp4" }
         check("[recording]\nflush_interval_ms = 10\n", Err("line 2: expected an integer in 50..=5000, got 10"));
         check("[recording]\ningest_coalesce_ms = 201\n", Err("line 2: expected an integer in 0..=200, got 201"));
         check("bogus = 1\n", Err("line 1: unknown field `bogus`"));
+        let cam = "[[cameras]]\nname = \"front\"\nmain = { file = \"x.mp4\" }\n";
+        check(
+            &format!(
+                "{cam}[cameras.motion]\nsensitivity = 70\nzones = [\n  {{ name = \"path\", points = [[0, 0], [1, 0], [0.5, 1]] }},\n  {{ name = \"tie\", points = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]] }},\n]\n"
+            ),
+            Err("line 8: cameras[0].motion.zones[1] (\"tie\"): edge 0 crosses edge 2"),
+        );
+        check(
+            &format!("{cam}[cameras.motion]\nmasks = [[[0, 0], [1.2, 0], [0, 1]]]\n"),
+            Err("line 5: cameras[0].motion.masks[0]: point 1 (1.2, 0) leaves the frame"),
+        );
+        check(
+            &format!("{cam}[cameras.motion]\nsensitivity = 0\n"),
+            Err("line 5: expected an integer in 1..=100, got 0"),
+        );
+        check(
+            &format!("{cam}[cameras.motion]\nzones = [{{ name = \"a b\", points = [[0, 0], [1, 0], [0, 1]] }}]\n"),
+            Err("line 5: cameras[0].motion.zones[0].name"),
+        );
+        check(&format!("{cam}[cameras.motion]\nsensitivity = 80\nmin_area_permille = 5\n"), Ok(()));
         check("[recording]\nsegment_duration_s = \"60\"\n", Err("line 2"));
         check("[[cameras]]\nname = \"Front Door\"\nmain = { file = \"a.mp4\" }\n", Err("line 2: cameras[0].name"));
         check(

@@ -33,22 +33,38 @@ pub struct MotionArgs {
     /// Print every analysed frame, not only the events.
     #[arg(long)]
     pub verbose: bool,
+    /// Take sensitivity, minimum area, zones and masks from this configuration file…
+    #[arg(long, requires = "camera", conflicts_with_all = ["sensitivity", "min_area", "zones", "masks"])]
+    pub config: Option<PathBuf>,
+    /// …for this camera.
+    #[arg(long, requires = "config")]
+    pub camera: Option<String>,
 }
 
 pub fn run(a: MotionArgs) -> Result<(), Error> {
     if !(1..=30).contains(&a.fps) {
         bail!(InvalidArgument, "--fps: expected 1..=30, got {}", a.fps);
     }
-    let mut zones = Vec::new();
-    for z in &a.zones {
-        let Some((name, pts)) = z.split_once('=') else {
-            bail!(InvalidArgument, "--zone {z:?}: expected NAME=x,y x,y x,y…");
-        };
-        zones.push((name.to_owned(), Polygon::parse(&format!("--zone {name}"), pts)?));
-    }
-    let masks = a.masks.iter().map(|m| Polygon::parse("--mask", m)).collect::<Result<Vec<_>, _>>()?;
-    let cfg =
-        MotionConfig { sensitivity: a.sensitivity, min_area: a.min_area, zones, masks, ..MotionConfig::default() };
+    let cfg = match (&a.config, &a.camera) {
+        (Some(path), Some(name)) => {
+            let c = crate::config::Config::load(path)?;
+            let Some(cam) = c.cameras.iter().find(|c| c.name.get_ref() == name) else {
+                bail!(NotFound, "--camera: {} has no camera {name:?}", path.display());
+            };
+            cam.motion.detector_config(&format!("camera {name}"))?
+        }
+        _ => {
+            let mut zones = Vec::new();
+            for z in &a.zones {
+                let Some((name, pts)) = z.split_once('=') else {
+                    bail!(InvalidArgument, "--zone {z:?}: expected NAME=x,y x,y x,y…");
+                };
+                zones.push((name.to_owned(), Polygon::parse(&format!("--zone {name}"), pts)?));
+            }
+            let masks = a.masks.iter().map(|m| Polygon::parse("--mask", m)).collect::<Result<Vec<_>, _>>()?;
+            MotionConfig { sensitivity: a.sensitivity, min_area: a.min_area, zones, masks, ..MotionConfig::default() }
+        }
+    };
     let mut det =
         MotionDetector::new(cfg).map_err(|e| Error::new(e.kind(), format!("--sensitivity or --min-area: {e}")))?;
     // Two analysed frames start an event; two seconds without motion end it.

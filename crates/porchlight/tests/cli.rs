@@ -78,4 +78,10 @@ fn bad_input_is_named_and_changes_nothing() {
     check(&["motion", &testdata("h265.mp4").display().to_string()], "H.264 only");
     let (ok, text) = porchlight(&["motion", &clip]);
     assert!(ok && text.contains("analysed") && text.contains("0 decoding errors"), "{text}");
+    // Settings from a configuration file's camera.
+    let example = repo_root().join("porchlight.example.toml").display().to_string();
+    let (ok, text) = porchlight(&["motion", &clip, "--config", &example, "--camera", "front"]);
+    assert!(ok && text.contains("analysed"), "{text}");
+    check(&["motion", &clip, "--config", &example, "--camera", "back"], "--camera: ");
+    check(&["motion", &clip, "--config", &example, "--camera", "front", "--sensitivity", "5"], "cannot be used with");
 }
