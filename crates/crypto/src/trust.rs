@@ -256,6 +256,10 @@ impl Trust {
 
     /// Follows one rotation from the current owner identity.
     pub fn accept_rotation(&mut self, r: &Rotation) -> Result<(), Error> {
+        // Re-checked here, not only at parse: the statement's fields are public, so what
+        // reaches this method must prove itself again.
+        verify(&r.old, ROTATION_DOMAIN, &r.signed_part(), &r.signature, "rotation")?;
+        PublicKeys::parse(&r.new.encode())?;
         let cur = self.owner();
         if r.old != cur.identity {
             return Err(Error::new(
@@ -282,6 +286,11 @@ impl Trust {
     /// Accepts a roster signed by the current owner identity, for this household, newer
     /// than the one held.
     pub fn accept_roster(&mut self, r: &Roster) -> Result<(), Error> {
+        // Re-checked here too (public fields; see `accept_rotation`), members included.
+        verify(&r.signer, ROSTER_DOMAIN, &r.signed_part(), &r.signature, "roster")?;
+        for m in &r.members {
+            PublicKeys::parse(&m.keys.encode())?;
+        }
         let owner = self.owner().identity;
         if r.signer != owner {
             return Err(Error::new(

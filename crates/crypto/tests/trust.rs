@@ -86,6 +86,12 @@ fn server_cannot_inject_a_recipient() {
     let other = Roster::create(&owner, [8; 16], 5, T0, vec![member(&server, Role::Full)]).unwrap();
     assert_eq!(t.accept_roster(&other).unwrap_err().kind(), ErrorKind::Untrusted);
 
+    // 4b. A parsed owner roster whose members are changed in memory afterwards.
+    let mut tampered = Roster::parse(&honest.encode()).unwrap();
+    tampered.members.push(member(&server, Role::Full));
+    tampered.serial = 3;
+    assert_eq!(t.accept_roster(&tampered).unwrap_err().kind(), ErrorKind::Authentication);
+
     // 5. A stored trust state edited on disk to swap the pinned owner (the agent re-checks
     //    on load: the roster no longer chains to the pin).
     let mut stored = t.encode();
