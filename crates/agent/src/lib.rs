@@ -6,6 +6,7 @@
 //! binary), or anything networked beyond the cameras. The procedure that keeps recordings
 //! crash-safe is in `design/recording.md`.
 
+pub mod analysis;
 pub mod check;
 pub mod export;
 pub mod ingest;
@@ -44,6 +45,8 @@ pub struct CameraSpec {
     pub name: String,
     pub streams: Vec<StreamSpec>,
     pub retention: retention::Limits,
+    /// Motion analysis of the camera's last stream (the sub-stream when there is one).
+    pub analysis: Option<analysis::AnalysisSpec>,
 }
 
 pub struct Options {
@@ -91,7 +94,8 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             let dir = layout.stream_dir(stream_id);
             std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
             let last_end = db::footage_end_90k(&conn, stream_id)?;
-            planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end));
+            let analysed = cam.analysis.clone().filter(|_| std::ptr::eq(s, cam.streams.last().expect("a stream")));
+            planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end, analysed));
         }
     }
     sync_dir(&layout.streams())?;
@@ -109,7 +113,8 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let now = opts.clocks.realtime_90k();
     let mut shared_states = Vec::new();
     let mut streamers = Vec::new();
-    for (camera, kind, stream_id, opener, last_end) in planned {
+    let mut analysis_threads = Vec::new();
+    for (camera, kind, stream_id, opener, last_end, analysed) in planned {
         let key = format!("{camera}/{}", kind.as_str());
         let shared = Arc::new(Mutex::new(StreamState::new(stream_id)));
         shared_states.push(shared.clone());
@@ -124,8 +129,17 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                 attempts: 0,
                 frames_recorded: 0,
                 last_error: None,
+                motion: None,
             },
         );
+        let analysis = match analysed {
+            Some(spec) => {
+                let (sink, thread) = analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone())?;
+                analysis_threads.push(thread);
+                Some(sink)
+            }
+            None => None,
+        };
         streamers.push(Streamer {
             ctx: ctx.clone(),
             key,
@@ -134,6 +148,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             status: board.clone(),
             backoff: opts.backoff,
             last_end_90k: last_end,
+            analysis,
         });
     }
 
@@ -250,6 +265,10 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         }
     }
     drop(ingest);
+    // The streamers (and with them the analysis queues) are gone: the threads finish.
+    for t in analysis_threads {
+        let _ = t.join();
+    }
     let _ = background.await;
     let _ = stop_tx.send(());
     let synced = syncer_thread.join().map_err(|_| base::err!(Internal, "syncer thread panicked"))?;

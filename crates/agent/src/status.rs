@@ -35,6 +35,22 @@ pub struct StreamStatus {
     pub attempts: u32,
     pub frames_recorded: u64,
     pub last_error: Option<LastError>,
+    /// Present when motion detection analyses this stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motion: Option<MotionStatus>,
+}
+
+/// Motion detection on a stream, as `status.json` shows it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MotionStatus {
+    /// Motion is going on now.
+    pub active: bool,
+    /// Motion events since the agent started.
+    pub events: u64,
+    pub last_start: Option<String>,
+    pub last_end: Option<String>,
+    /// The latest decoding or detection problem (recording is unaffected).
+    pub last_error: Option<String>,
 }
 
 /// Shared table of stream statuses keyed by `camera/stream`.

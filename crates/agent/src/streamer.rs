@@ -38,10 +38,12 @@ pub struct Streamer {
     pub status: StatusBoard,
     pub backoff: Backoff,
     pub last_end_90k: i64,
+    /// Where frames go for motion analysis, when this stream is analysed.
+    pub analysis: Option<crate::analysis::FrameSink>,
 }
 
 impl Streamer {
-    pub async fn run(self, mut shutdown: Receiver) -> WriterStats {
+    pub async fn run(mut self, mut shutdown: Receiver) -> WriterStats {
         let mut writer = Writer::new(self.ctx.clone(), self.shared.clone(), self.last_end_90k);
         let mut failures = 0u32;
         let now = || self.ctx.clocks.realtime_90k();
@@ -64,6 +66,9 @@ impl Streamer {
                         };
                         match item {
                             Some(Ok(frame)) => {
+                                if let Some(a) = self.analysis.as_mut() {
+                                    a.offer(&frame);
+                                }
                                 if let Err(e) = writer.push(frame) {
                                     break Err(e);
                                 }

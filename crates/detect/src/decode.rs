@@ -99,7 +99,10 @@ impl H264Decoder {
                 Ok(None)
             }
             Err(e) => {
-                let msg = format!("H.264 decoding failed ({e}); skipping to the next key frame");
+                let msg = format!(
+                    "H.264 decoding failed ({e}); skipping to the next key frame (OpenH264 cannot decode B-frames: \
+                     analyse a stream without them, such as the camera's sub-stream)"
+                );
                 self.need_key = true;
                 self.need_headers = true;
                 Err(Error::new(base::ErrorKind::DataLoss, msg))

@@ -262,6 +262,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
                 }),
             }],
             retention: Default::default(),
+            analysis: None,
         })
         .collect();
     let opts = agent::Options {

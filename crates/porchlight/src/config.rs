@@ -216,6 +216,13 @@ pub struct CameraConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MotionSettings {
+    /// Analyse this camera (its sub-stream when it has one) for motion while recording.
+    /// Default false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Frames analysed per second. 1..=30, default 5.
+    #[serde(default = "d_motion_fps")]
+    pub fps: Bounded<1, 30>,
     /// 1..=100: higher counts smaller changes as motion. Default 60.
     #[serde(default = "d_sensitivity")]
     pub sensitivity: Bounded<1, 100>,
@@ -238,6 +245,9 @@ pub struct ZoneConfig {
     pub points: Vec<[f32; 2]>,
 }
 
+fn d_motion_fps() -> Bounded<1, 30> {
+    Bounded(5)
+}
 fn d_sensitivity() -> Bounded<1, 100> {
     Bounded(60)
 }
@@ -248,6 +258,8 @@ fn d_min_area() -> Bounded<0, 500> {
 impl Default for MotionSettings {
     fn default() -> Self {
         MotionSettings {
+            enabled: false,
+            fps: d_motion_fps(),
             sensitivity: d_sensitivity(),
             min_area_permille: d_min_area(),
             zones: Vec::new(),

@@ -296,13 +296,23 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
             if let Some(sub) = &cam.sub {
                 streams.push(StreamSpec { kind: StreamKind::Sub, opener: opener(c, sub.get_ref()) });
             }
-            CameraSpec {
-                name: cam.name.get_ref().clone(),
+            let name = cam.name.get_ref().clone();
+            let analysis = if cam.motion.enabled {
+                Some(agent::analysis::AnalysisSpec {
+                    motion: cam.motion.detector_config(&format!("camera {name}"))?,
+                    fps: cam.motion.fps.get() as u32,
+                })
+            } else {
+                None
+            };
+            Ok(CameraSpec {
+                name,
                 streams,
                 retention: cam.retention.or(c.camera_defaults.retention).limits(),
-            }
+                analysis,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, Error>>()?;
     Ok(agent::Options {
         data_dir: c.data_dir.clone(),
         cameras,
@@ -355,7 +365,7 @@ fn demo(front: &Path, back: &Path, data_dir: &Path, seconds: Option<u64>) -> Res
         media::source::file::read_track(f)?;
     }
     let text = format!(
-        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\n",
+        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n",
         std::path::absolute(data_dir).unwrap_or(data_dir.to_path_buf()),
         std::path::absolute(front).unwrap_or(front.to_path_buf()),
         std::path::absolute(back).unwrap_or(back.to_path_buf()),
