@@ -36,11 +36,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Run each fuzz target for FUZZ_SECONDS (needs the nightly toolchain and cargo-fuzz).
+## Checked-in seeds (fuzz/seeds/<target>/) are read alongside the target's corpus.
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && for t in $$(cargo +nightly fuzz list); do \
-	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	  mkdir -p corpus/$$t; seeds=; [ -d seeds/$$t ] && seeds=seeds/$$t; \
+	  cargo +nightly fuzz run $$t corpus/$$t $$seeds -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 ## Micro-benchmarks (criterion) and whole-system benchmarks; see BENCHMARKS.md.
 bench: testdata
