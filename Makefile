@@ -20,11 +20,13 @@ build: setup
 demo: testdata build
 	@if [ -f $(SHARED_DATA)/one-by-one-person-detection.mp4 ] && [ -f $(SHARED_DATA)/car-detection.mp4 ]; then \
 	  front=$(SHARED_DATA)/one-by-one-person-detection.mp4; back=$(SHARED_DATA)/car-detection.mp4; \
+	  frontsub=testdata/generated/person-sub.mp4; \
 	else \
 	  echo "($(SHARED_DATA) not found: using the generated clips in testdata/generated)"; \
 	  front=testdata/generated/front.mp4; back=testdata/generated/back.mp4; \
+	  frontsub=testdata/generated/front-sub.mp4; \
 	fi; \
-	./target/release/porchlight demo --front $$front --back $$back --data-dir demo-data $(DEMO_ARGS)
+	./target/release/porchlight demo --front $$front --front-sub $$frontsub --back $$back --data-dir demo-data $(DEMO_ARGS)
 
 ## Format, lint, and every test (unit, property, integration with real RTSP servers).
 test: testdata lint

@@ -12,6 +12,18 @@ ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
   -c:v libx264 -preset veryfast -profile:v high -bf 2 -g 50 -keyint_min 50 -sc_threshold 0 \
   -b:v 1500k -pix_fmt yuv420p -movflags +faststart "$out/front.mp4"
 
+# front-sub: front's picture as a camera's sub-stream would carry it: 640x360 Baseline,
+# no B-frames (what detection decodes), 2 s GOP.
+[ -s "$out/front-sub.mp4" ] || ff -i "$out/front.mp4" -vf scale=640:360 -c:v libx264 -preset veryfast \
+  -profile:v baseline -g 50 -keyint_min 50 -sc_threshold 0 -b:v 400k -pix_fmt yuv420p "$out/front-sub.mp4"
+
+# The same for the real person clip in ../shared/data, when it is there: it is Main profile
+# with B-frames, like many cameras' main streams.
+person=../shared/data/one-by-one-person-detection.mp4
+[ ! -s "$person" ] || [ -s "$out/person-sub.mp4" ] || ff -i "$person" -an -vf scale=640:360 -c:v libx264 \
+  -preset veryfast -profile:v baseline -g 20 -keyint_min 20 -sc_threshold 0 -b:v 400k -pix_fmt yuv420p \
+  "$out/person-sub.mp4"
+
 # back: 640x360 15 fps H.264 baseline (no B-frames), 2 s GOP.
 [ -s "$out/back.mp4" ] || ff -f lavfi -i "testsrc=size=640x360:rate=15:duration=20" \
   -c:v libx264 -preset veryfast -profile:v baseline -g 30 -keyint_min 30 -sc_threshold 0 \

@@ -49,6 +49,10 @@ enum Cmd {
         /// Video for the "front" camera (an MP4 with H.264 or H.265 video).
         #[arg(long)]
         front: PathBuf,
+        /// A sub-stream for the "front" camera (recorded too; motion analysis decodes it,
+        /// as it would a real camera's sub-stream). Must show the same scene.
+        #[arg(long)]
+        front_sub: Option<PathBuf>,
         /// Video for the "back" camera.
         #[arg(long)]
         back: PathBuf,
@@ -251,7 +255,9 @@ fn run(cmd: Cmd) -> Result<(), Error> {
             let opts = agent_options(&c)?;
             runtime()?.block_on(run_until_signal(opts, None))
         }
-        Cmd::Demo { front, back, data_dir, seconds } => demo(&front, &back, &data_dir, seconds),
+        Cmd::Demo { front, front_sub, back, data_dir, seconds } => {
+            demo(&front, front_sub.as_deref(), &back, &data_dir, seconds)
+        }
         Cmd::Export(a) => export(a),
         Cmd::Keys { cmd } => keys::run(cmd),
         Cmd::Pair { data, owner, code, qr } => {
@@ -360,20 +366,31 @@ async fn run_until_signal(opts: agent::Options, limit: Option<Duration>) -> Resu
     Ok(())
 }
 
-fn demo(front: &Path, back: &Path, data_dir: &Path, seconds: Option<u64>) -> Result<(), Error> {
-    for f in [front, back] {
+fn demo(
+    front: &Path,
+    front_sub: Option<&Path>,
+    back: &Path,
+    data_dir: &Path,
+    seconds: Option<u64>,
+) -> Result<(), Error> {
+    for f in [front, back].into_iter().chain(front_sub) {
         media::source::file::read_track(f)?;
     }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
+    let sub = front_sub.map(|p| format!("sub = {{ file = {:?} }}\n", abs(p))).unwrap_or_default();
     let text = format!(
-        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n",
-        std::path::absolute(data_dir).unwrap_or(data_dir.to_path_buf()),
-        std::path::absolute(front).unwrap_or(front.to_path_buf()),
-        std::path::absolute(back).unwrap_or(back.to_path_buf()),
+        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\n{sub}motion = {{ enabled = true }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n",
+        abs(data_dir),
+        abs(front),
+        abs(back),
     );
     let c = Config::parse(&text)?;
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "porchlight".into());
     println!("Porchlight demo: recording two simulated cameras");
     println!("  front  <- {}", front.display());
+    if let Some(s) = front_sub {
+        println!("           (sub-stream, analysed for motion: {})", s.display());
+    }
     println!("  back   <- {}", back.display());
     println!("Recordings go to {}/ (index.db + streams/<id>/<segment>), status in status.json", data_dir.display());
     println!("While it runs, or after Ctrl-C, in another terminal:");
