@@ -13,7 +13,7 @@
 
 use crate::keys::{EncryptionPublic, IdentityPublic, Keyring, WrappedKey, sign, verify};
 use crate::object::{self, Header};
-use crate::stream;
+use crate::stream::{self, ContentKey};
 use crate::wire::{Put, Reader, check_text};
 use crate::{Error, bail};
 
@@ -120,17 +120,27 @@ impl Grant {
         Ok(g)
     }
 
+    /// Whether this grant names the object `h` heads.
+    pub fn is_for(&self, h: &Header) -> bool {
+        h.object_id == self.object_id && h.body_digest == self.body_digest
+    }
+
+    /// Unwraps the content key of the object `h` heads with the recipient's keyring.
+    pub fn content_key(&self, keyring: &Keyring, h: &Header) -> Result<ContentKey, Error> {
+        if !self.is_for(h) {
+            bail!(NotRecipient, "grant is for another object");
+        }
+        let Some(secret) = keyring.secret_for(&self.wrapped.key_id) else {
+            bail!(NotRecipient, "grant is for another recipient key than {:?}", keyring.label);
+        };
+        secret.unwrap(&self.wrapped, &h.wrap_aad())
+    }
+
     /// Verifies `sealed` (device signature, body digest), checks that this grant is for it,
     /// and decrypts it with the recipient's keyring.
     pub fn open(&self, keyring: &Keyring, sealed: &[u8]) -> Result<(Header, Vec<u8>), Error> {
         let h = object::verify_object(sealed)?;
-        if h.object_id != self.object_id || h.body_digest != self.body_digest {
-            bail!(NotRecipient, "grant is for another object");
-        }
-        let Some(secret) = keyring.secret_for(&self.wrapped.key_id) else {
-            bail!(NotRecipient, "grant is for another recipient key");
-        };
-        let key = secret.unwrap(&self.wrapped, &h.wrap_aad())?;
+        let key = self.content_key(keyring, &h)?;
         let pt = stream::open_body(&key, h.nonce_prefix, h.plaintext_len, None, &sealed[h.len..])?;
         Ok((h, pt))
     }

@@ -357,24 +357,26 @@ pub fn trust(cmd: TrustCmd) -> Result<(), Error> {
     }
 }
 
+/// Opens a sealed clip and checks its header's signature; the file is left at the body.
+fn open_clip(clip: &Path) -> Result<(std::fs::File, crypto::object::Header), Error> {
+    let mut f = std::fs::File::open(clip)
+        .map_err(|e| Error::wrap(ErrorKind::NotFound, format!("opening {}", clip.display()), e))?;
+    let h = sealing::read_header(&mut f, clip)?;
+    Ok((f, h))
+}
+
+/// Prefixes an error with the clip it is about.
+fn in_clip(clip: &Path) -> impl Fn(Error) -> Error + '_ {
+    move |e| Error::new(e.kind(), format!("{}: {e}", clip.display()))
+}
+
 /// `porchlight decrypt`: verifies and decrypts a sealed clip (streaming; the output appears
 /// only once every chunk and the digest have checked out).
 pub fn decrypt(clip: &Path, keys: &Path, grant: Option<&Path>, output: &Path) -> Result<(), Error> {
     let k = sealing::read_keyring(keys)?;
-    let mut f = std::fs::File::open(clip)
-        .map_err(|e| Error::wrap(ErrorKind::NotFound, format!("opening {}", clip.display()), e))?;
-    let h = sealing::read_header(&mut f, clip)?;
+    let (mut f, h) = open_clip(clip)?;
     let key = match grant {
-        Some(g) => {
-            let g = Grant::parse(&read(g)?).map_err(with_path(g))?;
-            if g.object_id != h.object_id || g.body_digest != h.body_digest {
-                bail!(Unauthenticated, "the grant is for another clip");
-            }
-            let Some(s) = k.secret_for(&g.wrapped.key_id) else {
-                bail!(Unauthenticated, "the grant is for another key than {:?}", k.label);
-            };
-            s.unwrap(&g.wrapped, &h.wrap_aad()).map_err(from_crypto)?
-        }
+        Some(g) => Grant::parse(&read(g)?).and_then(|gr| gr.content_key(&k, &h)).map_err(with_path(g))?,
         None => h.content_key(&k).map_err(from_crypto)?,
     };
     let opener = h.opener(&key).map_err(from_crypto)?;
@@ -395,7 +397,7 @@ pub fn decrypt(clip: &Path, keys: &Path, grant: Option<&Path>, output: &Path) ->
     };
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::new(e.kind(), format!("{}: {e}", clip.display())));
+        return Err(in_clip(clip)(e));
     }
     eprintln!("decrypted {} bytes; {}", h.plaintext_len, sealing::describe(&h));
     Ok(())
@@ -405,12 +407,9 @@ pub fn decrypt(clip: &Path, keys: &Path, grant: Option<&Path>, output: &Path) ->
 pub fn share(clip: &Path, keys: &Path, to: &Path, purpose: &str, output: &Path) -> Result<(), Error> {
     let k = sealing::read_keyring(keys)?;
     let recipient = PublicKeys::parse(&read(to)?).map_err(with_path(to))?;
-    let mut f = std::fs::File::open(clip)
-        .map_err(|e| Error::wrap(ErrorKind::NotFound, format!("opening {}", clip.display()), e))?;
-    let h = sealing::read_header(&mut f, clip)?;
+    let (mut f, h) = open_clip(clip)?;
     // Share only what verifies: the body must match the signed header.
-    sealing::stream_body(&mut f, &h, None, &mut std::io::sink())
-        .map_err(|e| Error::new(e.kind(), format!("{}: {e}", clip.display())))?;
+    sealing::stream_body(&mut f, &h, None, &mut std::io::sink()).map_err(in_clip(clip))?;
     let g = Grant::create(&k, &h, &recipient.encryption, purpose, now_ms()).map_err(|e| {
         let b = from_crypto(e);
         Error::new(b.kind(), format!("--purpose or --keys: {b}"))
@@ -422,11 +421,8 @@ pub fn share(clip: &Path, keys: &Path, to: &Path, purpose: &str, output: &Path) 
 
 /// `porchlight verify`: checks the device signature and the body, and says who signed what.
 pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>, rotations: &[PathBuf]) -> Result<(), Error> {
-    let mut f = std::fs::File::open(clip)
-        .map_err(|e| Error::wrap(ErrorKind::NotFound, format!("opening {}", clip.display()), e))?;
-    let h = sealing::read_header(&mut f, clip)?;
-    sealing::stream_body(&mut f, &h, None, &mut std::io::sink())
-        .map_err(|e| Error::new(e.kind(), format!("{}: {e}", clip.display())))?;
+    let (mut f, h) = open_clip(clip)?;
+    sealing::stream_body(&mut f, &h, None, &mut std::io::sink()).map_err(in_clip(clip))?;
     println!("OK: {}", sealing::describe(&h));
     if let Some(want) = device {
         let norm = |s: &str| s.replace(['-', ' '], "").to_uppercase();
@@ -460,7 +456,7 @@ pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>, rotations
     }
     if let Some(g) = grant {
         let gr = Grant::parse(&read(g)?).map_err(with_path(g))?;
-        if gr.object_id != h.object_id || gr.body_digest != h.body_digest {
+        if !gr.is_for(&h) {
             bail!(Unauthenticated, "{}: the grant is for another clip", g.display());
         }
         println!(
