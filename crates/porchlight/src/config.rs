@@ -268,27 +268,38 @@ impl Default for MotionSettings {
     }
 }
 
+type Span = std::ops::Range<usize>;
+
 impl MotionSettings {
-    /// The detector's configuration; `what` names the camera in errors.
-    pub fn detector_config(&self, what: &str) -> Result<detect::motion::MotionConfig, Error> {
+    /// Every zone, then every mask, as a checked polygon with its place in the file and (for
+    /// zones) its name; `what` names the camera in errors.
+    fn polygons<'a>(
+        &'a self,
+        what: &'a str,
+    ) -> impl Iterator<Item = (Span, Option<&'a str>, Result<detect::zone::Polygon, Error>)> + 'a {
         use detect::zone::Polygon;
         let pts = |v: &[[f32; 2]]| v.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>();
-        let zones = self
-            .zones
-            .iter()
-            .enumerate()
-            .map(|(j, z)| {
-                let z = z.get_ref();
-                Polygon::new(&format!("{what}.motion.zones[{j}] ({:?})", z.name), pts(&z.points))
-                    .map(|p| (z.name.clone(), p))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let masks = self
-            .masks
-            .iter()
-            .enumerate()
-            .map(|(j, m)| Polygon::new(&format!("{what}.motion.masks[{j}]"), pts(m.get_ref())))
-            .collect::<Result<Vec<_>, _>>()?;
+        let zones = self.zones.iter().enumerate().map(move |(j, z)| {
+            let r = z.get_ref();
+            let label = format!("{what}.motion.zones[{j}] ({:?})", r.name);
+            (z.span(), Some(r.name.as_str()), Polygon::new(&label, pts(&r.points)))
+        });
+        let masks =
+            self.masks.iter().enumerate().map(move |(j, m)| {
+                (m.span(), None, Polygon::new(&format!("{what}.motion.masks[{j}]"), pts(m.get_ref())))
+            });
+        zones.chain(masks)
+    }
+
+    /// The detector's configuration; `what` names the camera in errors.
+    pub fn detector_config(&self, what: &str) -> Result<detect::motion::MotionConfig, Error> {
+        let (mut zones, mut masks) = (Vec::new(), Vec::new());
+        for (_, name, polygon) in self.polygons(what) {
+            match name {
+                Some(n) => zones.push((n.to_owned(), polygon?)),
+                None => masks.push(polygon?),
+            }
+        }
         Ok(detect::motion::MotionConfig {
             sensitivity: self.sensitivity.get() as u8,
             min_area: self.min_area_permille.get() as f32 / 1000.0,
@@ -371,27 +382,8 @@ impl Config {
             }
             // Zones and masks: the first bad polygon is reported at its own line.
             let what = format!("cameras[{i}]");
-            if let Err(e) = cam.motion.detector_config(&what) {
-                let bad = cam
-                    .motion
-                    .zones
-                    .iter()
-                    .map(|z| z.span())
-                    .chain(cam.motion.masks.iter().map(|m| m.span()))
-                    .zip(
-                        cam.motion
-                            .zones
-                            .iter()
-                            .enumerate()
-                            .map(|(j, z)| format!("{what}.motion.zones[{j}] ({:?})", z.get_ref().name))
-                            .chain((0..cam.motion.masks.len()).map(|j| format!("{what}.motion.masks[{j}]"))),
-                    )
-                    .find(|(_, label)| e.msg().starts_with(label.as_str()))
-                    .map(|(span, _)| span);
-                return Err(match bad {
-                    Some(span) => at(text, span, e.msg().to_string()),
-                    None => e,
-                });
+            if let Some((span, _, Err(e))) = cam.motion.polygons(&what).find(|(_, _, p)| p.is_err()) {
+                return Err(at(text, span, e.msg().to_string()));
             }
             let mut zone_names = std::collections::HashSet::new();
             for (j, z) in cam.motion.zones.iter().enumerate() {
