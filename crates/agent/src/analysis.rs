@@ -17,9 +17,9 @@ use std::thread::JoinHandle;
 
 use base::clock::{Clocks, format_90k};
 use base::{Error, ErrorKind, ResultExt};
-use detect::decode::H264Decoder;
-use detect::events::{Change, MotionEvents};
-use detect::motion::{MotionConfig, MotionDetector};
+use detect::analyser::Analyser;
+use detect::events::Change;
+use detect::motion::MotionConfig;
 use media::Frame;
 
 use crate::status::{MotionStatus, StatusBoard};
@@ -62,11 +62,8 @@ pub fn start(
     board: StatusBoard,
     clocks: Arc<dyn Clocks>,
 ) -> Result<(FrameSink, JoinHandle<()>), Error> {
-    if !(1..=30).contains(&spec.fps) {
-        base::bail!(InvalidArgument, "{key}: motion fps: expected 1..=30, got {}", spec.fps);
-    }
     // Validate the configuration now, so a bad one fails the start, not the thread.
-    MotionDetector::new(spec.motion.clone())?;
+    Analyser::new(spec.motion.clone(), spec.fps).map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
     let (tx, rx) = sync_channel(QUEUE_FRAMES);
     board.update(&key, |s| s.motion = Some(MotionStatus::default()));
     let thread = std::thread::Builder::new()
@@ -77,35 +74,20 @@ pub fn start(
 }
 
 fn run(key: &str, spec: &AnalysisSpec, board: &StatusBoard, clocks: &dyn Clocks, rx: Receiver<Frame>) {
-    let mut decoder: Option<H264Decoder> = None;
-    let mut detector = MotionDetector::new(spec.motion.clone()).expect("validated in start");
-    let mut events = MotionEvents::new(2, 2 * spec.fps).expect("constant bounds");
-    let step = 1.0 / f64::from(spec.fps);
-    let mut next = f64::MIN;
+    let mut analyser = Analyser::new(spec.motion.clone(), spec.fps).expect("validated in start");
     let mut errors = 0u64;
     let set_error =
         |msg: String| board.update(key, |s| s.motion.get_or_insert_with(Default::default).last_error = Some(msg));
     for frame in rx {
-        if let Some(entry) = &frame.new_sample_entry {
-            decoder = match H264Decoder::new(entry) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::warn!(camera = %key, "motion detection unavailable: {e}");
-                    set_error(e.to_string());
-                    None
-                }
-            };
-            detector = MotionDetector::new(spec.motion.clone()).expect("validated in start");
-            next = f64::MIN;
+        if let Some(entry) = &frame.new_sample_entry
+            && let Err(e) = analyser.set_sample_entry(entry)
+        {
+            tracing::warn!(camera = %key, "motion detection unavailable: {e}");
+            set_error(e.to_string());
         }
-        let Some(dec) = decoder.as_mut() else { continue };
-        let t = frame.pts_90k as f64 / 90_000.0;
-        // A jump back in time (a new run) restarts the pacing.
-        if t < next - 10.0 {
-            next = f64::MIN;
-        }
-        let luma = match dec.decode(&frame.data, frame.is_key) {
-            Ok(l) => l,
+        let a = match analyser.push(&frame.data, frame.is_key, frame.pts_90k as f64 / 90_000.0) {
+            Ok(Some(a)) => a,
+            Ok(None) => continue,
             Err(e) => {
                 errors += 1;
                 // The first error and then one in a hundred, so a broken stream cannot flood the log.
@@ -113,45 +95,32 @@ fn run(key: &str, spec: &AnalysisSpec, board: &StatusBoard, clocks: &dyn Clocks,
                     tracing::warn!(camera = %key, errors, "{e}");
                 }
                 set_error(e.to_string());
-                None
-            }
-        };
-        let Some(luma) = luma else { continue };
-        if t < next {
-            continue;
-        }
-        next = if next == f64::MIN { t + step } else { (next + step).max(t) };
-        let m = match detector.detect(luma) {
-            Ok(m) => m,
-            Err(e) => {
-                set_error(e.to_string());
                 continue;
             }
         };
-        if let Some(change) = events.push(t, m.is_motion()) {
-            let at = format_90k(clocks.realtime_90k());
-            match change {
-                Change::Started(_) => {
-                    tracing::info!(camera = %key, zones = ?m.zones, "motion started");
-                    board.update(key, |s| {
-                        let ms = s.motion.get_or_insert_with(Default::default);
-                        ms.active = true;
-                        ms.events += 1;
-                        ms.last_start = Some(at);
-                    });
-                }
-                Change::Ended(_) => {
-                    tracing::info!(camera = %key, "motion ended");
-                    board.update(key, |s| {
-                        let ms = s.motion.get_or_insert_with(Default::default);
-                        ms.active = false;
-                        ms.last_end = Some(at);
-                    });
-                }
+        let Some(change) = a.change else { continue };
+        let at = format_90k(clocks.realtime_90k());
+        match change {
+            Change::Started(_) => {
+                tracing::info!(camera = %key, zones = ?a.motion.zones, "motion started");
+                board.update(key, |s| {
+                    let ms = s.motion.get_or_insert_with(Default::default);
+                    ms.active = true;
+                    ms.events += 1;
+                    ms.last_start = Some(at);
+                });
+            }
+            Change::Ended(_) => {
+                tracing::info!(camera = %key, "motion ended");
+                board.update(key, |s| {
+                    let ms = s.motion.get_or_insert_with(Default::default);
+                    ms.active = false;
+                    ms.last_end = Some(at);
+                });
             }
         }
     }
-    if events.finish().is_some() {
+    if analyser.finish().is_some() {
         board.update(key, |s| {
             if let Some(ms) = s.motion.as_mut() {
                 ms.active = false;

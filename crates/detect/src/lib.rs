@@ -6,6 +6,7 @@
 //! events and their clips (the agent), any network or disk I/O.
 //! Design and what a mask guarantees: `design/detection.md`.
 
+pub mod analyser;
 pub mod decode;
 pub mod events;
 pub mod motion;

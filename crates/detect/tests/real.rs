@@ -1,12 +1,12 @@
 //! Motion detection on the real clips in ../shared/data (skipped, loudly, when absent),
-//! through the product's path: our MP4 demuxer, OpenH264, then the detector at 5 frames a
-//! second. Ground truth is in ../shared/data/README.md.
+//! through the product's path: our MP4 demuxer, then the analyser the agent uses (OpenH264,
+//! the detector at 5 frames a second). Ground truth is in ../shared/data/README.md.
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use porchlight_detect::decode::H264Decoder;
-use porchlight_detect::motion::{Motion, MotionConfig, MotionDetector};
+use porchlight_detect::analyser::Analyser;
+use porchlight_detect::motion::{Motion, MotionConfig};
 
 const FPS: f64 = 5.0;
 
@@ -23,25 +23,17 @@ fn shared(name: &str) -> Option<PathBuf> {
 /// (time in seconds, motion) for every analysed frame.
 fn analyse(path: &Path) -> Vec<(f64, Motion)> {
     let (file, track) = media::source::file::read_track(path).unwrap();
-    let mut dec = H264Decoder::new(&track.sample_entry).unwrap();
-    let mut d = MotionDetector::new(MotionConfig::default()).unwrap();
-    let (mut out, mut next, mut buf) = (Vec::new(), 0.0, Vec::new());
+    let mut a = Analyser::new(MotionConfig::default(), FPS as u32).unwrap();
+    a.set_sample_entry(&track.sample_entry).unwrap();
+    let (mut out, mut buf) = (Vec::new(), Vec::new());
     for s in &track.samples {
         buf.resize(s.size as usize, 0);
         file.read_exact_at(&mut buf, s.offset).unwrap();
         let t = s.dts as f64 / f64::from(track.timescale);
-        let decoded = match dec.decode(&buf, s.is_key) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("{t:.2}s: {e}");
-                None
-            }
-        };
-        if let Some(luma) = decoded
-            && t + 1e-6 >= next
-        {
-            out.push((t, d.detect(luma).unwrap()));
-            next += 1.0 / FPS;
+        match a.push(&buf, s.is_key, t) {
+            Ok(Some(an)) => out.push((an.t, an.motion)),
+            Ok(None) => {}
+            Err(e) => eprintln!("{t:.2}s: {e}"),
         }
     }
     out

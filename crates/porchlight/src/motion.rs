@@ -6,9 +6,9 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use base::{Error, ErrorKind, ResultExt, bail};
-use detect::decode::H264Decoder;
-use detect::events::{Change, MotionEvents};
-use detect::motion::{MotionConfig, MotionDetector};
+use detect::analyser::Analyser;
+use detect::events::Change;
+use detect::motion::MotionConfig;
 use detect::zone::Polygon;
 
 #[derive(clap::Args)]
@@ -65,14 +65,11 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
             MotionConfig { sensitivity: a.sensitivity, min_area: a.min_area, zones, masks, ..MotionConfig::default() }
         }
     };
-    let mut det =
-        MotionDetector::new(cfg).map_err(|e| Error::new(e.kind(), format!("--sensitivity or --min-area: {e}")))?;
-    // Two analysed frames start an event; two seconds without motion end it.
-    let mut events = MotionEvents::new(2, 2 * a.fps)?;
+    let mut analyser =
+        Analyser::new(cfg, a.fps).map_err(|e| Error::new(e.kind(), format!("--sensitivity or --min-area: {e}")))?;
     let (file, track) = media::source::file::read_track(&a.file)?;
-    let mut dec = H264Decoder::new(&track.sample_entry)?;
-    let step = 1.0 / f64::from(a.fps);
-    let (mut next, mut buf, mut errors, mut n) = (0.0f64, Vec::new(), 0u32, 0u64);
+    analyser.set_sample_entry(&track.sample_entry)?;
+    let (mut buf, mut errors, mut n) = (Vec::new(), 0u32, 0u64);
     let print = |c: Change| match c {
         Change::Started(t) => println!("{t:8.1} s  motion starts"),
         Change::Ended(t) => println!("{t:8.1} s  motion ends"),
@@ -82,41 +79,37 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
         file.read_exact_at(&mut buf, s.offset)
             .err_kind(ErrorKind::Internal, || format!("reading {}", a.file.display()))?;
         let t = s.dts as f64 / f64::from(track.timescale);
-        let luma = match dec.decode(&buf, s.is_key) {
-            Ok(l) => l,
+        let an = match analyser.push(&buf, s.is_key, t) {
+            Ok(Some(an)) => an,
+            Ok(None) => continue,
             Err(e) => {
                 errors += 1;
                 if errors <= 3 {
                     eprintln!("{t:8.1} s  {e}");
                 }
-                None
+                continue;
             }
         };
-        if let Some(l) = luma
-            && t + 1e-6 >= next
-        {
-            next = t + step;
-            n += 1;
-            let m = det.detect(l)?;
-            if a.verbose {
-                println!(
-                    "{t:8.1} s  changed {:.3}  gain {:.2}{}  {}",
-                    m.changed,
-                    m.gain,
-                    if m.reset { "  reset" } else { "" },
-                    m.regions
-                        .iter()
-                        .map(|r| format!("[{:.2},{:.2} {:.2}x{:.2}]", r.x, r.y, r.w, r.h))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-            }
-            if let Some(c) = events.push(t, m.is_motion()) {
-                print(c);
-            }
+        n += 1;
+        if a.verbose {
+            let m = &an.motion;
+            println!(
+                "{t:8.1} s  changed {:.3}  gain {:.2}{}  {}",
+                m.changed,
+                m.gain,
+                if m.reset { "  reset" } else { "" },
+                m.regions
+                    .iter()
+                    .map(|r| format!("[{:.2},{:.2} {:.2}x{:.2}]", r.x, r.y, r.w, r.h))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        if let Some(c) = an.change {
+            print(c);
         }
     }
-    if let Some(c) = events.finish() {
+    if let Some(c) = analyser.finish() {
         print(c);
     }
     eprintln!("analysed {n} frames at {} fps; {errors} decoding errors", a.fps);
