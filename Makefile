@@ -5,9 +5,11 @@ SHARED_DATA := ../shared/data
 
 .PHONY: setup testdata build demo test lint unit fuzz bench clean-demo
 
-## Install the Debian packages the build, demo and tests need (idempotent, fast when done).
+## Install the Debian packages the build, demo and tests need, then ONNX Runtime and the
+## detection model into ~/.cache/porchlight (idempotent, fast when done).
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/setup-models.sh
 
 ## Generate synthetic test clips under testdata/generated (idempotent).
 testdata: setup

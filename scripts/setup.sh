@@ -12,6 +12,7 @@ debs=(
   python3-gst-1.0               # GStreamer from Python (the test RTSP server)
   python3-gi
   python3-cryptography          # an independent check of the crypto test vectors
+  python3-venv                  # the model step's pinned Python packages (scripts/setup-models.sh)
   gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good     # rtph264pay, qtdemux
   gstreamer1.0-plugins-bad      # h264parse, h265parse

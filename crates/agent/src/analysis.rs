@@ -120,7 +120,7 @@ fn run(key: &str, spec: &AnalysisSpec, board: &StatusBoard, clocks: &dyn Clocks,
             }
         }
     }
-    if analyser.finish().is_some() {
+    if analyser.finish(0.0).0.is_some() {
         board.update(key, |s| {
             if let Some(ms) = s.motion.as_mut() {
                 ms.active = false;

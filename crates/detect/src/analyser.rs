@@ -1,13 +1,70 @@
-//! One stream's analysis: decode every frame, run motion detection on `fps` of them per
-//! second, and turn the results into motion events. The agent's analysis thread and
-//! `porchlight motion` both drive this; only where frames come from differs.
+//! One stream's analysis: decode every frame; on `fps` of them per second, black out the
+//! privacy masks, run motion detection, run the object detector when there is motion (or
+//! an object is being tracked, or the heartbeat is due), track objects, and turn it all
+//! into events with a best snapshot. The agent's analysis thread, `porchlight motion` and
+//! the real-footage tests drive this; only where frames come from differs.
+
+use std::collections::HashMap;
 
 use base::{Error, bail};
 use media::SampleEntry;
 
-use crate::decode::H264Decoder;
+use crate::decode::{H264Decoder, OwnedPicture, Picture};
 use crate::events::{Change, MotionEvents};
 use crate::motion::{Motion, MotionConfig, MotionDetector};
+use crate::objects::{BBox, Category, Detection, ObjectDetector};
+use crate::track::{ObjectChange, ObjectEvents, Tracker, TrackerConfig};
+
+/// Object detection for an analyser.
+pub struct ObjectsSpec {
+    pub detector: Box<dyn ObjectDetector>,
+    pub tracker: TrackerConfig,
+    /// Run the detector at least this often (seconds) even without motion, so that
+    /// something that arrived without tripping motion is still found (1..=600).
+    pub heartbeat: f64,
+}
+
+/// What an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Object(Category),
+    /// Motion that no object explained: an unclassified moving object.
+    Motion,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Object(c) => c.name(),
+            EventKind::Motion => "motion",
+        }
+    }
+}
+
+/// The frame an event is best shown by, privacy masks already blacked out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub t: f64,
+    /// The object, for object events.
+    pub bbox: Option<BBox>,
+    pub picture: OwnedPicture,
+}
+
+/// A finished event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The model's label for object events ("car"), "motion" otherwise.
+    pub label: String,
+    /// Seconds on the stream's time line.
+    pub start: f64,
+    pub end: f64,
+    /// Object events: the best track's median score; motion events: 0.
+    pub score: f32,
+    /// Motion zones it touched (empty when none are configured).
+    pub zones: Vec<String>,
+    pub snapshot: Option<Snapshot>,
+}
 
 /// One analysed frame.
 #[derive(Debug)]
@@ -17,6 +74,35 @@ pub struct Analysed {
     pub motion: Motion,
     /// A motion event started or ended with this frame.
     pub change: Option<Change>,
+    /// The detector ran on this frame and found these (all labels, best first).
+    pub detections: Option<Vec<Detection>>,
+    /// Object events that started with this frame (kind, start time).
+    pub started: Vec<(EventKind, f64)>,
+    /// Events that ended with this frame.
+    pub ended: Vec<Event>,
+}
+
+struct Objects {
+    detector: Box<dyn ObjectDetector>,
+    tracker: Tracker,
+    events: ObjectEvents,
+    heartbeat: f64,
+    last_run: Option<f64>,
+    /// Per open object event: its snapshot and zones so far.
+    open: HashMap<u64, (Option<Snapshot>, Vec<String>)>,
+}
+
+/// Privacy masks rasterized for one picture size: (size, luma mask, chroma mask).
+type MaskRaster = ((usize, usize), Vec<bool>, Vec<bool>);
+
+/// The motion event in progress.
+struct MotionVisit {
+    start: f64,
+    /// An object event was open at some point during it.
+    explained: bool,
+    zones: Vec<String>,
+    /// The frame with the most moving area, and that area.
+    best: Option<(f32, Snapshot)>,
 }
 
 pub struct Analyser {
@@ -24,9 +110,15 @@ pub struct Analyser {
     decoder: Option<H264Decoder>,
     detector: MotionDetector,
     events: MotionEvents,
+    objects: Option<Objects>,
     step: f64,
     /// Time of the next frame to analyse; `None` until the first decoded frame.
     next: Option<f64>,
+    /// The analysed picture with masks blacked out (when there are masks).
+    masked: OwnedPicture,
+    /// Full-resolution luma and chroma masks for the current picture size.
+    mask_raster: Option<MaskRaster>,
+    visit: Option<MotionVisit>,
 }
 
 impl Analyser {
@@ -40,9 +132,29 @@ impl Analyser {
             decoder: None,
             // Two analysed frames with motion start an event; two seconds without end it.
             events: MotionEvents::new(2, 2 * fps)?,
+            objects: None,
             step: 1.0 / f64::from(fps),
             next: None,
+            masked: OwnedPicture { width: 0, height: 0, y: Vec::new(), u: Vec::new(), v: Vec::new() },
+            mask_raster: None,
+            visit: None,
         })
+    }
+
+    /// Adds object detection.
+    pub fn with_objects(mut self, spec: ObjectsSpec) -> Result<Analyser, Error> {
+        if !(1.0..=600.0).contains(&spec.heartbeat) {
+            bail!(InvalidArgument, "objects heartbeat: expected 1 to 600 seconds, got {}", spec.heartbeat);
+        }
+        self.objects = Some(Objects {
+            detector: spec.detector,
+            tracker: Tracker::new(spec.tracker)?,
+            events: ObjectEvents::default(),
+            heartbeat: spec.heartbeat,
+            last_run: None,
+            open: HashMap::new(),
+        });
+        Ok(self)
     }
 
     /// New codec parameters: decoding and the motion model start over. On error (not
@@ -56,30 +168,233 @@ impl Analyser {
     }
 
     /// Feeds one stored frame at time `t` (seconds). Returns the analysis when this frame
-    /// was analysed; decoding errors are returned (the decoder skips to the next key frame).
+    /// was analysed; decoding and detector errors are returned (the decoder skips to the
+    /// next key frame; the detector is tried again on the next frame).
     pub fn push(&mut self, data: &[u8], is_key: bool, t: f64) -> Result<Option<Analysed>, Error> {
         let Some(dec) = self.decoder.as_mut() else { return Ok(None) };
         // A jump back in time (a new run) restarts the pacing.
         if self.next.is_some_and(|n| t < n - 10.0) {
             self.next = None;
         }
-        // Every frame is decoded (H.264 needs them all); only some are analysed.
-        let Some(luma) = dec.decode(data, is_key)? else { return Ok(None) };
-        // (The microsecond absorbs rounding in times computed from timescales.)
+        // Every frame is decoded (H.264 needs them all); only some are analysed, and only
+        // those are copied out of the decoder. (The microsecond absorbs rounding in times
+        // computed from timescales.)
         if self.next.is_some_and(|n| t + 1e-6 < n) {
+            dec.decode_reference(data, is_key)?;
             return Ok(None);
         }
+        let Some(pic) = dec.decode(data, is_key)? else { return Ok(None) };
         self.next = Some(match self.next {
             Some(n) => (n + self.step).max(t),
             None => t + self.step,
         });
-        let motion = self.detector.detect(luma)?;
+        let pic = if self.cfg.masks.is_empty() {
+            pic
+        } else {
+            Self::black_out(&self.cfg, &mut self.mask_raster, &mut self.masked, &pic);
+            self.masked.picture()
+        };
+        let motion = self.detector.detect(pic.luma())?;
         let change = self.events.push(t, motion.is_motion());
-        Ok(Some(Analysed { t, motion, change }))
+        let mut out = Analysed { t, motion, change, detections: None, started: Vec::new(), ended: Vec::new() };
+
+        match change {
+            Some(Change::Started(start)) => {
+                self.visit = Some(MotionVisit { start, explained: false, zones: Vec::new(), best: None });
+            }
+            Some(Change::Ended(_)) | None => {}
+        }
+        if let Some(v) = self.visit.as_mut() {
+            merge_zones(&mut v.zones, &out.motion.zones);
+            let area: f32 = out.motion.regions.iter().map(|r| r.area).sum();
+            if area > v.best.as_ref().map_or(0.0, |b| b.0) {
+                v.best = Some((area, Snapshot { t, bbox: None, picture: pic.to_owned() }));
+            }
+        }
+
+        let mut object_err = None;
+        if let Some(o) = self.objects.as_mut() {
+            let due = out.motion.is_motion()
+                || !o.tracker.is_empty()
+                || o.last_run.is_none_or(|r| t - r >= o.heartbeat || t < r);
+            let mut changes = Vec::new();
+            if due {
+                o.last_run = Some(t);
+                match o.detector.detect(&pic) {
+                    Ok(d) => {
+                        changes = o.tracker.update(t, &d);
+                        out.detections = Some(d);
+                    }
+                    Err(e) => object_err = Some(e),
+                }
+            }
+            if !due || object_err.is_some() {
+                o.tracker.expire(t, &mut changes);
+            }
+            let zones = Self::zones_of(&self.cfg, o, &out.motion);
+            for ch in o.events.push(&o.tracker, &changes) {
+                match ch {
+                    ObjectChange::Started(ev) => {
+                        out.started.push((EventKind::Object(ev.category), ev.start));
+                        o.open.insert(ev.id, (None, Vec::new()));
+                    }
+                    ObjectChange::NewBest(id) => {
+                        if let Some(slot) = o.open.get_mut(&id)
+                            && let Some(ev) = o.events.open().iter().find(|e| e.id == id)
+                        {
+                            slot.0 = Some(Snapshot { t, bbox: Some(ev.best.2), picture: pic.to_owned() });
+                        }
+                    }
+                    ObjectChange::Ended(ev) => {
+                        let (snapshot, zones) = o.open.remove(&ev.id).unwrap_or_default();
+                        out.ended.push(Event {
+                            kind: EventKind::Object(ev.category),
+                            label: ev.label,
+                            start: ev.start,
+                            end: ev.end,
+                            score: ev.score,
+                            zones,
+                            snapshot,
+                        });
+                    }
+                }
+            }
+            for ev in o.events.open() {
+                if let Some(slot) = o.open.get_mut(&ev.id) {
+                    merge_zones(&mut slot.1, &zones);
+                }
+            }
+            if !o.events.open().is_empty()
+                && let Some(v) = self.visit.as_mut()
+            {
+                v.explained = true;
+            }
+        }
+        if let Some(Change::Ended(end)) = change
+            && let Some(v) = self.visit.take()
+            && !v.explained
+            && !out.ended.iter().any(|e| e.start <= end && e.end >= v.start)
+        {
+            out.ended.push(Event {
+                kind: EventKind::Motion,
+                label: "motion".into(),
+                start: v.start,
+                end,
+                score: 0.0,
+                zones: v.zones,
+                snapshot: v.best.map(|b| b.1),
+            });
+        }
+        match object_err {
+            // The frame's motion analysis stands; the caller logs the detector's error.
+            Some(e) if out.ended.is_empty() && out.started.is_empty() => Err(e),
+            _ => Ok(Some(out)),
+        }
     }
 
-    /// Ends an open motion event at the end of the input.
-    pub fn finish(&mut self) -> Option<Change> {
-        self.events.finish()
+    /// The zones an object touches: those containing the bottom centre (the feet, the
+    /// wheels) of any confirmed track's box, or the zones motion touched.
+    fn zones_of(cfg: &MotionConfig, o: &Objects, motion: &Motion) -> Vec<String> {
+        let mut z: Vec<String> = Vec::new();
+        for tr in o.tracker.tracks().iter().filter(|t| t.confirmed) {
+            let (cx, _) = tr.bbox.center();
+            for (name, p) in &cfg.zones {
+                if p.contains(cx, tr.bbox.y1.min(0.999)) && !z.contains(name) {
+                    z.push(name.clone());
+                }
+            }
+        }
+        merge_zones(&mut z, &motion.zones);
+        z
+    }
+
+    /// Copies `pic` into `out` with every masked pixel black (luma 16, chroma 128): what
+    /// the detectors and snapshots see.
+    fn black_out(
+        cfg: &MotionConfig,
+        raster: &mut Option<MaskRaster>,
+        out: &mut OwnedPicture,
+        pic: &Picture<'_>,
+    ) {
+        let (w, h) = (pic.width, pic.height);
+        if raster.as_ref().is_none_or(|r| r.0 != (w, h)) {
+            let mut luma = vec![false; w * h];
+            for m in &cfg.masks {
+                m.rasterize(w, h, &mut luma, true);
+            }
+            // A chroma sample is masked when any of the luma pixels it colours is.
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let mut chroma = vec![false; cw * ch];
+            for y in 0..h {
+                for x in 0..w {
+                    if luma[y * w + x] {
+                        chroma[(y / 2) * cw + x / 2] = true;
+                    }
+                }
+            }
+            *raster = Some(((w, h), luma, chroma));
+        }
+        let (_, luma, chroma) = raster.as_ref().expect("just set");
+        pic.copy_into(out);
+        for (p, &m) in out.y.iter_mut().zip(luma) {
+            if m {
+                *p = 16;
+            }
+        }
+        for ((u, v), &m) in out.u.iter_mut().zip(out.v.iter_mut()).zip(chroma) {
+            if m {
+                *u = 128;
+                *v = 128;
+            }
+        }
+    }
+
+    /// Ends open events at the end of the input (time `t`).
+    pub fn finish(&mut self, t: f64) -> (Option<Change>, Vec<Event>) {
+        let change = self.events.finish();
+        let mut ended = Vec::new();
+        if let Some(o) = self.objects.as_mut() {
+            let changes = o.tracker.finish();
+            for ch in o.events.push(&o.tracker, &changes) {
+                if let ObjectChange::Ended(ev) = ch {
+                    let (snapshot, zones) = o.open.remove(&ev.id).unwrap_or_default();
+                    ended.push(Event {
+                        kind: EventKind::Object(ev.category),
+                        label: ev.label,
+                        start: ev.start,
+                        end: ev.end,
+                        score: ev.score,
+                        zones,
+                        snapshot,
+                    });
+                }
+            }
+        }
+        if let Some(v) = self.visit.take()
+            && !v.explained
+        {
+            let end = match change {
+                Some(Change::Ended(e)) => e,
+                _ => t,
+            };
+            ended.push(Event {
+                kind: EventKind::Motion,
+                label: "motion".into(),
+                start: v.start,
+                end,
+                score: 0.0,
+                zones: v.zones,
+                snapshot: v.best.map(|b| b.1),
+            });
+        }
+        (change, ended)
+    }
+}
+
+fn merge_zones(into: &mut Vec<String>, from: &[String]) {
+    for z in from {
+        if !into.contains(z) {
+            into.push(z.clone());
+        }
     }
 }

@@ -29,8 +29,81 @@ pub struct H264Decoder {
     /// Frames are skipped until a key frame (start, or after an error).
     need_key: bool,
     buf: Vec<u8>,
-    /// The last picture's luma, rows packed (OpenH264 lends its planes only for the call).
-    luma: Vec<u8>,
+    /// The last picture, copied out (OpenH264 lends its planes only for the call).
+    last: OwnedPicture,
+}
+
+/// A decoded 4:2:0 picture.
+#[derive(Clone, Copy)]
+pub struct Picture<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub y: &'a [u8],
+    pub u: &'a [u8],
+    pub v: &'a [u8],
+    pub y_stride: usize,
+    /// Stride of both chroma planes (each `width/2` × `height/2`, rounded up).
+    pub uv_stride: usize,
+}
+
+impl std::fmt::Debug for Picture<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Picture({}x{})", self.width, self.height)
+    }
+}
+
+impl<'a> Picture<'a> {
+    pub fn luma(&self) -> Luma<'a> {
+        Luma { width: self.width, height: self.height, stride: self.y_stride, data: self.y }
+    }
+
+    /// Copies the planes, rows packed.
+    pub fn to_owned(&self) -> OwnedPicture {
+        let mut out = OwnedPicture { width: 0, height: 0, y: Vec::new(), u: Vec::new(), v: Vec::new() };
+        self.copy_into(&mut out);
+        out
+    }
+
+    /// Copies the planes into `out`, reusing its buffers.
+    pub fn copy_into(&self, out: &mut OwnedPicture) {
+        let (cw, ch) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        let pack = |dst: &mut Vec<u8>, plane: &[u8], stride: usize, w: usize, h: usize| {
+            dst.clear();
+            for row in plane.chunks(stride).take(h) {
+                dst.extend_from_slice(&row[..w]);
+            }
+        };
+        out.width = self.width;
+        out.height = self.height;
+        pack(&mut out.y, self.y, self.y_stride, self.width, self.height);
+        pack(&mut out.u, self.u, self.uv_stride, cw, ch);
+        pack(&mut out.v, self.v, self.uv_stride, cw, ch);
+    }
+}
+
+/// A picture that outlives the decoder call: planes packed (strides `width` and
+/// `width.div_ceil(2)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedPicture {
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl OwnedPicture {
+    pub fn picture(&self) -> Picture<'_> {
+        Picture {
+            width: self.width,
+            height: self.height,
+            y: &self.y,
+            u: &self.u,
+            v: &self.v,
+            y_stride: self.width,
+            uv_stride: self.width.div_ceil(2),
+        }
+    }
 }
 
 const START: [u8; 4] = [0, 0, 0, 1];
@@ -53,15 +126,26 @@ impl H264Decoder {
             need_headers: true,
             need_key: true,
             buf: Vec::new(),
-            luma: Vec::new(),
+            last: OwnedPicture { width: 0, height: 0, y: Vec::new(), u: Vec::new(), v: Vec::new() },
         })
     }
 
-    /// Decodes one stored frame. Returns the picture's luma plane when the decoder produced
-    /// one; `Ok(None)` while waiting for a key frame or when the decoder needs more data.
-    pub fn decode(&mut self, frame: &[u8], is_key: bool) -> Result<Option<Luma<'_>>, Error> {
+    /// Decodes one stored frame. Returns the picture when the decoder produced one;
+    /// `Ok(None)` while waiting for a key frame or when the decoder needs more data.
+    pub fn decode(&mut self, frame: &[u8], is_key: bool) -> Result<Option<Picture<'_>>, Error> {
+        Ok(if self.decode_inner(frame, is_key, true)? { Some(self.last.picture()) } else { None })
+    }
+
+    /// Decodes a frame that is needed only as a reference for later ones (H.264 needs
+    /// every frame decoded): the same as [`decode`](Self::decode) without copying the
+    /// picture out. Returns whether a picture was decoded.
+    pub fn decode_reference(&mut self, frame: &[u8], is_key: bool) -> Result<bool, Error> {
+        self.decode_inner(frame, is_key, false)
+    }
+
+    fn decode_inner(&mut self, frame: &[u8], is_key: bool, copy: bool) -> Result<bool, Error> {
         if self.need_key && !is_key {
-            return Ok(None);
+            return Ok(false);
         }
         self.buf.clear();
         if is_key && self.need_headers {
@@ -83,20 +167,39 @@ impl H264Decoder {
         }
         match self.dec.decode(&self.buf) {
             Ok(Some(p)) => {
-                let (w, h) = p.dimensions();
-                let (stride, _, _) = p.strides();
-                self.luma.clear();
-                for row in p.y().chunks(stride).take(h) {
-                    self.luma.extend_from_slice(&row[..w]);
-                }
                 self.need_key = false;
                 self.need_headers = false;
-                Ok(Some(Luma { width: w, height: h, stride: w, data: &self.luma }))
+                let (width, height) = p.dimensions();
+                let (y_stride, uv_stride, _) = p.strides();
+                let (y, u, v) = (p.y(), p.u(), p.v());
+                // OpenH264's planes cover whole strides; check once so that users can index freely.
+                let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+                if width == 0
+                    || height == 0
+                    || y_stride < width
+                    || uv_stride < cw
+                    || y.len() < y_stride * (height - 1) + width
+                    || u.len() < uv_stride * (ch - 1) + cw
+                    || v.len() < uv_stride * (ch - 1) + cw
+                {
+                    // (Not `self.fail`: the planes borrow the decoder, the flags are other fields.)
+                    self.need_key = true;
+                    self.need_headers = true;
+                    bail!(
+                        DataLoss,
+                        "the decoder returned a picture with inconsistent planes; skipping to the next key frame"
+                    );
+                }
+                if copy {
+                    let pic = Picture { width, height, y, u, v, y_stride, uv_stride };
+                    pic.copy_into(&mut self.last);
+                }
+                Ok(true)
             }
             Ok(None) => {
                 self.need_key = false;
                 self.need_headers = false;
-                Ok(None)
+                Ok(false)
             }
             Err(e) => {
                 let msg = format!(

@@ -1,13 +1,17 @@
-//! Porchlight's detectors: what moved in a frame, and (next) what it is.
+//! Porchlight's detectors: what moved in a frame, what it is, and the events they make.
 //!
 //! Owns: H.264 decoding for analysis ([`decode`], OpenH264), motion detection on decoded
-//! luma with zones and privacy masks ([`motion`]), and the polygon type both use
-//! ([`zone`]). Deliberately does not own: where frames come from (the agent feeds them),
-//! events and their clips (the agent), any network or disk I/O.
+//! luma with zones and privacy masks ([`motion`]), object detection through ONNX Runtime
+//! ([`objects`]), tracking and per-visit events ([`track`], [`events`]), one stream's whole
+//! analysis ([`analyser`]), and the polygon type ([`zone`]). Deliberately does not own:
+//! where frames come from (the agent feeds them), storing events and cutting their clips
+//! (the agent), any network I/O. Its only file reads are the model and ONNX Runtime.
 //! Design and what a mask guarantees: `design/detection.md`.
 
 pub mod analyser;
 pub mod decode;
 pub mod events;
 pub mod motion;
+pub mod objects;
+pub mod track;
 pub mod zone;

@@ -21,9 +21,12 @@ fn decodes_every_frame_and_recovers_from_damage() {
     for s in &track.samples {
         buf.resize(s.size as usize, 0);
         file.read_exact_at(&mut buf, s.offset).unwrap();
-        if let Some(l) = dec.decode(&buf, s.is_key).unwrap() {
-            assert_eq!((l.width, l.height), (640, 360));
-            assert!(l.data.iter().any(|&p| p > 16), "an all-black picture");
+        if let Some(p) = dec.decode(&buf, s.is_key).unwrap() {
+            assert_eq!((p.width, p.height), (640, 360));
+            let owned = p.to_owned();
+            assert_eq!((owned.y.len(), owned.u.len(), owned.v.len()), (640 * 360, 320 * 180, 320 * 180));
+            assert!(owned.y.iter().any(|&v| v > 16), "an all-black picture");
+            assert!(owned.u.iter().chain(&owned.v).any(|&c| c.abs_diff(128) > 8), "a picture without colour");
             pictures += 1;
         }
     }

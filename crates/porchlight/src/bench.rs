@@ -195,12 +195,12 @@ fn detect_bench(file: &Path, runs: u32) -> Result<(), Error> {
         let mut dec = H264Decoder::new(&track.sample_entry)?;
         let mut det = MotionDetector::new(MotionConfig::default())?;
         for (b, key) in &frames {
-            if let Some(l) = dec.decode(b, *key)? {
-                size = (l.width, l.height);
-                motion_frames += u64::from(det.detect(l)?.is_motion());
+            if let Some(p) = dec.decode(b, *key)? {
+                size = (p.width, p.height);
+                motion_frames += u64::from(det.detect(p.luma())?.is_motion());
                 pictures += 1;
                 if run == 0 && lumas.len() < 300 {
-                    lumas.push(l.data.to_vec());
+                    lumas.push(p.to_owned().y);
                 }
             }
         }

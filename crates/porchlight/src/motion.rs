@@ -1,14 +1,16 @@
-//! `porchlight motion FILE`: runs the agent's decoder and motion detector over a clip and
-//! prints the motion events, so that sensitivity, zones and masks can be tried on real
-//! footage before they go into the configuration.
+//! `porchlight motion FILE`: runs the agent's analysis (decoder, motion detector and, with
+//! `--objects`, the object detector and tracker) over a clip and prints the events, so that
+//! sensitivity, zones, masks and thresholds can be tried on real footage before they go
+//! into the configuration.
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use base::{Error, ErrorKind, ResultExt, bail};
-use detect::analyser::Analyser;
+use detect::analyser::{Analyser, Event, ObjectsSpec};
 use detect::events::Change;
 use detect::motion::MotionConfig;
+use detect::objects::{Category, ModelFormat};
 use detect::zone::Polygon;
 
 #[derive(clap::Args)]
@@ -33,12 +35,119 @@ pub struct MotionArgs {
     /// Print every analysed frame, not only the events.
     #[arg(long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub objects: ObjectArgs,
     /// Take sensitivity, minimum area, zones and masks from this configuration file…
     #[arg(long, requires = "camera", conflicts_with_all = ["sensitivity", "min_area", "zones", "masks"])]
     pub config: Option<PathBuf>,
     /// …for this camera.
     #[arg(long, requires = "config")]
     pub camera: Option<String>,
+}
+
+/// Object detection options, shared by `motion` and `bench detect`.
+#[derive(clap::Args, Clone)]
+pub struct ObjectArgs {
+    /// Also detect and track objects (people, vehicles, animals, packages).
+    #[arg(long)]
+    pub objects: bool,
+    /// An ONNX model instead of the default one (`make setup` installs the default).
+    #[arg(long, requires = "objects")]
+    pub model: Option<PathBuf>,
+    /// How the model's output reads: boxes, yolov5 or yolov8.
+    #[arg(long, requires = "model", default_value = "boxes")]
+    pub format: String,
+    /// A file with the model's class names, one per line (default: the 80 COCO classes).
+    #[arg(long, requires = "model")]
+    pub labels: Option<PathBuf>,
+    /// ONNX Runtime's shared library (default: the one `make setup` installs).
+    #[arg(long, requires = "objects")]
+    pub onnxruntime: Option<PathBuf>,
+    /// Median score that confirms a track: CATEGORY=SCORE (person, vehicle, animal, package).
+    #[arg(long = "threshold", requires = "objects")]
+    pub thresholds: Vec<String>,
+    /// Threads for the detector.
+    #[arg(long, default_value_t = 1, requires = "objects")]
+    pub threads: usize,
+}
+
+impl ObjectArgs {
+    pub fn spec(&self) -> Result<Option<ObjectsSpec>, Error> {
+        if !self.objects {
+            return Ok(None);
+        }
+        let mut tracker = detect::track::TrackerConfig::default();
+        for t in &self.thresholds {
+            let parsed = t.split_once('=').and_then(|(c, v)| Some((Category::parse(c)?, v.parse::<f32>().ok()?)));
+            let Some((c, v)) = parsed else {
+                bail!(
+                    InvalidArgument,
+                    "--threshold {t:?}: expected CATEGORY=SCORE with CATEGORY one of person, vehicle, animal, package"
+                );
+            };
+            tracker.thresholds[c as usize] = v;
+        }
+        tracker.check().map_err(|e| Error::new(e.kind(), format!("--threshold: {e}")))?;
+        let detector = load_detector(
+            self.model.as_deref(),
+            &self.format,
+            self.labels.as_deref(),
+            self.onnxruntime.as_deref(),
+            self.threads,
+        )?;
+        Ok(Some(ObjectsSpec { detector: Box::new(detector), tracker, heartbeat: 3.0 }))
+    }
+}
+
+/// Loads ONNX Runtime and a model: the installed default, or a user's model in `format`.
+pub fn load_detector(
+    model: Option<&std::path::Path>,
+    format: &str,
+    labels: Option<&std::path::Path>,
+    onnxruntime: Option<&std::path::Path>,
+    threads: usize,
+) -> Result<detect::objects::OnnxDetector, Error> {
+    use detect::objects::{Installed, ModelSpec, OnnxDetector, Runtime};
+    let installed = Installed::find();
+    let lib = match (onnxruntime, &installed) {
+        (Some(l), _) => l.to_owned(),
+        (None, Ok(i)) => i.onnxruntime.clone(),
+        (None, Err(e)) => return Err(Error::new(e.kind(), e.to_string())),
+    };
+    let rt = Runtime::load(&lib)?;
+    let mut spec = match (model, &installed) {
+        (None, Ok(i)) => i.default_spec(),
+        (None, Err(e)) => return Err(Error::new(e.kind(), e.to_string())),
+        (Some(m), _) => {
+            let Some(format) = ModelFormat::parse(format) else {
+                bail!(InvalidArgument, "--format {format:?}: expected one of {}", ModelFormat::NAMES);
+            };
+            let labels = match labels {
+                Some(p) => std::fs::read_to_string(p)
+                    .err_kind(ErrorKind::InvalidArgument, || format!("--labels {}", p.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None => detect::objects::COCO_LABELS.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            ModelSpec { model: m.to_owned(), format, labels, min_score: 0.15, threads: 1, sha256: None }
+        }
+    };
+    spec.threads = threads;
+    OnnxDetector::load(&rt, spec)
+}
+
+pub fn print_event(e: &Event) {
+    let what = if e.kind == detect::analyser::EventKind::Motion {
+        "motion (unclassified)".to_owned()
+    } else {
+        format!("{} ({}, score {:.2})", e.kind.name(), e.label, e.score)
+    };
+    let zones = if e.zones.is_empty() { String::new() } else { format!("  zones {}", e.zones.join(",")) };
+    let snap = e.snapshot.as_ref().map(|s| format!("  snapshot at {:.1} s", s.t)).unwrap_or_default();
+    println!("{:8.1} s  to {:6.1} s  {what}{zones}{snap}", e.start, e.end);
 }
 
 pub fn run(a: MotionArgs) -> Result<(), Error> {
@@ -67,6 +176,9 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
     };
     let mut analyser =
         Analyser::new(cfg, a.fps).map_err(|e| Error::new(e.kind(), format!("--sensitivity or --min-area: {e}")))?;
+    if let Some(spec) = a.objects.spec()? {
+        analyser = analyser.with_objects(spec)?;
+    }
     let (file, track) = media::source::file::read_track(&a.file)?;
     analyser.set_sample_entry(&track.sample_entry)?;
     let (mut buf, mut errors, mut n) = (Vec::new(), 0u32, 0u64);
@@ -105,12 +217,33 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
                     .join(" ")
             );
         }
+        if a.verbose
+            && let Some(d) = &an.detections
+        {
+            for d in d.iter().take(5) {
+                println!(
+                    "{t:8.1} s    {} {:.2} [{:.2},{:.2} {:.2},{:.2}]",
+                    d.label, d.score, d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1
+                );
+            }
+        }
         if let Some(c) = an.change {
             print(c);
         }
+        for (kind, start) in &an.started {
+            println!("{t:8.1} s  {} event starts (first seen at {start:.1} s)", kind.name());
+        }
+        for e in &an.ended {
+            print_event(e);
+        }
     }
-    if let Some(c) = analyser.finish() {
+    let end = track.samples.last().map_or(0.0, |s| s.dts as f64 / f64::from(track.timescale));
+    let (c, ended) = analyser.finish(end);
+    if let Some(c) = c {
         print(c);
+    }
+    for e in &ended {
+        print_event(e);
     }
     eprintln!("analysed {n} frames at {} fps; {errors} decoding errors", a.fps);
     if n == 0 {
