@@ -310,12 +310,7 @@ impl Analyser {
 
     /// Copies `pic` into `out` with every masked pixel black (luma 16, chroma 128): what
     /// the detectors and snapshots see.
-    fn black_out(
-        cfg: &MotionConfig,
-        raster: &mut Option<MaskRaster>,
-        out: &mut OwnedPicture,
-        pic: &Picture<'_>,
-    ) {
+    fn black_out(cfg: &MotionConfig, raster: &mut Option<MaskRaster>, out: &mut OwnedPicture, pic: &Picture<'_>) {
         let (w, h) = (pic.width, pic.height);
         if raster.as_ref().is_none_or(|r| r.0 != (w, h)) {
             let mut luma = vec![false; w * h];
