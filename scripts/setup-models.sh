@@ -13,6 +13,7 @@
 #   current/centernet.onnx                -> the converted model in use
 #   current/centernet.onnx.sha256         its SHA-256 when it was made, checked whenever it is loaded
 #   current/libonnxruntime.so             -> the wheel's libonnxruntime.so.<version>
+#   current/venv                          -> the venv (for the tests and the latency benchmark)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -77,4 +78,4 @@ ln -sfn "$onnx.sha256" "$cache/current/centernet.onnx.sha256"
 
 lib=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)
 ln -sfn "$lib" "$cache/current/libonnxruntime.so"
-ln -sfn "$venv/bin/python" "$cache/current/python"
+ln -sfn "$venv" "$cache/current/venv"
