@@ -56,6 +56,36 @@ if [ "$what" = all ] || [ "$what" = detect ]; then
   $bin bench detect --file testdata/generated/back.mp4 --runs 5
 fi
 
+if [ "$what" = all ] || [ "$what" = objects ]; then
+  # The detector side by side with ONNX Runtime's Python binding on the same model and
+  # input (Python, ours, Python again: the machine's speed drifts), at 1 and 2 threads;
+  # then one camera's whole analysis per clip, with motion gating.
+  cache=${PORCHLIGHT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/porchlight}
+  py=$cache/current/venv/bin/python
+  person=testdata/generated/person-sub.mp4
+  [ -s "$person" ] || person=testdata/generated/front-sub.mp4
+  for th in 1 2; do
+    $bin bench objects --file "$person" --runs 5 --threads $th --dump-input "$scratch/input.f32" >/dev/null
+    $py scripts/models/ort_latency.py "$cache/current/centernet.onnx" "$scratch/input.f32" $th 50
+    $bin bench objects --file "$person" --runs 50 --threads $th
+    $py scripts/models/ort_latency.py "$cache/current/centernet.onnx" "$scratch/input.f32" $th 50
+  done
+  # Other real footage from a registry package: Debian opencv-doc's vtest.avi (pedestrians).
+  vtest=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+  if [ ! -s $vtest ]; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends opencv-doc >/dev/null
+  fi
+  [ -s $vtest.gz ] && [ ! -s $vtest ] && gunzip -k $vtest.gz
+  for clip in testdata/generated/person-sub.mp4 ../shared/data/car-detection.mp4 "$scratch/vtest.mp4"; do
+    if [ "$clip" = "$scratch/vtest.mp4" ] && [ -s $vtest ]; then
+      [ -s "$clip" ] || ffmpeg -hide_banner -loglevel error -y -i $vtest \
+        -c:v libx264 -preset veryfast -profile:v baseline -bf 0 -g 20 -pix_fmt yuv420p "$clip"
+    fi
+    if [ -s "$clip" ]; then $bin bench objects --file "$clip" --runs 1 --analysis | grep -v 'per frame'; fi
+  done
+fi
+
 if [ "$what" = all ] || [ "$what" = recovery ]; then
   $bin bench recovery --data-dir "$scratch/recovery" --cameras 8 --hours 24 --runs 5
 fi

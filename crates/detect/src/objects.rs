@@ -433,6 +433,11 @@ impl OnnxDetector {
         self.size
     }
 
+    /// The model input of the last frame (for comparing with other runtimes).
+    pub fn last_input(&self) -> &[f32] {
+        &self.input
+    }
+
     fn check_input(session: &Session, name: &str) -> Result<(String, (usize, usize), bool), Error> {
         let inputs = session.inputs();
         let [input] = inputs else {
@@ -522,11 +527,13 @@ impl OnnxDetector {
             Placement { w: iw as f32, h: ih as f32, x: 0.0, y: 0.0 }
         };
         self.placement = p;
-        // Letterbox bars are mid grey, as YOLO training pads.
-        self.input.fill(114.0 * scale);
         let plane = iw * ih;
         let x_range = (p.x as usize)..((p.x + p.w).round() as usize).min(iw);
         let y_range = (p.y as usize)..((p.y + p.h).round() as usize).min(ih);
+        if self.spec.format.letterbox() {
+            // Letterbox bars are mid grey, as YOLO training pads.
+            self.input.fill(114.0 * scale);
+        }
         // Bilinear luma, nearest chroma (4:2:0 chroma has half the resolution anyway).
         let sx: Vec<(usize, usize, f32, usize)> = x_range
             .clone()
@@ -536,6 +543,9 @@ impl OnnxDetector {
                 (x0, (x0 + 1).min(pic.width - 1), fx - x0 as f32, (fx.round() as usize) / 2)
             })
             .collect();
+        let n = sx.len();
+        let (mut ys, mut us, mut vs) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+        let mut rgb = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
         for oy in y_range {
             let fy = ((oy as f32 - p.y + 0.5) * pic.height as f32 / p.h - 0.5).clamp(0.0, (pic.height - 1) as f32);
             let y0 = fy as usize;
@@ -546,22 +556,32 @@ impl OnnxDetector {
             let cy = (fy.round() as usize) / 2;
             let ru = &pic.u[cy * pic.uv_stride..];
             let rv = &pic.v[cy * pic.uv_stride..];
-            for (ox, &(x0, x1, wx, cx)) in x_range.clone().zip(&sx) {
+            // Gather (not vectorisable), then convert in straight loops (vectorised).
+            for (i, &(x0, x1, wx, cx)) in sx.iter().enumerate() {
                 let top = f32::from(r0[x0]) + (f32::from(r0[x1]) - f32::from(r0[x0])) * wx;
                 let bot = f32::from(r1[x0]) + (f32::from(r1[x1]) - f32::from(r1[x0])) * wx;
-                let y = (top + (bot - top) * wy - 16.0) * 1.164;
-                let u = f32::from(ru[cx]) - 128.0;
-                let v = f32::from(rv[cx]) - 128.0;
-                let r = (y + 1.596 * v).clamp(0.0, 255.0) * scale;
-                let g = (y - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) * scale;
-                let b = (y + 2.017 * u).clamp(0.0, 255.0) * scale;
-                let i = oy * iw + ox;
-                if self.channels_last {
-                    self.input[i * 3..i * 3 + 3].copy_from_slice(&[r, g, b]);
-                } else {
-                    self.input[i] = r;
-                    self.input[plane + i] = g;
-                    self.input[2 * plane + i] = b;
+                ys[i] = top + (bot - top) * wy;
+                us[i] = f32::from(ru[cx]);
+                vs[i] = f32::from(rv[cx]);
+            }
+            let [rr, gg, bb] = &mut rgb;
+            for ((((y, u), v), (r, g)), b) in ys.iter().zip(&us).zip(&vs).zip(rr.iter_mut().zip(gg.iter_mut())).zip(bb.iter_mut()) {
+                let (y, u, v) = ((y - 16.0) * 1.164, u - 128.0, v - 128.0);
+                *r = (y + 1.596 * v).clamp(0.0, 255.0) * scale;
+                *g = (y - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) * scale;
+                *b = (y + 2.017 * u).clamp(0.0, 255.0) * scale;
+            }
+            let row = oy * iw + x_range.start;
+            if self.channels_last {
+                let out = &mut self.input[row * 3..(row + n) * 3];
+                for (((o, r), g), b) in out.chunks_exact_mut(3).zip(rr.iter()).zip(gg.iter()).zip(bb.iter()) {
+                    o[0] = *r;
+                    o[1] = *g;
+                    o[2] = *b;
+                }
+            } else {
+                for (c, vals) in rgb.iter().enumerate() {
+                    self.input[c * plane + row..c * plane + row + n].copy_from_slice(vals);
                 }
             }
         }

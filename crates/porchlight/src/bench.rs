@@ -55,6 +55,26 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         runs: u32,
     },
+    /// Object detector latency per frame (pre- and post-processing included) with the
+    /// installed model, and the CPU one camera's whole analysis takes with motion gating;
+    /// writes the model input of one frame for the ONNX Runtime Python comparison.
+    Objects {
+        /// The clip (H.264 without B-frames).
+        #[arg(long)]
+        file: PathBuf,
+        /// Timed detector runs.
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
+        /// Threads for the detector (ONNX Runtime intra-op threads).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Write the model input of the timed frame here (float32, native byte order).
+        #[arg(long)]
+        dump_input: Option<PathBuf>,
+        /// Also measure one camera's whole analysis of the clip (CPU per camera).
+        #[arg(long)]
+        analysis: bool,
+    },
     /// Start-up recovery time after a crash with many cameras' footage indexed.
     Recovery {
         /// Scratch data folder (emptied first).
@@ -103,6 +123,9 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
         BenchCmd::Crypto { seconds } => crypto_bench(seconds),
         BenchCmd::Detect { file, runs } => detect_bench(&file, runs),
+        BenchCmd::Objects { file, runs, threads, dump_input, analysis } => {
+            objects_bench(&file, runs, threads, dump_input.as_deref(), analysis)
+        }
     }
 }
 
@@ -222,6 +245,90 @@ fn detect_bench(file: &Path, runs: u32) -> Result<(), Error> {
         pictures as f64 / both.as_secs_f64()
     );
     println!("detect: motion alone {:.1} µs per frame", motion.as_secs_f64() * 1e6 / n as f64);
+    Ok(())
+}
+
+fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, analysis: bool) -> Result<(), Error> {
+    use detect::analyser::{Analyser, ObjectsSpec};
+    use detect::decode::{H264Decoder, OwnedPicture};
+    use detect::motion::MotionConfig;
+    use detect::objects::ObjectDetector;
+    use std::os::unix::fs::FileExt;
+    if !(1..=100_000).contains(&runs) {
+        bail!(InvalidArgument, "--runs: expected 1..=100000, got {runs}");
+    }
+    let (f, track) = media::source::file::read_track(file)?;
+    let mut frames = Vec::with_capacity(track.samples.len());
+    for s in &track.samples {
+        let mut b = vec![0u8; s.size as usize];
+        f.read_exact_at(&mut b, s.offset).err_kind(ErrorKind::Internal, || format!("reading {}", file.display()))?;
+        frames.push((b, s.is_key, s.dts as f64 / f64::from(track.timescale)));
+    }
+    let duration = frames.last().map_or(0.0, |f| f.2) + 1.0 / 10.0;
+    // A picture from the middle of the clip.
+    let mut pic: Option<OwnedPicture> = None;
+    let mut dec = H264Decoder::new(&track.sample_entry)?;
+    for (i, (b, key, _)) in frames.iter().enumerate() {
+        if let Some(p) = dec.decode(b, *key)? {
+            pic = Some(p.to_owned());
+            if i >= frames.len() / 2 {
+                break;
+            }
+        }
+    }
+    let Some(pic) = pic else { bail!(InvalidArgument, "{}: no frame could be decoded", file.display()) };
+    let mut det = crate::motion::load_detector(None, "boxes", None, None, threads)?;
+    let (w, h) = det.input_size();
+    for _ in 0..3 {
+        det.detect(&pic.picture())?;
+    }
+    let mut times = Vec::with_capacity(runs as usize);
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(det.detect(&pic.picture())?);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "objects: detector {w}x{h}, {threads} thread(s), {}x{} picture: median {:.1} ms, mean {mean:.1} ms, p90 {:.1} ms per frame ({runs} runs, pre/post-processing included)",
+        pic.width,
+        pic.height,
+        times[times.len() / 2],
+        times[times.len() * 9 / 10],
+    );
+    if let Some(d) = dump {
+        let bytes: Vec<u8> = det.last_input().iter().flat_map(|v| v.to_ne_bytes()).collect();
+        std::fs::write(d, bytes).err_kind(ErrorKind::Internal, || format!("writing {}", d.display()))?;
+    }
+    drop(det);
+    if !analysis {
+        return Ok(());
+    }
+    // One camera's whole analysis, as the agent runs it: decode every frame, motion at
+    // 5 fps, the detector when motion (or a track, or the heartbeat) calls for it.
+    let det = crate::motion::load_detector(None, "boxes", None, None, threads)?;
+    let spec = ObjectsSpec { detector: Box::new(det), tracker: Default::default(), heartbeat: 3.0 };
+    let mut a = Analyser::new(MotionConfig::default(), 5)?.with_objects(spec)?;
+    a.set_sample_entry(&track.sample_entry)?;
+    let (mut analysed, mut detected) = (0u32, 0u32);
+    let c0 = cpu_time();
+    let t0 = Instant::now();
+    for (b, key, t) in &frames {
+        if let Some(an) = a.push(b, *key, *t)? {
+            analysed += 1;
+            detected += u32::from(an.detections.is_some());
+        }
+    }
+    let cpu = (cpu_time() - c0).as_secs_f64();
+    let wall = t0.elapsed().as_secs_f64();
+    println!(
+        "objects: {}: {duration:.0} s of video analysed in {cpu:.1} s CPU ({wall:.1} s wall): {analysed} frames at 5 fps, detector on {detected} ({:.0}%); {:.2} cores per camera, {:.1} cameras per core",
+        file.display(),
+        100.0 * f64::from(detected) / f64::from(analysed.max(1)),
+        cpu / duration,
+        duration / cpu,
+    );
     Ok(())
 }
 
