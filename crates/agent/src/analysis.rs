@@ -1,42 +1,92 @@
-//! Motion analysis of one camera stream, on its own thread.
+//! Analysis of one camera stream, on its own thread: motion, objects, and the events they
+//! make.
 //!
 //! The streamer hands every frame of the analysed stream (the sub-stream when there is
-//! one) to a bounded queue; this thread decodes them all (H.264 needs every frame), runs
-//! the motion detector on `fps` of them per second, turns the result into motion events
-//! with hysteresis, and reports them in `status.json` and the log. Decoding is CPU work, so
-//! it never runs on the ingest runtime; when the thread falls behind, the queue is full and
-//! frames are dropped for analysis only (the recording is unaffected), and decoding resumes
-//! at the next key frame.
+//! one) to a bounded queue, stamped with the wall-clock time it arrived; this thread runs
+//! the [`Analyser`] over them (decoding every frame, motion at `fps`, the object detector
+//! when motion or a track calls for it). Decoding and inference are CPU work, so they never
+//! run on the ingest runtime; when the thread falls behind, the queue is full and frames
+//! are dropped for analysis only (the recording is unaffected), and decoding resumes at the
+//! next key frame.
 //!
-//! Object detection and stored events with clips come later (issue 4); this is their
-//! motion gate.
+//! A finished event is stored: its snapshot (masks already black) as
+//! `<data>/snapshots/<id>.jpg`, then its row, whose clip range is the event with pre- and
+//! post-roll on the camera's main stream. Every event, and every start of motion or of an
+//! object event, also goes to the [`Notices`] channel (MQTT publishes from it). A detector
+//! that cannot be loaded or fails is logged and shown in `status.json`; motion analysis and
+//! recording go on.
 
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use base::clock::{Clocks, format_90k};
 use base::{Error, ErrorKind, ResultExt};
-use detect::analyser::Analyser;
+use detect::analyser::{Analyser, Event, EventKind, ObjectsSpec};
 use detect::events::Change;
 use detect::motion::MotionConfig;
+use detect::objects::ObjectDetector;
+use detect::track::TrackerConfig;
 use media::Frame;
 
+use crate::layout::Layout;
 use crate::status::{MotionStatus, StatusBoard};
 
 /// Frames queued for analysis before new ones are dropped (about 2 s at 30 fps).
 const QUEUE_FRAMES: usize = 64;
 
+/// Makes the camera's object detector (on the analysis thread, so a slow model load does
+/// not hold up the start).
+pub type DetectorFactory = Arc<dyn Fn() -> Result<Box<dyn ObjectDetector>, Error> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct ObjectsConfig {
+    pub detector: DetectorFactory,
+    pub tracker: TrackerConfig,
+    /// Seconds between detector runs without motion (1..=600).
+    pub heartbeat: f64,
+}
+
 #[derive(Clone, Debug)]
+pub struct EventsConfig {
+    /// Footage kept in an event's clip before its start and after its end.
+    pub pre_roll: Duration,
+    pub post_roll: Duration,
+    /// JPEG quality of snapshots (1..=100).
+    pub snapshot_quality: u8,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { pre_roll: Duration::from_secs(5), post_roll: Duration::from_secs(5), snapshot_quality: 85 }
+    }
+}
+
+#[derive(Clone)]
 pub struct AnalysisSpec {
     pub motion: MotionConfig,
     /// Frames analysed per second (1..=30).
     pub fps: u32,
+    pub objects: Option<ObjectsConfig>,
+    pub events: EventsConfig,
 }
+
+/// Something to tell the outside world (MQTT) about, as it happens.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// Motion (`kind` "motion") or an object event of `kind` began or ended on a camera.
+    Active { camera: String, kind: String, active: bool, at_90k: i64 },
+    /// An event was stored.
+    Event(db::EventRow),
+}
+
+pub type Notices = Sender<Notice>;
 
 /// The streamer's end: hands frames over without ever blocking.
 pub struct FrameSink {
-    tx: Option<SyncSender<Frame>>,
+    tx: Option<SyncSender<(Frame, i64)>>,
+    clocks: Arc<dyn Clocks>,
     /// Set when a frame was dropped: the decoder must restart at a key frame.
     gap: bool,
 }
@@ -47,12 +97,20 @@ impl FrameSink {
         if self.gap && !f.is_key {
             return;
         }
-        match tx.try_send(f.clone()) {
+        match tx.try_send((f.clone(), self.clocks.realtime_90k())) {
             Ok(()) => self.gap = false,
             Err(TrySendError::Full(_)) => self.gap = true,
             Err(TrySendError::Disconnected(_)) => self.tx = None,
         }
     }
+}
+
+/// Where the thread stores events.
+pub struct Store {
+    pub camera: String,
+    pub layout: Layout,
+    pub db: Arc<Mutex<db::Connection>>,
+    pub notices: Option<Notices>,
 }
 
 /// Starts the analysis thread for stream `key`.
@@ -61,70 +119,206 @@ pub fn start(
     spec: AnalysisSpec,
     board: StatusBoard,
     clocks: Arc<dyn Clocks>,
+    store: Store,
 ) -> Result<(FrameSink, JoinHandle<()>), Error> {
     // Validate the configuration now, so a bad one fails the start, not the thread.
     Analyser::new(spec.motion.clone(), spec.fps).map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
+    if let Some(o) = &spec.objects {
+        o.tracker.check().map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
+    }
+    if !(1..=100).contains(&spec.events.snapshot_quality) {
+        base::bail!(InvalidArgument, "{key}: snapshot quality: expected 1..=100");
+    }
     let (tx, rx) = sync_channel(QUEUE_FRAMES);
     board.update(&key, |s| s.motion = Some(MotionStatus::default()));
+    let sink_clocks = clocks.clone();
     let thread = std::thread::Builder::new()
         .name(format!("analysis {key}"))
-        .spawn(move || run(&key, &spec, &board, clocks.as_ref(), rx))
+        .spawn(move || Worker { key: &key, spec: &spec, board: &board, clocks: clocks.as_ref(), store: &store }.run(rx))
         .err_kind(ErrorKind::Internal, || "starting an analysis thread")?;
-    Ok((FrameSink { tx: Some(tx), gap: false }, thread))
+    Ok((FrameSink { tx: Some(tx), clocks: sink_clocks, gap: false }, thread))
 }
 
-fn run(key: &str, spec: &AnalysisSpec, board: &StatusBoard, clocks: &dyn Clocks, rx: Receiver<Frame>) {
-    let mut analyser = Analyser::new(spec.motion.clone(), spec.fps).expect("validated in start");
-    let mut errors = 0u64;
-    let set_error =
-        |msg: String| board.update(key, |s| s.motion.get_or_insert_with(Default::default).last_error = Some(msg));
-    for frame in rx {
-        if let Some(entry) = &frame.new_sample_entry
-            && let Err(e) = analyser.set_sample_entry(entry)
-        {
-            tracing::warn!(camera = %key, "motion detection unavailable: {e}");
-            set_error(e.to_string());
+struct Worker<'a> {
+    key: &'a str,
+    spec: &'a AnalysisSpec,
+    board: &'a StatusBoard,
+    clocks: &'a dyn Clocks,
+    store: &'a Store,
+}
+
+impl Worker<'_> {
+    fn set_error(&self, msg: String) {
+        self.board.update(self.key, |s| s.motion.get_or_insert_with(Default::default).last_error = Some(msg));
+    }
+
+    fn notify(&self, n: Notice) {
+        if let Some(tx) = &self.store.notices {
+            let _ = tx.send(n);
         }
-        let a = match analyser.push(&frame.data, frame.is_key, frame.pts_90k as f64 / 90_000.0) {
-            Ok(Some(a)) => a,
-            Ok(None) => continue,
+    }
+
+    fn analyser(&self) -> Analyser {
+        let a = Analyser::new(self.spec.motion.clone(), self.spec.fps).expect("validated in start");
+        let Some(o) = &self.spec.objects else { return a };
+        let made = (o.detector)().and_then(|detector| {
+            Analyser::new(self.spec.motion.clone(), self.spec.fps)?.with_objects(ObjectsSpec {
+                detector,
+                tracker: o.tracker.clone(),
+                heartbeat: o.heartbeat,
+            })
+        });
+        match made {
+            Ok(a) => {
+                tracing::info!(camera = %self.key, "object detection ready");
+                a
+            }
             Err(e) => {
-                errors += 1;
-                // The first error and then one in a hundred, so a broken stream cannot flood the log.
-                if errors % 100 == 1 {
-                    tracing::warn!(camera = %key, errors, "{e}");
-                }
-                set_error(e.to_string());
-                continue;
-            }
-        };
-        let Some(change) = a.change else { continue };
-        let at = format_90k(clocks.realtime_90k());
-        match change {
-            Change::Started(_) => {
-                tracing::info!(camera = %key, zones = ?a.motion.zones, "motion started");
-                board.update(key, |s| {
-                    let ms = s.motion.get_or_insert_with(Default::default);
-                    ms.active = true;
-                    ms.events += 1;
-                    ms.last_start = Some(at);
-                });
-            }
-            Change::Ended(_) => {
-                tracing::info!(camera = %key, "motion ended");
-                board.update(key, |s| {
-                    let ms = s.motion.get_or_insert_with(Default::default);
-                    ms.active = false;
-                    ms.last_end = Some(at);
-                });
+                tracing::error!(camera = %self.key, "object detection unavailable, analysing motion only: {e}");
+                self.set_error(format!("object detection unavailable: {e}"));
+                a
             }
         }
     }
-    if analyser.finish(0.0).0.is_some() {
-        board.update(key, |s| {
-            if let Some(ms) = s.motion.as_mut() {
-                ms.active = false;
+
+    fn run(&self, rx: Receiver<(Frame, i64)>) {
+        let mut analyser = self.analyser();
+        let mut errors = 0u64;
+        // The latest frame's (stream time, wall-clock arrival), to place events in time.
+        let mut anchor = (0.0f64, self.clocks.realtime_90k());
+        for (frame, wall) in rx {
+            if let Some(entry) = &frame.new_sample_entry
+                && let Err(e) = analyser.set_sample_entry(entry)
+            {
+                tracing::warn!(camera = %self.key, "analysis unavailable: {e}");
+                self.set_error(e.to_string());
+            }
+            let t = frame.pts_90k as f64 / 90_000.0;
+            anchor = (t, wall);
+            let a = match analyser.push(&frame.data, frame.is_key, t) {
+                Ok(Some(a)) => a,
+                Ok(None) => continue,
+                Err(e) => {
+                    errors += 1;
+                    // The first error and then one in a hundred, so a broken stream cannot flood the log.
+                    if errors % 100 == 1 {
+                        tracing::warn!(camera = %self.key, errors, "{e}");
+                    }
+                    self.set_error(e.to_string());
+                    continue;
+                }
+            };
+            let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
+            if let Some(change) = a.change {
+                self.motion_changed(
+                    change,
+                    wall_of(match change {
+                        Change::Started(s) | Change::Ended(s) => s,
+                    }),
+                );
+            }
+            for (kind, start) in &a.started {
+                tracing::info!(camera = %self.key, kind = kind.name(), "object event started");
+                self.notify(Notice::Active {
+                    camera: self.store.camera.clone(),
+                    kind: kind.name().into(),
+                    active: true,
+                    at_90k: wall_of(*start),
+                });
+            }
+            for e in a.ended {
+                self.finished(e, &wall_of);
+            }
+        }
+        let (change, ended) = analyser.finish(anchor.0);
+        let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
+        if let Some(c) = change {
+            self.motion_changed(c, anchor.1);
+        }
+        for e in ended {
+            self.finished(e, &wall_of);
+        }
+    }
+
+    fn motion_changed(&self, change: Change, at_90k: i64) {
+        let at = format_90k(at_90k);
+        let active = matches!(change, Change::Started(_));
+        tracing::info!(camera = %self.key, "motion {}", if active { "started" } else { "ended" });
+        self.board.update(self.key, |s| {
+            let ms = s.motion.get_or_insert_with(Default::default);
+            ms.active = active;
+            if active {
+                ms.events += 1;
+                ms.last_start = Some(at);
+            } else {
+                ms.last_end = Some(at);
             }
         });
+        self.notify(Notice::Active { camera: self.store.camera.clone(), kind: "motion".into(), active, at_90k });
     }
+
+    fn finished(&self, e: Event, wall_of: &dyn Fn(f64) -> i64) {
+        let (start_90k, end_90k) = (wall_of(e.start), wall_of(e.end).max(wall_of(e.start)));
+        if let EventKind::Object(_) = e.kind {
+            self.notify(Notice::Active {
+                camera: self.store.camera.clone(),
+                kind: e.kind.name().into(),
+                active: false,
+                at_90k: end_90k,
+            });
+        }
+        let ev = &self.spec.events;
+        let row = db::EventRow {
+            id: 0,
+            camera: self.store.camera.clone(),
+            kind: e.kind.name().into(),
+            label: e.label.clone(),
+            start_90k,
+            end_90k,
+            score: f64::from(e.score).clamp(0.0, 1.0),
+            zones: e.zones.clone(),
+            clip_start_90k: start_90k - base::clock::duration_to_90k(ev.pre_roll),
+            clip_end_90k: end_90k + base::clock::duration_to_90k(ev.post_roll),
+            has_snapshot: e.snapshot.is_some(),
+            bbox: e.snapshot.as_ref().and_then(|s| s.bbox).map(|b| [b.x0, b.y0, b.x1, b.y1]),
+            uploaded: false,
+        };
+        match store_event(self.store, row, &e, ev.snapshot_quality) {
+            Ok(row) => {
+                tracing::info!(
+                    camera = %self.key, id = row.id, kind = %row.kind, label = %row.label,
+                    seconds = (row.end_90k - row.start_90k) as f64 / 90_000.0, "event"
+                );
+                self.notify(Notice::Event(row));
+            }
+            Err(err) => {
+                tracing::error!(camera = %self.key, "storing an event: {err}");
+                self.set_error(format!("storing an event: {err}"));
+            }
+        }
+    }
+}
+
+/// Writes the snapshot (if any), then the row: a row never names a snapshot that is not on
+/// disk. Returns the stored row.
+pub fn store_event(store: &Store, mut row: db::EventRow, e: &Event, quality: u8) -> Result<db::EventRow, Error> {
+    let jpeg = match &e.snapshot {
+        Some(s) => Some(detect::snapshot::jpeg(&s.picture, quality)?),
+        None => None,
+    };
+    row.has_snapshot = jpeg.is_some();
+    let conn = store.db.lock().expect("db mutex");
+    let id = db::next_event_id(&conn)?;
+    if let Some(j) = &jpeg {
+        let dir = store.layout.snapshots();
+        std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
+        let path = store.layout.snapshot(id);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, j).err_kind(ErrorKind::Internal, || format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;
+    }
+    let got = db::insert_event(&conn, &row)?;
+    debug_assert_eq!(got, id);
+    row.id = got;
+    Ok(row)
 }

@@ -5,6 +5,7 @@
 //! <data>/lock                held with flock(2) by the one process that may write
 //! <data>/status.json         camera states, rewritten every second
 //! <data>/streams/<id>/<hex>  segment files: stream id, then segment id as 16 hex digits
+//! <data>/snapshots/<id>.jpg  event snapshots, by event id
 //! ```
 
 use std::fs::File;
@@ -33,6 +34,12 @@ impl Layout {
     }
     pub fn stream_dir(&self, stream_id: i64) -> PathBuf {
         self.streams().join(stream_id.to_string())
+    }
+    pub fn snapshots(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+    pub fn snapshot(&self, event_id: i64) -> PathBuf {
+        self.snapshots().join(format!("{event_id}.jpg"))
     }
     pub fn segment(&self, stream_id: i64, segment_id: i64) -> PathBuf {
         self.stream_dir(stream_id).join(segment_file_name(segment_id))

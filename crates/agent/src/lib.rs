@@ -45,7 +45,7 @@ pub struct CameraSpec {
     pub name: String,
     pub streams: Vec<StreamSpec>,
     pub retention: retention::Limits,
-    /// Motion analysis of the camera's last stream (the sub-stream when there is one).
+    /// Analysis of the camera's last stream (the sub-stream when there is one).
     pub analysis: Option<analysis::AnalysisSpec>,
 }
 
@@ -61,6 +61,8 @@ pub struct Options {
     pub overall_retention: retention::Limits,
     pub retention_interval: Duration,
     pub retention_segments_per_pass_max: usize,
+    /// Where motion and event notices go (MQTT), if anywhere.
+    pub notices: Option<analysis::Notices>,
 }
 
 /// What a finished agent run did.
@@ -116,6 +118,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let mut analysis_threads = Vec::new();
     for (camera, kind, stream_id, opener, last_end, analysed) in planned {
         let key = format!("{camera}/{}", kind.as_str());
+        let camera_name = camera.clone();
         let shared = Arc::new(Mutex::new(StreamState::new(stream_id)));
         shared_states.push(shared.clone());
         board.insert(
@@ -134,7 +137,13 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         );
         let analysis = match analysed {
             Some(spec) => {
-                let (sink, thread) = analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone())?;
+                let store = analysis::Store {
+                    camera: camera_name.clone(),
+                    layout: layout.clone(),
+                    db: ctx.db.clone(),
+                    notices: opts.notices.clone(),
+                };
+                let (sink, thread) = analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone(), store)?;
                 analysis_threads.push(thread);
                 Some(sink)
             }

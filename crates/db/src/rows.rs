@@ -375,3 +375,124 @@ pub fn oldest_closed(conn: &Connection, stream_id: i64, limit: usize) -> Result<
     .and_then(|rows| rows.collect())
     .err_kind(ErrorKind::Internal, sql_err("querying oldest segments"))
 }
+
+/// An event as stored (see the `event` table in `schema/v2.sql`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    /// Assigned by [`insert_event`]; ignored on insert.
+    pub id: i64,
+    pub camera: String,
+    pub kind: String,
+    pub label: String,
+    pub start_90k: i64,
+    pub end_90k: i64,
+    pub score: f64,
+    pub zones: Vec<String>,
+    pub clip_start_90k: i64,
+    pub clip_end_90k: i64,
+    pub has_snapshot: bool,
+    /// The object's box, x0,y0,x1,y1 in fractions of the frame.
+    pub bbox: Option<[f32; 4]>,
+    pub uploaded: bool,
+}
+
+pub const EVENT_KINDS: [&str; 7] = ["person", "vehicle", "animal", "package", "motion", "doorbell", "sensor"];
+
+/// Inserts an event for an existing camera and returns its id. Checks what the schema
+/// checks first, so that a bad event is a clear error rather than a constraint failure.
+pub fn insert_event(conn: &Connection, e: &EventRow) -> Result<i64, Error> {
+    if !EVENT_KINDS.contains(&e.kind.as_str()) {
+        base::bail!(InvalidArgument, "event kind {:?}: expected one of {}", e.kind, EVENT_KINDS.join(", "));
+    }
+    if e.end_90k < e.start_90k || e.clip_end_90k < e.clip_start_90k {
+        base::bail!(InvalidArgument, "event ends before it starts");
+    }
+    if !(0.0..=1.0).contains(&e.score) {
+        base::bail!(InvalidArgument, "event score {}: expected 0 to 1", e.score);
+    }
+    let camera_id: Option<i64> = conn
+        .query_row("select id from camera where name = ?", [&e.camera], |r| r.get(0))
+        .optional()
+        .err_kind(ErrorKind::Internal, sql_err("reading camera"))?;
+    let Some(camera_id) = camera_id else {
+        base::bail!(NotFound, "no camera {:?}", e.camera);
+    };
+    let bbox = e.bbox.map(|b| format!("{:.4},{:.4},{:.4},{:.4}", b[0], b[1], b[2], b[3]));
+    conn.execute(
+        "insert into event (camera_id, kind, label, start_90k, end_90k, score, zones, clip_start_90k, clip_end_90k, \
+         has_snapshot, box, uploaded) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            camera_id,
+            e.kind,
+            e.label,
+            e.start_90k,
+            e.end_90k,
+            e.score,
+            e.zones.join(","),
+            e.clip_start_90k,
+            e.clip_end_90k,
+            e.has_snapshot,
+            bbox,
+            e.uploaded
+        ],
+    )
+    .err_kind(ErrorKind::Internal, sql_err("inserting event"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The next id [`insert_event`] will assign (for naming the snapshot before the row).
+pub fn next_event_id(conn: &Connection) -> Result<i64, Error> {
+    conn.query_row("select coalesce(max(id), 0) + 1 from event", [], |r| r.get(0))
+        .err_kind(ErrorKind::Internal, sql_err("reading event ids"))
+}
+
+/// Events, newest first: of one camera or all, at most `limit`.
+pub fn list_events(conn: &Connection, camera: Option<&str>, limit: usize) -> Result<Vec<EventRow>, Error> {
+    query_events(conn, camera, None, limit)
+}
+
+fn query_events(
+    conn: &Connection,
+    camera: Option<&str>,
+    id: Option<i64>,
+    limit: usize,
+) -> Result<Vec<EventRow>, Error> {
+    let mut st = conn
+        .prepare(
+            "select e.id, c.name, e.kind, e.label, e.start_90k, e.end_90k, e.score, e.zones, e.clip_start_90k, \
+             e.clip_end_90k, e.has_snapshot, e.box, e.uploaded from event e join camera c on c.id = e.camera_id \
+             where (?1 is null or c.name = ?1) and (?3 is null or e.id = ?3) order by e.start_90k desc, e.id desc \
+             limit ?2",
+        )
+        .err_kind(ErrorKind::Internal, sql_err("preparing event list"))?;
+    let rows = st
+        .query_map(params![camera, limit.min(i64::MAX as usize) as i64, id], |r| {
+            let zones: String = r.get(7)?;
+            let bbox: Option<String> = r.get(11)?;
+            Ok(EventRow {
+                id: r.get(0)?,
+                camera: r.get(1)?,
+                kind: r.get(2)?,
+                label: r.get(3)?,
+                start_90k: r.get(4)?,
+                end_90k: r.get(5)?,
+                score: r.get(6)?,
+                zones: zones.split(',').filter(|z| !z.is_empty()).map(str::to_owned).collect(),
+                clip_start_90k: r.get(8)?,
+                clip_end_90k: r.get(9)?,
+                has_snapshot: r.get(10)?,
+                bbox: bbox.and_then(|b| {
+                    let v: Vec<f32> = b.split(',').filter_map(|x| x.parse().ok()).collect();
+                    v.try_into().ok()
+                }),
+                uploaded: r.get(12)?,
+            })
+        })
+        .err_kind(ErrorKind::Internal, sql_err("listing events"))?;
+    rows.collect::<Result<Vec<_>, _>>().err_kind(ErrorKind::Internal, sql_err("reading events"))
+}
+
+/// One event by id.
+pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRow>, Error> {
+    Ok(query_events(conn, None, Some(id), 1)?.pop())
+}

@@ -5,13 +5,20 @@ use std::path::Path;
 use base::{Error, ErrorKind, ResultExt, bail};
 use rusqlite::{Connection, OpenFlags};
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Frozen schemas, indexed by version − 1. Fresh databases are created at the newest.
-const FROZEN: &[&str] = &[include_str!("schema/v1.sql")];
+const FROZEN: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
 
-/// Upgrade steps: `UPGRADES[i]` takes version i+1 to i+2. Empty until version 2 exists.
-const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[];
+/// Upgrade steps: `UPGRADES[i]` takes version i+1 to i+2.
+const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2];
+
+/// Version 2 adds events (the detection issue): the part of v2.sql after its marker.
+fn v1_to_v2(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let v2 = FROZEN[1];
+    let at = v2.find("-- EVENT_TABLE_START").expect("v2.sql has its marker");
+    tx.execute_batch(&v2[at..])
+}
 
 const _: () = assert!(FROZEN.len() as i64 == SCHEMA_VERSION && UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
 
@@ -120,6 +127,50 @@ mod tests {
             let upgraded = open(&p).unwrap();
             assert_eq!(schema_of(&upgraded), schema_of(&fresh), "v{v} upgraded differs from fresh");
         }
+    }
+
+    #[test]
+    fn v1_footage_survives_the_upgrade_and_takes_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v1.db");
+        let c = create_at_version(&p, 1).unwrap();
+        let stream = crate::ensure_stream(&c, "front", crate::StreamKind::Main).unwrap();
+        c.execute("insert into run (stream_id, start_90k, end_90k) values (?, 90000, 180000)", [stream]).unwrap();
+        drop(c);
+        let c = open(&p).unwrap();
+        let v: i64 = c.query_row("select schema_version from meta", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let runs: i64 = c.query_row("select count(*) from run", [], |r| r.get(0)).unwrap();
+        assert_eq!(runs, 1, "footage index kept");
+        let e = crate::EventRow {
+            id: 0,
+            camera: "front".into(),
+            kind: "person".into(),
+            label: "person".into(),
+            start_90k: 100,
+            end_90k: 200,
+            score: 0.6,
+            zones: vec!["porch".into(), "path".into()],
+            clip_start_90k: 0,
+            clip_end_90k: 300,
+            has_snapshot: true,
+            bbox: Some([0.1, 0.2, 0.3, 0.4]),
+            uploaded: false,
+        };
+        assert_eq!(crate::next_event_id(&c).unwrap(), 1);
+        let id = crate::insert_event(&c, &e).unwrap();
+        assert_eq!(crate::get_event(&c, id).unwrap(), Some(crate::EventRow { id, ..e.clone() }));
+        // Bad events are clear errors and change nothing.
+        for bad in [
+            crate::EventRow { kind: "ghost".into(), ..e.clone() },
+            crate::EventRow { end_90k: 50, ..e.clone() },
+            crate::EventRow { score: 1.5, ..e.clone() },
+            crate::EventRow { camera: "nowhere".into(), ..e.clone() },
+        ] {
+            assert!(crate::insert_event(&c, &bad).is_err());
+        }
+        assert_eq!(crate::list_events(&c, None, 10).unwrap().len(), 1);
+        assert_eq!(crate::list_events(&c, Some("back"), 10).unwrap().len(), 0);
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub mod decode;
 pub mod events;
 pub mod motion;
 pub mod objects;
+pub mod snapshot;
 pub mod track;
 pub mod zone;

@@ -565,7 +565,9 @@ impl OnnxDetector {
                 vs[i] = f32::from(rv[cx]);
             }
             let [rr, gg, bb] = &mut rgb;
-            for ((((y, u), v), (r, g)), b) in ys.iter().zip(&us).zip(&vs).zip(rr.iter_mut().zip(gg.iter_mut())).zip(bb.iter_mut()) {
+            for ((((y, u), v), (r, g)), b) in
+                ys.iter().zip(&us).zip(&vs).zip(rr.iter_mut().zip(gg.iter_mut())).zip(bb.iter_mut())
+            {
                 let (y, u, v) = ((y - 16.0) * 1.164, u - 128.0, v - 128.0);
                 *r = (y + 1.596 * v).clamp(0.0, 255.0) * scale;
                 *g = (y - 0.392 * u - 0.813 * v).clamp(0.0, 255.0) * scale;

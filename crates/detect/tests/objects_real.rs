@@ -108,7 +108,7 @@ fn analyse(path: &Path, inst: &Installed) -> Run {
         f.1 = during(Category::Person);
         f.2 = during(Category::Vehicle);
     }
-    run.labels.sort_by(|a, b| b.1.cmp(&a.1));
+    run.labels.sort_by_key(|l| std::cmp::Reverse(l.1));
     run
 }
 

@@ -373,6 +373,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
         })
         .collect();
     let opts = agent::Options {
+        notices: None,
         data_dir: data_dir.to_path_buf(),
         cameras,
         clocks: Arc::new(RealClocks),

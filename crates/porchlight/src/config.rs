@@ -54,6 +54,30 @@ pub struct Config {
     /// The cameras; at least one for `porchlight agent`.
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
+    /// Object detection settings shared by every camera.
+    #[serde(default)]
+    pub detection: DetectionConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// ONNX Runtime's shared library. Default: the one `make setup` installs
+    /// (`~/.cache/porchlight/current/libonnxruntime.so`).
+    pub onnxruntime: Option<PathBuf>,
+    /// Threads each camera's detector may use. 1..=16, default 1.
+    #[serde(default = "d_threads")]
+    pub threads: Bounded<1, 16>,
+}
+
+fn d_threads() -> Bounded<1, 16> {
+    Bounded(1)
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig { onnxruntime: None, threads: d_threads() }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -211,6 +235,113 @@ pub struct CameraConfig {
     /// load; `porchlight motion --config F --camera NAME CLIP` tries them on a clip.
     #[serde(default)]
     pub motion: MotionSettings,
+    /// Object detection on frames with motion (needs `motion.enabled`).
+    pub objects: Option<Spanned<ObjectSettings>>,
+    /// What is kept for each event.
+    #[serde(default)]
+    pub events: EventSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectSettings {
+    /// Default false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// An ONNX model file. Default: the COCO CenterNet `make setup` converts.
+    pub model: Option<PathBuf>,
+    /// How the model's output reads: `boxes` (default), `yolov5` or `yolov8`.
+    pub format: Option<String>,
+    /// A text file with the model's class names, one per line. Default: the 80 COCO classes.
+    pub labels: Option<PathBuf>,
+    /// Median score that confirms a track, per category (0.05 to 0.99). Default 0.25 each.
+    #[serde(default)]
+    pub thresholds: ThresholdSettings,
+    /// Seconds between detector runs when nothing moves. 1..=600, default 3.
+    #[serde(default = "d_heartbeat")]
+    pub heartbeat_s: Bounded<1, 600>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdSettings {
+    pub person: Option<f32>,
+    pub vehicle: Option<f32>,
+    pub animal: Option<f32>,
+    pub package: Option<f32>,
+}
+
+fn d_heartbeat() -> Bounded<1, 600> {
+    Bounded(3)
+}
+
+impl Default for ObjectSettings {
+    fn default() -> Self {
+        ObjectSettings {
+            enabled: false,
+            model: None,
+            format: None,
+            labels: None,
+            thresholds: ThresholdSettings::default(),
+            heartbeat_s: d_heartbeat(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Seconds of footage in an event's clip before it starts. 0..=60, default 5.
+    #[serde(default = "d_roll")]
+    pub pre_roll_s: Bounded<0, 60>,
+    /// Seconds after it ends. 0..=300, default 5.
+    #[serde(default = "d_post_roll")]
+    pub post_roll_s: Bounded<0, 300>,
+    /// JPEG quality of snapshots. 1..=100, default 85.
+    #[serde(default = "d_quality")]
+    pub snapshot_quality: Bounded<1, 100>,
+}
+
+fn d_roll() -> Bounded<0, 60> {
+    Bounded(5)
+}
+fn d_post_roll() -> Bounded<0, 300> {
+    Bounded(5)
+}
+fn d_quality() -> Bounded<1, 100> {
+    Bounded(85)
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings { pre_roll_s: d_roll(), post_roll_s: d_post_roll(), snapshot_quality: d_quality() }
+    }
+}
+
+impl ObjectSettings {
+    /// The tracker's configuration; `what` names the camera in errors.
+    pub fn tracker(&self, what: &str) -> Result<detect::track::TrackerConfig, Error> {
+        let mut t = detect::track::TrackerConfig::default();
+        let th = &self.thresholds;
+        for (i, v) in [th.person, th.vehicle, th.animal, th.package].into_iter().enumerate() {
+            if let Some(v) = v {
+                t.thresholds[i] = v;
+            }
+        }
+        t.check().map_err(|e| base::err!(InvalidArgument, "{what}.objects.thresholds: {}", e.msg()))?;
+        Ok(t)
+    }
+
+    pub fn format(&self, what: &str) -> Result<detect::objects::ModelFormat, Error> {
+        let f = self.format.as_deref().unwrap_or("boxes");
+        detect::objects::ModelFormat::parse(f).ok_or_else(|| {
+            base::err!(
+                InvalidArgument,
+                "{what}.objects.format: expected one of {}, got {f:?}",
+                detect::objects::ModelFormat::NAMES
+            )
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +481,15 @@ impl Config {
                     *f = base_dir.join(&*f);
                 }
             }
+            if let Some(o) = cam.objects.as_mut() {
+                let o = o.get_mut();
+                for p in [o.model.as_mut(), o.labels.as_mut()].into_iter().flatten() {
+                    *p = base_dir.join(&*p);
+                }
+            }
+        }
+        if let Some(p) = c.detection.onnxruntime.as_mut() {
+            *p = base_dir.join(&*p);
         }
         Ok(c)
     }
@@ -384,6 +524,23 @@ impl Config {
             let what = format!("cameras[{i}]");
             if let Some((span, _, Err(e))) = cam.motion.polygons(&what).find(|(_, _, p)| p.is_err()) {
                 return Err(at(text, span, e.msg().to_string()));
+            }
+            let (objects, objects_span) = match &cam.objects {
+                Some(o) => (o.get_ref(), o.span()),
+                None => (&ObjectSettings::default(), 0..0),
+            };
+            if objects.enabled && !cam.motion.enabled {
+                return Err(at(
+                    text,
+                    objects_span.clone(),
+                    format!("{what}.objects.enabled: object detection runs on motion; set {what}.motion.enabled too"),
+                ));
+            }
+            if objects.format.is_some() && objects.model.is_none() {
+                return Err(at(text, objects_span, format!("{what}.objects.format: applies only with `model`")));
+            }
+            if let Err(e) = objects.tracker(&what).and_then(|_| objects.format(&what)) {
+                return Err(at(text, objects_span, e.msg().to_string()));
             }
             let mut zone_names = std::collections::HashSet::new();
             for (j, z) in cam.motion.zones.iter().enumerate() {

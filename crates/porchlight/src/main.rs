@@ -144,6 +144,20 @@ enum Cmd {
         #[arg(long)]
         deep: bool,
     },
+    /// List stored events (newest first): what, when, score, zones, snapshot and clip.
+    Events {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List recorded runs per camera, with the gaps between them and why each run ended.
     Recordings {
         #[command(flatten)]
@@ -171,14 +185,18 @@ struct ExportArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Camera name.
-    #[arg(long)]
-    camera: String,
+    #[arg(long, required_unless_present = "event")]
+    camera: Option<String>,
+    /// Export an event's clip (its time range with pre- and post-roll, on the main stream)
+    /// instead of --camera/--from/--to; `porchlight events` lists them.
+    #[arg(long, conflicts_with_all = ["camera", "from"])]
+    event: Option<i64>,
     /// `main` or `sub`.
     #[arg(long, default_value = "main")]
     stream: String,
     /// Start: RFC 3339 (2026-11-22T18:00:00Z), `now`, or relative like `-5m`, `-90s`, `-2h`.
-    #[arg(long, allow_hyphen_values = true)]
-    from: String,
+    #[arg(long, allow_hyphen_values = true, required_unless_present = "event")]
+    from: Option<String>,
     /// End, in the same forms.
     #[arg(long, allow_hyphen_values = true, default_value = "now")]
     to: String,
@@ -271,6 +289,7 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         }
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),
+        Cmd::Events { data, camera, limit, json } => events(&data.dir()?, camera.as_deref(), limit, json),
         Cmd::Config { cmd: ConfigCmd::Check { file } } => {
             println!("{}", config::check_file(&file)?);
             Ok(())
@@ -303,10 +322,39 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                 streams.push(StreamSpec { kind: StreamKind::Sub, opener: opener(c, sub.get_ref()) });
             }
             let name = cam.name.get_ref().clone();
+            let what = format!("camera {name}");
+            let objects = match cam.objects.as_ref().map(|o| o.get_ref()).filter(|o| o.enabled) {
+                Some(o) => {
+                    let (model, format, labels) = (o.model.clone(), o.format(&what)?, o.labels.clone());
+                    let (lib, threads) = (c.detection.onnxruntime.clone(), c.detection.threads.get() as usize);
+                    let factory: agent::analysis::DetectorFactory = Arc::new(move || {
+                        let name = match format {
+                            detect::objects::ModelFormat::Boxes => "boxes",
+                            detect::objects::ModelFormat::YoloV5 => "yolov5",
+                            detect::objects::ModelFormat::YoloV8 => "yolov8",
+                        };
+                        let d =
+                            motion::load_detector(model.as_deref(), name, labels.as_deref(), lib.as_deref(), threads)?;
+                        Ok(Box::new(d) as Box<dyn detect::objects::ObjectDetector>)
+                    });
+                    Some(agent::analysis::ObjectsConfig {
+                        detector: factory,
+                        tracker: o.tracker(&what)?,
+                        heartbeat: o.heartbeat_s.get() as f64,
+                    })
+                }
+                None => None,
+            };
             let analysis = if cam.motion.enabled {
                 Some(agent::analysis::AnalysisSpec {
-                    motion: cam.motion.detector_config(&format!("camera {name}"))?,
+                    motion: cam.motion.detector_config(&what)?,
                     fps: cam.motion.fps.get() as u32,
+                    objects,
+                    events: agent::analysis::EventsConfig {
+                        pre_roll: Duration::from_secs(cam.events.pre_roll_s.get()),
+                        post_roll: Duration::from_secs(cam.events.post_roll_s.get()),
+                        snapshot_quality: cam.events.snapshot_quality.get() as u8,
+                    },
                 })
             } else {
                 None
@@ -333,6 +381,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
         overall_retention: c.retention.limits.limits(),
         retention_interval: Duration::from_secs(c.retention.interval_s.get()),
         retention_segments_per_pass_max: c.retention.segments_per_pass_max.get() as usize,
+        notices: None,
     })
 }
 
@@ -379,7 +428,7 @@ fn demo(
     let abs = |p: &Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
     let sub = front_sub.map(|p| format!("sub = {{ file = {:?} }}\n", abs(p))).unwrap_or_default();
     let text = format!(
-        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\n{sub}motion = {{ enabled = true }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n",
+        "data_dir = {:?}\n[[cameras]]\nname = \"front\"\nmain = {{ file = {:?} }}\n{sub}motion = {{ enabled = true }}\nobjects = {{ enabled = true }}\n[[cameras]]\nname = \"back\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\nobjects = {{ enabled = true }}\n",
         abs(data_dir),
         abs(front),
         abs(back),
@@ -396,6 +445,7 @@ fn demo(
     println!("While it runs, or after Ctrl-C, in another terminal:");
     println!("  {exe} export --data-dir {} --camera front --from -30s --to now -o clip.mp4", data_dir.display());
     println!("  {exe} recordings --data-dir {}", data_dir.display());
+    println!("  {exe} events --data-dir {}        (then: export --event ID -o event.mp4)", data_dir.display());
     println!("  {exe} check --data-dir {} --deep", data_dir.display());
     println!("To seal clips end to end (only your keys open them):");
     println!("  {exe} keys new --keys me.keys --label Me   # prints your pairing code");
@@ -418,18 +468,30 @@ fn parse_stream(s: &str) -> Result<StreamKind, Error> {
 }
 
 fn export(args: ExportArgs) -> Result<(), Error> {
-    let ExportArgs { data, camera, stream, from, to, output, fragmented, seal } = args;
-    let (dir, camera, stream, from, to, output) =
-        (data.dir()?, camera.as_str(), stream.as_str(), from.as_str(), to.as_str(), output.as_path());
+    let ExportArgs { data, camera, event, stream, from, to, output, fragmented, seal } = args;
+    let (dir, stream, output) = (data.dir()?, stream.as_str(), output.as_path());
     let kind = parse_stream(stream)?;
     if seal && output == Path::new("-") {
         bail!(InvalidArgument, "--output: --seal needs a file (its signed header is written last), not `-`");
     }
-    let now = base::clock::Clocks::realtime_90k(&RealClocks);
-    let from_90k = timearg::parse(from, now).map_err(|m| base::err!(InvalidArgument, "--from: {m}"))?;
-    let to_90k = timearg::parse(to, now).map_err(|m| base::err!(InvalidArgument, "--to: {m}"))?;
     let layout = Layout::new(dir);
     let conn = db::open_read_only(&layout.db())?;
+    let (camera, from_90k, to_90k) = match (event, camera, from) {
+        (Some(id), _, _) => {
+            let Some(e) = db::get_event(&conn, id)? else {
+                bail!(NotFound, "--event: no event {id} (`porchlight events` lists them)");
+            };
+            (e.camera, e.clip_start_90k, e.clip_end_90k)
+        }
+        (None, Some(camera), Some(from)) => {
+            let now = base::clock::Clocks::realtime_90k(&RealClocks);
+            let from_90k = timearg::parse(&from, now).map_err(|m| base::err!(InvalidArgument, "--from: {m}"))?;
+            let to_90k = timearg::parse(&to, now).map_err(|m| base::err!(InvalidArgument, "--to: {m}"))?;
+            (camera, from_90k, to_90k)
+        }
+        _ => bail!(InvalidArgument, "--camera and --from, or --event, are required"),
+    };
+    let camera = camera.as_str();
     let Some(stream_id) = db::find_stream(&conn, camera, kind)? else {
         let names: Vec<String> =
             db::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
@@ -513,6 +575,43 @@ fn check(dir: &Path, deep: bool) -> Result<(), Error> {
     );
     if !r.ok() {
         bail!(DataLoss, "check found {} problems", r.problems.len());
+    }
+    Ok(())
+}
+
+fn events(dir: &Path, camera: Option<&str>, limit: usize, json: bool) -> Result<(), Error> {
+    let layout = Layout::new(dir);
+    let conn = db::open_read_only(&layout.db())?;
+    if let Some(c) = camera
+        && !db::list_streams(&conn)?.iter().any(|s| s.camera == c)
+    {
+        bail!(NotFound, "--camera: no camera named {c:?}");
+    }
+    for e in db::list_events(&conn, camera, limit)? {
+        let snapshot = e.has_snapshot.then(|| layout.snapshot(e.id));
+        if json {
+            let v = serde_json::json!({
+                "id": e.id, "camera": e.camera, "kind": e.kind, "label": e.label,
+                "start": format_90k(e.start_90k), "end": format_90k(e.end_90k), "score": e.score,
+                "zones": e.zones, "box": e.bbox, "snapshot": snapshot,
+                "clip_start": format_90k(e.clip_start_90k), "clip_end": format_90k(e.clip_end_90k),
+                "uploaded": e.uploaded,
+            });
+            println!("{v}");
+        } else {
+            println!(
+                "{:>5}  {:<8} {:<9} {:<12} {}  {:5.1} s  score {:.2}{}{}",
+                e.id,
+                e.camera,
+                e.kind,
+                e.label,
+                format_90k(e.start_90k),
+                (e.end_90k - e.start_90k) as f64 / 90_000.0,
+                e.score,
+                if e.zones.is_empty() { String::new() } else { format!("  zones {}", e.zones.join(",")) },
+                snapshot.map(|p| format!("  {}", p.display())).unwrap_or_default(),
+            );
+        }
     }
     Ok(())
 }
