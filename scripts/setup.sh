@@ -18,6 +18,8 @@ debs=(
   gstreamer1.0-plugins-bad      # h264parse, h265parse
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
+  mosquitto                     # the MQTT broker the event tests publish to
+  mosquitto-clients             # mosquitto_sub/_pub, the tests' MQTT peers
   chromium                      # plays exported MP4s in the tests (never a downloaded browser)
   fonts-dejavu-core
 )

@@ -16,7 +16,7 @@
 //! that cannot be loaded or fails is logged and shown in `status.json`; motion analysis and
 //! recording go on.
 
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -69,7 +69,6 @@ pub struct AnalysisSpec {
     /// Frames analysed per second (1..=30).
     pub fps: u32,
     pub objects: Option<ObjectsConfig>,
-    pub events: EventsConfig,
 }
 
 /// Something to tell the outside world (MQTT) about, as it happens.
@@ -77,11 +76,13 @@ pub struct AnalysisSpec {
 pub enum Notice {
     /// Motion (`kind` "motion") or an object event of `kind` began or ended on a camera.
     Active { camera: String, kind: String, active: bool, at_90k: i64 },
+    /// A doorbell was pressed (its event follows).
+    Doorbell { camera: String, at_90k: i64 },
     /// An event was stored.
     Event(db::EventRow),
 }
 
-pub type Notices = Sender<Notice>;
+pub type Notices = tokio::sync::mpsc::UnboundedSender<Notice>;
 
 /// The streamer's end: hands frames over without ever blocking.
 pub struct FrameSink {
@@ -111,6 +112,7 @@ pub struct Store {
     pub layout: Layout,
     pub db: Arc<Mutex<db::Connection>>,
     pub notices: Option<Notices>,
+    pub events: EventsConfig,
 }
 
 /// Starts the analysis thread for stream `key`.
@@ -126,7 +128,7 @@ pub fn start(
     if let Some(o) = &spec.objects {
         o.tracker.check().map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
     }
-    if !(1..=100).contains(&spec.events.snapshot_quality) {
+    if !(1..=100).contains(&store.events.snapshot_quality) {
         base::bail!(InvalidArgument, "{key}: snapshot quality: expected 1..=100");
     }
     let (tx, rx) = sync_channel(QUEUE_FRAMES);
@@ -267,7 +269,7 @@ impl Worker<'_> {
                 at_90k: end_90k,
             });
         }
-        let ev = &self.spec.events;
+        let ev = &self.store.events;
         let row = db::EventRow {
             id: 0,
             camera: self.store.camera.clone(),

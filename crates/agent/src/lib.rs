@@ -9,8 +9,11 @@
 pub mod analysis;
 pub mod check;
 pub mod export;
+pub mod http;
 pub mod ingest;
+pub mod inputs;
 pub mod layout;
+pub mod mqtt;
 pub mod recovery;
 pub mod retention;
 pub mod sealing;
@@ -47,6 +50,10 @@ pub struct CameraSpec {
     pub retention: retention::Limits,
     /// Analysis of the camera's last stream (the sub-stream when there is one).
     pub analysis: Option<analysis::AnalysisSpec>,
+    /// Pre- and post-roll and snapshot quality of the camera's events.
+    pub events: analysis::EventsConfig,
+    /// The camera has a doorbell button (presses arrive by MQTT or HTTP).
+    pub doorbell: bool,
 }
 
 pub struct Options {
@@ -61,8 +68,11 @@ pub struct Options {
     pub overall_retention: retention::Limits,
     pub retention_interval: Duration,
     pub retention_segments_per_pass_max: usize,
-    /// Where motion and event notices go (MQTT), if anywhere.
-    pub notices: Option<analysis::Notices>,
+    /// Publish to (and take presses and sensors from) an MQTT broker. Its camera list is
+    /// filled in from `cameras`.
+    pub mqtt: Option<mqtt::MqttSpec>,
+    /// Listen for doorbell presses and sensors over HTTP here, with this token.
+    pub http: Option<(std::net::SocketAddr, Option<String>)>,
 }
 
 /// What a finished agent run did.
@@ -113,6 +123,23 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     });
     let board = StatusBoard::default();
     let now = opts.clocks.realtime_90k();
+    // Notices (for MQTT) and inputs (doorbells, sensors) flow through two channels.
+    let (notices_tx, notices_rx) = match &opts.mqtt {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let (inputs_tx, inputs_rx) = tokio::sync::mpsc::unbounded_channel();
+    let http_listener = match &opts.http {
+        Some((addr, _)) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| base::err!(FailedPrecondition, "http listen {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let mut shared_states = Vec::new();
     let mut streamers = Vec::new();
     let mut analysis_threads = Vec::new();
@@ -137,11 +164,13 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         );
         let analysis = match analysed {
             Some(spec) => {
+                let events = opts.cameras.iter().find(|c| c.name == camera_name).map(|c| c.events.clone());
                 let store = analysis::Store {
                     camera: camera_name.clone(),
                     layout: layout.clone(),
                     db: ctx.db.clone(),
-                    notices: opts.notices.clone(),
+                    notices: notices_tx.clone(),
+                    events: events.unwrap_or_default(),
                 };
                 let (sink, thread) = analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone(), store)?;
                 analysis_threads.push(thread);
@@ -196,6 +225,34 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             })
             .err_kind(ErrorKind::Internal, || "starting syncer thread")?
     };
+
+    let mut side_tasks = Vec::new();
+    let cams_meta: HashMap<String, (bool, analysis::EventsConfig)> =
+        opts.cameras.iter().map(|c| (c.name.clone(), (c.doorbell, c.events.clone()))).collect();
+    side_tasks.push(tokio::spawn(inputs::run(
+        inputs::InputCameras { cameras: cams_meta },
+        ctx.db.clone(),
+        opts.clocks.clone(),
+        notices_tx.clone(),
+        inputs_rx,
+        shutdown.clone(),
+    )));
+    if let (Some(mut spec), Some(rx)) = (opts.mqtt.clone(), notices_rx) {
+        spec.cameras = opts.cameras.iter().map(|c| (c.name.clone(), c.doorbell)).collect();
+        let (layout, inputs_tx, rx_shutdown) = (layout.clone(), inputs_tx.clone(), shutdown.clone());
+        side_tasks.push(tokio::spawn(async move {
+            if let Err(e) = mqtt::run(spec, layout, rx, inputs_tx, rx_shutdown).await {
+                tracing::error!("MQTT: {e}");
+            }
+        }));
+    }
+    if let (Some(listener), Some((_, token))) = (http_listener, opts.http.clone()) {
+        let spec =
+            http::HttpSpec { token, cameras: opts.cameras.iter().map(|c| (c.name.clone(), c.doorbell)).collect() };
+        side_tasks.push(tokio::spawn(http::serve(spec, listener, inputs_tx.clone(), shutdown.clone())));
+    }
+    drop(notices_tx);
+    drop(inputs_tx);
 
     let mut tasks = Vec::new();
     for s in streamers {
@@ -279,6 +336,9 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         let _ = t.join();
     }
     let _ = background.await;
+    for t in side_tasks {
+        let _ = t.await;
+    }
     let _ = stop_tx.send(());
     let synced = syncer_thread.join().map_err(|_| base::err!(Internal, "syncer thread panicked"))?;
     let _ = board.write(&layout.status());

@@ -370,10 +370,13 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
             }],
             retention: Default::default(),
             analysis: None,
+            events: Default::default(),
+            doorbell: false,
         })
         .collect();
     let opts = agent::Options {
-        notices: None,
+        mqtt: None,
+        http: None,
         data_dir: data_dir.to_path_buf(),
         cameras,
         clocks: Arc::new(RealClocks),

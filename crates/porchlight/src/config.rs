@@ -57,6 +57,62 @@ pub struct Config {
     /// Object detection settings shared by every camera.
     #[serde(default)]
     pub detection: DetectionConfig,
+    /// Publish motion, objects, events and snapshots to an MQTT broker, and take doorbell
+    /// presses and sensors from it (topics in design/detection.md). Off unless present.
+    pub mqtt: Option<Spanned<MqttConfig>>,
+    /// The agent's HTTP endpoint for doorbell buttons and sensors. Off unless present.
+    pub http: Option<Spanned<HttpConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    pub host: String,
+    /// Default 1883.
+    #[serde(default = "d_mqtt_port")]
+    pub port: Bounded<1, 65535>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Default "porchlight".
+    #[serde(default = "d_prefix")]
+    pub topic_prefix: String,
+    /// Home Assistant MQTT discovery. Default true.
+    #[serde(default = "d_true")]
+    pub discovery: bool,
+    /// Default "homeassistant".
+    #[serde(default = "d_discovery_prefix")]
+    pub discovery_prefix: String,
+    /// Default "porchlight-agent".
+    #[serde(default = "d_client_id")]
+    pub client_id: String,
+}
+
+fn d_mqtt_port() -> Bounded<1, 65535> {
+    Bounded(1883)
+}
+fn d_prefix() -> String {
+    "porchlight".into()
+}
+fn d_discovery_prefix() -> String {
+    "homeassistant".into()
+}
+fn d_client_id() -> String {
+    "porchlight-agent".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port, e.g. "0.0.0.0:8971" for the home network. Default "127.0.0.1:8971".
+    #[serde(default = "d_listen")]
+    pub listen: String,
+    /// When set, requests need `Authorization: Bearer <token>` (at least 16 characters).
+    pub token: Option<String>,
+}
+
+fn d_listen() -> String {
+    "127.0.0.1:8971".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +287,9 @@ pub struct CameraConfig {
     /// Overrides `[camera_defaults.retention]` field by field.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// This camera is a doorbell: presses arrive by MQTT or HTTP and are events with clips.
+    #[serde(default)]
+    pub doorbell: bool,
     /// Motion detection: sensitivity, minimum area, zones and privacy masks. Checked at
     /// load; `porchlight motion --config F --camera NAME CLIP` tries them on a clip.
     #[serde(default)]
@@ -594,6 +653,46 @@ impl Config {
                         }
                     }
                 }
+            }
+        }
+        if let Some(m) = &c.mqtt {
+            let v = m.get_ref();
+            let topic_ok = |t: &str| {
+                !t.is_empty()
+                    && t.len() <= 64
+                    && !t.contains(['+', '#', '\0'])
+                    && !t.starts_with('/')
+                    && !t.ends_with('/')
+            };
+            if v.host.is_empty() || v.host.contains(char::is_whitespace) {
+                return Err(at(
+                    text,
+                    m.span(),
+                    format!("mqtt.host: expected a host name or address, got {:?}", v.host),
+                ));
+            }
+            if !topic_ok(&v.topic_prefix) || !topic_ok(&v.discovery_prefix) {
+                return Err(at(
+                    text,
+                    m.span(),
+                    "mqtt.topic_prefix / discovery_prefix: expected 1–64 characters without +, # or leading/trailing /"
+                        .into(),
+                ));
+            }
+            if v.username.is_some() != v.password.is_some() {
+                return Err(at(text, m.span(), "mqtt: username and password go together".into()));
+            }
+            if v.client_id.is_empty() || v.client_id.len() > 64 {
+                return Err(at(text, m.span(), "mqtt.client_id: expected 1–64 characters".into()));
+            }
+        }
+        if let Some(h) = &c.http {
+            let v = h.get_ref();
+            if v.listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(at(text, h.span(), format!("http.listen: expected address:port, got {:?}", v.listen)));
+            }
+            if v.token.as_ref().is_some_and(|t| t.len() < 16 || t.contains(char::is_whitespace)) {
+                return Err(at(text, h.span(), "http.token: expected at least 16 characters without spaces".into()));
             }
         }
         Ok(c)

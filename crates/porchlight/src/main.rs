@@ -350,11 +350,6 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     motion: cam.motion.detector_config(&what)?,
                     fps: cam.motion.fps.get() as u32,
                     objects,
-                    events: agent::analysis::EventsConfig {
-                        pre_roll: Duration::from_secs(cam.events.pre_roll_s.get()),
-                        post_roll: Duration::from_secs(cam.events.post_roll_s.get()),
-                        snapshot_quality: cam.events.snapshot_quality.get() as u8,
-                    },
                 })
             } else {
                 None
@@ -364,6 +359,12 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                 streams,
                 retention: cam.retention.or(c.camera_defaults.retention).limits(),
                 analysis,
+                events: agent::analysis::EventsConfig {
+                    pre_roll: Duration::from_secs(cam.events.pre_roll_s.get()),
+                    post_roll: Duration::from_secs(cam.events.post_roll_s.get()),
+                    snapshot_quality: cam.events.snapshot_quality.get() as u8,
+                },
+                doorbell: cam.doorbell,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -381,7 +382,23 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
         overall_retention: c.retention.limits.limits(),
         retention_interval: Duration::from_secs(c.retention.interval_s.get()),
         retention_segments_per_pass_max: c.retention.segments_per_pass_max.get() as usize,
-        notices: None,
+        mqtt: c.mqtt.as_ref().map(|m| {
+            let m = m.get_ref();
+            agent::mqtt::MqttSpec {
+                host: m.host.clone(),
+                port: m.port.get() as u16,
+                username: m.username.clone(),
+                password: m.password.clone(),
+                client_id: m.client_id.clone(),
+                prefix: m.topic_prefix.clone(),
+                discovery_prefix: m.discovery.then(|| m.discovery_prefix.clone()),
+                cameras: Vec::new(),
+            }
+        }),
+        http: c.http.as_ref().map(|h| {
+            let h = h.get_ref();
+            (h.listen.parse().expect("checked by Config::parse"), h.token.clone())
+        }),
     })
 }
 
