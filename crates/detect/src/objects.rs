@@ -680,7 +680,7 @@ impl ObjectDetector for OnnxDetector {
                 }
             }
         }
-        Ok(suppress(std::mem::take(&mut self.candidates), 0.7))
+        Ok(suppress(std::mem::take(&mut self.candidates), 0.5))
     }
 }
 

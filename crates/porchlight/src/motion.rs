@@ -220,7 +220,7 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
         if a.verbose
             && let Some(d) = &an.detections
         {
-            for d in d.iter().take(5) {
+            for d in d.iter().take(12) {
                 println!(
                     "{t:8.1} s    {} {:.2} [{:.2},{:.2} {:.2},{:.2}]",
                     d.label, d.score, d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1
