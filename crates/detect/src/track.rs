@@ -206,7 +206,7 @@ impl Tracker {
             let category = d.category.expect("filtered");
             let id = self.next_id;
             self.next_id += 1;
-            let mut tr = Track {
+            let tr = Track {
                 id,
                 category,
                 label: d.label.clone(),
