@@ -10,7 +10,8 @@
 //!   median of its last scores reaches the category's threshold. A wrong label that shows
 //!   up in one or two frames, or with a low median, never becomes an alert.
 //! - A track must also have *moved* (its box's centre has left where it was first seen by
-//!   more than `MOVED` of that box's larger side) before it can be confirmed. Something that has sat still since it was
+//!   more than `MOVED` of that box's larger side, or the box overlaps its first self by less
+//!   than `MOVED_IOU`) before it can be confirmed. Something that has sat still since it was
 //!   first seen — a parked car, a rock the model calls a dog (both in Debian's
 //!   `vtest.avi`) — did not arrive, so it is no visit; a visitor walks in.
 //! - A track is lost when it has not been seen for `lost_after` seconds, which bridges the
@@ -31,6 +32,7 @@ const HISTORY: usize = 7;
 /// A track has moved once its centre is this far (in units of its first box's larger side)
 /// from where it was first seen. Boxes of something still jitter by a tenth or so.
 const MOVED: f32 = 0.3;
+const MOVED_IOU: f32 = 0.6;
 
 #[derive(Clone, Debug)]
 pub struct TrackerConfig {
@@ -110,10 +112,13 @@ impl Track {
     }
 }
 
+/// Moved: the centre has gone far for its size, or the box has changed shape or place
+/// enough that it overlaps its first self by less than `MOVED_IOU` (someone walking towards
+/// or away from the camera grows or shrinks more than they shift).
 fn moved(first: &BBox, now: &BBox) -> bool {
     let ((x0, y0), (x1, y1)) = (first.center(), now.center());
     let side = (first.x1 - first.x0).max(first.y1 - first.y0).max(1e-3);
-    ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt() > MOVED * side
+    ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt() > MOVED * side || first.iou(now) < MOVED_IOU
 }
 
 #[derive(Clone, Debug, PartialEq)]
