@@ -69,6 +69,8 @@ pub struct AnalysisSpec {
     /// Frames analysed per second (1..=30).
     pub fps: u32,
     pub objects: Option<ObjectsConfig>,
+    /// The "new stationary object near the door" rule for packages.
+    pub packages: Option<detect::analyser::PackageRule>,
 }
 
 /// Something to tell the outside world (MQTT) about, as it happens.
@@ -124,7 +126,10 @@ pub fn start(
     store: Store,
 ) -> Result<(FrameSink, JoinHandle<()>), Error> {
     // Validate the configuration now, so a bad one fails the start, not the thread.
-    Analyser::new(spec.motion.clone(), spec.fps).map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
+    let a = Analyser::new(spec.motion.clone(), spec.fps).map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
+    if let Some(p) = &spec.packages {
+        a.with_packages(p.clone()).map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
+    }
     if let Some(o) = &spec.objects {
         o.tracker.check().map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
     }
@@ -161,10 +166,10 @@ impl Worker<'_> {
     }
 
     fn analyser(&self) -> Analyser {
-        let a = Analyser::new(self.spec.motion.clone(), self.spec.fps).expect("validated in start");
+        let a = self.motion_only();
         let Some(o) = &self.spec.objects else { return a };
         let made = (o.detector)().and_then(|detector| {
-            Analyser::new(self.spec.motion.clone(), self.spec.fps)?.with_objects(ObjectsSpec {
+            self.motion_only().with_objects(ObjectsSpec {
                 detector,
                 tracker: o.tracker.clone(),
                 heartbeat: o.heartbeat,
@@ -180,6 +185,15 @@ impl Worker<'_> {
                 self.set_error(format!("object detection unavailable: {e}"));
                 a
             }
+        }
+    }
+
+    /// Motion (and the package rule), as validated in `start`.
+    fn motion_only(&self) -> Analyser {
+        let a = Analyser::new(self.spec.motion.clone(), self.spec.fps).expect("validated in start");
+        match &self.spec.packages {
+            Some(p) => a.with_packages(p.clone()).expect("validated in start"),
+            None => a,
         }
     }
 

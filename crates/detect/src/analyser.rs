@@ -24,6 +24,37 @@ pub struct ObjectsSpec {
     pub heartbeat: f64,
 }
 
+/// The "new stationary object near the door" rule: packages, which COCO models have no
+/// class for. When a visit's motion has ended and settled, the scene is compared with the
+/// background from before the visit; a new region, parcel-sized, whose centre is in one of
+/// `zones`, is a package (unless a person is still being tracked: then the check waits).
+/// A region where an earlier package was is its removal, not a new one.
+#[derive(Clone, Debug)]
+pub struct PackageRule {
+    /// Names of motion zones to watch (the porch, the doormat).
+    pub zones: Vec<String>,
+    /// Seconds after motion ends before the scene is compared (1..=120). Default 5.
+    pub settle: f64,
+    /// Largest package, as a fraction of the frame (0.001..=0.5). Default 0.08.
+    pub max_area: f32,
+}
+
+impl PackageRule {
+    pub fn new(zones: Vec<String>) -> PackageRule {
+        PackageRule { zones, settle: 5.0, max_area: 0.08 }
+    }
+}
+
+struct PackageWatch {
+    rule: PackageRule,
+    /// The background as it was before the current visit.
+    quiet_bg: Option<Vec<f32>>,
+    reference: Option<Vec<f32>>,
+    due: Option<f64>,
+    /// Packages reported and not yet taken away.
+    present: Vec<BBox>,
+}
+
 /// What an event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -119,6 +150,7 @@ pub struct Analyser {
     /// Full-resolution luma and chroma masks for the current picture size.
     mask_raster: Option<MaskRaster>,
     visit: Option<MotionVisit>,
+    packages: Option<PackageWatch>,
 }
 
 impl Analyser {
@@ -138,7 +170,28 @@ impl Analyser {
             masked: OwnedPicture { width: 0, height: 0, y: Vec::new(), u: Vec::new(), v: Vec::new() },
             mask_raster: None,
             visit: None,
+            packages: None,
         })
+    }
+
+    /// Adds the package rule; its zones must be motion zones.
+    pub fn with_packages(mut self, rule: PackageRule) -> Result<Analyser, Error> {
+        for z in &rule.zones {
+            if !self.cfg.zones.iter().any(|(n, _)| n == z) {
+                bail!(InvalidArgument, "package zone {z:?}: no motion zone has that name");
+            }
+        }
+        if rule.zones.is_empty() {
+            bail!(InvalidArgument, "package zones: name at least one motion zone");
+        }
+        if !(1.0..=120.0).contains(&rule.settle) {
+            bail!(InvalidArgument, "package settle: expected 1 to 120 seconds, got {}", rule.settle);
+        }
+        if !(0.001..=0.5).contains(&rule.max_area) {
+            bail!(InvalidArgument, "package max_area: expected 0.001 to 0.5, got {}", rule.max_area);
+        }
+        self.packages = Some(PackageWatch { rule, quiet_bg: None, reference: None, due: None, present: Vec::new() });
+        Ok(self)
     }
 
     /// Adds object detection.
@@ -194,15 +247,40 @@ impl Analyser {
             Self::black_out(&self.cfg, &mut self.mask_raster, &mut self.masked, &pic);
             self.masked.picture()
         };
+        if let Some(w) = self.packages.as_mut()
+            && self.visit.is_none()
+        {
+            w.quiet_bg = Some(self.detector.background());
+        }
         let motion = self.detector.detect(pic.luma())?;
+        if motion.reset
+            && let Some(w) = self.packages.as_mut()
+        {
+            // The camera moved or switched to night mode: the old scene says nothing now.
+            w.reference = None;
+            w.due = None;
+        }
         let change = self.events.push(t, motion.is_motion());
         let mut out = Analysed { t, motion, change, detections: None, started: Vec::new(), ended: Vec::new() };
 
         match change {
             Some(Change::Started(start)) => {
                 self.visit = Some(MotionVisit { start, explained: false, zones: Vec::new(), best: None });
+                if let Some(w) = self.packages.as_mut() {
+                    w.due = None;
+                    if w.reference.is_none() {
+                        w.reference = w.quiet_bg.take();
+                    }
+                }
             }
-            Some(Change::Ended(_)) | None => {}
+            Some(Change::Ended(_)) => {
+                if let Some(w) = self.packages.as_mut()
+                    && w.reference.is_some()
+                {
+                    w.due = Some(t + w.rule.settle);
+                }
+            }
+            None => {}
         }
         if let Some(v) = self.visit.as_mut() {
             merge_zones(&mut v.zones, &out.motion.zones);
@@ -284,6 +362,45 @@ impl Analyser {
                 zones: v.zones,
                 snapshot: v.best.map(|b| b.1),
             });
+        }
+        let person_tracked =
+            self.objects.as_ref().is_some_and(|o| o.tracker.tracks().iter().any(|tr| tr.category == Category::Person));
+        if self.visit.is_none()
+            && !person_tracked
+            && let Some(w) = self.packages.as_mut()
+            && w.due.is_some_and(|d| t >= d)
+            && let Some(reference) = w.reference.take()
+        {
+            w.due = None;
+            for r in self.detector.changes_since(&reference) {
+                let b = BBox { x0: r.x, y0: r.y, x1: r.x + r.w, y1: r.y + r.h };
+                let (cx, cy) = b.center();
+                let in_zone = self.cfg.zones.iter().any(|(n, p)| w.rule.zones.contains(n) && p.contains(cx, cy));
+                if !in_zone || r.area > w.rule.max_area {
+                    continue;
+                }
+                if let Some(i) = w.present.iter().position(|p| p.iou(&b) > 0.3) {
+                    // Where a package was: it was taken away.
+                    w.present.remove(i);
+                    continue;
+                }
+                w.present.push(b);
+                out.ended.push(Event {
+                    kind: EventKind::Object(Category::Package),
+                    label: "new object".into(),
+                    start: t,
+                    end: t,
+                    score: 0.0,
+                    zones: self
+                        .cfg
+                        .zones
+                        .iter()
+                        .filter(|(n, p)| w.rule.zones.contains(n) && p.contains(cx, cy))
+                        .map(|(n, _)| n.clone())
+                        .collect(),
+                    snapshot: Some(Snapshot { t, bbox: Some(b), picture: pic.to_owned() }),
+                });
+            }
         }
         match object_err {
             // The frame's motion analysis stands; the caller logs the detector's error.

@@ -347,6 +347,60 @@ impl MotionDetector {
         Ok(out)
     }
 
+    /// The background model now (working image, row by row), to compare a later frame
+    /// with by [`changes_since`](Self::changes_since). Empty before the first frame.
+    pub fn background(&self) -> Vec<f32> {
+        self.bg.clone()
+    }
+
+    /// Regions where the last frame differs from an earlier `background` (same size),
+    /// after correcting for the overall brightness change between them, with the same
+    /// thresholds, masks and minimum area as motion (zones are not applied). This is what
+    /// is new in the scene since then, moving or not: a parcel left by a visitor, which
+    /// motion stopped reporting once it held still. Clobbers the per-frame motion buffers,
+    /// so call it after [`detect`](Self::detect) has been used for the frame.
+    pub fn changes_since(&mut self, background: &[f32]) -> Vec<Region> {
+        if background.len() != self.cur.len() || self.cur.is_empty() {
+            return Vec::new();
+        }
+        self.ratios.clear();
+        for (i, &b) in background.iter().enumerate() {
+            if !self.ignore[i] && b >= GAIN_FLOOR {
+                self.ratios.push(self.cur[i] / b);
+            }
+        }
+        let gain = if self.ratios.is_empty() {
+            1.0
+        } else {
+            let mid = self.ratios.len() / 2;
+            *self.ratios.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1
+        }
+        .clamp(0.2, 5.0);
+        for (i, &b) in background.iter().enumerate() {
+            let expected = b * gain;
+            self.changed[i] = !self.ignore[i] && (self.cur[i] - expected).abs() > self.threshold + 0.06 * expected;
+        }
+        let frame_px = (self.w * self.h) as f32;
+        let min_px = (self.cfg.min_area * frame_px).max(2.0);
+        let mut out: Vec<Region> = self
+            .regions()
+            .into_iter()
+            .filter(|b| b.pixels as f32 >= min_px)
+            .map(|b| {
+                let (x0, y0, x1, y1) = b.bbox;
+                Region {
+                    x: x0 as f32 / self.w as f32,
+                    y: y0 as f32 / self.h as f32,
+                    w: (x1 + 1 - x0) as f32 / self.w as f32,
+                    h: (y1 + 1 - y0) as f32 / self.h as f32,
+                    area: b.pixels as f32 / frame_px,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.area.total_cmp(&a.area));
+        out
+    }
+
     /// Starts the model over from the current frame.
     fn restart(&mut self) {
         self.bg.copy_from_slice(&self.cur);

@@ -425,6 +425,10 @@ pub struct MotionSettings {
     /// Areas never analysed: lists of `[x, y]` points in fractions of the frame.
     #[serde(default)]
     pub masks: Vec<Spanned<Vec<[f32; 2]>>>,
+    /// Names of zones where something new left behind after a visit (and still there a few
+    /// seconds after motion ends) is a package. Default none (the rule is off).
+    #[serde(default)]
+    pub package_zones: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,6 +458,7 @@ impl Default for MotionSettings {
             min_area_permille: d_min_area(),
             zones: Vec::new(),
             masks: Vec::new(),
+            package_zones: Vec::new(),
         }
     }
 }
@@ -583,6 +588,16 @@ impl Config {
             let what = format!("cameras[{i}]");
             if let Some((span, _, Err(e))) = cam.motion.polygons(&what).find(|(_, _, p)| p.is_err()) {
                 return Err(at(text, span, e.msg().to_string()));
+            }
+            for p in &cam.motion.package_zones {
+                if !cam.motion.zones.iter().any(|z| &z.get_ref().name == p) {
+                    let span = cam.motion.zones.first().map(|z| z.span()).unwrap_or(cam.name.span());
+                    return Err(at(
+                        text,
+                        span,
+                        format!("{what}.motion.package_zones: {p:?} is not the name of one of its motion zones"),
+                    ));
+                }
             }
             let (objects, objects_span) = match &cam.objects {
                 Some(o) => (o.get_ref(), o.span()),

@@ -350,6 +350,8 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     motion: cam.motion.detector_config(&what)?,
                     fps: cam.motion.fps.get() as u32,
                     objects,
+                    packages: (!cam.motion.package_zones.is_empty())
+                        .then(|| detect::analyser::PackageRule::new(cam.motion.package_zones.clone())),
                 })
             } else {
                 None

@@ -32,6 +32,9 @@ pub struct MotionArgs {
     /// A privacy mask: x,y x,y x,y… (repeatable).
     #[arg(long = "mask")]
     pub masks: Vec<String>,
+    /// Watch this zone for packages left behind (repeatable; a --zone name).
+    #[arg(long = "package-zone")]
+    pub package_zones: Vec<String>,
     /// Print every analysed frame, not only the events.
     #[arg(long)]
     pub verbose: bool,
@@ -176,6 +179,20 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
     };
     let mut analyser =
         Analyser::new(cfg, a.fps).map_err(|e| Error::new(e.kind(), format!("--sensitivity or --min-area: {e}")))?;
+    let package_zones = match (&a.config, &a.camera) {
+        (Some(path), Some(name)) => crate::config::Config::load(path)?
+            .cameras
+            .iter()
+            .find(|c| c.name.get_ref() == name)
+            .map(|c| c.motion.package_zones.clone())
+            .unwrap_or_default(),
+        _ => a.package_zones.clone(),
+    };
+    if !package_zones.is_empty() {
+        analyser = analyser
+            .with_packages(detect::analyser::PackageRule::new(package_zones))
+            .map_err(|e| Error::new(e.kind(), format!("--package-zone: {e}")))?;
+    }
     if let Some(spec) = a.objects.spec()? {
         analyser = analyser.with_objects(spec)?;
     }

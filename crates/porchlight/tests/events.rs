@@ -188,6 +188,10 @@ fn bad_event_config_is_a_clear_error() {
         (format!("[http]\nlisten = \"nowhere\"\n{cam}"), "http.listen"),
         (format!("[http]\ntoken = \"short\"\n{cam}"), "http.token"),
         (format!("{cam}events = {{ pre_roll_s = 61 }}\n"), "line 4: expected an integer in 0..=60, got 61"),
+        (
+            format!("{cam}motion = {{ enabled = true, package_zones = [\"porch\"] }}\n"),
+            "package_zones: \"porch\" is not the name",
+        ),
     ] {
         std::fs::write(&cfg, &body).unwrap();
         let (ok, out) = porchlight(&["config", "check", &cfg.display().to_string()]);
