@@ -198,3 +198,28 @@ fn bad_event_config_is_a_clear_error() {
         assert!(!ok && out.contains(want), "{body}\n→ {out}");
     }
 }
+
+#[test]
+fn a_broken_model_leaves_recording_and_motion_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.onnx");
+    std::fs::write(&bad, b"\x08\x07 not really a model").unwrap();
+    let agent = Agent::start(
+        dir.path(),
+        &format!(
+            "[[cameras]]\nname = \"cam\"\nmain = {{ file = {:?} }}\nmotion = {{ enabled = true }}\n\
+             objects = {{ enabled = true, model = {bad:?} }}\n",
+            testdata("back.mp4")
+        ),
+    );
+    wait_until("recording and motion", Duration::from_secs(30), || {
+        let st = agent.status();
+        st.iter().any(|s| {
+            s["frames_recorded"].as_u64().unwrap_or(0) > 30 && s["motion"]["events"].as_u64().unwrap_or(0) >= 1
+        })
+    });
+    let st = agent.status();
+    let err = st[0]["motion"]["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(err.contains("object detection unavailable") && err.contains("broken.onnx"), "{st:?}");
+    agent.stop_with(libc::SIGTERM);
+}
