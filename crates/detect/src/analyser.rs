@@ -126,6 +126,22 @@ struct Objects {
 /// Privacy masks rasterized for one picture size: (size, luma mask, chroma mask).
 type MaskRaster = ((usize, usize), Vec<bool>, Vec<bool>);
 
+impl Objects {
+    /// The finished event, with the snapshot and zones gathered while it was open.
+    fn ended(&mut self, ev: crate::track::ObjectEvent) -> Event {
+        let (snapshot, zones) = self.open.remove(&ev.id).unwrap_or_default();
+        Event {
+            kind: EventKind::Object(ev.category),
+            label: ev.label,
+            start: ev.start,
+            end: ev.end,
+            score: ev.score,
+            zones,
+            snapshot,
+        }
+    }
+}
+
 /// The motion event in progress.
 struct MotionVisit {
     start: f64,
@@ -134,6 +150,21 @@ struct MotionVisit {
     zones: Vec<String>,
     /// The frame with the most moving area, and that area.
     best: Option<(f32, Snapshot)>,
+}
+
+impl MotionVisit {
+    /// As an unclassified motion event ending at `end`.
+    fn into_event(self, end: f64) -> Event {
+        Event {
+            kind: EventKind::Motion,
+            label: "motion".into(),
+            start: self.start,
+            end,
+            score: 0.0,
+            zones: self.zones,
+            snapshot: self.best.map(|b| b.1),
+        }
+    }
 }
 
 pub struct Analyser {
@@ -323,18 +354,7 @@ impl Analyser {
                             slot.0 = Some(Snapshot { t, bbox: Some(ev.best.2), picture: pic.to_owned() });
                         }
                     }
-                    ObjectChange::Ended(ev) => {
-                        let (snapshot, zones) = o.open.remove(&ev.id).unwrap_or_default();
-                        out.ended.push(Event {
-                            kind: EventKind::Object(ev.category),
-                            label: ev.label,
-                            start: ev.start,
-                            end: ev.end,
-                            score: ev.score,
-                            zones,
-                            snapshot,
-                        });
-                    }
+                    ObjectChange::Ended(ev) => out.ended.push(o.ended(ev)),
                 }
             }
             for ev in o.events.open() {
@@ -353,15 +373,7 @@ impl Analyser {
             && !v.explained
             && !out.ended.iter().any(|e| e.start <= end && e.end >= v.start)
         {
-            out.ended.push(Event {
-                kind: EventKind::Motion,
-                label: "motion".into(),
-                start: v.start,
-                end,
-                score: 0.0,
-                zones: v.zones,
-                snapshot: v.best.map(|b| b.1),
-            });
+            out.ended.push(v.into_event(end));
         }
         let person_tracked =
             self.objects.as_ref().is_some_and(|o| o.tracker.tracks().iter().any(|tr| tr.category == Category::Person));
@@ -469,16 +481,7 @@ impl Analyser {
             let changes = o.tracker.finish();
             for ch in o.events.push(&o.tracker, &changes) {
                 if let ObjectChange::Ended(ev) = ch {
-                    let (snapshot, zones) = o.open.remove(&ev.id).unwrap_or_default();
-                    ended.push(Event {
-                        kind: EventKind::Object(ev.category),
-                        label: ev.label,
-                        start: ev.start,
-                        end: ev.end,
-                        score: ev.score,
-                        zones,
-                        snapshot,
-                    });
+                    ended.push(o.ended(ev));
                 }
             }
         }
@@ -489,15 +492,7 @@ impl Analyser {
                 Some(Change::Ended(e)) => e,
                 _ => t,
             };
-            ended.push(Event {
-                kind: EventKind::Motion,
-                label: "motion".into(),
-                start: v.start,
-                end,
-                score: 0.0,
-                zones: v.zones,
-                snapshot: v.best.map(|b| b.1),
-            });
+            ended.push(v.into_event(end));
         }
         (change, ended)
     }

@@ -2,6 +2,8 @@
 //! outputs (written by `make_models.py` with the `onnx` package `make setup` installs) run
 //! by the real ONNX Runtime.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use base::ErrorKind;
@@ -14,14 +16,7 @@ struct Models {
 }
 
 fn models() -> Option<Models> {
-    let inst = match Installed::find() {
-        Ok(i) => i,
-        Err(e) if std::env::var_os("PORCHLIGHT_REQUIRE_MODELS").is_some() => panic!("{e}"),
-        Err(e) => {
-            eprintln!("SKIPPING: {e}");
-            return None;
-        }
-    };
+    let inst = common::installed()?;
     let python = Installed::cache_dir().join("current/venv/bin/python");
     let dir = std::env::temp_dir().join(format!(
         "porchlight-adapters-{}-{:?}",

@@ -5,35 +5,16 @@
 //! the figures in BENCHMARKS.md:
 //!   cargo test --release -p porchlight-detect --test objects_real -- --nocapture
 
+mod common;
+
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use common::{installed, shared};
 use porchlight_detect::analyser::{Analyser, Event, EventKind, ObjectsSpec};
 use porchlight_detect::motion::MotionConfig;
 use porchlight_detect::objects::{Category, Installed, OnnxDetector, Runtime};
 use porchlight_detect::track::TrackerConfig;
-
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPING: {} is absent (real third-party footage is not in a fresh clone)", p.display());
-        None
-    }
-}
-
-/// The installed model, or a loud skip (a failure under `make test`, which installs it).
-fn installed() -> Option<Installed> {
-    match Installed::find() {
-        Ok(i) => Some(i),
-        Err(e) if std::env::var_os("PORCHLIGHT_REQUIRE_MODELS").is_some() => panic!("{e}"),
-        Err(e) => {
-            eprintln!("SKIPPING: {e}");
-            None
-        }
-    }
-}
 
 /// The person clip without B-frames, as a camera's sub-stream carries it (made by
 /// `make testdata`; made here when missing).

@@ -2,23 +2,16 @@
 //! through the product's path: our MP4 demuxer, then the analyser the agent uses (OpenH264,
 //! the detector at 5 frames a second). Ground truth is in ../shared/data/README.md.
 
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use common::shared;
 use porchlight_detect::analyser::Analyser;
 use porchlight_detect::motion::{Motion, MotionConfig};
 
 const FPS: f64 = 5.0;
-
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPING: {} is absent (real third-party footage is not in a fresh clone)", p.display());
-        None
-    }
-}
 
 /// (time in seconds, motion) for every analysed frame.
 fn analyse(path: &Path) -> Vec<(f64, Motion)> {
