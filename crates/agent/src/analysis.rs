@@ -224,6 +224,13 @@ impl Worker<'_> {
                     continue;
                 }
             };
+            if let Some(e) = &a.detector_error {
+                errors += 1;
+                if errors % 100 == 1 {
+                    tracing::warn!(camera = %self.key, errors, "object detector: {e}");
+                }
+                self.set_error(format!("object detector: {e}"));
+            }
             let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
             if let Some(change) = a.change {
                 self.motion_changed(

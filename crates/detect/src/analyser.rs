@@ -111,6 +111,8 @@ pub struct Analysed {
     pub started: Vec<(EventKind, f64)>,
     /// Events that ended with this frame.
     pub ended: Vec<Event>,
+    /// The object detector failed on this frame (it is tried again on the next one).
+    pub detector_error: Option<Error>,
 }
 
 struct Objects {
@@ -252,8 +254,8 @@ impl Analyser {
     }
 
     /// Feeds one stored frame at time `t` (seconds). Returns the analysis when this frame
-    /// was analysed; decoding and detector errors are returned (the decoder skips to the
-    /// next key frame; the detector is tried again on the next frame).
+    /// was analysed; decoding errors are returned (the decoder skips to the next key
+    /// frame), a detector error is part of the frame's analysis.
     pub fn push(&mut self, data: &[u8], is_key: bool, t: f64) -> Result<Option<Analysed>, Error> {
         let Some(dec) = self.decoder.as_mut() else { return Ok(None) };
         // A jump back in time (a new run) restarts the pacing.
@@ -292,7 +294,15 @@ impl Analyser {
             w.due = None;
         }
         let change = self.events.push(t, motion.is_motion());
-        let mut out = Analysed { t, motion, change, detections: None, started: Vec::new(), ended: Vec::new() };
+        let mut out = Analysed {
+            t,
+            motion,
+            change,
+            detections: None,
+            started: Vec::new(),
+            ended: Vec::new(),
+            detector_error: None,
+        };
 
         match change {
             Some(Change::Started(start)) => {
@@ -414,11 +424,9 @@ impl Analyser {
                 });
             }
         }
-        match object_err {
-            // The frame's motion analysis stands; the caller logs the detector's error.
-            Some(e) if out.ended.is_empty() && out.started.is_empty() => Err(e),
-            _ => Ok(Some(out)),
-        }
+        // The frame's motion analysis and events stand; the caller logs the detector's error.
+        out.detector_error = object_err;
+        Ok(Some(out))
     }
 
     /// The zones an object touches: those containing the bottom centre (the feet, the

@@ -220,6 +220,12 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
             }
         };
         n += 1;
+        if let Some(e) = &an.detector_error {
+            errors += 1;
+            if errors <= 3 {
+                eprintln!("{t:8.1} s  object detector: {e}");
+            }
+        }
         if a.verbose {
             let m = &an.motion;
             println!(
@@ -262,7 +268,7 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
     for e in &ended {
         print_event(e);
     }
-    eprintln!("analysed {n} frames at {} fps; {errors} decoding errors", a.fps);
+    eprintln!("analysed {n} frames at {} fps; {errors} decoding or detector errors", a.fps);
     if n == 0 {
         bail!(InvalidArgument, "{}: no frame could be decoded (H.264 without B-frames expected)", a.file.display());
     }

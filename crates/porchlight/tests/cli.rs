@@ -77,7 +77,7 @@ fn bad_input_is_named_and_changes_nothing() {
     check(&["motion", &clip, "--sensitivity", "0"], "sensitivity: expected 1..=100");
     check(&["motion", &testdata("h265.mp4").display().to_string()], "H.264 only");
     let (ok, text) = porchlight(&["motion", &clip]);
-    assert!(ok && text.contains("analysed") && text.contains("0 decoding errors"), "{text}");
+    assert!(ok && text.contains("analysed") && text.contains("0 decoding or detector errors"), "{text}");
     // Settings from a configuration file's camera.
     let example = repo_root().join("porchlight.example.toml").display().to_string();
     let (ok, text) = porchlight(&["motion", &clip, "--config", &example, "--camera", "front"]);
