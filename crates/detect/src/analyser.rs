@@ -283,7 +283,7 @@ impl Analyser {
         if let Some(w) = self.packages.as_mut()
             && self.visit.is_none()
         {
-            w.quiet_bg = Some(self.detector.background());
+            self.detector.background_into(w.quiet_bg.get_or_insert_with(Vec::new));
         }
         let motion = self.detector.detect(pic.luma())?;
         if motion.reset

@@ -347,10 +347,11 @@ impl MotionDetector {
         Ok(out)
     }
 
-    /// The background model now (working image, row by row), to compare a later frame
-    /// with by [`changes_since`](Self::changes_since). Empty before the first frame.
-    pub fn background(&self) -> Vec<f32> {
-        self.bg.clone()
+    /// Copies the background model now (working image, row by row) into `out`, to
+    /// compare a later frame with by [`changes_since`](Self::changes_since). Empty before
+    /// the first frame.
+    pub fn background_into(&self, out: &mut Vec<f32>) {
+        out.clone_from(&self.bg);
     }
 
     /// Regions where the last frame differs from an earlier `background` (same size),
