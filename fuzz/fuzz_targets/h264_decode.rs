@@ -16,8 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut dec) = H264Decoder::new(&entry) else { return };
     let mut det = MotionDetector::new(MotionConfig::default()).unwrap();
     for (i, f) in frames.chunks(97).enumerate() {
-        if let Ok(Some(l)) = dec.decode(f, i % 5 == 0) {
-            let _ = det.detect(l);
+        if let Ok(Some(p)) = dec.decode(f, i % 5 == 0) {
+            let _ = det.detect(p.luma());
         }
     }
 });
