@@ -352,7 +352,6 @@ pub struct OnnxDetector {
     input: Vec<f32>,
     /// How the picture maps onto the input (for letterboxing): scale and offset.
     placement: Placement,
-    candidates: Vec<Detection>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -424,7 +423,6 @@ impl OnnxDetector {
             channels_last,
             input: vec![0.0; w * h * 3],
             placement: Placement::default(),
-            candidates: Vec::new(),
             spec,
         })
     }
@@ -588,20 +586,29 @@ impl OnnxDetector {
             }
         }
     }
+}
 
+/// Detections being read out of a model's output (which stays borrowed from the session).
+struct Candidates<'a> {
+    placement: Placement,
+    spec: &'a ModelSpec,
+    out: Vec<Detection>,
+}
+
+impl Candidates<'_> {
     /// Maps a box in input pixels to fractions of the picture.
     fn to_frame(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> BBox {
         let p = self.placement;
         BBox { x0: (x0 - p.x) / p.w, y0: (y0 - p.y) / p.h, x1: (x1 - p.x) / p.w, y1: (y1 - p.y) / p.h }.clamped()
     }
 
-    fn candidate(&mut self, class: usize, score: f32, b: BBox) {
+    fn push(&mut self, class: usize, score: f32, b: BBox) {
         if score < self.spec.min_score || !score.is_finite() || b.area() <= 0.0 {
             return;
         }
         let label = self.spec.labels.get(class).cloned().unwrap_or_else(|| format!("class {class}"));
         let category = Category::of_label(&label);
-        self.candidates.push(Detection { label, category, score, bbox: b });
+        self.out.push(Detection { label, category, score, bbox: b });
     }
 }
 
@@ -627,9 +634,7 @@ impl ObjectDetector for OnnxDetector {
             .map_err(|e| base::err!(InvalidArgument, "model output {} is not float32: {e}", self.output_name))?;
         let s: Vec<usize> = oshape.iter().map(|&d| d.max(0) as usize).collect();
         let classes = self.spec.labels.len();
-        let data = data.to_vec();
-        drop(outputs);
-        self.candidates.clear();
+        let mut c = Candidates { placement: self.placement, spec: &self.spec, out: Vec::new() };
         let bad = |want: String| {
             base::err!(
                 InvalidArgument,
@@ -648,8 +653,8 @@ impl ObjectDetector for OnnxDetector {
                     if !(class >= 0.0 && class < classes as f32) {
                         continue;
                     }
-                    let b = self.to_frame(r[0], r[1], r[2], r[3]);
-                    self.candidate(class as usize, r[4], b);
+                    let b = c.to_frame(r[0], r[1], r[2], r[3]);
+                    c.push(class as usize, r[4], b);
                 }
             }
             ModelFormat::YoloV5 => {
@@ -657,9 +662,9 @@ impl ObjectDetector for OnnxDetector {
                     return Err(bad(format!("[1, N, {}]", 5 + classes)));
                 }
                 for r in data.chunks_exact(5 + classes) {
-                    let (c, cs) = best_class(&r[5..]);
-                    let b = self.to_frame(r[0] - r[2] / 2.0, r[1] - r[3] / 2.0, r[0] + r[2] / 2.0, r[1] + r[3] / 2.0);
-                    self.candidate(c, r[4] * cs, b);
+                    let (class, cs) = best_class(&r[5..]);
+                    let b = c.to_frame(r[0] - r[2] / 2.0, r[1] - r[3] / 2.0, r[0] + r[2] / 2.0, r[1] + r[3] / 2.0);
+                    c.push(class, r[4] * cs, b);
                 }
             }
             ModelFormat::YoloV8 => {
@@ -673,14 +678,14 @@ impl ObjectDetector for OnnxDetector {
                     for (c, sc) in scores.iter_mut().enumerate() {
                         *sc = at(4 + c, i);
                     }
-                    let (c, cs) = best_class(&scores);
+                    let (class, cs) = best_class(&scores);
                     let (cx, cy, bw, bh) = (at(0, i), at(1, i), at(2, i), at(3, i));
-                    let b = self.to_frame(cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0);
-                    self.candidate(c, cs, b);
+                    let b = c.to_frame(cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0);
+                    c.push(class, cs, b);
                 }
             }
         }
-        Ok(suppress(std::mem::take(&mut self.candidates), 0.5))
+        Ok(suppress(c.out, 0.5))
     }
 }
 
