@@ -11,7 +11,8 @@
 //!   up in one or two frames, or with a low median, never becomes an alert.
 //! - A track must also have *moved* (its box's centre has left where it was first seen by
 //!   more than `MOVED` of that box's larger side, or the box overlaps its first self by less
-//!   than `MOVED_IOU`) before it can be confirmed. Something that has sat still since it was
+//!   than `MOVED_IOU`) before it can be confirmed — except a package, which by nature
+//!   sits still. Something that has sat still since it was
 //!   first seen — a parked car, a rock the model calls a dog (both in Debian's
 //!   `vtest.avi`) — did not arrive, so it is no visit; a visitor walks in.
 //! - A track is lost when it has not been seen for `lost_after` seconds, which bridges the
@@ -193,8 +194,9 @@ impl Tracker {
                 tr.best = (d.score, t, d.bbox);
                 tr.label.clone_from(&d.label);
             }
+            // (A parcel never moves: that is what it is.)
             if !tr.confirmed
-                && tr.moved
+                && (tr.moved || tr.category == Category::Package)
                 && tr.hits >= self.cfg.confirm_hits
                 && tr.median() >= self.cfg.threshold(tr.category)
             {
