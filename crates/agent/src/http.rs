@@ -34,8 +34,13 @@ pub struct HttpSpec {
     pub cameras: HashMap<String, bool>,
 }
 
+/// Connections handled at once; more are closed at once (a button presses, it does not
+/// flood).
+const CONNECTIONS_MAX: usize = 32;
+
 /// Serves until shutdown.
 pub async fn serve(spec: HttpSpec, listener: TcpListener, inputs: UnboundedSender<Input>, mut shutdown: Receiver) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
@@ -43,9 +48,14 @@ pub async fn serve(spec: HttpSpec, listener: TcpListener, inputs: UnboundedSende
         };
         match conn {
             Ok((stream, _)) => {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    drop(stream);
+                    continue;
+                };
                 let (spec, inputs) = (spec.clone(), inputs.clone());
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(5), handle(stream, &spec, &inputs)).await;
+                    drop(slot);
                 });
             }
             Err(e) => {
