@@ -224,3 +224,41 @@ fn a_broken_model_leaves_recording_and_motion_running() {
     assert!(err.contains("object detection unavailable") && err.contains("broken.onnx"), "{st:?}");
     agent.stop_with(libc::SIGTERM);
 }
+
+#[test]
+fn mqtt_reconnects_and_announces_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let broker = Broker::start(dir.path(), port);
+    let agent = Agent::start(
+        dir.path(),
+        &format!(
+            "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\n[[cameras]]\nname = \"gate\"\ndoorbell = true\n\
+             main = {{ file = {:?} }}\n",
+            testdata("back.mp4")
+        ),
+    );
+    // Retained messages as a fresh subscriber sees them.
+    let retained = |what: &str| -> String {
+        let out = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "#", "-v", "--retained-only", "-W", "2"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!("{what}: {} retained lines", text.lines().count());
+        text
+    };
+    let announced = |t: &str| {
+        t.contains("homeassistant/event/porchlight_gate_doorbell/config") && t.contains("porchlight/available online")
+    };
+    wait_until("the first announcement", Duration::from_secs(20), || announced(&retained("first")));
+    // The broker restarts with nothing retained (persistence is off): the agent must
+    // reconnect and announce itself again.
+    drop(broker);
+    std::thread::sleep(Duration::from_secs(2));
+    let _broker = Broker::start(dir.path(), port);
+    wait_until("the announcement after a broker restart", Duration::from_secs(60), || {
+        announced(&retained("after restart"))
+    });
+    agent.stop_with(libc::SIGTERM);
+}
