@@ -312,12 +312,16 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
     let mut a = Analyser::new(MotionConfig::default(), 5)?.with_objects(spec)?;
     a.set_sample_entry(&track.sample_entry)?;
     let (mut analysed, mut detected) = (0u32, 0u32);
+    // For each object event: seconds from its first sighting to the frame that confirmed
+    // it, which is when an alert goes out (plus that frame's processing time).
+    let mut confirm_delays: Vec<(String, f64)> = Vec::new();
     let c0 = cpu_time();
     let t0 = Instant::now();
     for (b, key, t) in &frames {
         if let Some(an) = a.push(b, *key, *t)? {
             analysed += 1;
             detected += u32::from(an.detections.is_some());
+            confirm_delays.extend(an.started.iter().map(|(k, start)| (k.name().to_owned(), t - start)));
         }
     }
     let cpu = (cpu_time() - c0).as_secs_f64();
@@ -329,6 +333,10 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
         cpu / duration,
         duration / cpu,
     );
+    if !confirm_delays.is_empty() {
+        let list: Vec<String> = confirm_delays.iter().map(|(k, d)| format!("{k} {d:.1} s")).collect();
+        println!("objects: first sighting to alert, per event: {}", list.join(", "));
+    }
     Ok(())
 }
 
