@@ -636,12 +636,7 @@ impl ObjectDetector for OnnxDetector {
         let classes = self.spec.labels.len();
         let mut c = Candidates { placement: self.placement, spec: &self.spec, out: Vec::new() };
         let bad = |want: String| {
-            base::err!(
-                InvalidArgument,
-                "model output {} is {}; expected {want}",
-                self.output_name,
-                shape_text(&oshape_i64(&s))
-            )
+            base::err!(InvalidArgument, "model output {} is {}; expected {want}", self.output_name, shape_text(oshape))
         };
         match self.spec.format {
             ModelFormat::Boxes => {
@@ -687,10 +682,6 @@ impl ObjectDetector for OnnxDetector {
         }
         Ok(suppress(c.out, 0.5))
     }
-}
-
-fn oshape_i64(s: &[usize]) -> Vec<i64> {
-    s.iter().map(|&d| d as i64).collect()
 }
 
 fn best_class(scores: &[f32]) -> (usize, f32) {

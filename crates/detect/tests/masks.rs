@@ -1,7 +1,8 @@
 //! Privacy masks reach snapshots: every pixel of an event's snapshot inside a mask is black
 //! (luma 16, neutral chroma), and the rest of the picture is untouched.
 
-use std::os::unix::fs::FileExt;
+mod common;
+
 use std::path::Path;
 
 use porchlight_detect::analyser::Analyser;
@@ -15,19 +16,7 @@ fn snapshots_are_masked() {
     // The left 40% of the picture is private.
     let mask = Polygon::parse("mask", "0,0 0.4,0 0.4,1 0,1").unwrap();
     let cfg = MotionConfig { masks: vec![mask], ..MotionConfig::default() };
-    let mut a = Analyser::new(cfg, 5).unwrap();
-    let (file, track) = media::source::file::read_track(&p).unwrap();
-    a.set_sample_entry(&track.sample_entry).unwrap();
-    let (mut events, mut buf, mut last) = (Vec::new(), Vec::new(), 0.0);
-    for s in &track.samples {
-        buf.resize(s.size as usize, 0);
-        file.read_exact_at(&mut buf, s.offset).unwrap();
-        last = s.dts as f64 / f64::from(track.timescale);
-        if let Some(an) = a.push(&buf, s.is_key, last).unwrap() {
-            events.extend(an.ended);
-        }
-    }
-    events.extend(a.finish(last).1);
+    let events = common::events_of(Analyser::new(cfg, 5).unwrap(), &p);
     let snap = events.iter().find_map(|e| e.snapshot.as_ref()).expect("the moving test pattern makes an event");
     let pic = &snap.picture;
     let (w, h) = (pic.width, pic.height);

@@ -1,7 +1,8 @@
 //! The package rule on generated footage: a "visitor" (a dark box) walks in, stands, and
 //! walks away; with a parcel left on the porch that is one package event, without it none.
 
-use std::os::unix::fs::FileExt;
+mod common;
+
 use std::path::Path;
 
 use porchlight_detect::analyser::{Analyser, Event, EventKind, PackageRule};
@@ -41,20 +42,8 @@ fn clip(dir: &Path, name: &str, parcel: bool) -> std::path::PathBuf {
 fn events(path: &Path) -> Vec<Event> {
     let porch = Polygon::parse("porch", "0.4,0.7 0.7,0.7 0.7,1 0.4,1").unwrap();
     let cfg = MotionConfig { zones: vec![("porch".into(), porch)], ..MotionConfig::default() };
-    let mut a = Analyser::new(cfg, 5).unwrap().with_packages(PackageRule::new(vec!["porch".into()])).unwrap();
-    let (file, track) = media::source::file::read_track(path).unwrap();
-    a.set_sample_entry(&track.sample_entry).unwrap();
-    let (mut out, mut buf, mut last) = (Vec::new(), Vec::new(), 0.0);
-    for s in &track.samples {
-        buf.resize(s.size as usize, 0);
-        file.read_exact_at(&mut buf, s.offset).unwrap();
-        last = s.dts as f64 / f64::from(track.timescale);
-        if let Some(an) = a.push(&buf, s.is_key, last).unwrap() {
-            out.extend(an.ended);
-        }
-    }
-    out.extend(a.finish(last).1);
-    out
+    let a = Analyser::new(cfg, 5).unwrap().with_packages(PackageRule::new(vec!["porch".into()])).unwrap();
+    common::events_of(a, path)
 }
 
 #[test]

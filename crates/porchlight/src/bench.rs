@@ -277,7 +277,7 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
         }
     }
     let Some(pic) = pic else { bail!(InvalidArgument, "{}: no frame could be decoded", file.display()) };
-    let mut det = crate::motion::load_detector(None, "boxes", None, None, threads)?;
+    let mut det = crate::motion::load_detector(None, detect::objects::ModelFormat::Boxes, None, None, threads)?;
     let (w, h) = det.input_size();
     for _ in 0..3 {
         det.detect(&pic.picture())?;
@@ -307,7 +307,7 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
     }
     // One camera's whole analysis, as the agent runs it: decode every frame, motion at
     // 5 fps, the detector when motion (or a track, or the heartbeat) calls for it.
-    let det = crate::motion::load_detector(None, "boxes", None, None, threads)?;
+    let det = crate::motion::load_detector(None, detect::objects::ModelFormat::Boxes, None, None, threads)?;
     let spec = ObjectsSpec { detector: Box::new(det), tracker: Default::default(), heartbeat: 3.0 };
     let mut a = Analyser::new(MotionConfig::default(), 5)?.with_objects(spec)?;
     a.set_sample_entry(&track.sample_entry)?;

@@ -328,13 +328,13 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     let (model, format, labels) = (o.model.clone(), o.format(&what)?, o.labels.clone());
                     let (lib, threads) = (c.detection.onnxruntime.clone(), c.detection.threads.get() as usize);
                     let factory: agent::analysis::DetectorFactory = Arc::new(move || {
-                        let name = match format {
-                            detect::objects::ModelFormat::Boxes => "boxes",
-                            detect::objects::ModelFormat::YoloV5 => "yolov5",
-                            detect::objects::ModelFormat::YoloV8 => "yolov8",
-                        };
-                        let d =
-                            motion::load_detector(model.as_deref(), name, labels.as_deref(), lib.as_deref(), threads)?;
+                        let d = motion::load_detector(
+                            model.as_deref(),
+                            format,
+                            labels.as_deref(),
+                            lib.as_deref(),
+                            threads,
+                        )?;
                         Ok(Box::new(d) as Box<dyn detect::objects::ObjectDetector>)
                     });
                     Some(agent::analysis::ObjectsConfig {

@@ -91,9 +91,12 @@ impl ObjectArgs {
             tracker.thresholds[c as usize] = v;
         }
         tracker.check().map_err(|e| Error::new(e.kind(), format!("--threshold: {e}")))?;
+        let Some(format) = ModelFormat::parse(&self.format) else {
+            bail!(InvalidArgument, "--format {:?}: expected one of {}", self.format, ModelFormat::NAMES);
+        };
         let detector = load_detector(
             self.model.as_deref(),
-            &self.format,
+            format,
             self.labels.as_deref(),
             self.onnxruntime.as_deref(),
             self.threads,
@@ -105,7 +108,7 @@ impl ObjectArgs {
 /// Loads ONNX Runtime and a model: the installed default, or a user's model in `format`.
 pub fn load_detector(
     model: Option<&std::path::Path>,
-    format: &str,
+    format: ModelFormat,
     labels: Option<&std::path::Path>,
     onnxruntime: Option<&std::path::Path>,
     threads: usize,
@@ -122,9 +125,6 @@ pub fn load_detector(
         (None, Ok(i)) => i.default_spec(),
         (None, Err(e)) => return Err(Error::new(e.kind(), e.to_string())),
         (Some(m), _) => {
-            let Some(format) = ModelFormat::parse(format) else {
-                bail!(InvalidArgument, "--format {format:?}: expected one of {}", ModelFormat::NAMES);
-            };
             let labels = match labels {
                 Some(p) => std::fs::read_to_string(p)
                     .err_kind(ErrorKind::InvalidArgument, || format!("--labels {}", p.display()))?

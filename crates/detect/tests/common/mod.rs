@@ -29,3 +29,22 @@ pub fn installed() -> Option<Installed> {
         }
     }
 }
+
+/// Runs an MP4 through `a` frame by frame, as the agent feeds it, and returns every event
+/// that ended (including those the end of the clip closes).
+pub fn events_of(mut a: porchlight_detect::analyser::Analyser, path: &Path) -> Vec<porchlight_detect::analyser::Event> {
+    use std::os::unix::fs::FileExt;
+    let (file, track) = media::source::file::read_track(path).unwrap();
+    a.set_sample_entry(&track.sample_entry).unwrap();
+    let (mut out, mut buf, mut last) = (Vec::new(), Vec::new(), 0.0);
+    for s in &track.samples {
+        buf.resize(s.size as usize, 0);
+        file.read_exact_at(&mut buf, s.offset).unwrap();
+        last = s.dts as f64 / f64::from(track.timescale);
+        if let Some(an) = a.push(&buf, s.is_key, last).unwrap() {
+            out.extend(an.ended);
+        }
+    }
+    out.extend(a.finish(last).1);
+    out
+}
