@@ -10,6 +10,7 @@ SHARED_DATA := ../shared/data
 setup:
 	@bash scripts/setup.sh
 	@bash scripts/setup-models.sh
+	@bash scripts/setup-tools.sh
 
 ## Generate synthetic test clips under testdata/generated (idempotent).
 testdata: setup

@@ -20,6 +20,8 @@ debs=(
   gstreamer1.0-libav
   mosquitto                     # the MQTT broker the event tests publish to
   mosquitto-clients             # mosquitto_sub/_pub, the tests' MQTT peers
+  postgresql                    # the server's metadata tests run on it too (started by the tests)
+  wrk                           # the timeline benchmark's load generator
   chromium                      # plays exported MP4s in the tests (never a downloaded browser)
   fonts-dejavu-core
 )

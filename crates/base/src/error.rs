@@ -18,6 +18,8 @@ pub enum ErrorKind {
     FailedPrecondition,
     /// Credentials were rejected.
     Unauthenticated,
+    /// The caller is known but may not do this.
+    PermissionDenied,
     /// Data on disk or from a peer is not what the format promises.
     DataLoss,
     /// A peer or resource is temporarily unreachable; retrying may succeed.
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::FailedPrecondition => "failed_precondition",
             ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::DataLoss => "data_loss",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::ResourceExhausted => "resource_exhausted",

@@ -48,6 +48,8 @@ pub enum Kind {
     Snapshot = 2,
     /// A small JPEG thumbnail.
     Thumbnail = 3,
+    /// An event's metadata (labels, zones, scores) as JSON: what the server must not read.
+    Event = 4,
 }
 
 impl Kind {
@@ -56,7 +58,10 @@ impl Kind {
             1 => Kind::Clip,
             2 => Kind::Snapshot,
             3 => Kind::Thumbnail,
-            _ => bail!(Unsupported, "object kind: expected 1 (clip), 2 (snapshot) or 3 (thumbnail), got {v}"),
+            4 => Kind::Event,
+            _ => {
+                bail!(Unsupported, "object kind: expected 1 (clip), 2 (snapshot), 3 (thumbnail) or 4 (event), got {v}")
+            }
         })
     }
 
@@ -65,6 +70,7 @@ impl Kind {
             Kind::Clip => "clip",
             Kind::Snapshot => "snapshot",
             Kind::Thumbnail => "thumbnail",
+            Kind::Event => "event",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod rows;
 mod schema;
+pub mod server;
 
 pub use rows::*;
 pub use rusqlite::Connection;

@@ -1,0 +1,236 @@
+//! Who is calling: the [`Actor`] extractor (session cookie or bearer token, with the CSRF
+//! check for cookie-authenticated writes), and the one table of what each household role
+//! may do ([`allows`]). Every handler asks [`Actor::member`] or [`Actor::device`]; none
+//! compares roles itself.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use base::{Error, ErrorKind, err};
+use db::server::{Account, Device, Member, Role};
+
+use crate::error::ApiError;
+use crate::secrets::{constant_time_eq, secret_hash};
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "pl_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Clone, Debug)]
+pub enum Via {
+    Session { id_hash: String, csrf: String },
+    Token,
+}
+
+#[derive(Clone, Debug)]
+pub enum Actor {
+    Anonymous,
+    /// The password was right; the second factor (or, right after sign-up, its enrolment)
+    /// is still to come. Can only complete it or sign out.
+    Pending {
+        account: Account,
+        id_hash: String,
+    },
+    Account {
+        account: Account,
+        via: Via,
+    },
+    Device {
+        device: Device,
+    },
+}
+
+/// What a household member may do. `allows` is the whole policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Timeline, live events, and downloading clips and snapshots (within a limited
+    /// member's or guest's window).
+    View,
+    /// See who else is in the household.
+    ViewMembers,
+    /// Change the household's name, retention and webhook; list devices.
+    Settings,
+    /// Delete events and their footage.
+    Delete,
+    /// Invite and remove members.
+    ManageMembers,
+    /// Pair and revoke agents.
+    Pair,
+    /// Read who opened which clip.
+    AccessLog,
+}
+
+/// The role table of ../shared/PRODUCT.md: owners do everything; full members everything
+/// but membership, pairing and the access log; standard members watch; limited members and
+/// guests watch within their window.
+pub fn allows(role: Role, p: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Owner => true,
+        Role::Full => matches!(p, View | ViewMembers | Settings | Delete),
+        Role::Standard => matches!(p, View | ViewMembers),
+        Role::Limited | Role::Guest => matches!(p, View),
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+fn is_safe(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A bearer token is `plt_<id>_<secret>`: the id finds the row, the secret is checked
+/// against its hash.
+pub fn format_token(id: &str, secret: &str) -> String {
+    format!("plt_{id}_{secret}")
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Actor, ApiError> {
+        let now = st.now_ms();
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let auth = auth.to_str().map_err(|_| err!(Unauthenticated, "authorization: not ASCII"))?;
+            let Some(tok) = auth.strip_prefix("Bearer ") else {
+                return Err(err!(Unauthenticated, "authorization: expected `Bearer plt_…`").into());
+            };
+            return Ok(token_actor(st, tok.trim()).await?);
+        }
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else { return Ok(Actor::Anonymous) };
+        let id_hash = secret_hash(&secret);
+        let Some(s) = st.db.session(&id_hash, now).await? else { return Ok(Actor::Anonymous) };
+        if !is_safe(&parts.method) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !constant_time_eq(sent.as_bytes(), s.csrf.as_bytes()) {
+                return Err(err!(
+                    PermissionDenied,
+                    "{CSRF_HEADER}: missing or wrong (send the csrf value from the session)"
+                )
+                .into());
+            }
+        }
+        if !s.mfa_done {
+            return Ok(Actor::Pending { account: s.account, id_hash });
+        }
+        Ok(Actor::Account { account: s.account, via: Via::Session { id_hash, csrf: s.csrf } })
+    }
+}
+
+async fn token_actor(st: &AppState, tok: &str) -> Result<Actor, Error> {
+    let bad = || err!(Unauthenticated, "authorization: unknown or revoked token");
+    let rest = tok.strip_prefix("plt_").ok_or_else(bad)?;
+    let (id, secret) = rest.split_once('_').ok_or_else(bad)?;
+    if id.len() != 32 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let row = st.db.token(id).await?.ok_or_else(bad)?;
+    if !constant_time_eq(secret_hash(secret).as_bytes(), row.secret_hash.as_bytes()) {
+        return Err(bad());
+    }
+    if let Some(did) = row.device_id {
+        let device = st.db.device(&did).await?.ok_or_else(bad)?;
+        if device.revoked_ms.is_some() {
+            return Err(bad());
+        }
+        return Ok(Actor::Device { device });
+    }
+    let aid = row.account_id.ok_or_else(bad)?;
+    let account = st.db.account_by_id(&aid).await?.ok_or_else(bad)?;
+    Ok(Actor::Account { account, via: Via::Token })
+}
+
+impl Actor {
+    /// The signed-in account (both factors done).
+    pub fn account(&self) -> Result<&Account, Error> {
+        match self {
+            Actor::Account { account, .. } => Ok(account),
+            Actor::Pending { .. } => bail!(Unauthenticated, "session: the second factor is still to be given"),
+            Actor::Device { .. } => bail!(PermissionDenied, "authorization: a device credential cannot do this"),
+            Actor::Anonymous => bail!(Unauthenticated, "session: sign in first"),
+        }
+    }
+
+    pub fn device(&self) -> Result<&Device, Error> {
+        match self {
+            Actor::Device { device } => Ok(device),
+            Actor::Anonymous => bail!(Unauthenticated, "authorization: a device credential is required"),
+            _ => bail!(PermissionDenied, "authorization: only a paired device can do this"),
+        }
+    }
+
+    /// The caller's membership of `household_id` if its role allows `p` now.
+    pub async fn member(&self, st: &AppState, household_id: &str, p: Permission) -> Result<Member, Error> {
+        let account = self.account()?;
+        crate::types::check_id("household id", household_id)?;
+        let m = st
+            .db
+            .member(household_id, &account.id)
+            .await?
+            .ok_or_else(|| err!(PermissionDenied, "household {household_id}: you are not a member"))?;
+        if m.role == Role::Guest {
+            let until = m.window_until_ms.unwrap_or(i64::MIN);
+            if st.now_ms() >= until {
+                bail!(PermissionDenied, "household {household_id}: your guest access ended at {until} ms");
+            }
+        }
+        if !allows(m.role, p) {
+            bail!(PermissionDenied, "household {household_id}: the {} role cannot do this ({p:?})", m.role.as_str());
+        }
+        Ok(m)
+    }
+}
+
+/// The footage window a member may see: `(from, until)`, either open.
+pub fn window(m: &Member) -> (Option<i64>, Option<i64>) {
+    match m.role {
+        Role::Limited | Role::Guest => (m.window_from_ms, m.window_until_ms),
+        _ => (None, None),
+    }
+}
+
+pub fn in_window(m: &Member, start_ms: i64) -> bool {
+    let (from, until) = window(m);
+    from.is_none_or(|f| start_ms >= f) && until.is_none_or(|u| start_ms < u)
+}
+
+/// Errors for a kind used by handlers that check ownership of a resource by id.
+pub fn denied(what: &str) -> Error {
+    Error::new(ErrorKind::PermissionDenied, format!("{what}: not yours"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_table() {
+        use Permission::*;
+        let all = [View, ViewMembers, Settings, Delete, ManageMembers, Pair, AccessLog];
+        let got: Vec<(Role, Vec<Permission>)> =
+            Role::ALL.iter().map(|&r| (r, all.iter().copied().filter(|&p| allows(r, p)).collect())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Role::Owner, all.to_vec()),
+                (Role::Full, vec![View, ViewMembers, Settings, Delete]),
+                (Role::Standard, vec![View, ViewMembers]),
+                (Role::Limited, vec![View]),
+                (Role::Guest, vec![View]),
+            ]
+        );
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; pl_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

@@ -1,0 +1,127 @@
+//! Porchlight's server API: the axum router, its JSON types, authentication (passwords,
+//! TOTP, sessions with CSRF protection, bearer tokens for scripts and agents) and the one
+//! authorization table.
+//!
+//! Owns: HTTP. The only crate that knows status codes, cookies or JSON field names; errors
+//! become statuses in exactly one place (`error::status_of`). Deliberately does not own:
+//! storage (`db::server`, `blob`), the meaning of ciphertext (it checks signed headers with
+//! `crypto` but holds no key that opens anything), or configuration files. What the server
+//! may and may not see is design/server.md.
+
+/// `bail!` for handlers: returns a `base::Error` converted into whatever error type the
+/// function returns (`ApiError` or `base::Error`).
+macro_rules! bail {
+    ($kind:ident, $($arg:tt)+) => {
+        return Err(base::err!($kind, $($arg)+).into())
+    };
+}
+
+pub mod auth;
+pub mod error;
+mod routes;
+pub mod secrets;
+pub mod state;
+pub mod types;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use state::{AppState, Settings, system_clock};
+
+use crate::state::Metrics;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Porchlight server API", description = "Stores ciphertext and the least metadata its features need; see design/server.md."),
+    tags((name = "accounts"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "meta"))
+)]
+struct ApiDoc;
+
+#[utoipa::path(get, path = "/api/health", responses((status = 200, body = crate::types::Ok)), tag = "meta")]
+async fn health() -> axum::Json<types::Ok> {
+    axum::Json(types::Ok { ok: true })
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)), tag = "meta")]
+async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render())
+}
+
+async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    Metrics::add(&st.metrics.requests, 1);
+    let resp = next.run(req).await;
+    if resp.status().is_client_error() {
+        Metrics::add(&st.metrics.responses_4xx, 1);
+    } else if resp.status().is_server_error() {
+        Metrics::add(&st.metrics.responses_5xx, 1);
+    }
+    resp
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    use routes::{accounts, households, sync};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(metrics))
+        .routes(routes!(accounts::signup))
+        .routes(routes!(accounts::totp_confirm))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::login_totp))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::session))
+        .routes(routes!(accounts::set_keys))
+        .routes(routes!(accounts::key_backup))
+        .routes(routes!(accounts::list_tokens, accounts::create_token))
+        .routes(routes!(accounts::delete_token))
+        .routes(routes!(accounts::security_events))
+        .routes(routes!(households::create))
+        .routes(routes!(households::get, households::patch))
+        .routes(routes!(households::members))
+        .routes(routes!(households::remove_member))
+        .routes(routes!(households::invite))
+        .routes(routes!(households::accept))
+        .routes(routes!(households::create_pairing))
+        .routes(routes!(households::pairing_offer, households::complete_pairing))
+        .routes(routes!(households::devices))
+        .routes(routes!(households::revoke_device))
+        .routes(routes!(households::access_log))
+        .routes(routes!(sync::device_self))
+        .routes(routes!(sync::missing_chunks))
+        .routes(routes!(sync::put_chunk))
+        .routes(routes!(sync::commit_object))
+        .routes(routes!(sync::commit_event))
+        .routes(routes!(sync::timeline))
+        .routes(routes!(sync::get_object))
+        .routes(routes!(sync::delete_event))
+        .routes(routes!(sync::live))
+}
+
+/// The OpenAPI document of every route the router serves (the router and the document
+/// are built together, so neither can miss a route).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// Unknown `/api/…` paths get a JSON 404 like every other error.
+async fn not_found() -> error::ApiError {
+    error::ApiError(base::err!(NotFound, "no such endpoint"))
+}
+
+pub fn router(st: AppState) -> Router {
+    let (router, doc) = api_router().split_for_parts();
+    let json = doc.to_pretty_json().expect("the OpenAPI document serializes");
+    router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], json) }),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(blob::CHUNK_BYTES_MAX + 4096))
+        .layer(middleware::from_fn_with_state(st.clone(), count))
+        .with_state(st)
+}

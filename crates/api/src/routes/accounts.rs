@@ -1,0 +1,334 @@
+//! Sign-up, sign-in with a password and a TOTP code, sessions, API tokens, the account's
+//! keys and its security log.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::response::{AppendHeaders, IntoResponse};
+use base::err;
+
+use crate::auth::{Actor, SESSION_COOKIE, Via, format_token};
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::{self, hex_decode, random_hex, secret_hash};
+use crate::state::{AppState, Metrics};
+use crate::types::*;
+
+/// The caller's address (for rate limits and the security log).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<ClientIp, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
+}
+
+fn limit_attempts(st: &AppState, ip: IpAddr) -> Result<(), base::Error> {
+    if !st.limiter.allow(ip, st.now_ms()) {
+        bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
+    }
+    Ok(())
+}
+
+pub(crate) async fn security(
+    st: &AppState,
+    account: Option<&str>,
+    kind: &str,
+    ip: IpAddr,
+    detail: &str,
+) -> Result<(), base::Error> {
+    tracing::info!(account, kind, %ip, detail, "security event");
+    st.db.insert_security_event(&random_hex(16), account, kind, &ip.to_string(), detail, st.now_ms()).await
+}
+
+fn normalize_email(e: &str) -> Result<String, base::Error> {
+    let e = e.trim().to_lowercase();
+    check_text("email", &e, 3, 254)?;
+    let (local, domain) =
+        e.split_once('@').ok_or_else(|| err!(InvalidArgument, "email: expected an address with @"))?;
+    if local.is_empty() || domain.is_empty() || !domain.contains('.') || e.contains(char::is_whitespace) {
+        bail!(InvalidArgument, "email: {e:?} is not an address");
+    }
+    Ok(e)
+}
+
+fn session_cookie(st: &AppState, secret: &str) -> String {
+    let secure = if st.settings.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        st.settings.session_ms / 1000
+    )
+}
+
+/// Creates a session; returns the cookie and the CSRF value.
+async fn new_session(st: &AppState, account_id: &str, mfa_done: bool) -> Result<(String, String), base::Error> {
+    let secret = random_hex(32);
+    let csrf = random_hex(16);
+    let now = st.now_ms();
+    st.db.insert_session(&secret_hash(&secret), account_id, &csrf, mfa_done, now, now + st.settings.session_ms).await?;
+    Ok((session_cookie(st, &secret), csrf))
+}
+
+#[utoipa::path(post, path = "/api/signup", request_body = SignUp, responses((status = 200, body = SignUpReply), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn signup(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<SignUp>,
+) -> ApiResult<impl IntoResponse> {
+    limit_attempts(&st, ip)?;
+    let email = normalize_email(&req.email)?;
+    secrets::check_password_rules(&req.password)?;
+    let pw = req.password.clone();
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+        .await
+        .map_err(|e| base::Error::wrap(base::ErrorKind::Internal, "hashing task", e))??;
+    let mut totp = [0u8; secrets::TOTP_SECRET_BYTES];
+    crypto::random_bytes(&mut totp);
+    let id = random_hex(16);
+    st.db.insert_account(&id, &email, &hash, &totp, st.now_ms()).await?;
+    security(&st, Some(&id), "signup", ip, "").await?;
+    let (cookie, csrf) = new_session(&st, &id, false).await?;
+    let reply = SignUpReply {
+        account_id: id,
+        totp_url: secrets::otpauth_url(&email, &totp),
+        totp_secret: secrets::base32_rfc4648(&totp),
+        csrf,
+    };
+    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(reply)))
+}
+
+#[utoipa::path(post, path = "/api/totp/confirm", request_body = TotpCode, responses((status = 200, body = crate::types::Ok), (status = 401, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn totp_confirm(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Json(req): Json<TotpCode>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let Actor::Pending { account, id_hash } = actor else {
+        bail!(FailedPrecondition, "session: TOTP is confirmed once, right after sign-up");
+    };
+    if account.totp_confirmed {
+        bail!(FailedPrecondition, "session: TOTP is already confirmed; sign in with a code at /api/login/totp");
+    }
+    second_factor(&st, ip, &account, &id_hash, &req.code, true).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+async fn second_factor(
+    st: &AppState,
+    ip: IpAddr,
+    account: &db::server::Account,
+    id_hash: &str,
+    code: &str,
+    confirm: bool,
+) -> Result<(), base::Error> {
+    let now = st.now_ms();
+    let secret = account.totp_secret.as_deref().ok_or_else(|| err!(Internal, "account has no TOTP secret"))?;
+    let step = secrets::totp_match(secret, code, now);
+    let fresh = match step {
+        Some(s) => st.db.use_totp_step(&account.id, s, confirm).await?,
+        None => false,
+    };
+    if !fresh {
+        Metrics::add(&st.metrics.logins_failed, 1);
+        let n = st.db.login_failed(&account.id, now, st.settings.lock_after, st.settings.lock_ms).await?;
+        security(st, Some(&account.id), "totp_failed", ip, &format!("failure {n}")).await?;
+        bail!(Unauthenticated, "code: wrong, expired or already used");
+    }
+    st.db.login_succeeded(&account.id).await?;
+    st.db.complete_session_mfa(id_hash).await?;
+    Metrics::add(&st.metrics.logins_ok, 1);
+    security(st, Some(&account.id), "signed_in", ip, if confirm { "TOTP enrolled" } else { "password and TOTP" }).await
+}
+
+#[utoipa::path(post, path = "/api/login", request_body = SignIn, responses((status = 200, body = SignInReply), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<SignIn>,
+) -> ApiResult<impl IntoResponse> {
+    limit_attempts(&st, ip)?;
+    let email = req.email.trim().to_lowercase();
+    if req.password.len() > secrets::PASSWORD_BYTES_MAX {
+        bail!(InvalidArgument, "password: expected at most {} bytes", secrets::PASSWORD_BYTES_MAX);
+    }
+    let now = st.now_ms();
+    let account = st.db.account_by_email(&email).await?;
+    // Hash even for unknown addresses so that timing does not tell which exist.
+    let phc = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+    let pw = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&pw, &phc))
+        .await
+        .map_err(|e| base::Error::wrap(base::ErrorKind::Internal, "hashing task", e))?;
+    let Some(account) = account else {
+        Metrics::add(&st.metrics.logins_failed, 1);
+        security(&st, None, "login_failed", ip, "unknown address").await?;
+        bail!(Unauthenticated, "email or password: wrong");
+    };
+    if account.locked_until_ms > now {
+        security(&st, Some(&account.id), "login_locked", ip, "").await?;
+        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
+    }
+    if !ok {
+        Metrics::add(&st.metrics.logins_failed, 1);
+        let n = st.db.login_failed(&account.id, now, st.settings.lock_after, st.settings.lock_ms).await?;
+        security(&st, Some(&account.id), "login_failed", ip, &format!("wrong password, failure {n}")).await?;
+        bail!(Unauthenticated, "email or password: wrong");
+    }
+    let (cookie, csrf) = new_session(&st, &account.id, false).await?;
+    let next = if account.totp_confirmed { "totp" } else { "enrol" };
+    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(SignInReply { next: next.to_owned(), csrf })))
+}
+
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| secrets::hash_password("not a real password").expect("hashing"));
+
+#[utoipa::path(post, path = "/api/login/totp", request_body = TotpCode, responses((status = 200, body = crate::types::Ok), (status = 401, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn login_totp(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Json(req): Json<TotpCode>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    limit_attempts(&st, ip)?;
+    let Actor::Pending { account, id_hash } = actor else {
+        bail!(Unauthenticated, "session: sign in with a password first");
+    };
+    if !account.totp_confirmed {
+        bail!(FailedPrecondition, "session: confirm TOTP at /api/totp/confirm first");
+    }
+    if account.locked_until_ms > st.now_ms() {
+        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
+    }
+    second_factor(&st, ip, &account, &id_hash, &req.code, false).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(post, path = "/api/logout", responses((status = 200, body = crate::types::Ok)), tag = "accounts")]
+pub async fn logout(State(st): State<AppState>, actor: Actor) -> ApiResult<impl IntoResponse> {
+    match &actor {
+        Actor::Pending { id_hash, .. } | Actor::Account { via: Via::Session { id_hash, .. }, .. } => {
+            st.db.delete_session(id_hash).await?
+        }
+        Actor::Anonymous => bail!(Unauthenticated, "session: not signed in"),
+        _ => bail!(FailedPrecondition, "session: a bearer token has no session to end"),
+    }
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok((AppendHeaders([(SET_COOKIE, clear)]), Json(crate::types::Ok { ok: true })))
+}
+
+#[utoipa::path(get, path = "/api/session", responses((status = 200, body = SessionReply), (status = 401, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn session(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<SessionReply>> {
+    let a = actor.account()?;
+    let csrf = match &actor {
+        Actor::Account { via: Via::Session { csrf, .. }, .. } => Some(csrf.clone()),
+        _ => None,
+    };
+    let mut households = Vec::new();
+    for m in st.db.memberships(&a.id).await? {
+        let name = st.db.household(&m.household_id).await?.map(|h| h.name).unwrap_or_default();
+        households.push(Membership {
+            household_id: m.household_id,
+            name,
+            role: m.role.as_str().to_owned(),
+            window_from_ms: m.window_from_ms,
+            window_until_ms: m.window_until_ms,
+        });
+    }
+    Ok(Json(SessionReply {
+        account_id: a.id.clone(),
+        email: a.email.clone(),
+        csrf,
+        has_keys: a.public_keys.is_some(),
+        households,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/me/keys", request_body = SetKeys, responses((status = 200, body = crate::types::Ok), (status = 400, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn set_keys(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Json(req): Json<SetKeys>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let a = actor.account()?;
+    let pk = hex_decode("public_keys", &req.public_keys, 4096)?;
+    crypto::keys::PublicKeys::parse(&pk)
+        .map_err(|e| err!(InvalidArgument, "public_keys: not a signed public-key bundle: {}", e.message()))?;
+    let backup = req.key_backup.as_deref().map(|b| hex_decode("key_backup", b, 16384)).transpose()?;
+    st.db.set_keys(&a.id, &pk, backup.as_deref()).await?;
+    security(&st, Some(&a.id), "keys_set", ip, "").await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(get, path = "/api/me/keys/backup", responses((status = 200, body = KeyBackup), (status = 404, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn key_backup(actor: Actor) -> ApiResult<Json<KeyBackup>> {
+    let a = actor.account()?;
+    let b = a.key_backup.as_ref().ok_or_else(|| err!(NotFound, "key backup: none stored"))?;
+    Ok(Json(KeyBackup { key_backup: crypto::keys::hex(b) }))
+}
+
+#[utoipa::path(get, path = "/api/me/tokens", responses((status = 200, body = Vec<TokenInfo>)), tag = "accounts")]
+pub async fn list_tokens(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<TokenInfo>>> {
+    let a = actor.account()?;
+    let rows = st.db.account_tokens(&a.id).await?;
+    Ok(Json(rows.into_iter().map(|(id, label, created_ms)| TokenInfo { id, label, created_ms }).collect()))
+}
+
+#[utoipa::path(post, path = "/api/me/tokens", request_body = NewToken, responses((status = 200, body = TokenReply)), tag = "accounts")]
+pub async fn create_token(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Json(req): Json<NewToken>,
+) -> ApiResult<Json<TokenReply>> {
+    let a = actor.account()?;
+    // A token cannot mint tokens: that needs a session with both factors.
+    if !matches!(actor, Actor::Account { via: Via::Session { .. }, .. }) {
+        bail!(PermissionDenied, "authorization: tokens are created from a signed-in session");
+    }
+    check_text("label", &req.label, 1, 64)?;
+    let (id, secret) = (random_hex(16), random_hex(32));
+    st.db.insert_account_token(&id, &secret_hash(&secret), &a.id, &req.label, st.now_ms()).await?;
+    security(&st, Some(&a.id), "token_created", ip, &req.label).await?;
+    Ok(Json(TokenReply { token: format_token(&id, &secret), id }))
+}
+
+#[utoipa::path(delete, path = "/api/me/tokens/{token_id}", params(("token_id" = String, Path)), responses((status = 200, body = crate::types::Ok), (status = 404, body = crate::error::ErrorBody)), tag = "accounts")]
+pub async fn delete_token(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Path(token_id): Path<String>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let a = actor.account()?;
+    check_id("token_id", &token_id)?;
+    if !st.db.delete_account_token(&token_id, &a.id).await? {
+        bail!(NotFound, "token_id: you have no token {token_id}");
+    }
+    security(&st, Some(&a.id), "token_deleted", ip, &token_id).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(get, path = "/api/me/security-events", params(LimitParams), responses((status = 200, body = Vec<SecurityEventJson>)), tag = "accounts")]
+pub async fn security_events(
+    State(st): State<AppState>,
+    actor: Actor,
+    Query(q): Query<LimitParams>,
+) -> ApiResult<Json<Vec<SecurityEventJson>>> {
+    let a = actor.account()?;
+    let rows = st.db.security_events(&a.id, limit(q.limit)?).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|e| SecurityEventJson { kind: e.kind, ip: e.ip, detail: e.detail, at_ms: e.at_ms })
+            .collect(),
+    ))
+}

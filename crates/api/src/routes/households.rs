@@ -1,0 +1,341 @@
+//! Households, their members and invitations, pairing agents, devices and the access log.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use base::err;
+use db::server::{Device, Household, Invitation, Role};
+
+use super::accounts::{ClientIp, security};
+use crate::auth::{Actor, Permission, format_token};
+use crate::error::ApiResult;
+use crate::secrets::{hex_decode, random_hex, secret_hash};
+use crate::state::AppState;
+use crate::types::*;
+
+/// How long an agent has to use a pairing token.
+pub const PAIRING_MS: i64 = 10 * 60_000;
+const INVITATION_S_MAX: i64 = 14 * 86_400;
+
+async fn household_json(st: &AppState, h: Household) -> Result<HouseholdJson, base::Error> {
+    let cameras = st.db.cameras(&h.id).await?;
+    Ok(HouseholdJson {
+        id: h.id,
+        name: h.name,
+        owner_id: h.owner_id,
+        retention_days: h.retention_days,
+        retention_bytes: h.retention_bytes,
+        webhook_url: h.webhook_url,
+        cameras,
+    })
+}
+
+#[utoipa::path(post, path = "/api/households", request_body = NewHousehold, responses((status = 200, body = HouseholdJson)), tag = "households")]
+pub async fn create(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<NewHousehold>,
+) -> ApiResult<Json<HouseholdJson>> {
+    let a = actor.account()?;
+    check_text("name", &req.name, 1, 64)?;
+    let h = Household {
+        id: random_hex(16),
+        name: req.name,
+        owner_id: a.id.clone(),
+        retention_days: st.settings.default_retention_days,
+        retention_bytes: st.settings.default_retention_bytes,
+        webhook_url: None,
+        created_ms: st.now_ms(),
+    };
+    st.db.insert_household(&h).await?;
+    Ok(Json(household_json(&st, h).await?))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}", params(("household_id" = String, Path)), responses((status = 200, body = HouseholdJson), (status = 403, body = crate::error::ErrorBody)), tag = "households")]
+pub async fn get(State(st): State<AppState>, actor: Actor, Path(hid): Path<String>) -> ApiResult<Json<HouseholdJson>> {
+    actor.member(&st, &hid, Permission::View).await?;
+    let h = st.db.household(&hid).await?.ok_or_else(|| err!(NotFound, "household {hid}"))?;
+    Ok(Json(household_json(&st, h).await?))
+}
+
+fn check_webhook(u: &str) -> Result<(), base::Error> {
+    let parsed = url::Url::parse(u).map_err(|e| err!(InvalidArgument, "webhook_url: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || u.len() > 2048 {
+        bail!(InvalidArgument, "webhook_url: expected an http or https URL of at most 2048 bytes");
+    }
+    Ok(())
+}
+
+#[utoipa::path(patch, path = "/api/households/{household_id}", params(("household_id" = String, Path)), request_body = PatchHousehold, responses((status = 200, body = HouseholdJson)), tag = "households")]
+pub async fn patch(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<PatchHousehold>,
+) -> ApiResult<Json<HouseholdJson>> {
+    actor.member(&st, &hid, Permission::Settings).await?;
+    let mut h = st.db.household(&hid).await?.ok_or_else(|| err!(NotFound, "household {hid}"))?;
+    if let Some(n) = req.name {
+        check_text("name", &n, 1, 64)?;
+        h.name = n;
+    }
+    if let Some(d) = req.retention_days {
+        if !(0..=3650).contains(&d) {
+            bail!(InvalidArgument, "retention_days: expected 0 to 3650, got {d}");
+        }
+        h.retention_days = d;
+    }
+    if let Some(b) = req.retention_bytes {
+        if b < 0 {
+            bail!(InvalidArgument, "retention_bytes: expected 0 or more, got {b}");
+        }
+        h.retention_bytes = b;
+    }
+    if let Some(w) = req.webhook_url {
+        if w.is_empty() {
+            h.webhook_url = None;
+        } else {
+            check_webhook(&w)?;
+            h.webhook_url = Some(w);
+        }
+    }
+    st.db.update_household(&h).await?;
+    Ok(Json(household_json(&st, h).await?))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/members", params(("household_id" = String, Path)), responses((status = 200, body = Vec<MemberJson>)), tag = "households")]
+pub async fn members(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<Vec<MemberJson>>> {
+    actor.member(&st, &hid, Permission::ViewMembers).await?;
+    let rows = st.db.members(&hid).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|m| MemberJson {
+                account_id: m.account_id,
+                email: m.email,
+                role: m.role.as_str().to_owned(),
+                window_from_ms: m.window_from_ms,
+                window_until_ms: m.window_until_ms,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/households/{household_id}/members/{account_id}", params(("household_id" = String, Path), ("account_id" = String, Path)), responses((status = 200, body = crate::types::Ok)), tag = "households")]
+pub async fn remove_member(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, aid)): Path<(String, String)>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    actor.member(&st, &hid, Permission::ManageMembers).await?;
+    check_id("account_id", &aid)?;
+    if !st.db.delete_member(&hid, &aid).await? {
+        bail!(NotFound, "account_id: {aid} is not a member other than the owner");
+    }
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/invitations", params(("household_id" = String, Path)), request_body = NewInvitation, responses((status = 200, body = InvitationReply)), tag = "households")]
+pub async fn invite(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<NewInvitation>,
+) -> ApiResult<Json<InvitationReply>> {
+    actor.member(&st, &hid, Permission::ManageMembers).await?;
+    let role = Role::parse(&req.role)
+        .filter(|r| *r != Role::Owner)
+        .ok_or_else(|| err!(InvalidArgument, "role: expected full, standard, limited or guest, got {:?}", req.role))?;
+    let now = st.now_ms();
+    let expires_s = req.expires_in_s.unwrap_or(7 * 86_400);
+    if !(60..=INVITATION_S_MAX).contains(&expires_s) {
+        bail!(InvalidArgument, "expires_in_s: expected 60 to {INVITATION_S_MAX}, got {expires_s}");
+    }
+    let (from, until) = match role {
+        // A guest sees nothing from before the invitation, and nothing after its end.
+        Role::Guest => {
+            let until =
+                req.window_until_ms.ok_or_else(|| err!(InvalidArgument, "window_until_ms: required for a guest"))?;
+            if req.window_from_ms.is_some() {
+                bail!(InvalidArgument, "window_from_ms: a guest's window starts at the invitation");
+            }
+            if until <= now {
+                bail!(InvalidArgument, "window_until_ms: must be in the future");
+            }
+            (Some(now), Some(until))
+        }
+        Role::Limited => (Some(req.window_from_ms.unwrap_or(now)), req.window_until_ms),
+        _ => {
+            if req.window_from_ms.is_some() || req.window_until_ms.is_some() {
+                bail!(InvalidArgument, "window_from_ms: only limited members and guests have a window");
+            }
+            (None, None)
+        }
+    };
+    if let (Some(f), Some(u)) = (from, until)
+        && u <= f
+    {
+        bail!(InvalidArgument, "window_until_ms: must be after window_from_ms");
+    }
+    let token = random_hex(16);
+    let expires_ms = now + expires_s * 1000;
+    let inv = Invitation { household_id: hid, role, window_from_ms: from, window_until_ms: until, expires_ms };
+    st.db.insert_invitation(&secret_hash(&token), &inv, now).await?;
+    Ok(Json(InvitationReply { token, expires_ms }))
+}
+
+#[utoipa::path(post, path = "/api/invitations/accept", request_body = AcceptInvitation, responses((status = 200, body = MemberJson), (status = 404, body = crate::error::ErrorBody)), tag = "households")]
+pub async fn accept(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<AcceptInvitation>,
+) -> ApiResult<Json<MemberJson>> {
+    let a = actor.account()?;
+    check_id("token", &req.token)?;
+    let m = st.db.accept_invitation(&secret_hash(&req.token), &a.id, st.now_ms()).await?;
+    Ok(Json(MemberJson {
+        account_id: m.account_id,
+        email: m.email,
+        role: m.role.as_str().to_owned(),
+        window_from_ms: m.window_from_ms,
+        window_until_ms: m.window_until_ms,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/pairings", params(("household_id" = String, Path)), responses((status = 200, body = PairingReply), (status = 409, body = crate::error::ErrorBody)), tag = "pairing")]
+pub async fn create_pairing(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<PairingReply>> {
+    let m = actor.member(&st, &hid, Permission::Pair).await?;
+    let owner = st.db.account_by_id(&m.account_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
+    if owner.public_keys.is_none() {
+        bail!(FailedPrecondition, "pairing: upload your public keys (PUT /api/me/keys) before pairing an agent");
+    }
+    let token = random_hex(16);
+    let now = st.now_ms();
+    st.db.insert_pairing(&secret_hash(&token), &hid, now, now + PAIRING_MS).await?;
+    security(&st, Some(&owner.id), "pairing_offered", ip, &hid).await?;
+    Ok(Json(PairingReply { token, household_id: hid, expires_ms: now + PAIRING_MS }))
+}
+
+async fn pairing_household(st: &AppState, token: &str) -> Result<Household, base::Error> {
+    check_id("token", token)?;
+    let hid = st
+        .db
+        .pairing(&secret_hash(token), st.now_ms())
+        .await?
+        .ok_or_else(|| err!(NotFound, "token: no such pairing, or it was used or has expired"))?;
+    st.db.household(&hid).await?.ok_or_else(|| err!(NotFound, "household {hid}"))
+}
+
+#[utoipa::path(get, path = "/api/pair/{token}", params(("token" = String, Path)), responses((status = 200, body = PairingOffer), (status = 404, body = crate::error::ErrorBody)), tag = "pairing")]
+pub async fn pairing_offer(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+) -> ApiResult<Json<PairingOffer>> {
+    if !st.limiter.allow(ip, st.now_ms()) {
+        bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
+    }
+    let h = pairing_household(&st, &token).await?;
+    let owner = st.db.account_by_id(&h.owner_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
+    let pk = owner.public_keys.ok_or_else(|| err!(FailedPrecondition, "pairing: the owner has no public keys"))?;
+    Ok(Json(PairingOffer { household_id: h.id, owner_public_keys: crypto::keys::hex(&pk) }))
+}
+
+#[utoipa::path(post, path = "/api/pair/{token}", params(("token" = String, Path)), request_body = CompletePairing, responses((status = 200, body = PairedReply), (status = 404, body = crate::error::ErrorBody)), tag = "pairing")]
+pub async fn complete_pairing(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+    Json(req): Json<CompletePairing>,
+) -> ApiResult<Json<PairedReply>> {
+    if !st.limiter.allow(ip, st.now_ms()) {
+        bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
+    }
+    check_text("name", &req.name, 1, 64)?;
+    let identity = hex_decode("identity", &req.identity, 32)?;
+    let arr: [u8; 32] = identity
+        .clone()
+        .try_into()
+        .map_err(|_| err!(InvalidArgument, "identity: expected 32 bytes (64 hex digits)"))?;
+    crypto::keys::IdentityPublic::from_bytes(&arr).map_err(|e| err!(InvalidArgument, "identity: {}", e.message()))?;
+    let h = pairing_household(&st, &token).await?;
+    let now = st.now_ms();
+    let d = Device {
+        id: random_hex(16),
+        household_id: h.id.clone(),
+        name: req.name,
+        identity,
+        paired_ms: now,
+        revoked_ms: None,
+    };
+    let (tid, secret) = (random_hex(16), random_hex(32));
+    st.db.complete_pairing(&secret_hash(&token), &d, &tid, &secret_hash(&secret), now).await?;
+    security(&st, Some(&h.owner_id), "device_paired", ip, &format!("{} {}", d.id, d.name)).await?;
+    Ok(Json(PairedReply { device_id: d.id, token: format_token(&tid, &secret) }))
+}
+
+fn device_json(d: Device) -> DeviceJson {
+    DeviceJson {
+        id: d.id,
+        name: d.name,
+        identity: crypto::keys::hex(&d.identity),
+        paired_ms: d.paired_ms,
+        revoked_ms: d.revoked_ms,
+    }
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/devices", params(("household_id" = String, Path)), responses((status = 200, body = Vec<DeviceJson>)), tag = "pairing")]
+pub async fn devices(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<Vec<DeviceJson>>> {
+    actor.member(&st, &hid, Permission::Settings).await?;
+    Ok(Json(st.db.devices(&hid).await?.into_iter().map(device_json).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/households/{household_id}/devices/{device_id}", params(("household_id" = String, Path), ("device_id" = String, Path)), responses((status = 200, body = crate::types::Ok)), tag = "pairing")]
+pub async fn revoke_device(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Path((hid, did)): Path<(String, String)>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let m = actor.member(&st, &hid, Permission::Pair).await?;
+    check_id("device_id", &did)?;
+    if !st.db.revoke_device(&hid, &did, st.now_ms()).await? {
+        bail!(NotFound, "device_id: no active device {did} in this household");
+    }
+    security(&st, Some(&m.account_id), "device_revoked", ip, &did).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/access-log", params(("household_id" = String, Path), LimitParams), responses((status = 200, body = Vec<AccessJson>)), tag = "households")]
+pub async fn access_log(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Query(q): Query<LimitParams>,
+) -> ApiResult<Json<Vec<AccessJson>>> {
+    actor.member(&st, &hid, Permission::AccessLog).await?;
+    let rows = st.db.access_log(&hid, limit(q.limit)?).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|a| AccessJson {
+                account_id: a.account_id,
+                email: a.email,
+                device_id: a.device_id,
+                object_id: a.object_id,
+                kind: a.kind,
+                at_ms: a.at_ms,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,319 @@
+//! What agents upload (chunks, objects, events) and what members read back (the timeline,
+//! objects, live events). The server checks each object's signed header against the
+//! uploading device's key, and takes camera, kind and times from that header, never from
+//! the request: a device cannot file footage under another device's name.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use base::err;
+use db::server::{Event, Object, TimelineQuery};
+use futures::StreamExt;
+
+use crate::auth::{Actor, Permission, in_window, window};
+use crate::error::ApiResult;
+use crate::secrets::random_hex;
+use crate::state::{AppState, Live, Metrics};
+use crate::types::*;
+
+const CHUNKS_PER_REQUEST_MAX: usize = 4096;
+
+fn check_chunk_list(field: &str, chunks: &[String]) -> Result<(), base::Error> {
+    if chunks.is_empty() || chunks.len() > CHUNKS_PER_REQUEST_MAX {
+        bail!(InvalidArgument, "{field}: expected 1 to {CHUNKS_PER_REQUEST_MAX} hashes, got {}", chunks.len());
+    }
+    for (i, h) in chunks.iter().enumerate() {
+        blob::check_hash(&format!("{field}[{i}]"), h)?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/device", responses((status = 200, body = DeviceSelf)), tag = "sync")]
+pub async fn device_self(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<DeviceSelf>> {
+    let d = actor.device()?;
+    let h = st.db.household(&d.household_id).await?.ok_or_else(|| err!(NotFound, "household"))?;
+    let owner = st.db.account_by_id(&h.owner_id).await?;
+    Ok(Json(DeviceSelf {
+        device_id: d.id.clone(),
+        household_id: d.household_id.clone(),
+        owner_public_keys: owner.and_then(|o| o.public_keys).map(|k| crypto::keys::hex(&k)),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/chunks/missing", request_body = ChunkList, responses((status = 200, body = ChunkList)), tag = "sync")]
+pub async fn missing_chunks(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<ChunkList>,
+) -> ApiResult<Json<ChunkList>> {
+    actor.device()?;
+    check_chunk_list("chunks", &req.chunks)?;
+    Ok(Json(ChunkList { chunks: st.db.missing_chunks(&req.chunks).await? }))
+}
+
+#[utoipa::path(put, path = "/api/chunks/{hash}", params(("hash" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = crate::types::Ok), (status = 400, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn put_chunk(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hash): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let d = actor.device()?;
+    blob::check_hash("hash", &hash)?;
+    let n = body.len();
+    // The blob first, then its row: a row never names a missing blob.
+    st.blobs.put_chunk(&hash, body).await?;
+    st.db.insert_chunk(&hash, &d.household_id, n as i64, st.now_ms()).await?;
+    Metrics::add(&st.metrics.chunks_in, 1);
+    Metrics::add(&st.metrics.chunk_bytes_in, n as u64);
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(post, path = "/api/objects", request_body = NewObject, responses((status = 200, body = ObjectJson), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn commit_object(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<NewObject>,
+) -> ApiResult<Json<ObjectJson>> {
+    let d = actor.device()?;
+    check_chunk_list("chunks", &req.chunks)?;
+    if st.db.chunk_size(&req.chunks[0]).await?.is_none() {
+        bail!(FailedPrecondition, "chunks[0]: chunk {} has not been uploaded", req.chunks[0]);
+    }
+    let first = st.blobs.get_chunk(&req.chunks[0]).await?;
+    let h = crypto::object::Header::parse(&first).map_err(|e| {
+        err!(InvalidArgument, "chunks[0]: not the start of a sealed object with its whole header: {}", e.message())
+    })?;
+    if h.device.to_bytes().as_slice() != d.identity.as_slice() {
+        bail!(PermissionDenied, "object: signed by device key {}, not by this device's", h.device.fingerprint());
+    }
+    let size = h.len as u64 + crypto::stream::sealed_len(h.plaintext_len);
+    let o = Object {
+        id: crypto::keys::hex(&h.object_id),
+        household_id: d.household_id.clone(),
+        device_id: d.id.clone(),
+        camera: h.meta.camera.clone(),
+        kind: h.meta.kind.as_str().to_owned(),
+        start_ms: h.meta.start_ms,
+        end_ms: h.meta.end_ms,
+        size_bytes: size as i64,
+        created_ms: st.now_ms(),
+    };
+    let created = st.db.insert_object(&o, &req.chunks).await?;
+    if created {
+        Metrics::add(&st.metrics.objects_in, 1);
+    }
+    Ok(Json(ObjectJson {
+        id: o.id,
+        camera: o.camera,
+        kind: o.kind,
+        start_ms: o.start_ms,
+        end_ms: o.end_ms,
+        size_bytes: o.size_bytes,
+        created,
+    }))
+}
+
+async fn own_object(
+    st: &AppState,
+    d: &db::server::Device,
+    field: &str,
+    id: &str,
+    kind: &str,
+) -> Result<Object, base::Error> {
+    check_id(field, id)?;
+    let o = st
+        .db
+        .object(id)
+        .await?
+        .ok_or_else(|| err!(FailedPrecondition, "{field}: object {id} has not been committed"))?;
+    if o.device_id != d.id {
+        bail!(PermissionDenied, "{field}: object {id} belongs to another device");
+    }
+    if o.kind != kind {
+        bail!(InvalidArgument, "{field}: object {id} is a {}, expected a {kind}", o.kind);
+    }
+    Ok(o)
+}
+
+#[utoipa::path(post, path = "/api/events", request_body = NewEvent, responses((status = 200, body = EventJson), (status = 409, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn commit_event(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<NewEvent>,
+) -> ApiResult<Json<EventJson>> {
+    let d = actor.device()?;
+    check_id("id", &req.id)?;
+    let meta = own_object(&st, d, "meta_object", &req.meta_object, "event").await?;
+    let mut size = meta.size_bytes;
+    for (field, id, kind) in
+        [("snapshot_object", &req.snapshot_object, "snapshot"), ("clip_object", &req.clip_object, "clip")]
+    {
+        if let Some(id) = id {
+            let o = own_object(&st, d, field, id, kind).await?;
+            if o.camera != meta.camera {
+                bail!(InvalidArgument, "{field}: camera {:?} differs from the event's {:?}", o.camera, meta.camera);
+            }
+            size += o.size_bytes;
+        }
+    }
+    let e = Event {
+        id: req.id,
+        household_id: d.household_id.clone(),
+        device_id: d.id.clone(),
+        camera: meta.camera,
+        start_ms: meta.start_ms,
+        end_ms: meta.end_ms,
+        meta_object: meta.id,
+        snapshot_object: req.snapshot_object,
+        clip_object: req.clip_object,
+        size_bytes: size,
+        created_ms: st.now_ms(),
+    };
+    let created = st.db.insert_event(&e).await?;
+    let json = EventJson::from(e);
+    if created {
+        Metrics::add(&st.metrics.events_in, 1);
+        let _ = st.live.send(Live { household_id: d.household_id.clone(), event: json.clone() });
+        webhook(&st, &d.household_id, &json).await;
+    }
+    Ok(Json(json))
+}
+
+/// Posts the new event to the household's webhook in the background (three tries, 5 s
+/// timeout each). The payload is what the server already knows: no labels.
+async fn webhook(st: &AppState, household_id: &str, e: &EventJson) {
+    let Ok(Some(h)) = st.db.household(household_id).await else { return };
+    let Some(url) = h.webhook_url else { return };
+    let body = serde_json::json!({"household_id": household_id, "event": e});
+    let st = st.clone();
+    tokio::spawn(async move {
+        for attempt in 0..3u32 {
+            match st.http.post(&url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => tracing::warn!(%url, status = %r.status(), attempt, "webhook refused"),
+                Err(e) => tracing::warn!(%url, error = %e, attempt, "webhook failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+        }
+        Metrics::add(&st.metrics.webhooks_failed, 1);
+    });
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/events", params(("household_id" = String, Path), TimelineParams), responses((status = 200, body = Vec<EventJson>)), tag = "timeline")]
+pub async fn timeline(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Query(q): Query<TimelineParams>,
+) -> ApiResult<Json<Vec<EventJson>>> {
+    let m = actor.member(&st, &hid, Permission::View).await?;
+    if let Some(c) = &q.camera {
+        check_text("camera", c, 1, crypto::object::CAMERA_BYTES_MAX)?;
+    }
+    let descending = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => bail!(InvalidArgument, "order: expected asc or desc, got {o:?}"),
+    };
+    let (vf, vu) = window(&m);
+    let tq = TimelineQuery {
+        camera: q.camera.as_deref(),
+        from_ms: q.from_ms.unwrap_or(0),
+        until_ms: q.until_ms.unwrap_or(i64::MAX),
+        visible_from_ms: vf,
+        visible_until_ms: vu,
+        descending,
+        limit: limit(q.limit)?,
+    };
+    Ok(Json(st.db.timeline(&hid, &tq).await?.into_iter().map(EventJson::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/objects/{object_id}", params(("object_id" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = crate::error::ErrorBody)), tag = "timeline")]
+pub async fn get_object(State(st): State<AppState>, actor: Actor, Path(oid): Path<String>) -> ApiResult<Response> {
+    actor.account()?;
+    check_id("object_id", &oid)?;
+    let o = st.db.object(&oid).await?.ok_or_else(|| err!(NotFound, "object_id: no object {oid}"))?;
+    let m = actor.member(&st, &o.household_id, Permission::View).await?;
+    let start = st.db.event_of_object(&oid).await?.map(|e| e.start_ms).unwrap_or(o.start_ms);
+    if !in_window(&m, start) {
+        bail!(PermissionDenied, "object_id: {oid} is outside the footage window your role may see");
+    }
+    let chunks = st.db.object_chunks(&oid).await?;
+    // Recorded before a byte leaves: an access that fails half-way still counts.
+    st.db
+        .insert_access(&random_hex(16), &o.household_id, (Some(&m.account_id), None), &oid, &o.kind, st.now_ms())
+        .await?;
+    Metrics::add(&st.metrics.object_bytes_out, o.size_bytes as u64);
+    let blobs = st.blobs.clone();
+    let stream = futures::stream::iter(chunks).then(move |h| {
+        let blobs = blobs.clone();
+        async move { blobs.get_chunk(&h).await.map_err(std::io::Error::other) }
+    });
+    let mut resp = Body::from_stream(stream).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(o.size_bytes as u64));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(resp)
+}
+
+#[utoipa::path(delete, path = "/api/events/{event_id}", params(("event_id" = String, Path)), responses((status = 200, body = crate::types::Ok)), tag = "timeline")]
+pub async fn delete_event(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(eid): Path<String>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    actor.account()?;
+    check_id("event_id", &eid)?;
+    let e = st.db.event(&eid).await?.ok_or_else(|| err!(NotFound, "event_id: no event {eid}"))?;
+    actor.member(&st, &e.household_id, Permission::Delete).await?;
+    st.db.delete_events(std::slice::from_ref(&eid), st.now_ms()).await?;
+    blob::collect(&st.db, &st.blobs).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/events/live", params(("household_id" = String, Path)), responses((status = 200, content_type = "text/event-stream", body = EventJson)), tag = "timeline")]
+pub async fn live(State(st): State<AppState>, actor: Actor, Path(hid): Path<String>) -> ApiResult<impl IntoResponse> {
+    let m = actor.member(&st, &hid, Permission::View).await?;
+    let rx = st.live.subscribe();
+    Metrics::add(&st.metrics.live_subscribers, 1);
+    let guard = SubscriberGuard(st.clone());
+    let stream = tokio_stream_from(rx).filter_map(move |l| {
+        let _keep = &guard;
+        let ok = l.household_id == m.household_id && in_window(&m, l.event.start_ms);
+        let out = ok.then(|| {
+            Ok::<_, Infallible>(SseEvent::default().event("event").json_data(&l.event).expect("serializable"))
+        });
+        futures::future::ready(out)
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct SubscriberGuard(AppState);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.metrics.live_subscribers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A broadcast receiver as a stream; a subscriber that lags skips what it missed (the
+/// timeline has it) rather than ending.
+fn tokio_stream_from(rx: tokio::sync::broadcast::Receiver<Live>) -> impl futures::Stream<Item = Live> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(l) => return Some((l, rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}

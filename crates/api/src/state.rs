@@ -1,0 +1,193 @@
+//! What every handler shares: the database, the blob store, the clock, limits, the live
+//! event fan-out and the metrics.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use blob::BlobStore;
+use db::server::Db;
+use tokio::sync::broadcast;
+
+use crate::types::EventJson;
+
+/// Settings the API reads (the binary's `[server]` section fills these).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Sessions last this long (ms).
+    pub session_ms: i64,
+    /// Failed password attempts before an account locks.
+    pub lock_after: i64,
+    /// How long a lock lasts (ms).
+    pub lock_ms: i64,
+    /// Sign-in, sign-up and pairing attempts allowed per client address per minute.
+    pub auth_attempts_per_minute: u32,
+    /// Retention for a new household, until its owner changes it.
+    pub default_retention_days: i64,
+    pub default_retention_bytes: i64,
+    /// Mark cookies `Secure` (true except in tests over plain HTTP that are not on
+    /// localhost; browsers treat http://localhost as secure).
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            session_ms: 14 * 86_400_000,
+            lock_after: 5,
+            lock_ms: 15 * 60_000,
+            auth_attempts_per_minute: 30,
+            default_retention_days: 30,
+            default_retention_bytes: 0,
+            secure_cookies: true,
+        }
+    }
+}
+
+/// A new event for the household's open sessions (and its webhook).
+#[derive(Clone, Debug)]
+pub struct Live {
+    pub household_id: String,
+    pub event: EventJson,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub responses_4xx: AtomicU64,
+    pub responses_5xx: AtomicU64,
+    pub chunk_bytes_in: AtomicU64,
+    pub chunks_in: AtomicU64,
+    pub objects_in: AtomicU64,
+    pub events_in: AtomicU64,
+    pub object_bytes_out: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub live_subscribers: AtomicU64,
+    pub webhooks_failed: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &str, &AtomicU64); 12] = [
+            ("porchlight_http_requests_total", "counter", "HTTP requests handled", &self.requests),
+            ("porchlight_http_responses_4xx_total", "counter", "client-error responses", &self.responses_4xx),
+            ("porchlight_http_responses_5xx_total", "counter", "server-error responses", &self.responses_5xx),
+            ("porchlight_chunk_bytes_received_total", "counter", "ciphertext bytes stored", &self.chunk_bytes_in),
+            ("porchlight_chunks_received_total", "counter", "chunks stored", &self.chunks_in),
+            ("porchlight_objects_committed_total", "counter", "objects committed", &self.objects_in),
+            ("porchlight_events_committed_total", "counter", "events committed", &self.events_in),
+            ("porchlight_object_bytes_served_total", "counter", "ciphertext bytes served", &self.object_bytes_out),
+            ("porchlight_logins_failed_total", "counter", "failed sign-in steps", &self.logins_failed),
+            ("porchlight_logins_total", "counter", "completed sign-ins", &self.logins_ok),
+            ("porchlight_live_subscribers", "gauge", "open live event streams", &self.live_subscribers),
+            ("porchlight_webhooks_failed_total", "counter", "webhook deliveries that failed", &self.webhooks_failed),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, v) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// A fixed-window limiter per client address, bounded in memory: when the table is full
+/// it is cleared, which errs towards letting a burst through rather than growing.
+pub struct Limiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+const LIMITER_ENTRIES_MAX: usize = 100_000;
+
+impl Limiter {
+    pub fn new(per_minute: u32) -> Limiter {
+        Limiter { per_minute, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// Counts an attempt; false when the address is over its limit for this minute.
+    pub fn allow(&self, ip: IpAddr, now_ms: i64) -> bool {
+        let minute = now_ms.div_euclid(60_000);
+        let mut w = self.windows.lock().expect("limiter lock");
+        if w.len() >= LIMITER_ENTRIES_MAX {
+            w.clear();
+        }
+        let e = w.entry(ip).or_insert((minute, 0));
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        e.1 += 1;
+        e.1 <= self.per_minute
+    }
+}
+
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    })
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub blobs: BlobStore,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub live: broadcast::Sender<Live>,
+    pub metrics: Metrics,
+    pub limiter: Limiter,
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn new(db: Db, blobs: BlobStore, settings: Settings, clock: Clock) -> AppState {
+        let (live, _) = broadcast::channel(1024);
+        let limiter = Limiter::new(settings.auth_attempts_per_minute);
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("building an HTTP client");
+        AppState(Arc::new(Inner { db, blobs, settings, clock, live, metrics: Metrics::default(), limiter, http }))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        (self.0.clock)()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_per_minute_and_address() {
+        let l = Limiter::new(3);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!((0..3).all(|_| l.allow(a, 1_000)));
+        assert!(!l.allow(a, 2_000));
+        assert!(l.allow(b, 2_000));
+        assert!(l.allow(a, 61_000));
+    }
+}

@@ -1,0 +1,347 @@
+//! The JSON the API speaks. Requests deny unknown fields, so a misspelt field is a 400
+//! naming it rather than being ignored.
+
+use base::Error;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Checks a 32-hex-digit id.
+pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
+    if id.len() != 32 || !id.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+        bail!(InvalidArgument, "{field}: expected 32 lower-case hex digits, got {id:?}");
+    }
+    Ok(())
+}
+
+pub fn check_text(field: &str, s: &str, min: usize, max: usize) -> Result<(), Error> {
+    let n = s.chars().count();
+    if n < min || s.len() > max {
+        bail!(InvalidArgument, "{field}: expected {min} to {max} characters, got {n}");
+    }
+    if s.chars().any(char::is_control) {
+        bail!(InvalidArgument, "{field}: control characters are not allowed");
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignUpReply {
+    pub account_id: String,
+    /// Add this to an authenticator app, then confirm a code at `/api/totp/confirm`.
+    pub totp_url: String,
+    /// The same secret in base32, for typing in.
+    pub totp_secret: String,
+    /// Send this as `X-CSRF-Token` with every write made with the session cookie.
+    pub csrf: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignInReply {
+    /// `totp`: give a code at `/api/login/totp`; `enrol`: confirm TOTP first.
+    pub next: String,
+    pub csrf: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// Six digits from the authenticator app.
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Membership {
+    pub household_id: String,
+    pub name: String,
+    pub role: String,
+    pub window_from_ms: Option<i64>,
+    pub window_until_ms: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionReply {
+    pub account_id: String,
+    pub email: String,
+    pub csrf: Option<String>,
+    pub has_keys: bool,
+    pub households: Vec<Membership>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetKeys {
+    /// The signed public-key bundle (design/crypto-format.md), hex.
+    pub public_keys: String,
+    /// The recovery-code backup of the private keys (ciphertext), hex.
+    pub key_backup: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyBackup {
+    pub key_backup: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenReply {
+    pub id: String,
+    /// Shown once: `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub label: String,
+    pub created_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecurityEventJson {
+    pub kind: String,
+    pub ip: String,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHousehold {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HouseholdJson {
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub retention_days: i64,
+    pub retention_bytes: i64,
+    pub webhook_url: Option<String>,
+    pub cameras: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchHousehold {
+    pub name: Option<String>,
+    /// 0: keep footage without an age limit. At most 3650.
+    pub retention_days: Option<i64>,
+    /// 0: no byte limit.
+    pub retention_bytes: Option<i64>,
+    /// An http(s) URL that receives a POST per new event; "" removes it.
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberJson {
+    pub account_id: String,
+    pub email: String,
+    pub role: String,
+    pub window_from_ms: Option<i64>,
+    pub window_until_ms: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// full, standard, limited or guest.
+    pub role: String,
+    /// For limited members: the start of the footage they may see (default: now).
+    pub window_from_ms: Option<i64>,
+    /// Required for guests (when their access ends); optional for limited members.
+    pub window_until_ms: Option<i64>,
+    /// How long the invitation can be accepted, 60 s to 14 days (default 7 days).
+    pub expires_in_s: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationReply {
+    pub token: String,
+    pub expires_ms: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PairingReply {
+    /// Single use; the agent presents it with `porchlight pair --server … --token …`.
+    pub token: String,
+    pub household_id: String,
+    pub expires_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PairingOffer {
+    pub household_id: String,
+    /// The owner's signed public-key bundle, hex. The agent checks it against the pairing
+    /// code the owner reads off their own device; the server cannot substitute it.
+    pub owner_public_keys: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletePairing {
+    /// A name for the agent, 1 to 64 characters.
+    pub name: String,
+    /// The agent's Ed25519 device identity key, 64 hex digits.
+    pub identity: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PairedReply {
+    pub device_id: String,
+    /// The device credential: `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceJson {
+    pub id: String,
+    pub name: String,
+    pub identity: String,
+    pub paired_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceSelf {
+    pub device_id: String,
+    pub household_id: String,
+    pub owner_public_keys: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkList {
+    /// SHA-256 hashes (hex), at most 4096.
+    pub chunks: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewObject {
+    /// The object's chunks in order (hex SHA-256), 1 to 4096. The first must hold the whole
+    /// signed header; camera, kind, times and size come from it, never from the request.
+    pub chunks: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ObjectJson {
+    pub id: String,
+    pub camera: String,
+    pub kind: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub size_bytes: i64,
+    /// False when the same object had been committed before (an idempotent retry).
+    pub created: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// 32 hex digits chosen by the device (stable across retries).
+    pub id: String,
+    /// The sealed event metadata (kind `event`): labels, zones, scores.
+    pub meta_object: String,
+    pub snapshot_object: Option<String>,
+    pub clip_object: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventJson {
+    pub id: String,
+    pub camera: String,
+    pub device_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub meta_object: String,
+    pub snapshot_object: Option<String>,
+    pub clip_object: Option<String>,
+    pub size_bytes: i64,
+}
+
+impl From<db::server::Event> for EventJson {
+    fn from(e: db::server::Event) -> EventJson {
+        EventJson {
+            id: e.id,
+            camera: e.camera,
+            device_id: e.device_id,
+            start_ms: e.start_ms,
+            end_ms: e.end_ms,
+            meta_object: e.meta_object,
+            snapshot_object: e.snapshot_object,
+            clip_object: e.clip_object,
+            size_bytes: e.size_bytes,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineParams {
+    pub camera: Option<String>,
+    /// Events starting at or after this (ms since the epoch); default 0.
+    pub from_ms: Option<i64>,
+    /// Events starting before this; default: no bound.
+    pub until_ms: Option<i64>,
+    /// 1 to 1000, default 200.
+    pub limit: Option<i64>,
+    /// `desc` for newest first (default `asc`).
+    pub order: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LimitParams {
+    /// 1 to 1000, default 200.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessJson {
+    pub account_id: Option<String>,
+    pub email: Option<String>,
+    pub device_id: Option<String>,
+    pub object_id: String,
+    pub kind: String,
+    pub at_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ok {
+    pub ok: bool,
+}
+
+pub fn limit(l: Option<i64>) -> Result<i64, Error> {
+    match l {
+        None => Ok(200),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => bail!(InvalidArgument, "limit: expected 1 to 1000, got {n}"),
+    }
+}

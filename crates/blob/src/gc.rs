@@ -1,0 +1,68 @@
+//! Retention and garbage collection, as one bounded pass the server's worker runs
+//! periodically. The deletion procedure (design/server.md, "Deleting"):
+//!
+//! 1. In one transaction: delete the event and object rows and move each chunk that no
+//!    object names any more from `chunk` to `doomed_chunk`.
+//! 2. Delete the doomed chunks' blobs.
+//! 3. Forget them (`doomed_chunk` rows).
+//!
+//! A crash after 1 leaves doomed rows whose blobs may or may not exist; step 2 tolerates
+//! both, so the next pass finishes the job. No row ever names a deleted blob: the rows go
+//! first. A chunk re-uploaded while doomed is rescued (`Db::insert_chunk`).
+
+use base::Error;
+use db::server::Db;
+
+use crate::BlobStore;
+
+/// How much footage a household keeps. Zero days or bytes means no limit of that kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub days: i64,
+    pub bytes: i64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    pub events_deleted: u64,
+    pub bytes_released: i64,
+    pub orphan_objects: u64,
+    pub chunks_deleted: u64,
+}
+
+/// Events deleted per household per pass; keeps one pass's I/O bounded.
+const EVENTS_PER_PASS: i64 = 1000;
+/// Blobs deleted per pass.
+const CHUNKS_PER_PASS: i64 = 2000;
+/// An upload may take this long between its first chunk and its object row, and an object
+/// this long to be named by its event, before the pieces count as abandoned.
+pub const UPLOAD_GRACE_MS: i64 = 24 * 3600 * 1000;
+
+/// Applies each household's retention (age, then bytes), and abandons stale uploads.
+pub async fn retention_pass(db: &Db, now_ms: i64) -> Result<GcStats, Error> {
+    let mut stats = GcStats::default();
+    for h in db.households().await? {
+        let cutoff = if h.retention_days > 0 { now_ms - h.retention_days * 86_400_000 } else { i64::MIN };
+        let bytes = if h.retention_bytes > 0 { h.retention_bytes } else { i64::MAX };
+        let doomed = db.retention_candidates(&h.id, None, cutoff, bytes, EVENTS_PER_PASS).await?;
+        if !doomed.events.is_empty() {
+            tracing::info!(household = %h.id, events = doomed.events.len(), bytes = doomed.bytes, "retention: deleting");
+            db.delete_events(&doomed.events, now_ms).await?;
+            stats.events_deleted += doomed.events.len() as u64;
+            stats.bytes_released += doomed.bytes;
+        }
+    }
+    stats.orphan_objects = db.delete_orphan_objects(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
+    db.doom_unreferenced_chunks(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
+    Ok(stats)
+}
+
+/// Deletes doomed chunks' blobs, then forgets them. Returns how many went.
+pub async fn collect(db: &Db, store: &BlobStore) -> Result<u64, Error> {
+    let doomed = db.doomed_chunks(CHUNKS_PER_PASS).await?;
+    for h in &doomed {
+        store.delete_chunk(h).await?;
+    }
+    db.forget_doomed(&doomed).await?;
+    Ok(doomed.len() as u64)
+}

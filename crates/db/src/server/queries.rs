@@ -1,0 +1,1310 @@
+//! Every query the server runs, as methods on [`Db`]. Multi-row changes happen in one
+//! transaction, so a crash leaves either all of a change or none of it.
+
+use base::{Error, bail, err};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, db_err, safe};
+
+/// A household role, most to least privileged. The permissions each has are in
+/// `api::authz`; the database only stores the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Owner,
+    Full,
+    Standard,
+    Limited,
+    Guest,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Owner, Role::Full, Role::Standard, Role::Limited, Role::Guest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Full => "full",
+            Role::Standard => "standard",
+            Role::Limited => "limited",
+            Role::Guest => "guest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub totp_secret: Option<Vec<u8>>,
+    pub totp_confirmed: bool,
+    pub totp_last_step: i64,
+    pub failed_logins: i64,
+    pub locked_until_ms: i64,
+    pub public_keys: Option<Vec<u8>>,
+    pub key_backup: Option<Vec<u8>>,
+    pub created_ms: i64,
+}
+
+const ACCOUNT_COLS: &str = "id, email, password_hash, totp_secret, totp_confirmed, totp_last_step, failed_logins, \
+                            locked_until_ms, public_keys, key_backup, created_ms";
+
+fn account(r: &AnyRow) -> Account {
+    Account {
+        id: r.get(0),
+        email: r.get(1),
+        password_hash: r.get(2),
+        totp_secret: r.get(3),
+        totp_confirmed: r.get::<i64, _>(4) != 0,
+        totp_last_step: r.get(5),
+        failed_logins: r.get(6),
+        locked_until_ms: r.get(7),
+        public_keys: r.get(8),
+        key_backup: r.get(9),
+        created_ms: r.get(10),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub account: Account,
+    pub csrf: String,
+    pub mfa_done: bool,
+    pub expires_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Household {
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub retention_days: i64,
+    pub retention_bytes: i64,
+    pub webhook_url: Option<String>,
+    pub created_ms: i64,
+}
+
+fn household(r: &AnyRow) -> Household {
+    Household {
+        id: r.get(0),
+        name: r.get(1),
+        owner_id: r.get(2),
+        retention_days: r.get(3),
+        retention_bytes: r.get(4),
+        webhook_url: r.get(5),
+        created_ms: r.get(6),
+    }
+}
+
+/// One account's membership: its role and, for limited members and guests, the window of
+/// footage it may see (`window_until_ms` also ends a guest's access).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub household_id: String,
+    pub account_id: String,
+    pub email: String,
+    pub role: Role,
+    pub window_from_ms: Option<i64>,
+    pub window_until_ms: Option<i64>,
+    pub created_ms: i64,
+}
+
+fn member(r: &AnyRow) -> Result<Member, Error> {
+    let role: String = r.get(3);
+    Ok(Member {
+        household_id: r.get(0),
+        account_id: r.get(1),
+        email: r.get(2),
+        role: Role::parse(&role).ok_or_else(|| err!(DataLoss, "member role {role:?} is not a role"))?,
+        window_from_ms: r.get(4),
+        window_until_ms: r.get(5),
+        created_ms: r.get(6),
+    })
+}
+
+const MEMBER_SELECT: &str = "SELECT m.household_id, m.account_id, a.email, m.role, m.window_from_ms, \
+                             m.window_until_ms, m.created_ms FROM member m JOIN account a ON a.id = m.account_id";
+
+#[derive(Clone, Debug)]
+pub struct Invitation {
+    pub household_id: String,
+    pub role: Role,
+    pub window_from_ms: Option<i64>,
+    pub window_until_ms: Option<i64>,
+    pub expires_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub household_id: String,
+    pub name: String,
+    pub identity: Vec<u8>,
+    pub paired_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+fn device(r: &AnyRow) -> Device {
+    Device {
+        id: r.get(0),
+        household_id: r.get(1),
+        name: r.get(2),
+        identity: r.get(3),
+        paired_ms: r.get(4),
+        revoked_ms: r.get(5),
+    }
+}
+
+/// Who an API token speaks for.
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub id: String,
+    pub secret_hash: String,
+    pub account_id: Option<String>,
+    pub device_id: Option<String>,
+    pub label: String,
+}
+
+/// A stored ciphertext object's row: what the timeline and retention need, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub id: String,
+    pub household_id: String,
+    pub device_id: String,
+    pub camera: String,
+    pub kind: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub size_bytes: i64,
+    pub created_ms: i64,
+}
+
+fn object(r: &AnyRow) -> Object {
+    Object {
+        id: r.get(0),
+        household_id: r.get(1),
+        device_id: r.get(2),
+        camera: r.get(3),
+        kind: r.get(4),
+        start_ms: r.get(5),
+        end_ms: r.get(6),
+        size_bytes: r.get(7),
+        created_ms: r.get(8),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub household_id: String,
+    pub device_id: String,
+    pub camera: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub meta_object: String,
+    pub snapshot_object: Option<String>,
+    pub clip_object: Option<String>,
+    pub size_bytes: i64,
+    pub created_ms: i64,
+}
+
+const EVENT_COLS: &str = "id, household_id, device_id, camera, start_ms, end_ms, meta_object, snapshot_object, clip_object, size_bytes, created_ms";
+
+fn event(r: &AnyRow) -> Event {
+    Event {
+        id: r.get(0),
+        household_id: r.get(1),
+        device_id: r.get(2),
+        camera: r.get(3),
+        start_ms: r.get(4),
+        end_ms: r.get(5),
+        meta_object: r.get(6),
+        snapshot_object: r.get(7),
+        clip_object: r.get(8),
+        size_bytes: r.get(9),
+        created_ms: r.get(10),
+    }
+}
+
+/// What a timeline query may return: a camera (or all), a start-time range, and the
+/// member's visibility window.
+#[derive(Clone, Debug, Default)]
+pub struct TimelineQuery<'a> {
+    pub camera: Option<&'a str>,
+    pub from_ms: i64,
+    pub until_ms: i64,
+    /// Only events starting at or after this (a guest's invitation time, a limited window).
+    pub visible_from_ms: Option<i64>,
+    pub visible_until_ms: Option<i64>,
+    /// Newest first when true.
+    pub descending: bool,
+    pub limit: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub email: Option<String>,
+    pub device_id: Option<String>,
+    pub object_id: String,
+    pub kind: String,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub kind: String,
+    pub ip: String,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+/// What a retention pass would delete: events (with their objects) oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Doomed {
+    pub events: Vec<String>,
+    pub bytes: i64,
+}
+
+impl Db {
+    // ---- accounts ----
+
+    pub async fn insert_account(
+        &self,
+        id: &str,
+        email: &str,
+        password_hash: &str,
+        totp_secret: &[u8],
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO account (id, email, password_hash, totp_secret, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(totp_secret.to_vec())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                err!(FailedPrecondition, "email: an account with this address exists")
+            }
+            _ => db_err("inserting an account")(e),
+        })?;
+        Ok(())
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, Error> {
+        let q = format!("SELECT {ACCOUNT_COLS} FROM account WHERE email = $1");
+        let r =
+            sqlx::query(safe(q)).bind(email).fetch_optional(&self.pool).await.map_err(db_err("reading an account"))?;
+        Ok(r.as_ref().map(account))
+    }
+
+    pub async fn account_by_id(&self, id: &str) -> Result<Option<Account>, Error> {
+        let q = format!("SELECT {ACCOUNT_COLS} FROM account WHERE id = $1");
+        let r = sqlx::query(safe(q)).bind(id).fetch_optional(&self.pool).await.map_err(db_err("reading an account"))?;
+        Ok(r.as_ref().map(account))
+    }
+
+    /// Records a used TOTP step; false when that step (or a later one) was already used, so
+    /// that a code cannot be replayed.
+    pub async fn use_totp_step(&self, account_id: &str, step: i64, confirm: bool) -> Result<bool, Error> {
+        let n = sqlx::query(
+            "UPDATE account SET totp_last_step = $1, totp_confirmed = CASE WHEN $2 = 1 THEN 1 ELSE totp_confirmed END \
+             WHERE id = $3 AND totp_last_step < $1",
+        )
+        .bind(step)
+        .bind(i64::from(confirm))
+        .bind(account_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("recording a TOTP step"))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Counts a failed sign-in; from `lock_after` failures the account is locked until
+    /// `now_ms + lock_ms`. Returns the new failure count.
+    pub async fn login_failed(
+        &self,
+        account_id: &str,
+        now_ms: i64,
+        lock_after: i64,
+        lock_ms: i64,
+    ) -> Result<i64, Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let n: i64 =
+            sqlx::query("UPDATE account SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
+                .bind(account_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("counting a failed sign-in"))?
+                .get(0);
+        if n >= lock_after {
+            sqlx::query("UPDATE account SET locked_until_ms = $1, failed_logins = 0 WHERE id = $2")
+                .bind(now_ms + lock_ms)
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("locking an account"))?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(n)
+    }
+
+    pub async fn login_succeeded(&self, account_id: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE account SET failed_logins = 0 WHERE id = $1")
+            .bind(account_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("resetting sign-in failures"))?;
+        Ok(())
+    }
+
+    pub async fn set_keys(&self, account_id: &str, public_keys: &[u8], key_backup: Option<&[u8]>) -> Result<(), Error> {
+        sqlx::query("UPDATE account SET public_keys = $1, key_backup = COALESCE($2, key_backup) WHERE id = $3")
+            .bind(public_keys.to_vec())
+            .bind(key_backup.map(<[u8]>::to_vec))
+            .bind(account_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("storing keys"))?;
+        Ok(())
+    }
+
+    // ---- sessions and tokens ----
+
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        account_id: &str,
+        csrf: &str,
+        mfa_done: bool,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO session (id_hash, account_id, csrf, mfa_done, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id_hash)
+        .bind(account_id)
+        .bind(csrf)
+        .bind(i64::from(mfa_done))
+        .bind(now_ms)
+        .bind(expires_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("inserting a session"))?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id_hash: &str, now_ms: i64) -> Result<Option<Session>, Error> {
+        let q = format!(
+            "SELECT {}, s.csrf, s.mfa_done, s.expires_ms FROM session s JOIN account a ON a.id = s.account_id \
+             WHERE s.id_hash = $1 AND s.expires_ms > $2",
+            ACCOUNT_COLS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let r = sqlx::query(safe(q))
+            .bind(id_hash)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a session"))?;
+        Ok(r.map(|r| Session {
+            account: account(&r),
+            csrf: r.get(11),
+            mfa_done: r.get::<i64, _>(12) != 0,
+            expires_ms: r.get(13),
+        }))
+    }
+
+    pub async fn complete_session_mfa(&self, id_hash: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE session SET mfa_done = 1 WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("completing a session"))?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM session WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("deleting a session"))?;
+        Ok(())
+    }
+
+    pub async fn delete_expired_sessions(&self, now_ms: i64) -> Result<u64, Error> {
+        Ok(sqlx::query("DELETE FROM session WHERE expires_ms <= $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("deleting expired sessions"))?
+            .rows_affected())
+    }
+
+    pub async fn insert_account_token(
+        &self,
+        id: &str,
+        secret_hash: &str,
+        account_id: &str,
+        label: &str,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO api_token (id, secret_hash, account_id, label, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(secret_hash)
+        .bind(account_id)
+        .bind(label)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("inserting a token"))?;
+        Ok(())
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<Token>, Error> {
+        let r = sqlx::query("SELECT id, secret_hash, account_id, device_id, label FROM api_token WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a token"))?;
+        Ok(r.map(|r| Token {
+            id: r.get(0),
+            secret_hash: r.get(1),
+            account_id: r.get(2),
+            device_id: r.get(3),
+            label: r.get(4),
+        }))
+    }
+
+    pub async fn account_tokens(&self, account_id: &str) -> Result<Vec<(String, String, i64)>, Error> {
+        let rows = sqlx::query("SELECT id, label, created_ms FROM api_token WHERE account_id = $1 ORDER BY created_ms")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing tokens"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// Deletes one of the account's tokens; false when it has no such token.
+    pub async fn delete_account_token(&self, id: &str, account_id: &str) -> Result<bool, Error> {
+        Ok(sqlx::query("DELETE FROM api_token WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("deleting a token"))?
+            .rows_affected()
+            == 1)
+    }
+
+    // ---- households and members ----
+
+    pub async fn insert_household(&self, h: &Household) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        sqlx::query(
+            "INSERT INTO household (id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&h.id)
+        .bind(&h.name)
+        .bind(&h.owner_id)
+        .bind(h.retention_days)
+        .bind(h.retention_bytes)
+        .bind(h.webhook_url.clone())
+        .bind(h.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting a household"))?;
+        sqlx::query("INSERT INTO member (household_id, account_id, role, created_ms) VALUES ($1, $2, 'owner', $3)")
+            .bind(&h.id)
+            .bind(&h.owner_id)
+            .bind(h.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("inserting the owner"))?;
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(())
+    }
+
+    pub async fn household(&self, id: &str) -> Result<Option<Household>, Error> {
+        let r = sqlx::query(
+            "SELECT id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms FROM household WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading a household"))?;
+        Ok(r.as_ref().map(household))
+    }
+
+    pub async fn households(&self) -> Result<Vec<Household>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms FROM household ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing households"))?;
+        Ok(rows.iter().map(household).collect())
+    }
+
+    pub async fn update_household(&self, h: &Household) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE household SET name = $1, retention_days = $2, retention_bytes = $3, webhook_url = $4 WHERE id = $5",
+        )
+        .bind(&h.name)
+        .bind(h.retention_days)
+        .bind(h.retention_bytes)
+        .bind(h.webhook_url.clone())
+        .bind(&h.id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("updating a household"))?;
+        Ok(())
+    }
+
+    pub async fn member(&self, household_id: &str, account_id: &str) -> Result<Option<Member>, Error> {
+        let q = format!("{MEMBER_SELECT} WHERE m.household_id = $1 AND m.account_id = $2");
+        let r = sqlx::query(safe(q))
+            .bind(household_id)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a member"))?;
+        r.as_ref().map(member).transpose()
+    }
+
+    pub async fn members(&self, household_id: &str) -> Result<Vec<Member>, Error> {
+        let q = format!("{MEMBER_SELECT} WHERE m.household_id = $1 ORDER BY m.created_ms, a.email");
+        let rows =
+            sqlx::query(safe(q)).bind(household_id).fetch_all(&self.pool).await.map_err(db_err("listing members"))?;
+        rows.iter().map(member).collect()
+    }
+
+    pub async fn memberships(&self, account_id: &str) -> Result<Vec<Member>, Error> {
+        let q = format!("{MEMBER_SELECT} WHERE m.account_id = $1 ORDER BY m.created_ms");
+        let rows =
+            sqlx::query(safe(q)).bind(account_id).fetch_all(&self.pool).await.map_err(db_err("listing memberships"))?;
+        rows.iter().map(member).collect()
+    }
+
+    /// Removes a member other than the owner; false when there is no such member.
+    pub async fn delete_member(&self, household_id: &str, account_id: &str) -> Result<bool, Error> {
+        Ok(sqlx::query("DELETE FROM member WHERE household_id = $1 AND account_id = $2 AND role <> 'owner'")
+            .bind(household_id)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("removing a member"))?
+            .rows_affected()
+            == 1)
+    }
+
+    pub async fn insert_invitation(&self, token_hash: &str, inv: &Invitation, now_ms: i64) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO invitation (token_hash, household_id, role, window_from_ms, window_until_ms, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token_hash)
+        .bind(&inv.household_id)
+        .bind(inv.role.as_str())
+        .bind(inv.window_from_ms)
+        .bind(inv.window_until_ms)
+        .bind(now_ms)
+        .bind(inv.expires_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("inserting an invitation"))?;
+        Ok(())
+    }
+
+    /// Uses an invitation once: the account becomes a member with the invited role.
+    pub async fn accept_invitation(&self, token_hash: &str, account_id: &str, now_ms: i64) -> Result<Member, Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let r = sqlx::query(
+            "UPDATE invitation SET used_by = $1 WHERE token_hash = $2 AND used_by IS NULL AND expires_ms > $3 \
+             RETURNING household_id, role, window_from_ms, window_until_ms",
+        )
+        .bind(account_id)
+        .bind(token_hash)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err("using an invitation"))?;
+        let Some(r) = r else {
+            bail!(NotFound, "invitation: no such invitation, or it was used or has expired");
+        };
+        let (hid, role, from, until): (String, String, Option<i64>, Option<i64>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let existing = sqlx::query("SELECT role FROM member WHERE household_id = $1 AND account_id = $2")
+            .bind(&hid)
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err("reading a member"))?;
+        if existing.is_some() {
+            bail!(FailedPrecondition, "invitation: this account is already a member of the household");
+        }
+        sqlx::query(
+            "INSERT INTO member (household_id, account_id, role, window_from_ms, window_until_ms, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&hid)
+        .bind(account_id)
+        .bind(&role)
+        .bind(from)
+        .bind(until)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting a member"))?;
+        tx.commit().await.map_err(db_err("committing"))?;
+        self.member(&hid, account_id).await?.ok_or_else(|| err!(Internal, "member vanished after insert"))
+    }
+
+    // ---- pairing and devices ----
+
+    pub async fn insert_pairing(
+        &self,
+        token_hash: &str,
+        household_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query("INSERT INTO pairing (token_hash, household_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash)
+            .bind(household_id)
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("inserting a pairing"))?;
+        Ok(())
+    }
+
+    /// The household an unused, unexpired pairing token belongs to.
+    pub async fn pairing(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, Error> {
+        let r = sqlx::query(
+            "SELECT household_id FROM pairing WHERE token_hash = $1 AND device_id IS NULL AND expires_ms > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading a pairing"))?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    /// Uses a pairing token once: creates the device and its credential together.
+    pub async fn complete_pairing(
+        &self,
+        token_hash: &str,
+        d: &Device,
+        token_id: &str,
+        secret_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let n = sqlx::query(
+            "UPDATE pairing SET device_id = $1 WHERE token_hash = $2 AND household_id = $3 AND device_id IS NULL AND expires_ms > $4",
+        )
+        .bind(&d.id)
+        .bind(token_hash)
+        .bind(&d.household_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("using a pairing"))?
+        .rows_affected();
+        if n != 1 {
+            bail!(NotFound, "pairing token: no such pairing, or it was used or has expired");
+        }
+        sqlx::query("INSERT INTO device (id, household_id, name, identity, paired_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&d.id)
+            .bind(&d.household_id)
+            .bind(&d.name)
+            .bind(d.identity.clone())
+            .bind(d.paired_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("inserting a device"))?;
+        sqlx::query(
+            "INSERT INTO api_token (id, secret_hash, device_id, label, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_id)
+        .bind(secret_hash)
+        .bind(&d.id)
+        .bind(format!("device {}", d.name))
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting a device token"))?;
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(())
+    }
+
+    pub async fn device(&self, id: &str) -> Result<Option<Device>, Error> {
+        let r = sqlx::query("SELECT id, household_id, name, identity, paired_ms, revoked_ms FROM device WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a device"))?;
+        Ok(r.as_ref().map(device))
+    }
+
+    pub async fn devices(&self, household_id: &str) -> Result<Vec<Device>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, household_id, name, identity, paired_ms, revoked_ms FROM device WHERE household_id = $1 ORDER BY paired_ms",
+        )
+        .bind(household_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing devices"))?;
+        Ok(rows.iter().map(device).collect())
+    }
+
+    /// Revokes a device: its credentials stop working at once; its objects stay.
+    pub async fn revoke_device(&self, household_id: &str, id: &str, now_ms: i64) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let n =
+            sqlx::query("UPDATE device SET revoked_ms = $1 WHERE id = $2 AND household_id = $3 AND revoked_ms IS NULL")
+                .bind(now_ms)
+                .bind(id)
+                .bind(household_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("revoking a device"))?
+                .rows_affected();
+        sqlx::query("DELETE FROM api_token WHERE device_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("deleting device tokens"))?;
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(n == 1)
+    }
+
+    // ---- chunks and objects ----
+
+    /// Of `hashes`, those the store does not have.
+    pub async fn missing_chunks(&self, hashes: &[String]) -> Result<Vec<String>, Error> {
+        let mut missing = Vec::new();
+        for h in hashes {
+            let r = sqlx::query("SELECT 1 FROM chunk WHERE hash = $1")
+                .bind(h)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err("reading a chunk"))?;
+            if r.is_none() {
+                missing.push(h.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Records a chunk whose blob is already durable in the store (the blob is written
+    /// first, so a row never names a missing blob). A chunk doomed for deletion is
+    /// rescued: its re-upload wins.
+    pub async fn insert_chunk(
+        &self,
+        hash: &str,
+        household_id: &str,
+        size_bytes: i64,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        sqlx::query(
+            "INSERT INTO chunk (hash, household_id, size_bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(household_id)
+        .bind(size_bytes)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting a chunk"))?;
+        sqlx::query("DELETE FROM doomed_chunk WHERE hash = $1")
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("rescuing a chunk"))?;
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(())
+    }
+
+    pub async fn chunk_size(&self, hash: &str) -> Result<Option<i64>, Error> {
+        let r = sqlx::query("SELECT size_bytes FROM chunk WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a chunk"))?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    /// Inserts an object with its chunk list. Idempotent: the same object again is
+    /// accepted; a different one under the same id is a conflict.
+    pub async fn insert_object(&self, o: &Object, chunks: &[String]) -> Result<bool, Error> {
+        if let Some(existing) = self.object(&o.id).await? {
+            let same = Object { created_ms: o.created_ms, ..existing.clone() } == *o
+                && self.object_chunks(&o.id).await? == chunks;
+            if !same {
+                bail!(FailedPrecondition, "object id {}: a different object with this id exists", o.id);
+            }
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut total = 0i64;
+        for h in chunks {
+            let r = sqlx::query("SELECT size_bytes FROM chunk WHERE hash = $1 AND household_id = $2")
+                .bind(h)
+                .bind(&o.household_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err("reading a chunk"))?;
+            let Some(r) = r else { bail!(FailedPrecondition, "chunks: chunk {h} has not been uploaded") };
+            total += r.get::<i64, _>(0);
+        }
+        if total != o.size_bytes {
+            bail!(InvalidArgument, "size_bytes: the chunks hold {total} bytes, not {}", o.size_bytes);
+        }
+        sqlx::query(
+            "INSERT INTO object (id, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&o.id)
+        .bind(&o.household_id)
+        .bind(&o.device_id)
+        .bind(&o.camera)
+        .bind(&o.kind)
+        .bind(o.start_ms)
+        .bind(o.end_ms)
+        .bind(o.size_bytes)
+        .bind(o.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("inserting an object"))?;
+        for (i, h) in chunks.iter().enumerate() {
+            sqlx::query("INSERT INTO object_chunk (object_id, seq, hash) VALUES ($1, $2, $3)")
+                .bind(&o.id)
+                .bind(i as i64)
+                .bind(h)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("inserting an object's chunk"))?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(true)
+    }
+
+    pub async fn object(&self, id: &str) -> Result<Option<Object>, Error> {
+        let r = sqlx::query(
+            "SELECT id, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms FROM object WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading an object"))?;
+        Ok(r.as_ref().map(object))
+    }
+
+    pub async fn object_chunks(&self, id: &str) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT hash FROM object_chunk WHERE object_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing an object's chunks"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Every object's (id, size) in a household, for checks.
+    pub async fn objects(&self, household_id: &str) -> Result<Vec<Object>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms FROM object \
+             WHERE household_id = $1 ORDER BY start_ms, id",
+        )
+        .bind(household_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing objects"))?;
+        Ok(rows.iter().map(object).collect())
+    }
+
+    // ---- events ----
+
+    /// Inserts an event; idempotent like [`Db::insert_object`]. Every object it names must
+    /// exist, belong to the same device and camera.
+    pub async fn insert_event(&self, e: &Event) -> Result<bool, Error> {
+        if let Some(existing) = self.event(&e.id).await? {
+            if (Event { created_ms: e.created_ms, ..existing }) != *e {
+                bail!(FailedPrecondition, "event id {}: a different event with this id exists", e.id);
+            }
+            return Ok(false);
+        }
+        sqlx::query(safe(format!(
+            "INSERT INTO event ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        )))
+        .bind(&e.id)
+        .bind(&e.household_id)
+        .bind(&e.device_id)
+        .bind(&e.camera)
+        .bind(e.start_ms)
+        .bind(e.end_ms)
+        .bind(&e.meta_object)
+        .bind(e.snapshot_object.clone())
+        .bind(e.clip_object.clone())
+        .bind(e.size_bytes)
+        .bind(e.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("inserting an event"))?;
+        Ok(true)
+    }
+
+    pub async fn event(&self, id: &str) -> Result<Option<Event>, Error> {
+        let r = sqlx::query(safe(format!("SELECT {EVENT_COLS} FROM event WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading an event"))?;
+        Ok(r.as_ref().map(event))
+    }
+
+    /// The event naming an object, if any (for authorizing downloads by window).
+    pub async fn event_of_object(&self, object_id: &str) -> Result<Option<Event>, Error> {
+        let r = sqlx::query(safe(format!(
+            "SELECT {EVENT_COLS} FROM event WHERE meta_object = $1 OR snapshot_object = $1 OR clip_object = $1"
+        )))
+        .bind(object_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading an object's event"))?;
+        Ok(r.as_ref().map(event))
+    }
+
+    pub async fn timeline(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<Vec<Event>, Error> {
+        let from = q.from_ms.max(q.visible_from_ms.unwrap_or(i64::MIN));
+        let until = q.until_ms.min(q.visible_until_ms.unwrap_or(i64::MAX));
+        let order = if q.descending { "DESC" } else { "ASC" };
+        let camera_clause = if q.camera.is_some() { "AND camera = $4" } else { "AND $4 = $4" };
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM event WHERE household_id = $1 AND start_ms >= $2 AND start_ms < $3 {camera_clause} \
+             ORDER BY start_ms {order}, id {order} LIMIT $5"
+        );
+        let rows = sqlx::query(safe(sql))
+            .bind(household_id)
+            .bind(from)
+            .bind(until)
+            .bind(q.camera.unwrap_or(""))
+            .bind(q.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("reading the timeline"))?;
+        Ok(rows.iter().map(event).collect())
+    }
+
+    /// Deletes events and every object they name in one transaction; chunks no longer
+    /// referenced move to `doomed_chunk`, from which the blob layer deletes them and then
+    /// forgets them ([`Db::forget_doomed`]). A crash between the two steps leaves only
+    /// doomed rows, which the next pass finishes.
+    pub async fn delete_events(&self, ids: &[String], now_ms: i64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        for id in ids {
+            let r = sqlx::query("DELETE FROM event WHERE id = $1 RETURNING meta_object, snapshot_object, clip_object")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err("deleting an event"))?;
+            let Some(r) = r else { continue };
+            let objs: Vec<Option<String>> = vec![Some(r.get(0)), r.get(1), r.get(2)];
+            for o in objs.into_iter().flatten() {
+                delete_object_in(&mut tx, &o, now_ms).await?;
+            }
+        }
+        tx.commit().await.map_err(db_err("committing a deletion"))?;
+        Ok(())
+    }
+
+    /// Deletes objects that no event names (uploads whose event never arrived) created
+    /// before `before_ms`.
+    pub async fn delete_orphan_objects(&self, before_ms: i64, now_ms: i64) -> Result<u64, Error> {
+        let rows = sqlx::query(
+            "SELECT id FROM object o WHERE created_ms < $1 AND NOT EXISTS (SELECT 1 FROM event e WHERE \
+             e.meta_object = o.id OR e.snapshot_object = o.id OR e.clip_object = o.id)",
+        )
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("finding orphan objects"))?;
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        for r in &rows {
+            delete_object_in(&mut tx, &r.get::<String, _>(0), now_ms).await?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Chunks with no object, uploaded before `before_ms` (an upload abandoned half-way),
+    /// are doomed too.
+    pub async fn doom_unreferenced_chunks(&self, before_ms: i64, now_ms: i64) -> Result<u64, Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let rows = sqlx::query(
+            "SELECT hash FROM chunk c WHERE created_ms < $1 AND NOT EXISTS (SELECT 1 FROM object_chunk oc WHERE oc.hash = c.hash)",
+        )
+        .bind(before_ms)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err("finding unreferenced chunks"))?;
+        for r in &rows {
+            doom_chunk_in(&mut tx, &r.get::<String, _>(0), now_ms).await?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(rows.len() as u64)
+    }
+
+    pub async fn doomed_chunks(&self, limit: i64) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT hash FROM doomed_chunk ORDER BY since_ms, hash LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing doomed chunks"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Forgets doomed chunks whose blobs are gone.
+    pub async fn forget_doomed(&self, hashes: &[String]) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        for h in hashes {
+            sqlx::query("DELETE FROM doomed_chunk WHERE hash = $1")
+                .bind(h)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("forgetting a doomed chunk"))?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(())
+    }
+
+    /// Every chunk row's hash, for `check`.
+    pub async fn all_chunks(&self) -> Result<Vec<(String, i64)>, Error> {
+        let rows = sqlx::query("SELECT hash, size_bytes FROM chunk ORDER BY hash")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing chunks"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Object-chunk references whose chunk row is missing (must be none).
+    pub async fn dangling_references(&self) -> Result<Vec<(String, String)>, Error> {
+        let rows = sqlx::query(
+            "SELECT oc.object_id, oc.hash FROM object_chunk oc WHERE NOT EXISTS (SELECT 1 FROM chunk c WHERE c.hash = oc.hash) \
+             UNION ALL SELECT e.id, e.meta_object FROM event e WHERE NOT EXISTS (SELECT 1 FROM object o WHERE o.id = e.meta_object)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("checking references"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The events a retention pass deletes: those starting before `cutoff_ms`, then the
+    /// oldest until the rest fit in `bytes_max`. `camera` narrows it to one camera.
+    pub async fn retention_candidates(
+        &self,
+        household_id: &str,
+        camera: Option<&str>,
+        cutoff_ms: i64,
+        bytes_max: i64,
+        limit: i64,
+    ) -> Result<Doomed, Error> {
+        let cam = if camera.is_some() { "AND camera = $2" } else { "AND $2 = $2" };
+        let total: i64 =
+            sqlx::query(safe(format!("SELECT COALESCE(SUM(size_bytes), 0) FROM event WHERE household_id = $1 {cam}")))
+                .bind(household_id)
+                .bind(camera.unwrap_or(""))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err("summing event sizes"))?
+                .get::<i64, _>(0);
+        let rows = sqlx::query(safe(format!(
+            "SELECT id, start_ms, size_bytes FROM event WHERE household_id = $1 {cam} ORDER BY start_ms, id LIMIT $3"
+        )))
+        .bind(household_id)
+        .bind(camera.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing old events"))?;
+        let mut out = Doomed { events: Vec::new(), bytes: 0 };
+        let mut left = total;
+        for r in &rows {
+            let (id, start, size): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            if start >= cutoff_ms && left <= bytes_max {
+                break;
+            }
+            out.events.push(id);
+            out.bytes += size;
+            left -= size;
+        }
+        Ok(out)
+    }
+
+    /// The distinct cameras with events in a household.
+    pub async fn cameras(&self, household_id: &str) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT DISTINCT camera FROM event WHERE household_id = $1 ORDER BY camera")
+            .bind(household_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing cameras"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    // ---- logs ----
+
+    pub async fn insert_access(
+        &self,
+        id: &str,
+        household_id: &str,
+        who: (Option<&str>, Option<&str>),
+        object_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO access_log (id, household_id, account_id, device_id, object_id, kind, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(household_id)
+        .bind(who.0.map(str::to_owned))
+        .bind(who.1.map(str::to_owned))
+        .bind(object_id)
+        .bind(kind)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("recording an access"))?;
+        Ok(())
+    }
+
+    pub async fn access_log(&self, household_id: &str, limit: i64) -> Result<Vec<Access>, Error> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.account_id, a.email, l.device_id, l.object_id, l.kind, l.at_ms FROM access_log l \
+             LEFT JOIN account a ON a.id = l.account_id WHERE l.household_id = $1 ORDER BY l.at_ms DESC, l.id LIMIT $2",
+        )
+        .bind(household_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading the access log"))?;
+        Ok(rows
+            .iter()
+            .map(|r| Access {
+                id: r.get(0),
+                account_id: r.get(1),
+                email: r.get(2),
+                device_id: r.get(3),
+                object_id: r.get(4),
+                kind: r.get(5),
+                at_ms: r.get(6),
+            })
+            .collect())
+    }
+
+    pub async fn insert_security_event(
+        &self,
+        id: &str,
+        account_id: Option<&str>,
+        kind: &str,
+        ip: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO security_event (id, account_id, kind, ip, detail, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(account_id.map(str::to_owned))
+        .bind(kind)
+        .bind(ip)
+        .bind(detail)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("recording a security event"))?;
+        Ok(())
+    }
+
+    pub async fn security_events(&self, account_id: &str, limit: i64) -> Result<Vec<SecurityEvent>, Error> {
+        let rows = sqlx::query(
+            "SELECT kind, ip, detail, at_ms FROM security_event WHERE account_id = $1 ORDER BY at_ms DESC, id LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading security events"))?;
+        Ok(rows
+            .iter()
+            .map(|r| SecurityEvent { kind: r.get(0), ip: r.get(1), detail: r.get(2), at_ms: r.get(3) })
+            .collect())
+    }
+}
+
+async fn delete_object_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, now_ms: i64) -> Result<(), Error> {
+    let hashes: Vec<String> = sqlx::query("SELECT hash FROM object_chunk WHERE object_id = $1")
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err("listing an object's chunks"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    sqlx::query("DELETE FROM object_chunk WHERE object_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("deleting an object's chunks"))?;
+    sqlx::query("DELETE FROM object WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("deleting an object"))?;
+    for h in hashes {
+        let still = sqlx::query("SELECT 1 FROM object_chunk WHERE hash = $1 LIMIT 1")
+            .bind(&h)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err("checking a chunk's references"))?;
+        if still.is_none() {
+            doom_chunk_in(tx, &h, now_ms).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn doom_chunk_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, hash: &str, now_ms: i64) -> Result<(), Error> {
+    sqlx::query("DELETE FROM chunk WHERE hash = $1")
+        .bind(hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("deleting a chunk row"))?;
+    sqlx::query("INSERT INTO doomed_chunk (hash, since_ms) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING")
+        .bind(hash)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("dooming a chunk"))?;
+    Ok(())
+}
