@@ -18,6 +18,7 @@ macro_rules! bail {
 
 pub mod auth;
 pub mod error;
+mod extract;
 mod routes;
 pub mod secrets;
 pub mod state;
@@ -43,8 +44,8 @@ use crate::state::Metrics;
 struct ApiDoc;
 
 #[utoipa::path(get, path = "/api/health", responses((status = 200, body = crate::types::Ok)), tag = "meta")]
-async fn health() -> axum::Json<types::Ok> {
-    axum::Json(types::Ok { ok: true })
+async fn health() -> extract::Json<types::Ok> {
+    extract::Json(types::Ok { ok: true })
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)), tag = "meta")]

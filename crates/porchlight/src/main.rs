@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod keys;
 mod motion;
+mod server;
 mod timearg;
 
 use std::path::{Path, PathBuf};
@@ -135,6 +136,18 @@ enum Cmd {
         /// accept the keys they lead to.
         #[arg(long = "device-rotation", requires = "device")]
         device_rotations: Vec<PathBuf>,
+    },
+    /// Run the server: accounts, households, pairing, encrypted clip storage, the timeline.
+    Serve {
+        /// The server's configuration file (see porchlight-server.example.toml); without
+        /// one, defaults: 127.0.0.1:8600, SQLite and blobs under ./porchlight-server.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Verify that the server's database and blob store agree.
+    ServerCheck {
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Verify that the recording index and the segment files agree.
     Check {
@@ -286,6 +299,14 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::Share { clip, keys, to, purpose, output } => keys::share(&clip, &keys, &to, &purpose, &output),
         Cmd::Verify { clip, grant, device, device_rotations } => {
             keys::verify(&clip, grant.as_deref(), device.as_deref(), &device_rotations)
+        }
+        Cmd::Serve { config } => {
+            let c = server::ServerConfig::load(config.as_deref())?;
+            runtime()?.block_on(server::serve(c))
+        }
+        Cmd::ServerCheck { config } => {
+            let c = server::ServerConfig::load(config.as_deref())?;
+            runtime()?.block_on(server::check(c))
         }
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use crate::extract::{Json, Path, Query};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::response::{AppendHeaders, IntoResponse};
@@ -112,8 +112,10 @@ pub async fn totp_confirm(
     actor: Actor,
     Json(req): Json<TotpCode>,
 ) -> ApiResult<Json<crate::types::Ok>> {
-    let Actor::Pending { account, id_hash } = actor else {
-        bail!(FailedPrecondition, "session: TOTP is confirmed once, right after sign-up");
+    let (account, id_hash) = match actor {
+        Actor::Pending { account, id_hash } => (account, id_hash),
+        Actor::Anonymous => bail!(Unauthenticated, "session: sign up or sign in with a password first"),
+        _ => bail!(PermissionDenied, "session: already signed in; TOTP is confirmed once, right after sign-up"),
     };
     if account.totp_confirmed {
         bail!(FailedPrecondition, "session: TOTP is already confirmed; sign in with a code at /api/login/totp");
@@ -199,8 +201,10 @@ pub async fn login_totp(
     Json(req): Json<TotpCode>,
 ) -> ApiResult<Json<crate::types::Ok>> {
     limit_attempts(&st, ip)?;
-    let Actor::Pending { account, id_hash } = actor else {
-        bail!(Unauthenticated, "session: sign in with a password first");
+    let (account, id_hash) = match actor {
+        Actor::Pending { account, id_hash } => (account, id_hash),
+        Actor::Anonymous => bail!(Unauthenticated, "session: sign in with a password first"),
+        _ => bail!(PermissionDenied, "session: already signed in"),
     };
     if !account.totp_confirmed {
         bail!(FailedPrecondition, "session: confirm TOTP at /api/totp/confirm first");
@@ -219,7 +223,7 @@ pub async fn logout(State(st): State<AppState>, actor: Actor) -> ApiResult<impl 
             st.db.delete_session(id_hash).await?
         }
         Actor::Anonymous => bail!(Unauthenticated, "session: not signed in"),
-        _ => bail!(FailedPrecondition, "session: a bearer token has no session to end"),
+        _ => bail!(PermissionDenied, "session: a bearer token has no session to end (delete the token instead)"),
     }
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((AppendHeaders([(SET_COOKIE, clear)]), Json(crate::types::Ok { ok: true })))

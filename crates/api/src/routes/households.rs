@@ -1,7 +1,7 @@
 //! Households, their members and invitations, pairing agents, devices and the access log.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::{Json, Path, Query};
+use axum::extract::State;
 use base::err;
 use db::server::{Device, Household, Invitation, Role};
 

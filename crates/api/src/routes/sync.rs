@@ -6,9 +6,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Json;
+use crate::extract::{Json, Path, Query};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};

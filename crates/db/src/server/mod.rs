@@ -41,11 +41,7 @@ impl Db {
             base::bail!(InvalidArgument, "database url: expected sqlite:PATH or postgres://…, got {url:?}");
         };
         let url = match backend {
-            // WAL and synchronous=FULL: a committed row survives power loss, and readers do not
-            // block the writer.
-            Backend::Sqlite if !url.contains('?') => {
-                format!("{url}?mode=rwc&journal_mode=wal&synchronous=full&foreign_keys=true&busy_timeout=10000")
-            }
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_owned(),
         };
         let max = match backend {
@@ -54,6 +50,21 @@ impl Db {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL and synchronous=FULL: a committed row survives power loss, and
+                        // readers do not block the writer.
+                        use sqlx::Executor;
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                             PRAGMA busy_timeout = 10000",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .err_kind(ErrorKind::Unavailable, || "opening the server database".to_owned())?;

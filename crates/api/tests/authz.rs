@@ -1,0 +1,250 @@
+//! The authorization matrix: every endpoint against every kind of caller, from one table.
+//! The table's endpoints must be exactly the OpenAPI document's, so a new endpoint without
+//! a row fails this test.
+
+mod common;
+
+use porchlight_api as api;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Who {
+    Anonymous,
+    /// Password given, second factor not yet.
+    Pending,
+    Owner,
+    Full,
+    Standard,
+    Limited,
+    Guest,
+    GuestExpired,
+    /// The owner of another household.
+    Stranger,
+    /// The household's paired agent.
+    Device,
+}
+
+use Who::*;
+
+const EVERYONE: &[Who] = &[Anonymous, Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Device];
+const ACCOUNTS: &[Who] = &[Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger];
+const VIEWERS: &[Who] = &[Owner, Full, Standard, Limited, Guest];
+const MEMBER_LISTERS: &[Who] = &[Owner, Full, Standard];
+const SETTINGS: &[Who] = &[Owner, Full];
+const OWNER: &[Who] = &[Owner];
+const DEVICE: &[Who] = &[Device];
+
+/// (method, OpenAPI path, who is allowed). Everyone else must get 401 or 403.
+const MATRIX: &[(&str, &str, &[Who])] = &[
+    ("GET", "/api/health", EVERYONE),
+    ("GET", "/metrics", EVERYONE),
+    ("POST", "/api/signup", EVERYONE),
+    ("POST", "/api/login", EVERYONE),
+    ("POST", "/api/totp/confirm", &[Pending]),
+    ("POST", "/api/login/totp", &[Pending]),
+    ("GET", "/api/session", ACCOUNTS),
+    ("PUT", "/api/me/keys", ACCOUNTS),
+    ("GET", "/api/me/keys/backup", ACCOUNTS),
+    ("GET", "/api/me/tokens", ACCOUNTS),
+    ("POST", "/api/me/tokens", ACCOUNTS),
+    ("DELETE", "/api/me/tokens/{token_id}", ACCOUNTS),
+    ("GET", "/api/me/security-events", ACCOUNTS),
+    ("POST", "/api/households", ACCOUNTS),
+    ("GET", "/api/households/{household_id}", VIEWERS),
+    ("PATCH", "/api/households/{household_id}", SETTINGS),
+    ("GET", "/api/households/{household_id}/members", MEMBER_LISTERS),
+    ("DELETE", "/api/households/{household_id}/members/{account_id}", OWNER),
+    ("POST", "/api/households/{household_id}/invitations", OWNER),
+    ("POST", "/api/invitations/accept", ACCOUNTS),
+    ("POST", "/api/households/{household_id}/pairings", OWNER),
+    ("GET", "/api/pair/{token}", EVERYONE),
+    ("POST", "/api/pair/{token}", EVERYONE),
+    ("GET", "/api/households/{household_id}/devices", SETTINGS),
+    ("DELETE", "/api/households/{household_id}/devices/{device_id}", OWNER),
+    ("GET", "/api/households/{household_id}/access-log", OWNER),
+    ("GET", "/api/device", DEVICE),
+    ("POST", "/api/chunks/missing", DEVICE),
+    ("PUT", "/api/chunks/{hash}", DEVICE),
+    ("POST", "/api/objects", DEVICE),
+    ("POST", "/api/events", DEVICE),
+    ("GET", "/api/households/{household_id}/events", VIEWERS),
+    ("GET", "/api/objects/{object_id}", VIEWERS),
+    ("DELETE", "/api/events/{event_id}", SETTINGS),
+    ("GET", "/api/households/{household_id}/events/live", VIEWERS),
+    ("POST", "/api/logout", &[Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger]),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_against_every_caller() {
+    let s = Server::start_local().await;
+    let mut home = home(&s, "owner@example.org").await;
+    let hid = home.household.clone();
+    // Footage from before anyone was invited: guests must not see it.
+    let early = event(&home, "porch", s.now() - 3_600_000, s.now() - 3_590_000).await;
+
+    let invite = |role: &'static str, until: Option<i64>| {
+        let mut owner = home.owner.clone();
+        let hid = hid.clone();
+        async move {
+            let mut body = json!({"role": role});
+            if let Some(u) = until {
+                body["window_until_ms"] = json!(u);
+            }
+            let r = owner.ok(Method::POST, &format!("/api/households/{hid}/invitations"), Some(body)).await;
+            r["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut members = std::collections::HashMap::new();
+    for (who, role, until) in [
+        (Full, "full", None),
+        (Standard, "standard", None),
+        (Limited, "limited", None),
+        (Guest, "guest", Some(s.now() + 86_400_000)),
+        (GuestExpired, "guest", Some(s.now() + 600_000)),
+    ] {
+        let token = invite(role, until).await;
+        let mut c = s.user(&format!("{role}-{:?}@example.org", who).to_lowercase()).await;
+        c.ok(Method::POST, "/api/invitations/accept", Some(json!({"token": token}))).await;
+        members.insert(who, c);
+    }
+    let victim_token = invite("standard", None).await;
+    let mut victim = s.user("victim@example.org").await;
+    victim.ok(Method::POST, "/api/invitations/accept", Some(json!({"token": victim_token}))).await;
+    let stranger = home_of_stranger(&s).await;
+    let (_spare_device, spare_device_id, _) = pair(&s, &mut home.owner, &hid, "spare").await;
+
+    // 20 minutes on: the short guest's access has ended; the long one's has not.
+    s.advance(1_200_000);
+    let late = event(&home, "porch", s.now(), s.now() + 10_000).await;
+    let late_clip = late["clip_object"].as_str().unwrap().to_owned();
+
+    // Check the guest window directly: the early event is invisible to guests.
+    let g = members.get_mut(&Guest).unwrap();
+    let tl = g.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
+    let ids: Vec<&str> = tl.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![late["id"].as_str().unwrap()], "a guest sees only events since the invitation");
+    let (st, _) = g.call(Method::GET, &format!("/api/objects/{}", early["clip_object"].as_str().unwrap()), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a guest cannot download footage from before the invitation");
+
+    // Signs in with a password only: a fresh half-signed-in session for each request.
+    let pending_user = s.user("pending@example.org").await;
+    // A new TOTP step: the one used to enrol cannot be replayed.
+    s.advance(30_000);
+    let pending = || async {
+        let mut c = Client::anonymous(&s);
+        let r = c
+            .call(
+                Method::POST,
+                "/api/login",
+                Some(json!({"email": "pending@example.org", "password": "a long password"})),
+            )
+            .await;
+        assert_eq!(r.0, StatusCode::OK, "{}", r.1);
+        c.csrf = r.1["csrf"].as_str().map(str::to_owned);
+        c
+    };
+
+    // The table covers exactly the documented endpoints.
+    let doc: Value = s.http.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for m in ops.as_object().unwrap().keys() {
+            documented.insert((m.to_uppercase(), path.clone()));
+        }
+    }
+    let tabled: BTreeSet<(String, String)> = MATRIX.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(MATRIX.len(), tabled.len(), "a row appears twice");
+    assert_eq!(documented, tabled, "the matrix must have one row per documented endpoint");
+
+    let chunk = b"chunk bytes for the matrix".to_vec();
+    let chunk_hash = blob::chunk_hash(&chunk);
+    let client_of = async |who: Who| -> Client {
+        match who {
+            Anonymous => Client::anonymous(&s),
+            Pending => pending().await,
+            Owner => home.owner.clone(),
+            Stranger => stranger.clone(),
+            Device => home.device.clone(),
+            w => members[&w].clone(),
+        }
+    };
+    let mut failures = Vec::new();
+    for &(method, path, allowed) in MATRIX {
+        // Denied callers first: an allowed destructive call must not turn a later denial
+        // into a 404.
+        let mut order: Vec<Who> = EVERYONE.to_vec();
+        order.sort_by_key(|w| allowed.contains(w));
+        for who in order {
+            let mut c = client_of(who).await;
+            let concrete = path
+                .replace("{household_id}", &hid)
+                .replace("{account_id}", &victim.account_id)
+                .replace("{device_id}", &spare_device_id)
+                .replace("{token_id}", &"0".repeat(32))
+                .replace("{token}", &"0".repeat(32))
+                .replace("{hash}", &chunk_hash)
+                .replace("{object_id}", &late_clip)
+                .replace("{event_id}", late["id"].as_str().unwrap());
+            let mut body = body_for(method, path, &chunk_hash);
+            if path == "/api/login/totp" {
+                // A right code, so that only the caller decides the outcome.
+                body = Some(
+                    json!({"code": format!("{:06}", api::secrets::totp_at(&pending_user.totp, s.now() / 30_000))}),
+                );
+            }
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let status = if path == "/api/chunks/{hash}" {
+                c.request(m, &concrete).body(chunk.clone()).send().await.unwrap().status()
+            } else if path.ends_with("/live") {
+                // Only the status line: the stream stays open.
+                c.request(m, &concrete).send().await.unwrap().status()
+            } else {
+                c.call(m, &concrete, body).await.0
+            };
+            let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            let want_allowed = allowed.contains(&who);
+            if status.is_server_error() || denied == want_allowed {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: {status} (expected {})",
+                    if want_allowed { "allowed" } else { "denied" }
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "authorization matrix mismatches:\n{}", failures.join("\n"));
+}
+
+fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
+    Some(match (method, path) {
+        ("POST", "/api/signup") => {
+            json!({"email": format!("new{}@example.org", rand_suffix()), "password": "another long one"})
+        }
+        ("POST", "/api/login") => json!({"email": "pending@example.org", "password": "a long password"}),
+        ("POST", "/api/totp/confirm") | ("POST", "/api/login/totp") => json!({"code": "000000"}),
+        ("PUT", "/api/me/keys") => json!({"public_keys": "00"}),
+        ("POST", "/api/me/tokens") => json!({"label": "script"}),
+        ("POST", "/api/households") => json!({"name": "Another"}),
+        ("PATCH", _) => json!({"retention_days": 30}),
+        ("POST", p) if p.ends_with("/invitations") => json!({"role": "standard"}),
+        ("POST", "/api/invitations/accept") => json!({"token": "0".repeat(32)}),
+        ("POST", "/api/pair/{token}") => json!({"name": "x", "identity": "00".repeat(32)}),
+        ("POST", "/api/chunks/missing") => json!({"chunks": [chunk_hash]}),
+        ("POST", "/api/objects") => json!({"chunks": [chunk_hash]}),
+        ("POST", "/api/events") => json!({"id": "0".repeat(32), "meta_object": "0".repeat(32)}),
+        _ => return None,
+    })
+}
+
+fn rand_suffix() -> String {
+    api::secrets::random_hex(4)
+}
+
+async fn home_of_stranger(s: &Server) -> Client {
+    let h = home(s, "stranger@example.org").await;
+    h.owner
+}

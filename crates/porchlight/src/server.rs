@@ -1,0 +1,291 @@
+//! `porchlight serve` and `porchlight server-check`: the server's typed configuration, its
+//! start-up, the retention and GC worker, and clean shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base::{Error, ErrorKind, ResultExt, bail, err};
+use serde::Deserialize;
+
+use crate::config::Bounded;
+
+/// The server's configuration file. Every field has a default, so an empty file serves
+/// on 127.0.0.1:8600 with SQLite and a blob folder under `porchlight-server/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8600`; put a TLS-terminating proxy in front
+    /// for anything but localhost.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Folder for the SQLite database and the local blob store. Default `porchlight-server`,
+    /// relative to the config file's folder.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Metadata database URL: `sqlite:PATH` or `postgres://user@host:port/db`. Default:
+    /// SQLite at `<data_dir>/server.db`.
+    pub database: Option<String>,
+    /// Where ciphertext goes. Default: the folder `<data_dir>/blobs`.
+    #[serde(default)]
+    pub blobs: BlobsConfig,
+    /// Sessions last this many hours (1 to 2160; default 336, two weeks).
+    #[serde(default = "default_session_hours")]
+    pub session_hours: Bounded<1, 2160>,
+    /// Failed sign-in steps before an account locks for `lock_minutes` (3 to 100; default 5).
+    #[serde(default = "default_lock_after")]
+    pub lock_after: Bounded<3, 100>,
+    /// 1 to 1440; default 15.
+    #[serde(default = "default_lock_minutes")]
+    pub lock_minutes: Bounded<1, 1440>,
+    /// Sign-in, sign-up and pairing attempts per client address per minute (1 to 10000;
+    /// default 30).
+    #[serde(default = "default_attempts")]
+    pub auth_attempts_per_minute: Bounded<1, 10000>,
+    /// Retention of a new household until its owner changes it: days (0: no age limit;
+    /// default 30) and bytes (0: no byte limit; default 0).
+    #[serde(default = "default_retention_days")]
+    pub default_retention_days: Bounded<0, 3650>,
+    #[serde(default = "zero_bytes")]
+    pub default_retention_bytes: Bounded<0, { u64::MAX >> 2 }>,
+    /// Seconds between retention and GC passes (1 to 86400; default 60).
+    #[serde(default = "default_retention_interval")]
+    pub retention_interval_s: Bounded<1, 86400>,
+    /// Mark the session cookie `Secure` (default true; browsers accept secure cookies on
+    /// http://localhost). Turn off only for tests over plain HTTP on another host name.
+    #[serde(default = "yes")]
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobsConfig {
+    /// A local folder (default `<data_dir>/blobs`).
+    pub folder: Option<PathBuf>,
+    /// An S3-compatible store instead of the folder.
+    pub s3: Option<S3Config>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8600".to_owned()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("porchlight-server")
+}
+fn default_session_hours() -> Bounded<1, 2160> {
+    Bounded(336)
+}
+fn default_lock_after() -> Bounded<3, 100> {
+    Bounded(5)
+}
+fn default_lock_minutes() -> Bounded<1, 1440> {
+    Bounded(15)
+}
+fn default_attempts() -> Bounded<1, 10000> {
+    Bounded(30)
+}
+fn default_retention_days() -> Bounded<0, 3650> {
+    Bounded(30)
+}
+fn default_retention_interval() -> Bounded<1, 86400> {
+    Bounded(60)
+}
+fn zero_bytes() -> Bounded<0, { u64::MAX >> 2 }> {
+    Bounded(0)
+}
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+impl ServerConfig {
+    pub fn parse(text: &str) -> Result<ServerConfig, Error> {
+        let c: ServerConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(l) => err!(InvalidArgument, "line {l}: {}", e.message()),
+                None => err!(InvalidArgument, "{}", e.message()),
+            }
+        })?;
+        c.listen
+            .parse::<SocketAddr>()
+            .map_err(|_| err!(InvalidArgument, "listen: expected HOST:PORT, got {:?}", c.listen))?;
+        if let Some(d) = &c.database
+            && !(d.starts_with("sqlite:") || d.starts_with("postgres://") || d.starts_with("postgresql://"))
+        {
+            bail!(InvalidArgument, "database: expected sqlite:PATH or postgres://…, got {d:?}");
+        }
+        if c.blobs.folder.is_some() && c.blobs.s3.is_some() {
+            bail!(InvalidArgument, "blobs: give either folder or s3, not both");
+        }
+        Ok(c)
+    }
+
+    /// Reads a file; relative paths are taken from the file's folder. No file: defaults.
+    pub fn load(path: Option<&Path>) -> Result<ServerConfig, Error> {
+        let (mut c, base) = match path {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).err_kind(ErrorKind::NotFound, || format!("reading {}", p.display()))?;
+                let c = Self::parse(&text).map_err(|e| err!(InvalidArgument, "{}: {}", p.display(), e.msg()))?;
+                (c, p.parent().unwrap_or(Path::new(".")).to_owned())
+            }
+            None => (Self::parse("")?, PathBuf::from(".")),
+        };
+        c.data_dir = base.join(&c.data_dir);
+        if let Some(f) = c.blobs.folder.as_mut() {
+            *f = base.join(&*f);
+        }
+        Ok(c)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database.clone().unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("server.db").display()))
+    }
+
+    pub fn blob_location(&self) -> blob::Location {
+        match &self.blobs.s3 {
+            Some(s) => blob::Location::S3 {
+                endpoint: s.endpoint.clone(),
+                bucket: s.bucket.clone(),
+                region: s.region.clone(),
+                access_key_id: s.access_key_id.clone(),
+                secret_access_key: s.secret_access_key.clone(),
+            },
+            None => blob::Location::Local(self.blobs.folder.clone().unwrap_or_else(|| self.data_dir.join("blobs"))),
+        }
+    }
+
+    pub fn settings(&self) -> api::Settings {
+        api::Settings {
+            session_ms: self.session_hours.get() as i64 * 3_600_000,
+            lock_after: self.lock_after.get() as i64,
+            lock_ms: self.lock_minutes.get() as i64 * 60_000,
+            auth_attempts_per_minute: self.auth_attempts_per_minute.get() as u32,
+            default_retention_days: self.default_retention_days.get() as i64,
+            default_retention_bytes: self.default_retention_bytes.get() as i64,
+            secure_cookies: self.secure_cookies,
+        }
+    }
+}
+
+async fn open(c: &ServerConfig) -> Result<(db::server::Db, blob::BlobStore), Error> {
+    std::fs::create_dir_all(&c.data_dir)
+        .err_kind(ErrorKind::Internal, || format!("creating {}", c.data_dir.display()))?;
+    let db = db::server::Db::open(&c.database_url()).await?;
+    let blobs = blob::BlobStore::open(&c.blob_location())?;
+    Ok((db, blobs))
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(c: ServerConfig) -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (db, blobs) = open(&c).await?;
+    let st = api::AppState::new(db.clone(), blobs.clone(), c.settings(), api::system_clock());
+    let listener = tokio::net::TcpListener::bind(&c.listen)
+        .await
+        .err_kind(ErrorKind::Unavailable, || format!("listening on {}", c.listen))?;
+    let addr = listener.local_addr().err_kind(ErrorKind::Internal, || "local address".to_owned())?;
+    // Tests and scripts read this line to learn the port when `listen` ends in `:0`.
+    println!("porchlight server listening on http://{addr}");
+    tracing::info!(%addr, database = %c.database_url(), "server listening");
+    let worker = tokio::spawn(retention_worker(db.clone(), blobs, Duration::from_secs(c.retention_interval_s.get())));
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGINT handler", e))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;
+    let app = api::router(st).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            }
+        })
+        .await
+        .err_kind(ErrorKind::Internal, || "serving".to_owned())?;
+    worker.abort();
+    db.close().await;
+    Ok(())
+}
+
+/// Retention, then GC, every `every`; a failed pass is logged and retried next time.
+async fn retention_worker(db: db::server::Db, blobs: blob::BlobStore, every: Duration) {
+    loop {
+        let now = api::system_clock()();
+        match blob::retention_pass(&db, now).await {
+            Ok(s) if s != blob::GcStats::default() => tracing::info!(?s, "retention pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+        }
+        match blob::collect(&db, &blobs).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(chunks = n, "deleted doomed chunks"),
+            Err(e) => tracing::warn!(error = %e, "GC failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// `porchlight server-check`: the database and the blob store agree.
+pub async fn check(c: ServerConfig) -> Result<(), Error> {
+    let (db, blobs) = open(&c).await?;
+    let r = blob::check(&db, &blobs).await?;
+    println!(
+        "server check: {} chunk rows, {} blobs, {} orphan blobs (left by interrupted uploads; GC removes them), {} problems",
+        r.chunks,
+        r.blobs,
+        r.orphan_blobs.len(),
+        r.problems.len()
+    );
+    for p in &r.problems {
+        println!("  problem: {p}");
+    }
+    if !r.problems.is_empty() {
+        bail!(DataLoss, "server check found {} problems", r.problems.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let c = ServerConfig::parse("").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8600");
+        assert_eq!(c.settings().lock_after, 5);
+        assert!(c.secure_cookies);
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_line() {
+        for (text, want) in [
+            ("listen = \"nowhere\"", "listen: expected HOST:PORT"),
+            ("\nlock_after = 1", "line 2: expected an integer in 3..=100"),
+            ("database = \"mysql://x\"", "database: expected sqlite:PATH"),
+            ("colour = 1", "unknown field `colour`"),
+            (
+                "[blobs]\nfolder = \"b\"\n[blobs.s3]\nendpoint = \"e\"\nbucket = \"b\"\naccess_key_id = \"a\"\nsecret_access_key = \"s\"",
+                "either folder or s3",
+            ),
+        ] {
+            let e = ServerConfig::parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+}
