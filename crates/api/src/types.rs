@@ -245,8 +245,8 @@ pub struct ChunkList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewObject {
-    /// The object's chunks in order (hex SHA-256), 1 to 4096. The first must hold the whole
-    /// signed header; camera, kind, times and size come from it, never from the request.
+    /// The object's chunks in order (hex SHA-256), 1 to 4096. Camera, kind, times and size
+    /// come from the object's signed header, never from the request.
     pub chunks: Vec<String>,
 }
 

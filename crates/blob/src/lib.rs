@@ -9,7 +9,7 @@
 //! server cannot open), HTTP, or who may read them.
 
 mod check;
-mod gc;
+pub mod gc;
 
 pub use check::{CheckReport, check};
 pub use gc::{GcStats, RetentionPolicy, collect, retention_pass};

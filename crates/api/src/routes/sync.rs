@@ -83,13 +83,7 @@ pub async fn commit_object(
 ) -> ApiResult<Json<ObjectJson>> {
     let d = actor.device()?;
     check_chunk_list("chunks", &req.chunks)?;
-    if st.db.chunk_size(&req.chunks[0]).await?.is_none() {
-        bail!(FailedPrecondition, "chunks[0]: chunk {} has not been uploaded", req.chunks[0]);
-    }
-    let first = st.blobs.get_chunk(&req.chunks[0]).await?;
-    let h = crypto::object::Header::parse(&first).map_err(|e| {
-        err!(InvalidArgument, "chunks[0]: not the start of a sealed object with its whole header: {}", e.message())
-    })?;
+    let h = read_header(&st, &req.chunks).await?;
     if h.device.to_bytes().as_slice() != d.identity.as_slice() {
         bail!(PermissionDenied, "object: signed by device key {}, not by this device's", h.device.fingerprint());
     }
@@ -118,6 +112,28 @@ pub async fn commit_object(
         size_bytes: o.size_bytes,
         created,
     }))
+}
+
+/// Reads and checks the signed header from the start of an object's chunks (it may span
+/// several small chunks; it is never longer than `HEADER_BYTES_MAX`).
+async fn read_header(st: &AppState, chunks: &[String]) -> Result<crypto::object::Header, base::Error> {
+    let mut buf = Vec::new();
+    let mut want = crypto::object::PREFIX_BYTES;
+    for (i, c) in chunks.iter().enumerate() {
+        if buf.len() >= want {
+            break;
+        }
+        if st.db.chunk_size(c).await?.is_none() {
+            bail!(FailedPrecondition, "chunks[{i}]: chunk {c} has not been uploaded");
+        }
+        buf.extend_from_slice(&st.blobs.get_chunk(c).await?);
+        if buf.len() >= crypto::object::PREFIX_BYTES {
+            want = crypto::object::header_len_from_prefix(&buf[..crypto::object::PREFIX_BYTES])
+                .map_err(|e| err!(InvalidArgument, "chunks: not a sealed object: {}", e.message()))?;
+        }
+    }
+    crypto::object::Header::parse(&buf)
+        .map_err(|e| err!(InvalidArgument, "chunks: not a sealed object with a valid signed header: {}", e.message()))
 }
 
 async fn own_object(

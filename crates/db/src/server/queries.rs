@@ -1130,14 +1130,15 @@ impl Db {
         limit: i64,
     ) -> Result<Doomed, Error> {
         let cam = if camera.is_some() { "AND camera = $2" } else { "AND $2 = $2" };
-        let total: i64 =
-            sqlx::query(safe(format!("SELECT COALESCE(SUM(size_bytes), 0) FROM event WHERE household_id = $1 {cam}")))
-                .bind(household_id)
-                .bind(camera.unwrap_or(""))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_err("summing event sizes"))?
-                .get::<i64, _>(0);
+        let total: i64 = sqlx::query(safe(format!(
+            "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM event WHERE household_id = $1 {cam}"
+        )))
+        .bind(household_id)
+        .bind(camera.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err("summing event sizes"))?
+        .get::<i64, _>(0);
         let rows = sqlx::query(safe(format!(
             "SELECT id, start_ms, size_bytes FROM event WHERE household_id = $1 {cam} ORDER BY start_ms, id LIMIT $3"
         )))

@@ -1,0 +1,164 @@
+//! The same storage tests on SQLite with a local blob folder and on PostgreSQL with an
+//! S3-compatible store (both started by the test): upload, timeline, download and decrypt,
+//! idempotent retries, retention with GC, deletion, and `check`.
+
+mod common;
+
+use porchlight_api as api;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+async fn storage_suite(s: &Server) {
+    let mut home = home(&s, "owner@example.org").await;
+    let hid = home.household.clone();
+    let t = s.now();
+
+    // Three events on two cameras, a day apart.
+    let e1 = event(&home, "porch", t - 2 * 86_400_000, t - 2 * 86_400_000 + 10_000).await;
+    let e2 = event(&home, "porch", t - 86_400_000, t - 86_400_000 + 10_000).await;
+    let e3 = event(&home, "garden", t - 1000, t).await;
+
+    // The timeline: one camera, one day; and everything newest first.
+    let tl = home
+        .owner
+        .ok(
+            Method::GET,
+            &format!("/api/households/{hid}/events?camera=porch&from_ms={}&until_ms={}", t - 86_400_000 - 1, t),
+            None,
+        )
+        .await;
+    assert_eq!(tl.as_array().unwrap().len(), 1);
+    assert_eq!(tl[0]["id"], e2["id"]);
+    let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events?order=desc"), None).await;
+    let ids: Vec<_> = all.as_array().unwrap().iter().map(|e| e["id"].clone()).collect();
+    assert_eq!(ids, vec![e3["id"].clone(), e2["id"].clone(), e1["id"].clone()]);
+
+    // Download the clip: it verifies and decrypts with the owner's keys, not with others'.
+    let clip_id = e3["clip_object"].as_str().unwrap();
+    let r = home.owner.request(Method::GET, &format!("/api/objects/{clip_id}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let sealed = r.bytes().await.unwrap();
+    let (h, plain) = crypto::object::open(&home.owner_keys, &sealed).unwrap();
+    assert_eq!(plain, vec![7u8; 300_000]);
+    assert_eq!(h.meta.camera, "garden");
+    let stranger = crypto::keys::Keyring::generate("stranger", t).unwrap();
+    assert!(crypto::object::open(&stranger, &sealed).is_err());
+
+    // The access is in the owner's log.
+    let log = home.owner.ok(Method::GET, &format!("/api/households/{hid}/access-log"), None).await;
+    assert_eq!(log[0]["object_id"], clip_id);
+    assert_eq!(log[0]["email"], "owner@example.org");
+
+    // Retrying an upload changes nothing: same object id, no new chunks.
+    let meta =
+        crypto::object::Meta { kind: crypto::object::Kind::Clip, camera: "porch".into(), start_ms: t, end_ms: t + 1 };
+    let sealed =
+        crypto::object::seal(&home.device_keys.identity, meta, &[home.owner_keys.public().encryption], b"x").unwrap();
+    let a = upload_sealed(&home.device, &sealed, 64).await;
+    let b = upload_sealed(&home.device, &sealed, 64).await;
+    assert_eq!(a, b);
+    // A different chunking of the same object id is a conflict.
+    let hashes: Vec<String> = sealed.chunks(32).map(blob::chunk_hash).collect();
+    for (hsh, c) in hashes.iter().zip(sealed.chunks(32)) {
+        home.device.request(Method::PUT, &format!("/api/chunks/{hsh}")).body(c.to_vec()).send().await.unwrap();
+    }
+    let (st, body) = home.device.call(Method::POST, "/api/objects", Some(json!({"chunks": hashes}))).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+
+    // A chunk whose bytes do not match its name is refused and not stored.
+    let r = home
+        .device
+        .request(Method::PUT, &format!("/api/chunks/{}", blob::chunk_hash(b"a")))
+        .body("b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // An object signed by another device's key is refused.
+    let other = crypto::keys::Keyring::generate("other", t).unwrap();
+    let meta =
+        crypto::object::Meta { kind: crypto::object::Kind::Clip, camera: "porch".into(), start_ms: t, end_ms: t };
+    let forged = crypto::object::seal(&other.identity, meta, &[home.owner_keys.public().encryption], b"y").unwrap();
+    let h = blob::chunk_hash(&forged);
+    home.device.request(Method::PUT, &format!("/api/chunks/{h}")).body(forged.clone()).send().await.unwrap();
+    let (st, body) = home.device.call(Method::POST, "/api/objects", Some(json!({"chunks": [h]}))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+
+    let report = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    // Retention by days: one day removes the two-day-old event (the one exactly a day old
+    // stays); its blobs go, the others stay.
+    home.owner.ok(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"retention_days": 1}))).await;
+    let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    assert_eq!(stats.events_deleted, 1);
+    blob::collect(&s.state.db, &s.state.blobs).await.unwrap();
+    let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let gone = e1["clip_object"].as_str().unwrap();
+    let (st, _) = home.owner.call(Method::GET, &format!("/api/objects/{gone}"), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Retention by bytes: a limit of one and a half events keeps the newest only; then a
+    // limit below one event's size removes that too.
+    let keep = e3["size_bytes"].as_i64().unwrap() * 3 / 2;
+    home.owner
+        .ok(
+            Method::PATCH,
+            &format!("/api/households/{hid}"),
+            Some(json!({"retention_days": 0, "retention_bytes": keep})),
+        )
+        .await;
+    let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    assert_eq!(stats.events_deleted, 1);
+    let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
+    assert_eq!(all[0]["id"], e3["id"]);
+    home.owner.ok(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"retention_bytes": 1000}))).await;
+    let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    assert_eq!(stats.events_deleted, 1);
+    blob::collect(&s.state.db, &s.state.blobs).await.unwrap();
+
+    // Abandoned pieces (the retried clip above, never named by an event; the forged
+    // object's chunk) go after the upload grace period.
+    s.advance(blob::gc::UPLOAD_GRACE_MS + 1);
+    let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    assert!(stats.orphan_objects >= 1, "{stats:?}");
+    blob::collect(&s.state.db, &s.state.blobs).await.unwrap();
+    let report = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.chunks, 0, "every chunk row went with its footage");
+    assert_eq!(report.blobs, 0, "every blob went with its row: {:?}", report.orphan_blobs);
+
+    // An event deleted by the owner takes its blobs with it.
+    let e4 = event(&home, "porch", s.now(), s.now() + 1000).await;
+    let before = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert!(before.blobs > 0);
+    home.owner.ok(Method::DELETE, &format!("/api/events/{}", e4["id"].as_str().unwrap()), None).await;
+    let after = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert_eq!((after.chunks, after.blobs), (0, 0));
+    let _ = api::secrets::random_hex(1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_on_sqlite_and_a_local_folder() {
+    let s = Server::start_local().await;
+    storage_suite(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_on_postgresql_and_s3() {
+    let Some(pg) = testkit::Postgres::start() else { return };
+    let Some(s3) = testkit::S3::start() else { return };
+    let url = pg.fresh_database("storage");
+    let loc = blob::Location::S3 {
+        endpoint: s3.endpoint.clone(),
+        bucket: "porchlight".into(),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    };
+    let s = Server::start(&url, &loc, None).await;
+    storage_suite(&s).await;
+}
