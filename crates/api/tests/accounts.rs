@@ -1,0 +1,162 @@
+//! Sign-in security: both factors required, TOTP codes cannot be replayed, password
+//! guessing locks the account, writes with a session cookie need the CSRF value, per-address
+//! rate limits, bad input is a 4xx naming the field, and security events are logged.
+
+mod common;
+
+use porchlight_api as api;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+async fn login(s: &Server, email: &str, pw: &str) -> (Client, StatusCode, serde_json::Value) {
+    let mut c = Client::anonymous(s);
+    let (st, v) = c.call(Method::POST, "/api/login", Some(json!({"email": email, "password": pw}))).await;
+    c.csrf = v["csrf"].as_str().map(str::to_owned);
+    (c, st, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_factors_are_required_and_codes_are_single_use() {
+    let s = Server::start_local().await;
+    let u = s.user("a@example.org").await;
+    s.advance(30_000);
+    let (mut c, st, v) = login(&s, "a@example.org", "a long password").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["next"], "totp");
+    // The password alone opens nothing.
+    let (st, _) = c.call(Method::GET, "/api/session", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let code = format!("{:06}", api::secrets::totp_at(&u.totp, s.now() / 30_000));
+    let (st, v) = c.call(Method::POST, "/api/login/totp", Some(json!({"code": code.clone()}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(c.call(Method::GET, "/api/session", None).await.0, StatusCode::OK);
+    // The same code again, in another session, is refused.
+    let (mut c2, _, _) = login(&s, "a@example.org", "a long password").await;
+    let (st, v) = c2.call(Method::POST, "/api/login/totp", Some(json!({"code": code}))).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("already used"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_locks_the_account() {
+    let s = Server::start_local().await;
+    let u = s.user("b@example.org").await;
+    for _ in 0..5 {
+        let (_, st, _) = login(&s, "b@example.org", "wrong password!").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right password is refused, and says until when.
+    let (_, st, v) = login(&s, "b@example.org", "a long password").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("locked"));
+    s.advance(15 * 60_000 + 1);
+    let (_, st, _) = login(&s, "b@example.org", "a long password").await;
+    assert_eq!(st, StatusCode::OK);
+    // The owner sees what happened.
+    let mut owner = u.clone();
+    let evs = owner.ok(Method::GET, "/api/me/security-events", None).await;
+    let kinds: Vec<&str> = evs.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"login_failed") && kinds.contains(&"login_locked"), "{kinds:?}");
+    // Unknown addresses get the same answer as wrong passwords.
+    let (_, st, v) = login(&s, "nobody@example.org", "whatever it is").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["message"], "email or password: wrong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_writes_need_the_csrf_value() {
+    let s = Server::start_local().await;
+    let u = s.user("c@example.org").await;
+    let mut no_csrf = Client { csrf: None, ..u.clone() };
+    let (st, v) = no_csrf.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(v["message"].as_str().unwrap().starts_with("x-csrf-token"), "{v}");
+    let mut wrong = Client { csrf: Some("0".repeat(32)), ..u.clone() };
+    assert_eq!(wrong.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::FORBIDDEN);
+    // Reads need none; a bearer token needs none.
+    assert_eq!(no_csrf.call(Method::GET, "/api/session", None).await.0, StatusCode::OK);
+    let mut ok = u.clone();
+    let t = ok.ok(Method::POST, "/api/me/tokens", Some(json!({"label": "script"}))).await;
+    let mut bearer = Client::bearer(&s, t["token"].as_str().unwrap());
+    assert_eq!(bearer.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::OK);
+    // A token cannot mint tokens; a deleted token stops working.
+    assert_eq!(bearer.call(Method::POST, "/api/me/tokens", Some(json!({"label": "y"}))).await.0, StatusCode::FORBIDDEN);
+    ok.ok(Method::DELETE, &format!("/api/me/tokens/{}", t["id"].as_str().unwrap()), None).await;
+    assert_eq!(bearer.call(Method::GET, "/api/session", None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
+    let s = Server::start_local().await;
+    let mut u = s.user("d@example.org").await;
+    let cases: Vec<(Method, String, Option<serde_json::Value>, StatusCode, &str)> = vec![
+        (Method::POST, "/api/signup".into(), Some(json!({"email": "nope", "password": "a long password"})), StatusCode::BAD_REQUEST, "email:"),
+        (Method::POST, "/api/signup".into(), Some(json!({"email": "e@example.org", "password": "short"})), StatusCode::BAD_REQUEST, "password:"),
+        (Method::POST, "/api/signup".into(), Some(json!({"email": "d@example.org", "password": "a long password"})), StatusCode::CONFLICT, "email:"),
+        (Method::POST, "/api/households".into(), Some(json!({"name": ""})), StatusCode::BAD_REQUEST, "name:"),
+        (Method::POST, "/api/households".into(), Some(json!({"name": "x", "colour": 1})), StatusCode::BAD_REQUEST, "unknown field `colour`"),
+        (Method::GET, "/api/households/xyz".into(), None, StatusCode::BAD_REQUEST, "household id:"),
+        (Method::PUT, "/api/me/keys".into(), Some(json!({"public_keys": "zz"})), StatusCode::BAD_REQUEST, "public_keys:"),
+        (Method::PUT, "/api/me/keys".into(), Some(json!({"public_keys": "00"})), StatusCode::BAD_REQUEST, "public_keys:"),
+        (Method::GET, "/api/nowhere".into(), None, StatusCode::NOT_FOUND, "no such endpoint"),
+    ];
+    for (m, path, body, want, field) in cases {
+        let (st, v) = u.call(m.clone(), &path, body).await;
+        assert_eq!(st, want, "{m} {path}: {v}");
+        assert!(v["message"].as_str().unwrap_or("").contains(field), "{m} {path}: {v} lacks {field:?}");
+    }
+    let h = u.ok(Method::POST, "/api/households", Some(json!({"name": "Home"}))).await;
+    let hid = h["id"].as_str().unwrap();
+    for (body, field) in [
+        (json!({"retention_days": -1}), "retention_days:"),
+        (json!({"retention_days": 99999}), "retention_days:"),
+        (json!({"webhook_url": "ftp://x"}), "webhook_url:"),
+        (json!({"name": "ok", "retention_bytes": -5}), "retention_bytes:"),
+    ] {
+        let (st, v) = u.call(Method::PATCH, &format!("/api/households/{hid}"), Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["message"].as_str().unwrap().contains(field), "{v}");
+    }
+    // Nothing changed: the name from the failed request that also had a good field stays.
+    let h = u.ok(Method::GET, &format!("/api/households/{hid}"), None).await;
+    assert_eq!((h["name"].as_str(), h["retention_days"].as_i64()), (Some("Home"), Some(30)));
+    for (body, field) in [
+        (json!({"role": "owner"}), "role:"),
+        (json!({"role": "guest"}), "window_until_ms: required"),
+        (json!({"role": "guest", "window_until_ms": 1}), "window_until_ms: must be in the future"),
+        (json!({"role": "full", "window_until_ms": 1}), "window_from_ms:"),
+        (json!({"role": "standard", "expires_in_s": 5}), "expires_in_s:"),
+    ] {
+        let (st, v) = u.call(Method::POST, &format!("/api/households/{hid}/invitations"), Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["message"].as_str().unwrap().contains(field), "{v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_rate_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db::server::Db::open(&format!("sqlite:{}", dir.path().join("s.db").display())).await.unwrap();
+    let blobs = blob::BlobStore::open(&blob::Location::Local(dir.path().join("b"))).unwrap();
+    let settings = api::Settings { auth_attempts_per_minute: 3, secure_cookies: false, ..Default::default() };
+    let state = api::AppState::new(db, blobs, settings, std::sync::Arc::new(|| T0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap()
+    });
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = http
+            .post(format!("http://{addr}/api/login"))
+            .json(&json!({"email": "x@example.org", "password": "whatever it is"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 429]);
+}
