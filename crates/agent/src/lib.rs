@@ -20,6 +20,7 @@ pub mod sealing;
 pub mod status;
 pub mod streamer;
 pub mod syncer;
+pub mod uploader;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ pub struct Options {
     pub mqtt: Option<mqtt::MqttSpec>,
     /// Listen for doorbell presses and sensors over HTTP here, with this token.
     pub http: Option<(std::net::SocketAddr, Option<String>)>,
+    /// Seal finished events and upload them to the paired server.
+    pub sync: Option<uploader::SyncSpec>,
 }
 
 /// What a finished agent run did.
@@ -250,6 +253,15 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         let spec =
             http::HttpSpec { token, cameras: opts.cameras.iter().map(|c| (c.name.clone(), c.doorbell)).collect() };
         side_tasks.push(tokio::spawn(http::serve(spec, listener, inputs_tx.clone(), shutdown.clone())));
+    }
+    if let Some(spec) = opts.sync.clone() {
+        side_tasks.push(tokio::spawn(uploader::run(
+            spec,
+            layout.clone(),
+            ctx.db.clone(),
+            opts.clocks.clone(),
+            shutdown.clone(),
+        )));
     }
     drop(notices_tx);
     drop(inputs_tx);

@@ -56,7 +56,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn hex_decode(field: &str, s: &str, max_bytes: usize) -> Result<Vec<u8>, Error> {
-    if s.len() % 2 != 0 || s.len() / 2 > max_bytes {
+    if !s.len().is_multiple_of(2) || s.len() / 2 > max_bytes {
         bail!(InvalidArgument, "{field}: expected an even number of hex digits, at most {} bytes", max_bytes);
     }
     if !s.bytes().all(|c| c.is_ascii_hexdigit()) {
@@ -112,6 +112,22 @@ pub fn base32_rfc4648(b: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 base32 (no padding); `None` on any other character.
+pub fn base32_rfc4648_decode(s: &str) -> Option<Vec<u8>> {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        acc = (acc << 5) | A.iter().position(|&x| x == c)? as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 pub fn otpauth_url(email: &str, secret: &[u8]) -> String {
     let label: String = url::form_urlencoded::byte_serialize(format!("Porchlight:{email}").as_bytes()).collect();
     format!(
@@ -155,6 +171,8 @@ mod tests {
     fn base32_matches_rfc4648() {
         assert_eq!(base32_rfc4648(b"foobar"), "MZXW6YTBOI");
         assert_eq!(base32_rfc4648(b"f"), "MY");
+        assert_eq!(base32_rfc4648_decode("MZXW6YTBOI").unwrap(), b"foobar");
+        assert_eq!(base32_rfc4648_decode("M1"), None);
     }
 
     proptest::proptest! {

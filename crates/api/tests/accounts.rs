@@ -92,14 +92,50 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
     let s = Server::start_local().await;
     let mut u = s.user("d@example.org").await;
     let cases: Vec<(Method, String, Option<serde_json::Value>, StatusCode, &str)> = vec![
-        (Method::POST, "/api/signup".into(), Some(json!({"email": "nope", "password": "a long password"})), StatusCode::BAD_REQUEST, "email:"),
-        (Method::POST, "/api/signup".into(), Some(json!({"email": "e@example.org", "password": "short"})), StatusCode::BAD_REQUEST, "password:"),
-        (Method::POST, "/api/signup".into(), Some(json!({"email": "d@example.org", "password": "a long password"})), StatusCode::CONFLICT, "email:"),
+        (
+            Method::POST,
+            "/api/signup".into(),
+            Some(json!({"email": "nope", "password": "a long password"})),
+            StatusCode::BAD_REQUEST,
+            "email:",
+        ),
+        (
+            Method::POST,
+            "/api/signup".into(),
+            Some(json!({"email": "e@example.org", "password": "short"})),
+            StatusCode::BAD_REQUEST,
+            "password:",
+        ),
+        (
+            Method::POST,
+            "/api/signup".into(),
+            Some(json!({"email": "d@example.org", "password": "a long password"})),
+            StatusCode::CONFLICT,
+            "email:",
+        ),
         (Method::POST, "/api/households".into(), Some(json!({"name": ""})), StatusCode::BAD_REQUEST, "name:"),
-        (Method::POST, "/api/households".into(), Some(json!({"name": "x", "colour": 1})), StatusCode::BAD_REQUEST, "unknown field `colour`"),
+        (
+            Method::POST,
+            "/api/households".into(),
+            Some(json!({"name": "x", "colour": 1})),
+            StatusCode::BAD_REQUEST,
+            "unknown field `colour`",
+        ),
         (Method::GET, "/api/households/xyz".into(), None, StatusCode::BAD_REQUEST, "household id:"),
-        (Method::PUT, "/api/me/keys".into(), Some(json!({"public_keys": "zz"})), StatusCode::BAD_REQUEST, "public_keys:"),
-        (Method::PUT, "/api/me/keys".into(), Some(json!({"public_keys": "00"})), StatusCode::BAD_REQUEST, "public_keys:"),
+        (
+            Method::PUT,
+            "/api/me/keys".into(),
+            Some(json!({"public_keys": "zz"})),
+            StatusCode::BAD_REQUEST,
+            "public_keys:",
+        ),
+        (
+            Method::PUT,
+            "/api/me/keys".into(),
+            Some(json!({"public_keys": "00"})),
+            StatusCode::BAD_REQUEST,
+            "public_keys:",
+        ),
         (Method::GET, "/api/nowhere".into(), None, StatusCode::NOT_FOUND, "no such endpoint"),
     ];
     for (m, path, body, want, field) in cases {
@@ -145,7 +181,9 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap()
+        axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await
+            .unwrap()
     });
     let http = reqwest::Client::new();
     let mut statuses = Vec::new();

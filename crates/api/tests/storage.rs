@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 async fn storage_suite(s: &Server) {
-    let mut home = home(&s, "owner@example.org").await;
+    let mut home = home(s, "owner@example.org").await;
     let hid = home.household.clone();
     let t = s.now();
 

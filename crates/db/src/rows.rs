@@ -496,3 +496,21 @@ fn query_events(
 pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRow>, Error> {
     Ok(query_events(conn, None, Some(id), 1)?.pop())
 }
+
+/// Ids of events the server does not have yet, oldest first, after `after_id`.
+pub fn events_to_upload(conn: &Connection, after_id: i64, limit: usize) -> Result<Vec<i64>, Error> {
+    let mut st = conn
+        .prepare("select id from event where uploaded = 0 and id > ?1 order by id limit ?2")
+        .err_kind(ErrorKind::Internal, sql_err("preparing the upload list"))?;
+    let rows = st
+        .query_map(params![after_id, limit.min(i64::MAX as usize) as i64], |r| r.get(0))
+        .err_kind(ErrorKind::Internal, sql_err("listing events to upload"))?;
+    rows.collect::<Result<Vec<i64>, _>>().err_kind(ErrorKind::Internal, sql_err("reading events to upload"))
+}
+
+/// Records that the server has event `id` (clip, snapshot and metadata).
+pub fn mark_event_uploaded(conn: &Connection, id: i64) -> Result<(), Error> {
+    conn.execute("update event set uploaded = 1 where id = ?1", params![id])
+        .err_kind(ErrorKind::Internal, sql_err("marking an event uploaded"))?;
+    Ok(())
+}

@@ -385,6 +385,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
     let opts = agent::Options {
         mqtt: None,
         http: None,
+        sync: None,
         data_dir: data_dir.to_path_buf(),
         cameras,
         clocks: Arc::new(RealClocks),

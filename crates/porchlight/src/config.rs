@@ -62,6 +62,38 @@ pub struct Config {
     pub mqtt: Option<Spanned<MqttConfig>>,
     /// The agent's HTTP endpoint for doorbell buttons and sensors. Off unless present.
     pub http: Option<Spanned<HttpConfig>>,
+    /// Uploading sealed events to the server this agent is paired with (`porchlight pair
+    /// --server`). Runs whenever the agent is paired with a server.
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The outbox of sealed events waiting for the server may grow to this many MiB; beyond
+    /// it the oldest waiting events are dropped (and counted in `sync.json`). 16 to 1048576;
+    /// default 2048.
+    #[serde(default = "default_queue_mib")]
+    pub queue_mib_max: Bounded<16, 1_048_576>,
+    /// Seconds after an event's clip ends before it is sealed, so that its footage is
+    /// committed (1 to 600; default 3).
+    #[serde(default = "default_settle_s")]
+    pub settle_s: Bounded<1, 600>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { queue_mib_max: default_queue_mib(), settle_s: default_settle_s() }
+    }
+}
+
+fn default_queue_mib() -> Bounded<16, 1_048_576> {
+    Bounded(2048)
+}
+
+fn default_settle_s() -> Bounded<1, 600> {
+    Bounded(3)
 }
 
 #[derive(Debug, Deserialize)]

@@ -295,6 +295,87 @@ pub fn pair(dir: &Path, owner: Option<&Path>, code: Option<&str>, qr: Option<&st
     Ok(())
 }
 
+/// Pairs with an owner through a server: fetches the owner's keys with the single-use
+/// token, checks them against the code read off the owner's device (so a server that
+/// offered other keys is caught here), pins them, and registers this agent's device key
+/// for a device credential (kept in `server.json`, mode 0600).
+pub async fn pair_server(dir: &Path, server: &str, token: &str, code: &str, name: Option<&str>) -> Result<(), Error> {
+    let layout = Layout::new(dir);
+    let _lock = layout.lock()?;
+    if let Some(t) = sealing::load_trust(&layout)? {
+        bail!(
+            FailedPrecondition,
+            "this agent is already paired with owner {}; remove {} to pair again",
+            t.pinned().fingerprint(),
+            layout.trust().display()
+        );
+    }
+    let base_url = url::Url::parse(server).map_err(|e| base::err!(InvalidArgument, "--server: {e}"))?;
+    if !matches!(base_url.scheme(), "http" | "https") {
+        bail!(InvalidArgument, "--server: expected an http or https URL");
+    }
+    let server = server.trim_end_matches('/');
+    let http = reqwest_client()?;
+    let unreachable = |e: reqwest::Error| Error::wrap(ErrorKind::Unavailable, format!("reaching {server}"), e);
+    let r = http.get(format!("{server}/api/pair/{token}")).send().await.map_err(unreachable)?;
+    let offer = json_reply(r, "--token").await?;
+    let household = offer["household_id"].as_str().unwrap_or_default().to_owned();
+    let hh: [u8; 16] = hex_decode(&household)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| base::err!(DataLoss, "the server sent a malformed household id"))?;
+    let keys = hex_decode(offer["owner_public_keys"].as_str().unwrap_or_default())
+        .ok_or_else(|| base::err!(DataLoss, "the server sent malformed owner keys"))?;
+    let t = Trust::pair_with_code(hh, &keys, code).map_err(from_crypto)?;
+    let device = sealing::device_keyring(&layout, now_ms())?;
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let name = name.map(str::to_owned).unwrap_or(if host.is_empty() { "agent".to_owned() } else { host });
+    let body = serde_json::json!({"name": name, "identity": hex(&device.identity.public().to_bytes())});
+    let r = http.post(format!("{server}/api/pair/{token}")).json(&body).send().await.map_err(unreachable)?;
+    let paired = json_reply(r, "--token").await?;
+    let link = agent::uploader::ServerLink {
+        url: server.to_owned(),
+        household_id: household,
+        device_id: paired["device_id"].as_str().unwrap_or_default().to_owned(),
+        token: paired["token"].as_str().unwrap_or_default().to_owned(),
+    };
+    sealing::save_trust(&layout, &t)?;
+    agent::uploader::save_link(&layout, &link)?;
+    println!("paired with owner {} ({:?}) through {server}", t.pinned().fingerprint(), t.owner().label);
+    println!(
+        "this agent signs as device {} (id {} on the server)",
+        device.identity.public().fingerprint(),
+        link.device_id
+    );
+    Ok(())
+}
+
+fn reqwest_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::wrap(ErrorKind::Internal, "building an HTTP client", e))
+}
+
+async fn json_reply(r: reqwest::Response, field: &str) -> Result<serde_json::Value, Error> {
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let kind = if status.is_client_error() { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
+        return Err(Error::new(
+            kind,
+            format!("{field}: the server said {status}: {}", v["message"].as_str().unwrap_or("")),
+        ));
+    }
+    Ok(v)
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
 pub fn trust(cmd: TrustCmd) -> Result<(), Error> {
     match cmd {
         TrustCmd::Show { data } => {

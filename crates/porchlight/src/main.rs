@@ -84,6 +84,17 @@ enum Cmd {
         /// The QR payload shown on the owner's device (`porchlight:pair:v1:…`).
         #[arg(long, conflicts_with_all = ["owner", "code"])]
         qr: Option<String>,
+        /// Pair through a Porchlight server: its URL (with --token and --code). The owner
+        /// keys come from the server and are checked against --code, so the server cannot
+        /// substitute its own; the agent then uploads sealed events there.
+        #[arg(long, requires_all = ["token", "code"], conflicts_with_all = ["owner", "qr"])]
+        server: Option<String>,
+        /// The single-use pairing token the owner's device shows next to the code.
+        #[arg(long, requires = "server")]
+        token: Option<String>,
+        /// A name for this agent on the server (default: the host name).
+        #[arg(long, requires = "server")]
+        name: Option<String>,
     },
     /// What this agent trusts: show it, or accept a roster or rotation from the owner.
     Trust {
@@ -291,7 +302,16 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         }
         Cmd::Export(a) => export(a),
         Cmd::Keys { cmd } => keys::run(cmd),
-        Cmd::Pair { data, owner, code, qr } => {
+        Cmd::Pair { data, owner, code, qr, server: Some(server), token, name } => runtime()?
+            .block_on(keys::pair_server(
+                &data.dir()?,
+                &server,
+                token.as_deref().unwrap_or_default(),
+                code.as_deref().unwrap_or_default(),
+                name.as_deref(),
+            ))
+            .map(|()| drop((owner, qr))),
+        Cmd::Pair { data, owner, code, qr, server: None, .. } => {
             keys::pair(&data.dir()?, owner.as_deref(), code.as_deref(), qr.as_deref())
         }
         Cmd::Trust { cmd } => keys::trust(cmd),
@@ -421,6 +441,11 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
         http: c.http.as_ref().map(|h| {
             let h = h.get_ref();
             (h.listen.parse().expect("checked by Config::parse"), h.token.clone())
+        }),
+        sync: agent::uploader::load_link(&Layout::new(&c.data_dir))?.map(|link| agent::uploader::SyncSpec {
+            link,
+            queue_bytes_max: c.sync.queue_mib_max.get() << 20,
+            settle: Duration::from_secs(c.sync.settle_s.get()),
         }),
     })
 }

@@ -61,7 +61,7 @@ impl Server {
         let r = c.call(Method::POST, "/api/signup", Some(json!({"email": email, "password": "a long password"}))).await;
         assert_eq!(r.0, StatusCode::OK, "signup {email}: {}", r.1);
         c.csrf = r.1["csrf"].as_str().map(str::to_owned);
-        let secret = base32_decode(r.1["totp_secret"].as_str().unwrap());
+        let secret = api::secrets::base32_rfc4648_decode(r.1["totp_secret"].as_str().unwrap()).unwrap();
         c.account_id = r.1["account_id"].as_str().unwrap().to_owned();
         let code = format!("{:06}", api::secrets::totp_at(&secret, self.now() / 30_000));
         let r = c.call(Method::POST, "/api/totp/confirm", Some(json!({"code": code}))).await;
@@ -69,21 +69,6 @@ impl Server {
         c.totp = secret;
         c
     }
-}
-
-pub fn base32_decode(s: &str) -> Vec<u8> {
-    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut acc, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.bytes() {
-        acc = (acc << 5) | A.iter().position(|&x| x == c).unwrap() as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
 }
 
 /// A caller: a cookie session (with its CSRF value), a bearer token, or nothing.

@@ -2,6 +2,8 @@
 //! process, ffprobe.
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

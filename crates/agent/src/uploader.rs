@@ -1,0 +1,472 @@
+//! Sync with the server: finished events are sealed for the household's keys into an
+//! on-disk outbox, then uploaded in order as content-addressed chunks, their objects and
+//! the event.
+//!
+//! The outbox (`outbox/` in the data folder) is the queue, so it survives restarts:
+//! - `outbox/<event id>/` holds `meta.plob` (labels, zones, scores: sealed JSON),
+//!   `snapshot.plob` and `clip.plob` (the main stream's clip with pre- and post-roll). It is
+//!   written under `<id>.tmp` and renamed into place once every file is synced, so a
+//!   folder without `.tmp` is always complete.
+//! - `outbox/cursor` holds the last event id sealed (or given up on), so that an event is
+//!   sealed once, even when its folder is later dropped.
+//! - An event leaves the outbox only after the server has acknowledged it (the agent's
+//!   event row is marked uploaded first), or when the outbox exceeds its byte limit
+//!   (`queue_bytes_max`), when the oldest folders are dropped and counted in `sync.json`:
+//!   the documented exception to "never drops a clip the server does not have".
+//! - A folder the server refuses for good (a 4xx other than 401/429) moves to
+//!   `outbox/rejected/` and is counted; the queue goes on.
+//!
+//! Uploads are idempotent: chunks are named by their SHA-256 and only the missing ones are
+//! sent; objects and events carry ids fixed when sealed, so a retry after a cut link or a
+//! server restart re-sends only what did not arrive. Failures back off (1 s doubling to
+//! 60 s) and the queue drains in order when the link returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base::clock::Clocks;
+use base::shutdown::Receiver;
+use base::{Error, ErrorKind, ResultExt, bail, err};
+use crypto::keys::Keyring;
+use crypto::object::{Kind, Meta};
+use db::{Connection, StreamKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::layout::{Layout, sync_dir};
+use crate::sealing::{self, SealWriter, from_crypto, replace_file};
+
+/// Chunks of this size (the last is shorter) go to the server.
+pub const UPLOAD_CHUNK_BYTES: usize = 4 << 20;
+const OBJECTS: [(&str, Kind); 3] = [("meta", Kind::Event), ("snapshot", Kind::Snapshot), ("clip", Kind::Clip)];
+
+/// The server this agent is paired with (`server.json`, mode 0600: the token is a
+/// credential).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerLink {
+    pub url: String,
+    pub household_id: String,
+    pub device_id: String,
+    pub token: String,
+}
+
+pub fn link_path(layout: &Layout) -> PathBuf {
+    layout.root.join("server.json")
+}
+
+pub fn load_link(layout: &Layout) -> Result<Option<ServerLink>, Error> {
+    let p = link_path(layout);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::wrap(ErrorKind::DataLoss, format!("parsing {}", p.display()), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::wrap(ErrorKind::Internal, format!("reading {}", p.display()), e)),
+    }
+}
+
+pub fn save_link(layout: &Layout, l: &ServerLink) -> Result<(), Error> {
+    replace_file(&link_path(layout), &serde_json::to_vec_pretty(l).expect("serializable"))
+}
+
+#[derive(Clone, Debug)]
+pub struct SyncSpec {
+    pub link: ServerLink,
+    /// The outbox's size limit (bytes).
+    pub queue_bytes_max: u64,
+    /// How long after an event's clip ends before it is sealed (the recording must be
+    /// committed first).
+    pub settle: Duration,
+}
+
+/// What `sync.json` says.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub server: String,
+    pub queued_events: u64,
+    pub queued_bytes: u64,
+    pub uploaded_events: u64,
+    pub dropped_events: u64,
+    pub rejected_events: u64,
+    pub last_upload: Option<String>,
+    pub last_error: Option<String>,
+}
+
+fn outbox(layout: &Layout) -> PathBuf {
+    layout.root.join("outbox")
+}
+
+fn event_dir(layout: &Layout, id: i64) -> PathBuf {
+    outbox(layout).join(format!("{id:016}"))
+}
+
+/// The server-side id of a local event: stable across retries and restarts, distinct per
+/// device.
+pub fn server_event_id(device_identity: &[u8; 32], local_id: i64) -> String {
+    let mut h = Sha256::new();
+    h.update(b"porchlight/event-id/v1");
+    h.update(device_identity);
+    h.update(local_id.to_be_bytes());
+    crypto::keys::hex(&h.finalize()[..16])
+}
+
+fn read_cursor(layout: &Layout) -> Result<i64, Error> {
+    let p = outbox(layout).join("cursor");
+    match std::fs::read_to_string(&p) {
+        Ok(s) => s.trim().parse().map_err(|_| err!(DataLoss, "{}: not an event id", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::wrap(ErrorKind::Internal, format!("reading {}", p.display()), e)),
+    }
+}
+
+/// The complete event folders in the outbox, oldest first, with their sizes.
+pub fn queued(layout: &Layout) -> Result<Vec<(i64, PathBuf, u64)>, Error> {
+    let dir = outbox(layout);
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::wrap(ErrorKind::Internal, format!("listing {}", dir.display()), e)),
+    };
+    for e in rd {
+        let e = e.err_kind(ErrorKind::Internal, || "listing the outbox")?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(id) = name.parse::<i64>() else { continue };
+        let mut size = 0;
+        for f in std::fs::read_dir(e.path()).err_kind(ErrorKind::Internal, || format!("listing {name}"))? {
+            size += f.and_then(|f| f.metadata()).map(|m| m.len()).unwrap_or(0);
+        }
+        out.push((id, e.path(), size));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Seals every finished event not yet sealed, in id order; stops at the first event whose
+/// clip is still being recorded. Leftover `.tmp` folders (a crash mid-seal) are removed
+/// and sealed again.
+pub fn seal_finished(
+    conn: &Mutex<Connection>,
+    layout: &Layout,
+    device: &Keyring,
+    trust: &crypto::trust::Trust,
+    now_90k: i64,
+    settle: Duration,
+) -> Result<u64, Error> {
+    let dir = outbox(layout);
+    std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
+    for e in std::fs::read_dir(&dir).err_kind(ErrorKind::Internal, || "listing the outbox")?.flatten() {
+        if e.file_name().to_string_lossy().ends_with(".tmp") {
+            std::fs::remove_dir_all(e.path()).err_kind(ErrorKind::Internal, || "removing a half-sealed folder")?;
+        }
+    }
+    let mut cursor = read_cursor(layout)?;
+    let mut sealed = 0;
+    loop {
+        let ids = db::events_to_upload(&conn.lock().expect("db"), cursor, 16)?;
+        if ids.is_empty() {
+            return Ok(sealed);
+        }
+        for id in ids {
+            let Some(e) = db::get_event(&conn.lock().expect("db"), id)? else { continue };
+            if e.clip_end_90k + base::clock::duration_to_90k(settle) > now_90k {
+                return Ok(sealed);
+            }
+            if !event_dir(layout, id).exists() {
+                seal_event(conn, layout, device, trust, &e)?;
+                sealed += 1;
+            }
+            cursor = id;
+            replace_file(&dir.join("cursor"), cursor.to_string().as_bytes())?;
+        }
+    }
+}
+
+fn seal_event(
+    conn: &Mutex<Connection>,
+    layout: &Layout,
+    device: &Keyring,
+    trust: &crypto::trust::Trust,
+    e: &db::EventRow,
+) -> Result<(), Error> {
+    let final_dir = event_dir(layout, e.id);
+    let tmp = final_dir.with_extension("tmp");
+    std::fs::create_dir_all(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
+    let (start_ms, end_ms) = (e.start_90k / 90, e.end_90k / 90);
+    let recipients = trust.recipients(start_ms);
+    let meta_json = serde_json::json!({
+        "camera": e.camera, "kind": e.kind, "label": e.label, "score": e.score, "zones": e.zones,
+        "box": e.bbox, "start_ms": start_ms, "end_ms": end_ms,
+        "clip_start_ms": e.clip_start_90k / 90, "clip_end_ms": e.clip_end_90k / 90,
+    });
+    let seal_small = |kind: Kind, name: &str, plain: &[u8], s: i64, t: i64| -> Result<(), Error> {
+        let meta = Meta { kind, camera: e.camera.clone(), start_ms: s, end_ms: t };
+        let sealed = crypto::object::seal(&device.identity, meta, &recipients, plain).map_err(from_crypto)?;
+        write_synced(&tmp.join(name), &sealed)
+    };
+    seal_small(Kind::Event, "meta.plob", meta_json.to_string().as_bytes(), start_ms, end_ms)?;
+    if e.has_snapshot {
+        let p = layout.snapshot(e.id);
+        match std::fs::read(&p) {
+            Ok(jpeg) => seal_small(Kind::Snapshot, "snapshot.plob", &jpeg, start_ms, start_ms)?,
+            // Retention may have removed it already; the event goes without.
+            Err(err) => tracing::warn!(event = e.id, "snapshot {}: {err}", p.display()),
+        }
+    }
+    // The clip: the main stream (best quality), else whatever was recorded.
+    let c = conn.lock().expect("db");
+    let stream = match db::find_stream(&c, &e.camera, StreamKind::Main)? {
+        Some(s) => Some(s),
+        None => db::find_stream(&c, &e.camera, StreamKind::Sub)?,
+    };
+    let ex = match stream {
+        Some(s) => match crate::export::export(
+            &c,
+            layout,
+            s,
+            e.clip_start_90k,
+            e.clip_end_90k.max(e.clip_start_90k + 1),
+            false,
+        ) {
+            Ok(ex) if ex.frames > 0 => Some(ex),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(event = e.id, "no clip for the event: {err}");
+                None
+            }
+        },
+        None => None,
+    };
+    drop(c);
+    if let Some(ex) = ex {
+        let meta =
+            Meta { kind: Kind::Clip, camera: e.camera.clone(), start_ms: ex.start_90k / 90, end_ms: ex.end_90k / 90 };
+        let path = tmp.join("clip.plob");
+        let f =
+            std::fs::File::create(&path).err_kind(ErrorKind::Internal, || format!("creating {}", path.display()))?;
+        let mut w = SealWriter::new(f, meta, &recipients, ex.plan.len())?;
+        ex.plan.write_to(&mut w).err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))?;
+        w.finish(device)?;
+    }
+    sync_dir(&tmp)?;
+    std::fs::rename(&tmp, &final_dir).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;
+    sync_dir(&outbox(layout))
+}
+
+fn write_synced(path: &Path, b: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    std::fs::File::create(path)
+        .and_then(|mut f| f.write_all(b).and_then(|_| f.sync_all()))
+        .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))
+}
+
+/// Drops the oldest queued events while the outbox exceeds `max` bytes. Returns how many.
+pub fn enforce_limit(layout: &Layout, max: u64) -> Result<u64, Error> {
+    let q = queued(layout)?;
+    let mut total: u64 = q.iter().map(|(_, _, s)| s).sum();
+    let mut dropped = 0;
+    for (id, path, size) in q {
+        if total <= max {
+            break;
+        }
+        tracing::warn!(
+            event = id,
+            bytes = size,
+            limit = max,
+            "outbox over its limit: dropping the oldest event before the server has it"
+        );
+        std::fs::remove_dir_all(&path).err_kind(ErrorKind::Internal, || format!("removing {}", path.display()))?;
+        total -= size;
+        dropped += 1;
+    }
+    Ok(dropped)
+}
+
+/// Why an upload stopped.
+enum Failure {
+    /// Try again later (network, 5xx, 401, 429).
+    Retry(Error),
+    /// The server refuses this event for good.
+    Reject(Error),
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    link: ServerLink,
+}
+
+impl Client {
+    pub fn new(link: ServerLink) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("building an HTTP client");
+        Client { http, link }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.link.url.trim_end_matches('/'))
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<serde_json::Value, Failure> {
+        let r = rb
+            .bearer_auth(&self.link.token)
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(Error::wrap(ErrorKind::Unavailable, "reaching the server", e)))?;
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let msg = format!("server said {status}: {}", body["message"].as_str().unwrap_or(""));
+        if status.is_server_error() || status.as_u16() == 401 || status.as_u16() == 429 {
+            Err(Failure::Retry(Error::new(ErrorKind::Unavailable, msg)))
+        } else {
+            Err(Failure::Reject(Error::new(ErrorKind::FailedPrecondition, msg)))
+        }
+    }
+
+    /// Uploads one sealed file; returns the object id.
+    async fn upload_file(&self, path: &Path) -> Result<String, Failure> {
+        let io = |e: std::io::Error| {
+            Failure::Retry(Error::wrap(ErrorKind::Internal, format!("reading {}", path.display()), e))
+        };
+        let bytes = tokio::fs::read(path).await.map_err(io)?;
+        let hashes: Vec<String> =
+            bytes.chunks(UPLOAD_CHUNK_BYTES).map(|c| crypto::keys::hex(&Sha256::digest(c))).collect();
+        let missing = self
+            .send(self.http.post(self.url("/api/chunks/missing")).json(&serde_json::json!({"chunks": hashes})))
+            .await?;
+        let missing: Vec<&str> =
+            missing["chunks"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        for (h, c) in hashes.iter().zip(bytes.chunks(UPLOAD_CHUNK_BYTES)) {
+            if missing.contains(&h.as_str()) {
+                self.send(self.http.put(self.url(&format!("/api/chunks/{h}"))).body(c.to_vec())).await?;
+            }
+        }
+        let o =
+            self.send(self.http.post(self.url("/api/objects")).json(&serde_json::json!({"chunks": hashes}))).await?;
+        o["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Failure::Retry(err!(Internal, "server reply lacks an object id")))
+    }
+
+    async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
+        let mut ids = std::collections::HashMap::new();
+        for (name, _) in OBJECTS {
+            let p = dir.join(format!("{name}.plob"));
+            if p.exists() {
+                ids.insert(name, self.upload_file(&p).await?);
+            }
+        }
+        let Some(meta) = ids.get("meta") else {
+            return Err(Failure::Reject(err!(DataLoss, "{}: no meta.plob", dir.display())));
+        };
+        let body = serde_json::json!({
+            "id": event_id, "meta_object": meta, "snapshot_object": ids.get("snapshot"), "clip_object": ids.get("clip"),
+        });
+        self.send(self.http.post(self.url("/api/events")).json(&body)).await?;
+        Ok(())
+    }
+}
+
+/// The sync loop: seal, bound the outbox, upload in order; until `shutdown`.
+pub async fn run(
+    spec: SyncSpec,
+    layout: Layout,
+    conn: Arc<Mutex<Connection>>,
+    clocks: Arc<dyn Clocks>,
+    mut shutdown: Receiver,
+) {
+    let client = Client::new(spec.link.clone());
+    let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
+    if let Ok(b) = std::fs::read(layout.root.join("sync.json"))
+        && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)
+    {
+        status =
+            SyncStatus { server: spec.link.url.clone(), queued_events: 0, queued_bytes: 0, last_error: None, ..old };
+    }
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let ok = pass(&spec, &layout, &conn, &clocks, &client, &mut status).await;
+        status.last_error = ok.as_ref().err().map(|e| e.to_string());
+        if let Ok(q) = queued(&layout) {
+            status.queued_events = q.len() as u64;
+            status.queued_bytes = q.iter().map(|(_, _, s)| s).sum();
+        }
+        if let Err(e) =
+            replace_file(&layout.root.join("sync.json"), &serde_json::to_vec_pretty(&status).expect("serializable"))
+        {
+            tracing::warn!("writing sync.json: {e}");
+        }
+        let wait = match ok {
+            Ok(()) => {
+                backoff = Duration::from_secs(1);
+                Duration::from_secs(1)
+            }
+            Err(e) => {
+                tracing::warn!(retry_in_s = backoff.as_secs(), "sync: {e}");
+                let w = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                w
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+async fn pass(
+    spec: &SyncSpec,
+    layout: &Layout,
+    conn: &Arc<Mutex<Connection>>,
+    clocks: &Arc<dyn Clocks>,
+    client: &Client,
+    status: &mut SyncStatus,
+) -> Result<(), Error> {
+    let (layout2, conn2, now, settle, max) =
+        (layout.clone(), conn.clone(), clocks.realtime_90k(), spec.settle, spec.queue_bytes_max);
+    let dropped = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
+        let Some(trust) = sealing::load_trust(&layout2)? else {
+            bail!(FailedPrecondition, "not paired with an owner: no trust file");
+        };
+        let device = sealing::read_keyring(&layout2.device_keys())?;
+        seal_finished(&conn2, &layout2, &device, &trust, now, settle)?;
+        enforce_limit(&layout2, max)
+    })
+    .await
+    .map_err(|e| Error::wrap(ErrorKind::Internal, "sealing task", e))??;
+    status.dropped_events += dropped;
+    let device = sealing::read_keyring(&layout.device_keys())?;
+    let identity = device.public().identity.to_bytes();
+    for (id, dir, _) in queued(layout)? {
+        match client.upload_event(&dir, &server_event_id(&identity, id)).await {
+            Ok(()) => {
+                // The row first: a crash before the folder goes re-sends an event the
+                // server already has, which it accepts as a retry.
+                db::mark_event_uploaded(&conn.lock().expect("db"), id)?;
+                std::fs::remove_dir_all(&dir)
+                    .err_kind(ErrorKind::Internal, || format!("removing {}", dir.display()))?;
+                status.uploaded_events += 1;
+                status.last_upload = Some(base::clock::format_90k(clocks.realtime_90k()));
+                tracing::info!(event = id, "uploaded");
+            }
+            Err(Failure::Reject(e)) => {
+                let rejected = outbox(layout).join("rejected");
+                std::fs::create_dir_all(&rejected).err_kind(ErrorKind::Internal, || "creating outbox/rejected")?;
+                let to = rejected.join(dir.file_name().expect("named"));
+                std::fs::rename(&dir, &to).err_kind(ErrorKind::Internal, || format!("moving {}", dir.display()))?;
+                status.rejected_events += 1;
+                tracing::error!(event = id, "the server refused the event; kept in {}: {e}", to.display());
+            }
+            Err(Failure::Retry(e)) => return Err(e),
+        }
+    }
+    Ok(())
+}

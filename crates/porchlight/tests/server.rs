@@ -1,0 +1,165 @@
+//! The server end to end: the real `porchlight serve`, a real agent recording from the
+//! GStreamer RTSP server, paired through the server; an event clip reaches the server and
+//! opens with the owner's key and nobody else's; the server's database, blobs and log hold
+//! no plaintext frame, snapshot or label.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::web::{ServerProc, Web};
+use common::*;
+use serde_json::Value;
+
+fn doorbell(port: u16, token: &str) {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/cameras/door/doorbell"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+}
+
+/// Every file under `dir`, with its bytes.
+fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The doorbell event on the server, found by decrypting each event's metadata (the
+/// server cannot tell kinds apart).
+fn find_doorbell(web: &mut Web, household: &str, keys: &crypto::keys::Keyring) -> Option<(Value, Value)> {
+    let events = web.ok("GET", &format!("/api/households/{household}/events"), None);
+    for e in events.as_array().unwrap() {
+        let sealed = web.bytes(&format!("/api/objects/{}", e["meta_object"].as_str().unwrap()));
+        let (_, plain) = crypto::object::open(keys, &sealed).unwrap();
+        let meta: Value = serde_json::from_slice(&plain).unwrap();
+        if meta["kind"] == "doorbell" && !e["clip_object"].is_null() {
+            return Some((e.clone(), meta));
+        }
+    }
+    None
+}
+
+#[test]
+fn an_event_clip_reaches_the_server_and_opens_only_for_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let rtsp = RtspServer::start(&[("cam", testdata("front.mp4").to_str().unwrap().to_owned())]);
+    let server = ServerProc::start(&dir.path().join("server"));
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+
+    // Pairing: a wrong code (another key's fingerprint) is refused before anything is kept.
+    let agent_dir = dir.path().join("agent");
+    let data = agent_dir.join("data");
+    let p = web.ok("POST", &format!("/api/households/{household}/pairings"), None);
+    let other = crypto::keys::Keyring::generate("mallory", 0).unwrap();
+    let (ok, out) = porchlight(&[
+        "pair",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--server",
+        &server.url,
+        "--token",
+        p["token"].as_str().unwrap(),
+        "--code",
+        &crypto::keys::pairing_code(&other.public().identity),
+    ]);
+    assert!(!ok && out.contains("pairing code does not match"), "{out}");
+    assert!(!data.join("server.json").exists() && !data.join("trust").exists());
+    web.pair_agent(&household, &owner_keys, &data);
+    let devices = web.ok("GET", &format!("/api/households/{household}/devices"), None);
+    assert_eq!(devices[0]["name"], "porch");
+
+    let http_port = free_port();
+    let token = "a-long-enough-token";
+    let agent = Agent::start(
+        &agent_dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{token}\"\n[sync]\nsettle_s = 1\n\
+             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ url = \"{}\" }}\n\
+             events = {{ pre_roll_s = 2, post_roll_s = 2 }}\n",
+            rtsp.url("cam")
+        ),
+    );
+    wait_until("the agent to record", Duration::from_secs(30), || agent.recorded("door") > 60);
+    doorbell(http_port, token);
+    let mut found = None;
+    wait_until("the doorbell event on the server", Duration::from_secs(60), || {
+        found = find_doorbell(&mut web, &household, &owner_keys);
+        found.is_some()
+    });
+    let (event, meta) = found.unwrap();
+    assert_eq!(event["camera"], "door");
+    assert_eq!(meta["camera"], "door");
+
+    // The clip opens with the owner's key into an MP4 that ffprobe reads; with any other
+    // key it does not open.
+    let sealed = web.bytes(&format!("/api/objects/{}", event["clip_object"].as_str().unwrap()));
+    let (h, mp4) = crypto::object::open(&owner_keys, &sealed).unwrap();
+    assert_eq!(h.meta.kind, crypto::object::Kind::Clip);
+    let e = crypto::object::open(&other, &sealed).unwrap_err();
+    assert_eq!(e.kind(), crypto::ErrorKind::NotRecipient);
+    let mp4_path = dir.path().join("clip.mp4");
+    std::fs::write(&mp4_path, &mp4).unwrap();
+    let pkts = packets(&mp4_path);
+    assert!(pkts.len() >= 60, "a 4 s clip at 30 fps has about 120 frames, got {}", pkts.len());
+    // The device that signed it is the paired one.
+    assert_eq!(crypto::keys::hex(&h.device.to_bytes()), devices[0]["identity"].as_str().unwrap());
+
+    // The agent knows the server has it.
+    let data_dir = agent.data_dir.clone();
+    wait_until("sync.json to show the upload", Duration::from_secs(10), || {
+        std::fs::read(data_dir.join("sync.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|s| s["uploaded_events"].as_u64() >= Some(1))
+    });
+    agent.stop_with(libc::SIGTERM);
+
+    // Nothing on the server's side is plaintext: frames from the middle of the clip, the
+    // event's metadata and its label are nowhere in the database, the blobs or the log.
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for frac in [0.3, 0.5, 0.7, 0.9] {
+        let at = (mp4.len() as f64 * frac) as usize;
+        needles.push((format!("clip bytes at {frac}"), mp4[at..at + 48].to_vec()));
+    }
+    needles.push(("event metadata".into(), plain_meta(&meta)));
+    needles.push(("label".into(), b"doorbell".to_vec()));
+    let mut scanned = 0;
+    for (path, bytes) in
+        files(&server.data_dir).into_iter().chain([(server.log.clone(), std::fs::read(&server.log).unwrap())])
+    {
+        scanned += bytes.len();
+        for (what, n) in &needles {
+            assert!(!contains(&bytes, n), "{} holds plaintext: {what}", path.display());
+        }
+    }
+    assert!(scanned > mp4.len(), "the scan covered the stored ciphertext ({scanned} bytes)");
+
+    let (ok, out) = porchlight(&["server-check", "--config", server.config.to_str().unwrap()]);
+    assert!(ok && out.contains("0 problems"), "{out}");
+    let (ok, out) = porchlight(&["check", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok, "{out}");
+}
+
+fn plain_meta(meta: &Value) -> Vec<u8> {
+    // The exact bytes the agent sealed are its JSON; a distinctive part of them is enough.
+    format!("\"kind\":{}", meta["kind"]).into_bytes()
+}
