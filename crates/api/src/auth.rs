@@ -11,7 +11,7 @@ use db::server::{Account, Device, Member, Role};
 
 use crate::error::ApiError;
 use crate::secrets::{constant_time_eq, secret_hash};
-use crate::state::AppState;
+use crate::state::{AppState, Cached};
 
 pub const SESSION_COOKIE: &str = "pl_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -104,7 +104,18 @@ impl FromRequestParts<AppState> for Actor {
         }
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else { return Ok(Actor::Anonymous) };
         let id_hash = secret_hash(&secret);
-        let Some(s) = st.db.session(&id_hash, now).await? else { return Ok(Actor::Anonymous) };
+        let key = format!("s:{id_hash}");
+        let s = match st.auth_cache.get(&key, now) {
+            Some(Cached::Session(s)) => Some(*s),
+            _ => {
+                let s = st.db.session(&id_hash, now).await?;
+                if let Some(s) = &s {
+                    st.auth_cache.put(key, now, Cached::Session(Box::new(s.clone())));
+                }
+                s
+            }
+        };
+        let Some(s) = s.filter(|s| s.expires_ms > now) else { return Ok(Actor::Anonymous) };
         if !is_safe(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !constant_time_eq(sent.as_bytes(), s.csrf.as_bytes()) {
@@ -129,10 +140,23 @@ async fn token_actor(st: &AppState, tok: &str) -> Result<Actor, Error> {
     if id.len() != 32 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(bad());
     }
+    let now = st.now_ms();
+    // The key holds the secret's hash: a wrong secret never finds a cached actor.
+    let key = format!("t:{id}:{}", secret_hash(secret));
+    if let Some(Cached::Actor(a)) = st.auth_cache.get(&key, now) {
+        return Ok(*a);
+    }
     let row = st.db.token(id).await?.ok_or_else(bad)?;
     if !constant_time_eq(secret_hash(secret).as_bytes(), row.secret_hash.as_bytes()) {
         return Err(bad());
     }
+    let actor = token_row_actor(st, row).await?;
+    st.auth_cache.put(key, now, Cached::Actor(Box::new(actor.clone())));
+    Ok(actor)
+}
+
+async fn token_row_actor(st: &AppState, row: db::server::Token) -> Result<Actor, Error> {
+    let bad = || err!(Unauthenticated, "authorization: unknown or revoked token");
     if let Some(did) = row.device_id {
         let device = st.db.device(&did).await?.ok_or_else(bad)?;
         if device.revoked_ms.is_some() {
@@ -168,11 +192,17 @@ impl Actor {
     pub async fn member(&self, st: &AppState, household_id: &str, p: Permission) -> Result<Member, Error> {
         let account = self.account()?;
         crate::types::check_id("household id", household_id)?;
-        let m = st
-            .db
-            .member(household_id, &account.id)
-            .await?
-            .ok_or_else(|| err!(PermissionDenied, "household {household_id}: you are not a member"))?;
+        let now = st.now_ms();
+        let key = format!("m:{household_id}:{}", account.id);
+        let m = match st.auth_cache.get(&key, now) {
+            Some(Cached::Member(m)) => m.map(|m| *m),
+            _ => {
+                let m = st.db.member(household_id, &account.id).await?;
+                st.auth_cache.put(key, now, Cached::Member(m.clone().map(Box::new)));
+                m
+            }
+        };
+        let m = m.ok_or_else(|| err!(PermissionDenied, "household {household_id}: you are not a member"))?;
         if m.role == Role::Guest {
             let until = m.window_until_ms.unwrap_or(i64::MIN);
             if st.now_ms() >= until {

@@ -130,6 +130,44 @@ impl Limiter {
     }
 }
 
+/// A short-lived cache of who a credential is and what households they belong to, so that
+/// a request does not cost three database round trips before its real work. Every write
+/// that changes a credential, a session, keys or a membership clears it (`clear`), and no
+/// entry lives longer than `AUTH_CACHE_MS` whatever happens.
+#[derive(Default)]
+pub struct AuthCache {
+    map: Mutex<HashMap<String, (i64, Cached)>>,
+}
+
+#[derive(Clone)]
+pub enum Cached {
+    Session(Box<db::server::Session>),
+    Actor(Box<crate::auth::Actor>),
+    Member(Option<Box<db::server::Member>>),
+}
+
+pub const AUTH_CACHE_MS: i64 = 5_000;
+const AUTH_CACHE_ENTRIES_MAX: usize = 10_000;
+
+impl AuthCache {
+    pub fn get(&self, key: &str, now_ms: i64) -> Option<Cached> {
+        let m = self.map.lock().expect("auth cache");
+        m.get(key).filter(|(at, _)| now_ms >= *at && now_ms - at < AUTH_CACHE_MS).map(|(_, c)| c.clone())
+    }
+
+    pub fn put(&self, key: String, now_ms: i64, c: Cached) {
+        let mut m = self.map.lock().expect("auth cache");
+        if m.len() >= AUTH_CACHE_ENTRIES_MAX {
+            m.clear();
+        }
+        m.insert(key, (now_ms, c));
+    }
+
+    pub fn clear(&self) {
+        self.map.lock().expect("auth cache").clear();
+    }
+}
+
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 pub fn system_clock() -> Clock {
@@ -150,6 +188,7 @@ pub struct Inner {
     pub metrics: Metrics,
     pub limiter: Limiter,
     pub http: reqwest::Client,
+    pub auth_cache: AuthCache,
 }
 
 impl AppState {
@@ -161,7 +200,17 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("building an HTTP client");
-        AppState(Arc::new(Inner { db, blobs, settings, clock, live, metrics: Metrics::default(), limiter, http }))
+        AppState(Arc::new(Inner {
+            db,
+            blobs,
+            settings,
+            clock,
+            live,
+            metrics: Metrics::default(),
+            limiter,
+            http,
+            auth_cache: AuthCache::default(),
+        }))
     }
 
     pub fn now_ms(&self) -> i64 {

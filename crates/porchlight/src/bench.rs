@@ -75,6 +75,10 @@ pub enum BenchCmd {
         #[arg(long)]
         analysis: bool,
     },
+    /// Ciphertext upload throughput into the server's local store over loopback HTTP.
+    Upload(crate::bench_server::UploadArgs),
+    /// Timeline query latency (one camera, one day) under a steady request rate, with wrk.
+    Timeline(crate::bench_server::TimelineArgs),
     /// Start-up recovery time after a crash with many cameras' footage indexed.
     Recovery {
         /// Scratch data folder (emptied first).
@@ -122,6 +126,8 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Export { data_dir, hours, bitrate, runs } => export(&data_dir, hours, bitrate, runs),
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
         BenchCmd::Crypto { seconds } => crypto_bench(seconds),
+        BenchCmd::Upload(a) => crate::bench_server::upload(a),
+        BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
         BenchCmd::Detect { file, runs } => detect_bench(&file, runs),
         BenchCmd::Objects { file, runs, threads, dump_input, analysis } => {
             objects_bench(&file, runs, threads, dump_input.as_deref(), analysis)
@@ -341,7 +347,7 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
 }
 
 /// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
+pub(crate) fn cpu_time() -> Duration {
     // SAFETY: getrusage writes into the zeroed struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };

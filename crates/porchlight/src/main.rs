@@ -2,6 +2,7 @@
 //! see ARCHITECTURE.md for where each piece lives.
 
 mod bench;
+mod bench_server;
 mod config;
 mod keys;
 mod motion;
@@ -280,7 +281,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

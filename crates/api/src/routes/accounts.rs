@@ -147,6 +147,7 @@ async fn second_factor(
     }
     st.db.login_succeeded(&account.id).await?;
     st.db.complete_session_mfa(id_hash).await?;
+    st.auth_cache.clear();
     Metrics::add(&st.metrics.logins_ok, 1);
     security(st, Some(&account.id), "signed_in", ip, if confirm { "TOTP enrolled" } else { "password and TOTP" }).await
 }
@@ -220,7 +221,8 @@ pub async fn login_totp(
 pub async fn logout(State(st): State<AppState>, actor: Actor) -> ApiResult<impl IntoResponse> {
     match &actor {
         Actor::Pending { id_hash, .. } | Actor::Account { via: Via::Session { id_hash, .. }, .. } => {
-            st.db.delete_session(id_hash).await?
+            st.db.delete_session(id_hash).await?;
+            st.auth_cache.clear();
         }
         Actor::Anonymous => bail!(Unauthenticated, "session: not signed in"),
         _ => bail!(PermissionDenied, "session: a bearer token has no session to end (delete the token instead)"),
@@ -269,6 +271,7 @@ pub async fn set_keys(
         .map_err(|e| err!(InvalidArgument, "public_keys: not a signed public-key bundle: {}", e.message()))?;
     let backup = req.key_backup.as_deref().map(|b| hex_decode("key_backup", b, 16384)).transpose()?;
     st.db.set_keys(&a.id, &pk, backup.as_deref()).await?;
+    st.auth_cache.clear();
     security(&st, Some(&a.id), "keys_set", ip, "").await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }
@@ -318,6 +321,7 @@ pub async fn delete_token(
     if !st.db.delete_account_token(&token_id, &a.id).await? {
         bail!(NotFound, "token_id: you have no token {token_id}");
     }
+    st.auth_cache.clear();
     security(&st, Some(&a.id), "token_deleted", ip, &token_id).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }

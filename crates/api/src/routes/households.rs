@@ -47,6 +47,7 @@ pub async fn create(
         created_ms: st.now_ms(),
     };
     st.db.insert_household(&h).await?;
+    st.auth_cache.clear();
     Ok(Json(household_json(&st, h).await?))
 }
 
@@ -134,6 +135,7 @@ pub async fn remove_member(
     if !st.db.delete_member(&hid, &aid).await? {
         bail!(NotFound, "account_id: {aid} is not a member other than the owner");
     }
+    st.auth_cache.clear();
     Ok(Json(crate::types::Ok { ok: true }))
 }
 
@@ -195,6 +197,7 @@ pub async fn accept(
     let a = actor.account()?;
     check_id("token", &req.token)?;
     let m = st.db.accept_invitation(&secret_hash(&req.token), &a.id, st.now_ms()).await?;
+    st.auth_cache.clear();
     Ok(Json(MemberJson {
         account_id: m.account_id,
         email: m.email,
@@ -313,6 +316,7 @@ pub async fn revoke_device(
     if !st.db.revoke_device(&hid, &did, st.now_ms()).await? {
         bail!(NotFound, "device_id: no active device {did} in this household");
     }
+    st.auth_cache.clear();
     security(&st, Some(&m.account_id), "device_revoked", ip, &did).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }

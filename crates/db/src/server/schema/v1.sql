@@ -134,8 +134,8 @@ CREATE TABLE event (
   size_bytes BIGINT NOT NULL,
   created_ms BIGINT NOT NULL
 );
-CREATE INDEX event_household_camera_start ON event (household_id, camera, start_ms);
-CREATE INDEX event_household_start ON event (household_id, start_ms);
+CREATE INDEX event_household_camera_start ON event (household_id, camera, start_ms, id);
+CREATE INDEX event_household_start ON event (household_id, start_ms, id);
 
 CREATE TABLE doomed_chunk (
   hash TEXT PRIMARY KEY,

@@ -1,0 +1,340 @@
+//! `porchlight bench upload` and `porchlight bench timeline`: the server's figures, measured
+//! over real HTTP on loopback against an in-process server (the same router `serve` runs).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use base::{Error, ErrorKind, ResultExt, bail, err};
+use db::server::{Db, Device, Household};
+
+#[derive(clap::Args)]
+pub struct UploadArgs {
+    /// Scratch folder for the database and blobs (emptied first).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// MiB of ciphertext to upload.
+    #[arg(long, default_value_t = 2048)]
+    pub mib: u64,
+    /// Chunk size in MiB (the agent uses 4).
+    #[arg(long, default_value_t = 4)]
+    pub chunk_mib: u64,
+    /// Uploads in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
+
+#[derive(clap::Args)]
+pub struct TimelineArgs {
+    /// `sqlite:PATH` or `postgres://…`; seeded once with `events` events, then reused.
+    #[arg(long)]
+    pub database: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: i64,
+    /// Total request rate wrk aims at (requests per second, spread over the connections).
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    #[arg(long, default_value_t = 16)]
+    pub connections: u64,
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Events a request returns at most (one page of the timeline).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+}
+
+fn now_ms() -> i64 {
+    api::system_clock()()
+}
+
+/// An account, a household and a paired device written straight into the database;
+/// returns (household id, account token, device token).
+async fn seed_people(db: &Db) -> Result<(String, String, String), Error> {
+    let now = now_ms();
+    let aid = api::secrets::random_hex(16);
+    let hash = api::secrets::hash_password("bench password")?;
+    db.insert_account(&aid, &format!("bench-{aid}@example.org"), &hash, &[0u8; 20], now).await?;
+    let h = Household {
+        id: api::secrets::random_hex(16),
+        name: "bench".into(),
+        owner_id: aid.clone(),
+        retention_days: 0,
+        retention_bytes: 0,
+        webhook_url: None,
+        created_ms: now,
+    };
+    db.insert_household(&h).await?;
+    let (tid, secret) = (api::secrets::random_hex(16), api::secrets::random_hex(32));
+    db.insert_account_token(&tid, &api::secrets::secret_hash(&secret), &aid, "bench", now).await?;
+    let pairing = api::secrets::random_hex(16);
+    db.insert_pairing(&api::secrets::secret_hash(&pairing), &h.id, now, now + 60_000).await?;
+    let keys = crypto::keys::Keyring::generate("bench", now).map_err(agent::sealing::from_crypto)?;
+    let d = Device {
+        id: api::secrets::random_hex(16),
+        household_id: h.id.clone(),
+        name: "bench".into(),
+        identity: keys.public().identity.to_bytes().to_vec(),
+        paired_ms: now,
+        revoked_ms: None,
+    };
+    let (did, dsecret) = (api::secrets::random_hex(16), api::secrets::random_hex(32));
+    db.complete_pairing(&api::secrets::secret_hash(&pairing), &d, &did, &api::secrets::secret_hash(&dsecret), now)
+        .await?;
+    Ok((h.id, api::auth::format_token(&tid, &secret), api::auth::format_token(&did, &dsecret)))
+}
+
+async fn start_server(db: Db, blobs: blob::BlobStore) -> Result<SocketAddr, Error> {
+    let settings = api::Settings { auth_attempts_per_minute: 1_000_000, ..Default::default() };
+    let st = api::AppState::new(db, blobs, settings, api::system_clock());
+    let listener =
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.err_kind(ErrorKind::Internal, || "binding".to_owned())?;
+    let addr = listener.local_addr().err_kind(ErrorKind::Internal, || "address".to_owned())?;
+    let app = api::router(st).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+fn fresh_dir(d: &Path) -> Result<(), Error> {
+    if d.exists() {
+        std::fs::remove_dir_all(d).err_kind(ErrorKind::Internal, || format!("emptying {}", d.display()))?;
+    }
+    std::fs::create_dir_all(d).err_kind(ErrorKind::Internal, || format!("creating {}", d.display()))
+}
+
+pub fn upload(a: UploadArgs) -> Result<(), Error> {
+    if a.chunk_mib == 0 || a.chunk_mib > 8 || a.concurrency == 0 || a.mib < a.chunk_mib {
+        bail!(InvalidArgument, "--chunk-mib: 1 to 8, --concurrency at least 1, --mib at least one chunk");
+    }
+    fresh_dir(&a.data_dir)?;
+    crate::runtime()?.block_on(async {
+        let db = Db::open(&format!("sqlite:{}", a.data_dir.join("server.db").display())).await?;
+        let blobs = blob::BlobStore::open(&blob::Location::Local(a.data_dir.join("blobs")))?;
+        let (_, _, device) = seed_people(&db).await?;
+        let addr = start_server(db, blobs).await?;
+        let chunk = (a.chunk_mib << 20) as usize;
+        let n = (a.mib / a.chunk_mib) as usize;
+        // Ciphertext is indistinguishable from random bytes; each chunk differs so that
+        // nothing deduplicates. The agent hashes its chunks on its own machine, so chunks and
+        // their names are made before the clock starts; what is timed is the server's work
+        // (receiving, checking the hash, writing and syncing) plus the client's sending.
+        let mut base = vec![0u8; chunk];
+        crypto::random_bytes(&mut base);
+        let chunks: Arc<Vec<(String, bytes::Bytes)>> = Arc::new(
+            (0..n)
+                .map(|i| {
+                    base[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    (blob::chunk_hash(&base), bytes::Bytes::copy_from_slice(&base))
+                })
+                .collect(),
+        );
+        let client = reqwest::Client::new();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cpu0 = crate::bench::cpu_time().as_secs_f64();
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..a.concurrency {
+            let (client, next, chunks, device) = (client.clone(), next.clone(), chunks.clone(), device.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((hash, body)) = chunks.get(i) else { return Ok::<(), Error>(()) };
+                    let r = client
+                        .put(format!("http://{addr}/api/chunks/{hash}"))
+                        .bearer_auth(&device)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .map_err(|e| Error::wrap(ErrorKind::Unavailable, "uploading", e))?;
+                    if !r.status().is_success() {
+                        bail!(Internal, "upload refused: {}", r.status());
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| Error::wrap(ErrorKind::Internal, "upload task", e))??;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = crate::bench::cpu_time().as_secs_f64() - cpu0;
+        let mb = (n * chunk) as f64 / 1e6;
+        println!(
+            "upload: {n} chunks of {} MiB, {} in flight: {:.0} MB/s ({mb:.0} MB in {secs:.2} s; {:.2} CPU-seconds, client and server together)",
+            a.chunk_mib,
+            a.concurrency,
+            mb / secs,
+            cpu
+        );
+        Ok(())
+    })
+}
+
+/// Seeds `events` events over 4 cameras and a year (with their metadata objects), in
+/// batches, unless the database already holds them.
+async fn seed_events(db: &Db, household: &str, device: &str, events: i64) -> Result<(i64, i64), Error> {
+    use sqlx::Row;
+    let pool = db.pool();
+    let have: i64 = sqlx::query("SELECT COUNT(*) FROM event WHERE household_id = $1")
+        .bind(household)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| Error::wrap(ErrorKind::Internal, "counting", e))?
+        .get(0);
+    let year_ms = 365 * 86_400_000i64;
+    let start = 1_750_000_000_000i64;
+    if have >= events {
+        return Ok((start, year_ms));
+    }
+    let step = year_ms / events;
+    let batch = 500i64;
+    let t = Instant::now();
+    let mut i = 0i64;
+    while i < events {
+        let k = batch.min(events - i);
+        let mut objs = String::from(
+            "INSERT INTO object (id, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms) VALUES ",
+        );
+        let mut evs = String::from(
+            "INSERT INTO event (id, household_id, device_id, camera, start_ms, end_ms, meta_object, snapshot_object, clip_object, size_bytes, created_ms) VALUES ",
+        );
+        for j in 0..k {
+            let n = i + j;
+            let t0 = start + n * step;
+            let cam = format!("cam{}", n % 4);
+            let (oid, eid) = (format!("{:032x}", n * 2), format!("{:032x}", n * 2 + 1));
+            let sep = if j == 0 { "" } else { "," };
+            objs.push_str(&format!(
+                "{sep}('{oid}', '{household}', '{device}', '{cam}', 'event', {t0}, {}, 400, {t0})",
+                t0 + 10_000
+            ));
+            evs.push_str(&format!(
+                "{sep}('{eid}', '{household}', '{device}', '{cam}', {t0}, {}, '{oid}', NULL, NULL, 400, {t0})",
+                t0 + 10_000
+            ));
+        }
+        let mut tx = pool.begin().await.map_err(|e| Error::wrap(ErrorKind::Internal, "begin", e))?;
+        // Built from numbers and ids generated above, never from input.
+        sqlx::query(sqlx::AssertSqlSafe(objs))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::wrap(ErrorKind::Internal, "seeding objects", e))?;
+        sqlx::query(sqlx::AssertSqlSafe(evs))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::wrap(ErrorKind::Internal, "seeding events", e))?;
+        tx.commit().await.map_err(|e| Error::wrap(ErrorKind::Internal, "commit", e))?;
+        i += k;
+    }
+    eprintln!("seeded {events} events in {:.1} s", t.elapsed().as_secs_f64());
+    Ok((start, year_ms))
+}
+
+pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
+    if !(1..=1000).contains(&a.limit) || a.connections == 0 || a.rate == 0 {
+        bail!(InvalidArgument, "--limit: 1 to 1000; --connections and --rate at least 1");
+    }
+    crate::runtime()?.block_on(async {
+        let db = Db::open(&a.database).await?;
+        let scratch = std::env::temp_dir().join(format!("porchlight-bench-blobs-{}", std::process::id()));
+        let blobs = blob::BlobStore::open(&blob::Location::Local(scratch.clone()))?;
+        // The seeded household is the one named "bench-timeline"; reuse it when present.
+        let (household, token) = bench_household(&db).await?;
+        let device = db.devices(&household).await?.into_iter().next().ok_or_else(|| err!(Internal, "no device"))?;
+        let (start, span) = seed_events(&db, &household, &device.id, a.events).await?;
+        let addr = start_server(db, blobs).await?;
+        // Each request asks for one camera's day, the day chosen at random per request.
+        // wrk waits `delay` after each response on each connection; a 5 s calibration run
+        // measures the mean latency, and the timed run waits `connections / rate` minus that,
+        // so that the connections together aim at `rate` requests per second.
+        let days = span / 86_400_000 - 1;
+        let period_ms = 1000.0 * a.connections as f64 / a.rate as f64;
+        let calib = run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, 5, period_ms).await?;
+        let mean_ms = mean_latency_ms(&calib).unwrap_or(0.0);
+        let delay_ms = (period_ms - mean_ms).max(0.0);
+        eprintln!("calibration: mean latency {mean_ms:.2} ms; waiting {delay_ms:.2} ms between requests per connection");
+        let text = run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, a.seconds, delay_ms).await?;
+        println!("{text}");
+        let _ = std::fs::remove_dir_all(&scratch);
+        let rps_target = a.rate;
+        let pct = |p: &str| text.lines().find(|l| l.trim_start().starts_with(p)).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
+        let rps = text.lines().find(|l| l.starts_with("Requests/sec:")).map(|l| l.trim_start_matches("Requests/sec:").trim().to_owned());
+        println!(
+            "timeline ({}): {} requests/s (aiming at {rps_target}), p50 {}, p99 {} ({} events, one camera-day per request, limit {})",
+            if a.database.starts_with("sqlite:") { "SQLite" } else { "PostgreSQL" },
+            rps.unwrap_or_default(),
+            pct("50%").unwrap_or_default(),
+            pct("99%").unwrap_or_default(),
+            a.events,
+            a.limit
+        );
+        if text.contains("Non-2xx") {
+            bail!(Internal, "some requests failed: {text}");
+        }
+        Ok(())
+    })
+}
+
+async fn bench_household(db: &Db) -> Result<(String, String), Error> {
+    for h in db.households().await? {
+        if h.name == "bench" {
+            // A fresh token for the existing owner.
+            let (tid, secret) = (api::secrets::random_hex(16), api::secrets::random_hex(32));
+            db.insert_account_token(&tid, &api::secrets::secret_hash(&secret), &h.owner_id, "bench", now_ms()).await?;
+            return Ok((h.id, api::auth::format_token(&tid, &secret)));
+        }
+    }
+    let (h, token, _) = seed_people(db).await?;
+    Ok((h, token))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_wrk(
+    scratch: &Path,
+    addr: SocketAddr,
+    household: &str,
+    token: &str,
+    days: i64,
+    start: i64,
+    limit: u64,
+    connections: u64,
+    seconds: u64,
+    delay_ms: f64,
+) -> Result<String, Error> {
+    let lua = format!(
+        "math.randomseed(os.time())\n\
+         request = function()\n  local day = math.random(0, {days})\n  local from = {start} + day * 86400000\n  \
+         local path = string.format('/api/households/{household}/events?camera=cam%d&from_ms=%d&until_ms=%d&limit={limit}', math.random(0, 3), from, from + 86400000)\n  \
+         return wrk.format('GET', path, {{['Authorization'] = 'Bearer {token}'}})\nend\n\
+         delay = function() return {delay_ms:.3} end\n"
+    );
+    std::fs::create_dir_all(scratch).err_kind(ErrorKind::Internal, || "creating the scratch folder".to_owned())?;
+    let script = scratch.join("timeline.lua");
+    std::fs::write(&script, lua).err_kind(ErrorKind::Internal, || "writing the wrk script".to_owned())?;
+    let args = vec![
+        "-t2".to_owned(),
+        format!("-c{connections}"),
+        format!("-d{seconds}s"),
+        "--latency".to_owned(),
+        "-s".to_owned(),
+        script.display().to_string(),
+        format!("http://{addr}"),
+    ];
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("wrk").args(&args).output())
+        .await
+        .map_err(|e| Error::wrap(ErrorKind::Internal, "wrk task", e))?
+        .map_err(|e| Error::wrap(ErrorKind::FailedPrecondition, "running wrk (make setup installs it)", e))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// wrk's mean latency ("Latency  6.11ms …") in milliseconds.
+fn mean_latency_ms(text: &str) -> Option<f64> {
+    let v = text.lines().find(|l| l.trim_start().starts_with("Latency "))?.split_whitespace().nth(1)?.to_owned();
+    let (num, scale) = if let Some(x) = v.strip_suffix("us") {
+        (x, 0.001)
+    } else if let Some(x) = v.strip_suffix("ms") {
+        (x, 1.0)
+    } else {
+        (v.strip_suffix('s')?, 1000.0)
+    };
+    num.parse::<f64>().ok().map(|n| n * scale)
+}
