@@ -470,3 +470,42 @@ async fn pass(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_folder(layout: &Layout, id: i64, bytes: usize) {
+        let d = event_dir(layout, id);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("clip.plob"), vec![0u8; bytes]).unwrap();
+    }
+
+    #[test]
+    fn the_outbox_drops_its_oldest_events_only_beyond_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        for id in 1..=5 {
+            event_folder(&layout, id, 1000);
+        }
+        // What the queue is not: half-sealed folders, rejected ones, the cursor.
+        std::fs::create_dir_all(outbox(&layout).join("0000000000000006.tmp")).unwrap();
+        std::fs::create_dir_all(outbox(&layout).join("rejected/0000000000000009")).unwrap();
+        std::fs::write(outbox(&layout).join("cursor"), "5").unwrap();
+        let ids = |l: &Layout| queued(l).unwrap().into_iter().map(|(id, _, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(&layout), vec![1, 2, 3, 4, 5]);
+        assert_eq!(enforce_limit(&layout, 5000).unwrap(), 0, "at the limit nothing goes");
+        assert_eq!(enforce_limit(&layout, 3500).unwrap(), 2);
+        assert_eq!(ids(&layout), vec![3, 4, 5], "the oldest went first");
+        assert_eq!(read_cursor(&layout).unwrap(), 5, "dropped events are not sealed again");
+    }
+
+    #[test]
+    fn server_event_ids_are_stable_and_distinct() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(server_event_id(&a, 7), server_event_id(&a, 7));
+        assert_ne!(server_event_id(&a, 7), server_event_id(&a, 8));
+        assert_ne!(server_event_id(&a, 7), server_event_id(&b, 7));
+        assert_eq!(server_event_id(&a, 7).len(), 32);
+    }
+}

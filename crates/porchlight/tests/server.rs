@@ -163,3 +163,168 @@ fn plain_meta(meta: &Value) -> Vec<u8> {
     // The exact bytes the agent sealed are its JSON; a distinctive part of them is enough.
     format!("\"kind\":{}", meta["kind"]).into_bytes()
 }
+
+/// A TCP proxy between the agent and the server that can cut every connection at once.
+struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c2 = cut.clone();
+        std::thread::spawn(move || {
+            for down in listener.incoming().flatten() {
+                let Ok(up) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let generation = c2.load(Ordering::SeqCst);
+                for (mut from, mut to) in [(down.try_clone().unwrap(), up.try_clone().unwrap()), (up, down)] {
+                    let c3 = c2.clone();
+                    from.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 65536];
+                        loop {
+                            if c3.load(Ordering::SeqCst) != generation {
+                                let _ = from.shutdown(std::net::Shutdown::Both);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                                return;
+                            }
+                            match from.read(&mut buf) {
+                                Ok(0) => {
+                                    let _ = to.shutdown(std::net::Shutdown::Write);
+                                    return;
+                                }
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => return,
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Proxy { port, cut }
+    }
+
+    /// Drops every connection open now.
+    fn cut(&self) {
+        self.cut.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Chaos: while the agent records and events keep coming, the server is killed with
+/// SIGKILL and restarted, and the agent's connection is cut at random moments. Afterwards
+/// every event the agent recorded is on the server exactly once and opens, and both sides'
+/// checks pass.
+#[test]
+fn no_event_is_lost_or_duplicated_through_server_kills_and_cut_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    let port = free_port();
+    let mut server = ServerProc::start_on(&server_dir, port);
+    let proxy = Proxy::start(port);
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    // The agent reaches the server only through the proxy.
+    let agent_dir = dir.path().join("agent");
+    let data = agent_dir.join("data");
+    let mut via_proxy = Web { base: format!("http://127.0.0.1:{}", proxy.port), ..Web::new(&server.url) };
+    via_proxy.cookie = web.cookie.clone();
+    via_proxy.csrf = web.csrf.clone();
+    via_proxy.pair_agent(&household, &owner_keys, &data);
+
+    let http_port = free_port();
+    let token = "a-long-enough-token";
+    let agent = Agent::start(
+        &agent_dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{token}\"\n[sync]\nsettle_s = 1\n\
+             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ file = {:?} }}\n\
+             events = {{ pre_roll_s = 1, post_roll_s = 1 }}\n",
+            testdata("front.mp4")
+        ),
+    );
+    wait_until("the agent to record", Duration::from_secs(30), || agent.recorded("door") > 30);
+
+    // 12 presses 2.2 s apart (the doorbell debounces at 2 s); chaos in between.
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut kills = 0;
+    for i in 0..12 {
+        doorbell(http_port, token);
+        std::thread::sleep(Duration::from_millis(2200));
+        match next() % 3 {
+            0 => {
+                server.kill9();
+                kills += 1;
+                std::thread::sleep(Duration::from_millis(300 + next() % 700));
+                server = ServerProc::start_on(&server_dir, port);
+            }
+            1 => proxy.cut(),
+            _ => {}
+        }
+        if i % 4 == 3 {
+            proxy.cut();
+        }
+    }
+    assert!(kills >= 2, "the chaos killed the server {kills} times");
+
+    // Then calm: everything the agent recorded reaches the server.
+    let (ok, out) = porchlight(&["events", "--data-dir", data.to_str().unwrap(), "--json", "--limit", "1000"]);
+    assert!(ok, "{out}");
+    let recorded: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let bells = recorded.iter().filter(|e| e["kind"] == "doorbell").count();
+    assert_eq!(bells, 12, "every press became an event");
+    let data_dir = agent.data_dir.clone();
+    wait_until("the outbox to drain", Duration::from_secs(120), || {
+        std::fs::read(data_dir.join("sync.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|s| s["queued_events"] == 0 && s["uploaded_events"].as_u64() >= Some(recorded.len() as u64))
+    });
+    agent.stop_with(libc::SIGTERM);
+
+    let (ok, out) = porchlight(&["events", "--data-dir", data.to_str().unwrap(), "--json", "--limit", "1000"]);
+    assert!(ok, "{out}");
+    let recorded: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(recorded.iter().all(|e| e["uploaded"] == true), "every event is marked uploaded");
+    let on_server = web.ok("GET", &format!("/api/households/{household}/events?limit=1000"), None);
+    let on_server = on_server.as_array().unwrap();
+    assert_eq!(on_server.len(), recorded.len(), "each recorded event is on the server exactly once");
+    let ids: std::collections::BTreeSet<&str> = on_server.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), on_server.len());
+    let mut doorbells = 0;
+    for e in on_server {
+        let sealed = web.bytes(&format!("/api/objects/{}", e["meta_object"].as_str().unwrap()));
+        let (_, plain) = crypto::object::open(&owner_keys, &sealed).unwrap();
+        let meta: Value = serde_json::from_slice(&plain).unwrap();
+        if meta["kind"] == "doorbell" {
+            doorbells += 1;
+            let clip =
+                web.bytes(&format!("/api/objects/{}", e["clip_object"].as_str().expect("a doorbell event has a clip")));
+            crypto::object::open(&owner_keys, &clip).unwrap();
+        }
+    }
+    assert_eq!(doorbells, 12);
+    let (ok, out) = porchlight(&["server-check", "--config", server.config.to_str().unwrap()]);
+    assert!(ok && out.contains("0 problems"), "{out}");
+    let (ok, out) = porchlight(&["check", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok, "{out}");
+}
