@@ -33,7 +33,7 @@ demo: testdata build
 
 ## Format, lint, and every test (unit, property, integration with real RTSP servers).
 test: testdata lint
-	PORCHLIGHT_REQUIRE_MODELS=1 $(CARGO) test --workspace --all-targets
+	PORCHLIGHT_REQUIRE_MODELS=1 PORCHLIGHT_REQUIRE_SERVERS=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
 lint:

@@ -328,3 +328,59 @@ fn no_event_is_lost_or_duplicated_through_server_kills_and_cut_links() {
     let (ok, out) = porchlight(&["check", "--data-dir", data.to_str().unwrap()]);
     assert!(ok, "{out}");
 }
+
+/// schemathesis (PyPI) generates requests from /api/openapi.json, as nobody, as a signed-in
+/// owner and as a paired device; none may get a 5xx.
+#[test]
+fn schemathesis_finds_no_server_errors() {
+    let Some(venv) = testkit::tools_venv() else {
+        assert!(
+            std::env::var_os("PORCHLIGHT_REQUIRE_SERVERS").is_none_or(|v| v != "1"),
+            "schemathesis is required (PORCHLIGHT_REQUIRE_SERVERS=1) but the tools venv is missing"
+        );
+        eprintln!("SKIPPING: no tools venv with schemathesis (run `make setup`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start_with(&dir.path().join("server"), free_port(), "auth_attempts_per_minute = 10000\n");
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    let token = web.ok("POST", "/api/me/tokens", Some(serde_json::json!({"label": "schemathesis"})));
+    let p = web.ok("POST", &format!("/api/households/{household}/pairings"), None);
+    let device_keys = crypto::keys::Keyring::generate("device", 0).unwrap();
+    let paired = Web::new(&server.url).ok(
+        "POST",
+        &format!("/api/pair/{}", p["token"].as_str().unwrap()),
+        Some(
+            serde_json::json!({"name": "d", "identity": crypto::keys::hex(&device_keys.public().identity.to_bytes())}),
+        ),
+    );
+    for (who, auth) in [("anonymous", None), ("owner", token["token"].as_str()), ("device", paired["token"].as_str())] {
+        let mut cmd = std::process::Command::new(venv.join("bin/schemathesis"));
+        cmd.args(["run", &format!("{}/api/openapi.json", server.url), "--checks", "not_a_server_error"]).args([
+            "--max-examples",
+            "10",
+            "--seed",
+            "1",
+            "--no-color",
+            "--workers",
+            "2",
+        ]);
+        if let Some(t) = auth {
+            // Sign-up and sign-in (argon2 by design slow) are covered by the anonymous run.
+            cmd.args([
+                "-H",
+                &format!("Authorization: Bearer {t}"),
+                "--exclude-path-regex",
+                "^/api/(signup|login|totp)",
+            ]);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "schemathesis as {who} found problems:\n{text}");
+        assert!(text.contains("passed"), "{text}");
+        eprintln!("schemathesis as {who}: {}", text.lines().find(|l| l.contains(" generated, ")).unwrap_or("").trim());
+    }
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains("request failed"), "the server logged a failure:\n{log}");
+}

@@ -24,12 +24,17 @@ impl ServerProc {
     }
 
     pub fn start_on(dir: &Path, port: u16) -> ServerProc {
+        Self::start_with(dir, port, "")
+    }
+
+    /// Starts with `extra` appended to the configuration.
+    pub fn start_with(dir: &Path, port: u16, extra: &str) -> ServerProc {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("server.toml");
         let data_dir = dir.join("data");
         std::fs::write(
             &config,
-            format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\nsecure_cookies = false\n"),
+            format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\nsecure_cookies = false\n{extra}"),
         )
         .unwrap();
         let log = dir.join("server.log");
