@@ -4,6 +4,7 @@
 mod bench;
 mod bench_server;
 mod config;
+mod demo_seed;
 mod keys;
 mod motion;
 mod server;
@@ -64,6 +65,12 @@ enum Cmd {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         seconds: Option<u64>,
+        /// Where the demo's server listens (its data goes in DATA_DIR/server).
+        #[arg(long, default_value = "127.0.0.1:8600")]
+        server_listen: String,
+        /// Record only, without the server.
+        #[arg(long)]
+        no_server: bool,
     },
     /// Write a stretch of recorded footage as an MP4, without re-encoding.
     Export(ExportArgs),
@@ -298,9 +305,14 @@ fn run(cmd: Cmd) -> Result<(), Error> {
             let opts = agent_options(&c)?;
             runtime()?.block_on(run_until_signal(opts, None))
         }
-        Cmd::Demo { front, front_sub, back, data_dir, seconds } => {
-            demo(&front, front_sub.as_deref(), &back, &data_dir, seconds)
-        }
+        Cmd::Demo { front, front_sub, back, data_dir, seconds, server_listen, no_server } => demo(
+            &front,
+            front_sub.as_deref(),
+            &back,
+            &data_dir,
+            seconds,
+            (!no_server).then_some(server_listen.as_str()),
+        ),
         Cmd::Export(a) => export(a),
         Cmd::Keys { cmd } => keys::run(cmd),
         Cmd::Pair { data, owner, code, qr, server: Some(server), token, name } => runtime()?
@@ -487,6 +499,7 @@ fn demo(
     back: &Path,
     data_dir: &Path,
     seconds: Option<u64>,
+    server_listen: Option<&str>,
 ) -> Result<(), Error> {
     for f in [front, back].into_iter().chain(front_sub) {
         media::source::file::read_track(f)?;
@@ -522,7 +535,19 @@ fn demo(
         data_dir.display()
     );
     println!("Press Ctrl-C to stop (a clean stop indexes every byte written).");
-    runtime()?.block_on(run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)))
+    let Some(listen) = server_listen else {
+        return runtime()?.block_on(run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)));
+    };
+    let server_dir = abs(data_dir).join("server");
+    let sc = server::ServerConfig::parse(&format!("listen = {listen:?}\ndata_dir = {server_dir:?}\n"))?;
+    runtime()?.block_on(async move {
+        let server = tokio::spawn(server::serve(sc));
+        let url = format!("http://{listen}");
+        demo_seed::seed(&url, &abs(data_dir)).await?;
+        let r = run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)).await;
+        server.abort();
+        r
+    })
 }
 
 fn parse_stream(s: &str) -> Result<StreamKind, Error> {

@@ -35,6 +35,7 @@ fn bad_input_is_named_and_changes_nothing() {
     let empty = dir.path().join("data");
     let (ok, text) = porchlight(&[
         "demo",
+        "--no-server",
         "--front",
         &testdata("back.mp4").display().to_string(),
         "--back",

@@ -13,6 +13,7 @@ fn demo_reports_motion_and_undecodable_streams() {
     // back.mp4 is Baseline (decodable, with moving content); front.mp4 has B-frames.
     let (ok, text) = porchlight(&[
         "demo",
+        "--no-server",
         "--front",
         &testdata("back.mp4").display().to_string(),
         "--back",
@@ -43,6 +44,7 @@ fn the_sub_stream_is_the_one_analysed() {
     // front: a B-frame main stream with a B-frame-free sub-stream, as cameras send.
     let (ok, text) = porchlight(&[
         "demo",
+        "--no-server",
         "--front",
         &testdata("front.mp4").display().to_string(),
         "--front-sub",

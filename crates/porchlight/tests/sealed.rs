@@ -38,6 +38,7 @@ fn keys_pairing_sealed_export_decrypt_verify() {
     // Record a few seconds of real H.264.
     ok(&[
         "demo",
+        "--no-server",
         "--front",
         &s(&testdata("back.mp4")),
         "--back",

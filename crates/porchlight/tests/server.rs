@@ -384,3 +384,73 @@ fn schemathesis_finds_no_server_errors() {
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(!log.contains("request failed"), "the server logged a failure:\n{log}");
 }
+
+/// `porchlight demo` starts a server, seeds an owner with TOTP and keys, and pairs its
+/// agent there; the seeded owner can sign in and sees the paired agent.
+#[test]
+fn the_demo_seeds_an_owner_and_pairs_its_agent_with_its_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let port = free_port();
+    let (ok, out) = porchlight(&[
+        "demo",
+        "--front",
+        testdata("back.mp4").to_str().unwrap(),
+        "--back",
+        testdata("back.mp4").to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--seconds",
+        "3",
+        "--server-listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Seeded owner: owner@demo.porchlight"), "{out}");
+    assert!(data.join("server.json").exists() && data.join("owner.keys").exists());
+    let notes = std::fs::read_to_string(data.join("demo-account.txt")).unwrap();
+    let secret = notes.split("TOTP secret ").nth(1).unwrap().split_whitespace().next().unwrap();
+
+    // The server the demo made, started on its own, takes the seeded owner's sign-in.
+    let server_dir = data.join("server");
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {server_dir:?}\nsecure_cookies = false\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin()).args(["serve", "--config"]).arg(&config).spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until("the server", Duration::from_secs(30), || {
+        reqwest::blocking::get(format!("{url}/api/health")).is_ok_and(|r| r.status().is_success())
+    });
+    let mut web = Web::new(&url);
+    let r = web.ok(
+        "POST",
+        "/api/login",
+        Some(serde_json::json!({"email": "owner@demo.porchlight", "password": "porchlight demo owner"})),
+    );
+    web.csrf = r["csrf"].as_str().map(str::to_owned);
+    // A step after the one the demo used to enrol.
+    let secret = api::secrets::base32_rfc4648_decode(secret).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut signed_in = false;
+    for step in [now / 30_000, now / 30_000 + 1] {
+        let (st, _) = web.call(
+            "POST",
+            "/api/login/totp",
+            Some(serde_json::json!({"code": format!("{:06}", api::secrets::totp_at(&secret, step))})),
+        );
+        if st == 200 {
+            signed_in = true;
+            break;
+        }
+    }
+    assert!(signed_in, "the seeded owner signs in with password and TOTP");
+    let session = web.ok("GET", "/api/session", None);
+    let hid = session["households"][0]["household_id"].as_str().unwrap().to_owned();
+    let devices = web.ok("GET", &format!("/api/households/{hid}/devices"), None);
+    assert_eq!(devices[0]["name"], "demo agent");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,108 @@
+//! The demo's seeded account: an owner with TOTP and keys, a household, and the demo agent
+//! paired to it through the server, all made over the server's own API the way the web app
+//! and `porchlight pair` do it. Runs once per data folder; later runs reuse what it made.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base::{Error, ErrorKind, ResultExt, bail};
+use serde_json::{Value, json};
+
+pub const EMAIL: &str = "owner@demo.porchlight";
+pub const PASSWORD: &str = "porchlight demo owner";
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Client {
+    async fn call(&mut self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
+        let mut rb = self.http.request(method.clone(), format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            rb = rb.header("cookie", c);
+        }
+        if let Some(c) = &self.csrf {
+            rb = rb.header("x-csrf-token", c);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, format!("{method} {path}"), e))?;
+        if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = c.split(';').next().map(str::to_owned);
+        }
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(Internal, "demo set-up: {method} {path}: {status} {}", v["message"]);
+        }
+        Ok(v)
+    }
+}
+
+fn now_ms() -> i64 {
+    api::system_clock()()
+}
+
+/// Makes the demo account and pairs the agent in `data_dir`, unless done before.
+pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{url}/api/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let notes = data_dir.join("demo-account.txt");
+    let layout = agent::layout::Layout::new(data_dir);
+    if agent::uploader::load_link(&layout)?.is_some() {
+        print_notes(&notes);
+        return Ok(());
+    }
+    if agent::sealing::load_trust(&layout)?.is_some() {
+        println!("Server: the demo agent was paired without a server before; it records but does not upload.");
+        return Ok(());
+    }
+    std::fs::create_dir_all(data_dir).err_kind(ErrorKind::Internal, || format!("creating {}", data_dir.display()))?;
+    let mut c = Client { http, base: url.to_owned(), cookie: None, csrf: None };
+    let r = c.call(reqwest::Method::POST, "/api/signup", Some(json!({"email": EMAIL, "password": PASSWORD}))).await?;
+    c.csrf = r["csrf"].as_str().map(str::to_owned);
+    let totp_secret = r["totp_secret"].as_str().unwrap_or_default().to_owned();
+    let secret =
+        api::secrets::base32_rfc4648_decode(&totp_secret).ok_or_else(|| base::err!(Internal, "TOTP secret"))?;
+    let code = format!("{:06}", api::secrets::totp_at(&secret, now_ms() / 30_000));
+    c.call(reqwest::Method::POST, "/api/totp/confirm", Some(json!({"code": code}))).await?;
+    let keys = crypto::keys::Keyring::generate("Demo owner", now_ms()).map_err(agent::sealing::from_crypto)?;
+    let keys_path = data_dir.join("owner.keys");
+    agent::sealing::create_secret_file(&keys_path, &keys.encode())?;
+    let public = crypto::keys::hex(&keys.public().encode());
+    c.call(reqwest::Method::PUT, "/api/me/keys", Some(json!({"public_keys": public}))).await?;
+    let h = c.call(reqwest::Method::POST, "/api/households", Some(json!({"name": "Demo home"}))).await?;
+    let hid = h["id"].as_str().unwrap_or_default().to_owned();
+    let t = c.call(reqwest::Method::POST, "/api/me/tokens", Some(json!({"label": "demo"}))).await?;
+    let p = c.call(reqwest::Method::POST, &format!("/api/households/{hid}/pairings"), None).await?;
+    let code = crypto::keys::pairing_code(&keys.public().identity);
+    crate::keys::pair_server(data_dir, url, p["token"].as_str().unwrap_or_default(), &code, Some("demo agent")).await?;
+    let token = t["token"].as_str().unwrap_or_default();
+    let text = format!(
+        "Server: {url} (the API; the web app comes with the next milestone)\n\
+         Seeded owner: {EMAIL} / {PASSWORD:?}, TOTP secret {totp_secret} (add it to an authenticator app)\n\
+         Owner keys: {} (decrypt what the server holds: porchlight decrypt CLIP --keys {})\n\
+         The household's events on the server (ciphertext and times only):\n  \
+         curl -H 'Authorization: Bearer {token}' {url}/api/households/{hid}/events\n",
+        keys_path.display(),
+        keys_path.display(),
+    );
+    agent::sealing::replace_file(&notes, text.as_bytes())?;
+    print_notes(&notes);
+    Ok(())
+}
+
+fn print_notes(notes: &Path) {
+    if let Ok(t) = std::fs::read_to_string(notes) {
+        print!("{t}");
+    }
+}
