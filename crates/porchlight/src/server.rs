@@ -265,6 +265,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_is_valid_and_says_the_defaults() {
+        let text = include_str!("../../../porchlight-server.example.toml");
+        let c = ServerConfig::parse(text).unwrap();
+        let d = ServerConfig::parse("").unwrap();
+        assert_eq!(format!("{:?}", c.settings()), format!("{:?}", d.settings()));
+        assert_eq!((c.listen, c.data_dir), (d.listen, d.data_dir));
+    }
+
+    #[test]
     fn empty_file_means_defaults() {
         let c = ServerConfig::parse("").unwrap();
         assert_eq!(c.listen, "127.0.0.1:8600");
