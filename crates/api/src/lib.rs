@@ -91,6 +91,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(households::devices))
         .routes(routes!(households::revoke_device))
         .routes(routes!(households::access_log))
+        .routes(routes!(households::set_camera_retention))
         .routes(routes!(sync::device_self))
         .routes(routes!(sync::missing_chunks))
         .routes(routes!(sync::put_chunk))

@@ -345,3 +345,19 @@ pub fn limit(l: Option<i64>) -> Result<i64, Error> {
         Some(n) => bail!(InvalidArgument, "limit: expected 1 to 1000, got {n}"),
     }
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraRetention {
+    /// 0: no age limit; at most 3650. Both absent: the camera follows the household.
+    pub retention_days: Option<i64>,
+    /// 0: no byte limit.
+    pub retention_bytes: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CameraRetentionJson {
+    pub camera: String,
+    pub retention_days: i64,
+    pub retention_bytes: i64,
+}

@@ -67,6 +67,7 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/households/{household_id}/devices", SETTINGS),
     ("DELETE", "/api/households/{household_id}/devices/{device_id}", OWNER),
     ("GET", "/api/households/{household_id}/access-log", OWNER),
+    ("PUT", "/api/households/{household_id}/cameras/{camera}/retention", SETTINGS),
     ("GET", "/api/device", DEVICE),
     ("POST", "/api/chunks/missing", DEVICE),
     ("PUT", "/api/chunks/{hash}", DEVICE),
@@ -185,6 +186,7 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{household_id}", &hid)
                 .replace("{account_id}", &victim.account_id)
                 .replace("{device_id}", &spare_device_id)
+                .replace("{camera}", "porch")
                 .replace("{token_id}", &"0".repeat(32))
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
@@ -230,6 +232,7 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", "/api/me/tokens") => json!({"label": "script"}),
         ("POST", "/api/households") => json!({"name": "Another"}),
         ("PATCH", _) => json!({"retention_days": 30}),
+        ("PUT", p) if p.ends_with("/retention") => json!({"retention_days": 365}),
         ("POST", p) if p.ends_with("/invitations") => json!({"role": "standard"}),
         ("POST", "/api/invitations/accept") => json!({"token": "0".repeat(32)}),
         ("POST", "/api/pair/{token}") => json!({"name": "x", "identity": "00".repeat(32)}),

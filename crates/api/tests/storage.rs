@@ -100,6 +100,22 @@ async fn storage_suite(s: &Server) {
     let report = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 
+    // A camera's own retention: the garden camera keeps nothing older than a minute; the
+    // household's (30 days) still covers the porch.
+    home.owner
+        .ok(
+            Method::PUT,
+            &format!("/api/households/{hid}/cameras/garden/retention"),
+            Some(json!({"retention_days": 0, "retention_bytes": 1})),
+        )
+        .await;
+    let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    assert_eq!(stats.events_deleted, 1, "only the garden event goes");
+    let left = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
+    assert_eq!(left.as_array().unwrap().len(), 2);
+    let e3 = event(&home, "garden", t - 1000, t).await;
+    home.owner.ok(Method::PUT, &format!("/api/households/{hid}/cameras/garden/retention"), Some(json!({}))).await;
+
     // Retention by days: one day removes the two-day-old event (the one exactly a day old
     // stays); its blobs go, the others stay.
     home.owner.ok(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"retention_days": 1}))).await;

@@ -15,13 +15,6 @@ use db::server::Db;
 
 use crate::BlobStore;
 
-/// How much footage a household keeps. Zero days or bytes means no limit of that kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetentionPolicy {
-    pub days: i64,
-    pub bytes: i64,
-}
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcStats {
     pub events_deleted: u64,
@@ -38,18 +31,26 @@ const CHUNKS_PER_PASS: i64 = 2000;
 /// this long to be named by its event, before the pieces count as abandoned.
 pub const UPLOAD_GRACE_MS: i64 = 24 * 3600 * 1000;
 
-/// Applies each household's retention (age, then bytes), and abandons stale uploads.
+/// Applies each camera's and each household's retention (age, then bytes; zero days or
+/// bytes means no limit of that kind), and abandons stale uploads.
 pub async fn retention_pass(db: &Db, now_ms: i64) -> Result<GcStats, Error> {
     let mut stats = GcStats::default();
+    let limits = |days: i64, bytes: i64| {
+        (if days > 0 { now_ms - days * 86_400_000 } else { i64::MIN }, if bytes > 0 { bytes } else { i64::MAX })
+    };
     for h in db.households().await? {
-        let cutoff = if h.retention_days > 0 { now_ms - h.retention_days * 86_400_000 } else { i64::MIN };
-        let bytes = if h.retention_bytes > 0 { h.retention_bytes } else { i64::MAX };
-        let doomed = db.retention_candidates(&h.id, None, cutoff, bytes, EVENTS_PER_PASS).await?;
-        if !doomed.events.is_empty() {
-            tracing::info!(household = %h.id, events = doomed.events.len(), bytes = doomed.bytes, "retention: deleting");
-            db.delete_events(&doomed.events, now_ms).await?;
-            stats.events_deleted += doomed.events.len() as u64;
-            stats.bytes_released += doomed.bytes;
+        // Each camera's own limits first, then the household's over all its cameras.
+        let mut passes: Vec<(Option<String>, (i64, i64))> =
+            db.camera_retentions(&h.id).await?.into_iter().map(|(camera, d, b)| (Some(camera), limits(d, b))).collect();
+        passes.push((None, limits(h.retention_days, h.retention_bytes)));
+        for (camera, (cutoff, bytes)) in passes {
+            let doomed = db.retention_candidates(&h.id, camera.as_deref(), cutoff, bytes, EVENTS_PER_PASS).await?;
+            if !doomed.events.is_empty() {
+                tracing::info!(household = %h.id, camera, events = doomed.events.len(), bytes = doomed.bytes, "retention: deleting");
+                db.delete_events(&doomed.events, now_ms).await?;
+                stats.events_deleted += doomed.events.len() as u64;
+                stats.bytes_released += doomed.bytes;
+            }
         }
     }
     stats.orphan_objects = db.delete_orphan_objects(now_ms - UPLOAD_GRACE_MS, now_ms).await?;

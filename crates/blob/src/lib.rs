@@ -12,7 +12,7 @@ mod check;
 pub mod gc;
 
 pub use check::{CheckReport, check};
-pub use gc::{GcStats, RetentionPolicy, collect, retention_pass};
+pub use gc::{GcStats, collect, retention_pass};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

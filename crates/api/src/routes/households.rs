@@ -343,3 +343,39 @@ pub async fn access_log(
             .collect(),
     ))
 }
+
+#[utoipa::path(put, path = "/api/households/{household_id}/cameras/{camera}/retention", params(("household_id" = String, Path), ("camera" = String, Path)), request_body = CameraRetention, responses((status = 200, body = Vec<CameraRetentionJson>)), tag = "households")]
+pub async fn set_camera_retention(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, camera)): Path<(String, String)>,
+    Json(req): Json<CameraRetention>,
+) -> ApiResult<Json<Vec<CameraRetentionJson>>> {
+    actor.member(&st, &hid, Permission::Settings).await?;
+    check_text("camera", &camera, 1, crypto::object::CAMERA_BYTES_MAX)?;
+    let limits = match (req.retention_days, req.retention_bytes) {
+        (None, None) => None,
+        (d, b) => {
+            let d = d.unwrap_or(0);
+            let b = b.unwrap_or(0);
+            if !(0..=3650).contains(&d) {
+                bail!(InvalidArgument, "retention_days: expected 0 to 3650, got {d}");
+            }
+            if b < 0 {
+                bail!(InvalidArgument, "retention_bytes: expected 0 or more, got {b}");
+            }
+            Some((d, b))
+        }
+    };
+    st.db.set_camera_retention(&hid, &camera, limits).await?;
+    let all = st.db.camera_retentions(&hid).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|(camera, retention_days, retention_bytes)| CameraRetentionJson {
+                camera,
+                retention_days,
+                retention_bytes,
+            })
+            .collect(),
+    ))
+}

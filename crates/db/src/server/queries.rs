@@ -1197,6 +1197,47 @@ impl Db {
         Ok(out)
     }
 
+    /// One camera's own retention, tighter or looser than its household's; `None` removes
+    /// it (the household's applies).
+    pub async fn set_camera_retention(
+        &self,
+        household_id: &str,
+        camera: &str,
+        limits: Option<(i64, i64)>,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        sqlx::query("DELETE FROM camera_retention WHERE household_id = $1 AND camera = $2")
+            .bind(household_id)
+            .bind(camera)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("clearing a camera's retention"))?;
+        if let Some((days, bytes)) = limits {
+            sqlx::query("INSERT INTO camera_retention (household_id, camera, retention_days, retention_bytes) VALUES ($1, $2, $3, $4)")
+                .bind(household_id)
+                .bind(camera)
+                .bind(days)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("setting a camera's retention"))?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(())
+    }
+
+    /// Each camera with its own retention: (camera, days, bytes).
+    pub async fn camera_retentions(&self, household_id: &str) -> Result<Vec<(String, i64, i64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT camera, retention_days, retention_bytes FROM camera_retention WHERE household_id = $1 ORDER BY camera",
+        )
+        .bind(household_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading camera retention"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
     /// The distinct cameras with events in a household.
     pub async fn cameras(&self, household_id: &str) -> Result<Vec<String>, Error> {
         let rows = sqlx::query("SELECT DISTINCT camera FROM event WHERE household_id = $1 ORDER BY camera")

@@ -137,6 +137,14 @@ CREATE TABLE event (
 CREATE INDEX event_household_camera_start ON event (household_id, camera, start_ms, id);
 CREATE INDEX event_household_start ON event (household_id, start_ms, id);
 
+CREATE TABLE camera_retention (
+  household_id TEXT NOT NULL REFERENCES household (id) ON DELETE CASCADE,
+  camera TEXT NOT NULL,
+  retention_days BIGINT NOT NULL,
+  retention_bytes BIGINT NOT NULL,
+  PRIMARY KEY (household_id, camera)
+);
+
 CREATE TABLE doomed_chunk (
   hash TEXT PRIMARY KEY,
   since_ms BIGINT NOT NULL
