@@ -73,7 +73,8 @@ pub fn allows(role: Role, p: Permission) -> bool {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of cookie `name` among the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
         let (k, v) = kv.trim().split_once('=')?;
         (k == name).then(|| v.to_owned())
@@ -133,13 +134,15 @@ impl FromRequestParts<AppState> for Actor {
     }
 }
 
+/// Splits `plt_<id>_<secret>` into the id (32 hex digits) and the secret.
+pub fn parse_token(tok: &str) -> Option<(&str, &str)> {
+    let (id, secret) = tok.strip_prefix("plt_")?.split_once('_')?;
+    (id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()) && !secret.is_empty()).then_some((id, secret))
+}
+
 async fn token_actor(st: &AppState, tok: &str) -> Result<Actor, Error> {
     let bad = || err!(Unauthenticated, "authorization: unknown or revoked token");
-    let rest = tok.strip_prefix("plt_").ok_or_else(bad)?;
-    let (id, secret) = rest.split_once('_').ok_or_else(bad)?;
-    if id.len() != 32 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
+    let (id, secret) = parse_token(tok).ok_or_else(bad)?;
     let now = st.now_ms();
     // The key holds the secret's hash: a wrong secret never finds a cached actor.
     let key = format!("t:{id}:{}", secret_hash(secret));
@@ -254,6 +257,15 @@ mod tests {
                 (Role::Guest, vec![View]),
             ]
         );
+    }
+
+    #[test]
+    fn tokens_parse_only_in_their_format() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(parse_token(&format!("plt_{id}_s3cret")), Some((id, "s3cret")));
+        for bad in ["", "plt_", "plt_abc_x", &format!("plt_{id}_"), &format!("xyz_{id}_s"), &format!("plt_{id}")] {
+            assert_eq!(parse_token(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
