@@ -121,7 +121,14 @@ async fn storage_suite(s: &Server) {
     home.owner.ok(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"retention_days": 1}))).await;
     let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
     assert_eq!(stats.events_deleted, 1);
-    blob::collect(&s.state.db, &s.state.blobs).await.unwrap();
+    // A crash here (rows gone, blobs not yet) is a consistent state: the doomed blobs are
+    // neither problems nor orphans, and the next collection finishes the job.
+    let mid = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert!(mid.problems.is_empty() && mid.orphan_blobs.is_empty(), "{mid:?}");
+    assert!(mid.blobs > mid.chunks, "the doomed blobs are still there");
+    assert!(blob::collect(&s.state.db, &s.state.blobs).await.unwrap() > 0);
+    let after = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert_eq!(after.blobs, after.chunks);
     let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
     let gone = e1["clip_object"].as_str().unwrap();

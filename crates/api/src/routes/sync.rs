@@ -52,9 +52,9 @@ pub async fn missing_chunks(
     actor: Actor,
     Json(req): Json<ChunkList>,
 ) -> ApiResult<Json<ChunkList>> {
-    actor.device()?;
+    let d = actor.device()?;
     check_chunk_list("chunks", &req.chunks)?;
-    Ok(Json(ChunkList { chunks: st.db.missing_chunks(&req.chunks).await? }))
+    Ok(Json(ChunkList { chunks: st.db.missing_chunks(&d.household_id, &req.chunks).await? }))
 }
 
 #[utoipa::path(put, path = "/api/chunks/{hash}", params(("hash" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = crate::types::Ok), (status = 400, body = crate::error::ErrorBody)), tag = "sync")]

@@ -800,12 +800,14 @@ impl Db {
 
     // ---- chunks and objects ----
 
-    /// Of `hashes`, those the store does not have.
-    pub async fn missing_chunks(&self, hashes: &[String]) -> Result<Vec<String>, Error> {
+    /// Of `hashes`, those the household has not stored. Scoped to the household, so that
+    /// nobody learns whether another household holds a given chunk.
+    pub async fn missing_chunks(&self, household_id: &str, hashes: &[String]) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
         for h in hashes {
-            let r = sqlx::query("SELECT 1 FROM chunk WHERE hash = $1")
+            let r = sqlx::query("SELECT 1 FROM chunk WHERE hash = $1 AND household_id = $2")
                 .bind(h)
+                .bind(household_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err("reading a chunk"))?;
