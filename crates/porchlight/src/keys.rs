@@ -263,11 +263,8 @@ fn show(k: &Keyring, public_out: Option<&Path>) -> Result<(), Error> {
     Ok(())
 }
 
-/// `porchlight pair`: pins the owner key on this agent.
-pub fn pair(dir: &Path, owner: Option<&Path>, code: Option<&str>, qr: Option<&str>) -> Result<(), Error> {
-    let layout = Layout::new(dir);
-    let _lock = layout.lock()?;
-    if let Some(t) = sealing::load_trust(&layout)? {
+fn ensure_unpaired(layout: &Layout) -> Result<(), Error> {
+    if let Some(t) = sealing::load_trust(layout)? {
         bail!(
             FailedPrecondition,
             "this agent is already paired with owner {}; remove {} to pair again",
@@ -275,6 +272,14 @@ pub fn pair(dir: &Path, owner: Option<&Path>, code: Option<&str>, qr: Option<&st
             layout.trust().display()
         );
     }
+    Ok(())
+}
+
+/// `porchlight pair`: pins the owner key on this agent.
+pub fn pair(dir: &Path, owner: Option<&Path>, code: Option<&str>, qr: Option<&str>) -> Result<(), Error> {
+    let layout = Layout::new(dir);
+    let _lock = layout.lock()?;
+    ensure_unpaired(&layout)?;
     let t = match (owner, code, qr) {
         (Some(o), Some(c), None) => {
             let b = read(o)?;
@@ -302,14 +307,7 @@ pub fn pair(dir: &Path, owner: Option<&Path>, code: Option<&str>, qr: Option<&st
 pub async fn pair_server(dir: &Path, server: &str, token: &str, code: &str, name: Option<&str>) -> Result<(), Error> {
     let layout = Layout::new(dir);
     let _lock = layout.lock()?;
-    if let Some(t) = sealing::load_trust(&layout)? {
-        bail!(
-            FailedPrecondition,
-            "this agent is already paired with owner {}; remove {} to pair again",
-            t.pinned().fingerprint(),
-            layout.trust().display()
-        );
-    }
+    ensure_unpaired(&layout)?;
     let base_url = url::Url::parse(server).map_err(|e| base::err!(InvalidArgument, "--server: {e}"))?;
     if !matches!(base_url.scheme(), "http" | "https") {
         bail!(InvalidArgument, "--server: expected an http or https URL");

@@ -12,6 +12,23 @@ use common::web::{ServerProc, Web};
 use common::*;
 use serde_json::Value;
 
+const TOKEN: &str = "a-long-enough-token";
+
+/// An agent with one doorbell camera `door` recording `source` (`url = …` or `file = …`),
+/// its HTTP endpoint on a free port, syncing with whatever server it was paired with.
+fn doorbell_agent(dir: &Path, source: &str, roll_s: u32) -> (Agent, u16) {
+    let http_port = free_port();
+    let agent = Agent::start(
+        dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{TOKEN}\"\n[sync]\nsettle_s = 1\n\
+             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ {source} }}\n\
+             events = {{ pre_roll_s = {roll_s}, post_roll_s = {roll_s} }}\n"
+        ),
+    );
+    (agent, http_port)
+}
+
 fn doorbell(port: u16, token: &str) {
     let r = reqwest::blocking::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/v1/cameras/door/doorbell"))
@@ -87,19 +104,9 @@ fn an_event_clip_reaches_the_server_and_opens_only_for_the_owner() {
     let devices = web.ok("GET", &format!("/api/households/{household}/devices"), None);
     assert_eq!(devices[0]["name"], "porch");
 
-    let http_port = free_port();
-    let token = "a-long-enough-token";
-    let agent = Agent::start(
-        &agent_dir,
-        &format!(
-            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{token}\"\n[sync]\nsettle_s = 1\n\
-             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ url = \"{}\" }}\n\
-             events = {{ pre_roll_s = 2, post_roll_s = 2 }}\n",
-            rtsp.url("cam")
-        ),
-    );
+    let (agent, http_port) = doorbell_agent(&agent_dir, &format!("url = \"{}\"", rtsp.url("cam")), 2);
     wait_until("the agent to record", Duration::from_secs(30), || agent.recorded("door") > 60);
-    doorbell(http_port, token);
+    doorbell(http_port, TOKEN);
     let mut found = None;
     wait_until("the doorbell event on the server", Duration::from_secs(60), || {
         found = find_doorbell(&mut web, &household, &owner_keys);
@@ -245,17 +252,7 @@ fn no_event_is_lost_or_duplicated_through_server_kills_and_cut_links() {
     via_proxy.csrf = web.csrf.clone();
     via_proxy.pair_agent(&household, &owner_keys, &data);
 
-    let http_port = free_port();
-    let token = "a-long-enough-token";
-    let agent = Agent::start(
-        &agent_dir,
-        &format!(
-            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{token}\"\n[sync]\nsettle_s = 1\n\
-             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ file = {:?} }}\n\
-             events = {{ pre_roll_s = 1, post_roll_s = 1 }}\n",
-            testdata("front.mp4")
-        ),
-    );
+    let (agent, http_port) = doorbell_agent(&agent_dir, &format!("file = {:?}", testdata("front.mp4")), 1);
     wait_until("the agent to record", Duration::from_secs(30), || agent.recorded("door") > 30);
 
     // 12 presses 2.2 s apart (the doorbell debounces at 2 s); chaos in between.
@@ -268,7 +265,7 @@ fn no_event_is_lost_or_duplicated_through_server_kills_and_cut_links() {
     };
     let mut kills = 0;
     for i in 0..12 {
-        doorbell(http_port, token);
+        doorbell(http_port, TOKEN);
         std::thread::sleep(Duration::from_millis(2200));
         match next() % 3 {
             0 => {
