@@ -55,6 +55,9 @@ pub struct SignInReply {
     /// `totp`: give a code at `/api/login/totp`; `enrol`: confirm TOTP first.
     pub next: String,
     pub csrf: String,
+    /// Only with `enrol` (the account never confirmed a second factor): the TOTP secret
+    /// again, so that an interrupted sign-up can be finished.
+    pub totp_url: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

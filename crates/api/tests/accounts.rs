@@ -25,6 +25,7 @@ async fn both_factors_are_required_and_codes_are_single_use() {
     let (mut c, st, v) = login(&s, "a@example.org", "a long password").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["next"], "totp");
+    assert!(v["totp_url"].is_null(), "an enrolled secret is never shown again");
     // The password alone opens nothing.
     let (st, _) = c.call(Method::GET, "/api/session", None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -37,6 +38,29 @@ async fn both_factors_are_required_and_codes_are_single_use() {
     let (st, v) = c2.call(Method::POST, "/api/login/totp", Some(json!({"code": code}))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
     assert!(v["message"].as_str().unwrap().contains("already used"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sign_up_can_be_finished_and_opens_nothing_before() {
+    let s = Server::start_local().await;
+    let mut c = Client::anonymous(&s);
+    let r = c
+        .call(Method::POST, "/api/signup", Some(json!({"email": "e@example.org", "password": "a long password"})))
+        .await;
+    assert_eq!(r.0, StatusCode::OK);
+    // Nothing opens before the second factor.
+    c.csrf = r.1["csrf"].as_str().map(str::to_owned);
+    assert_eq!(c.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::UNAUTHORIZED);
+    // Signing in again shows the secret once more, and confirming it finishes sign-up.
+    let (mut c2, st, v) = login(&s, "e@example.org", "a long password").await;
+    assert_eq!((st, v["next"].as_str()), (StatusCode::OK, Some("enrol")));
+    let url = v["totp_url"].as_str().unwrap();
+    let secret = url.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let secret = api::secrets::base32_rfc4648_decode(secret).unwrap();
+    let code = format!("{:06}", api::secrets::totp_at(&secret, s.now() / 30_000));
+    let (st, v) = c2.call(Method::POST, "/api/totp/confirm", Some(json!({"code": code}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(c2.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

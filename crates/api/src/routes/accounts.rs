@@ -188,7 +188,11 @@ pub async fn login(
     }
     let (cookie, csrf) = new_session(&st, &account.id, false).await?;
     let next = if account.totp_confirmed { "totp" } else { "enrol" };
-    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(SignInReply { next: next.to_owned(), csrf })))
+    let totp_url = match (&account.totp_secret, account.totp_confirmed) {
+        (Some(secret), false) => Some(secrets::otpauth_url(&account.email, secret)),
+        _ => None,
+    };
+    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(SignInReply { next: next.to_owned(), csrf, totp_url })))
 }
 
 static DUMMY_HASH: std::sync::LazyLock<String> =
