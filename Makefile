@@ -5,8 +5,9 @@ SHARED_DATA := ../shared/data
 
 .PHONY: setup testdata build demo test lint unit fuzz bench clean-demo
 
-## Install the Debian packages the build, demo and tests need, then ONNX Runtime and the
-## detection model into ~/.cache/porchlight (idempotent, fast when done).
+## Install the Debian packages the build, demo and tests need, then ONNX Runtime, the
+## detection model and the server tests' Python tools (moto, schemathesis) into
+## ~/.cache/porchlight (idempotent, fast when done).
 setup:
 	@bash scripts/setup.sh
 	@bash scripts/setup-models.sh
