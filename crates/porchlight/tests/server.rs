@@ -416,7 +416,13 @@ fn the_demo_seeds_an_owner_and_pairs_its_agent_with_its_server() {
         format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {server_dir:?}\nsecure_cookies = false\n"),
     )
     .unwrap();
-    let mut child = std::process::Command::new(bin()).args(["serve", "--config"]).arg(&config).spawn().unwrap();
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     wait_until("the server", Duration::from_secs(30), || {
         reqwest::blocking::get(format!("{url}/api/health")).is_ok_and(|r| r.status().is_success())
