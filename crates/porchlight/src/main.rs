@@ -315,15 +315,14 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         ),
         Cmd::Export(a) => export(a),
         Cmd::Keys { cmd } => keys::run(cmd),
-        Cmd::Pair { data, owner, code, qr, server: Some(server), token, name } => runtime()?
-            .block_on(keys::pair_server(
-                &data.dir()?,
-                &server,
-                token.as_deref().unwrap_or_default(),
-                code.as_deref().unwrap_or_default(),
-                name.as_deref(),
-            ))
-            .map(|()| drop((owner, qr))),
+        // clap requires --token and --code with --server, and rules out --owner and --qr.
+        Cmd::Pair { data, code, server: Some(server), token, name, .. } => runtime()?.block_on(keys::pair_server(
+            &data.dir()?,
+            &server,
+            token.as_deref().unwrap_or_default(),
+            code.as_deref().unwrap_or_default(),
+            name.as_deref(),
+        )),
         Cmd::Pair { data, owner, code, qr, server: None, .. } => {
             keys::pair(&data.dir()?, owner.as_deref(), code.as_deref(), qr.as_deref())
         }
