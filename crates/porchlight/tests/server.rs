@@ -354,6 +354,8 @@ fn schemathesis_finds_no_server_errors() {
     );
     for (who, auth) in [("anonymous", None), ("owner", token["token"].as_str()), ("device", paired["token"].as_str())] {
         let mut cmd = std::process::Command::new(venv.join("bin/schemathesis"));
+        // Its cache goes in the test's folder, not the source tree.
+        cmd.current_dir(dir.path());
         cmd.args(["run", &format!("{}/api/openapi.json", server.url), "--checks", "not_a_server_error"]).args([
             "--max-examples",
             "10",
