@@ -432,19 +432,19 @@ async fn pass(
 ) -> Result<(), Error> {
     let (layout2, conn2, now, settle, max) =
         (layout.clone(), conn.clone(), clocks.realtime_90k(), spec.settle, spec.queue_bytes_max);
-    let dropped = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
+    // Trust and device keys are read each pass: `trust accept` and `trust rotate-device`
+    // change them while the agent runs.
+    let (dropped, identity) = tokio::task::spawn_blocking(move || -> Result<(u64, [u8; 32]), Error> {
         let Some(trust) = sealing::load_trust(&layout2)? else {
             bail!(FailedPrecondition, "not paired with an owner: no trust file");
         };
         let device = sealing::read_keyring(&layout2.device_keys())?;
         seal_finished(&conn2, &layout2, &device, &trust, now, settle)?;
-        enforce_limit(&layout2, max)
+        Ok((enforce_limit(&layout2, max)?, device.public().identity.to_bytes()))
     })
     .await
     .map_err(|e| Error::wrap(ErrorKind::Internal, "sealing task", e))??;
     status.dropped_events += dropped;
-    let device = sealing::read_keyring(&layout.device_keys())?;
-    let identity = device.public().identity.to_bytes();
     for (id, dir, _) in queued(layout)? {
         match client.upload_event(&dir, &server_event_id(&identity, id)).await {
             Ok(()) => {

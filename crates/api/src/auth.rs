@@ -145,12 +145,13 @@ async fn token_actor(st: &AppState, tok: &str) -> Result<Actor, Error> {
     let (id, secret) = parse_token(tok).ok_or_else(bad)?;
     let now = st.now_ms();
     // The key holds the secret's hash: a wrong secret never finds a cached actor.
-    let key = format!("t:{id}:{}", secret_hash(secret));
+    let hash = secret_hash(secret);
+    let key = format!("t:{id}:{hash}");
     if let Some(Cached::Actor(a)) = st.auth_cache.get(&key, now) {
         return Ok(*a);
     }
     let row = st.db.token(id).await?.ok_or_else(bad)?;
-    if !constant_time_eq(secret_hash(secret).as_bytes(), row.secret_hash.as_bytes()) {
+    if !constant_time_eq(hash.as_bytes(), row.secret_hash.as_bytes()) {
         return Err(bad());
     }
     let actor = token_row_actor(st, row).await?;

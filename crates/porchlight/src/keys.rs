@@ -318,11 +318,13 @@ pub async fn pair_server(dir: &Path, server: &str, token: &str, code: &str, name
     let r = http.get(format!("{server}/api/pair/{token}")).send().await.map_err(unreachable)?;
     let offer = json_reply(r, "--token").await?;
     let household = offer["household_id"].as_str().unwrap_or_default().to_owned();
-    let hh: [u8; 16] = hex_decode(&household)
+    let hh: [u8; 16] = api::secrets::hex_decode("household_id", &household, 16)
+        .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| base::err!(DataLoss, "the server sent a malformed household id"))?;
-    let keys = hex_decode(offer["owner_public_keys"].as_str().unwrap_or_default())
-        .ok_or_else(|| base::err!(DataLoss, "the server sent malformed owner keys"))?;
+    let keys =
+        api::secrets::hex_decode("owner_public_keys", offer["owner_public_keys"].as_str().unwrap_or_default(), 4096)
+            .map_err(|e| base::err!(DataLoss, "the server sent malformed owner keys: {}", e.msg()))?;
     let t = Trust::pair_with_code(hh, &keys, code).map_err(from_crypto)?;
     let device = sealing::device_keyring(&layout, now_ms())?;
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
@@ -365,13 +367,6 @@ async fn json_reply(r: reqwest::Response, field: &str) -> Result<serde_json::Val
         ));
     }
     Ok(v)
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 pub fn trust(cmd: TrustCmd) -> Result<(), Error> {

@@ -246,6 +246,37 @@ pub struct TimelineQuery<'a> {
     pub limit: i64,
 }
 
+impl<'a> TimelineQuery<'a> {
+    /// The page's rows as SQL (parameters bound by [`Self::bind_page`]) and its order.
+    fn page_sql(&self) -> (String, &'static str) {
+        let order = if self.descending { "DESC" } else { "ASC" };
+        let camera_clause = if self.camera.is_some() { "AND camera = $4" } else { "AND $4 = $4" };
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM event WHERE household_id = $1 AND start_ms >= $2 AND start_ms < $3 {camera_clause} \
+             ORDER BY start_ms {order}, id {order} LIMIT $5"
+        );
+        (sql, order)
+    }
+
+    /// Binds `$1`..`$5` of [`Self::page_sql`]: the household, the start range narrowed to
+    /// the member's window, the camera and the limit.
+    fn bind_page<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        household_id: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(household_id)
+            .bind(self.from_ms.max(self.visible_from_ms.unwrap_or(i64::MIN)))
+            .bind(self.until_ms.min(self.visible_until_ms.unwrap_or(i64::MAX)))
+            .bind(self.camera.unwrap_or(""))
+            .bind(self.limit)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {
     pub id: String,
@@ -998,20 +1029,9 @@ impl Db {
     }
 
     pub async fn timeline(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<Vec<Event>, Error> {
-        let from = q.from_ms.max(q.visible_from_ms.unwrap_or(i64::MIN));
-        let until = q.until_ms.min(q.visible_until_ms.unwrap_or(i64::MAX));
-        let order = if q.descending { "DESC" } else { "ASC" };
-        let camera_clause = if q.camera.is_some() { "AND camera = $4" } else { "AND $4 = $4" };
-        let sql = format!(
-            "SELECT {EVENT_COLS} FROM event WHERE household_id = $1 AND start_ms >= $2 AND start_ms < $3 {camera_clause} \
-             ORDER BY start_ms {order}, id {order} LIMIT $5"
-        );
-        let rows = sqlx::query(safe(sql))
-            .bind(household_id)
-            .bind(from)
-            .bind(until)
-            .bind(q.camera.unwrap_or(""))
-            .bind(q.limit)
+        let (page, _) = q.page_sql();
+        let rows = q
+            .bind_page(sqlx::query(safe(page)), household_id)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("reading the timeline"))?;
@@ -1022,10 +1042,7 @@ impl Db {
     /// (one row crosses from the database instead of one per event, which is most of a
     /// timeline request's cost). Keys are those of `api::types::EventJson`.
     pub async fn timeline_json(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<String, Error> {
-        let from = q.from_ms.max(q.visible_from_ms.unwrap_or(i64::MIN));
-        let until = q.until_ms.min(q.visible_until_ms.unwrap_or(i64::MAX));
-        let order = if q.descending { "DESC" } else { "ASC" };
-        let camera_clause = if q.camera.is_some() { "AND camera = $4" } else { "AND $4 = $4" };
+        let (page, order) = q.page_sql();
         let fields = "'id', id, 'camera', camera, 'device_id', device_id, 'start_ms', start_ms, 'end_ms', end_ms, \
                       'meta_object', meta_object, 'snapshot_object', snapshot_object, 'clip_object', clip_object, \
                       'size_bytes', size_bytes";
@@ -1037,16 +1054,9 @@ impl Db {
                 format!("CAST(json_agg(json_build_object({fields}) ORDER BY start_ms {order}, id {order}) AS TEXT)")
             }
         };
-        let sql = format!(
-            "SELECT COALESCE({agg}, '[]') FROM (SELECT {EVENT_COLS} FROM event WHERE household_id = $1 AND start_ms >= $2 \
-             AND start_ms < $3 {camera_clause} ORDER BY start_ms {order}, id {order} LIMIT $5) page"
-        );
-        let r = sqlx::query(safe(sql))
-            .bind(household_id)
-            .bind(from)
-            .bind(until)
-            .bind(q.camera.unwrap_or(""))
-            .bind(q.limit)
+        let sql = format!("SELECT COALESCE({agg}, '[]') FROM ({page}) page");
+        let r = q
+            .bind_page(sqlx::query(safe(sql)), household_id)
             .fetch_one(&self.pool)
             .await
             .map_err(db_err("reading the timeline"))?;
