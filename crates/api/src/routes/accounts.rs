@@ -31,7 +31,7 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-fn limit_attempts(st: &AppState, ip: IpAddr) -> Result<(), base::Error> {
+pub(crate) fn limit_attempts(st: &AppState, ip: IpAddr) -> Result<(), base::Error> {
     if !st.limiter.allow(ip, st.now_ms()) {
         bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
     }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use base::err;
 use db::server::{Device, Household, Invitation, Role};
 
-use super::accounts::{ClientIp, security};
+use super::accounts::{ClientIp, limit_attempts, security};
 use crate::auth::{Actor, Permission, format_token};
 use crate::error::ApiResult;
 use crate::secrets::{hex_decode, random_hex, secret_hash};
@@ -242,9 +242,7 @@ pub async fn pairing_offer(
     ClientIp(ip): ClientIp,
     Path(token): Path<String>,
 ) -> ApiResult<Json<PairingOffer>> {
-    if !st.limiter.allow(ip, st.now_ms()) {
-        bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
-    }
+    limit_attempts(&st, ip)?;
     let h = pairing_household(&st, &token).await?;
     let owner = st.db.account_by_id(&h.owner_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
     let pk = owner.public_keys.ok_or_else(|| err!(FailedPrecondition, "pairing: the owner has no public keys"))?;
@@ -258,9 +256,7 @@ pub async fn complete_pairing(
     Path(token): Path<String>,
     Json(req): Json<CompletePairing>,
 ) -> ApiResult<Json<PairedReply>> {
-    if !st.limiter.allow(ip, st.now_ms()) {
-        bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
-    }
+    limit_attempts(&st, ip)?;
     check_text("name", &req.name, 1, 64)?;
     let identity = hex_decode("identity", &req.identity, 32)?;
     let arr: [u8; 32] = identity
