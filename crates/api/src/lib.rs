@@ -1,5 +1,5 @@
 //! Porchlight's server API: the axum router, its JSON types, authentication (passwords,
-//! TOTP, sessions with CSRF protection, bearer tokens for scripts and agents) and the one
+//! TOTP and passkeys, sessions with CSRF protection, bearer tokens for scripts and agents) and the one
 //! authorization table.
 //!
 //! Owns: HTTP. The only crate that knows status codes, cookies or JSON field names; errors
@@ -23,6 +23,7 @@ mod routes;
 pub mod secrets;
 pub mod state;
 pub mod types;
+pub mod webauthn;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -39,7 +40,7 @@ use crate::state::Metrics;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Porchlight server API", description = "Stores ciphertext and the least metadata its features need; see design/server.md."),
-    tags((name = "accounts"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "meta"))
+    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -65,7 +66,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, households, sync};
+    use routes::{accounts, households, passkeys, sync};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -80,6 +81,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::list_tokens, accounts::create_token))
         .routes(routes!(accounts::delete_token))
         .routes(routes!(accounts::security_events))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::delete))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
         .routes(routes!(households::create))
         .routes(routes!(households::get, households::patch))
         .routes(routes!(households::members))

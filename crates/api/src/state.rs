@@ -29,6 +29,9 @@ pub struct Settings {
     /// Mark cookies `Secure` (true except in tests over plain HTTP that are not on
     /// localhost; browsers treat http://localhost as secure).
     pub secure_cookies: bool,
+    /// The address users open (scheme, host name, port): the WebAuthn origin, whose host
+    /// name is the relying-party id every passkey is bound to.
+    pub public_url: url::Url,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             default_retention_days: 30,
             default_retention_bytes: 0,
             secure_cookies: true,
+            public_url: url::Url::parse("http://localhost:8600").expect("a valid URL"),
         }
     }
 }
@@ -189,6 +193,11 @@ pub struct Inner {
     pub limiter: Limiter,
     pub http: reqwest::Client,
     pub auth_cache: AuthCache,
+    /// `None` when `settings.public_url` cannot be a WebAuthn origin (the binary refuses
+    /// such a config; this only happens with hand-built settings): passkey requests are
+    /// then refused and everything else works.
+    pub webauthn: Option<webauthn_rs::Webauthn>,
+    pub ceremonies: crate::webauthn::Ceremonies,
 }
 
 impl AppState {
@@ -200,7 +209,10 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("building an HTTP client");
+        let webauthn = crate::webauthn::relying_party(&settings.public_url).ok();
         AppState(Arc::new(Inner {
+            webauthn,
+            ceremonies: crate::webauthn::Ceremonies::default(),
             db,
             blobs,
             settings,

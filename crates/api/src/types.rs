@@ -52,8 +52,12 @@ pub struct SignIn {
 
 #[derive(Serialize, ToSchema)]
 pub struct SignInReply {
-    /// `totp`: give a code at `/api/login/totp`; `enrol`: confirm TOTP first.
+    /// `totp`: give a code at `/api/login/totp`; `passkey`: the account has only passkeys,
+    /// use `/api/login/passkey/start`; `enrol`: no second factor yet, confirm TOTP or
+    /// register a passkey first.
     pub next: String,
+    /// Every second factor the account can use now: `totp`, `passkey`.
+    pub factors: Vec<String>,
     pub csrf: String,
     /// Only with `enrol` (the account never confirmed a second factor): the TOTP secret
     /// again, so that an interrupted sign-up can be finished.
@@ -65,6 +69,37 @@ pub struct SignInReply {
 pub struct TotpCode {
     /// Six digits from the authenticator app.
     pub code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyName {
+    /// What the owner calls this passkey ("phone", "laptop"), 1 to 64 characters.
+    pub name: String,
+}
+
+/// WebAuthn options for `navigator.credentials.create` or `.get`, binary fields in
+/// base64url (as webauthn-rs and the WebAuthn JSON serialization define them).
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyOptions {
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyCredential {
+    /// The authenticator's answer (`PublicKeyCredential`), binary fields in base64url.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_ms: i64,
+    pub last_used_ms: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]

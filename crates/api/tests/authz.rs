@@ -54,6 +54,12 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("POST", "/api/me/tokens", ACCOUNTS),
     ("DELETE", "/api/me/tokens/{token_id}", ACCOUNTS),
     ("GET", "/api/me/security-events", ACCOUNTS),
+    ("POST", "/api/passkeys/register/start", ACCOUNTS),
+    ("POST", "/api/passkeys/register/finish", ACCOUNTS),
+    ("GET", "/api/me/passkeys", ACCOUNTS),
+    ("DELETE", "/api/me/passkeys/{passkey_id}", ACCOUNTS),
+    ("POST", "/api/login/passkey/start", &[Pending]),
+    ("POST", "/api/login/passkey/finish", &[Pending]),
     ("POST", "/api/households", ACCOUNTS),
     ("GET", "/api/households/{household_id}", VIEWERS),
     ("PATCH", "/api/households/{household_id}", SETTINGS),
@@ -188,6 +194,7 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{device_id}", &spare_device_id)
                 .replace("{camera}", "porch")
                 .replace("{token_id}", &"0".repeat(32))
+                .replace("{passkey_id}", &"0".repeat(32))
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
                 .replace("{object_id}", &late_clip)
@@ -230,6 +237,8 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", "/api/totp/confirm") | ("POST", "/api/login/totp") => json!({"code": "000000"}),
         ("PUT", "/api/me/keys") => json!({"public_keys": "00"}),
         ("POST", "/api/me/tokens") => json!({"label": "script"}),
+        ("POST", "/api/passkeys/register/start") => json!({"name": "laptop"}),
+        ("POST", "/api/passkeys/register/finish") | ("POST", "/api/login/passkey/finish") => json!({"credential": {}}),
         ("POST", "/api/households") => json!({"name": "Another"}),
         ("PATCH", _) => json!({"retention_days": 30}),
         ("PUT", p) if p.ends_with("/retention") => json!({"retention_days": 365}),

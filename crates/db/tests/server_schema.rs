@@ -45,3 +45,39 @@ async fn sqlite_and_postgresql_get_the_same_schema() {
     let pgdb = Db::open(&pg.fresh_database("schema")).await.unwrap();
     assert_eq!(shape(&pgdb).await, lite, "PostgreSQL and SQLite schemas differ");
 }
+
+/// Builds a database at version 1 with an account in it, upgrades it, and compares it with
+/// a fresh one: the same tables, columns, types, defaults and indexes, and the row kept.
+async fn upgrade_and_compare(old_url: &str, fresh_url: &str) {
+    let old = Db::open_at(old_url, 1).await.unwrap();
+    old.insert_account("a1", "old@example.org", "phc", &[1; 20], 5).await.unwrap();
+    assert!(!schema_dump(&old).await.unwrap().iter().any(|l| l.starts_with("passkey.")), "v1 has no passkeys");
+    old.close().await;
+
+    let upgraded = Db::open(old_url).await.unwrap();
+    let fresh = Db::open(fresh_url).await.unwrap();
+    assert_eq!(
+        schema_dump(&upgraded).await.unwrap(),
+        schema_dump(&fresh).await.unwrap(),
+        "upgraded differs from fresh"
+    );
+    let (v,): (i64,) = sqlx::query_as("SELECT version FROM meta").fetch_one(upgraded.pool()).await.unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let a = upgraded.account_by_email("old@example.org").await.unwrap().expect("the account survives");
+    assert_eq!(a.id, "a1");
+    assert!(upgraded.passkeys("a1").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_equals_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = format!("sqlite:{}", dir.path().join("old.db").display());
+    let fresh = format!("sqlite:{}", dir.path().join("fresh.db").display());
+    upgrade_and_compare(&old, &fresh).await;
+
+    let e = Db::open_at(&fresh, SCHEMA_VERSION + 1).await.err().expect("refused");
+    assert!(e.to_string().contains("schema version: expected 1 to"), "{e}");
+
+    let Some(pg) = testkit::Postgres::start() else { return };
+    upgrade_and_compare(&pg.fresh_database("upgrade_old"), &pg.fresh_database("upgrade_fresh")).await;
+}

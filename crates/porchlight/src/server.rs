@@ -55,6 +55,11 @@ pub struct ServerConfig {
     /// http://localhost). Turn off only for tests over plain HTTP on another host name.
     #[serde(default = "yes")]
     pub secure_cookies: bool,
+    /// The address people open in their browser, `https://HOST[:PORT]`: the WebAuthn
+    /// origin, whose host name every passkey is bound to (so it must be a name, not an IP
+    /// address, and changing it orphans the passkeys). Default `http://localhost:PORT` with
+    /// the port of `listen`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +137,11 @@ impl ServerConfig {
         if c.blobs.folder.is_some() && c.blobs.s3.is_some() {
             bail!(InvalidArgument, "blobs: give either folder or s3, not both");
         }
+        if let Some(u) = &c.public_url {
+            let url = url::Url::parse(u)
+                .map_err(|e| err!(InvalidArgument, "public_url: expected https://HOST[:PORT], got {u:?}: {e}"))?;
+            api::webauthn::relying_party(&url)?;
+        }
         Ok(c)
     }
 
@@ -179,7 +189,20 @@ impl ServerConfig {
             default_retention_days: self.default_retention_days.get() as i64,
             default_retention_bytes: self.default_retention_bytes.get() as i64,
             secure_cookies: self.secure_cookies,
+            public_url: self.public_url(),
         }
+    }
+
+    /// `public_url`, or `http://localhost:PORT` (checked when the config was parsed).
+    pub fn public_url(&self) -> url::Url {
+        let text = match &self.public_url {
+            Some(u) => u.clone(),
+            None => {
+                let port = self.listen.parse::<SocketAddr>().map(|a| a.port()).unwrap_or(8600);
+                format!("http://localhost:{port}")
+            }
+        };
+        url::Url::parse(&text).expect("public_url was checked when the config was parsed")
     }
 }
 
@@ -279,6 +302,9 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8600");
         assert_eq!(c.settings().lock_after, 5);
         assert!(c.secure_cookies);
+        assert_eq!(c.public_url().as_str(), "http://localhost:8600/");
+        let c = ServerConfig::parse("listen = \"0.0.0.0:9000\"").unwrap();
+        assert_eq!(c.settings().public_url.as_str(), "http://localhost:9000/");
     }
 
     #[test]
@@ -288,6 +314,9 @@ mod tests {
             ("\nlock_after = 1", "line 2: expected an integer in 3..=100"),
             ("database = \"mysql://x\"", "database: expected sqlite:PATH"),
             ("colour = 1", "unknown field `colour`"),
+            ("public_url = \"https://10.0.0.2\"", "public_url: expected a host name"),
+            ("public_url = \"porchlight\"", "public_url: expected https://HOST"),
+            ("public_url = \"https://cam.example.org/ui\"", "with no path"),
             (
                 "[blobs]\nfolder = \"b\"\n[blobs.s3]\nendpoint = \"e\"\nbucket = \"b\"\naccess_key_id = \"a\"\nsecret_access_key = \"s\"",
                 "either folder or s3",

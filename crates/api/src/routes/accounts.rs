@@ -120,6 +120,9 @@ pub async fn totp_confirm(
     if account.totp_confirmed {
         bail!(FailedPrecondition, "session: TOTP is already confirmed; sign in with a code at /api/login/totp");
     }
+    if !st.db.passkeys(&account.id).await?.is_empty() {
+        bail!(FailedPrecondition, "session: this account signs in with a passkey; use /api/login/passkey/start");
+    }
     second_factor(&st, ip, &account, &id_hash, &req.code, true).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }
@@ -142,14 +145,28 @@ async fn second_factor(
     if !fresh {
         Metrics::add(&st.metrics.logins_failed, 1);
         let n = st.db.login_failed(&account.id, now, st.settings.lock_after, st.settings.lock_ms).await?;
+        if n >= st.settings.lock_after {
+            st.auth_cache.clear(); // cached sessions carry the account as it was before the lock
+        }
         security(st, Some(&account.id), "totp_failed", ip, &format!("failure {n}")).await?;
         bail!(Unauthenticated, "code: wrong, expired or already used");
     }
+    finish_second_factor(st, ip, account, id_hash, if confirm { "TOTP enrolled" } else { "password and TOTP" }).await
+}
+
+/// The second factor (or its enrolment) succeeded: the session becomes a full one.
+pub(crate) async fn finish_second_factor(
+    st: &AppState,
+    ip: IpAddr,
+    account: &db::server::Account,
+    id_hash: &str,
+    detail: &str,
+) -> Result<(), base::Error> {
     st.db.login_succeeded(&account.id).await?;
     st.db.complete_session_mfa(id_hash).await?;
     st.auth_cache.clear();
     Metrics::add(&st.metrics.logins_ok, 1);
-    security(st, Some(&account.id), "signed_in", ip, if confirm { "TOTP enrolled" } else { "password and TOTP" }).await
+    security(st, Some(&account.id), "signed_in", ip, detail).await
 }
 
 #[utoipa::path(post, path = "/api/login", request_body = SignIn, responses((status = 200, body = SignInReply), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)), tag = "accounts")]
@@ -187,12 +204,19 @@ pub async fn login(
         bail!(Unauthenticated, "email or password: wrong");
     }
     let (cookie, csrf) = new_session(&st, &account.id, false).await?;
-    let next = if account.totp_confirmed { "totp" } else { "enrol" };
-    let totp_url = match (&account.totp_secret, account.totp_confirmed) {
-        (Some(secret), false) => Some(secrets::otpauth_url(&account.email, secret)),
+    let mut factors = Vec::new();
+    if account.totp_confirmed {
+        factors.push("totp".to_owned());
+    }
+    if !st.db.passkeys(&account.id).await?.is_empty() {
+        factors.push("passkey".to_owned());
+    }
+    let next = factors.first().cloned().unwrap_or_else(|| "enrol".to_owned());
+    let totp_url = match (&account.totp_secret, factors.is_empty()) {
+        (Some(secret), true) => Some(secrets::otpauth_url(&account.email, secret)),
         _ => None,
     };
-    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(SignInReply { next: next.to_owned(), csrf, totp_url })))
+    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(SignInReply { next, factors, csrf, totp_url })))
 }
 
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -212,7 +236,10 @@ pub async fn login_totp(
         _ => bail!(PermissionDenied, "session: already signed in"),
     };
     if !account.totp_confirmed {
-        bail!(FailedPrecondition, "session: confirm TOTP at /api/totp/confirm first");
+        bail!(
+            FailedPrecondition,
+            "session: this account has no TOTP; use its passkey or, at sign-up, /api/totp/confirm"
+        );
     }
     if account.locked_until_ms > st.now_ms() {
         bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);

@@ -1,3 +1,4 @@
 pub mod accounts;
 pub mod households;
+pub mod passkeys;
 pub mod sync;

@@ -32,6 +32,16 @@ impl Db {
     /// Opens (creating when absent) the database at `url` (`sqlite:PATH` or
     /// `postgres://…`) and brings its schema to [`SCHEMA_VERSION`].
     pub async fn open(url: &str) -> Result<Db, Error> {
+        Db::open_at(url, SCHEMA_VERSION).await
+    }
+
+    /// Like [`Db::open`], but creates or upgrades the schema only up to `version`: for the
+    /// migration tests, which build an old database and upgrade it.
+    #[doc(hidden)]
+    pub async fn open_at(url: &str, version: i64) -> Result<Db, Error> {
+        if !(1..=SCHEMA_VERSION).contains(&version) {
+            base::bail!(InvalidArgument, "schema version: expected 1 to {SCHEMA_VERSION}, got {version}");
+        }
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -69,7 +79,7 @@ impl Db {
             .await
             .err_kind(ErrorKind::Unavailable, || "opening the server database".to_owned())?;
         let db = Db { pool, backend };
-        schema::upgrade(&db).await?;
+        schema::upgrade_to(&db, version).await?;
         Ok(db)
     }
 

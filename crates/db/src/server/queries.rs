@@ -70,6 +70,19 @@ fn account(r: &AnyRow) -> Account {
     }
 }
 
+/// A registered passkey. `credential` is webauthn-rs's own serialization of the public
+/// key, signature counter and flags; the server stores it and never interprets it here.
+#[derive(Clone, Debug)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub account_id: String,
+    pub credential_id: String,
+    pub name: String,
+    pub credential: String,
+    pub created_ms: i64,
+    pub last_used_ms: Option<i64>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Session {
     pub account: Account,
@@ -541,6 +554,107 @@ impl Db {
             .map_err(db_err("deleting a token"))?
             .rows_affected()
             == 1)
+    }
+
+    // ---- passkeys ----
+
+    /// Stores a new passkey; a credential id registered before (to any account) is refused.
+    pub async fn insert_passkey(&self, p: &PasskeyRow) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO passkey (id, account_id, credential_id, name, credential, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&p.id)
+        .bind(&p.account_id)
+        .bind(&p.credential_id)
+        .bind(&p.name)
+        .bind(&p.credential)
+        .bind(p.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                err!(FailedPrecondition, "credential: this passkey is already registered")
+            }
+            _ => db_err("inserting a passkey")(e),
+        })?;
+        Ok(())
+    }
+
+    /// The account's passkeys, oldest first.
+    pub async fn passkeys(&self, account_id: &str) -> Result<Vec<PasskeyRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, credential_id, name, credential, created_ms, last_used_ms FROM passkey \
+             WHERE account_id = $1 ORDER BY created_ms, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing passkeys"))?;
+        Ok(rows
+            .iter()
+            .map(|r| PasskeyRow {
+                id: r.get(0),
+                account_id: r.get(1),
+                credential_id: r.get(2),
+                name: r.get(3),
+                credential: r.get(4),
+                created_ms: r.get(5),
+                last_used_ms: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Records a sign-in with the passkey and its updated counter and flags.
+    pub async fn passkey_used(&self, id: &str, credential: &str, now_ms: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE passkey SET credential = $1, last_used_ms = $2 WHERE id = $3")
+            .bind(credential)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("recording a passkey's use"))?;
+        Ok(())
+    }
+
+    /// Deletes one of the account's passkeys, unless it is the account's only second factor
+    /// (no other passkey and no confirmed TOTP): then it is refused and nothing changes. The
+    /// transaction first writes the account row, which serializes concurrent deletes on both
+    /// databases (a row lock on PostgreSQL, the write lock on SQLite), so two of them cannot
+    /// each see the other's passkey and both pass. False when the account has no such passkey.
+    pub async fn delete_passkey(&self, id: &str, account_id: &str) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        sqlx::query("UPDATE account SET totp_confirmed = totp_confirmed WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("locking the account"))?;
+        let n = sqlx::query(
+            "DELETE FROM passkey WHERE id = $1 AND account_id = $2 AND (\
+             (SELECT totp_confirmed FROM account WHERE id = $2) = 1 OR \
+             (SELECT COUNT(*) FROM passkey WHERE account_id = $2) > 1)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("deleting a passkey"))?
+        .rows_affected();
+        if n == 0 {
+            let exists = sqlx::query("SELECT 1 FROM passkey WHERE id = $1 AND account_id = $2")
+                .bind(id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err("reading a passkey"))?
+                .is_some();
+            if exists {
+                bail!(FailedPrecondition, "passkey_id: this is the account's only second factor; add another first");
+            }
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(true)
     }
 
     // ---- households and members ----

@@ -1,19 +1,19 @@
 //! Numbered schema versions for the server database. `v1.sql` is frozen; a later version
 //! adds `vN.sql` (the fresh schema) and `vN-1_to_vN.sql` (the upgrade), and the test
-//! `upgraded_equals_fresh` checks that both paths give the same tables, columns and indexes.
+//! test `upgraded_equals_fresh` (crates/db/tests/server_schema.rs) checks that both paths give the same tables, columns and indexes.
 
 use base::{Error, bail};
 use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The fresh schema of each version, in the shared dialect.
-const FRESH: &[&str] = &[include_str!("schema/v1.sql")];
+const FRESH: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
-const UPGRADES: &[&str] = &[];
+const UPGRADES: &[&str] = &[include_str!("schema/v1_to_v2.sql")];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     match backend {
@@ -66,10 +66,6 @@ fn split_statements(sql: &str) -> Vec<String> {
         out.push(cur);
     }
     out
-}
-
-pub(super) async fn upgrade(db: &Db) -> Result<(), Error> {
-    upgrade_to(db, SCHEMA_VERSION).await
 }
 
 /// Creates the schema at `target` when the database is empty, or applies upgrades up to it.
