@@ -24,10 +24,8 @@ async fn races(db: &Db) {
         db.insert_passkey(&row(&b, &account)).await.unwrap();
         let (ra, rb) = tokio::join!(db.delete_passkey(&a, &account), db.delete_passkey(&b, &account));
         let passed = [&ra, &rb].iter().filter(|r| matches!(r, Ok(true))).count();
-        let refused = [&ra, &rb]
-            .iter()
-            .filter(|r| matches!(r, Err(e) if e.to_string().contains("only second factor")))
-            .count();
+        let refused =
+            [&ra, &rb].iter().filter(|r| matches!(r, Err(e) if e.to_string().contains("only second factor"))).count();
         assert_eq!((passed, refused), (1, 1), "round {round}: {ra:?} {rb:?}");
         assert_eq!(db.passkeys(&account).await.unwrap().len(), 1, "round {round}");
     }
