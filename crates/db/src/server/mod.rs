@@ -5,14 +5,21 @@
 //! `design/server.md`; nothing here ever holds a frame, a snapshot, a label or a private key.
 
 mod queries;
+mod readers;
 mod schema;
 
 pub use queries::*;
 pub use schema::{SCHEMA_VERSION, schema_dump};
 
 use base::{Error, ErrorKind, ResultExt};
+use std::sync::Arc;
+
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+
+/// Read-only SQLite connections for the timeline: enough for every tokio worker thread of
+/// a small server to read at once.
+const READERS: usize = 8;
 
 /// Which database the pool talks to; the SQL is the same, the schema text differs in types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +33,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite files only: read-only connections for the timeline (`readers.rs`).
+    readers: Option<Arc<readers::Readers>>,
 }
 
 impl Db {
@@ -39,6 +48,7 @@ impl Db {
     /// migration tests, which build an old database and upgrade it.
     #[doc(hidden)]
     pub async fn open_at(url: &str, version: i64) -> Result<Db, Error> {
+        disable_sqlite_memstatus();
         if !(1..=SCHEMA_VERSION).contains(&version) {
             base::bail!(InvalidArgument, "schema version: expected 1 to {SCHEMA_VERSION}, got {version}");
         }
@@ -78,8 +88,12 @@ impl Db {
             .connect(&url)
             .await
             .err_kind(ErrorKind::Unavailable, || "opening the server database".to_owned())?;
-        let db = Db { pool, backend };
+        let mut db = Db { pool, backend, readers: None };
         schema::upgrade_to(&db, version).await?;
+        // After the schema exists: a read-only connection cannot create it.
+        if let Some(path) = readers::sqlite_path(&url) {
+            db.readers = Some(Arc::new(readers::Readers::open(&path, READERS)?));
+        }
         Ok(db)
     }
 
@@ -94,6 +108,25 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Turns off SQLite's memory statistics, process-wide, before the library initializes.
+/// With statistics on (its default), every allocation SQLite makes takes one global mutex;
+/// with two threads reading timelines at once, the futex waits on that mutex were a fifth
+/// of the server's CPU (BENCHMARKS.md). Nothing here reads the statistics. When SQLite has
+/// already been initialized in this process (an agent opened its index first), the call is
+/// refused and the default stays, which is only slower.
+fn disable_sqlite_memstatus() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is documented to be callable before sqlite3_initialize
+        // (and to return SQLITE_MISUSE, changing nothing, after it), with one int argument
+        // for SQLITE_CONFIG_MEMSTATUS; `Once` keeps two threads from calling it at once.
+        let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(rc, "SQLite was initialized already; its memory statistics stay on");
+        }
+    });
 }
 
 pub(crate) fn db_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {

@@ -281,12 +281,18 @@ impl<'a> TimelineQuery<'a> {
     where
         'a: 'q,
     {
-        query
-            .bind(household_id)
-            .bind(self.from_ms.max(self.visible_from_ms.unwrap_or(i64::MIN)))
-            .bind(self.until_ms.min(self.visible_until_ms.unwrap_or(i64::MAX)))
-            .bind(self.camera.unwrap_or(""))
-            .bind(self.limit)
+        let (from, until, camera, limit) = self.bounds();
+        query.bind(household_id).bind(from).bind(until).bind(camera).bind(limit)
+    }
+
+    /// `$2`..`$5`: the start range narrowed to the member's window, the camera, the limit.
+    fn bounds(&self) -> (i64, i64, &'a str, i64) {
+        (
+            self.from_ms.max(self.visible_from_ms.unwrap_or(i64::MIN)),
+            self.until_ms.min(self.visible_until_ms.unwrap_or(i64::MAX)),
+            self.camera.unwrap_or(""),
+            self.limit,
+        )
     }
 }
 
@@ -1169,6 +1175,17 @@ impl Db {
             }
         };
         let sql = format!("SELECT COALESCE({agg}, '[]') FROM ({page}) page");
+        if let Some(readers) = &self.readers {
+            let (from, until, camera, limit) = q.bounds();
+            return readers
+                .with(|c| {
+                    c.prepare_cached(&sql)?.query_row(
+                        rusqlite::named_params! {"$1": household_id, "$2": from, "$3": until, "$4": camera, "$5": limit},
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(|e| Error::wrap(base::ErrorKind::Internal, "reading the timeline", e));
+        }
         let r = q
             .bind_page(sqlx::query(safe(sql)), household_id)
             .fetch_one(&self.pool)
