@@ -174,10 +174,35 @@ async fn storage_suite(s: &Server) {
     assert_eq!((after.chunks, after.blobs), (0, 0));
 }
 
+/// The timeline's JSON is built by each database's own SQL: a camera name that needs
+/// escaping and an event without snapshot or clip come out as serde would write them.
+async fn timeline_json_suite(s: &Server) {
+    let home = home(s, "json@example.org").await;
+    let t = s.now();
+    let odd = "odd \"cam\" \\ é / ✓";
+    let full = event(&home, odd, t - 2_000, t - 1_000).await;
+    let meta = upload(&home, crypto::object::Kind::Event, "bare", t - 500, t, b"{}", 1 << 20).await;
+    let mut d = home.device.clone();
+    d.ok(Method::POST, "/api/events", Some(json!({"id": "ab".repeat(16), "meta_object": meta}))).await;
+    let mut owner = home.owner.clone();
+    let all = owner.ok(Method::GET, &format!("/api/households/{}/events", home.household), None).await;
+    assert_eq!(all[0]["camera"], odd);
+    assert_eq!(all[0]["id"], full["id"]);
+    assert!(all[1]["clip_object"].is_null() && all[1]["snapshot_object"].is_null(), "{all}");
+    let q = db::server::TimelineQuery { from_ms: 0, until_ms: i64::MAX, limit: 200, ..Default::default() };
+    let typed: Vec<api::types::EventJson> =
+        s.state.db.timeline(&home.household, &q).await.unwrap().into_iter().map(Into::into).collect();
+    assert_eq!(serde_json::to_value(typed).unwrap(), all);
+    let (st, v) =
+        owner.call(Method::GET, &format!("/api/households/{}/events?camera=nowhere", home.household), None).await;
+    assert_eq!((st, v), (StatusCode::OK, json!([])));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_on_sqlite_and_a_local_folder() {
     let s = Server::start_local().await;
     storage_suite(&s).await;
+    timeline_json_suite(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,4 +219,5 @@ async fn storage_on_postgresql_and_s3() {
     };
     let s = Server::start(&url, &loc, None).await;
     storage_suite(&s).await;
+    timeline_json_suite(&s).await;
 }

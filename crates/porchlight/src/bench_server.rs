@@ -243,16 +243,12 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
         let (start, span) = seed_events(&db, &household, &device.id, a.events).await?;
         let addr = start_server(db, blobs).await?;
         // Each request asks for one camera's day, the day chosen at random per request.
-        // wrk waits `delay` after each response on each connection; a 5 s calibration run
-        // measures the mean latency, and the timed run waits `connections / rate` minus that,
-        // so that the connections together aim at `rate` requests per second.
+        // wrk runs two threads; each paces its connections to a schedule of `rate / 2`
+        // requests per second (see `run_wrk`), after a 5 s warm-up at the same rate.
         let days = span / 86_400_000 - 1;
-        let period_ms = 1000.0 * a.connections as f64 / a.rate as f64;
-        let calib = run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, 5, period_ms).await?;
-        let mean_ms = mean_latency_ms(&calib).unwrap_or(0.0);
-        let delay_ms = (period_ms - mean_ms).max(0.0);
-        eprintln!("calibration: mean latency {mean_ms:.2} ms; waiting {delay_ms:.2} ms between requests per connection");
-        let text = run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, a.seconds, delay_ms).await?;
+        run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, 5, a.rate).await?;
+        let text = run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, a.seconds, a.rate)
+            .await?;
         println!("{text}");
         let _ = std::fs::remove_dir_all(&scratch);
         let rps_target = a.rate;
@@ -298,14 +294,28 @@ async fn run_wrk(
     limit: u64,
     connections: u64,
     seconds: u64,
-    delay_ms: f64,
+    rate: u64,
 ) -> Result<String, Error> {
+    // A fixed schedule per wrk thread: request slots `2 / rate` seconds apart, each
+    // connection's next request waiting for the next free slot (wrk's `delay`, in whole
+    // milliseconds, measured with LuaJIT's FFI and CLOCK_MONOTONIC). When the server
+    // falls behind, requests go out at once; a backlog older than a second is forgiven
+    // rather than sent as a burst. Latency is wrk's, from send to response.
+    let thread_period_ms = 2000.0 / rate.max(1) as f64;
     let lua = format!(
         "math.randomseed(os.time())\n\
+         local ffi = require('ffi')\n\
+         ffi.cdef[[ typedef struct {{ long tv_sec; long tv_nsec; }} pl_timespec; int clock_gettime(int, pl_timespec *); ]]\n\
+         local ts = ffi.new('pl_timespec')\n\
+         local function now_ms() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6 end\n\
+         local next_at = nil\n\
          request = function()\n  local day = math.random(0, {days})\n  local from = {start} + day * 86400000\n  \
          local path = string.format('/api/households/{household}/events?camera=cam%d&from_ms=%d&until_ms=%d&limit={limit}', math.random(0, 3), from, from + 86400000)\n  \
          return wrk.format('GET', path, {{['Authorization'] = 'Bearer {token}'}})\nend\n\
-         delay = function() return {delay_ms:.3} end\n"
+         delay = function()\n  local now = now_ms()\n  \
+         if next_at == nil or next_at < now - 1000 then next_at = now end\n  \
+         next_at = next_at + {thread_period_ms:.4}\n  \
+         local d = next_at - now\n  if d < 0 then return 0 end\n  return d\nend\n"
     );
     std::fs::create_dir_all(scratch).err_kind(ErrorKind::Internal, || "creating the scratch folder".to_owned())?;
     let script = scratch.join("timeline.lua");
@@ -324,17 +334,4 @@ async fn run_wrk(
         .map_err(|e| Error::wrap(ErrorKind::Internal, "wrk task", e))?
         .map_err(|e| Error::wrap(ErrorKind::FailedPrecondition, "running wrk (make setup installs it)", e))?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// wrk's mean latency ("Latency  6.11ms …") in milliseconds.
-fn mean_latency_ms(text: &str) -> Option<f64> {
-    let v = text.lines().find(|l| l.trim_start().starts_with("Latency "))?.split_whitespace().nth(1)?.to_owned();
-    let (num, scale) = if let Some(x) = v.strip_suffix("us") {
-        (x, 0.001)
-    } else if let Some(x) = v.strip_suffix("ms") {
-        (x, 1.0)
-    } else {
-        (v.strip_suffix('s')?, 1000.0)
-    };
-    num.parse::<f64>().ok().map(|n| n * scale)
 }
