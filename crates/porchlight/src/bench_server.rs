@@ -233,7 +233,8 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
     if !(1..=1000).contains(&a.limit) || a.connections == 0 || a.rate == 0 {
         bail!(InvalidArgument, "--limit: 1 to 1000; --connections and --rate at least 1");
     }
-    crate::runtime()?.block_on(async {
+    // The same runtime as `porchlight serve` for this database.
+    crate::server_runtime(&a.database)?.block_on(async {
         let db = Db::open(&a.database).await?;
         let scratch = std::env::temp_dir().join(format!("porchlight-bench-blobs-{}", std::process::id()));
         let blobs = blob::BlobStore::open(&blob::Location::Local(scratch.clone()))?;
@@ -243,7 +244,8 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
         let (start, span) = seed_events(&db, &household, &device.id, a.events).await?;
         let addr = start_server(db, blobs).await?;
         // Each request asks for one camera's day, the day chosen at random per request.
-        // wrk runs two threads; each paces its connections to a schedule of `rate / 2`
+        // wrk runs one thread (one core is all it needs here, and the server and the
+        // database share the other), pacing its connections to a schedule of `rate`
         // requests per second (see `run_wrk`), after a 5 s warm-up at the same rate.
         let days = span / 86_400_000 - 1;
         run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, 5, a.rate).await?;
@@ -296,12 +298,12 @@ async fn run_wrk(
     seconds: u64,
     rate: u64,
 ) -> Result<String, Error> {
-    // A fixed schedule per wrk thread: request slots `2 / rate` seconds apart, each
+    // A fixed schedule: request slots `1 / rate` seconds apart, each
     // connection's next request waiting for the next free slot (wrk's `delay`, in whole
     // milliseconds, measured with LuaJIT's FFI and CLOCK_MONOTONIC). When the server
     // falls behind, requests go out at once; a backlog older than a second is forgiven
     // rather than sent as a burst. Latency is wrk's, from send to response.
-    let thread_period_ms = 2000.0 / rate.max(1) as f64;
+    let period_ms = 1000.0 / rate.max(1) as f64;
     let lua = format!(
         "math.randomseed(os.time())\n\
          local ffi = require('ffi')\n\
@@ -314,14 +316,14 @@ async fn run_wrk(
          return wrk.format('GET', path, {{['Authorization'] = 'Bearer {token}'}})\nend\n\
          delay = function()\n  local now = now_ms()\n  \
          if next_at == nil or next_at < now - 1000 then next_at = now end\n  \
-         next_at = next_at + {thread_period_ms:.4}\n  \
+         next_at = next_at + {period_ms:.4}\n  \
          local d = next_at - now\n  if d < 0 then return 0 end\n  return d\nend\n"
     );
     std::fs::create_dir_all(scratch).err_kind(ErrorKind::Internal, || "creating the scratch folder".to_owned())?;
     let script = scratch.join("timeline.lua");
     std::fs::write(&script, lua).err_kind(ErrorKind::Internal, || "writing the wrk script".to_owned())?;
     let args = vec![
-        "-t2".to_owned(),
+        "-t1".to_owned(),
         format!("-c{connections}"),
         format!("-d{seconds}s"),
         "--latency".to_owned(),
