@@ -24,18 +24,24 @@ pub enum Ceremony {
 
 /// The ceremonies in flight, keyed by session, each dropped after `CEREMONY_MS`. The table
 /// is bounded: when it is full of live ceremonies, new ones are refused (starting one needs
-/// a session, and sign-in attempts are rate-limited per address).
-#[derive(Default)]
-pub struct Ceremonies {
-    map: Mutex<HashMap<String, (i64, Ceremony)>>,
+/// a session, and sign-in attempts are rate-limited per address). Generic only so that the
+/// tests can put plain values in it.
+pub struct Ceremonies<T = Ceremony> {
+    map: Mutex<HashMap<String, (i64, T)>>,
+}
+
+impl<T> Default for Ceremonies<T> {
+    fn default() -> Self {
+        Ceremonies { map: Mutex::new(HashMap::new()) }
+    }
 }
 
 /// As long as webauthn-rs tells the browser to wait (its default timeout, 5 minutes).
 pub const CEREMONY_MS: i64 = 300_000;
 const CEREMONIES_MAX: usize = 10_000;
 
-impl Ceremonies {
-    pub fn put(&self, session: &str, now_ms: i64, c: Ceremony) -> Result<(), Error> {
+impl<T> Ceremonies<T> {
+    pub fn put(&self, session: &str, now_ms: i64, c: T) -> Result<(), Error> {
         let mut m = self.map.lock().expect("ceremonies");
         if m.len() >= CEREMONIES_MAX && !m.contains_key(session) {
             m.retain(|_, (expires, _)| *expires > now_ms);
@@ -48,7 +54,7 @@ impl Ceremonies {
     }
 
     /// Removes and returns the session's ceremony if it has not expired.
-    pub fn take(&self, session: &str, now_ms: i64) -> Option<Ceremony> {
+    pub fn take(&self, session: &str, now_ms: i64) -> Option<T> {
         let (expires, c) = self.map.lock().expect("ceremonies").remove(session)?;
         (expires > now_ms).then_some(c)
     }
@@ -108,4 +114,54 @@ pub fn finish_login(
 ) -> Result<AuthenticationResult, Error> {
     rp.finish_passkey_authentication(credential, state)
         .map_err(|e| err!(Unauthenticated, "credential: the passkey's answer does not verify: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Against a model: a ceremony is taken at most once, only by its own session, only
+        /// before it expires, and a new start replaces the session's previous one.
+        #[test]
+        fn ceremonies_are_single_use_per_session_and_expire(
+            ops in proptest::collection::vec((0u8..4, any::<bool>(), 0i64..200_000), 1..200)
+        ) {
+            let c = Ceremonies::<u32>::default();
+            let mut model: HashMap<u8, (i64, u32)> = HashMap::new();
+            let mut now = 0i64;
+            for (i, (session, put, step)) in ops.into_iter().enumerate() {
+                now += step;
+                let key = format!("s{session}");
+                if put {
+                    c.put(&key, now, i as u32).unwrap();
+                    model.insert(session, (now + CEREMONY_MS, i as u32));
+                } else {
+                    let want = model.remove(&session).filter(|(exp, _)| *exp > now).map(|(_, v)| v);
+                    prop_assert_eq!(c.take(&key, now), want);
+                    prop_assert_eq!(c.take(&key, now), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_sessions_until_ceremonies_expire() {
+        let c = Ceremonies::<()>::default();
+        for i in 0..CEREMONIES_MAX {
+            c.put(&format!("s{i}"), 0, ()).unwrap();
+        }
+        let e = c.put("new", 1, ()).unwrap_err();
+        assert_eq!(e.kind(), base::ErrorKind::ResourceExhausted);
+        c.put("s1", 1, ()).expect("a session already in the table may restart its ceremony");
+        c.put("new", CEREMONY_MS + 1, ()).expect("expired ceremonies make room");
+        assert!(c.take("s2", CEREMONY_MS + 1).is_none(), "s2 expired");
+    }
+
+    #[test]
+    fn user_handles_are_stable_and_distinct() {
+        assert_eq!(user_handle("a"), user_handle("a"));
+        assert_ne!(user_handle("a"), user_handle("b"));
+    }
 }

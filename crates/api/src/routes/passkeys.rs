@@ -1,7 +1,7 @@
 //! Passkeys (WebAuthn, verified by webauthn-rs) as a second factor: registered from a
 //! signed-in session, or right after sign-up instead of TOTP; used after the password
 //! instead of a TOTP code. The challenge of each ceremony lives in memory for the session
-//! that asked for it ([`crate::state::Ceremonies`]); the verified credential (public key,
+//! that asked for it ([`crate::webauthn::Ceremonies`]); the verified credential (public key,
 //! signature counter, flags) is stored in the `passkey` table.
 
 use std::net::IpAddr;
