@@ -274,6 +274,8 @@ impl DataArgs {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists, as sqlite3_config requires (see the function).
+    db::server::disable_sqlite_memstatus();
     base::init_tracing();
     let cli = Cli::parse();
     match run(cli.cmd) {

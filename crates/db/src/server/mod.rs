@@ -148,15 +148,19 @@ impl Db {
 /// Turns off SQLite's memory statistics, process-wide, before the library initializes.
 /// With statistics on (its default), every allocation SQLite makes takes one global mutex;
 /// with two threads reading timelines at once, the futex waits on that mutex were a fifth
-/// of the server's CPU (BENCHMARKS.md). Nothing here reads the statistics. When SQLite has
-/// already been initialized in this process (an agent opened its index first), the call is
-/// refused and the default stays, which is only slower.
-fn disable_sqlite_memstatus() {
+/// of the server's CPU (BENCHMARKS.md). Nothing here reads the statistics.
+///
+/// SQLite requires that no other thread use SQLite while this runs. The binary calls it
+/// first thing in `main`, before any thread exists; `Db::open` calls it too (then a no-op,
+/// or the first SQLite call of a process that only uses `Db`, such as the API tests, where
+/// concurrent openers wait on the `Once`). When SQLite was already initialized, the call is
+/// refused, changes nothing, and the default stays, which is only slower.
+pub fn disable_sqlite_memstatus() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: sqlite3_config is documented to be callable before sqlite3_initialize
-        // (and to return SQLITE_MISUSE, changing nothing, after it), with one int argument
-        // for SQLITE_CONFIG_MEMSTATUS; `Once` keeps two threads from calling it at once.
+        // SAFETY: sqlite3_config takes one int argument for SQLITE_CONFIG_MEMSTATUS, and
+        // returns SQLITE_MISUSE without effect after sqlite3_initialize; the callers above
+        // make sure no other thread is inside SQLite meanwhile.
         let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
         if rc != rusqlite::ffi::SQLITE_OK {
             tracing::debug!(rc, "SQLite was initialized already; its memory statistics stay on");
