@@ -143,15 +143,46 @@ async fn second_factor(
         None => false,
     };
     if !fresh {
-        Metrics::add(&st.metrics.logins_failed, 1);
-        let n = st.db.login_failed(&account.id, now, st.settings.lock_after, st.settings.lock_ms).await?;
-        if n >= st.settings.lock_after {
-            st.auth_cache.clear(); // cached sessions carry the account as it was before the lock
-        }
-        security(st, Some(&account.id), "totp_failed", ip, &format!("failure {n}")).await?;
+        count_failure(st, ip, account, "totp_failed", "").await?;
         bail!(Unauthenticated, "code: wrong, expired or already used");
     }
     finish_second_factor(st, ip, account, id_hash, if confirm { "TOTP enrolled" } else { "password and TOTP" }).await
+}
+
+/// Counts a failed sign-in step (password, TOTP code or passkey answer) towards the
+/// account's lock and logs it as `kind`. When this failure locks the account, the auth
+/// cache is cleared: cached sessions carry the account as it was before the lock.
+pub(crate) async fn count_failure(
+    st: &AppState,
+    ip: IpAddr,
+    account: &db::server::Account,
+    kind: &str,
+    why: &str,
+) -> Result<(), base::Error> {
+    Metrics::add(&st.metrics.logins_failed, 1);
+    let n = st.db.login_failed(&account.id, st.now_ms(), st.settings.lock_after, st.settings.lock_ms).await?;
+    if n >= st.settings.lock_after {
+        st.auth_cache.clear();
+    }
+    let detail = if why.is_empty() { format!("failure {n}") } else { format!("{why}, failure {n}") };
+    security(st, Some(&account.id), kind, ip, &detail).await
+}
+
+/// Refuses a locked account.
+pub(crate) fn check_unlocked(st: &AppState, account: &db::server::Account) -> Result<(), base::Error> {
+    if account.locked_until_ms > st.now_ms() {
+        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
+    }
+    Ok(())
+}
+
+/// The account and session of a caller who gave the password and owes the second factor.
+pub(crate) fn signing_in(actor: Actor) -> Result<(db::server::Account, String), base::Error> {
+    match actor {
+        Actor::Pending { account, id_hash } => Ok((account, id_hash)),
+        Actor::Anonymous => bail!(Unauthenticated, "session: sign in with a password first"),
+        _ => bail!(PermissionDenied, "session: already signed in"),
+    }
 }
 
 /// The second factor (or its enrolment) succeeded: the session becomes a full one.
@@ -180,7 +211,6 @@ pub async fn login(
     if req.password.len() > secrets::PASSWORD_BYTES_MAX {
         bail!(InvalidArgument, "password: expected at most {} bytes", secrets::PASSWORD_BYTES_MAX);
     }
-    let now = st.now_ms();
     let account = st.db.account_by_email(&email).await?;
     // Hash even for unknown addresses so that timing does not tell which exist.
     let phc = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
@@ -193,14 +223,12 @@ pub async fn login(
         security(&st, None, "login_failed", ip, "unknown address").await?;
         bail!(Unauthenticated, "email or password: wrong");
     };
-    if account.locked_until_ms > now {
+    if let Err(e) = check_unlocked(&st, &account) {
         security(&st, Some(&account.id), "login_locked", ip, "").await?;
-        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
+        return Err(e.into());
     }
     if !ok {
-        Metrics::add(&st.metrics.logins_failed, 1);
-        let n = st.db.login_failed(&account.id, now, st.settings.lock_after, st.settings.lock_ms).await?;
-        security(&st, Some(&account.id), "login_failed", ip, &format!("wrong password, failure {n}")).await?;
+        count_failure(&st, ip, &account, "login_failed", "wrong password").await?;
         bail!(Unauthenticated, "email or password: wrong");
     }
     let (cookie, csrf) = new_session(&st, &account.id, false).await?;
@@ -230,20 +258,14 @@ pub async fn login_totp(
     Json(req): Json<TotpCode>,
 ) -> ApiResult<Json<crate::types::Ok>> {
     limit_attempts(&st, ip)?;
-    let (account, id_hash) = match actor {
-        Actor::Pending { account, id_hash } => (account, id_hash),
-        Actor::Anonymous => bail!(Unauthenticated, "session: sign in with a password first"),
-        _ => bail!(PermissionDenied, "session: already signed in"),
-    };
+    let (account, id_hash) = signing_in(actor)?;
     if !account.totp_confirmed {
         bail!(
             FailedPrecondition,
             "session: this account has no TOTP; use its passkey or, at sign-up, /api/totp/confirm"
         );
     }
-    if account.locked_until_ms > st.now_ms() {
-        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
-    }
+    check_unlocked(&st, &account)?;
     second_factor(&st, ip, &account, &id_hash, &req.code, false).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }

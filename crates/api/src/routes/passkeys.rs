@@ -14,9 +14,11 @@ use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCreden
 use crate::auth::{Actor, Via};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
-use crate::routes::accounts::{ClientIp, finish_second_factor, limit_attempts, security};
+use crate::routes::accounts::{
+    ClientIp, check_unlocked, count_failure, finish_second_factor, limit_attempts, security, signing_in,
+};
 use crate::secrets::random_hex;
-use crate::state::{AppState, Metrics};
+use crate::state::AppState;
 use crate::types::*;
 use crate::webauthn::{Ceremony, finish_login, finish_registration, parse, user_handle};
 
@@ -29,6 +31,15 @@ fn relying_party(st: &AppState) -> Result<&Webauthn, base::Error> {
 fn stored(row: &db::server::PasskeyRow) -> Result<Passkey, base::Error> {
     serde_json::from_str(&row.credential)
         .map_err(|e| base::Error::wrap(base::ErrorKind::Internal, format!("passkey {}: stored credential", row.id), e))
+}
+
+fn encode(passkey: &Passkey) -> Result<String, base::Error> {
+    serde_json::to_string(passkey).map_err(|e| err!(Internal, "passkey: serializing: {e}"))
+}
+
+fn options_json(options: impl serde::Serialize) -> ApiResult<Json<PasskeyOptions>> {
+    let options = serde_json::to_value(options).map_err(|e| err!(Internal, "passkey options: {e}"))?;
+    Ok(Json(PasskeyOptions { options }))
 }
 
 /// Who may register a passkey: a signed-in session, or a session that has the password
@@ -69,8 +80,7 @@ pub async fn register_start(
         .start_passkey_registration(user_handle(&account.id), &account.email, &account.email, Some(exclude))
         .map_err(|e| err!(Internal, "passkey: starting a registration: {e}"))?;
     st.ceremonies.put(&id_hash, st.now_ms(), Ceremony::Register { state, name: req.name })?;
-    let options = serde_json::to_value(options).map_err(|e| err!(Internal, "passkey options: {e}"))?;
-    Ok(Json(PasskeyOptions { options }))
+    options_json(options)
 }
 
 /// How many passkeys one account may hold.
@@ -100,7 +110,7 @@ pub async fn register_finish(
         account_id: account.id.clone(),
         credential_id: crypto::keys::hex(passkey.cred_id()),
         name: name.clone(),
-        credential: serde_json::to_string(&passkey).map_err(|e| err!(Internal, "passkey: serializing: {e}"))?,
+        credential: encode(&passkey)?,
         created_ms: now,
         last_used_ms: None,
     };
@@ -144,21 +154,6 @@ pub async fn delete(
     Ok(Json(crate::types::Ok { ok: true }))
 }
 
-fn signing_in(actor: Actor) -> Result<(db::server::Account, String), base::Error> {
-    match actor {
-        Actor::Pending { account, id_hash } => Ok((account, id_hash)),
-        Actor::Anonymous => bail!(Unauthenticated, "session: sign in with a password first"),
-        _ => bail!(PermissionDenied, "session: already signed in"),
-    }
-}
-
-fn check_unlocked(st: &AppState, account: &db::server::Account) -> Result<(), base::Error> {
-    if account.locked_until_ms > st.now_ms() {
-        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
-    }
-    Ok(())
-}
-
 #[utoipa::path(post, path = "/api/login/passkey/start", responses((status = 200, body = PasskeyOptions), (status = 401, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), tag = "passkeys")]
 pub async fn login_start(
     State(st): State<AppState>,
@@ -179,8 +174,7 @@ pub async fn login_start(
     let (options, state) =
         rp.start_passkey_authentication(&keys).map_err(|e| err!(Internal, "passkey: starting a sign-in: {e}"))?;
     st.ceremonies.put(&id_hash, st.now_ms(), Ceremony::Login(state))?;
-    let options = serde_json::to_value(options).map_err(|e| err!(Internal, "passkey options: {e}"))?;
-    Ok(Json(PasskeyOptions { options }))
+    options_json(options)
 }
 
 #[utoipa::path(post, path = "/api/login/passkey/finish", request_body = PasskeyCredential, responses((status = 200, body = crate::types::Ok), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)), tag = "passkeys")]
@@ -212,8 +206,7 @@ pub async fn login_finish(
     };
     let mut passkey = stored(row)?;
     passkey.update_credential(&result);
-    let credential = serde_json::to_string(&passkey).map_err(|e| err!(Internal, "passkey: serializing: {e}"))?;
-    st.db.passkey_used(&row.id, &credential, now).await?;
+    st.db.passkey_used(&row.id, &encode(&passkey)?, now).await?;
     finish_second_factor(&st, ip, &account, &id_hash, "password and passkey").await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }
@@ -221,16 +214,7 @@ pub async fn login_finish(
 /// Counts a failed passkey answer towards the account's lock, like a wrong TOTP code, and
 /// returns the error to send.
 async fn failed(st: &AppState, ip: IpAddr, account: &db::server::Account, e: base::Error) -> base::Error {
-    Metrics::add(&st.metrics.logins_failed, 1);
-    let now = st.now_ms();
-    let logged = async {
-        let n = st.db.login_failed(&account.id, now, st.settings.lock_after, st.settings.lock_ms).await?;
-        if n >= st.settings.lock_after {
-            st.auth_cache.clear(); // cached sessions carry the account as it was before the lock
-        }
-        security(st, Some(&account.id), "passkey_failed", ip, &format!("{}; failure {n}", e.msg())).await
-    };
-    match logged.await {
+    match count_failure(st, ip, account, "passkey_failed", e.msg()).await {
         Ok(()) => e,
         Err(db) => db,
     }

@@ -301,14 +301,17 @@ impl<'a> TimelineQuery<'a> {
     }
 
     /// Binds `$1`..`$5` of [`Self::page_sql`]: the household, the start range narrowed to
-    /// the member's window, the camera and the limit.
-    fn bind_page<'q>(
+    /// the member's window, the camera and the limit (on the Any pool or the native
+    /// PostgreSQL one).
+    fn bind_page<'q, DB: sqlx::Database>(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        query: sqlx::query::Query<'q, DB, DB::Arguments>,
         household_id: &'q str,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>
+    ) -> sqlx::query::Query<'q, DB, DB::Arguments>
     where
         'a: 'q,
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     {
         let (from, until, camera, limit) = self.bounds();
         query.bind(household_id).bind(from).bind(until).bind(camera).bind(limit)
@@ -1196,13 +1199,8 @@ impl Db {
     pub async fn timeline_json(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<String, Error> {
         let (page, order) = q.page_sql();
         if let Some(pg) = &self.pg {
-            let (from, until, camera, limit) = q.bounds();
-            let rows = sqlx::query(safe(page))
-                .bind(household_id)
-                .bind(from)
-                .bind(until)
-                .bind(camera)
-                .bind(limit)
+            let rows = q
+                .bind_page(sqlx::query(safe(page)), household_id)
                 .fetch_all(pg)
                 .await
                 .map_err(db_err("reading the timeline"))?;
