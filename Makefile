@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SHARED_DATA := ../shared/data
 
-.PHONY: setup testdata build demo test lint unit fuzz bench clean-demo
+.PHONY: setup testdata ui-deps ui build demo test lint unit fuzz bench clean-demo
 
 ## Install the Debian packages the build, demo and tests need, then ONNX Runtime, the
 ## detection model and the server tests' Python tools (moto, schemathesis) into
@@ -17,7 +17,15 @@ setup:
 testdata: setup
 	@bash scripts/make-testdata.sh
 
-build: setup
+## The web app's npm packages (exact versions from ui/package-lock.json; fast when done).
+ui-deps:
+	@bash scripts/setup-ui.sh
+
+## Type-check and build the web app into ui/dist, which the binary embeds.
+ui: ui-deps
+	cd ui && npm run --silent build
+
+build: setup ui
 	$(CARGO) build --release
 
 ## Record two simulated cameras replaying real video; Ctrl-C stops cleanly.
@@ -32,14 +40,17 @@ demo: testdata build
 	fi; \
 	./target/release/porchlight demo --front $$front --front-sub $$frontsub --back $$back --data-dir demo-data $(DEMO_ARGS)
 
-## Format, lint, and every test (unit, property, integration with real RTSP servers).
-test: testdata lint
-	PORCHLIGHT_REQUIRE_MODELS=1 PORCHLIGHT_REQUIRE_SERVERS=1 $(CARGO) test --workspace --all-targets
+## Format, lint, and every test (unit, property, integration with real RTSP servers,
+## the web app's component tests and its end-to-end tests in Debian's Chromium).
+test: testdata lint ui
+	cd ui && npm run --silent test
+	PORCHLIGHT_REQUIRE_MODELS=1 PORCHLIGHT_REQUIRE_SERVERS=1 PORCHLIGHT_REQUIRE_UI=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
-lint:
+lint: ui-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd ui && npm run --silent check
 
 ## Run each fuzz target for FUZZ_SECONDS (needs the nightly toolchain and cargo-fuzz).
 ## Checked-in seeds (fuzz/seeds/<target>/) are read alongside the target's corpus.

@@ -32,6 +32,9 @@ pub struct StreamStatus {
     pub source: String,
     pub state: State,
     pub since: String,
+    /// `since` as a 90 kHz wall-clock time (what the agent reports to its server).
+    #[serde(skip)]
+    pub since_90k: i64,
     pub attempts: u32,
     pub frames_recorded: u64,
     pub last_error: Option<LastError>,
@@ -73,6 +76,7 @@ impl StatusBoard {
             if s.state != state {
                 s.state = state;
                 s.since = format_90k(now_90k);
+                s.since_90k = now_90k;
             }
         });
     }
@@ -86,6 +90,19 @@ impl StatusBoard {
 
     pub fn snapshot(&self) -> Vec<StreamStatus> {
         self.0.lock().expect("status").values().cloned().collect()
+    }
+
+    /// Each camera's state as its server sees it: the main stream's, else the sub-stream's.
+    pub fn cameras(&self) -> Vec<(String, State, i64)> {
+        let mut out: BTreeMap<String, (bool, State, i64)> = BTreeMap::new();
+        for s in self.0.lock().expect("status").values() {
+            let main = s.stream == "main";
+            let e = out.entry(s.camera.clone()).or_insert((main, s.state.clone(), s.since_90k));
+            if main && !e.0 {
+                *e = (true, s.state.clone(), s.since_90k);
+            }
+        }
+        out.into_iter().map(|(c, (_, st, since))| (c, st, since)).collect()
     }
 
     /// Writes the board as JSON to `path` atomically (write a temporary file, rename).

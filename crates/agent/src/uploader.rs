@@ -227,7 +227,9 @@ fn seal_event(
             s,
             e.clip_start_90k,
             e.clip_end_90k.max(e.clip_start_90k + 1),
-            false,
+            // Fragmented: the web app plays it through Media Source Extensions while it
+            // downloads and decrypts; players and ffprobe take it like any MP4.
+            true,
         ) {
             Ok(ex) if ex.frames > 0 => Some(ex),
             Ok(_) => None,
@@ -355,6 +357,19 @@ impl Client {
             .ok_or_else(|| Failure::Retry(err!(Internal, "server reply lacks an object id")))
     }
 
+    async fn report_status(&self, board: &crate::status::StatusBoard) -> Result<(), Failure> {
+        let cameras: Vec<serde_json::Value> = board
+            .cameras()
+            .into_iter()
+            .map(|(camera, state, since_90k)| {
+                serde_json::json!({"camera": camera, "state": state, "since_ms": since_90k.div_euclid(90)})
+            })
+            .collect();
+        self.send(self.http.put(self.url("/api/device/status")).json(&serde_json::json!({ "cameras": cameras })))
+            .await?;
+        Ok(())
+    }
+
     async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
         let mut ids = std::collections::HashMap::new();
         for (name, _) in OBJECTS {
@@ -374,9 +389,15 @@ impl Client {
     }
 }
 
-/// The sync loop: seal, bound the outbox, upload in order; until `shutdown`.
+/// How often the agent tells its server what its cameras are doing (the server's
+/// `STATUS_EVERY_MS`).
+const STATUS_EVERY: Duration = Duration::from_secs(15);
+
+/// The sync loop: seal, bound the outbox, upload in order, report the cameras' state;
+/// until `shutdown`.
 pub async fn run(
     spec: SyncSpec,
+    board: crate::status::StatusBoard,
     layout: Layout,
     conn: Arc<Mutex<Connection>>,
     clocks: Arc<dyn Clocks>,
@@ -391,7 +412,16 @@ pub async fn run(
             SyncStatus { server: spec.link.url.clone(), queued_events: 0, queued_bytes: 0, last_error: None, ..old };
     }
     let mut backoff = Duration::from_secs(1);
+    let mut reported: Option<std::time::Instant> = None;
     loop {
+        if reported.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
+            // Best effort: a failed report is retried at the next interval; the home
+            // screen shows the camera as offline meanwhile, which is what it is to the server.
+            if let Err(Failure::Retry(e) | Failure::Reject(e)) = client.report_status(&board).await {
+                tracing::debug!("status report: {e}");
+            }
+            reported = Some(std::time::Instant::now());
+        }
         let ok = pass(&spec, &layout, &conn, &clocks, &client, &mut status).await;
         status.last_error = ok.as_ref().err().map(|e| e.to_string());
         if let Ok(q) = queued(&layout) {

@@ -33,6 +33,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use routes::sync::STATUS_EVERY_MS;
 pub use state::{AppState, Settings, system_clock};
 
 use crate::state::Metrics;
@@ -100,6 +101,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(households::access_log))
         .routes(routes!(households::set_camera_retention))
         .routes(routes!(sync::device_self))
+        .routes(routes!(sync::device_status))
+        .routes(routes!(sync::camera_status))
         .routes(routes!(sync::missing_chunks))
         .routes(routes!(sync::put_chunk))
         .routes(routes!(sync::commit_object))

@@ -198,6 +198,18 @@ pub struct Inner {
     /// then refused and everything else works.
     pub webauthn: Option<webauthn_rs::Webauthn>,
     pub ceremonies: crate::webauthn::Ceremonies,
+    /// What each agent last said its cameras were doing (`PUT /api/device/status`), in
+    /// memory only: after a restart the home screen says "status unknown" until each agent's
+    /// next report, at most `STATUS_EVERY_MS` later.
+    pub camera_status: Mutex<HashMap<String, DeviceReport>>,
+}
+
+/// One agent's latest status report.
+#[derive(Clone)]
+pub struct DeviceReport {
+    pub household_id: String,
+    pub reported_ms: i64,
+    pub cameras: Vec<crate::types::CameraReport>,
 }
 
 impl AppState {
@@ -213,6 +225,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             webauthn,
             ceremonies: crate::webauthn::Ceremonies::default(),
+            camera_status: Mutex::new(HashMap::new()),
             db,
             blobs,
             settings,

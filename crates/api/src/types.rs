@@ -399,3 +399,34 @@ pub struct CameraRetentionJson {
     pub retention_days: i64,
     pub retention_bytes: i64,
 }
+
+/// What an agent reports of one camera (its main stream, else its sub-stream).
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraReport {
+    /// The camera's name, as in its objects' headers (1 to 64 bytes).
+    pub camera: String,
+    /// `connecting`, `streaming`, `retrying` or `stopped`.
+    pub state: String,
+    /// When the camera entered this state (Unix ms).
+    pub since_ms: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceStatus {
+    /// At most 64 cameras.
+    pub cameras: Vec<CameraReport>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CameraStatusJson {
+    pub camera: String,
+    pub device_id: String,
+    pub state: String,
+    pub since_ms: i64,
+    /// When the agent last reported (Unix ms).
+    pub reported_ms: i64,
+    /// Whether that report is recent (within three reporting intervals).
+    pub online: bool,
+}

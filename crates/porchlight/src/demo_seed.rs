@@ -79,7 +79,10 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     let keys_path = data_dir.join("owner.keys");
     agent::sealing::create_secret_file(&keys_path, &keys.encode())?;
     let public = crypto::keys::hex(&keys.public().encode());
-    c.call(reqwest::Method::PUT, "/api/me/keys", Some(json!({"public_keys": public}))).await?;
+    // The web app restores the owner's keys in a browser from this backup and the code.
+    let recovery = crypto::backup::RecoveryCode::generate();
+    let backup = crypto::keys::hex(&crypto::backup::seal(&keys, &recovery));
+    c.call(reqwest::Method::PUT, "/api/me/keys", Some(json!({"public_keys": public, "key_backup": backup}))).await?;
     let h = c.call(reqwest::Method::POST, "/api/households", Some(json!({"name": "Demo home"}))).await?;
     let hid = h["id"].as_str().unwrap_or_default().to_owned();
     let t = c.call(reqwest::Method::POST, "/api/me/tokens", Some(json!({"label": "demo"}))).await?;
@@ -87,12 +90,16 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     let code = crypto::keys::pairing_code(&keys.public().identity);
     crate::keys::pair_server(data_dir, url, p["token"].as_str().unwrap_or_default(), &code, Some("demo agent")).await?;
     let token = t["token"].as_str().unwrap_or_default();
+    // Browsers must use the host name the server's passkey origin names (localhost).
+    let web = url.replace("127.0.0.1", "localhost");
     let text = format!(
-        "Server: {url} (the API; the web app comes with the next milestone)\n\
+        "Web app: {web} (sign in, then give the recovery code to open the footage in the browser)\n\
          Seeded owner: {EMAIL} / {PASSWORD:?}, TOTP secret {totp_secret} (add it to an authenticator app)\n\
+         Recovery code: {} (restores the owner's keys in a browser)\n\
          Owner keys: {} (decrypt what the server holds: porchlight decrypt CLIP --keys {})\n\
          The household's events on the server (ciphertext and times only):\n  \
          curl -H 'Authorization: Bearer {token}' {url}/api/households/{hid}/events\n",
+        recovery.display().as_str(),
         keys_path.display(),
         keys_path.display(),
     );

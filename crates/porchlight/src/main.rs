@@ -9,6 +9,7 @@ mod keys;
 mod motion;
 mod server;
 mod timearg;
+mod ui;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -230,7 +230,7 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGINT handler", e))?;
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;
-    let app = api::router(st).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::ui::with_app(api::router(st)).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             tokio::select! {

@@ -46,6 +46,68 @@ pub async fn device_self(State(st): State<AppState>, actor: Actor) -> ApiResult<
     }))
 }
 
+/// How often agents report their cameras' state; a report older than three of these
+/// means the agent is offline.
+pub const STATUS_EVERY_MS: i64 = 15_000;
+const CAMERAS_PER_REPORT_MAX: usize = 64;
+const CAMERA_STATES: [&str; 4] = ["connecting", "streaming", "retrying", "stopped"];
+
+#[utoipa::path(put, path = "/api/device/status", request_body = DeviceStatus, responses((status = 200, body = crate::types::Ok), (status = 400, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn device_status(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<DeviceStatus>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let d = actor.device()?;
+    if req.cameras.len() > CAMERAS_PER_REPORT_MAX {
+        bail!(InvalidArgument, "cameras: at most {CAMERAS_PER_REPORT_MAX}, got {}", req.cameras.len());
+    }
+    let now = st.now_ms();
+    for (i, c) in req.cameras.iter().enumerate() {
+        check_text(&format!("cameras[{i}].camera"), &c.camera, 1, crypto::object::CAMERA_BYTES_MAX)?;
+        if !CAMERA_STATES.contains(&c.state.as_str()) {
+            bail!(InvalidArgument, "cameras[{i}].state: expected one of {CAMERA_STATES:?}, got {:?}", c.state);
+        }
+        if c.since_ms < 0 || c.since_ms > now + 86_400_000 {
+            bail!(InvalidArgument, "cameras[{i}].since_ms: expected a Unix time in ms, not after tomorrow");
+        }
+    }
+    let report =
+        crate::state::DeviceReport { household_id: d.household_id.clone(), reported_ms: now, cameras: req.cameras };
+    st.camera_status.lock().expect("status lock").insert(d.id.clone(), report);
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/cameras", params(("household_id" = String, Path)), responses((status = 200, body = Vec<CameraStatusJson>)), tag = "timeline")]
+pub async fn camera_status(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<Vec<CameraStatusJson>>> {
+    actor.member(&st, &hid, Permission::View).await?;
+    // Revoked agents' last words are not shown.
+    let live: std::collections::HashSet<String> =
+        st.db.devices(&hid).await?.into_iter().filter(|d| d.revoked_ms.is_none()).map(|d| d.id).collect();
+    let now = st.now_ms();
+    let map = st.camera_status.lock().expect("status lock");
+    let mut out: Vec<CameraStatusJson> = map
+        .iter()
+        .filter(|(id, r)| r.household_id == hid && live.contains(*id))
+        .flat_map(|(id, r)| {
+            r.cameras.iter().map(move |c| CameraStatusJson {
+                camera: c.camera.clone(),
+                device_id: id.clone(),
+                state: c.state.clone(),
+                since_ms: c.since_ms,
+                reported_ms: r.reported_ms,
+                online: now - r.reported_ms <= 3 * STATUS_EVERY_MS,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.camera, &a.device_id).cmp(&(&b.camera, &b.device_id)));
+    Ok(Json(out))
+}
+
 #[utoipa::path(post, path = "/api/chunks/missing", request_body = ChunkList, responses((status = 200, body = ChunkList)), tag = "sync")]
 pub async fn missing_chunks(
     State(st): State<AppState>,

@@ -1,0 +1,83 @@
+//! The web app, embedded at build time (see build.rs) and served beside the API.
+//!
+//! Hashed assets are cached for a year; `index.html` is revalidated on every load. Every
+//! page carries a Content-Security-Policy that allows scripts, styles and connections from
+//! this origin only (no inline script, no framing), and media from `blob:` URLs, where
+//! the app puts what it decrypted.
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+                   media-src 'self' blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
+                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const NOT_BUILT: &str = "<!doctype html><title>Porchlight</title><p>The web app was not built into this \
+                         binary. Run <code>make build</code> (it runs <code>npm ci</code> and \
+                         <code>vite build</code> in <code>ui/</code> first).</p>";
+
+fn find(path: &str) -> Option<&'static (&'static str, &'static str, &'static [u8])> {
+    files::FILES.iter().find(|f| f.0 == path)
+}
+
+async fn serve(uri: Uri) -> Response {
+    let path = match uri.path() {
+        "/" => "/index.html",
+        p => p,
+    };
+    let Some(&(name, ctype, body)) = find(path) else {
+        if path == "/index.html" {
+            return page(StatusCode::OK, "text/html; charset=utf-8", NOT_BUILT.as_bytes(), "no-cache");
+        }
+        return page(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", b"not found", "no-cache");
+    };
+    let cache = if name.starts_with("/assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    page(StatusCode::OK, ctype, body, cache)
+}
+
+fn page(status: StatusCode, ctype: &'static str, body: &'static [u8], cache: &'static str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+/// The API router with the web app in front: `/`, `/index.html` and `/assets/…` are the
+/// app's; everything else goes to the API (which answers unknown paths with a JSON 404).
+pub fn with_app(api: Router) -> Router {
+    let get = axum::routing::get(serve);
+    Router::new()
+        .route("/", get.clone())
+        .route("/index.html", get.clone())
+        .route("/assets/{*path}", get)
+        .fallback_service(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_app_has_an_index_and_hashed_assets() {
+        if files::FILES.is_empty() {
+            // `make test` builds the app first; a bare `cargo test` may not have.
+            assert!(std::env::var_os("PORCHLIGHT_REQUIRE_UI").is_none(), "ui/dist was not built");
+            eprintln!("SKIPPED: ui/dist not built (make build)");
+            return;
+        }
+        let index = find("/index.html").expect("index.html");
+        let text = std::str::from_utf8(index.2).unwrap();
+        assert!(!text.contains("<script>"), "no inline script (the CSP forbids it)");
+        assert!(files::FILES.iter().any(|f| f.0.starts_with("/assets/") && f.0.ends_with(".js")));
+    }
+}

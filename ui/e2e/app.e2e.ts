@@ -1,0 +1,245 @@
+// The web app end to end: a real server, a real agent recording from the RTSP test server,
+// Debian's Chromium. Signs up (keys made in the browser), pairs the agent from the
+// settings screen, sees a doorbell event arrive live, plays its clip (the video advances
+// and a decoded frame is not blank), restores the keys in a second browser with the
+// recovery code, adds a passkey through Chromium's virtual authenticator and signs in
+// with it, and checks the bad-input paths (wrong password, altered clip, expired session).
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+
+const EMAIL = 'owner@example.org';
+const PASSWORD = 'correct horse battery staple';
+const shots = join(repo, 'docs/screenshots');
+
+let browser: Browser;
+/** The owner's browser: its localStorage holds the keys made at sign-up. */
+let owner: BrowserContext;
+let server: { url: string; data: string };
+let dir: string;
+let totpSecret = '';
+let recoveryCode = '';
+
+async function shoot(page: Page, name: string): Promise<void> {
+  mkdirSync(shots, { recursive: true });
+  for (const [w, h, tag] of [
+    [1280, 800, 'desktop'],
+    [360, 740, 'phone'],
+  ] as const) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: join(shots, `${name}-${tag}.png`) });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** The video element's playback position and whether its current frame has any detail. */
+async function frameState(page: Page): Promise<{ t: number; spread: number }> {
+  return page.evaluate(() => {
+    const v = document.querySelector('video')!;
+    const c = document.createElement('canvas');
+    c.width = 64;
+    c.height = 36;
+    const g = c.getContext('2d')!;
+    g.drawImage(v, 0, 0, 64, 36);
+    const d = g.getImageData(0, 0, 64, 36).data;
+    let min = 255;
+    let max = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const y = (d[i]! + d[i + 1]! + d[i + 2]!) / 3;
+      min = Math.min(min, y);
+      max = Math.max(max, y);
+    }
+    return { t: v.currentTime, spread: max - min };
+  });
+}
+
+/** A link of the app's main navigation. */
+const nav = (page: Page, name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+
+let lastStep = 0;
+/** A TOTP code from a 30 s step not used before (the server accepts each step once). */
+async function freshCode(): Promise<string> {
+  while (Math.floor(Date.now() / 30_000) <= lastStep) await new Promise((r) => setTimeout(r, 500));
+  lastStep = Math.floor(Date.now() / 30_000);
+  return totp(totpSecret);
+}
+
+async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.goto(server.url);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Continue' }).click();
+}
+
+beforeAll(async () => {
+  if (!existsSync('/usr/bin/chromium')) throw new Error('Debian chromium is missing: run make setup');
+  dir = scratch();
+  server = await startServer(join(dir, 'server'));
+  browser = await launch();
+  owner = await browser.newContext();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  stopAll();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the owner', () => {
+  it('signs up: password, TOTP, keys made in the browser, a household', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    await shoot(page, 'sign-in');
+    await page.getByRole('tab', { name: 'Create account' }).click();
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel('Password').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/password/i);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    totpSecret = (await page.locator('code.secret').textContent())!.trim();
+    await page.getByLabel('Code').fill(await freshCode());
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('button', { name: 'Make my keys' }).click();
+    recoveryCode = (await page.getByTestId('recovery-code').textContent())!.trim();
+    expect(recoveryCode).toMatch(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/);
+    await page.getByRole('button', { name: 'I wrote it down' }).click();
+    await page.getByLabel('Name').fill('Our house');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Cameras' }).isVisible()).toBe(true);
+    // The private keys stayed in the browser: the server has a backup it cannot open.
+    const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('porchlight.keys.')).length);
+    expect(stored).toBe(1);
+    await page.close();
+  });
+
+  it('pairs an agent, sees a doorbell event arrive live and plays its clip', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    await nav(page, 'Settings').click();
+    await page.getByRole('button', { name: 'Pair a new agent' }).click();
+    const command = (await page.getByTestId('pair-command').textContent())!;
+    const token = command.match(/--token (\S+)/)![1]!;
+    const code = command.match(/--code (\S+)/)![1]!;
+    const agentDir = join(dir, 'agent');
+    const data = join(agentDir, 'data');
+    mkdirSync(agentDir, { recursive: true });
+    pair(data, server.url, token, code);
+    const rtsp = await startRtsp(agentDir, join(repo, 'testdata/generated/front.mp4'));
+    const http = await startAgent(agentDir, data, rtsp);
+    await shoot(page, 'settings');
+
+    // The home screen shows the camera recording once the agent reports.
+    await nav(page, 'Cameras').click();
+    await waitFor('the camera to show as recording', 60_000, async () => {
+      await page.reload();
+      return page.getByText(/Recording since/).isVisible();
+    });
+    await waitFor('the agent to record a few seconds', 60_000, async () => {
+      const s = JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+      return (s.find((x) => x.camera === 'door')?.frames_recorded ?? 0) > 90;
+    });
+    await ringDoorbell(http);
+    const note = page.getByTestId('notification');
+    await waitFor('the event notification', 90_000, () => note.first().isVisible());
+    await shoot(page, 'home');
+
+    await nav(page, 'Timeline').click();
+    const row = page.getByRole('button', { name: /on door at .*: play/ }).first();
+    await waitFor('the event in the timeline', 30_000, () => row.isVisible());
+    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toMatch(/doorbell/i);
+    await shoot(page, 'timeline');
+    await row.click();
+    await waitFor('the clip to verify', 30_000, () => page.getByTestId('clip-verified').isVisible());
+    const first = await waitFor('the video to advance', 30_000, async () => {
+      const s = await frameState(page);
+      return s.t > 0.5 ? s : null;
+    });
+    expect(first.spread, 'a decoded frame is not blank').toBeGreaterThan(20);
+    await shoot(page, 'player');
+    expect(await page.getByTestId('clip-verified').textContent()).toMatch(/Signed by porch agent/);
+    await page.close();
+  });
+
+  it('restores the keys on a new browser with the recovery code and opens footage', async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await signIn(page, EMAIL, PASSWORD);
+    await page.getByLabel('Code from your authenticator app').fill(await freshCode());
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Recovery code').fill('0000-0000-0000-0000-0000-0000-0000-0000');
+    await page.getByRole('button', { name: 'Restore keys' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/wrong recovery code/);
+    await page.getByLabel('Recovery code').fill(recoveryCode.toLowerCase());
+    await page.getByRole('button', { name: 'Restore keys' }).click();
+    await nav(page, 'Timeline').click();
+    const row = page.getByRole('button', { name: /on door at .*: play/ }).first();
+    await waitFor('the event', 30_000, () => row.isVisible());
+    await row.click();
+    await waitFor('the clip to verify', 30_000, () => page.getByTestId('clip-verified').isVisible());
+    await ctx.close();
+  });
+
+  it('refuses a clip whose bytes were altered on the server, and says so', async () => {
+    // Flip one byte in the middle of every stored chunk file of the biggest object (the clip).
+    const blobs: string[] = [];
+    const walk = (d: string) => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (!p.endsWith('.db') && !p.includes('.db-') && statSync(p).size > 100_000) blobs.push(p);
+      }
+    };
+    walk(server.data);
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const b of blobs) {
+      const bytes = readFileSync(b);
+      bytes[bytes.length >> 1]! ^= 0xff;
+      writeFileSync(b, bytes);
+    }
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    await nav(page, 'Timeline').click();
+    await page.getByRole('button', { name: /on door at .*: play/ }).first().click();
+    await waitFor('the refusal', 30_000, () => page.getByTestId('clip-error').isVisible());
+    expect(await page.getByTestId('clip-error').textContent()).toMatch(/failed verification|could not be played/);
+    expect(await page.getByTestId('clip-verified').count()).toBe(0);
+    await page.close();
+  });
+
+  it('adds a passkey and signs in with it (Chromium virtual authenticator)', async () => {
+    const page = await owner.newPage();
+    const cdp = await owner.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    await page.goto(server.url);
+    await nav(page, 'Settings').click();
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await waitFor('the passkey', 30_000, () => page.getByText('Passkey added.').isVisible());
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel('Password').fill('wrong password, long enough');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/password/i);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await waitFor('the home screen', 30_000, async () => {
+      const alert = page.getByRole('alert');
+      if (await alert.isVisible()) throw new Error(`passkey sign-in: ${await alert.textContent()}`);
+      return page.getByRole('heading', { name: 'Cameras' }).isVisible();
+    }).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; the page says: ${await page.locator('main').textContent()}`);
+    });
+    // An expired session (here: removed) sends the app back to sign-in with a message.
+    await owner.clearCookies();
+    await nav(page, 'Timeline').click();
+    await waitFor('the sign-in screen', 30_000, () => page.getByText('Your session ended. Sign in again.').isVisible());
+    await page.close();
+  });
+});

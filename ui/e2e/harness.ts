@@ -1,0 +1,140 @@
+// Processes for the end-to-end tests: the server, the RTSP test server and agents, each
+// killed at the end; and Chromium (Debian's) through playwright-core.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+
+export const repo = resolve(import.meta.dirname, '../..');
+export const bin = process.env.PORCHLIGHT_BIN ?? join(repo, 'target/debug/porchlight');
+const children: ChildProcess[] = [];
+
+export function scratch(): string {
+  return mkdtempSync(join(tmpdir(), 'porchlight-e2e-'));
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === 'object' ? res(a.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, ms: number, f: () => Promise<T | null | undefined | false>): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function start(cmd: string, args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
+  const out = openSync(log, 'a');
+  const c = spawn(cmd, args, { stdio: ['ignore', out, out], env: { ...process.env, NO_COLOR: '1', PORCHLIGHT_LOG: 'info', ...env } });
+  children.push(c);
+  return c;
+}
+
+export function stopAll(): void {
+  for (const c of children.reverse()) if (c.exitCode === null) c.kill('SIGKILL');
+  children.length = 0;
+}
+
+/** `porchlight serve` on a free port; the browser reaches it as http://localhost:PORT. */
+export async function startServer(dir: string): Promise<{ url: string; data: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const data = join(dir, 'server-data');
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'server.toml');
+  writeFileSync(config, `listen = "127.0.0.1:${port}"\ndata_dir = ${JSON.stringify(data)}\nsecure_cookies = false\n`);
+  const proc = start(bin, ['serve', '--config', config], join(dir, 'server.log'));
+  const url = `http://localhost:${port}`;
+  await waitFor('the server', 30_000, async () => (await fetch(`http://127.0.0.1:${port}/api/health`)).ok);
+  return { url, data, proc };
+}
+
+/** tests/rtsp_server.py serving `file` at rtsp://127.0.0.1:PORT/cam. */
+export async function startRtsp(dir: string, file: string): Promise<string> {
+  const port = await freePort();
+  start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/cam=${file}`], join(dir, 'rtsp.log'));
+  await waitFor('the RTSP server', 30_000, async () => {
+    const { connect } = await import('node:net');
+    return new Promise<boolean>((res) => {
+      const s = connect(port, '127.0.0.1', () => (s.end(), res(true)));
+      s.on('error', () => res(false));
+    });
+  });
+  return `rtsp://127.0.0.1:${port}/cam`;
+}
+
+export function pair(data: string, server: string, token: string, code: string): void {
+  const r = spawnSync(bin, ['pair', '--data-dir', data, '--server', server, '--token', token, '--code', code, '--name', 'porch agent'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`porchlight pair failed: ${r.stdout}${r.stderr}`);
+}
+
+export const AGENT_TOKEN = 'a-long-enough-token';
+
+/** An agent with a doorbell camera `door` recording `rtsp`, syncing with its paired server. */
+export async function startAgent(dir: string, data: string, rtsp: string): Promise<number> {
+  const http = await freePort();
+  const config = join(dir, 'agent.toml');
+  writeFileSync(
+    config,
+    `data_dir = ${JSON.stringify(data)}\n[http]\nlisten = "127.0.0.1:${http}"\ntoken = "${AGENT_TOKEN}"\n[sync]\nsettle_s = 1\n` +
+      `[[cameras]]\nname = "door"\ndoorbell = true\nmain = { url = "${rtsp}" }\nevents = { pre_roll_s = 2, post_roll_s = 2 }\n`,
+  );
+  start(bin, ['agent', '--config', config], join(dir, 'agent.log'));
+  return http;
+}
+
+export async function ringDoorbell(httpPort: number): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${httpPort}/api/v1/cameras/door/doorbell`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${AGENT_TOKEN}` },
+  });
+  if (r.status !== 202) throw new Error(`doorbell: ${r.status}`);
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) from a base32 secret. */
+export function totp(secret: string, at = Date.now()): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1]! & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+export async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}

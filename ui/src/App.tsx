@@ -1,0 +1,156 @@
+import { Component, type ReactNode, useCallback, useEffect, useState } from 'react';
+import { ApiError, type Session, api, onSignedOut, setCsrf } from './api';
+import type { Keyring } from './crypto/format';
+import { loadKeyring } from './keystore';
+import { Auth, KeySetup } from './screens/Auth';
+import { Home } from './screens/Home';
+import { Settings } from './screens/Settings';
+import { Timeline } from './screens/Timeline';
+import { Notifications } from './screens/Notifications';
+
+/** The hash route: `#/`, `#/timeline?camera=…`, `#/settings`. */
+function useRoute(): [string, URLSearchParams] {
+  const read = () => {
+    const h = location.hash.replace(/^#/, '') || '/';
+    const [path, query] = h.split('?');
+    return [path ?? '/', new URLSearchParams(query ?? '')] as [string, URLSearchParams];
+  };
+  const [r, setR] = useState(read);
+  useEffect(() => {
+    const f = () => setR(read());
+    addEventListener('hashchange', f);
+    return () => removeEventListener('hashchange', f);
+  }, []);
+  return r;
+}
+
+export function go(path: string): void {
+  location.hash = path;
+}
+
+class Boundary extends Component<{ children: ReactNode }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  render() {
+    if (this.state.error) {
+      return (
+        <main className="center">
+          <h1>Something went wrong</h1>
+          <p role="alert">{this.state.error.message}</p>
+          <button onClick={() => location.reload()}>Reload</button>
+        </main>
+      );
+    }
+    return this.props.children;
+  }
+}
+
+export function App() {
+  return (
+    <Boundary>
+      <Shell />
+    </Boundary>
+  );
+}
+
+function Shell() {
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [keys, setKeys] = useState<Keyring | null>(null);
+  const [expired, setExpired] = useState(false);
+  const [fatal, setFatal] = useState<string | null>(null);
+  const [path, query] = useRoute();
+
+  const refresh = useCallback(async () => {
+    try {
+      const s = await api.session();
+      if (s.csrf) setCsrf(s.csrf);
+      setSession(s);
+      setKeys(loadKeyring(s.account_id));
+      setFatal(null);
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) setSession(null);
+      else setFatal((e as Error).message);
+    }
+  }, []);
+
+  useEffect(() => {
+    // Checking the session once at start is a sync with the server, not derived state.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
+    void refresh();
+    return onSignedOut(() => {
+      setExpired(true);
+      setSession(null);
+    });
+  }, [refresh]);
+
+  if (fatal) {
+    return (
+      <main className="center">
+        <h1>Porchlight</h1>
+        <p role="alert">{fatal}</p>
+        <button onClick={() => void refresh()}>Try again</button>
+      </main>
+    );
+  }
+  if (session === undefined) return <main className="center" aria-busy="true" />;
+  if (session === null) {
+    return (
+      <Auth
+        expired={expired}
+        onSignedIn={() => {
+          setExpired(false);
+          void refresh();
+        }}
+      />
+    );
+  }
+  if (!keys || session.households.length === 0) {
+    return <KeySetup session={session} keys={keys} onDone={() => void refresh()} />;
+  }
+  const membership = session.households.find((h) => h.household_id === query.get('h')) ?? session.households[0]!;
+  const hid = membership.household_id;
+  const signOut = async () => {
+    try {
+      await api.logout();
+    } finally {
+      setCsrf(null);
+      setSession(null);
+      go('/');
+    }
+  };
+  return (
+    <>
+      <header className="bar">
+        <a href="#/" className="brand">
+          Porchlight
+        </a>
+        <nav aria-label="Main">
+          <a href="#/" aria-current={path === '/' ? 'page' : undefined}>
+            Cameras
+          </a>
+          <a href="#/timeline" aria-current={path === '/timeline' ? 'page' : undefined}>
+            Timeline
+          </a>
+          <a href="#/settings" aria-current={path === '/settings' ? 'page' : undefined}>
+            Settings
+          </a>
+          <button className="link" onClick={() => void signOut()}>
+            Sign out
+          </button>
+        </nav>
+      </header>
+      <Notifications householdId={hid} keys={keys} />
+      <main>
+        {path === '/timeline' ? (
+          <Timeline key={hid} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
+        ) : path === '/settings' ? (
+          <Settings session={session} membership={membership} keys={keys} />
+        ) : (
+          <Home householdId={hid} keys={keys} />
+        )}
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,177 @@
+// The server's JSON API (crates/api; /api/openapi.json). One error type: every failed
+// call throws an ApiError carrying the server's code and message (which names the field).
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+let csrf: string | null = sessionStorage.getItem('porchlight.csrf');
+
+export function setCsrf(c: string | null): void {
+  csrf = c;
+  if (c) sessionStorage.setItem('porchlight.csrf', c);
+  else sessionStorage.removeItem('porchlight.csrf');
+}
+
+/** Listeners told when the session has ended (401 from any call). */
+const signedOut = new Set<() => void>();
+export function onSignedOut(f: () => void): () => void {
+  signedOut.add(f);
+  return () => signedOut.delete(f);
+}
+
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (csrf && method !== 'GET') headers['x-csrf-token'] = csrf;
+  let r: Response;
+  try {
+    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection; the app retries when you act again.');
+  }
+  if (r.ok) {
+    return (await r.json()) as T;
+  }
+  let code = 'http';
+  let message = `The server answered ${r.status}.`;
+  try {
+    const e = (await r.json()) as { error?: string; message?: string };
+    code = e.error ?? code;
+    message = e.message ?? message;
+  } catch {
+    // Not JSON (a proxy's page): keep the status.
+  }
+  if (r.status >= 500) message = `The server failed (${r.status}). Try again; if it persists, the operator can read its log.`;
+  if (r.status === 401 && !path.startsWith('/api/login') && path !== '/api/signup') signedOut.forEach((f) => f());
+  throw new ApiError(r.status, code, message);
+}
+
+export interface Membership {
+  household_id: string;
+  name: string;
+  role: string;
+  window_from_ms: number | null;
+  window_until_ms: number | null;
+}
+
+export interface Session {
+  account_id: string;
+  email: string;
+  csrf: string | null;
+  has_keys: boolean;
+  households: Membership[];
+}
+
+export interface SignUpReply {
+  account_id: string;
+  totp_url: string;
+  totp_secret: string;
+  csrf: string;
+}
+
+export interface SignInReply {
+  next: 'totp' | 'passkey' | 'enrol';
+  factors: string[];
+  csrf: string;
+  totp_url: string | null;
+}
+
+export interface Household {
+  id: string;
+  name: string;
+  owner_id: string;
+  retention_days: number;
+  retention_bytes: number;
+  webhook_url: string | null;
+  cameras: string[];
+}
+
+export interface EventJson {
+  id: string;
+  camera: string;
+  device_id: string;
+  start_ms: number;
+  end_ms: number;
+  meta_object: string;
+  snapshot_object: string | null;
+  clip_object: string | null;
+  size_bytes: number;
+}
+
+export interface Device {
+  id: string;
+  name: string;
+  identity: string;
+  paired_ms: number;
+  revoked_ms: number | null;
+}
+
+export interface Member {
+  account_id: string;
+  email: string;
+  role: string;
+  window_from_ms: number | null;
+  window_until_ms: number | null;
+}
+
+export interface Access {
+  account_id: string | null;
+  email: string | null;
+  object_id: string;
+  kind: string;
+  at_ms: number;
+}
+
+export interface CameraStatus {
+  camera: string;
+  device_id: string;
+  state: string;
+  since_ms: number;
+  reported_ms: number;
+  online: boolean;
+}
+
+export const api = {
+  session: () => call<Session>('GET', '/api/session'),
+  signup: (email: string, password: string) => call<SignUpReply>('POST', '/api/signup', { email, password }),
+  confirmTotp: (code: string) => call<{ ok: boolean }>('POST', '/api/totp/confirm', { code }),
+  login: (email: string, password: string) => call<SignInReply>('POST', '/api/login', { email, password }),
+  loginTotp: (code: string) => call<{ ok: boolean }>('POST', '/api/login/totp', { code }),
+  logout: () => call<{ ok: boolean }>('POST', '/api/logout'),
+  setKeys: (public_keys: string, key_backup: string) => call<{ ok: boolean }>('PUT', '/api/me/keys', { public_keys, key_backup }),
+  keyBackup: () => call<{ key_backup: string }>('GET', '/api/me/keys/backup'),
+  createHousehold: (name: string) => call<Household>('POST', '/api/households', { name }),
+  household: (id: string) => call<Household>('GET', `/api/households/${id}`),
+  patchHousehold: (id: string, p: Partial<Pick<Household, 'name' | 'retention_days' | 'retention_bytes' | 'webhook_url'>>) =>
+    call<Household>('PATCH', `/api/households/${id}`, p),
+  events: (hid: string, q: { camera?: string; from_ms?: number; until_ms?: number; limit?: number; order?: 'asc' | 'desc' }) => {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') p.set(k, String(v));
+    return call<EventJson[]>('GET', `/api/households/${hid}/events?${p}`);
+  },
+  devices: (hid: string) => call<Device[]>('GET', `/api/households/${hid}/devices`),
+  members: (hid: string) => call<Member[]>('GET', `/api/households/${hid}/members`),
+  removeMember: (hid: string, aid: string) => call<{ ok: boolean }>('DELETE', `/api/households/${hid}/members/${aid}`),
+  invite: (hid: string, role: string, window_from_ms: number | null, window_until_ms: number | null) =>
+    call<{ token: string; expires_ms: number }>('POST', `/api/households/${hid}/invitations`, {
+      role,
+      window_from_ms: window_from_ms ?? undefined,
+      window_until_ms: window_until_ms ?? undefined,
+    }),
+  accept: (token: string) => call<Member>('POST', '/api/invitations/accept', { token }),
+  pairing: (hid: string) => call<{ token: string; household_id: string; expires_ms: number }>('POST', `/api/households/${hid}/pairings`),
+  accessLog: (hid: string) => call<Access[]>('GET', `/api/households/${hid}/access-log?limit=200`),
+  cameraStatus: (hid: string) => call<CameraStatus[]>('GET', `/api/households/${hid}/cameras`),
+  passkeyStart: (name: string) => call<{ options: unknown }>('POST', '/api/passkeys/register/start', { name }),
+  passkeyFinish: (credential: unknown) => call<{ id: string }>('POST', '/api/passkeys/register/finish', { credential }),
+  passkeyLoginStart: () => call<{ options: unknown }>('POST', '/api/login/passkey/start'),
+  passkeyLoginFinish: (credential: unknown) => call<{ ok: boolean }>('POST', '/api/login/passkey/finish', { credential }),
+};

@@ -1,0 +1,105 @@
+// Plays decrypted MP4 bytes as they arrive. A fragmented MP4 (what agents seal for event
+// clips) goes through Media Source Extensions chunk by chunk; anything else is collected
+// and played from a blob: URL once complete.
+
+function find(b: Uint8Array, fourcc: string, from = 0): number {
+  const c = [...fourcc].map((x) => x.charCodeAt(0));
+  for (let i = from; i + 4 <= b.length; i++) {
+    if (b[i] === c[0] && b[i + 1] === c[1] && b[i + 2] === c[2] && b[i + 3] === c[3]) return i;
+  }
+  return -1;
+}
+
+const h2 = (x: number) => x.toString(16).padStart(2, '0');
+
+/** The MSE type of an MP4 from its first bytes (the `moov` box), or null. */
+export function mimeOf(init: Uint8Array): string | null {
+  const avc = find(init, 'avcC');
+  if (avc >= 0 && avc + 8 <= init.length) {
+    return `video/mp4; codecs="avc1.${h2(init[avc + 5]!)}${h2(init[avc + 6]!)}${h2(init[avc + 7]!)}"`;
+  }
+  if (find(init, 'hvcC') >= 0) return 'video/mp4; codecs="hvc1.1.6.L120.90"';
+  return null;
+}
+
+export const isFragmented = (init: Uint8Array) => find(init, 'mvex') >= 0;
+
+export class ClipPlayer {
+  private parts: Uint8Array[] = [];
+  private ms: MediaSource | null = null;
+  private sb: SourceBuffer | null = null;
+  private queue: Uint8Array[] = [];
+  private ended = false;
+  private url: string | null = null;
+  private mode: 'undecided' | 'mse' | 'blob' = 'undecided';
+
+  constructor(private video: HTMLVideoElement) {}
+
+  push(plain: Uint8Array): void {
+    this.parts.push(plain);
+    if (this.mode === 'undecided') {
+      const type = mimeOf(plain);
+      if (type && isFragmented(plain) && 'MediaSource' in window && MediaSource.isTypeSupported(type)) {
+        this.mode = 'mse';
+        this.ms = new MediaSource();
+        this.url = URL.createObjectURL(this.ms);
+        this.video.src = this.url;
+        this.ms.addEventListener(
+          'sourceopen',
+          () => {
+            this.sb = this.ms!.addSourceBuffer(type);
+            this.sb.mode = 'segments';
+            this.sb.addEventListener('updateend', () => this.pump());
+            this.pump();
+          },
+          { once: true },
+        );
+      } else {
+        this.mode = 'blob';
+      }
+    }
+    if (this.mode === 'mse') {
+      this.queue.push(plain);
+      this.pump();
+    }
+  }
+
+  private pump(): void {
+    if (!this.sb || this.sb.updating || !this.ms || this.ms.readyState !== 'open') return;
+    const next = this.queue.shift();
+    if (next) {
+      this.sb.appendBuffer(next as BufferSource);
+    } else if (this.ended) {
+      this.ms.endOfStream();
+    }
+  }
+
+  /** Everything arrived and verified. */
+  finish(): void {
+    this.ended = true;
+    if (this.mode === 'mse') this.pump();
+    else {
+      this.url = URL.createObjectURL(this.blob());
+      this.video.src = this.url;
+    }
+  }
+
+  /** Verification failed: stop and show nothing of it. */
+  abort(): void {
+    this.video.pause();
+    this.video.removeAttribute('src');
+    this.video.load();
+    this.parts = [];
+    this.queue = [];
+    this.release();
+  }
+
+  blob(): Blob {
+    return new Blob(this.parts as BlobPart[], { type: 'video/mp4' });
+  }
+
+  release(): void {
+    if (this.url) URL.revokeObjectURL(this.url);
+    this.url = null;
+  }
+}

@@ -1,0 +1,279 @@
+import { type FormEvent, type ReactNode, useState } from 'react';
+import { ApiError, type Membership, type Session, api } from '../api';
+import { type Keyring, fingerprint, publicKeys } from '../crypto/format';
+import { createPasskey } from '../passkey';
+import { useAsync } from './common';
+
+function Section(p: { title: string; children: ReactNode }) {
+  return (
+    <section className="panel" aria-labelledby={`s-${p.title}`}>
+      <h2 id={`s-${p.title}`}>{p.title}</h2>
+      {p.children}
+    </section>
+  );
+}
+
+function useAction(): [(f: () => Promise<void>) => Promise<void>, string | null, boolean] {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (f: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await f();
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : (e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return [run, error, busy];
+}
+
+function Feedback(p: { error: string | null; ok?: string | null }) {
+  return (
+    <>
+      {p.error && (
+        <p role="alert" className="error">
+          {p.error}
+        </p>
+      )}
+      {p.ok && <p role="status">{p.ok}</p>}
+    </>
+  );
+}
+
+export function Settings(p: { session: Session; membership: Membership; keys: Keyring }) {
+  const hid = p.membership.household_id;
+  const isOwner = p.membership.role === 'owner';
+  const canManage = isOwner || p.membership.role === 'full';
+  return (
+    <>
+      <h1>Settings</h1>
+      <Household hid={hid} canManage={canManage} />
+      {isOwner && <Pairing hid={hid} keys={p.keys} />}
+      {canManage && <Members hid={hid} />}
+      {canManage && <AccessLog hid={hid} />}
+      <Account session={p.session} keys={p.keys} />
+    </>
+  );
+}
+
+function Household(p: { hid: string; canManage: boolean }) {
+  const [tick, setTick] = useState(0);
+  const h = useAsync(() => api.household(p.hid), [p.hid, tick]);
+  const [run, error, busy] = useAction();
+  const [ok, setOk] = useState<string | null>(null);
+  if (!h.value) return <Section title="Household">{h.error ? <p role="alert">{h.error}</p> : <p aria-busy="true" />}</Section>;
+  const v = h.value;
+  const save = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    void run(async () => {
+      await api.patchHousehold(p.hid, {
+        name: String(f.get('name')),
+        retention_days: Number(f.get('days')),
+        retention_bytes: Math.round(Number(f.get('gb')) * 1e9),
+      });
+      setOk('Saved.');
+      setTick((t) => t + 1);
+    });
+  };
+  return (
+    <Section title="Household">
+      <form onSubmit={save} aria-label="Household settings">
+        <label className="field">
+          <span>Name</span>
+          <input name="name" defaultValue={v.name} required maxLength={64} disabled={!p.canManage} />
+        </label>
+        <label className="field">
+          <span>Keep footage on the server for (days)</span>
+          <input name="days" type="number" min={1} max={3650} defaultValue={v.retention_days} disabled={!p.canManage} />
+        </label>
+        <label className="field">
+          <span>And at most (GB)</span>
+          <input name="gb" type="number" min={0.001} step="any" defaultValue={v.retention_bytes / 1e9} disabled={!p.canManage} />
+        </label>
+        {p.canManage && (
+          <button type="submit" disabled={busy}>
+            Save
+          </button>
+        )}
+      </form>
+      <Feedback error={error} ok={ok} />
+      <p className="muted">Cameras: {v.cameras.length ? v.cameras.join(', ') : 'none yet'}</p>
+    </Section>
+  );
+}
+
+function Pairing(p: { hid: string; keys: Keyring }) {
+  const [offer, setOffer] = useState<{ token: string; code: string; expires: number } | null>(null);
+  const [run, error, busy] = useAction();
+  const devices = useAsync(() => api.devices(p.hid), [p.hid, offer]);
+  const start = () =>
+    run(async () => {
+      const r = await api.pairing(p.hid);
+      const pk = await publicKeys(p.keys);
+      setOffer({ token: r.token, code: await fingerprint(pk.identity), expires: r.expires_ms });
+    });
+  return (
+    <Section title="Agents">
+      <p>An agent records your cameras at home and uploads encrypted clips. To pair one, run on it:</p>
+      {offer ? (
+        <pre className="code" data-testid="pair-command">
+          porchlight pair --data-dir DATA --server {location.origin} --token {offer.token} --code {offer.code}
+        </pre>
+      ) : (
+        <button onClick={() => void start()} disabled={busy}>
+          Pair a new agent
+        </button>
+      )}
+      {offer && (
+        <p className="muted">
+          The code is your key's fingerprint: the agent checks that the server gave it your key. The token works once,
+          until {new Date(offer.expires).toLocaleTimeString()}.
+        </p>
+      )}
+      <Feedback error={error} />
+      <ul className="plain" aria-label="Paired agents">
+        {devices.value?.map((d) => (
+          <li key={d.id}>
+            <strong>{d.name}</strong> · paired {new Date(d.paired_ms).toLocaleDateString()}
+            {d.revoked_ms ? ' · revoked' : ''}
+          </li>
+        ))}
+      </ul>
+    </Section>
+  );
+}
+
+function Members(p: { hid: string }) {
+  const [tick, setTick] = useState(0);
+  const members = useAsync(() => api.members(p.hid), [p.hid, tick]);
+  const [role, setRole] = useState('standard');
+  const [until, setUntil] = useState('');
+  const [token, setToken] = useState<string | null>(null);
+  const [run, error, busy] = useAction();
+  const invite = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      const end = until ? new Date(until).getTime() : null;
+      if (until && Number.isNaN(end)) throw new Error('End time: not a date and time');
+      const r = await api.invite(p.hid, role, null, role === 'guest' || role === 'limited' ? end : null);
+      setToken(r.token);
+    });
+  };
+  return (
+    <Section title="Members">
+      <ul className="plain" aria-label="Members">
+        {members.value?.map((m) => (
+          <li key={m.account_id}>
+            {m.email} · <strong>{m.role}</strong>
+            {m.window_until_ms ? ` · until ${new Date(m.window_until_ms).toLocaleString()}` : ''}
+            {m.role !== 'owner' && (
+              <button className="link" onClick={() => void run(async () => (await api.removeMember(p.hid, m.account_id), setTick((t) => t + 1)))}>
+                Remove
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <form onSubmit={invite} aria-label="Invite a member">
+        <label className="field">
+          <span>Role</span>
+          <select value={role} onChange={(e) => setRole(e.target.value)}>
+            <option value="full">Full: everything but ownership</option>
+            <option value="standard">Standard: live view, events, clips</option>
+            <option value="limited">Limited: from now on, no settings</option>
+            <option value="guest">Guest: live view and events until an end time</option>
+          </select>
+        </label>
+        {(role === 'guest' || role === 'limited') && (
+          <label className="field">
+            <span>Access ends{role === 'limited' ? ' (optional)' : ''}</span>
+            <input type="datetime-local" value={until} onChange={(e) => setUntil(e.target.value)} required={role === 'guest'} />
+          </label>
+        )}
+        <button type="submit" disabled={busy}>
+          Invite
+        </button>
+      </form>
+      {token && (
+        <p>
+          Give this invitation code to the person you invite (they enter it after creating their account):{' '}
+          <code data-testid="invitation">{token}</code>
+        </p>
+      )}
+      <Feedback error={error} />
+    </Section>
+  );
+}
+
+function AccessLog(p: { hid: string }) {
+  const log = useAsync(() => api.accessLog(p.hid), [p.hid]);
+  return (
+    <Section title="Who opened what">
+      {log.error && <p role="alert">{log.error}</p>}
+      <table className="log">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Who</th>
+            <th scope="col">What</th>
+          </tr>
+        </thead>
+        <tbody>
+          {log.value?.slice(0, 100).map((a, i) => (
+            <tr key={i}>
+              <td>{new Date(a.at_ms).toLocaleString()}</td>
+              <td>{a.email ?? a.account_id ?? 'a device'}</td>
+              <td>
+                {a.kind} {a.object_id.slice(0, 8)}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Section>
+  );
+}
+
+function Account(p: { session: Session; keys: Keyring }) {
+  const fp = useAsync(async () => fingerprint((await publicKeys(p.keys)).identity), [p.keys]);
+  const [run, error, busy] = useAction();
+  const [ok, setOk] = useState<string | null>(null);
+  const [token, setToken] = useState('');
+  const addPasskey = () =>
+    run(async () => {
+      const { options } = await api.passkeyStart('This browser');
+      await api.passkeyFinish(await createPasskey(options));
+      setOk('Passkey added.');
+    });
+  const accept = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      await api.accept(token.trim());
+      location.reload();
+    });
+  };
+  return (
+    <Section title="Account">
+      <p>
+        Signed in as {p.session.email}. Your key's fingerprint: <code>{fp.value ?? '…'}</code>
+      </p>
+      <button onClick={() => void addPasskey()} disabled={busy}>
+        Add a passkey
+      </button>
+      <form onSubmit={accept} aria-label="Join a household">
+        <label className="field">
+          <span>Invitation code</span>
+          <input value={token} onChange={(e) => setToken(e.target.value)} required />
+        </label>
+        <button type="submit" disabled={busy}>
+          Join household
+        </button>
+      </form>
+      <Feedback error={error} ok={ok} />
+    </Section>
+  );
+}

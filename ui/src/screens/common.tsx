@@ -1,0 +1,65 @@
+import { type DependencyList, useEffect, useRef, useState } from 'react';
+import type { Keyring } from '../crypto/format';
+import { imageUrl } from '../objects';
+
+export function useAsync<T>(f: () => Promise<T>, deps: DependencyList): { value: T | null; error: string | null } {
+  const [state, setState] = useState<{ value: T | null; error: string | null }>({ value: null, error: null });
+  useEffect(() => {
+    let live = true;
+    f().then(
+      (value) => live && setState({ value, error: null }),
+      (e: Error) => live && setState((s) => ({ value: s.value, error: e.message })),
+    );
+    return () => {
+      live = false;
+    };
+    // The caller's deps decide when to re-run.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, deps);
+  return state;
+}
+
+export function ago(ms: number): string {
+  const s = Math.round((Date.now() - ms) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+/**
+ * A decrypted snapshot in a box of fixed aspect ratio (no layout shift when it loads),
+ * fetched only when it scrolls into view.
+ */
+export function Snapshot(p: { id: string | null; keys: Keyring; alt: string }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [url, setUrl] = useState<string | null>(null);
+  const [failed, setFailed] = useState<string | null>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!p.id || !el) return;
+    let live = true;
+    const id = p.id;
+    const io = new IntersectionObserver(
+      (entries) => {
+        if (!entries.some((e) => e.isIntersecting)) return;
+        io.disconnect();
+        imageUrl(id, p.keys).then(
+          (u) => live && setUrl(u),
+          (e: Error) => live && setFailed(e.message),
+        );
+      },
+      { rootMargin: '400px' },
+    );
+    io.observe(el);
+    return () => {
+      live = false;
+      io.disconnect();
+    };
+  }, [p.id, p.keys]);
+  return (
+    <div className="thumb" ref={box}>
+      {url ? <img src={url} alt={p.alt} /> : failed ? <span className="thumb-note" title={failed}>Cannot open</span> : !p.id ? <span className="thumb-note">No snapshot</span> : null}
+    </div>
+  );
+}
