@@ -5,10 +5,11 @@
 // recovery code, adds a passkey through Chromium's virtual authenticator and signs in
 // with it, and checks the bad-input paths (wrong password, altered clip, expired session).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+import { bin, launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
 
 const EMAIL = 'owner@example.org';
 const PASSWORD = 'correct horse battery staple';
@@ -20,6 +21,8 @@ let owner: BrowserContext;
 let server: { url: string; data: string };
 let dir: string;
 let totpSecret = '';
+let agentData = '';
+let agentHttp = 0;
 let recoveryCode = '';
 
 async function shoot(page: Page, name: string): Promise<void> {
@@ -67,6 +70,28 @@ async function freshCode(): Promise<string> {
   return totp(totpSecret);
 }
 
+/** Waits for the player to say the clip verified; on a timeout, says what it showed instead. */
+async function verified(page: Page, what: string): Promise<void> {
+  await waitFor(what, 30_000, () => page.getByTestId('clip-verified').isVisible()).catch(async (e: Error) => {
+    throw new Error(`${e.message}; the player says: ${await page.locator('dialog').textContent()}`);
+  });
+}
+
+/** Rings the doorbell while the agent is recording (the test clip ends every 20 s and the
+ * agent reconnects; a press in that gap would have no footage). */
+async function ringWhileRecording(): Promise<void> {
+  const frames = () => {
+    const s = JSON.parse(readFileSync(join(agentData, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+    return s.find((x) => x.camera === 'door')?.frames_recorded ?? 0;
+  };
+  await waitFor('the agent to be recording', 60_000, async () => {
+    const before = frames();
+    await new Promise((r) => setTimeout(r, 1000));
+    return frames() - before > 15;
+  });
+  await ringDoorbell(agentHttp);
+}
+
 async function signIn(page: Page, email: string, password: string): Promise<void> {
   await page.goto(server.url);
   await page.getByLabel('Email').fill(email);
@@ -85,7 +110,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   stopAll();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.PORCHLIGHT_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+  else if (dir) console.log(`kept ${dir}`);
 });
 
 describe('the owner', () => {
@@ -130,6 +156,8 @@ describe('the owner', () => {
     pair(data, server.url, token, code);
     const rtsp = await startRtsp(agentDir, join(repo, 'testdata/generated/front.mp4'));
     const http = await startAgent(agentDir, data, rtsp);
+    agentData = data;
+    agentHttp = http;
     await shoot(page, 'settings');
 
     // The home screen shows the camera recording once the agent reports.
@@ -138,11 +166,7 @@ describe('the owner', () => {
       await page.reload();
       return page.getByText(/Recording since/).isVisible();
     });
-    await waitFor('the agent to record a few seconds', 60_000, async () => {
-      const s = JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
-      return (s.find((x) => x.camera === 'door')?.frames_recorded ?? 0) > 90;
-    });
-    await ringDoorbell(http);
+    await ringWhileRecording();
     const note = page.getByTestId('notification');
     await waitFor('the event notification', 90_000, () => note.first().isVisible());
     await shoot(page, 'home');
@@ -153,7 +177,7 @@ describe('the owner', () => {
     await expect.poll(() => row.textContent(), { timeout: 10_000 }).toMatch(/doorbell/i);
     await shoot(page, 'timeline');
     await row.click();
-    await waitFor('the clip to verify', 30_000, () => page.getByTestId('clip-verified').isVisible());
+    await verified(page, 'the clip to verify');
     const first = await waitFor('the video to advance', 30_000, async () => {
       const s = await frameState(page);
       return s.t > 0.5 ? s : null;
@@ -162,6 +186,62 @@ describe('the owner', () => {
     await shoot(page, 'player');
     expect(await page.getByTestId('clip-verified').textContent()).toMatch(/Signed by porch agent/);
     await page.close();
+  });
+
+  it('invites a limited member, who sees only footage from the invitation on and no settings', async () => {
+    const op = await owner.newPage();
+    await op.goto(server.url);
+    await nav(op, 'Settings').click();
+    await op.getByLabel('Role').selectOption('limited');
+    await op.getByRole('button', { name: 'Invite' }).click();
+    const invitation = (await op.getByTestId('invitation').textContent())!.trim();
+
+    const mctx = await browser.newContext();
+    const mp = await mctx.newPage();
+    await mp.goto(server.url);
+    await mp.getByRole('tab', { name: 'Create account' }).click();
+    await mp.getByLabel('Email').fill('member@example.org');
+    await mp.getByLabel('Password').fill('another long password');
+    await mp.getByRole('button', { name: 'Create account' }).click();
+    const secret = (await mp.locator('code.secret').textContent())!.trim();
+    await mp.getByLabel('Code').fill(totp(secret));
+    await mp.getByRole('button', { name: 'Confirm' }).click();
+    await mp.getByRole('button', { name: 'Make my keys' }).click();
+    await mp.getByRole('button', { name: 'I wrote it down' }).click();
+    await mp.getByLabel('Invitation code').fill(invitation);
+    await mp.getByRole('button', { name: 'Join' }).click();
+    await waitFor('the member\'s home screen', 30_000, () => mp.getByRole('heading', { name: 'Cameras' }).isVisible());
+    // The doorbell event from before the invitation is not theirs to see.
+    await nav(mp, 'Timeline').click();
+    await waitFor('the empty timeline', 30_000, () => mp.getByText('No events yet.').isVisible());
+
+    // The owner's app signs the new member into the roster; the agent takes it.
+    await op.reload();
+    await waitFor('the roster', 30_000, async () => (await op.getByTestId('roster').textContent())?.includes('no. 2'));
+    expect(await op.getByText(/member@example.org/).textContent()).toMatch(/key [0-9A-Z]{4}-/);
+    await waitFor('the agent to accept the roster', 60_000, async () => {
+      const r = spawnSync(bin, ['trust', 'show', '--data-dir', agentData], { encoding: 'utf8' });
+      return r.stdout.includes('"member@example.org"');
+    });
+    await ringWhileRecording();
+    await waitFor('the member\'s notification', 90_000, () => mp.getByTestId('notification').first().isVisible());
+    await nav(mp, 'Timeline').click();
+    const row = mp.getByRole('button', { name: /on door at .*: play/ }).first();
+    await waitFor('the event in the member\'s timeline', 30_000, () => row.isVisible());
+    expect(await mp.getByRole('button', { name: /on door at .*: play/ }).count()).toBe(1);
+    await row.click();
+    await waitFor('the member\'s clip to verify', 30_000, () => mp.getByTestId('clip-verified').isVisible());
+    await mp.getByRole('button', { name: 'Close' }).click();
+    await nav(mp, 'Settings').click();
+    await waitFor('the member\'s settings', 30_000, () => mp.getByRole('heading', { name: 'Account' }).isVisible());
+    for (const hidden of ['Members', 'Agents', 'Who opened what']) {
+      expect(await mp.getByRole('heading', { name: hidden }).count(), hidden).toBe(0);
+    }
+    // The owner sees that the member opened it.
+    await op.reload();
+    await waitFor('the access log entry', 30_000, () => op.getByRole('cell', { name: 'member@example.org' }).first().isVisible());
+    await mctx.close();
+    await op.close();
   });
 
   it('restores the keys on a new browser with the recovery code and opens footage', async () => {
@@ -179,7 +259,7 @@ describe('the owner', () => {
     const row = page.getByRole('button', { name: /on door at .*: play/ }).first();
     await waitFor('the event', 30_000, () => row.isVisible());
     await row.click();
-    await waitFor('the clip to verify', 30_000, () => page.getByTestId('clip-verified').isVisible());
+    await verified(page, 'the clip to verify');
     await ctx.close();
   });
 

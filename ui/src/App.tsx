@@ -2,6 +2,7 @@ import { Component, type ReactNode, useCallback, useEffect, useState } from 'rea
 import { ApiError, type Session, api, onSignedOut, setCsrf } from './api';
 import type { Keyring } from './crypto/format';
 import { loadKeyring } from './keystore';
+import { syncRoster } from './roster';
 import { Auth, KeySetup } from './screens/Auth';
 import { Home } from './screens/Home';
 import { Settings } from './screens/Settings';
@@ -84,6 +85,13 @@ function Shell() {
       setSession(null);
     });
   }, [refresh]);
+
+  // The owner's device keeps the agents' roster in step with the member list: a member
+  // who joined (and made keys) since the last visit is signed in now.
+  const ownerOf = session?.households.find((h) => h.role === 'owner')?.household_id ?? null;
+  useEffect(() => {
+    if (ownerOf && keys) syncRoster(ownerOf, keys).catch((e: Error) => console.warn(`roster: ${e.message}`));
+  }, [ownerOf, keys]);
 
   if (fatal) {
     return (

@@ -12,7 +12,8 @@ export class ApiError extends Error {
   }
 }
 
-let csrf: string | null = sessionStorage.getItem('porchlight.csrf');
+// Read lazily: module tests run where there is no sessionStorage.
+let csrf: string | null = globalThis.sessionStorage?.getItem('porchlight.csrf') ?? null;
 
 export function setCsrf(c: string | null): void {
   csrf = c;
@@ -120,6 +121,7 @@ export interface Member {
   role: string;
   window_from_ms: number | null;
   window_until_ms: number | null;
+  public_keys: string | null;
 }
 
 export interface Access {
@@ -166,6 +168,8 @@ export const api = {
       window_from_ms: window_from_ms ?? undefined,
       window_until_ms: window_until_ms ?? undefined,
     }),
+  roster: (hid: string) => call<{ serial: number; roster: string }>('GET', `/api/households/${hid}/roster`),
+  putRoster: (hid: string, roster: string) => call<{ serial: number }>('PUT', `/api/households/${hid}/roster`, { roster }),
   accept: (token: string) => call<Member>('POST', '/api/invitations/accept', { token }),
   pairing: (hid: string) => call<{ token: string; household_id: string; expires_ms: number }>('POST', `/api/households/${hid}/pairings`),
   accessLog: (hid: string) => call<Access[]>('GET', `/api/households/${hid}/access-log?limit=200`),

@@ -370,6 +370,43 @@ impl Client {
         Ok(())
     }
 
+    /// Fetches the household's roster and accepts it when it is newer than the one held.
+    /// The agent checks the owner's signature itself (`Trust::accept_roster`): the server
+    /// only relays the roster and cannot add a member.
+    async fn sync_roster(&self, layout: &Layout) -> Result<(), Error> {
+        let r = self
+            .http
+            .get(self.url("/api/device/roster"))
+            .bearer_auth(&self.link.token)
+            .send()
+            .await
+            .map_err(|e| Error::wrap(ErrorKind::Unavailable, "reaching the server", e))?;
+        if r.status().as_u16() == 404 {
+            return Ok(());
+        }
+        if !r.status().is_success() {
+            bail!(Unavailable, "the server said {} to GET /api/device/roster", r.status());
+        }
+        let body: serde_json::Value =
+            r.json().await.map_err(|e| Error::wrap(ErrorKind::DataLoss, "the roster reply is not JSON", e))?;
+        let bytes = crypto::keys::unhex(body["roster"].as_str().unwrap_or_default())
+            .ok_or_else(|| base::err!(DataLoss, "the server sent a roster that is not hex"))?;
+        let layout = layout.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let roster = crypto::trust::Roster::parse(&bytes).map_err(sealing::from_crypto)?;
+            let Some(mut t) = sealing::load_trust(&layout)? else { return Ok(()) };
+            if t.roster().is_some_and(|cur| cur.serial >= roster.serial) {
+                return Ok(());
+            }
+            t.accept_roster(&roster).map_err(sealing::from_crypto)?;
+            sealing::save_trust(&layout, &t)?;
+            tracing::info!(serial = roster.serial, members = roster.members.len(), "accepted the owner's new roster");
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::wrap(ErrorKind::Internal, "roster task", e))?
+    }
+
     async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
         let mut ids = std::collections::HashMap::new();
         for (name, _) in OBJECTS {
@@ -419,6 +456,9 @@ pub async fn run(
             // screen shows the camera as offline meanwhile, which is what it is to the server.
             if let Err(Failure::Retry(e) | Failure::Reject(e)) = client.report_status(&board).await {
                 tracing::debug!("status report: {e}");
+            }
+            if let Err(e) = client.sync_roster(&layout).await {
+                tracing::warn!("roster: {e}");
             }
             reported = Some(std::time::Instant::now());
         }

@@ -102,6 +102,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(households::set_camera_retention))
         .routes(routes!(sync::device_self))
         .routes(routes!(sync::device_status))
+        .routes(routes!(sync::device_roster))
+        .routes(routes!(households::put_roster, households::get_roster))
         .routes(routes!(sync::camera_status))
         .routes(routes!(sync::missing_chunks))
         .routes(routes!(sync::put_chunk))

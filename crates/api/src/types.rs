@@ -198,6 +198,9 @@ pub struct MemberJson {
     pub role: String,
     pub window_from_ms: Option<i64>,
     pub window_until_ms: Option<i64>,
+    /// The member's signed public-key bundle (hex), once their device made one: the owner's
+    /// device puts it in the roster it signs for the agents.
+    pub public_keys: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -429,4 +432,17 @@ pub struct CameraStatusJson {
     pub reported_ms: i64,
     /// Whether that report is recent (within three reporting intervals).
     pub online: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterJson {
+    /// A roster signed by the owner's identity key (hex; design/crypto-format.md).
+    pub roster: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredRoster {
+    pub serial: i64,
+    pub roster: String,
 }

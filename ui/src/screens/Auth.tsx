@@ -198,6 +198,7 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
   const [shown, setShown] = useState<{ code: string; fp: string } | null>(null);
   const [saved, setSaved] = useState(false);
   const [home, setHome] = useState('Home');
+  const [invitation, setInvitation] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const run = async (f: () => Promise<void>) => {
@@ -230,6 +231,14 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
       const { key_backup } = await api.keyBackup();
       const ring = await openBackup(unhex(key_backup), parseRecoveryCode(code));
       saveKeyring(p.session.account_id, ring);
+      p.onDone();
+    });
+  };
+
+  const join = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      await api.accept(invitation.trim());
       p.onDone();
     });
   };
@@ -287,6 +296,18 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
           </p>
           <button onClick={() => (p.session.households.length ? p.onDone() : setSaved(true))}>I wrote it down</button>
         </>
+      )}
+      {(p.keys || saved) && p.session.households.length === 0 && (
+        <form onSubmit={join} aria-label="Join a household">
+          <h2>Invited to a household?</h2>
+          <label className="field">
+            <span>Invitation code</span>
+            <input name="invitation" value={invitation} onChange={(e) => setInvitation(e.target.value)} required autoComplete="off" />
+          </label>
+          <button type="submit" disabled={busy}>
+            Join
+          </button>
+        </form>
       )}
       {(p.keys || saved) && p.session.households.length === 0 && (
         <form onSubmit={createHousehold} aria-label="Create household">

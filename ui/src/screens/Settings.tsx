@@ -2,6 +2,9 @@ import { type FormEvent, type ReactNode, useState } from 'react';
 import { ApiError, type Membership, type Session, api } from '../api';
 import { type Keyring, fingerprint, publicKeys } from '../crypto/format';
 import { createPasskey } from '../passkey';
+import { syncRoster } from '../roster';
+import { unhex } from '../crypto/bytes';
+import { parsePublicKeys } from '../crypto/format';
 import { useAsync } from './common';
 
 function Section(p: { title: string; children: ReactNode }) {
@@ -52,7 +55,7 @@ export function Settings(p: { session: Session; membership: Membership; keys: Ke
       <h1>Settings</h1>
       <Household hid={hid} canManage={canManage} />
       {isOwner && <Pairing hid={hid} keys={p.keys} />}
-      {canManage && <Members hid={hid} />}
+      {canManage && <Members hid={hid} keys={p.keys} isOwner={isOwner} />}
       {canManage && <AccessLog hid={hid} />}
       <Account session={p.session} keys={p.keys} />
     </>
@@ -147,9 +150,17 @@ function Pairing(p: { hid: string; keys: Keyring }) {
   );
 }
 
-function Members(p: { hid: string }) {
+function Members(p: { hid: string; keys: Keyring; isOwner: boolean }) {
   const [tick, setTick] = useState(0);
-  const members = useAsync(() => api.members(p.hid), [p.hid, tick]);
+  const members = useAsync(async () => {
+    const list = await api.members(p.hid);
+    // The member list and the agents' roster move together (see roster.ts).
+    const serial = p.isOwner ? await syncRoster(p.hid, p.keys) : null;
+    const fps = await Promise.all(
+      list.map(async (m) => (m.public_keys ? fingerprint((await parsePublicKeys(unhex(m.public_keys))).identity).catch(() => null) : null)),
+    );
+    return { list, fps, serial };
+  }, [p.hid, p.keys, p.isOwner, tick]);
   const [role, setRole] = useState('standard');
   const [until, setUntil] = useState('');
   const [token, setToken] = useState<string | null>(null);
@@ -161,14 +172,24 @@ function Members(p: { hid: string }) {
       if (until && Number.isNaN(end)) throw new Error('End time: not a date and time');
       const r = await api.invite(p.hid, role, null, role === 'guest' || role === 'limited' ? end : null);
       setToken(r.token);
+      setTick((t) => t + 1);
     });
   };
   return (
     <Section title="Members">
       <ul className="plain" aria-label="Members">
-        {members.value?.map((m) => (
+        {members.value?.list.map((m, i) => (
           <li key={m.account_id}>
             {m.email} · <strong>{m.role}</strong>
+            {m.role !== 'owner' &&
+              (members.value?.fps[i] ? (
+                <span className="muted">
+                  {' '}
+                  · key <code>{members.value.fps[i]}</code> (compare with their screen)
+                </span>
+              ) : (
+                <span className="muted"> · has not made keys yet: sees events, cannot open footage</span>
+              ))}
             {m.window_until_ms ? ` · until ${new Date(m.window_until_ms).toLocaleString()}` : ''}
             {m.role !== 'owner' && (
               <button className="link" onClick={() => void run(async () => (await api.removeMember(p.hid, m.account_id), setTick((t) => t + 1)))}>
@@ -198,6 +219,12 @@ function Members(p: { hid: string }) {
           Invite
         </button>
       </form>
+      {members.error && <p role="alert">{members.error}</p>}
+      {members.value?.serial && (
+        <p className="muted" data-testid="roster">
+          Your agents seal new footage for the members above with keys (signed member list no. {members.value.serial.serial}).
+        </p>
+      )}
       {token && (
         <p>
           Give this invitation code to the person you invite (they enter it after creating their account):{' '}

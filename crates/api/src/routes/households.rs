@@ -119,6 +119,7 @@ pub async fn members(
                 role: m.role.as_str().to_owned(),
                 window_from_ms: m.window_from_ms,
                 window_until_ms: m.window_until_ms,
+                public_keys: m.public_keys.as_deref().map(crypto::keys::hex),
             })
             .collect(),
     ))
@@ -204,6 +205,7 @@ pub async fn accept(
         role: m.role.as_str().to_owned(),
         window_from_ms: m.window_from_ms,
         window_until_ms: m.window_until_ms,
+        public_keys: m.public_keys.as_deref().map(crypto::keys::hex),
     }))
 }
 
@@ -374,4 +376,63 @@ pub async fn set_camera_retention(
             })
             .collect(),
     ))
+}
+
+const ROSTER_BYTES_MAX: usize = 64 * 1024;
+
+#[utoipa::path(put, path = "/api/households/{household_id}/roster", params(("household_id" = String, Path)), request_body = RosterJson, responses((status = 200, body = StoredRoster), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), tag = "households")]
+pub async fn put_roster(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<RosterJson>,
+) -> ApiResult<Json<StoredRoster>> {
+    let m = actor.member(&st, &hid, Permission::ManageMembers).await?;
+    let bytes = hex_decode("roster", &req.roster, ROSTER_BYTES_MAX)?;
+    let r = crypto::trust::Roster::parse(&bytes)
+        .map_err(|e| err!(InvalidArgument, "roster: not a signed roster: {}", e.message()))?;
+    if crypto::keys::hex(&r.household_id) != hid {
+        bail!(InvalidArgument, "roster: names household {}, not {hid}", crypto::keys::hex(&r.household_id));
+    }
+    let owner = st.db.account_by_id(&m.account_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
+    let pk = owner.public_keys.ok_or_else(|| {
+        err!(FailedPrecondition, "roster: upload your public keys (PUT /api/me/keys) before signing a roster")
+    })?;
+    let owner_keys = crypto::keys::PublicKeys::parse(&pk)
+        .map_err(|e| err!(Internal, "the owner's stored keys do not parse: {}", e.message()))?;
+    if r.signer != owner_keys.identity {
+        bail!(
+            InvalidArgument,
+            "roster: signed by {}, not by the owner's key {}",
+            r.signer.fingerprint(),
+            owner_keys.identity.fingerprint()
+        );
+    }
+    let serial =
+        i64::try_from(r.serial).map_err(|_| err!(InvalidArgument, "roster: serial {} is over 2^63-1", r.serial))?;
+    if !st.db.set_roster(&hid, serial, &bytes, st.now_ms()).await? {
+        let cur = st.db.roster(&hid).await?.map(|c| c.0).unwrap_or(0);
+        bail!(FailedPrecondition, "roster: serial {serial} is not newer than the stored serial {cur}");
+    }
+    security(
+        &st,
+        Some(&m.account_id),
+        "roster_signed",
+        ip,
+        &format!("{hid} serial {serial}, {} members", r.members.len()),
+    )
+    .await?;
+    Ok(Json(StoredRoster { serial, roster: req.roster }))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/roster", params(("household_id" = String, Path)), responses((status = 200, body = StoredRoster), (status = 404, body = crate::error::ErrorBody)), tag = "households")]
+pub async fn get_roster(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<StoredRoster>> {
+    actor.member(&st, &hid, Permission::ManageMembers).await?;
+    let (serial, bytes) = st.db.roster(&hid).await?.ok_or_else(|| err!(NotFound, "roster: none signed yet"))?;
+    Ok(Json(StoredRoster { serial, roster: crypto::keys::hex(&bytes) }))
 }

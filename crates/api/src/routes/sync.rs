@@ -46,6 +46,14 @@ pub async fn device_self(State(st): State<AppState>, actor: Actor) -> ApiResult<
     }))
 }
 
+#[utoipa::path(get, path = "/api/device/roster", responses((status = 200, body = StoredRoster), (status = 404, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn device_roster(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<StoredRoster>> {
+    let d = actor.device()?;
+    let (serial, bytes) =
+        st.db.roster(&d.household_id).await?.ok_or_else(|| err!(NotFound, "roster: the owner has not signed one"))?;
+    Ok(Json(StoredRoster { serial, roster: crypto::keys::hex(&bytes) }))
+}
+
 /// How often agents report their cameras' state; a report older than three of these
 /// means the agent is offline.
 pub const STATUS_EVERY_MS: i64 = 15_000;

@@ -125,6 +125,8 @@ pub struct Member {
     pub window_from_ms: Option<i64>,
     pub window_until_ms: Option<i64>,
     pub created_ms: i64,
+    /// The member's signed public-key bundle, once their device made one.
+    pub public_keys: Option<Vec<u8>>,
 }
 
 fn member(r: &AnyRow) -> Result<Member, Error> {
@@ -137,11 +139,13 @@ fn member(r: &AnyRow) -> Result<Member, Error> {
         window_from_ms: r.get(4),
         window_until_ms: r.get(5),
         created_ms: r.get(6),
+        public_keys: r.get(7),
     })
 }
 
 const MEMBER_SELECT: &str = "SELECT m.household_id, m.account_id, a.email, m.role, m.window_from_ms, \
-                             m.window_until_ms, m.created_ms FROM member m JOIN account a ON a.id = m.account_id";
+                             m.window_until_ms, m.created_ms, a.public_keys FROM member m \
+                             JOIN account a ON a.id = m.account_id";
 
 #[derive(Clone, Debug)]
 pub struct Invitation {
@@ -595,6 +599,35 @@ impl Db {
     }
 
     // ---- passkeys ----
+
+    /// The household's roster: its serial and signed bytes.
+    pub async fn roster(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {
+        let row = sqlx::query("SELECT serial, roster FROM roster WHERE household_id = $1")
+            .bind(household_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a roster"))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Replaces the household's roster if `serial` is higher than the stored one (in one
+    /// statement, so two racing owners' devices cannot both win); false when it is not.
+    pub async fn set_roster(&self, household_id: &str, serial: i64, roster: &[u8], now_ms: i64) -> Result<bool, Error> {
+        Ok(sqlx::query(
+            "INSERT INTO roster (household_id, serial, roster, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (household_id) DO UPDATE SET serial = excluded.serial, roster = excluded.roster, \
+             updated_ms = excluded.updated_ms WHERE roster.serial < excluded.serial",
+        )
+        .bind(household_id)
+        .bind(serial)
+        .bind(roster)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a roster"))?
+        .rows_affected()
+            == 1)
+    }
 
     /// Stores a new passkey; a credential id registered before (to any account) is refused.
     pub async fn insert_passkey(&self, p: &PasskeyRow) -> Result<(), Error> {
