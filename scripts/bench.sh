@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
-#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline)
+#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline, web)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -117,4 +117,19 @@ if [ "$what" = all ] || [ "$what" = timeline ]; then
   $bin bench timeline --database "postgres://postgres@127.0.0.1:$pgport/bench" --rate 2000 --connections 32 --seconds 30
   $bin bench timeline --database "postgres://postgres@127.0.0.1:$pgport/bench" --rate 1000 --connections 16 --seconds 30
   kill $pg; wait $pg 2>/dev/null || true
+fi
+
+if [ "$what" = web ]; then
+  # The web app in Debian's Chromium: click-to-first-frame for a 30 s 1080p clip, WebCrypto
+  # decrypt throughput, first-screen size (ui/e2e/web.perf.ts).
+  clip=$scratch/1080p30-4M.mp4
+  if [ ! -s "$clip" ]; then
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
+      -c:v libx264 -preset veryfast -profile:v high -b:v 4M -maxrate 4M -bufsize 8M -g 60 -bf 0 \
+      -pix_fmt yuv420p "$clip"
+  fi
+  bash scripts/setup-ui.sh
+  (cd ui && npm run --silent build >/dev/null)
+  cargo build --release -q
+  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight PORCHLIGHT_BENCH_CLIP=$clip npm run --silent perf) 2>&1 | grep '^web:'
 fi

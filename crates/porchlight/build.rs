@@ -1,5 +1,6 @@
 //! Embeds the web app (`ui/dist`, built by `make ui`) into the binary: writes a table of
-//! (path, content type, bytes) to `$OUT_DIR/ui_files.rs`. Without a built app the table is
+//! (path, content type, bytes, gzipped bytes if `ui/scripts/compress.mjs` made them) to
+//! `$OUT_DIR/ui_files.rs`. Without a built app the table is
 //! empty and `porchlight serve` answers `/` with a page saying how to build it.
 
 use std::path::{Path, PathBuf};
@@ -37,12 +38,25 @@ fn main() {
     let mut files = Vec::new();
     walk(&dist, &mut files);
     files.sort();
-    let mut code = String::from("pub static FILES: &[(&str, &str, &[u8])] = &[\n");
-    for f in &files {
+    let mut code = String::from("pub static FILES: &[super::File] = &[\n");
+    for f in files.iter().filter(|f| f.extension().is_none_or(|e| e != "gz")) {
         println!("cargo::rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&dist).expect("under dist").to_string_lossy().replace('\\', "/");
         let abs = f.canonicalize().expect("a file listed a moment ago");
-        code.push_str(&format!("    ({:?}, {:?}, include_bytes!({:?})),\n", format!("/{rel}"), content_type(f), abs));
+        let mut gz = f.clone().into_os_string();
+        gz.push(".gz");
+        let gz = PathBuf::from(gz);
+        let gz = if gz.exists() {
+            format!("Some(include_bytes!({:?}))", gz.canonicalize().expect("exists"))
+        } else {
+            "None".to_owned()
+        };
+        code.push_str(&format!(
+            "    ({:?}, {:?}, include_bytes!({:?}), {gz}),\n",
+            format!("/{rel}"),
+            content_type(f),
+            abs
+        ));
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("ui_files.rs");

@@ -89,13 +89,13 @@ export function pair(data: string, server: string, token: string, code: string):
 export const AGENT_TOKEN = 'a-long-enough-token';
 
 /** An agent with a doorbell camera `door` recording `rtsp`, syncing with its paired server. */
-export async function startAgent(dir: string, data: string, rtsp: string): Promise<number> {
+export async function startAgent(dir: string, data: string, rtsp: string, rollS = 2): Promise<number> {
   const http = await freePort();
   const config = join(dir, 'agent.toml');
   writeFileSync(
     config,
     `data_dir = ${JSON.stringify(data)}\n[http]\nlisten = "127.0.0.1:${http}"\ntoken = "${AGENT_TOKEN}"\n[sync]\nsettle_s = 1\n` +
-      `[[cameras]]\nname = "door"\ndoorbell = true\nmain = { url = "${rtsp}" }\nevents = { pre_roll_s = 2, post_roll_s = 2 }\n`,
+      `[[cameras]]\nname = "door"\ndoorbell = true\nmain = { url = "${rtsp}" }\nevents = { pre_roll_s = ${rollS}, post_roll_s = ${rollS} }\n`,
   );
   start(bin, ['agent', '--config', config], join(dir, 'agent.log'));
   return http;

@@ -166,6 +166,9 @@ export async function openClipStream(
           await sink(plain, { header: header!, received: consumed, total: header!.headerLen + sealedLen(header!.plaintextLen) });
         }
       }
+      // A response that ends early is the transport's failure (a proxy or a dropped
+      // connection), not the clip's: fetch the rest again.
+      if (!opener || nextChunk < opener.chunks) throw new ApiError(0, 'network', 'the connection ended before the clip did');
       break;
     } catch (e) {
       if (e instanceof VerifyError || e instanceof FormatError || (e as Error).name === 'AbortError') throw e;

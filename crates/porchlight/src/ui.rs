@@ -6,8 +6,11 @@
 //! the app puts what it decrypted.
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+
+/// Path, content type, bytes, gzipped bytes.
+type File = (&'static str, &'static str, &'static [u8], Option<&'static [u8]>);
 
 mod files {
     include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
@@ -21,23 +24,44 @@ const NOT_BUILT: &str = "<!doctype html><title>Porchlight</title><p>The web app 
                          binary. Run <code>make build</code> (it runs <code>npm ci</code> and \
                          <code>vite build</code> in <code>ui/</code> first).</p>";
 
-fn find(path: &str) -> Option<&'static (&'static str, &'static str, &'static [u8])> {
+fn find(path: &str) -> Option<&'static File> {
     files::FILES.iter().find(|f| f.0 == path)
 }
 
-async fn serve(uri: Uri) -> Response {
+fn accepts_gzip(h: &HeaderMap) -> bool {
+    h.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|e| {
+        let mut parts = e.trim().split(';');
+        parts.next() == Some("gzip") && !parts.any(|q| q.trim().replace(' ', "") == "q=0")
+    })
+}
+
+async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let path = match uri.path() {
         "/" => "/index.html",
         p => p,
     };
-    let Some(&(name, ctype, body)) = find(path) else {
+    let Some(&(name, ctype, body, gz)) = find(path) else {
         if path == "/index.html" {
             return page(StatusCode::OK, "text/html; charset=utf-8", NOT_BUILT.as_bytes(), "no-cache");
         }
         return page(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", b"not found", "no-cache");
     };
     let cache = if name.starts_with("/assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
-    page(StatusCode::OK, ctype, body, cache)
+    match gz {
+        Some(gz) if accepts_gzip(&headers) => {
+            let mut r = page(StatusCode::OK, ctype, gz, cache);
+            r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            r
+        }
+        _ => {
+            let mut r = page(StatusCode::OK, ctype, body, cache);
+            if gz.is_some() {
+                r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            r
+        }
+    }
 }
 
 fn page(status: StatusCode, ctype: &'static str, body: &'static [u8], cache: &'static str) -> Response {
@@ -78,6 +102,20 @@ mod tests {
         let index = find("/index.html").expect("index.html");
         let text = std::str::from_utf8(index.2).unwrap();
         assert!(!text.contains("<script>"), "no inline script (the CSP forbids it)");
-        assert!(files::FILES.iter().any(|f| f.0.starts_with("/assets/") && f.0.ends_with(".js")));
+        assert!(files::FILES.iter().any(|f| f.0.starts_with("/assets/") && f.0.ends_with(".js") && f.3.is_some()));
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert!(accepts_gzip(&h("gzip, deflate, br")));
+        assert!(accepts_gzip(&h("br;q=1.0, gzip;q=0.8")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("br, deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }

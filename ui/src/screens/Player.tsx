@@ -28,6 +28,7 @@ export function Player(p: { event: EventJson; keys: Keyring; householdId: string
     const player = new ClipPlayer(v);
     const abort = new AbortController();
     const clip = p.event.clip_object;
+    let shown = 0;
     (async () => {
       if (!clip) throw new Error('This event has no clip (the camera had nothing recorded for it).');
       const header = await openClipStream(
@@ -35,7 +36,11 @@ export function Player(p: { event: EventJson; keys: Keyring; householdId: string
         p.keys,
         (plain, prog) => {
           player.push(plain);
-          setStatus({ kind: 'loading', received: prog.received, total: prog.total });
+          // Progress at most ten times a second: a render per 64 KiB chunk costs more than the chunk.
+          if (performance.now() - shown > 100) {
+            shown = performance.now();
+            setStatus({ kind: 'loading', received: prog.received, total: prog.total });
+          }
         },
         abort.signal,
       );

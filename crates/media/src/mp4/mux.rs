@@ -377,13 +377,70 @@ pub fn fragment(part: &Part, sequence: u32, base_decode_90k: u64) -> Vec<Piece> 
     vec![Piece::Bytes(head), Piece::Range(part.body.clone())]
 }
 
-/// A whole fragmented MP4: init segment then one fragment per part.
+/// A whole fragmented MP4: init segment then one fragment per group of pictures (each
+/// part split at its keyframes), so that a player fed the file as it arrives (Media Source
+/// Extensions) can show the first seconds without waiting for a whole part.
 pub fn fragmented(entries: &[Arc<SampleEntry>], parts: &[Part], start_90k: i64) -> Plan {
     let mut pieces = vec![Piece::Bytes(fragmented_init(entries, start_90k))];
     let mut decode_90k = 0u64;
-    for (i, p) in parts.iter().enumerate() {
-        pieces.extend(fragment(p, i as u32 + 1, decode_90k));
+    let mut sequence = 0u32;
+    for p in parts.iter().flat_map(split_at_keyframes) {
+        sequence += 1;
+        pieces.extend(fragment(&p, sequence, decode_90k));
         decode_90k += p.frames.iter().map(|f| u64::from(f.duration_90k)).sum::<u64>();
     }
     Plan { pieces }
+}
+
+/// A part as consecutive parts that each start at a keyframe (but the first, which starts
+/// wherever the part does). The frames are stored contiguously, so each piece's bytes are
+/// the next `sum(size_bytes)` bytes of the part's range.
+fn split_at_keyframes(p: &Part) -> Vec<Part> {
+    let mut out: Vec<Part> = Vec::new();
+    let mut offset = p.body.offset;
+    for f in &p.frames {
+        if out.is_empty() || (f.is_key && !out.last().expect("one").frames.is_empty()) {
+            out.push(Part {
+                entry: p.entry,
+                frames: Vec::new(),
+                body: BodyRange { path: p.body.path.clone(), offset, len: 0 },
+            });
+        }
+        let cur = out.last_mut().expect("one");
+        cur.frames.push(*f);
+        cur.body.len += u64::from(f.size_bytes);
+        offset += u64::from(f.size_bytes);
+    }
+    // Sizes that do not add up to the range (never for an index the syncer wrote) keep
+    // the part whole rather than guess.
+    if offset != p.body.offset + p.body.len || out.is_empty() {
+        return vec![p.clone()];
+    }
+    out
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn part(keys: &[bool]) -> Part {
+        let frames = keys
+            .iter()
+            .map(|&is_key| FrameInfo { size_bytes: 10, duration_90k: 3000, is_key, pts_offset_90k: 0 })
+            .collect::<Vec<_>>();
+        let len = 10 * frames.len() as u64;
+        Part { entry: 0, frames, body: BodyRange { path: "seg".into(), offset: 100, len } }
+    }
+
+    #[test]
+    fn parts_split_at_keyframes_into_contiguous_ranges() {
+        let got = split_at_keyframes(&part(&[false, true, false, false, true, false]));
+        let shape: Vec<(usize, u64, u64)> = got.iter().map(|p| (p.frames.len(), p.body.offset, p.body.len)).collect();
+        assert_eq!(shape, vec![(1, 100, 10), (3, 110, 30), (2, 140, 20)]);
+        assert!(got[1].frames[0].is_key && got[2].frames[0].is_key);
+        // Sizes that do not match the range: left whole.
+        let mut odd = part(&[true, false, true]);
+        odd.body.len += 1;
+        assert_eq!(split_at_keyframes(&odd).len(), 1);
+    }
 }

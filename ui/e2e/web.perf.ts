@@ -1,0 +1,153 @@
+// The web app's figures for BENCHMARKS.md (run by `BENCH=web scripts/bench.sh`, which
+// passes the release binary and a 60 s 1080p30 H.264 file as PORCHLIGHT_BENCH_CLIP):
+//   - click on an event to its first frame, for a 30 s 1080p clip over loopback;
+//   - WebCrypto decrypt throughput in Chromium (64 KiB AES-256-GCM chunks, the format's);
+//   - the first screen's bytes, gzipped as the server sends them.
+// These are measurements printed as figures, not pass/fail tests.
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, it } from 'vitest';
+import { launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+
+const clip = process.env.PORCHLIGHT_BENCH_CLIP ?? '';
+let browser: Browser;
+let dir: string;
+let server: { url: string; data: string };
+
+beforeAll(async () => {
+  if (!clip) throw new Error('PORCHLIGHT_BENCH_CLIP: a 1080p MP4 of at least 50 s (scripts/bench.sh makes one)');
+  dir = scratch();
+  server = await startServer(join(dir, 'server'));
+  browser = await launch();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  stopAll();
+});
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function signUp(page: Page): Promise<void> {
+  await page.goto(server.url);
+  await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.getByLabel('Email').fill('bench@example.org');
+  await page.getByLabel('Password').fill('a long bench password');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const secret = (await page.locator('code.secret').textContent())!.trim();
+  await page.getByLabel('Code').fill(totp(secret));
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByRole('button', { name: 'Make my keys' }).click();
+  await page.getByRole('button', { name: 'I wrote it down' }).click();
+  await page.getByLabel('Name').fill('Bench');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { name: 'Cameras' }).waitFor();
+}
+
+it('measures the web app', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  await signUp(page);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByRole('button', { name: 'Pair a new agent' }).click();
+  const command = (await page.getByTestId('pair-command').textContent())!;
+  const agentDir = join(dir, 'agent');
+  const data = join(agentDir, 'data');
+  mkdirSync(agentDir, { recursive: true });
+  pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
+  const rtsp = await startRtsp(agentDir, clip);
+  // A doorbell with 15 s before and after: a 30 s clip.
+  const http = await startAgent(agentDir, data, rtsp, 15);
+  await waitFor('16 s of recording', 60_000, async () => {
+    const s = JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+    return (s.find((x) => x.camera === 'door')?.frames_recorded ?? 0) > 16 * 30;
+  });
+  await ringDoorbell(http);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Timeline', exact: true }).click();
+  await waitFor('the event with its clip', 120_000, async () => {
+    await page.reload();
+    return page.getByRole('button', { name: /on door at .*: play/ }).first().isVisible({ timeout: 2000 });
+  });
+  const sizes = await page.evaluate(async () => {
+    const r = await fetch('/api/session');
+    const s = (await r.json()) as { households: { household_id: string }[] };
+    const e = await (await fetch(`/api/households/${s.households[0]!.household_id}/events?limit=1&order=desc`)).json();
+    return e as { clip_object: string | null; start_ms: number; end_ms: number }[];
+  });
+  if (!sizes[0]?.clip_object) throw new Error('the event has no clip');
+
+  // Click to first frame, five times (each open fetches, verifies and decrypts again).
+  const times: number[] = [];
+  const verified: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = await page.evaluate(async () => {
+      const row = document.querySelector<HTMLButtonElement>('.event-row')!;
+      const t0 = performance.now();
+      row.click();
+      const first = await new Promise<number>((res, rej) => {
+        setTimeout(() => rej(new Error('no frame within 20 s')), 20_000);
+        const look = () => {
+          const v = document.querySelector<HTMLVideoElement>('dialog video');
+          if (v && 'requestVideoFrameCallback' in v) {
+            v.requestVideoFrameCallback((now) => res(now - t0));
+          } else requestAnimationFrame(look);
+        };
+        look();
+      });
+      const done = await new Promise<number>((res, rej) => {
+        setTimeout(() => rej(new Error('not verified within 20 s')), 20_000);
+        const look = () => (document.querySelector('[data-testid=clip-verified]') ? res(performance.now() - t0) : setTimeout(look, 5));
+        look();
+      });
+      return { first, done };
+    });
+    process.stdout.write(`web: run ${i + 1}: first frame ${t.first.toFixed(0)} ms, verified ${t.done.toFixed(0)} ms\n`);
+    times.push(t.first);
+    verified.push(t.done);
+    await page.getByRole('button', { name: 'Close' }).click();
+    await page.locator('dialog').waitFor({ state: 'detached' });
+  }
+  const objSize = await page.evaluate(async (id) => (await fetch(`/api/objects/${id}`)).headers.get('content-length'), sizes[0].clip_object);
+  const mb = Number(objSize) / 1e6;
+
+  // WebCrypto alone: 64 MiB in 64 KiB AES-256-GCM chunks.
+  const wc = await page.evaluate(async () => {
+    const key = await crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), 'AES-GCM', false, ['encrypt', 'decrypt']);
+    const chunk = crypto.getRandomValues(new Uint8Array(65536));
+    const sealed: ArrayBuffer[] = [];
+    for (let i = 0; i < 1024; i++) {
+      const iv = new Uint8Array(12);
+      new DataView(iv.buffer).setUint32(7, i);
+      sealed.push(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, chunk));
+    }
+    const t0 = performance.now();
+    for (let i = 0; i < 1024; i++) {
+      const iv = new Uint8Array(12);
+      new DataView(iv.buffer).setUint32(7, i);
+      await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, key, sealed[i]!);
+    }
+    return (64 * 1.048576) / ((performance.now() - t0) / 1000);
+  });
+
+  // The first screen: index.html and what it loads, as sent (gzip).
+  const dist = join(repo, 'ui/dist');
+  const first = ['index.html', ...readdirSync(join(dist, 'assets')).filter((f) => /\.(js|css)$/.test(f)).map((f) => `assets/${f}`)];
+  let gz = 0;
+  let raw = 0;
+  for (const f of first) {
+    raw += readFileSync(join(dist, f)).length;
+    gz += readFileSync(join(dist, `${f}.gz`)).length;
+  }
+
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  process.stdout.write(
+    [
+      `web: click to first frame, 30 s 1080p clip (${mb.toFixed(1)} MB sealed): median ${ms(median(times))}, max ${ms(Math.max(...times))} (runs: ${times.map(ms).join(', ')})`,
+      `web: click to fully verified: median ${ms(median(verified))}; whole pipeline (fetch, SHA-256 in JS, AES-GCM, MSE) ${(mb / (median(verified) / 1000)).toFixed(0)} MB/s`,
+      `web: WebCrypto AES-256-GCM decrypt, 64 KiB chunks: ${wc.toFixed(0)} MB/s`,
+      `web: first screen ${(gz / 1024).toFixed(1)} KiB gzipped (${(raw / 1024).toFixed(1)} KiB raw, ${first.length} files)`,
+    ].join('\n') + '\n',
+  );
+  await ctx.close();
+});
