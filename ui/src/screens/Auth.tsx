@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from 'react';
-import { ApiError, type Session, api, setCsrf } from '../api';
+import { type Session, api, setCsrf } from '../api';
+import { useAction } from './common';
 import { hex, unhex } from '../crypto/bytes';
 import {
   type Keyring,
@@ -15,11 +16,6 @@ import {
 import { saveKeyring } from '../keystore';
 import { createPasskey, getPasskey } from '../passkey';
 
-function message(e: unknown): string {
-  if (e instanceof ApiError) return e.message;
-  if (e instanceof DOMException && e.name === 'NotAllowedError') return 'The passkey prompt was cancelled or timed out.';
-  return (e as Error).message || String(e);
-}
 
 function Field(p: { label: string; name: string; type?: string; value: string; set: (v: string) => void; auto?: string; hint?: string }) {
   return (
@@ -59,23 +55,13 @@ export function Auth(p: { expired: boolean; onSignedIn: () => void }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
-  const [error, setError] = useState<string | null>(p.expired ? 'Your session ended. Sign in again.' : null);
-  const [busy, setBusy] = useState(false);
-
-  const run = async (f: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await f();
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const [run, failure, busy] = useAction();
+  const [touched, setTouched] = useState(false);
+  const error = failure ?? (p.expired && !touched ? 'Your session ended. Sign in again.' : null);
 
   const submitPassword = (e: FormEvent) => {
     e.preventDefault();
+    setTouched(true);
     void run(async () => {
       if (mode === 'signup') {
         const r = await api.signup(email, password);
@@ -199,19 +185,7 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
   const [saved, setSaved] = useState(false);
   const [home, setHome] = useState('Home');
   const [invitation, setInvitation] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const run = async (f: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await f();
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const [run, error, busy] = useAction();
 
   const generate = () =>
     run(async () => {

@@ -1,11 +1,11 @@
 import { type FormEvent, type ReactNode, useState } from 'react';
-import { ApiError, type Membership, type Session, api } from '../api';
+import { type Membership, type Session, api } from '../api';
 import { type Keyring, fingerprint, publicKeys } from '../crypto/format';
 import { createPasskey } from '../passkey';
 import { syncRoster } from '../roster';
 import { unhex } from '../crypto/bytes';
 import { parsePublicKeys } from '../crypto/format';
-import { useAsync } from './common';
+import { useAction, useAsync } from './common';
 
 function Section(p: { title: string; children: ReactNode }) {
   return (
@@ -16,22 +16,6 @@ function Section(p: { title: string; children: ReactNode }) {
   );
 }
 
-function useAction(): [(f: () => Promise<void>) => Promise<void>, string | null, boolean] {
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const run = async (f: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await f();
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : (e as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return [run, error, busy];
-}
 
 function Feedback(p: { error: string | null; ok?: string | null }) {
   return (

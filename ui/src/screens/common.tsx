@@ -1,4 +1,5 @@
 import { type DependencyList, useEffect, useRef, useState } from 'react';
+import { ApiError } from '../api';
 import type { Keyring } from '../crypto/format';
 import { imageUrl } from '../objects';
 
@@ -62,4 +63,29 @@ export function Snapshot(p: { id: string | null; keys: Keyring; alt: string }) {
       {url ? <img src={url} alt={p.alt} /> : failed ? <span className="thumb-note" title={failed}>Cannot open</span> : !p.id ? <span className="thumb-note">No snapshot</span> : null}
     </div>
   );
+}
+
+/** What to tell the user about a failure: the server's message names the field. */
+export function message(e: unknown): string {
+  if (e instanceof ApiError) return e.message;
+  if (e instanceof DOMException && e.name === 'NotAllowedError') return 'The passkey prompt was cancelled or timed out.';
+  return (e as Error).message || String(e);
+}
+
+/** Runs one user action at a time: `busy` while it runs, its failure as `error`. */
+export function useAction(): [(f: () => Promise<void>) => Promise<void>, string | null, boolean] {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (f: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await f();
+    } catch (e) {
+      setError(message(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return [run, error, busy];
 }
