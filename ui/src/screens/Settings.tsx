@@ -78,8 +78,8 @@ function Household(p: { hid: string; canManage: boolean }) {
           <input name="days" type="number" min={1} max={3650} defaultValue={v.retention_days} disabled={!p.canManage} />
         </label>
         <label className="field">
-          <span>And at most (GB)</span>
-          <input name="gb" type="number" min={0.001} step="any" defaultValue={v.retention_bytes / 1e9} disabled={!p.canManage} />
+          <span>And at most (GB; 0 for no limit)</span>
+          <input name="gb" type="number" min={0} step="any" defaultValue={v.retention_bytes / 1e9} disabled={!p.canManage} />
         </label>
         {p.canManage && (
           <button type="submit" disabled={busy}>
