@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+import { bin, createAccount, launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
 
 const EMAIL = 'owner@example.org';
 const PASSWORD = 'correct horse battery staple';
@@ -196,16 +196,7 @@ describe('the owner', () => {
 
     const mctx = await browser.newContext();
     const mp = await mctx.newPage();
-    await mp.goto(server.url);
-    await mp.getByRole('tab', { name: 'Create account' }).click();
-    await mp.getByLabel('Email').fill('member@example.org');
-    await mp.getByLabel('Password').fill('another long password');
-    await mp.getByRole('button', { name: 'Create account' }).click();
-    const secret = (await mp.locator('code.secret').textContent())!.trim();
-    await mp.getByLabel('Code').fill(totp(secret));
-    await mp.getByRole('button', { name: 'Confirm' }).click();
-    await mp.getByRole('button', { name: 'Make my keys' }).click();
-    await mp.getByRole('button', { name: 'I wrote it down' }).click();
+    await createAccount(mp, server.url, 'member@example.org', 'another long password');
     await mp.getByLabel('Invitation code').fill(invitation);
     await mp.getByRole('button', { name: 'Join' }).click();
     await waitFor('the member\'s home screen', 30_000, () => mp.getByRole('heading', { name: 'Cameras' }).isVisible());

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type Page, chromium } from 'playwright-core';
 
 export const repo = resolve(import.meta.dirname, '../..');
 export const bin = process.env.PORCHLIGHT_BIN ?? join(repo, 'target/debug/porchlight');
@@ -137,4 +137,23 @@ export async function launch(): Promise<Browser> {
       '--autoplay-policy=no-user-gesture-required',
     ],
   });
+}
+
+/**
+ * Creates an account in the app at `url` up to the household step: password, TOTP
+ * confirmed, keys made, recovery code acknowledged. Returns the TOTP secret and the code.
+ */
+export async function createAccount(page: Page, url: string, email: string, password: string): Promise<{ secret: string; recovery: string }> {
+  await page.goto(url);
+  await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const secret = (await page.locator('code.secret').textContent())!.trim();
+  await page.getByLabel('Code').fill(totp(secret));
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByRole('button', { name: 'Make my keys' }).click();
+  const recovery = (await page.getByTestId('recovery-code').textContent())!.trim();
+  await page.getByRole('button', { name: 'I wrote it down' }).click();
+  return { secret, recovery };
 }

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+import { createAccount, launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, waitFor } from './harness';
 
 const clip = process.env.PORCHLIGHT_BENCH_CLIP ?? '';
 let browser: Browser;
@@ -30,16 +30,7 @@ afterAll(async () => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function signUp(page: Page): Promise<void> {
-  await page.goto(server.url);
-  await page.getByRole('tab', { name: 'Create account' }).click();
-  await page.getByLabel('Email').fill('bench@example.org');
-  await page.getByLabel('Password').fill('a long bench password');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  const secret = (await page.locator('code.secret').textContent())!.trim();
-  await page.getByLabel('Code').fill(totp(secret));
-  await page.getByRole('button', { name: 'Confirm' }).click();
-  await page.getByRole('button', { name: 'Make my keys' }).click();
-  await page.getByRole('button', { name: 'I wrote it down' }).click();
+  await createAccount(page, server.url, 'bench@example.org', 'a long bench password');
   await page.getByLabel('Name').fill('Bench');
   await page.getByRole('button', { name: 'Create' }).click();
   await page.getByRole('heading', { name: 'Cameras' }).waitFor();

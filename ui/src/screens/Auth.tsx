@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { type Session, api, setCsrf } from '../api';
-import { useAction } from './common';
+import { Feedback, useAction } from './common';
 import { hex, unhex } from '../crypto/bytes';
 import {
   type Keyring,
@@ -102,11 +102,7 @@ export function Auth(p: { expired: boolean; onSignedIn: () => void }) {
   return (
     <main className="center narrow">
       <h1>Porchlight</h1>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <Feedback error={error} />
       {step.kind === 'password' && (
         <>
           <div role="tablist" className="tabs">
@@ -228,11 +224,7 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
   return (
     <main className="center narrow">
       <h1>Porchlight</h1>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <Feedback error={error} />
       {!p.keys && !shown && p.session.has_keys && (
         <form onSubmit={recover} aria-label="Recover keys">
           <h2>Open your footage on this browser</h2>

@@ -5,7 +5,7 @@ import { createPasskey } from '../passkey';
 import { syncRoster } from '../roster';
 import { unhex } from '../crypto/bytes';
 import { parsePublicKeys } from '../crypto/format';
-import { useAction, useAsync } from './common';
+import { Feedback, useAction, useAsync } from './common';
 
 function Section(p: { title: string; children: ReactNode }) {
   return (
@@ -17,18 +17,6 @@ function Section(p: { title: string; children: ReactNode }) {
 }
 
 
-function Feedback(p: { error: string | null; ok?: string | null }) {
-  return (
-    <>
-      {p.error && (
-        <p role="alert" className="error">
-          {p.error}
-        </p>
-      )}
-      {p.ok && <p role="status">{p.ok}</p>}
-    </>
-  );
-}
 
 export function Settings(p: { session: Session; membership: Membership; keys: Keyring }) {
   const hid = p.membership.household_id;

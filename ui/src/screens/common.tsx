@@ -89,3 +89,17 @@ export function useAction(): [(f: () => Promise<void>) => Promise<void>, string 
   };
   return [run, error, busy];
 }
+
+/** A failure (announced as an alert) and an optional success line. */
+export function Feedback(p: { error: string | null; ok?: string | null }) {
+  return (
+    <>
+      {p.error && (
+        <p role="alert" className="error">
+          {p.error}
+        </p>
+      )}
+      {p.ok && <p role="status">{p.ok}</p>}
+    </>
+  );
+}
