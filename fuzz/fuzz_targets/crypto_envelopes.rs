@@ -1,4 +1,4 @@
-//! The signed statements a server relays (grants, rosters, rotations, public keys) and the
+//! The signed statements a server relays (grants, rosters, rotations, settings, public keys) and the
 //! agent's stored trust state and key files: every parser must fail cleanly on bad input,
 //! and whatever parses must re-encode to the same bytes.
 #![no_main]
@@ -19,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(p) = PublicKeys::parse(data) {
         assert_eq!(p.encode(), data);
+    }
+    if let Ok(s) = crypto::settings::Settings::parse(data) {
+        assert_eq!(s.encode(), data);
     }
     if let Ok(t) = Trust::parse(data) {
         assert_eq!(t.encode(), data);

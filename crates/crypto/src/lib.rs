@@ -1,7 +1,7 @@
 //! Porchlight's end-to-end encryption core.
 //!
 //! Owns: the byte format of every encrypted or signed structure (sealed objects, grants,
-//! public-key bundles, rosters, rotations, key backups), the algorithms behind them, and the
+//! public-key bundles, rosters, rotations, key backups, household settings), the algorithms behind them, and the
 //! rules for which keys an agent may encrypt to. Deliberately does not own: files, sockets,
 //! clocks or randomness policy beyond "ask the OS" (callers pass times in; every function is
 //! pure apart from drawing random bytes), nor where keys are stored. The format with test
@@ -17,6 +17,7 @@ pub mod grant;
 pub mod keys;
 pub mod object;
 mod prim;
+pub mod settings;
 pub mod stream;
 pub mod trust;
 mod wire;

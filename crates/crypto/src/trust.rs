@@ -12,6 +12,7 @@
 //!   new objects are encrypted to, each with a role and a time window, and a serial number
 //!   that must grow, so an old roster (one that still lists a removed member) cannot be
 //!   replayed;
+//! - household settings ([`crate::settings`]) signed by the current owner identity;
 //! - nothing else: there is no way to add a recipient without the owner's signature.
 //!
 //! ```text
@@ -311,6 +312,27 @@ impl Trust {
             bail!(Stale, "roster serial {} is not newer than the accepted serial {}", r.serial, cur.serial);
         }
         self.roster = Some(r.clone());
+        Ok(())
+    }
+
+    /// Checks that household settings come from the current owner identity and this
+    /// household (the serial, which must grow, is the holder's to compare: see
+    /// [`crate::settings`]).
+    pub fn check_settings(&self, s: &crate::settings::Settings) -> Result<(), Error> {
+        let owner = self.owner().identity;
+        if s.signer != owner {
+            return Err(Error::new(
+                ErrorKind::Untrusted,
+                format!(
+                    "settings are signed by {}, not by the owner key {} this agent trusts",
+                    s.signer.fingerprint(),
+                    owner.fingerprint()
+                ),
+            ));
+        }
+        if s.household_id != self.household_id {
+            return Err(Error::new(ErrorKind::Untrusted, "settings are for another household"));
+        }
         Ok(())
     }
 

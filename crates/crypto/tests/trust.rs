@@ -187,3 +187,61 @@ fn resharing_to_an_agency_leaves_the_body_alone() {
     assert_eq!(h2.device, device.public(), "the agency verifies which device recorded it");
     assert_eq!(g.granter, owner.identity.public(), "and who shared it");
 }
+
+mod settings {
+    use super::*;
+    use porchlight_crypto::settings::Settings;
+
+    const BODY: &[u8] = br#"{"mode":"away"}"#;
+
+    #[test]
+    fn agent_and_members_open_what_the_owner_sealed_and_nobody_else_can() {
+        let owner = Keyring::generate("owner", T0).unwrap();
+        let agent = Keyring::generate("agent", T0).unwrap();
+        let server = Keyring::generate("server", T0).unwrap();
+        let recipients = [owner.public().encryption, agent.public().encryption];
+        let s = Settings::seal(&owner, HH, 3, T0, &recipients, BODY).unwrap();
+        let parsed = Settings::parse(&s.encode()).unwrap();
+        assert_eq!(parsed, s);
+        paired(&owner).check_settings(&parsed).unwrap();
+        assert_eq!(parsed.open(&agent).unwrap(), BODY);
+        assert_eq!(parsed.open(&owner).unwrap(), BODY);
+        assert_eq!(parsed.open(&server).unwrap_err().kind(), ErrorKind::NotRecipient);
+    }
+
+    #[test]
+    fn server_cannot_forge_replay_or_redirect_settings() {
+        let owner = Keyring::generate("owner", T0).unwrap();
+        let agent = Keyring::generate("agent", T0).unwrap();
+        let server = Keyring::generate("owner", T0).unwrap();
+        let t = paired(&owner);
+        // Signed by anyone but the pinned owner: refused, even if well formed.
+        let forged = Settings::seal(&server, HH, 9, T0, &[agent.public().encryption], BODY).unwrap();
+        assert_eq!(t.check_settings(&forged).unwrap_err().kind(), ErrorKind::Untrusted);
+        // The owner's settings for another household: refused.
+        let other = Settings::seal(&owner, [8; 16], 9, T0, &[agent.public().encryption], BODY).unwrap();
+        assert_eq!(t.check_settings(&other).unwrap_err().kind(), ErrorKind::Untrusted);
+        // Any changed byte (serial, wraps, body, signature) breaks the signature.
+        let good = Settings::seal(&owner, HH, 4, T0, &[agent.public().encryption], BODY).unwrap().encode();
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 1;
+            assert!(Settings::parse(&b).is_err(), "byte {i} flipped still parses");
+        }
+        // Truncated or extended: refused with a clear error.
+        assert_eq!(Settings::parse(&good[..good.len() - 1]).unwrap_err().kind(), ErrorKind::Malformed);
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(Settings::parse(&longer).unwrap_err().kind(), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn sealing_checks_its_inputs() {
+        let owner = Keyring::generate("owner", T0).unwrap();
+        let e = Settings::seal(&owner, HH, 1, T0, &[], BODY).unwrap_err();
+        assert!(e.to_string().contains("settings recipients"), "{e}");
+        let big = vec![b' '; porchlight_crypto::settings::BODY_BYTES_MAX + 1];
+        let e = Settings::seal(&owner, HH, 1, T0, &[owner.public().encryption], &big).unwrap_err();
+        assert!(e.to_string().contains("settings body"), "{e}");
+    }
+}

@@ -12,6 +12,7 @@ use porchlight_crypto::backup::{self, RecoveryCode};
 use porchlight_crypto::grant::Grant;
 use porchlight_crypto::keys::{EncryptionSecret, IdentitySecret, Keyring, WRAP_INFO};
 use porchlight_crypto::object::{self, Header, Kind, Meta, ObjectSealer};
+use porchlight_crypto::settings::Settings;
 use porchlight_crypto::stream::{self, CHUNK_BYTES, ContentKey, Sealer};
 use serde_json::{Value, json};
 
@@ -187,6 +188,37 @@ fn compute() -> Value {
         "backup": hx(&b),
     });
 
+    // Household settings from alice (the owner) to herself and bob.
+    let skey = ContentKey::from_bytes(arr(0x70));
+    let snonce: [u8; 12] = arr(0x90);
+    let sephs: [[u8; 32]; 2] = [arr(0x35), arr(0x55)];
+    let body = br#"{"mode":"away","cameras":{"front":{"label":"Front door"}}}"#;
+    let bob_pub = EncryptionSecret::from_bytes(&arr(0x44)).unwrap().public();
+    let s = Settings::seal_with(
+        &alice,
+        [0x0c; 16],
+        7,
+        1_700_000_200_000,
+        &[alice.encryption.public(), bob_pub.clone()],
+        body,
+        (&skey, snonce, &sephs),
+    )
+    .unwrap();
+    assert_eq!(Settings::parse(&s.encode()).unwrap().open(&alice).unwrap(), body);
+    let settings = json!({
+        "signer": "keys (alice)",
+        "recipients": [hx(alice.encryption.public().to_bytes()), hx(bob_pub.to_bytes())],
+        "bob_encryption_secret": hx(seq(0x44, 32)),
+        "household_id": hx([0x0c; 16]),
+        "serial": 7,
+        "issued_ms": 1_700_000_200_000i64,
+        "content_key": hx(skey.as_bytes()),
+        "nonce": hx(snonce),
+        "ephemeral_secrets": [hx(sephs[0]), hx(sephs[1])],
+        "body": std::str::from_utf8(body).unwrap(),
+        "settings": hx(s.encode()),
+    });
+
     json!({
         "comment": "Porchlight crypto format v1 test vectors; see design/crypto-format.md. All hex is lowercase.",
         "stream": streams,
@@ -195,6 +227,7 @@ fn compute() -> Value {
         "object": obj,
         "grant": grant,
         "backup": bk,
+        "settings": settings,
         "sha256_of_object": sha256(&sealed),
     })
 }
