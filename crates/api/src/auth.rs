@@ -58,6 +58,9 @@ pub enum Permission {
     Pair,
     /// Read who opened which clip.
     AccessLog,
+    /// Change the settings agents obey (zones, modes): the owner only, because agents
+    /// obey only the owner's signature.
+    SignSettings,
 }
 
 /// The role table of ../shared/PRODUCT.md: owners do everything; full members everything

@@ -202,6 +202,9 @@ pub struct Inner {
     /// memory only: after a restart the home screen says "status unknown" until each agent's
     /// next report, at most `STATUS_EVERY_MS` later.
     pub camera_status: Mutex<HashMap<String, DeviceReport>>,
+    /// Bumped when any household's roster or settings change; agents waiting in
+    /// `GET /api/device/wait` wake and compare their household's serials.
+    pub agent_signal: tokio::sync::watch::Sender<u64>,
 }
 
 /// One agent's latest status report.
@@ -210,9 +213,15 @@ pub struct DeviceReport {
     pub household_id: String,
     pub reported_ms: i64,
     pub cameras: Vec<crate::types::CameraReport>,
+    pub settings_serial: Option<i64>,
 }
 
 impl AppState {
+    /// Wakes every agent waiting for a roster or settings change.
+    pub fn signal_agents(&self) {
+        self.agent_signal.send_modify(|n| *n += 1);
+    }
+
     pub fn new(db: Db, blobs: BlobStore, settings: Settings, clock: Clock) -> AppState {
         let (live, _) = broadcast::channel(1024);
         let limiter = Limiter::new(settings.auth_attempts_per_minute);
@@ -226,6 +235,7 @@ impl AppState {
             webauthn,
             ceremonies: crate::webauthn::Ceremonies::default(),
             camera_status: Mutex::new(HashMap::new()),
+            agent_signal: tokio::sync::watch::channel(0).0,
             db,
             blobs,
             settings,

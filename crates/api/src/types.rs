@@ -267,6 +267,8 @@ pub struct DeviceJson {
     pub identity: String,
     pub paired_ms: i64,
     pub revoked_ms: Option<i64>,
+    /// The agent's self-signed public key bundle (hex), once it has uploaded it.
+    pub public_keys: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -312,6 +314,10 @@ pub struct NewEvent {
     pub meta_object: String,
     pub snapshot_object: Option<String>,
     pub clip_object: Option<String>,
+    /// False when the household's mode says this camera records without notifying: the
+    /// event is stored and listed but not pushed to the app or the webhook. Default true.
+    #[serde(default)]
+    pub notify: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -420,6 +426,9 @@ pub struct CameraReport {
 pub struct DeviceStatus {
     /// At most 64 cameras.
     pub cameras: Vec<CameraReport>,
+    /// The serial of the household settings the agent has applied, if any.
+    #[serde(default)]
+    pub settings_serial: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -432,6 +441,8 @@ pub struct CameraStatusJson {
     pub reported_ms: i64,
     /// Whether that report is recent (within three reporting intervals).
     pub online: bool,
+    /// The serial of the household settings the agent has applied, if any.
+    pub settings_serial: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -439,6 +450,45 @@ pub struct CameraStatusJson {
 pub struct RosterJson {
     /// A roster signed by the owner's identity key (hex; design/crypto-format.md).
     pub roster: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsJson {
+    /// Household settings sealed and signed by the owner's device (hex; design/crypto-format.md).
+    pub settings: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredSettings {
+    pub serial: i64,
+    pub settings: String,
+}
+
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitParams {
+    /// The roster serial the agent holds (absent: none).
+    pub roster: Option<i64>,
+    /// The settings serial the agent holds (absent: none).
+    pub settings: Option<i64>,
+    /// How long to hold the request when nothing differs, 0 to 25,000 ms (default 25,000).
+    pub wait_ms: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WaitReply {
+    /// The server's current roster serial, if the owner has signed one.
+    pub roster: Option<i64>,
+    /// The server's current settings serial, if the owner has sealed any.
+    pub settings: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceKeysJson {
+    /// The agent's self-signed public key bundle (hex); its identity must be the device's.
+    pub public_keys: String,
 }
 
 #[derive(Serialize, ToSchema)]

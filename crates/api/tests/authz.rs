@@ -79,6 +79,11 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/device/roster", DEVICE),
     ("PUT", "/api/households/{household_id}/roster", OWNER),
     ("GET", "/api/households/{household_id}/roster", OWNER),
+    ("PUT", "/api/households/{household_id}/settings", OWNER),
+    ("GET", "/api/households/{household_id}/settings", VIEWERS),
+    ("GET", "/api/device/settings", DEVICE),
+    ("PUT", "/api/device/keys", DEVICE),
+    ("GET", "/api/device/wait", DEVICE),
     ("GET", "/api/households/{household_id}/cameras", VIEWERS),
     ("POST", "/api/chunks/missing", DEVICE),
     ("PUT", "/api/chunks/{hash}", DEVICE),
@@ -203,7 +208,8 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
                 .replace("{object_id}", &late_clip)
-                .replace("{event_id}", late["id"].as_str().unwrap());
+                .replace("{event_id}", late["id"].as_str().unwrap())
+                .replace("/api/device/wait", "/api/device/wait?wait_ms=0");
             let mut body = body_for(method, path, &chunk_hash);
             if path == "/api/login/totp" {
                 // A right code, so that only the caller decides the outcome.
@@ -252,6 +258,8 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", "/api/pair/{token}") => json!({"name": "x", "identity": "00".repeat(32)}),
         ("POST", "/api/chunks/missing") => json!({"chunks": [chunk_hash]}),
         ("PUT", p) if p.ends_with("/roster") => json!({"roster": "00"}),
+        ("PUT", p) if p.ends_with("/settings") => json!({"settings": "00"}),
+        ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("PUT", "/api/device/status") => json!({"cameras": [{"camera": "porch", "state": "streaming", "since_ms": 0}]}),
         ("POST", "/api/objects") => json!({"chunks": [chunk_hash]}),
         ("POST", "/api/events") => json!({"id": "0".repeat(32), "meta_object": "0".repeat(32)}),

@@ -275,6 +275,7 @@ pub async fn complete_pairing(
         identity,
         paired_ms: now,
         revoked_ms: None,
+        public_keys: None,
     };
     let (tid, secret) = (random_hex(16), random_hex(32));
     st.db.complete_pairing(&secret_hash(&token), &d, &tid, &secret_hash(&secret), now).await?;
@@ -289,6 +290,7 @@ fn device_json(d: Device) -> DeviceJson {
         identity: crypto::keys::hex(&d.identity),
         paired_ms: d.paired_ms,
         revoked_ms: d.revoked_ms,
+        public_keys: d.public_keys.map(|k| crypto::keys::hex(&k)),
     }
 }
 
@@ -395,20 +397,7 @@ pub async fn put_roster(
     if crypto::keys::hex(&r.household_id) != hid {
         bail!(InvalidArgument, "roster: names household {}, not {hid}", crypto::keys::hex(&r.household_id));
     }
-    let owner = st.db.account_by_id(&m.account_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
-    let pk = owner.public_keys.ok_or_else(|| {
-        err!(FailedPrecondition, "roster: upload your public keys (PUT /api/me/keys) before signing a roster")
-    })?;
-    let owner_keys = crypto::keys::PublicKeys::parse(&pk)
-        .map_err(|e| err!(Internal, "the owner's stored keys do not parse: {}", e.message()))?;
-    if r.signer != owner_keys.identity {
-        bail!(
-            InvalidArgument,
-            "roster: signed by {}, not by the owner's key {}",
-            r.signer.fingerprint(),
-            owner_keys.identity.fingerprint()
-        );
-    }
+    check_signer("roster", &st, &m.account_id, &r.signer).await?;
     let serial =
         i64::try_from(r.serial).map_err(|_| err!(InvalidArgument, "roster: serial {} is over 2^63-1", r.serial))?;
     if !st.db.set_roster(&hid, serial, &bytes, st.now_ms()).await? {
@@ -435,4 +424,69 @@ pub async fn get_roster(
     actor.member(&st, &hid, Permission::ManageMembers).await?;
     let (serial, bytes) = st.db.roster(&hid).await?.ok_or_else(|| err!(NotFound, "roster: none signed yet"))?;
     Ok(Json(StoredRoster { serial, roster: crypto::keys::hex(&bytes) }))
+}
+
+/// Checks that a signed document's signer is the owner's identity key as uploaded to the
+/// server (agents check it themselves too; this only refuses what they would refuse).
+async fn check_signer(
+    what: &str,
+    st: &AppState,
+    owner_id: &str,
+    signer: &crypto::keys::IdentityPublic,
+) -> ApiResult<()> {
+    let owner = st.db.account_by_id(owner_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
+    let pk = owner
+        .public_keys
+        .ok_or_else(|| err!(FailedPrecondition, "{what}: upload your public keys (PUT /api/me/keys) before signing"))?;
+    let owner_keys = crypto::keys::PublicKeys::parse(&pk)
+        .map_err(|e| err!(Internal, "the owner's stored keys do not parse: {}", e.message()))?;
+    if *signer != owner_keys.identity {
+        bail!(
+            InvalidArgument,
+            "{what}: signed by {}, not by the owner's key {}",
+            signer.fingerprint(),
+            owner_keys.identity.fingerprint()
+        );
+    }
+    Ok(())
+}
+
+const SETTINGS_BYTES_MAX: usize = 64 * 129 + crypto::settings::BODY_BYTES_MAX + 256;
+
+#[utoipa::path(put, path = "/api/households/{household_id}/settings", params(("household_id" = String, Path)), request_body = SettingsJson, responses((status = 200, body = StoredSettings), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), tag = "households")]
+pub async fn put_settings(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<SettingsJson>,
+) -> ApiResult<Json<StoredSettings>> {
+    let m = actor.member(&st, &hid, Permission::SignSettings).await?;
+    let bytes = hex_decode("settings", &req.settings, SETTINGS_BYTES_MAX)?;
+    let s = crypto::settings::Settings::parse(&bytes)
+        .map_err(|e| err!(InvalidArgument, "settings: not signed settings: {}", e.message()))?;
+    if crypto::keys::hex(&s.household_id) != hid {
+        bail!(InvalidArgument, "settings: name household {}, not {hid}", crypto::keys::hex(&s.household_id));
+    }
+    check_signer("settings", &st, &m.account_id, &s.signer).await?;
+    let serial =
+        i64::try_from(s.serial).map_err(|_| err!(InvalidArgument, "settings: serial {} is over 2^63-1", s.serial))?;
+    if !st.db.set_settings(&hid, serial, &bytes, st.now_ms()).await? {
+        let cur = st.db.settings(&hid).await?.map(|c| c.0).unwrap_or(0);
+        bail!(FailedPrecondition, "settings: serial {serial} is not newer than the stored serial {cur}");
+    }
+    st.signal_agents();
+    security(&st, Some(&m.account_id), "settings_signed", ip, &format!("{hid} serial {serial}")).await?;
+    Ok(Json(StoredSettings { serial, settings: req.settings }))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/settings", params(("household_id" = String, Path)), responses((status = 200, body = StoredSettings), (status = 404, body = crate::error::ErrorBody)), tag = "households")]
+pub async fn get_settings(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<StoredSettings>> {
+    actor.member(&st, &hid, Permission::View).await?;
+    let (serial, bytes) = st.db.settings(&hid).await?.ok_or_else(|| err!(NotFound, "settings: none sealed yet"))?;
+    Ok(Json(StoredSettings { serial, settings: crypto::keys::hex(&bytes) }))
 }

@@ -54,6 +54,64 @@ pub async fn device_roster(State(st): State<AppState>, actor: Actor) -> ApiResul
     Ok(Json(StoredRoster { serial, roster: crypto::keys::hex(&bytes) }))
 }
 
+#[utoipa::path(get, path = "/api/device/settings", responses((status = 200, body = StoredSettings), (status = 404, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn device_settings(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<StoredSettings>> {
+    let d = actor.device()?;
+    let (serial, bytes) =
+        st.db.settings(&d.household_id).await?.ok_or_else(|| err!(NotFound, "settings: the owner has sealed none"))?;
+    Ok(Json(StoredSettings { serial, settings: crypto::keys::hex(&bytes) }))
+}
+
+#[utoipa::path(put, path = "/api/device/keys", request_body = DeviceKeysJson, responses((status = 200, body = crate::types::Ok), (status = 400, body = crate::error::ErrorBody)), tag = "sync")]
+pub async fn device_keys(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<DeviceKeysJson>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let d = actor.device()?;
+    let bytes = crate::secrets::hex_decode("public_keys", &req.public_keys, 1024)?;
+    let keys = crypto::keys::PublicKeys::parse(&bytes)
+        .map_err(|e| err!(InvalidArgument, "public_keys: not a signed public key bundle: {}", e.message()))?;
+    if keys.identity.to_bytes().as_slice() != d.identity.as_slice() {
+        bail!(InvalidArgument, "public_keys: the bundle's identity is not this device's");
+    }
+    st.db.set_device_keys(&d.id, &bytes).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+/// How long `GET /api/device/wait` holds a request when nothing changes.
+pub const WAIT_MS: u64 = 25_000;
+
+/// Long poll: answers at once when the household's roster or settings serial differs from
+/// the one the agent holds, otherwise when one changes, or after `wait_ms` (at most
+/// [`WAIT_MS`]).
+#[utoipa::path(get, path = "/api/device/wait", params(WaitParams), responses((status = 200, body = WaitReply)), tag = "sync")]
+pub async fn device_wait(
+    State(st): State<AppState>,
+    actor: Actor,
+    Query(q): Query<WaitParams>,
+) -> ApiResult<Json<WaitReply>> {
+    let d = actor.device()?.clone();
+    let wait = q.wait_ms.unwrap_or(WAIT_MS);
+    if wait > WAIT_MS {
+        bail!(InvalidArgument, "wait_ms: expected 0..={WAIT_MS}, got {wait}");
+    }
+    let mut rx = st.agent_signal.subscribe();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait);
+    loop {
+        rx.borrow_and_update();
+        let roster = st.db.roster(&d.household_id).await?.map(|r| r.0);
+        let settings = st.db.settings(&d.household_id).await?.map(|s| s.0);
+        if roster != q.roster || settings != q.settings {
+            return Ok(Json(WaitReply { roster, settings }));
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(Json(WaitReply { roster, settings })),
+        }
+    }
+}
+
 /// How often agents report their cameras' state; a report older than three of these
 /// means the agent is offline.
 pub const STATUS_EVERY_MS: i64 = 15_000;
@@ -80,8 +138,12 @@ pub async fn device_status(
             bail!(InvalidArgument, "cameras[{i}].since_ms: expected a Unix time in ms, not after tomorrow");
         }
     }
-    let report =
-        crate::state::DeviceReport { household_id: d.household_id.clone(), reported_ms: now, cameras: req.cameras };
+    let report = crate::state::DeviceReport {
+        household_id: d.household_id.clone(),
+        reported_ms: now,
+        cameras: req.cameras,
+        settings_serial: req.settings_serial,
+    };
     st.camera_status.lock().expect("status lock").insert(d.id.clone(), report);
     Ok(Json(crate::types::Ok { ok: true }))
 }
@@ -109,6 +171,7 @@ pub async fn camera_status(
                 since_ms: c.since_ms,
                 reported_ms: r.reported_ms,
                 online: now - r.reported_ms <= 3 * STATUS_EVERY_MS,
+                settings_serial: r.settings_serial,
             })
         })
         .collect();
@@ -264,7 +327,7 @@ pub async fn commit_event(
     };
     let created = st.db.insert_event(&e).await?;
     let json = EventJson::from(e);
-    if created {
+    if created && req.notify.unwrap_or(true) {
         Metrics::add(&st.metrics.events_in, 1);
         let _ = st.live.send(Live { household_id: d.household_id.clone(), event: json.clone() });
         webhook(&st, &d.household_id, &json).await;

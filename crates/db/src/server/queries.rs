@@ -164,6 +164,8 @@ pub struct Device {
     pub identity: Vec<u8>,
     pub paired_ms: i64,
     pub revoked_ms: Option<i64>,
+    /// The agent's public key bundle, once it has uploaded it.
+    pub public_keys: Option<Vec<u8>>,
 }
 
 fn device(r: &AnyRow) -> Device {
@@ -174,6 +176,7 @@ fn device(r: &AnyRow) -> Device {
         identity: r.get(3),
         paired_ms: r.get(4),
         revoked_ms: r.get(5),
+        public_keys: r.get(6),
     }
 }
 
@@ -600,6 +603,47 @@ impl Db {
 
     // ---- passkeys ----
 
+    /// The household's sealed settings: their serial and bytes.
+    pub async fn settings(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {
+        let row = sqlx::query("SELECT serial, doc FROM settings WHERE household_id = $1")
+            .bind(household_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading settings"))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Replaces the household's settings if `serial` is higher than the stored one (in one
+    /// statement, so two racing writers cannot both win); false if it was not.
+    pub async fn set_settings(&self, household_id: &str, serial: i64, doc: &[u8], now_ms: i64) -> Result<bool, Error> {
+        let n = sqlx::query(
+            "INSERT INTO settings (household_id, serial, doc, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (household_id) DO UPDATE SET serial = excluded.serial, doc = excluded.doc, \
+             updated_ms = excluded.updated_ms WHERE settings.serial < excluded.serial",
+        )
+        .bind(household_id)
+        .bind(serial)
+        .bind(doc)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing settings"))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Stores an agent's public key bundle (the caller has checked it names the device's
+    /// identity).
+    pub async fn set_device_keys(&self, device_id: &str, public_keys: &[u8]) -> Result<(), Error> {
+        sqlx::query("UPDATE device SET public_keys = $1 WHERE id = $2")
+            .bind(public_keys)
+            .bind(device_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("storing a device's keys"))?;
+        Ok(())
+    }
+
     /// The household's roster: its serial and signed bytes.
     pub async fn roster(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {
         let row = sqlx::query("SELECT serial, roster FROM roster WHERE household_id = $1")
@@ -974,17 +1018,19 @@ impl Db {
     }
 
     pub async fn device(&self, id: &str) -> Result<Option<Device>, Error> {
-        let r = sqlx::query("SELECT id, household_id, name, identity, paired_ms, revoked_ms FROM device WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err("reading a device"))?;
+        let r = sqlx::query(
+            "SELECT id, household_id, name, identity, paired_ms, revoked_ms, public_keys FROM device WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading a device"))?;
         Ok(r.as_ref().map(device))
     }
 
     pub async fn devices(&self, household_id: &str) -> Result<Vec<Device>, Error> {
         let rows = sqlx::query(
-            "SELECT id, household_id, name, identity, paired_ms, revoked_ms FROM device WHERE household_id = $1 ORDER BY paired_ms",
+            "SELECT id, household_id, name, identity, paired_ms, revoked_ms, public_keys FROM device WHERE household_id = $1 ORDER BY paired_ms",
         )
         .bind(household_id)
         .fetch_all(&self.pool)

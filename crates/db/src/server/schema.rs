@@ -7,13 +7,19 @@ use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The fresh schema of each version, in the shared dialect.
-const FRESH: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql"), include_str!("schema/v3.sql")];
+const FRESH: &[&str] = &[
+    include_str!("schema/v1.sql"),
+    include_str!("schema/v2.sql"),
+    include_str!("schema/v3.sql"),
+    include_str!("schema/v4.sql"),
+];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
-const UPGRADES: &[&str] = &[include_str!("schema/v1_to_v2.sql"), include_str!("schema/v2_to_v3.sql")];
+const UPGRADES: &[&str] =
+    &[include_str!("schema/v1_to_v2.sql"), include_str!("schema/v2_to_v3.sql"), include_str!("schema/v3_to_v4.sql")];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     match backend {
