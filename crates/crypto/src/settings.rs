@@ -48,6 +48,9 @@ pub struct Settings {
     signature: [u8; 64],
 }
 
+/// A fixed content key, nonce and one HPKE ephemeral per recipient (test vectors only).
+pub type Fixed<'a> = (&'a ContentKey, [u8; 12], &'a [[u8; 32]]);
+
 fn wrap_aad(household_id: &[u8; 16], serial: u64) -> Vec<u8> {
     [DOMAIN, &[0], household_id, &serial.to_be_bytes()].concat()
 }
@@ -76,7 +79,7 @@ impl Settings {
         issued_ms: i64,
         recipients: &[EncryptionPublic],
         plaintext: &[u8],
-        fixed: (&ContentKey, [u8; 12], &[[u8; 32]]),
+        fixed: Fixed<'_>,
     ) -> Result<Settings, Error> {
         if fixed.2.len() != recipients.len() {
             bail!(InvalidArgument, "settings: one ephemeral per recipient");
@@ -91,7 +94,7 @@ impl Settings {
         issued_ms: i64,
         recipients: &[EncryptionPublic],
         plaintext: &[u8],
-        fixed: Option<(&ContentKey, [u8; 12], &[[u8; 32]])>,
+        fixed: Option<Fixed<'_>>,
     ) -> Result<Settings, Error> {
         if recipients.is_empty() || recipients.len() > RECIPIENTS_MAX {
             bail!(InvalidArgument, "settings recipients: expected 1..={RECIPIENTS_MAX}, got {}", recipients.len());
