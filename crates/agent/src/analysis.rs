@@ -95,6 +95,11 @@ pub struct FrameSink {
 }
 
 impl FrameSink {
+    /// Frames stop for a while (the mode does not record): resume at a key frame.
+    pub fn pause(&mut self) {
+        self.gap = true;
+    }
+
     pub fn offer(&mut self, f: &Frame) {
         let Some(tx) = &self.tx else { return };
         if self.gap && !f.is_key {
@@ -106,6 +111,15 @@ impl FrameSink {
             Err(TrySendError::Disconnected(_)) => self.tx = None,
         }
     }
+}
+
+/// Whether two motion configurations analyse alike (polygons compared point by point).
+fn same_motion(a: &MotionConfig, b: &MotionConfig) -> bool {
+    a.sensitivity == b.sensitivity
+        && a.work_width == b.work_width
+        && a.min_area == b.min_area
+        && a.zones == b.zones
+        && a.masks == b.masks
 }
 
 /// Where the thread stores events.
@@ -124,6 +138,7 @@ pub fn start(
     board: StatusBoard,
     clocks: Arc<dyn Clocks>,
     store: Store,
+    remote: crate::remote::Remote,
 ) -> Result<(FrameSink, JoinHandle<()>), Error> {
     // Validate the configuration now, so a bad one fails the start, not the thread.
     let a = Analyser::new(spec.motion.clone(), spec.fps).map_err(|e| Error::new(e.kind(), format!("{key}: {e}")))?;
@@ -141,7 +156,10 @@ pub fn start(
     let sink_clocks = clocks.clone();
     let thread = std::thread::Builder::new()
         .name(format!("analysis {key}"))
-        .spawn(move || Worker { key: &key, spec: &spec, board: &board, clocks: clocks.as_ref(), store: &store }.run(rx))
+        .spawn(move || {
+            Worker { key: &key, spec: &spec, board: &board, clocks: clocks.as_ref(), store: &store, remote: &remote }
+                .run(rx)
+        })
         .err_kind(ErrorKind::Internal, || "starting an analysis thread")?;
     Ok((FrameSink { tx: Some(tx), clocks: sink_clocks, gap: false }, thread))
 }
@@ -152,6 +170,7 @@ struct Worker<'a> {
     board: &'a StatusBoard,
     clocks: &'a dyn Clocks,
     store: &'a Store,
+    remote: &'a crate::remote::Remote,
 }
 
 impl Worker<'_> {
@@ -188,9 +207,21 @@ impl Worker<'_> {
         }
     }
 
-    /// Motion (and the package rule), as validated in `start`.
+    /// The motion configuration: the file's, with what the owner's settings say for this camera.
+    fn motion_config(&self) -> MotionConfig {
+        match self.remote.current() {
+            Some(a) => a.motion(&self.store.camera, &self.spec.motion),
+            None => self.spec.motion.clone(),
+        }
+    }
+
+    /// Motion (and the package rule), as validated in `start` (the owner's settings were
+    /// validated when accepted; should they still fail, the file's configuration is used).
     fn motion_only(&self) -> Analyser {
-        let a = Analyser::new(self.spec.motion.clone(), self.spec.fps).expect("validated in start");
+        let a = Analyser::new(self.motion_config(), self.spec.fps).unwrap_or_else(|e| {
+            tracing::error!(camera = %self.key, "the owner's motion settings do not apply, using the file's: {e}");
+            Analyser::new(self.spec.motion.clone(), self.spec.fps).expect("validated in start")
+        });
         match &self.spec.packages {
             Some(p) => a.with_packages(p.clone()).expect("validated in start"),
             None => a,
@@ -198,11 +229,42 @@ impl Worker<'_> {
     }
 
     fn run(&self, rx: Receiver<(Frame, i64)>) {
+        let mut generation = self.remote.generation();
+        let mut in_force = self.motion_config();
         let mut analyser = self.analyser();
+        let mut last_entry: Option<Arc<media::frame::SampleEntry>> = None;
         let mut errors = 0u64;
         // The latest frame's (stream time, wall-clock arrival), to place events in time.
         let mut anchor = (0.0f64, self.clocks.realtime_90k());
         for (frame, wall) in rx {
+            // New owner settings that change this camera's motion configuration: finish
+            // what is open and start afresh (at a key frame, where the decoder can start).
+            if generation != self.remote.generation() && frame.is_key {
+                generation = self.remote.generation();
+                let next = self.motion_config();
+                if !same_motion(&next, &in_force) {
+                    tracing::info!(camera = %self.key, sensitivity = next.sensitivity, zones = next.zones.len(), masks = next.masks.len(), "motion settings changed");
+                    let (change, ended) = analyser.finish(anchor.0);
+                    let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
+                    if let Some(c) = change {
+                        self.motion_changed(c, anchor.1);
+                    }
+                    for e in ended {
+                        self.finished(e, &wall_of);
+                    }
+                    in_force = next;
+                    analyser = self.analyser();
+                    if frame.new_sample_entry.is_none()
+                        && let Some(entry) = &last_entry
+                        && let Err(e) = analyser.set_sample_entry(entry)
+                    {
+                        self.set_error(e.to_string());
+                    }
+                }
+            }
+            if let Some(entry) = &frame.new_sample_entry {
+                last_entry = Some(entry.clone());
+            }
             if let Some(entry) = &frame.new_sample_entry
                 && let Err(e) = analyser.set_sample_entry(entry)
             {

@@ -15,6 +15,7 @@ pub mod inputs;
 pub mod layout;
 pub mod mqtt;
 pub mod recovery;
+pub mod remote;
 pub mod retention;
 pub mod sealing;
 pub mod status;
@@ -125,6 +126,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         segment_duration_90k: base::clock::duration_to_90k(opts.segment_duration),
     });
     let board = StatusBoard::default();
+    let remote = remote::Remote::load(&layout);
     let now = opts.clocks.realtime_90k();
     // Notices (for MQTT) and inputs (doorbells, sensors) flow through two channels.
     let (notices_tx, notices_rx) = match &opts.mqtt {
@@ -176,7 +178,8 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                     notices: notices_tx.clone(),
                     events: events.unwrap_or_default(),
                 };
-                let (sink, thread) = analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone(), store)?;
+                let (sink, thread) =
+                    analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone(), store, remote.clone())?;
                 analysis_threads.push(thread);
                 Some(sink)
             }
@@ -191,6 +194,8 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             backoff: opts.backoff,
             last_end_90k: last_end,
             analysis,
+            camera: camera_name,
+            remote: remote.clone(),
         });
     }
 
@@ -262,6 +267,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             layout.clone(),
             ctx.db.clone(),
             opts.clocks.clone(),
+            remote.clone(),
             shutdown.clone(),
         )));
     }

@@ -40,6 +40,10 @@ pub struct Streamer {
     pub last_end_90k: i64,
     /// Where frames go for motion analysis, when this stream is analysed.
     pub analysis: Option<crate::analysis::FrameSink>,
+    /// The camera this stream belongs to, and the owner's settings that say whether it
+    /// records in the household's current mode.
+    pub camera: String,
+    pub remote: crate::remote::Remote,
 }
 
 impl Streamer {
@@ -47,6 +51,9 @@ impl Streamer {
         let mut writer = Writer::new(self.ctx.clone(), self.shared.clone(), self.last_end_90k);
         let mut failures = 0u32;
         let now = || self.ctx.clocks.realtime_90k();
+        // The mode's rule for this camera, re-read only when new settings come into force.
+        let mut seen_generation = u64::MAX;
+        let mut recording = true;
         while !shutdown.is_shutdown() {
             self.status.set_state(&self.key, State::Connecting, now());
             self.status.update(&self.key, |s| s.attempts += 1);
@@ -66,6 +73,30 @@ impl Streamer {
                         };
                         match item {
                             Some(Ok(frame)) => {
+                                let generation = self.remote.generation();
+                                if generation != seen_generation {
+                                    seen_generation = generation;
+                                    let was = recording;
+                                    recording = self.remote.rule(&self.camera).record;
+                                    if was && !recording {
+                                        tracing::info!(camera = %self.key, "the household's mode stops recording");
+                                        if let Err(e) =
+                                            writer.end_run("the household's mode does not record this camera")
+                                        {
+                                            break Err(e);
+                                        }
+                                        if let Some(a) = self.analysis.as_mut() {
+                                            a.pause();
+                                        }
+                                    } else if !was && recording {
+                                        tracing::info!(camera = %self.key, "the household's mode resumes recording");
+                                    }
+                                }
+                                if !recording {
+                                    // Connected (the state is "streaming"), nothing kept.
+                                    failures = 0;
+                                    continue;
+                                }
                                 if let Some(a) = self.analysis.as_mut() {
                                     a.offer(&frame);
                                 }

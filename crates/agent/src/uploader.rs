@@ -40,6 +40,8 @@ use crate::sealing::{self, SealWriter, from_crypto, replace_file};
 /// Chunks of this size (the last is shorter) go to the server.
 pub const UPLOAD_CHUNK_BYTES: usize = 4 << 20;
 const OBJECTS: [(&str, Kind); 3] = [("meta", Kind::Event), ("snapshot", Kind::Snapshot), ("clip", Kind::Clip)];
+/// Marks an event folder whose event is uploaded without a notification (see `remote`).
+const QUIET: &str = "quiet";
 
 /// The server this agent is paired with (`server.json`, mode 0600: the token is a
 /// credential).
@@ -153,6 +155,7 @@ pub fn seal_finished(
     trust: &crypto::trust::Trust,
     now_90k: i64,
     settle: Duration,
+    remote: &crate::remote::Remote,
 ) -> Result<u64, Error> {
     let dir = outbox(layout);
     std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
@@ -174,7 +177,8 @@ pub fn seal_finished(
                 return Ok(sealed);
             }
             if !event_dir(layout, id).exists() {
-                seal_event(conn, layout, device, trust, &e)?;
+                // The mode's rule when the event is sealed, seconds after it ended.
+                seal_event(conn, layout, device, trust, &e, !remote.rule(&e.camera).notify)?;
                 sealed += 1;
             }
             cursor = id;
@@ -189,10 +193,15 @@ fn seal_event(
     device: &Keyring,
     trust: &crypto::trust::Trust,
     e: &db::EventRow,
+    quiet: bool,
 ) -> Result<(), Error> {
     let final_dir = event_dir(layout, e.id);
     let tmp = final_dir.with_extension("tmp");
     std::fs::create_dir_all(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
+    if quiet {
+        // Uploaded and listed, not pushed: the household's mode says this camera does not notify.
+        write_synced(&tmp.join(QUIET), b"")?;
+    }
     let (start_ms, end_ms) = (e.start_90k / 90, e.end_90k / 90);
     let recipients = trust.recipients(start_ms);
     let meta_json = serde_json::json!({
@@ -357,7 +366,11 @@ impl Client {
             .ok_or_else(|| Failure::Retry(err!(Internal, "server reply lacks an object id")))
     }
 
-    async fn report_status(&self, board: &crate::status::StatusBoard) -> Result<(), Failure> {
+    async fn report_status(
+        &self,
+        board: &crate::status::StatusBoard,
+        remote: &crate::remote::Remote,
+    ) -> Result<(), Failure> {
         let cameras: Vec<serde_json::Value> = board
             .cameras()
             .into_iter()
@@ -365,8 +378,8 @@ impl Client {
                 serde_json::json!({"camera": camera, "state": state, "since_ms": since_90k.div_euclid(90)})
             })
             .collect();
-        self.send(self.http.put(self.url("/api/device/status")).json(&serde_json::json!({ "cameras": cameras })))
-            .await?;
+        let body = serde_json::json!({ "cameras": cameras, "settings_serial": remote.serial() });
+        self.send(self.http.put(self.url("/api/device/status")).json(&body)).await?;
         Ok(())
     }
 
@@ -407,6 +420,51 @@ impl Client {
         .map_err(|e| Error::wrap(ErrorKind::Internal, "roster task", e))?
     }
 
+    /// Publishes the agent's public key bundle, so the owner's app can seal settings to it.
+    async fn publish_keys(&self, layout: &Layout) -> Result<(), Failure> {
+        let device = sealing::read_keyring(&layout.device_keys()).map_err(Failure::Retry)?;
+        let body = serde_json::json!({ "public_keys": crypto::keys::hex(&device.public().encode()) });
+        self.send(self.http.put(self.url("/api/device/keys")).json(&body)).await?;
+        Ok(())
+    }
+
+    /// Fetches the household's settings and applies them if they are newer and the owner
+    /// signed them (`Remote::accept` checks; the server only relays).
+    async fn sync_settings(&self, layout: &Layout, remote: &crate::remote::Remote) -> Result<(), Error> {
+        let body = match self.send(self.http.get(self.url("/api/device/settings"))).await {
+            Ok(b) => b,
+            Err(Failure::Retry(e)) => return Err(e),
+            // 404: the owner has sealed none yet.
+            Err(Failure::Reject(_)) => return Ok(()),
+        };
+        let bytes = crypto::keys::unhex(body["settings"].as_str().unwrap_or_default())
+            .ok_or_else(|| base::err!(DataLoss, "the server sent settings that are not hex"))?;
+        let (layout, remote) = (layout.clone(), remote.clone());
+        tokio::task::spawn_blocking(move || remote.accept(&layout, &bytes))
+            .await
+            .map_err(|e| Error::wrap(ErrorKind::Internal, "settings task", e))??;
+        Ok(())
+    }
+
+    /// One long poll: returns the server's (roster, settings) serials once either differs
+    /// from what this agent holds, or after the server's wait.
+    async fn wait_for_change(
+        &self,
+        roster: Option<u64>,
+        settings: Option<u64>,
+    ) -> Result<(Option<u64>, Option<u64>), Failure> {
+        let mut q = Vec::new();
+        if let Some(r) = roster {
+            q.push(("roster", r));
+        }
+        if let Some(s) = settings {
+            q.push(("settings", s));
+        }
+        let rb = self.http.get(self.url("/api/device/wait")).query(&q).timeout(Duration::from_secs(40));
+        let v = self.send(rb).await?;
+        Ok((v["roster"].as_u64(), v["settings"].as_u64()))
+    }
+
     async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
         let mut ids = std::collections::HashMap::new();
         for (name, _) in OBJECTS {
@@ -420,6 +478,7 @@ impl Client {
         };
         let body = serde_json::json!({
             "id": event_id, "meta_object": meta, "snapshot_object": ids.get("snapshot"), "clip_object": ids.get("clip"),
+            "notify": !dir.join(QUIET).exists(),
         });
         self.send(self.http.post(self.url("/api/events")).json(&body)).await?;
         Ok(())
@@ -430,17 +489,72 @@ impl Client {
 /// `STATUS_EVERY_MS`).
 const STATUS_EVERY: Duration = Duration::from_secs(15);
 
+/// What the owner tells the agent through the server: publish the agent's keys once, then
+/// hold a long poll and fetch the roster or settings whenever their serial moves, so a mode
+/// change reaches the cameras within a round trip.
+async fn control(client: Arc<Client>, layout: Layout, remote: crate::remote::Remote, mut shutdown: Receiver) {
+    let mut backoff = Duration::from_secs(1);
+    let mut published = false;
+    loop {
+        let r = async {
+            if !published {
+                client.publish_keys(&layout).await.map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)?;
+                published = true;
+            }
+            let held_roster = {
+                let layout = layout.clone();
+                tokio::task::spawn_blocking(move || sealing::load_trust(&layout))
+                    .await
+                    .map_err(|e| Error::wrap(ErrorKind::Internal, "trust task", e))??
+                    .and_then(|t| t.roster().map(|r| r.serial))
+            };
+            let (roster, settings) = client
+                .wait_for_change(held_roster, remote.serial())
+                .await
+                .map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)?;
+            if roster.is_some() && roster != held_roster {
+                client.sync_roster(&layout).await?;
+            }
+            if settings.is_some() && settings != remote.serial() {
+                client.sync_settings(&layout, &remote).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let wait = tokio::select! {
+            r = r => match r {
+                Ok(()) => {
+                    backoff = Duration::from_secs(1);
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    tracing::warn!(retry_in_s = backoff.as_secs(), "settings and roster: {e}");
+                    let w = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    w
+                }
+            },
+            _ = shutdown.wait() => return,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
 /// The sync loop: seal, bound the outbox, upload in order, report the cameras' state;
-/// until `shutdown`.
+/// until `shutdown`. The control loop (roster and settings) runs beside it.
 pub async fn run(
     spec: SyncSpec,
     board: crate::status::StatusBoard,
     layout: Layout,
     conn: Arc<Mutex<Connection>>,
     clocks: Arc<dyn Clocks>,
+    remote: crate::remote::Remote,
     mut shutdown: Receiver,
 ) {
-    let client = Client::new(spec.link.clone());
+    let client = Arc::new(Client::new(spec.link.clone()));
+    let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), shutdown.clone()));
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
     if let Ok(b) = std::fs::read(layout.root.join("sync.json"))
         && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)
@@ -454,15 +568,12 @@ pub async fn run(
         if reported.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
             // Best effort: a failed report is retried at the next interval; the home
             // screen shows the camera as offline meanwhile, which is what it is to the server.
-            if let Err(Failure::Retry(e) | Failure::Reject(e)) = client.report_status(&board).await {
+            if let Err(Failure::Retry(e) | Failure::Reject(e)) = client.report_status(&board, &remote).await {
                 tracing::debug!("status report: {e}");
-            }
-            if let Err(e) = client.sync_roster(&layout).await {
-                tracing::warn!("roster: {e}");
             }
             reported = Some(std::time::Instant::now());
         }
-        let ok = pass(&spec, &layout, &conn, &clocks, &client, &mut status).await;
+        let ok = pass(&spec, &layout, &conn, &clocks, &client, &remote, &mut status).await;
         status.last_error = ok.as_ref().err().map(|e| e.to_string());
         if let Ok(q) = queued(&layout) {
             status.queued_events = q.len() as u64;
@@ -487,7 +598,10 @@ pub async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => {
+                let _ = control_task.await;
+                return;
+            }
         }
     }
 }
@@ -498,10 +612,11 @@ async fn pass(
     conn: &Arc<Mutex<Connection>>,
     clocks: &Arc<dyn Clocks>,
     client: &Client,
+    remote: &crate::remote::Remote,
     status: &mut SyncStatus,
 ) -> Result<(), Error> {
-    let (layout2, conn2, now, settle, max) =
-        (layout.clone(), conn.clone(), clocks.realtime_90k(), spec.settle, spec.queue_bytes_max);
+    let (layout2, conn2, now, settle, max, remote2) =
+        (layout.clone(), conn.clone(), clocks.realtime_90k(), spec.settle, spec.queue_bytes_max, remote.clone());
     // Trust and device keys are read each pass: `trust accept` and `trust rotate-device`
     // change them while the agent runs.
     let (dropped, identity) = tokio::task::spawn_blocking(move || -> Result<(u64, [u8; 32]), Error> {
@@ -509,7 +624,7 @@ async fn pass(
             bail!(FailedPrecondition, "not paired with an owner: no trust file");
         };
         let device = sealing::read_keyring(&layout2.device_keys())?;
-        seal_finished(&conn2, &layout2, &device, &trust, now, settle)?;
+        seal_finished(&conn2, &layout2, &device, &trust, now, settle, &remote2)?;
         Ok((enforce_limit(&layout2, max)?, device.public().identity.to_bytes()))
     })
     .await

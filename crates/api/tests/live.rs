@@ -93,3 +93,32 @@ async fn events_reach_open_sessions_within_a_second_and_the_webhook() {
 async fn home_of(s: &Server, email: &str) -> Home {
     home(s, email).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_mode_keeps_quiet_is_listed_but_not_pushed() {
+    use crypto::object::Kind;
+    let s = Server::start_local().await;
+    let home = home(&s, "owner@example.org").await;
+    let hid = home.household.clone();
+    let live = home.owner.request(Method::GET, &format!("/api/households/{hid}/events/live")).send().await.unwrap();
+    let mut live = live.bytes_stream();
+    let quiet_meta = upload(&home, Kind::Event, "porch", s.now(), s.now() + 1000, b"{}", 1 << 20).await;
+    let mut d = home.device.clone();
+    let quiet = d
+        .ok(
+            Method::POST,
+            "/api/events",
+            Some(json!({"id": "1".repeat(32), "meta_object": quiet_meta, "notify": false})),
+        )
+        .await;
+    // A normal event after it is the first thing the session hears.
+    let loud = event(&home, "porch", s.now(), s.now() + 1000).await;
+    let mut buf = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(2), next_event(&mut live, &mut buf)).await.unwrap();
+    assert_eq!(got["id"], loud["id"], "the quiet event was pushed");
+    // Both are on the timeline.
+    let mut owner = home.owner.clone();
+    let list = owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&quiet["id"].as_str().unwrap()) && ids.contains(&loud["id"].as_str().unwrap()), "{ids:?}");
+}

@@ -77,6 +77,7 @@ async fn seed_people(db: &Db) -> Result<(String, String, String), Error> {
         identity: keys.public().identity.to_bytes().to_vec(),
         paired_ms: now,
         revoked_ms: None,
+        public_keys: None,
     };
     let (did, dsecret) = (api::secrets::random_hex(16), api::secrets::random_hex(32));
     db.complete_pairing(&api::secrets::secret_hash(&pairing), &d, &did, &api::secrets::secret_hash(&dsecret), now)

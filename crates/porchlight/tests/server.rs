@@ -459,3 +459,74 @@ fn the_demo_seeds_an_owner_and_pairs_its_agent_with_its_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Seals household settings from the owner to the owner and every agent that has published
+/// its keys, and uploads them.
+fn put_settings(web: &mut Web, household: &str, owner: &crypto::keys::Keyring, serial: u64, body: &Value) {
+    let devices = web.ok("GET", &format!("/api/households/{household}/devices"), None);
+    let mut to = vec![owner.public().encryption];
+    for d in devices.as_array().unwrap() {
+        let keys = crypto::keys::unhex(d["public_keys"].as_str().expect("the agent published its keys")).unwrap();
+        to.push(crypto::keys::PublicKeys::parse(&keys).unwrap().encryption);
+    }
+    let hh: [u8; 16] = crypto::keys::unhex(household).unwrap().try_into().unwrap();
+    let doc = crypto::settings::Settings::seal(owner, hh, serial, 0, &to, body.to_string().as_bytes()).unwrap();
+    let hex = crypto::keys::hex(&doc.encode());
+    web.ok("PUT", &format!("/api/households/{household}/settings"), Some(serde_json::json!({ "settings": hex })));
+}
+
+#[test]
+fn the_owners_mode_reaches_the_agent_at_once_and_decides_what_it_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let rtsp = RtspServer::start(&[("cam", testdata("front.mp4").to_str().unwrap().to_owned())]);
+    let server = ServerProc::start(&dir.path().join("server"));
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    let agent_dir = dir.path().join("agent");
+    web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
+    let (agent, _) = doorbell_agent(&agent_dir, &format!("url = \"{}\"", rtsp.url("cam")), 2);
+    wait_until("the agent to record and publish its keys", Duration::from_secs(30), || {
+        agent.recorded("door") > 30
+            && web.ok("GET", &format!("/api/households/{household}/devices"), None)[0]["public_keys"].is_string()
+    });
+
+    // Disarmed, and this camera records nothing when disarmed: recording stops within
+    // moments (the agent holds a long poll), and the agent keeps the settings it obeys.
+    let modes = serde_json::json!({
+        "disarmed": {"record": false, "notify": false},
+        "home": {"record": true, "notify": false},
+        "away": {"record": true, "notify": true},
+    });
+    let settings = |mode: &str| {
+        serde_json::json!({"mode": mode, "cameras": {"door": {"label": "Front door", "modes": modes,
+            "zones": [{"name": "path", "points": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}]}}})
+    };
+    put_settings(&mut web, &household, &owner_keys, 1, &settings("disarmed"));
+    let mut last = (agent.recorded("door"), std::time::Instant::now());
+    wait_until("recording to stop", Duration::from_secs(10), || {
+        let n = agent.recorded("door");
+        if n != last.0 {
+            last = (n, std::time::Instant::now());
+        }
+        last.1.elapsed() > Duration::from_secs(2)
+    });
+    assert!(agent.data_dir.join("settings.plcf").exists());
+    let log = std::fs::read_to_string(agent_dir.join("agent.log")).unwrap();
+    assert!(log.contains("the household's mode stops recording"), "stopped for another reason:\n{log}");
+    assert!(log.contains("applying the owner's new settings"), "{log}");
+    // The server kept bytes it cannot read: the label is nowhere in its files.
+    for (path, bytes) in files(&server.data_dir) {
+        assert!(!contains(&bytes, b"Front door"), "{} holds the settings in plaintext", path.display());
+    }
+
+    // Home: recording resumes.
+    put_settings(&mut web, &household, &owner_keys, 2, &settings("home"));
+    let stopped_at = agent.recorded("door");
+    wait_until("recording to resume", Duration::from_secs(15), || agent.recorded("door") > stopped_at + 15);
+
+    // A replayed older document changes nothing: the server refuses it, and so would the agent.
+    let (st, _) =
+        web.call("PUT", &format!("/api/households/{household}/settings"), Some(serde_json::json!({"settings": "00"})));
+    assert_eq!(st, 400);
+    agent.stop_with(libc::SIGTERM);
+}

@@ -327,8 +327,10 @@ pub async fn commit_event(
     };
     let created = st.db.insert_event(&e).await?;
     let json = EventJson::from(e);
-    if created && req.notify.unwrap_or(true) {
+    if created {
         Metrics::add(&st.metrics.events_in, 1);
+    }
+    if created && req.notify.unwrap_or(true) {
         let _ = st.live.send(Live { household_id: d.household_id.clone(), event: json.clone() });
         webhook(&st, &d.household_id, &json).await;
     }
