@@ -77,13 +77,22 @@ async function verified(page: Page, what: string): Promise<void> {
   });
 }
 
+/** Frames the agent has recorded from `camera` (its status file). */
+function framesOf(camera: string): number {
+  const s = JSON.parse(readFileSync(join(agentData, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+  return s.find((x) => x.camera === camera)?.frames_recorded ?? 0;
+}
+
+/** The household the page's session belongs to. */
+async function householdId(page: Page): Promise<string> {
+  const s = (await (await page.request.get(`${server.url}/api/session`)).json()) as { households: { household_id: string }[] };
+  return s.households[0]!.household_id;
+}
+
 /** Rings the doorbell while the agent is recording (the test clip ends every 20 s and the
  * agent reconnects; a press in that gap would have no footage). */
 async function ringWhileRecording(): Promise<void> {
-  const frames = () => {
-    const s = JSON.parse(readFileSync(join(agentData, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
-    return s.find((x) => x.camera === 'door')?.frames_recorded ?? 0;
-  };
+  const frames = () => framesOf('door');
   await waitFor('the agent to be recording', 60_000, async () => {
     const before = frames();
     await new Promise((r) => setTimeout(r, 1000));
@@ -183,6 +192,68 @@ describe('the owner', () => {
     expect(first.spread, 'a decoded frame is not blank').toBeGreaterThan(20);
     await shoot(page, 'player');
     expect(await page.getByTestId('clip-verified').textContent()).toMatch(/Signed by porch agent/);
+    await page.close();
+  });
+
+  it('draws a zone and a privacy mask on a snapshot, sets the modes, and the agent obeys them', async () => {
+    const page = await owner.newPage();
+    await page.goto(`${server.url}/#/settings`);
+    const form = page.getByRole('form', { name: 'Settings of door' });
+    await waitFor('the camera settings', 30_000, () => form.isVisible());
+    await form.getByLabel('Name shown in the app').fill('Front door');
+    const cam = page.getByRole('form', { name: 'Settings of Front door' });
+    // Doorbell presses carry no snapshot (the agent takes one only with motion analysis,
+    // which this agent does not run), so the outline is drawn on the empty frame.
+    await waitFor('the drawing area', 30_000, () => cam.getByTestId('draw-door').isVisible());
+    const area = cam.getByTestId('draw-door');
+    const box = (await area.boundingBox())!;
+    // Too few points: refused, nothing kept.
+    await area.click({ position: { x: box.width * 0.1, y: box.height * 0.5 } });
+    await cam.getByLabel('Zone name').fill('path');
+    await cam.getByRole('button', { name: 'Keep as zone' }).click();
+    await expect.poll(() => cam.getByRole('alert').textContent()).toMatch(/at least 3 points/);
+    // The path: the lower half of the picture.
+    for (const [x, y] of [
+      [0.5, 0.95],
+      [0.95, 0.95],
+      [0.95, 0.5],
+    ]) {
+      await area.click({ position: { x: box.width * x!, y: box.height * y! } });
+    }
+    await cam.getByRole('button', { name: 'Keep as zone' }).click();
+    await expect.poll(() => cam.getByText(/Zone path \(4 points\)/).isVisible()).toBe(true);
+    // A privacy mask over the top-left corner, typed rather than drawn.
+    await cam.getByLabel(/Outline being drawn/).fill('0,0 0.3,0 0,0.3');
+    await cam.getByRole('button', { name: 'Keep as privacy mask' }).click();
+    await expect.poll(() => cam.getByText(/Privacy mask 1 \(3 points\)/).isVisible()).toBe(true);
+    await cam.getByLabel('Record when Disarmed').uncheck();
+    await cam.getByLabel('Notify when Home').uncheck();
+    await cam.getByRole('button', { name: 'Save Front door' }).click();
+    await expect.poll(() => page.getByText(/Saved \(version 1\)/).isVisible(), { timeout: 15_000 }).toBe(true);
+    await shoot(page, 'camera-settings');
+    // The agent verified the owner's signature, opened and kept them (it writes the file
+    // only then); the server's copy is ciphertext.
+    await waitFor('the agent to accept the settings', 30_000, async () => existsSync(join(agentData, 'settings.plcf')));
+    const stored = (await (await page.request.get(`${server.url}/api/households/${await householdId(page)}/settings`)).json()) as { settings: string };
+    const bytes = Buffer.from(stored.settings, 'hex');
+    expect(bytes.length).toBeGreaterThan(200);
+    expect(bytes.includes('Front door') || bytes.includes('"zones"')).toBe(false);
+
+    // Disarmed: the card says so and the agent stops recording this camera.
+    await nav(page, 'Cameras').click();
+    await page.getByRole('group', { name: 'Household mode' }).getByRole('button', { name: 'Disarmed' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Disarmed', pressed: true }).isVisible(), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => page.getByText('Not recording (Disarmed)').isVisible(), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => page.getByText('Front door', { exact: true }).isVisible()).toBe(true);
+    await waitFor('the agent to stop recording', 30_000, async () => {
+      const before = framesOf('door');
+      await new Promise((r) => setTimeout(r, 2500));
+      return framesOf('door') === before;
+    });
+    // Away again records (and notifies), for the tests that follow.
+    await page.getByRole('button', { name: 'Away' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Away', pressed: true }).isVisible(), { timeout: 15_000 }).toBe(true);
+    await ringWhileRecording();
     await page.close();
   });
 

@@ -3,6 +3,7 @@ import { ApiError, type Session, api, onSignedOut, setCsrf } from './api';
 import type { Keyring } from './crypto/format';
 import { loadKeyring } from './keystore';
 import { syncRoster } from './roster';
+import { resealIfNeeded } from './settings';
 import { Auth, KeySetup } from './screens/Auth';
 import { Home } from './screens/Home';
 import { Settings } from './screens/Settings';
@@ -90,7 +91,12 @@ function Shell() {
   // who joined (and made keys) since the last visit is signed in now.
   const ownerOf = session?.households.find((h) => h.role === 'owner')?.household_id ?? null;
   useEffect(() => {
-    if (ownerOf && keys) syncRoster(ownerOf, keys).catch((e: Error) => console.warn(`roster: ${e.message}`));
+    if (!ownerOf || !keys) return;
+    syncRoster(ownerOf, keys)
+      .catch((e: Error) => console.warn(`roster: ${e.message}`))
+      // Then the settings, so a member or agent added since the last save can read them.
+      .then(() => resealIfNeeded(ownerOf, keys))
+      .catch((e: Error) => console.warn(`settings: ${e.message}`));
   }, [ownerOf, keys]);
 
   if (fatal) {
@@ -156,7 +162,7 @@ function Shell() {
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (
-          <Home householdId={hid} keys={keys} />
+          <Home householdId={hid} keys={keys} isOwner={membership.role === 'owner'} />
         )}
       </main>
     </>

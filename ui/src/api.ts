@@ -113,6 +113,7 @@ export interface Device {
   identity: string;
   paired_ms: number;
   revoked_ms: number | null;
+  public_keys: string | null;
 }
 
 export interface Member {
@@ -139,6 +140,7 @@ export interface CameraStatus {
   since_ms: number;
   reported_ms: number;
   online: boolean;
+  settings_serial: number | null;
 }
 
 export const api = {
@@ -170,6 +172,8 @@ export const api = {
     }),
   roster: (hid: string) => call<{ serial: number; roster: string }>('GET', `/api/households/${hid}/roster`),
   putRoster: (hid: string, roster: string) => call<{ serial: number }>('PUT', `/api/households/${hid}/roster`, { roster }),
+  settings: (hid: string) => call<{ serial: number; settings: string }>('GET', `/api/households/${hid}/settings`),
+  putSettings: (hid: string, settings: string) => call<{ serial: number }>('PUT', `/api/households/${hid}/settings`, { settings }),
   accept: (token: string) => call<Member>('POST', '/api/invitations/accept', { token }),
   pairing: (hid: string) => call<{ token: string; household_id: string; expires_ms: number }>('POST', `/api/households/${hid}/pairings`),
   accessLog: (hid: string) => call<Access[]>('GET', `/api/households/${hid}/access-log?limit=200`),

@@ -3,8 +3,23 @@
 // them to every member and every agent of the household and signs them; the server only
 // relays the bytes, so it learns neither the layout of the home nor when it is empty, and
 // the agents obey only the owner's signature with a serial higher than the last.
+import { ApiError, api } from './api';
 import { FormatError, Reader, Writer, concat, hex, unhex, utf8 } from './crypto/bytes';
-import { type Keyring, WRAP_INFO, aesOpen, aesSeal, edPublic, edSign, edVerify, hpkeOpen, hpkeSeal, keyId, p256Public, randomBytes } from './crypto/format';
+import {
+  type Keyring,
+  WRAP_INFO,
+  aesOpen,
+  aesSeal,
+  edPublic,
+  edSign,
+  edVerify,
+  hpkeOpen,
+  hpkeSeal,
+  keyId,
+  p256Public,
+  parsePublicKeys,
+  randomBytes,
+} from './crypto/format';
 
 export const MODES = ['disarmed', 'home', 'away'] as const;
 export type Mode = (typeof MODES)[number];
@@ -97,6 +112,8 @@ export interface Parsed {
   serial: number;
   issuedMs: number;
   signer: Uint8Array;
+  /** Hex key ids of the recipients. */
+  keyIds: string[];
   open(k: Keyring): Promise<Uint8Array>;
 }
 
@@ -126,6 +143,7 @@ export async function parseSettings(b: Uint8Array): Promise<Parsed> {
     serial,
     issuedMs,
     signer,
+    keyIds: wraps.map((w) => hex(w.keyId)),
     async open(k: Keyring) {
       for (const secret of [k.encryptionSecret, ...k.previous]) {
         const id = hex(await keyId(await p256Public(secret)));
@@ -208,4 +226,63 @@ export function decodeBody(b: Uint8Array): HouseholdSettings {
 /** Whether a camera records / notifies in the household's current mode. */
 export function ruleFor(s: HouseholdSettings, camera: string): ModeRule {
   return (s.cameras[camera]?.modes ?? ALL_ON)[s.mode];
+}
+
+// --- Fetching, saving, keeping the recipients current ---
+
+export interface Loaded {
+  serial: number;
+  settings: HouseholdSettings;
+  keyIds: string[];
+}
+
+/** The household's settings as the server relays them, opened with `keys`; null when none were saved yet. */
+export async function loadSettings(hid: string, keys: Keyring): Promise<Loaded | null> {
+  let r: { serial: number; settings: string };
+  try {
+    r = await api.settings(hid);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+  const p = await parseSettings(unhex(r.settings));
+  if (p.household !== hid) throw new FormatError('settings: sealed for another household');
+  return { serial: p.serial, settings: decodeBody(await p.open(keys)), keyIds: p.keyIds };
+}
+
+/** Who the owner seals to: themselves, every member who has keys, every agent that published its keys. */
+async function recipients(hid: string, owner: Keyring): Promise<Uint8Array[]> {
+  const [members, devices] = await Promise.all([api.members(hid), api.devices(hid)]);
+  const bundles = [
+    ...members.map((m) => m.public_keys),
+    ...devices.filter((d) => d.revoked_ms === null).map((d) => d.public_keys),
+  ].filter((b): b is string => !!b);
+  const out = new Map<string, Uint8Array>();
+  const mine = await p256Public(owner.encryptionSecret);
+  out.set(hex(mine), mine);
+  for (const b of bundles) {
+    const k = await parsePublicKeys(unhex(b));
+    out.set(hex(k.encryption), k.encryption);
+  }
+  return [...out.values()].slice(0, RECIPIENTS_MAX);
+}
+
+/** Seals and uploads `next` with the serial after `prev`; returns the new serial. */
+export async function saveSettings(hid: string, owner: Keyring, next: HouseholdSettings, prev: number): Promise<number> {
+  const body = encodeBody(next);
+  const sealed = await sealSettings(owner, hid, prev + 1, Date.now(), await recipients(hid, owner), body);
+  return (await api.putSettings(hid, hex(sealed))).serial;
+}
+
+/**
+ * The owner's app re-seals the settings when a member or an agent that should read them
+ * cannot (joined or paired after the last save); null when nothing was needed.
+ */
+export async function resealIfNeeded(hid: string, owner: Keyring): Promise<number | null> {
+  const cur = await loadSettings(hid, owner);
+  if (!cur) return null;
+  const want = await recipients(hid, owner);
+  const ids = await Promise.all(want.map(async (k) => hex(await keyId(k))));
+  if (ids.every((id) => cur.keyIds.includes(id))) return null;
+  return saveSettings(hid, owner, cur.settings, cur.serial);
 }

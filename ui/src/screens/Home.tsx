@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'react';
 import { type CameraStatus, type EventJson, api } from '../api';
 import type { Keyring } from '../crypto/format';
+import { type Loaded, ruleFor } from '../settings';
+import { MODE_NAMES, ModeSwitch, useSettings } from './Cameras';
 import { Snapshot, ago, useAsync } from './common';
 
 interface Card {
@@ -10,7 +12,7 @@ interface Card {
 }
 
 /** Every camera: its latest snapshot, what it is doing, one tap to its timeline. */
-export function Home(p: { householdId: string; keys: Keyring }) {
+export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean }) {
   const [tick, setTick] = useState(0);
   useEffect(() => {
     const t = setInterval(() => setTick((x) => x + 1), 10_000);
@@ -26,6 +28,10 @@ export function Home(p: { householdId: string; keys: Keyring }) {
       }),
     );
   }, [p.householdId, tick]);
+  const [saved, setSaved] = useState(0);
+  const settings = useSettings(p.householdId, p.keys, tick + saved * 1000);
+  const loaded: Loaded | null = settings.value;
+  const label = (camera: string) => loaded?.settings.cameras[camera]?.label ?? camera;
 
   if (cards.error) return <p role="alert">{cards.error}</p>;
   if (!cards.value) return <p aria-busy="true">Loading cameras…</p>;
@@ -42,13 +48,22 @@ export function Home(p: { householdId: string; keys: Keyring }) {
   return (
     <section>
       <h1>Cameras</h1>
+      {settings.error && /not sealed for your keys/.test(settings.error) ? (
+        <p className="muted" data-testid="mode">
+          The household’s mode is not shared with your keys yet; the owner’s app shares it the next time it opens.
+        </p>
+      ) : settings.error ? (
+        <p role="alert">The household settings cannot be opened: {settings.error}</p>
+      ) : (
+        <ModeSwitch hid={p.householdId} keys={p.keys} loaded={loaded} isOwner={p.isOwner} onSaved={() => setSaved((x) => x + 1)} />
+      )}
       <ul className="cards">
         {cards.value.map((c) => (
           <li key={c.camera}>
-            <a className="card" href={`#/timeline?camera=${encodeURIComponent(c.camera)}`} aria-label={`${c.camera}: open its timeline`}>
-              <Snapshot id={c.latest?.snapshot_object ?? null} keys={p.keys} alt={`Latest snapshot from ${c.camera}`} />
-              <span className="card-title">{c.camera}</span>
-              <State s={c.status} />
+            <a className="card" href={`#/timeline?camera=${encodeURIComponent(c.camera)}`} aria-label={`${label(c.camera)}: open its timeline`}>
+              <Snapshot id={c.latest?.snapshot_object ?? null} keys={p.keys} alt={`Latest snapshot from ${label(c.camera)}`} />
+              <span className="card-title">{label(c.camera)}</span>
+              <State s={c.status} rule={loaded ? { ...ruleFor(loaded.settings, c.camera), mode: MODE_NAMES[loaded.settings.mode] } : null} />
               <span className="muted">{c.latest ? `Last event ${ago(c.latest.start_ms)}` : 'No events yet'}</span>
             </a>
           </li>
@@ -58,9 +73,13 @@ export function Home(p: { householdId: string; keys: Keyring }) {
   );
 }
 
-function State({ s }: { s: CameraStatus | null }) {
+function State({ s, rule }: { s: CameraStatus | null; rule: { record: boolean; notify: boolean; mode: string } | null }) {
   if (!s) return <span className="state unknown">Status unknown</span>;
   if (!s.online) return <span className="state offline">Offline since {new Date(s.reported_ms).toLocaleString()}</span>;
+  if (rule && !rule.record) return <span className="state unknown">Not recording ({rule.mode})</span>;
+  if (s.state === 'streaming' && rule && !rule.notify) {
+    return <span className="state ok">Recording without alerts ({rule.mode}) since {new Date(s.since_ms).toLocaleString()}</span>;
+  }
   if (s.state === 'streaming') return <span className="state ok">Recording since {new Date(s.since_ms).toLocaleString()}</span>;
   return <span className="state warn">{s.state === 'retrying' ? 'Reconnecting' : s.state} since {new Date(s.since_ms).toLocaleString()}</span>;
 }

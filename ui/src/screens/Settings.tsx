@@ -3,8 +3,10 @@ import { type Membership, type Session, api } from '../api';
 import { type Keyring, fingerprint, publicKeys } from '../crypto/format';
 import { createPasskey } from '../passkey';
 import { syncRoster } from '../roster';
+import { resealIfNeeded } from '../settings';
 import { unhex } from '../crypto/bytes';
 import { parsePublicKeys } from '../crypto/format';
+import { CameraSettingsPanel } from './Cameras';
 import { Feedback, useAction, useAsync } from './common';
 
 function Section(p: { title: string; children: ReactNode }) {
@@ -26,6 +28,11 @@ export function Settings(p: { session: Session; membership: Membership; keys: Ke
     <>
       <h1>Settings</h1>
       <Household hid={hid} canManage={canManage} />
+      {isOwner && (
+        <Section title="Cameras">
+          <CameraSettingsPanel hid={hid} keys={p.keys} />
+        </Section>
+      )}
       {isOwner && <Pairing hid={hid} keys={p.keys} />}
       {canManage && <Members hid={hid} keys={p.keys} isOwner={isOwner} />}
       {canManage && <AccessLog hid={hid} />}
@@ -128,6 +135,8 @@ function Members(p: { hid: string; keys: Keyring; isOwner: boolean }) {
     const list = await api.members(p.hid);
     // The member list and the agents' roster move together (see roster.ts).
     const serial = p.isOwner ? await syncRoster(p.hid, p.keys) : null;
+    // And the settings, so a member who just joined can read the mode.
+    if (p.isOwner) await resealIfNeeded(p.hid, p.keys).catch((e: Error) => console.warn(`settings: ${e.message}`));
     const fps = await Promise.all(
       list.map(async (m) => (m.public_keys ? fingerprint((await parsePublicKeys(unhex(m.public_keys))).identity).catch(() => null) : null)),
     );
