@@ -23,6 +23,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = crypto::settings::Settings::parse(data) {
         assert_eq!(s.encode(), data);
     }
+    if let Ok(q) = crypto::live::LiveRequest::parse(data) {
+        assert_eq!(q.encode(), data);
+    }
     if let Ok(t) = Trust::parse(data) {
         assert_eq!(t.encode(), data);
     }

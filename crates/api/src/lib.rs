@@ -67,7 +67,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, households, passkeys, sync};
+    use routes::{accounts, households, live_view, passkeys, sync};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -108,6 +108,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::device_settings))
         .routes(routes!(sync::device_keys))
         .routes(routes!(sync::device_wait))
+        .routes(routes!(live_view::start_live))
+        .routes(routes!(live_view::watch_live))
+        .routes(routes!(live_view::feed_live))
         .routes(routes!(sync::camera_status))
         .routes(routes!(sync::missing_chunks))
         .routes(routes!(sync::put_chunk))

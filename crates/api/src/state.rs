@@ -205,6 +205,23 @@ pub struct Inner {
     /// Bumped when any household's roster or settings change; agents waiting in
     /// `GET /api/device/wait` wake and compare their household's serials.
     pub agent_signal: tokio::sync::watch::Sender<u64>,
+    /// Live view sessions, waiting for or relaying an agent's stream (memory only).
+    pub live_sessions: Mutex<HashMap<String, LiveSession>>,
+    pub live_seq: std::sync::atomic::AtomicU64,
+}
+
+/// One live view: the signed request, and the relay's two ends until each side takes its own.
+pub struct LiveSession {
+    pub seq: u64,
+    pub household_id: String,
+    pub account_id: String,
+    pub camera: String,
+    pub request: Vec<u8>,
+    pub created_ms: i64,
+    /// Taken by the agent that answers.
+    pub to_viewer: Option<tokio::sync::mpsc::Sender<axum::body::Bytes>>,
+    /// Taken by the browser that asked.
+    pub from_agent: Option<tokio::sync::mpsc::Receiver<axum::body::Bytes>>,
 }
 
 /// One agent's latest status report.
@@ -236,6 +253,8 @@ impl AppState {
             ceremonies: crate::webauthn::Ceremonies::default(),
             camera_status: Mutex::new(HashMap::new()),
             agent_signal: tokio::sync::watch::channel(0).0,
+            live_sessions: Mutex::new(HashMap::new()),
+            live_seq: std::sync::atomic::AtomicU64::new(0),
             db,
             blobs,
             settings,

@@ -474,6 +474,8 @@ pub struct WaitParams {
     pub settings: Option<i64>,
     /// How long to hold the request when nothing differs, 0 to 25,000 ms (default 25,000).
     pub wait_ms: Option<u64>,
+    /// The highest live request `seq` the agent has seen (absent: none).
+    pub live_after: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -482,6 +484,8 @@ pub struct WaitReply {
     pub roster: Option<i64>,
     /// The server's current settings serial, if the owner has sealed any.
     pub settings: Option<i64>,
+    /// Live view requests for this agent's cameras that no agent has answered yet.
+    pub live: Vec<LiveOffer>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -495,4 +499,25 @@ pub struct DeviceKeysJson {
 pub struct StoredRoster {
     pub serial: i64,
     pub roster: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiveStartJson {
+    /// A live request signed by the member's identity key, naming the camera and a fresh
+    /// session key (hex; `crypto::live`).
+    pub request: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LiveStarted {
+    pub session_id: String,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub struct LiveOffer {
+    pub session_id: String,
+    /// Increases with each request; agents pass the highest they saw as `live_after`.
+    pub seq: u64,
+    pub request: String,
 }

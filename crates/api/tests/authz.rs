@@ -84,6 +84,9 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/device/settings", DEVICE),
     ("PUT", "/api/device/keys", DEVICE),
     ("GET", "/api/device/wait", DEVICE),
+    ("POST", "/api/households/{household_id}/live", VIEWERS),
+    ("GET", "/api/live/{session_id}", ACCOUNTS),
+    ("POST", "/api/device/live/{session_id}", DEVICE),
     ("GET", "/api/households/{household_id}/cameras", VIEWERS),
     ("POST", "/api/chunks/missing", DEVICE),
     ("PUT", "/api/chunks/{hash}", DEVICE),
@@ -205,6 +208,7 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{camera}", "porch")
                 .replace("{token_id}", &"0".repeat(32))
                 .replace("{passkey_id}", &"0".repeat(32))
+                .replace("{session_id}", &"0".repeat(32))
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
                 .replace("{object_id}", &late_clip)
@@ -220,7 +224,7 @@ async fn every_endpoint_against_every_caller() {
             let m = Method::from_bytes(method.as_bytes()).unwrap();
             let status = if path == "/api/chunks/{hash}" {
                 c.request(m, &concrete).body(chunk.clone()).send().await.unwrap().status()
-            } else if path.ends_with("/live") {
+            } else if method == "GET" && path.ends_with("/live") {
                 // Only the status line: the stream stays open.
                 c.request(m, &concrete).send().await.unwrap().status()
             } else {
@@ -260,6 +264,7 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("PUT", p) if p.ends_with("/roster") => json!({"roster": "00"}),
         ("PUT", p) if p.ends_with("/settings") => json!({"settings": "00"}),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
+        ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
         ("PUT", "/api/device/status") => json!({"cameras": [{"camera": "porch", "state": "streaming", "since_ms": 0}]}),
         ("POST", "/api/objects") => json!({"chunks": [chunk_hash]}),
         ("POST", "/api/events") => json!({"id": "0".repeat(32), "meta_object": "0".repeat(32)}),

@@ -15,6 +15,7 @@
 pub mod backup;
 pub mod grant;
 pub mod keys;
+pub mod live;
 pub mod object;
 mod prim;
 pub mod settings;

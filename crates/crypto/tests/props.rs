@@ -129,8 +129,8 @@ proptest! {
 
     /// Random bytes never panic any parser.
     #[test]
-    fn garbage_never_panics(b in prop::collection::vec(any::<u8>(), 0..600), prefix in 0usize..5) {
-        let magics: [&[u8]; 5] = [b"PLOB\x01", b"PLGR\x01", b"PLRS\x01", b"PLBK\x01", b"PLCF\x01"];
+    fn garbage_never_panics(b in prop::collection::vec(any::<u8>(), 0..600), prefix in 0usize..6) {
+        let magics: [&[u8]; 6] = [b"PLOB\x01", b"PLGR\x01", b"PLRS\x01", b"PLBK\x01", b"PLCF\x01", b"PLLR\x01"];
         let mut input = magics[prefix].to_vec();
         input.extend_from_slice(&b);
         let _ = Header::parse(&input);
@@ -141,6 +141,8 @@ proptest! {
         let _ = porchlight_crypto::keys::PublicKeys::parse(&input);
         let _ = porchlight_crypto::keys::Keyring::parse(&input);
         let _ = porchlight_crypto::settings::Settings::parse(&input);
+        let _ = porchlight_crypto::live::LiveRequest::parse(&input);
+        let _ = porchlight_crypto::live::LiveOpener::new(porchlight_crypto::keys::EncryptionSecret::generate()).open(&input);
     }
 
     /// Settings round-trip for any body and recipient count, open for every recipient, and

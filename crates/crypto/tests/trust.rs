@@ -245,3 +245,47 @@ mod settings {
         assert!(e.to_string().contains("settings body"), "{e}");
     }
 }
+
+mod live {
+    use super::*;
+    use porchlight_crypto::keys::EncryptionSecret;
+    use porchlight_crypto::live::{LiveOpener, LiveRequest, LiveSealer};
+
+    #[test]
+    fn a_live_stream_opens_only_for_the_session_key_and_in_order() {
+        let member = Keyring::generate("member", T0).unwrap();
+        let session = EncryptionSecret::generate();
+        let q = LiveRequest::create(&member, HH, "door", session.public(), T0).unwrap();
+        let back = LiveRequest::parse(&q.encode()).unwrap();
+        assert_eq!(back, q);
+        assert_eq!(back.member, member.identity.public());
+        // Every changed byte of the request breaks its signature.
+        let enc = q.encode();
+        for i in 0..enc.len() {
+            let mut b = enc.clone();
+            b[i] ^= 1;
+            assert!(LiveRequest::parse(&b).is_err(), "byte {i}");
+        }
+
+        let mut s = LiveSealer::new(&back.session_key);
+        let header = s.header();
+        let segs: Vec<Vec<u8>> = (0..3u8).map(|i| s.seal(&[i; 100]).unwrap()).collect();
+        let payload = |m: &[u8]| m[4..].to_vec();
+        let mut o = LiveOpener::new(session.clone());
+        assert_eq!(o.open(&payload(&header)).unwrap(), None);
+        for (i, m) in segs.iter().enumerate() {
+            assert_eq!(o.open(&payload(m)).unwrap().unwrap(), vec![i as u8; 100]);
+        }
+        // Anyone else's key (the server's) opens nothing.
+        let mut other = LiveOpener::new(EncryptionSecret::generate());
+        assert!(other.open(&payload(&header)).is_err());
+        // A dropped or repeated segment stops the stream.
+        let mut o = LiveOpener::new(session.clone());
+        o.open(&payload(&header)).unwrap();
+        assert_eq!(o.open(&payload(&segs[1])).unwrap_err().kind(), ErrorKind::Authentication);
+        let mut o = LiveOpener::new(session);
+        o.open(&payload(&header)).unwrap();
+        o.open(&payload(&segs[0])).unwrap();
+        assert_eq!(o.open(&payload(&segs[0])).unwrap_err().kind(), ErrorKind::Authentication);
+    }
+}

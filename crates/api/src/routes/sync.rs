@@ -98,16 +98,25 @@ pub async fn device_wait(
     }
     let mut rx = st.agent_signal.subscribe();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait);
+    // Live requests go to the agent whose last status report lists the camera.
+    let cameras: Vec<String> = st
+        .camera_status
+        .lock()
+        .expect("status lock")
+        .get(&d.id)
+        .map(|r| r.cameras.iter().map(|c| c.camera.clone()).collect())
+        .unwrap_or_default();
     loop {
         rx.borrow_and_update();
         let roster = st.db.roster(&d.household_id).await?.map(|r| r.0);
         let settings = st.db.settings(&d.household_id).await?.map(|s| s.0);
-        if roster != q.roster || settings != q.settings {
-            return Ok(Json(WaitReply { roster, settings }));
+        let live = super::live_view::offers(&st, &d.household_id, &cameras, q.live_after.unwrap_or(0));
+        if roster != q.roster || settings != q.settings || !live.is_empty() {
+            return Ok(Json(WaitReply { roster, settings, live }));
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => continue,
-            _ => return Ok(Json(WaitReply { roster, settings })),
+            _ => return Ok(Json(WaitReply { roster, settings, live })),
         }
     }
 }
