@@ -257,6 +257,35 @@ describe('the owner', () => {
     await page.close();
   });
 
+  it('watches a camera live, decrypted in the browser', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    const button = page.getByRole('button', { name: 'Watch Front door live' });
+    await waitFor('the live button', 60_000, () => button.isEnabled());
+    await button.click();
+    await waitFor('live video', 30_000, () => page.getByTestId('live-on').isVisible()).catch(async (e: Error) => {
+      throw new Error(`${e.message}; the dialog says: ${await page.locator('dialog').textContent()}`);
+    });
+    const first = await waitFor('the live video to advance', 30_000, async () => {
+      const s = await frameState(page);
+      return s.t > 1 ? s : null;
+    });
+    await shoot(page, 'live');
+    const info = await page.evaluate(() => {
+      const v = document.querySelectorAll('video');
+      const l = v[v.length - 1]!;
+      const b = [...Array(l.buffered.length).keys()].map((i) => [l.buffered.start(i), l.buffered.end(i)]);
+      return { n: v.length, w: l.videoWidth, h: l.videoHeight, t: l.currentTime, rs: l.readyState, err: l.error?.message ?? null, b, paused: l.paused };
+    });
+    // The element has a decoded frame at its position (not only a clock moved by seeking).
+    expect(info.rs, `the live video has a current frame (${JSON.stringify(info)})`).toBeGreaterThanOrEqual(2);
+    expect(first.spread, `a live frame is not blank (${JSON.stringify(info)})`).toBeGreaterThan(20);
+    // Closing the dialog ends the session; the agent says so.
+    await page.getByRole('button', { name: 'Close' }).click();
+    await waitFor('the agent to end the session', 30_000, async () => /live view ended/.test(readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')));
+    await page.close();
+  });
+
   it('invites a limited member, who sees only footage from the invitation on and no settings', async () => {
     const op = await owner.newPage();
     await op.goto(server.url);

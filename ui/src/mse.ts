@@ -33,10 +33,15 @@ export class ClipPlayer {
   private url: string | null = null;
   private mode: 'undecided' | 'mse' | 'blob' = 'undecided';
 
-  constructor(private video: HTMLVideoElement) {}
+  /** `live`: nothing is kept for a download, old video is dropped from the buffer, and
+   * playback stays near the newest frame. */
+  constructor(
+    private video: HTMLVideoElement,
+    private live = false,
+  ) {}
 
   push(plain: Uint8Array): void {
-    this.parts.push(plain);
+    if (!this.live) this.parts.push(plain);
     if (this.mode === 'undecided') {
       const type = mimeOf(plain);
       if (type && isFragmented(plain) && 'MediaSource' in window && MediaSource.isTypeSupported(type)) {
@@ -66,6 +71,16 @@ export class ClipPlayer {
 
   private pump(): void {
     if (!this.sb || this.sb.updating || !this.ms || this.ms.readyState !== 'open') return;
+    if (this.live && this.sb.buffered.length > 0) {
+      const end = this.sb.buffered.end(this.sb.buffered.length - 1);
+      const start = this.sb.buffered.start(0);
+      // Stay live: a tab that fell behind (hidden, slow) jumps to the newest frames.
+      if (end - this.video.currentTime > 3) this.video.currentTime = end - 0.3;
+      if (this.video.currentTime - start > 30) {
+        this.sb.remove(start, this.video.currentTime - 10);
+        return;
+      }
+    }
     const next = this.queue.shift();
     if (next) {
       this.sb.appendBuffer(next as BufferSource);

@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod inputs;
 pub mod layout;
+pub mod live;
 pub mod mqtt;
 pub mod recovery;
 pub mod remote;
@@ -127,6 +128,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     });
     let board = StatusBoard::default();
     let remote = remote::Remote::load(&layout);
+    let hub = live::Hub::new(opts.cameras.iter().map(|c| c.name.clone()));
     let now = opts.clocks.realtime_90k();
     // Notices (for MQTT) and inputs (doorbells, sensors) flow through two channels.
     let (notices_tx, notices_rx) = match &opts.mqtt {
@@ -194,6 +196,12 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             backoff: opts.backoff,
             last_end_90k: last_end,
             analysis,
+            // Live view watches the camera's first (main) stream.
+            live: if kind == opts.cameras.iter().find(|c| c.name == camera_name).map_or(kind, |c| c.streams[0].kind) {
+                hub.feed(&camera_name)
+            } else {
+                None
+            },
             camera: camera_name,
             remote: remote.clone(),
         });
@@ -268,6 +276,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             ctx.db.clone(),
             opts.clocks.clone(),
             remote.clone(),
+            hub.clone(),
             shutdown.clone(),
         )));
     }

@@ -44,6 +44,8 @@ pub struct Streamer {
     /// records in the household's current mode.
     pub camera: String,
     pub remote: crate::remote::Remote,
+    /// Where frames go for live view, when this is the camera's main stream.
+    pub live: Option<Arc<crate::live::Feed>>,
 }
 
 impl Streamer {
@@ -73,6 +75,9 @@ impl Streamer {
                         };
                         match item {
                             Some(Ok(frame)) => {
+                                if let Some(l) = &self.live {
+                                    l.publish(&frame);
+                                }
                                 let generation = self.remote.generation();
                                 if generation != seen_generation {
                                     seen_generation = generation;

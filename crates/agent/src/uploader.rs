@@ -452,8 +452,9 @@ impl Client {
         &self,
         roster: Option<u64>,
         settings: Option<u64>,
-    ) -> Result<(Option<u64>, Option<u64>), Failure> {
-        let mut q = Vec::new();
+        live_after: u64,
+    ) -> Result<serde_json::Value, Failure> {
+        let mut q = vec![("live_after", live_after)];
         if let Some(r) = roster {
             q.push(("roster", r));
         }
@@ -461,8 +462,51 @@ impl Client {
             q.push(("settings", s));
         }
         let rb = self.http.get(self.url("/api/device/wait")).query(&q).timeout(Duration::from_secs(40));
-        let v = self.send(rb).await?;
-        Ok((v["roster"].as_u64(), v["settings"].as_u64()))
+        self.send(rb).await
+    }
+
+    /// Answers one live request: checks it, then streams sealed segments to the server
+    /// until the viewer leaves or the session's time is up.
+    async fn live_session(&self, layout: Layout, hub: crate::live::Hub, session_id: String, request: String) {
+        let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
+        let checked = crypto::keys::unhex(&request)
+            .ok_or_else(|| base::err!(DataLoss, "live: the request is not hex"))
+            .and_then(|b| crate::live::check(&layout, &b, now));
+        let q = match checked {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(session = %session_id, "refusing a live request: {e}");
+                return;
+            }
+        };
+        let Some(feed) = hub.feed(&q.camera) else {
+            tracing::warn!(session = %session_id, camera = %q.camera, "live request for a camera this agent does not have");
+            return;
+        };
+        tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "live view started");
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<Vec<u8>, std::io::Error>(b), rx))
+        });
+        // Its own client: the uploader's has a whole-request timeout, and this request is
+        // as long as the session.
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("HTTP client");
+        let post = http
+            .post(self.url(&format!("/api/device/live/{session_id}")))
+            .bearer_auth(&self.link.token)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .send();
+        let camera = q.camera.clone();
+        let (sent, streamed) = tokio::join!(post, crate::live::stream(feed, q, tx));
+        match (sent, streamed) {
+            (Ok(r), _) if !r.status().is_success() => {
+                tracing::warn!(session = %session_id, status = %r.status(), "the server refused the live stream")
+            }
+            (Err(e), _) => tracing::warn!(session = %session_id, "live stream: {e}"),
+            (_, Err(e)) if e.kind() != ErrorKind::Cancelled => tracing::warn!(session = %session_id, %camera, "{e}"),
+            _ => tracing::info!(session = %session_id, %camera, "live view ended"),
+        }
     }
 
     async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
@@ -492,9 +536,17 @@ const STATUS_EVERY: Duration = Duration::from_secs(15);
 /// What the owner tells the agent through the server: publish the agent's keys once, then
 /// hold a long poll and fetch the roster or settings whenever their serial moves, so a mode
 /// change reaches the cameras within a round trip.
-async fn control(client: Arc<Client>, layout: Layout, remote: crate::remote::Remote, mut shutdown: Receiver) {
+async fn control(
+    client: Arc<Client>,
+    layout: Layout,
+    remote: crate::remote::Remote,
+    hub: crate::live::Hub,
+    mut shutdown: Receiver,
+) {
     let mut backoff = Duration::from_secs(1);
     let mut published = false;
+    let mut live_after = 0u64;
+    let sessions_stop = shutdown.clone();
     loop {
         let r = async {
             if !published {
@@ -508,10 +560,25 @@ async fn control(client: Arc<Client>, layout: Layout, remote: crate::remote::Rem
                     .map_err(|e| Error::wrap(ErrorKind::Internal, "trust task", e))??
                     .and_then(|t| t.roster().map(|r| r.serial))
             };
-            let (roster, settings) = client
-                .wait_for_change(held_roster, remote.serial())
+            let v = client
+                .wait_for_change(held_roster, remote.serial(), live_after)
                 .await
                 .map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)?;
+            let (roster, settings) = (v["roster"].as_u64(), v["settings"].as_u64());
+            for offer in v["live"].as_array().into_iter().flatten() {
+                live_after = live_after.max(offer["seq"].as_u64().unwrap_or(0));
+                let (c, l, h) = (client.clone(), layout.clone(), hub.clone());
+                let (sid, req) =
+                    (offer["session_id"].as_str().unwrap_or_default(), offer["request"].as_str().unwrap_or_default());
+                let (sid, req) = (sid.to_owned(), req.to_owned());
+                let mut stop = sessions_stop.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = c.live_session(l, h, sid, req) => {}
+                        _ = stop.wait() => {}
+                    }
+                });
+            }
             if roster.is_some() && roster != held_roster {
                 client.sync_roster(&layout).await?;
             }
@@ -551,10 +618,11 @@ pub async fn run(
     conn: Arc<Mutex<Connection>>,
     clocks: Arc<dyn Clocks>,
     remote: crate::remote::Remote,
+    hub: crate::live::Hub,
     mut shutdown: Receiver,
 ) {
     let client = Arc::new(Client::new(spec.link.clone()));
-    let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), shutdown.clone()));
+    let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, shutdown.clone()));
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
     if let Ok(b) = std::fs::read(layout.root.join("sync.json"))
         && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)

@@ -336,6 +336,38 @@ impl Trust {
         Ok(())
     }
 
+    /// Checks that a live view request may be answered at `now_ms`: signed (already checked
+    /// by the parser) by the current owner identity or by a roster member whose window
+    /// covers now and whose identity was not rotated away, for this household, and recent.
+    pub fn check_live(&self, q: &crate::live::LiveRequest, now_ms: i64) -> Result<(), Error> {
+        if q.household_id != self.household_id {
+            return Err(Error::new(ErrorKind::Untrusted, "live request is for another household"));
+        }
+        if (now_ms - q.issued_ms).abs() > crate::live::REQUEST_MAX_AGE_MS {
+            bail!(
+                Stale,
+                "live request was issued {} ms from now; at most {} ms",
+                now_ms - q.issued_ms,
+                crate::live::REQUEST_MAX_AGE_MS
+            );
+        }
+        if q.member == self.owner().identity {
+            return Ok(());
+        }
+        let retired: Vec<IdentityPublic> = self.rotations.iter().map(|r| r.old).collect();
+        let member = self.roster.as_ref().and_then(|r| {
+            r.members.iter().find(|m| m.keys.identity == q.member && !retired.contains(&m.keys.identity))
+        });
+        match member {
+            Some(m) if (m.from_ms..m.until_ms).contains(&now_ms) => Ok(()),
+            Some(_) => Err(Error::new(ErrorKind::Untrusted, "live request: the member's window does not cover now")),
+            None => Err(Error::new(
+                ErrorKind::Untrusted,
+                format!("live request is signed by {}, who is not in the owner's roster", q.member.fingerprint()),
+            )),
+        }
+    }
+
     /// The keys a new object starting at `start_ms` is encrypted to: the owner's current
     /// encryption key and every roster member whose window covers `start_ms`, without
     /// duplicates. Keys of owner identities that were rotated away are never used again,

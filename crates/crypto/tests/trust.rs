@@ -289,3 +289,33 @@ mod live {
         assert_eq!(o.open(&payload(&segs[0])).unwrap_err().kind(), ErrorKind::Authentication);
     }
 }
+
+#[test]
+fn only_the_owner_and_current_members_may_watch_live() {
+    use porchlight_crypto::keys::EncryptionSecret;
+    use porchlight_crypto::live::LiveRequest;
+    let owner = Keyring::generate("owner", T0).unwrap();
+    let bob = Keyring::generate("bob", T0).unwrap();
+    let guest = Keyring::generate("guest", T0).unwrap();
+    let server = Keyring::generate("owner", T0).unwrap();
+    let mut t = paired(&owner);
+    let window = Member { role: Role::Guest, from_ms: T0, until_ms: T0 + 3_600_000, keys: guest.public() };
+    t.accept_roster(
+        &Roster::create(&owner, HH, 1, T0, vec![member(&owner, Role::Owner), member(&bob, Role::Limited), window])
+            .unwrap(),
+    )
+    .unwrap();
+    let ask = |k: &Keyring, hh: [u8; 16], at: i64| {
+        LiveRequest::create(k, hh, "door", EncryptionSecret::generate().public(), at).unwrap()
+    };
+    let now = T0 + 1000;
+    t.check_live(&ask(&owner, HH, now), now).unwrap();
+    t.check_live(&ask(&bob, HH, now), now).unwrap();
+    t.check_live(&ask(&guest, HH, now), now).unwrap();
+    // The server's own key, another household, a stale request, a guest after their window.
+    assert_eq!(t.check_live(&ask(&server, HH, now), now).unwrap_err().kind(), ErrorKind::Untrusted);
+    assert_eq!(t.check_live(&ask(&owner, [1; 16], now), now).unwrap_err().kind(), ErrorKind::Untrusted);
+    assert_eq!(t.check_live(&ask(&bob, HH, now - 120_000), now).unwrap_err().kind(), ErrorKind::Stale);
+    let late = T0 + 7_200_000;
+    assert_eq!(t.check_live(&ask(&guest, HH, late), late).unwrap_err().kind(), ErrorKind::Untrusted);
+}

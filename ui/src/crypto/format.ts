@@ -221,7 +221,7 @@ async function ecdh(scalar: Uint8Array, pub: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await subtle.deriveBits({ name: 'ECDH', public: pk }, await p256Private(scalar), 256));
 }
 
-async function p256Generate(): Promise<Uint8Array> {
+export async function p256Generate(): Promise<Uint8Array> {
   const k = (await subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair;
   return b64((await subtle.exportKey('jwk', k.privateKey)).d);
 }

@@ -3,6 +3,7 @@ import { type CameraStatus, type EventJson, api } from '../api';
 import type { Keyring } from '../crypto/format';
 import { type Loaded, ruleFor } from '../settings';
 import { MODE_NAMES, ModeSwitch, useSettings } from './Cameras';
+import { Live } from './Live';
 import { Snapshot, ago, useAsync } from './common';
 
 interface Card {
@@ -32,6 +33,7 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean }
   const settings = useSettings(p.householdId, p.keys, tick + saved * 1000);
   const loaded: Loaded | null = settings.value;
   const label = (camera: string) => loaded?.settings.cameras[camera]?.label ?? camera;
+  const [watching, setWatching] = useState<string | null>(null);
 
   if (cards.error) return <p role="alert">{cards.error}</p>;
   if (!cards.value) return <p aria-busy="true">Loading cameras…</p>;
@@ -66,9 +68,13 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean }
               <State s={c.status} rule={loaded ? { ...ruleFor(loaded.settings, c.camera), mode: MODE_NAMES[loaded.settings.mode] } : null} />
               <span className="muted">{c.latest ? `Last event ${ago(c.latest.start_ms)}` : 'No events yet'}</span>
             </a>
+            <button type="button" className="live-button" onClick={() => setWatching(c.camera)} disabled={!c.status?.online}>
+              Watch {label(c.camera)} live
+            </button>
           </li>
         ))}
       </ul>
+      {watching && <Live householdId={p.householdId} camera={watching} label={label(watching)} keys={p.keys} onClose={() => setWatching(null)} />}
     </section>
   );
 }

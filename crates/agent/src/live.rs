@@ -1,0 +1,161 @@
+//! Live view from the agent's side: each camera's main stream is offered to live sessions as
+//! it arrives (whether or not the mode records it), and a session muxes it into fragmented
+//! MP4 — an init segment, then one fragment per frame so the browser shows each as soon as
+//! it can — seals every segment for the browser's session key (`crypto::live`) and streams
+//! them to the server, which relays them to that browser only.
+//!
+//! A session starts only for a request that a member of the owner's roster (or the owner)
+//! signed within the last minute (`Trust::check_live`): the server, which relays requests,
+//! cannot have the agent stream to a key of its own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base::{Error, ErrorKind, bail};
+use media::frame::{Frame, SampleEntry};
+use media::index::FrameInfo;
+use media::mp4::mux::{self, BodyRange, Part, Piece};
+use media::reorder::{Reorderer, Timed};
+use tokio::sync::broadcast;
+
+use crate::layout::Layout;
+use crate::sealing;
+
+/// The longest a session runs; the browser asks again to go on.
+pub const SESSION_MAX: Duration = Duration::from_secs(600);
+/// Frames buffered per session before a slow one skips ahead to the next key frame.
+const QUEUE_FRAMES: usize = 256;
+
+/// One camera's frames, for whoever is watching.
+pub struct Feed {
+    tx: broadcast::Sender<Frame>,
+    entry: Mutex<Option<Arc<SampleEntry>>>,
+}
+
+impl Feed {
+    /// Called by the camera's streamer for every frame it receives.
+    pub fn publish(&self, f: &Frame) {
+        if let Some(e) = &f.new_sample_entry {
+            *self.entry.lock().expect("live entry") = Some(e.clone());
+        }
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(f.clone());
+        }
+    }
+}
+
+/// Every camera's feed, by camera name.
+#[derive(Clone, Default)]
+pub struct Hub {
+    feeds: Arc<HashMap<String, Arc<Feed>>>,
+}
+
+impl Hub {
+    pub fn new(cameras: impl IntoIterator<Item = String>) -> Hub {
+        let feeds = cameras
+            .into_iter()
+            .map(|c| (c, Arc::new(Feed { tx: broadcast::channel(QUEUE_FRAMES).0, entry: Mutex::new(None) })))
+            .collect();
+        Hub { feeds: Arc::new(feeds) }
+    }
+
+    pub fn feed(&self, camera: &str) -> Option<Arc<Feed>> {
+        self.feeds.get(camera).cloned()
+    }
+}
+
+/// Checks a relayed request against the trust file: who signed it, for which household, when.
+pub fn check(layout: &Layout, request: &[u8], now_ms: i64) -> Result<crypto::live::LiveRequest, Error> {
+    let q = crypto::live::LiveRequest::parse(request).map_err(sealing::from_crypto)?;
+    let Some(trust) = sealing::load_trust(layout)? else {
+        bail!(FailedPrecondition, "live: not paired with an owner");
+    };
+    trust.check_live(&q, now_ms).map_err(sealing::from_crypto)?;
+    Ok(q)
+}
+
+/// A one-frame fMP4 fragment: `frame`'s data with the duration until the next frame in
+/// decode order and its composition offset (B-frames).
+fn fragment(frame: &Frame, duration_90k: u32, pts_offset_90k: i32, sequence: u32, decode_90k: u64) -> Vec<u8> {
+    let part = Part {
+        entry: 0,
+        frames: vec![FrameInfo {
+            size_bytes: frame.data.len() as u32,
+            duration_90k,
+            is_key: frame.is_key,
+            pts_offset_90k,
+        }],
+        body: BodyRange { path: Default::default(), offset: 0, len: frame.data.len() as u64 },
+    };
+    let mut out = Vec::with_capacity(frame.data.len() + 128);
+    for p in mux::fragment(&part, sequence, decode_90k) {
+        match p {
+            Piece::Bytes(b) => out.extend_from_slice(&b),
+            Piece::Range(_) => out.extend_from_slice(&frame.data),
+        }
+    }
+    out
+}
+
+/// Runs one session: sealed segments go into `out` until the browser leaves (the channel
+/// closes), the camera's codec changes, or [`SESSION_MAX`] passes.
+pub async fn stream(
+    feed: Arc<Feed>,
+    q: crypto::live::LiveRequest,
+    out: tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<(), Error> {
+    let mut rx = feed.tx.subscribe();
+    let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
+    let closed = || Error::new(ErrorKind::Cancelled, "the viewer left");
+    out.send(sealer.header()).await.map_err(|_| closed())?;
+    let deadline = tokio::time::Instant::now() + SESSION_MAX;
+    let mut entry: Option<Arc<SampleEntry>> = None;
+    // Cameras send presentation times in decode order; with B-frames those go backwards,
+    // and MSE needs decode times (see `media::reorder`).
+    let mut reorder = Reorderer::default();
+    let mut pending: Option<Timed<Frame>> = None;
+    let (mut first_dts, mut sequence) = (None::<i64>, 0u32);
+    loop {
+        let f = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return Ok(()),
+            Ok(Ok(f)) => f,
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                // Too slow: drop what is queued and start again at a key frame.
+                tracing::debug!(camera = %q.camera, skipped = n, "live session fell behind");
+                if entry.is_some() {
+                    bail!(Unavailable, "live: the viewer fell behind by {n} frames; reconnect");
+                }
+                pending = None;
+                continue;
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => bail!(Unavailable, "live: the camera stopped"),
+        };
+        if entry.is_none() {
+            // Start at a key frame whose codec parameters are known.
+            let e = f.new_sample_entry.clone().or_else(|| feed.entry.lock().expect("live entry").clone());
+            let (true, Some(e)) = (f.is_key, e) else { continue };
+            let init = mux::fragmented_init(std::slice::from_ref(&e), 0);
+            out.send(sealer.seal(&init).map_err(sealing::from_crypto)?).await.map_err(|_| closed())?;
+            entry = Some(e);
+        } else if f.new_sample_entry.as_ref().is_some_and(|n| Some(n) != entry.as_ref()) {
+            bail!(Unavailable, "live: the camera changed its codec parameters; reconnect");
+        }
+        let pts = f.pts_90k;
+        let timed = match reorder.push(f, pts) {
+            Ok(t) => t,
+            Err((_, why)) => bail!(Unavailable, "live: the camera's timing jumped ({why:?}); reconnect"),
+        };
+        for t in timed {
+            let base = *first_dts.get_or_insert(t.dts_90k);
+            if let Some(prev) = pending.take() {
+                let duration = (t.dts_90k - prev.dts_90k).clamp(1, 90_000) as u32;
+                let offset = (prev.pts_90k - prev.dts_90k).clamp(0, i64::from(i32::MAX)) as i32;
+                sequence += 1;
+                let seg = fragment(&prev.item, duration, offset, sequence, (prev.dts_90k - base).max(0) as u64);
+                out.send(sealer.seal(&seg).map_err(sealing::from_crypto)?).await.map_err(|_| closed())?;
+            }
+            pending = Some(t);
+        }
+    }
+}

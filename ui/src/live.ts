@@ -1,0 +1,108 @@
+// Live view (crates/crypto/src/live.rs has the format): the browser makes a fresh P-256
+// key for the session and signs a request naming it with the member's identity key; the
+// agent checks the signature against the owner's roster and streams fMP4 segments sealed
+// for that key; the server only relays. Segments open in order, so anything dropped,
+// repeated or altered on the way stops the stream.
+import { call } from './api';
+import { FormatError, Writer, concat, hex, unhex, utf8 } from './crypto/bytes';
+import { type Keyring, WRAP_INFO, aesOpen, edPublic, edSign, hpkeOpen, p256Generate, p256Public } from './crypto/format';
+
+const DOMAIN = 'porchlight/live/v1';
+const SEGMENT_MAX = (8 << 20) + 16;
+
+export async function liveRequest(keys: Keyring, household: string, camera: string, sessionPublic: Uint8Array, issuedMs: number) {
+  const cam = utf8(camera);
+  if (cam.length < 1 || cam.length > 64) throw new FormatError('camera: 1 to 64 bytes');
+  const body = new Writer()
+    .bytes(utf8('PLLR'))
+    .u8(1)
+    .bytes(unhex(household))
+    .u8(cam.length)
+    .bytes(cam)
+    .bytes(sessionPublic)
+    .i64(issuedMs)
+    .bytes(await edPublic(keys.identitySeed))
+    .done();
+  return concat(body, await edSign(keys.identitySeed, DOMAIN, body));
+}
+
+function nonce(i: number): Uint8Array {
+  const n = new Uint8Array(12);
+  new DataView(n.buffer).setBigUint64(4, BigInt(i));
+  return n;
+}
+
+/** Opens a session's messages in order: the header (null), then each segment. */
+export class LiveOpener {
+  private key: Uint8Array | null = null;
+  private next = 1;
+  constructor(
+    private secret: Uint8Array,
+    private sessionPublic: Uint8Array,
+  ) {}
+
+  async open(payload: Uint8Array): Promise<Uint8Array | null> {
+    if (!this.key) {
+      if (payload.length !== 4 + 1 + 65 + 48 || new TextDecoder().decode(payload.subarray(0, 4)) !== 'PLLV' || payload[4] !== 1) {
+        throw new FormatError('live: not a live stream header');
+      }
+      const aad = concat(utf8(DOMAIN), Uint8Array.of(0), this.sessionPublic);
+      this.key = await hpkeOpen(this.secret, payload.subarray(5, 70), WRAP_INFO, aad, payload.subarray(70));
+      return null;
+    }
+    const out = await aesOpen(this.key, nonce(this.next), payload, this.sessionPublic).catch(() => {
+      throw new FormatError(`live: segment ${this.next} was altered, dropped or reordered on the way`);
+    });
+    this.next += 1;
+    return out;
+  }
+}
+
+/** Splits a byte stream into length-prefixed messages. */
+export class Framer {
+  private buf: Uint8Array = new Uint8Array(0);
+  push(chunk: Uint8Array): Uint8Array[] {
+    this.buf = concat(this.buf, chunk);
+    const out: Uint8Array[] = [];
+    for (;;) {
+      if (this.buf.length < 4) break;
+      const len = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(0);
+      if (len > SEGMENT_MAX) throw new FormatError(`live: a ${len}-byte message is too long`);
+      if (this.buf.length < 4 + len) break;
+      out.push(this.buf.slice(4, 4 + len));
+      this.buf = this.buf.slice(4 + len);
+    }
+    return out;
+  }
+}
+
+/**
+ * Starts live view of `camera` and hands each decrypted segment to `onSegment` until
+ * `signal` aborts or the stream ends. Resolves when it ends; rejects with what went wrong.
+ */
+export async function watchLive(
+  household: string,
+  camera: string,
+  keys: Keyring,
+  onSegment: (s: Uint8Array) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const secret = await p256Generate();
+  const pub = await p256Public(secret);
+  const request = await liveRequest(keys, household, camera, pub, Date.now());
+  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/live`, { request: hex(request) });
+  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
+  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the live stream`);
+  const reader = r.body.getReader();
+  const framer = new Framer();
+  const opener = new LiveOpener(secret, pub);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    for (const m of framer.push(value)) {
+      const seg = await opener.open(m);
+      if (seg) onSegment(seg);
+    }
+  }
+}
+
