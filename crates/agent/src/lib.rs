@@ -275,8 +275,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             layout.clone(),
             ctx.db.clone(),
             opts.clocks.clone(),
-            remote.clone(),
-            hub.clone(),
+            uploader::FromOwner { remote: remote.clone(), hub: hub.clone() },
             shutdown.clone(),
         )));
     }

@@ -609,6 +609,13 @@ async fn control(
     }
 }
 
+/// What the owner's side reaches on this agent through the server: the settings in force
+/// and the cameras' live feeds.
+pub struct FromOwner {
+    pub remote: crate::remote::Remote,
+    pub hub: crate::live::Hub,
+}
+
 /// The sync loop: seal, bound the outbox, upload in order, report the cameras' state;
 /// until `shutdown`. The control loop (roster and settings) runs beside it.
 pub async fn run(
@@ -617,10 +624,10 @@ pub async fn run(
     layout: Layout,
     conn: Arc<Mutex<Connection>>,
     clocks: Arc<dyn Clocks>,
-    remote: crate::remote::Remote,
-    hub: crate::live::Hub,
+    owner: FromOwner,
     mut shutdown: Receiver,
 ) {
+    let FromOwner { remote, hub } = owner;
     let client = Arc::new(Client::new(spec.link.clone()));
     let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, shutdown.clone()));
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
