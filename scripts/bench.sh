@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
-#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline, web)
+#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline, web, scroll)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -131,5 +131,14 @@ if [ "$what" = web ]; then
   bash scripts/setup-ui.sh
   (cd ui && npm run --silent build >/dev/null)
   cargo build --release -q
-  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight PORCHLIGHT_BENCH_CLIP=$clip npm run --silent perf) 2>&1 | grep '^web:'
+  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight PORCHLIGHT_BENCH_CLIP=$clip npm run --silent perf -- e2e/web.perf.ts) 2>&1 | grep '^web:'
+fi
+
+if [ "$what" = scroll ]; then
+  # The web app's timeline with 10,000 sealed events, scrolled top to bottom in Debian's
+  # Chromium: frame intervals while pages load and rows decrypt (ui/e2e/timeline.perf.ts).
+  bash scripts/setup-ui.sh
+  (cd ui && npm run --silent build >/dev/null)
+  cargo build --release -q
+  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/timeline.perf.ts) 2>&1 | grep '^timeline:'
 fi

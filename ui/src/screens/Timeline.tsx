@@ -199,6 +199,9 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
           </select>
         </label>
         {(label || zone) && pending > 0 && <span className="muted">Decrypting labels of {pending} more events…</span>}
+        <span className="muted" data-testid="event-count" data-count={events.length}>
+          {events.length} {done ? '' : 'loaded so far'}
+        </span>
       </form>
       {error && <p role="alert">{error}</p>}
       {events.length === 0 && done && <p>No events yet.</p>}
