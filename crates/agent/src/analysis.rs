@@ -244,14 +244,7 @@ impl Worker<'_> {
                 let next = self.motion_config();
                 if !same_motion(&next, &in_force) {
                     tracing::info!(camera = %self.key, sensitivity = next.sensitivity, zones = next.zones.len(), masks = next.masks.len(), "motion settings changed");
-                    let (change, ended) = analyser.finish(anchor.0);
-                    let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
-                    if let Some(c) = change {
-                        self.motion_changed(c, anchor.1);
-                    }
-                    for e in ended {
-                        self.finished(e, &wall_of);
-                    }
+                    self.finish(&mut analyser, anchor);
                     in_force = next;
                     analyser = self.analyser();
                     if frame.new_sample_entry.is_none()
@@ -315,6 +308,12 @@ impl Worker<'_> {
                 self.finished(e, &wall_of);
             }
         }
+        self.finish(&mut analyser, anchor);
+    }
+
+    /// Ends whatever motion and events are open (at the end of the stream, or before new
+    /// motion settings replace the analyser); `anchor` places stream time on the wall clock.
+    fn finish(&self, analyser: &mut Analyser, anchor: (f64, i64)) {
         let (change, ended) = analyser.finish(anchor.0);
         let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
         if let Some(c) = change {
