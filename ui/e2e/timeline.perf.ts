@@ -53,8 +53,8 @@ async function sealMeta(deviceSeed: Uint8Array, recipient: Uint8Array, camera: s
     .bytes(enc)
     .bytes(ct)
     .done();
-  const len = 4 + 4 + rest.length + 64;
-  const signed = concat(utf8('PLOB'), new Writer().u32(len).done(), rest);
+  const len = 4 + 1 + 4 + rest.length + 64;
+  const signed = concat(utf8('PLOB'), new Writer().u8(1).u32(len).done(), rest);
   return concat(signed, await edSign(deviceSeed, 'porchlight/object/v1', signed), body);
 }
 

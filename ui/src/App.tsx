@@ -158,7 +158,7 @@ function Shell() {
       <Notifications householdId={hid} keys={keys} />
       <main>
         {path === '/timeline' ? (
-          <Timeline key={hid} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
+          <Timeline key={`${hid}/${query.get('camera') ?? ''}`} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (

@@ -198,11 +198,25 @@ async fn timeline_json_suite(s: &Server) {
     assert_eq!((st, v), (StatusCode::OK, json!([])));
 }
 
+/// An agent back-filling after an outage uploads many events at once: every one is stored
+/// (SQLite once answered "database is locked" to writers racing on a deferred transaction).
+async fn concurrent_uploads_suite(s: &Server) {
+    let home = home(s, "busy@example.org").await;
+    let t = s.now();
+    let uploads = (0..24).map(|i| event(&home, "busy", t - 60_000 * (i + 1), t - 60_000 * i - 1_000));
+    let stored = futures::future::join_all(uploads).await;
+    assert_eq!(stored.len(), 24);
+    let mut owner = home.owner.clone();
+    let all = owner.ok(Method::GET, &format!("/api/households/{}/events?camera=busy", home.household), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 24, "{all}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_on_sqlite_and_a_local_folder() {
     let s = Server::start_local().await;
     storage_suite(&s).await;
     timeline_json_suite(&s).await;
+    concurrent_uploads_suite(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,4 +234,5 @@ async fn storage_on_postgresql_and_s3() {
     let s = Server::start(&url, &loc, None).await;
     storage_suite(&s).await;
     timeline_json_suite(&s).await;
+    concurrent_uploads_suite(&s).await;
 }

@@ -12,8 +12,19 @@ const META_PARALLEL = 6;
 
 type Row = { kind: 'day'; label: string; key: string } | { kind: 'event'; e: EventJson; key: string };
 
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+const dayLabels = new Map<number, string>();
+
+/** The local day's heading; formatted once per day (formatting is slow, and 10,000 rows share a few hundred days). */
 function dayLabel(ms: number): string {
-  return new Date(ms).toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+  const d = new Date(ms);
+  const key = d.getFullYear() * 10_000 + d.getMonth() * 100 + d.getDate();
+  let l = dayLabels.get(key);
+  if (l === undefined) {
+    l = dayFormat.format(d);
+    dayLabels.set(key, l);
+  }
+  return l;
 }
 
 /**
@@ -32,19 +43,24 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
   const loading = useRef(false);
   const household = useAsync(() => api.household(p.householdId), [p.householdId]);
 
+  // The paging cursor and the ids loaded, kept outside React state: a second call can
+  // start before the first one's page has rendered.
+  const cursor = useRef<{ oldest: number | undefined; ids: Set<string> }>({ oldest: undefined, ids: new Set() });
   const loadMore = useCallback(async () => {
     if (loading.current || done) return;
     loading.current = true;
     try {
-      const last = events[events.length - 1];
+      const c = cursor.current;
       const page = await api.events(p.householdId, {
         camera: p.camera || undefined,
         order: 'desc',
         limit: PAGE,
-        until_ms: last ? last.start_ms + 1 : undefined,
+        until_ms: c.oldest === undefined ? undefined : c.oldest + 1,
       });
-      const seen = new Set(events.map((e) => e.id));
-      const fresh = page.filter((e) => !seen.has(e.id));
+      const fresh = page.filter((e) => !c.ids.has(e.id));
+      fresh.forEach((e) => c.ids.add(e.id));
+      const last = page[page.length - 1];
+      if (last) c.oldest = Math.min(c.oldest ?? last.start_ms, last.start_ms);
       if (fresh.length) setEvents((old) => [...old, ...fresh]);
       if (page.length < PAGE || fresh.length === 0) setDone(true);
       setError(null);
@@ -53,11 +69,10 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
     } finally {
       loading.current = false;
     }
-  }, [events, done, p.householdId, p.camera]);
+  }, [done, p.householdId, p.camera]);
 
   useEffect(() => {
     // The first page; later ones come from scrolling.
-    // eslint-disable-next-line react-hooks/set-state-in-effect
     if (events.length === 0 && !done) void loadMore();
   }, [events.length, done, loadMore]);
 
@@ -66,37 +81,13 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
     const f = (ev: Event) => {
       const e = (ev as CustomEvent<EventJson>).detail;
       if (p.camera && e.camera !== p.camera) return;
-      setEvents((old) => (old.some((x) => x.id === e.id) ? old : [e, ...old].sort((a, b) => b.start_ms - a.start_ms)));
+      if (cursor.current.ids.has(e.id)) return;
+      cursor.current.ids.add(e.id);
+      setEvents((old) => [e, ...old].sort((a, b) => b.start_ms - a.start_ms));
     };
     addEventListener('porchlight:event', f);
     return () => removeEventListener('porchlight:event', f);
   }, [p.camera]);
-
-  // Decrypt metadata (labels, zones) in the background, a few at a time.
-  useEffect(() => {
-    let live = true;
-    const todo = events.filter((e) => !metas.has(e.id));
-    if (todo.length === 0) return;
-    const batch = todo.slice(0, META_PARALLEL * 4);
-    (async () => {
-      const got = new Map<string, EventMeta | Error>();
-      for (let i = 0; i < batch.length; i += META_PARALLEL) {
-        await Promise.all(
-          batch.slice(i, i + META_PARALLEL).map(async (e) => {
-            try {
-              got.set(e.id, await openMeta(e.meta_object, p.keys));
-            } catch (err) {
-              got.set(e.id, err as Error);
-            }
-          }),
-        );
-      }
-      if (live) setMetas((old) => new Map([...old, ...got]));
-    })();
-    return () => {
-      live = false;
-    };
-  }, [events, metas, p.keys]);
 
   const labels = useMemo(() => {
     const s = new Set<string>();
@@ -161,12 +152,72 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
   const last = Math.min(rows.length, upper(offsets, view.top + view.height + 600));
   useEffect(() => {
     // Near the end: fetch the next page.
-    // eslint-disable-next-line react-hooks/set-state-in-effect
     if (!done && view.top + view.height + 2000 > total) void loadMore();
   }, [view, total, done, loadMore]);
 
+  // Decrypt metadata (labels, zones) in the background, a few at a time: the rows on
+  // screen first, then the rest newest first (the label and zone filters need them all).
+  // One loop at a time; results are merged in a few times a second, not per row.
+  const want = useRef({ events, visible: [] as EventJson[], keys: p.keys, metas, cursor: 0, busy: false, alive: true });
+  useEffect(() => {
+    const w = want.current;
+    if (w.events !== events) w.cursor = 0;
+    w.events = events;
+    w.keys = p.keys;
+    w.metas = metas;
+    w.visible = rows.slice(first, last).flatMap((r) => (r.kind === 'event' ? [r.e] : []));
+  });
+  useEffect(() => {
+    const w = want.current;
+    w.alive = true;
+    return () => {
+      w.alive = false;
+    };
+  }, []);
+  useEffect(() => {
+    const w = want.current;
+    if (w.busy) return;
+    w.busy = true;
+    void (async () => {
+      const got = new Map<string, EventMeta | Error>();
+      const seen = new Set<string>();
+      let flushed = performance.now();
+      const flush = () => {
+        if (got.size === 0 || !w.alive) return;
+        const add = [...got];
+        got.clear();
+        setMetas((old) => new Map([...old, ...add]));
+        flushed = performance.now();
+      };
+      for (;;) {
+        const have = (e: EventJson) => w.metas.has(e.id) || seen.has(e.id);
+        const batch = w.visible.filter((e) => !have(e)).slice(0, META_PARALLEL);
+        while (batch.length < META_PARALLEL && w.cursor < w.events.length) {
+          const e = w.events[w.cursor]!;
+          if (!have(e) && !batch.includes(e)) batch.push(e);
+          else w.cursor++;
+        }
+        if (batch.length === 0 || !w.alive) break;
+        const keys = w.keys;
+        await Promise.all(
+          batch.map(async (e) => {
+            try {
+              got.set(e.id, await openMeta(e.meta_object, keys));
+            } catch (err) {
+              got.set(e.id, err as Error);
+            }
+            seen.add(e.id);
+          }),
+        );
+        if (performance.now() - flushed > 150 || batch.some((e) => w.visible.includes(e))) flush();
+      }
+      flush();
+      w.busy = false;
+    })();
+  }, [events, first, last, p.keys]);
+
   const cameras = household.value?.cameras ?? [];
-  const pending = events.length - [...metas.keys()].length;
+  const pending = events.length - metas.size;
   return (
     <section>
       <h1>Timeline</h1>

@@ -168,10 +168,29 @@ pub fn disable_sqlite_memstatus() {
     });
 }
 
+impl Db {
+    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`:
+    /// a deferred transaction that read first would fail with "database is locked" (without
+    /// waiting) when another connection wrote in between, so concurrent uploads would see
+    /// errors instead of queueing behind each other for up to the busy timeout.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(db_err("beginning a transaction"))
+    }
+}
+
 pub(crate) fn db_err(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
     move |e| {
         let kind = match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => ErrorKind::Unavailable,
+            // SQLite's busy timeout ran out (SQLITE_BUSY and its extended codes): overload,
+            // not a fault; the client may retry.
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| c.parse::<i32>().is_ok_and(|n| n & 0xff == 5)) => {
+                ErrorKind::Unavailable
+            }
             sqlx::Error::Database(d) if d.is_unique_violation() => ErrorKind::FailedPrecondition,
             _ => ErrorKind::Internal,
         };

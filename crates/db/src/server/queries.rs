@@ -430,7 +430,7 @@ impl Db {
         lock_after: i64,
         lock_ms: i64,
     ) -> Result<i64, Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         let n: i64 =
             sqlx::query("UPDATE account SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
                 .bind(account_id)
@@ -738,7 +738,7 @@ impl Db {
     /// databases (a row lock on PostgreSQL, the write lock on SQLite), so two of them cannot
     /// each see the other's passkey and both pass. False when the account has no such passkey.
     pub async fn delete_passkey(&self, id: &str, account_id: &str) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE account SET totp_confirmed = totp_confirmed WHERE id = $1")
             .bind(account_id)
             .execute(&mut *tx)
@@ -775,7 +775,7 @@ impl Db {
     // ---- households and members ----
 
     pub async fn insert_household(&self, h: &Household) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO household (id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -894,7 +894,7 @@ impl Db {
 
     /// Uses an invitation once: the account becomes a member with the invited role.
     pub async fn accept_invitation(&self, token_hash: &str, account_id: &str, now_ms: i64) -> Result<Member, Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query(
             "UPDATE invitation SET used_by = $1 WHERE token_hash = $2 AND used_by IS NULL AND expires_ms > $3 \
              RETURNING household_id, role, window_from_ms, window_until_ms",
@@ -978,7 +978,7 @@ impl Db {
         secret_hash: &str,
         now_ms: i64,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query(
             "UPDATE pairing SET device_id = $1 WHERE token_hash = $2 AND household_id = $3 AND device_id IS NULL AND expires_ms > $4",
         )
@@ -1041,7 +1041,7 @@ impl Db {
 
     /// Revokes a device: its credentials stop working at once; its objects stay.
     pub async fn revoke_device(&self, household_id: &str, id: &str, now_ms: i64) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         let n =
             sqlx::query("UPDATE device SET revoked_ms = $1 WHERE id = $2 AND household_id = $3 AND revoked_ms IS NULL")
                 .bind(now_ms)
@@ -1090,7 +1090,7 @@ impl Db {
         size_bytes: i64,
         now_ms: i64,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO chunk (hash, household_id, size_bytes, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
         )
@@ -1130,7 +1130,7 @@ impl Db {
             }
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         let mut total = 0i64;
         for h in chunks {
             let r = sqlx::query("SELECT size_bytes FROM chunk WHERE hash = $1 AND household_id = $2")
@@ -1317,7 +1317,7 @@ impl Db {
     /// forgets them ([`Db::forget_doomed`]). A crash between the two steps leaves only
     /// doomed rows, which the next pass finishes.
     pub async fn delete_events(&self, ids: &[String], now_ms: i64) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         for id in ids {
             let r = sqlx::query("DELETE FROM event WHERE id = $1 RETURNING meta_object, snapshot_object, clip_object")
                 .bind(id)
@@ -1345,7 +1345,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err("finding orphan objects"))?;
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         for r in &rows {
             delete_object_in(&mut tx, &r.get::<String, _>(0), now_ms).await?;
         }
@@ -1356,7 +1356,7 @@ impl Db {
     /// Chunks with no object, uploaded before `before_ms` (an upload abandoned half-way),
     /// are doomed too.
     pub async fn doom_unreferenced_chunks(&self, before_ms: i64, now_ms: i64) -> Result<u64, Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
             "SELECT hash FROM chunk c WHERE created_ms < $1 AND NOT EXISTS (SELECT 1 FROM object_chunk oc WHERE oc.hash = c.hash)",
         )
@@ -1382,7 +1382,7 @@ impl Db {
 
     /// Forgets doomed chunks whose blobs are gone.
     pub async fn forget_doomed(&self, hashes: &[String]) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         for h in hashes {
             sqlx::query("DELETE FROM doomed_chunk WHERE hash = $1")
                 .bind(h)
@@ -1466,7 +1466,7 @@ impl Db {
         camera: &str,
         limits: Option<(i64, i64)>,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(db_err("beginning"))?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM camera_retention WHERE household_id = $1 AND camera = $2")
             .bind(household_id)
             .bind(camera)

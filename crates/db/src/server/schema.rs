@@ -45,7 +45,7 @@ async fn current_version(db: &Db) -> Result<Option<i64>, Error> {
 }
 
 async fn run_script(db: &Db, sql: &str) -> Result<(), Error> {
-    let mut tx = db.pool.begin().await.map_err(db_err("beginning a schema transaction"))?;
+    let mut tx = db.write_tx().await?;
     for stmt in split_statements(&dialect(sql, db.backend)) {
         sqlx::query(safe(stmt)).execute(&mut *tx).await.map_err(db_err("applying the schema"))?;
     }
