@@ -385,18 +385,29 @@ impl Worker<'_> {
 
 /// Writes the snapshot (if any), then the row: a row never names a snapshot that is not on
 /// disk. Returns the stored row.
-pub fn store_event(store: &Store, mut row: db::EventRow, e: &Event, quality: u8) -> Result<db::EventRow, Error> {
+pub fn store_event(store: &Store, row: db::EventRow, e: &Event, quality: u8) -> Result<db::EventRow, Error> {
     let jpeg = match &e.snapshot {
         Some(s) => Some(detect::snapshot::jpeg(&s.picture, quality)?),
         None => None,
     };
+    store_row(&store.layout, &store.db, row, jpeg.as_deref())
+}
+
+/// Stores an event row with its snapshot JPEG, the JPEG first (written whole, then renamed
+/// into place). Returns the row with its id.
+pub fn store_row(
+    layout: &Layout,
+    db: &Mutex<db::Connection>,
+    mut row: db::EventRow,
+    jpeg: Option<&[u8]>,
+) -> Result<db::EventRow, Error> {
     row.has_snapshot = jpeg.is_some();
-    let conn = store.db.lock().expect("db mutex");
+    let conn = db.lock().expect("db mutex");
     let id = db::next_event_id(&conn)?;
-    if let Some(j) = &jpeg {
-        let dir = store.layout.snapshots();
+    if let Some(j) = jpeg {
+        let dir = layout.snapshots();
         std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
-        let path = store.layout.snapshot(id);
+        let path = layout.snapshot(id);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, j).err_kind(ErrorKind::Internal, || format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;

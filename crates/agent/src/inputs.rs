@@ -5,15 +5,29 @@
 //! camera's pre- and post-roll as its clip. Presses within two seconds of the previous one
 //! on the same camera are one press (buttons bounce, people press twice). A sensor turning
 //! on (a gate contact, a PIR) is a `sensor` event named after it; turning off is logged.
+//!
+//! Each such event gets a snapshot of who is at the door: the camera's main stream's next
+//! key frame after the press (waiting at most [`SNAPSHOT_WAIT`]), decoded, with the privacy
+//! masks in force black, as a JPEG. Cameras without motion analysis have snapshots too,
+//! so the home screen and the zone editor have a picture. The event is stored once the
+//! snapshot is taken (or not: an offline or H.265 camera's event has none).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base::clock::Clocks;
 use base::shutdown::Receiver;
+use base::{Error, bail};
+use detect::decode::H264Decoder;
+use detect::motion::MotionConfig;
+use detect::zone::{Masker, Polygon};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::analysis::{EventsConfig, Notice, Notices};
+use crate::layout::Layout;
+use crate::live::{Feed, Hub};
+use crate::remote::Remote;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -24,12 +38,26 @@ pub enum Input {
 /// Presses closer together than this are one.
 const DEBOUNCE_90K: i64 = 2 * 90_000;
 
-pub struct InputCameras {
-    /// Camera name → (has a doorbell, its event settings).
-    pub cameras: HashMap<String, (bool, EventsConfig)>,
+/// How long a press waits for the key frame of its snapshot.
+pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+
+pub struct InputCamera {
+    pub doorbell: bool,
+    pub events: EventsConfig,
+    /// The configuration file's motion settings (for its privacy masks; the owner's
+    /// settings replace them).
+    pub motion: MotionConfig,
 }
 
-/// Stores events for inputs until the channel closes or shutdown.
+pub struct InputCameras {
+    pub cameras: HashMap<String, InputCamera>,
+    pub hub: Hub,
+    pub remote: Remote,
+    pub layout: Layout,
+}
+
+/// Stores events for inputs until the channel closes or shutdown; events still waiting
+/// for their snapshot are stored before it returns.
 pub async fn run(
     cams: InputCameras,
     db: Arc<Mutex<db::Connection>>,
@@ -39,12 +67,15 @@ pub async fn run(
     mut shutdown: Receiver,
 ) {
     let mut last_press: HashMap<String, i64> = HashMap::new();
+    let mut storing = tokio::task::JoinSet::new();
     loop {
         let input = tokio::select! {
             i = rx.recv() => i,
             _ = shutdown.wait() => None,
         };
         let Some(input) = input else { break };
+        // Reap finished stores as we go.
+        while storing.try_join_next().is_some() {}
         let now = clocks.realtime_90k();
         let (camera, kind, label) = match &input {
             Input::Doorbell { camera } => (camera.clone(), "doorbell", "press".to_owned()),
@@ -54,12 +85,12 @@ pub async fn run(
                 continue;
             }
         };
-        let Some((doorbell, ev)) = cams.cameras.get(&camera) else {
+        let Some(cam) = cams.cameras.get(&camera) else {
             tracing::warn!(camera = %camera, "input for an unknown camera ignored");
             continue;
         };
         if kind == "doorbell" {
-            if !doorbell {
+            if !cam.doorbell {
                 tracing::warn!(camera = %camera, "doorbell press for a camera without a doorbell ignored");
                 continue;
             }
@@ -72,6 +103,7 @@ pub async fn run(
                 let _ = n.send(Notice::Doorbell { camera: camera.clone(), at_90k: now });
             }
         }
+        let ev = &cam.events;
         let row = db::EventRow {
             id: 0,
             camera: camera.clone(),
@@ -87,21 +119,67 @@ pub async fn run(
             bbox: None,
             uploaded: false,
         };
-        let db2 = db.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            let conn = db2.lock().expect("db mutex");
-            db::insert_event(&conn, &row).map(|id| db::EventRow { id, ..row })
-        })
-        .await;
-        match stored {
-            Ok(Ok(row)) => {
-                tracing::info!(camera = %camera, id = row.id, kind = %row.kind, label = %row.label, "event");
-                if let Some(n) = &notices {
-                    let _ = n.send(Notice::Event(row));
+        let masks = match cams.remote.current() {
+            Some(a) => a.motion(&camera, &cam.motion).masks,
+            None => cam.motion.masks.clone(),
+        };
+        let (feed, quality) = (cams.hub.feed(&camera), ev.snapshot_quality);
+        let (db, layout, notices, shutdown) = (db.clone(), cams.layout.clone(), notices.clone(), shutdown.clone());
+        storing.spawn(async move {
+            let jpeg = snapshot(feed, masks, quality, shutdown).await;
+            let stored = tokio::task::spawn_blocking(move || {
+                crate::analysis::store_row(&layout, &db, row, jpeg.as_deref())
+            })
+            .await;
+            match stored {
+                Ok(Ok(row)) => {
+                    tracing::info!(camera = %row.camera, id = row.id, kind = %row.kind, label = %row.label, snapshot = row.has_snapshot, "event");
+                    if let Some(n) = &notices {
+                        let _ = n.send(Notice::Event(row));
+                    }
                 }
+                Ok(Err(e)) => tracing::error!("storing an input's event: {e}"),
+                Err(e) => tracing::error!("event task: {e}"),
             }
-            Ok(Err(e)) => tracing::error!(camera = %camera, "storing a {kind} event: {e}"),
-            Err(e) => tracing::error!("event task: {e}"),
+        });
+    }
+    while storing.join_next().await.is_some() {}
+}
+
+/// The camera's next key frame as a JPEG with `masks` black; `None` (logged) when there is
+/// none within [`SNAPSHOT_WAIT`], at shutdown, or when it cannot be decoded.
+async fn snapshot(
+    feed: Option<Arc<Feed>>,
+    masks: Vec<Polygon>,
+    quality: u8,
+    mut shutdown: Receiver,
+) -> Option<Vec<u8>> {
+    let feed = feed?;
+    let (entry, frame) = tokio::select! {
+        r = feed.next_key_frame(SNAPSHOT_WAIT) => r,
+        _ = shutdown.wait() => None,
+    }?;
+    let r = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Error> {
+        let mut dec = H264Decoder::new(&entry)?;
+        let Some(pic) = dec.decode(&frame.data, true)? else {
+            bail!(Unavailable, "the decoder gave no picture for a key frame");
+        };
+        let mut out = pic.to_owned();
+        if !masks.is_empty() {
+            Masker::new(masks).apply(&pic, &mut out);
+        }
+        detect::snapshot::jpeg(&out, quality)
+    })
+    .await;
+    match r {
+        Ok(Ok(jpeg)) => Some(jpeg),
+        Ok(Err(e)) => {
+            tracing::warn!("no snapshot for the event: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!("snapshot task: {e}");
+            None
         }
     }
 }

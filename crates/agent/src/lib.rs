@@ -57,6 +57,9 @@ pub struct CameraSpec {
     pub events: analysis::EventsConfig,
     /// The camera has a doorbell button (presses arrive by MQTT or HTTP).
     pub doorbell: bool,
+    /// Privacy masks from the configuration file, for snapshots whether or not motion
+    /// analysis runs (the owner's settings replace them).
+    pub masks: Vec<detect::zone::Polygon>,
 }
 
 pub struct Options {
@@ -244,10 +247,16 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     };
 
     let mut side_tasks = Vec::new();
-    let cams_meta: HashMap<String, (bool, analysis::EventsConfig)> =
-        opts.cameras.iter().map(|c| (c.name.clone(), (c.doorbell, c.events.clone()))).collect();
+    let cameras = opts
+        .cameras
+        .iter()
+        .map(|c| {
+            let motion = detect::motion::MotionConfig { masks: c.masks.clone(), ..Default::default() };
+            (c.name.clone(), inputs::InputCamera { doorbell: c.doorbell, events: c.events.clone(), motion })
+        })
+        .collect();
     side_tasks.push(tokio::spawn(inputs::run(
-        inputs::InputCameras { cameras: cams_meta },
+        inputs::InputCameras { cameras, hub: hub.clone(), remote: remote.clone(), layout: layout.clone() },
         ctx.db.clone(),
         opts.clocks.clone(),
         notices_tx.clone(),

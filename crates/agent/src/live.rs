@@ -45,6 +45,27 @@ impl Feed {
     }
 }
 
+impl Feed {
+    /// The next key frame to arrive, with the codec parameters that decode it; `None` when
+    /// none comes within `wait` (the camera is offline) or the feed ends.
+    pub async fn next_key_frame(&self, wait: Duration) -> Option<(Arc<SampleEntry>, Frame)> {
+        let mut rx = self.tx.subscribe();
+        let next = async {
+            loop {
+                match rx.recv().await {
+                    Ok(f) if f.is_key => {
+                        let e = f.new_sample_entry.clone().or_else(|| self.entry.lock().expect("live entry").clone());
+                        return e.map(|e| (e, f));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        };
+        tokio::time::timeout(wait, next).await.ok().flatten()
+    }
+}
+
 /// Every camera's feed, by camera name.
 #[derive(Clone, Default)]
 pub struct Hub {

@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use base::{Error, bail};
 use media::SampleEntry;
 
-use crate::decode::{H264Decoder, OwnedPicture, Picture};
+use crate::decode::{H264Decoder, OwnedPicture};
 use crate::events::{Change, MotionEvents};
 use crate::motion::{Motion, MotionConfig, MotionDetector};
 use crate::objects::{BBox, Category, Detection, ObjectDetector};
 use crate::track::{ObjectChange, ObjectEvents, Tracker, TrackerConfig};
+use crate::zone::Masker;
 
 /// Object detection for an analyser.
 pub struct ObjectsSpec {
@@ -125,9 +126,6 @@ struct Objects {
     open: HashMap<u64, (Option<Snapshot>, Vec<String>)>,
 }
 
-/// Privacy masks rasterized for one picture size: (size, luma mask, chroma mask).
-type MaskRaster = ((usize, usize), Vec<bool>, Vec<bool>);
-
 impl Objects {
     /// The finished event, with the snapshot and zones gathered while it was open.
     fn ended(&mut self, ev: crate::track::ObjectEvent) -> Event {
@@ -180,8 +178,8 @@ pub struct Analyser {
     next: Option<f64>,
     /// The analysed picture with masks blacked out (when there are masks).
     masked: OwnedPicture,
-    /// Full-resolution luma and chroma masks for the current picture size.
-    mask_raster: Option<MaskRaster>,
+    /// The privacy masks, rasterized for the current picture size.
+    masker: Masker,
     visit: Option<MotionVisit>,
     packages: Option<PackageWatch>,
 }
@@ -193,6 +191,7 @@ impl Analyser {
         }
         Ok(Analyser {
             detector: MotionDetector::new(cfg.clone())?,
+            masker: Masker::new(cfg.masks.clone()),
             cfg,
             decoder: None,
             // Two analysed frames with motion start an event; two seconds without end it.
@@ -201,7 +200,6 @@ impl Analyser {
             step: 1.0 / f64::from(fps),
             next: None,
             masked: OwnedPicture { width: 0, height: 0, y: Vec::new(), u: Vec::new(), v: Vec::new() },
-            mask_raster: None,
             visit: None,
             packages: None,
         })
@@ -274,10 +272,10 @@ impl Analyser {
             Some(n) => (n + self.step).max(t),
             None => t + self.step,
         });
-        let pic = if self.cfg.masks.is_empty() {
+        let pic = if self.masker.is_empty() {
             pic
         } else {
-            Self::black_out(&self.cfg, &mut self.mask_raster, &mut self.masked, &pic);
+            self.masker.apply(&pic, &mut self.masked);
             self.masked.picture()
         };
         if let Some(w) = self.packages.as_mut()
@@ -443,42 +441,6 @@ impl Analyser {
         }
         merge_zones(&mut z, &motion.zones);
         z
-    }
-
-    /// Copies `pic` into `out` with every masked pixel black (luma 16, chroma 128): what
-    /// the detectors and snapshots see.
-    fn black_out(cfg: &MotionConfig, raster: &mut Option<MaskRaster>, out: &mut OwnedPicture, pic: &Picture<'_>) {
-        let (w, h) = (pic.width, pic.height);
-        if raster.as_ref().is_none_or(|r| r.0 != (w, h)) {
-            let mut luma = vec![false; w * h];
-            for m in &cfg.masks {
-                m.rasterize(w, h, &mut luma, true);
-            }
-            // A chroma sample is masked when any of the luma pixels it colours is.
-            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-            let mut chroma = vec![false; cw * ch];
-            for y in 0..h {
-                for x in 0..w {
-                    if luma[y * w + x] {
-                        chroma[(y / 2) * cw + x / 2] = true;
-                    }
-                }
-            }
-            *raster = Some(((w, h), luma, chroma));
-        }
-        let (_, luma, chroma) = raster.as_ref().expect("just set");
-        pic.copy_into(out);
-        for (p, &m) in out.y.iter_mut().zip(luma) {
-            if m {
-                *p = 16;
-            }
-        }
-        for ((u, v), &m) in out.u.iter_mut().zip(out.v.iter_mut()).zip(chroma) {
-            if m {
-                *u = 128;
-                *v = 128;
-            }
-        }
     }
 
     /// Ends open events at the end of the input (time `t`).

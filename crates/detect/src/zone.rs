@@ -3,6 +3,8 @@
 
 use base::{Error, bail};
 
+use crate::decode::{OwnedPicture, Picture};
+
 /// Most vertices a zone may have.
 pub const POINTS_MAX: usize = 64;
 
@@ -118,6 +120,62 @@ fn segments_cross(a: (f32, f32), b: (f32, f32), c: (f32, f32), d: (f32, f32)) ->
         || (d2 == 0.0 && on_segment(c, d, b))
         || (d3 == 0.0 && on_segment(a, b, c))
         || (d4 == 0.0 && on_segment(a, b, d))
+}
+
+/// Privacy masks applied to pictures: every masked pixel black (luma 16, chroma 128). This
+/// is what the detectors and every snapshot see. The masks are rasterized once per
+/// picture size.
+pub struct Masker {
+    masks: Vec<Polygon>,
+    raster: Option<MaskRaster>,
+}
+
+/// The masks rasterized for one picture size: (size, luma mask, chroma mask).
+type MaskRaster = ((usize, usize), Vec<bool>, Vec<bool>);
+
+impl Masker {
+    pub fn new(masks: Vec<Polygon>) -> Masker {
+        Masker { masks, raster: None }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.masks.is_empty()
+    }
+
+    /// Copies `pic` into `out` with the masks black.
+    pub fn apply(&mut self, pic: &Picture<'_>, out: &mut OwnedPicture) {
+        let (w, h) = (pic.width, pic.height);
+        if self.raster.as_ref().is_none_or(|r| r.0 != (w, h)) {
+            let mut luma = vec![false; w * h];
+            for m in &self.masks {
+                m.rasterize(w, h, &mut luma, true);
+            }
+            // A chroma sample is masked when any of the luma pixels it colours is.
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let mut chroma = vec![false; cw * ch];
+            for y in 0..h {
+                for x in 0..w {
+                    if luma[y * w + x] {
+                        chroma[(y / 2) * cw + x / 2] = true;
+                    }
+                }
+            }
+            self.raster = Some(((w, h), luma, chroma));
+        }
+        let (_, luma, chroma) = self.raster.as_ref().expect("just set");
+        pic.copy_into(out);
+        for (p, &m) in out.y.iter_mut().zip(luma) {
+            if m {
+                *p = 16;
+            }
+        }
+        for ((u, v), &m) in out.u.iter_mut().zip(out.v.iter_mut()).zip(chroma) {
+            if m {
+                *u = 128;
+                *v = 128;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

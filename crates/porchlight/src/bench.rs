@@ -386,6 +386,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
             analysis: None,
             events: Default::default(),
             doorbell: false,
+            masks: Vec::new(),
         })
         .collect();
     let opts = agent::Options {

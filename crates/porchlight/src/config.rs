@@ -454,7 +454,9 @@ pub struct MotionSettings {
     /// Motion counts only inside these; none means the whole frame.
     #[serde(default)]
     pub zones: Vec<Spanned<ZoneConfig>>,
-    /// Areas never analysed: lists of `[x, y]` points in fractions of the frame.
+    /// Privacy masks: areas never analysed and black in every snapshot (doorbell and
+    /// sensor snapshots too, with motion off). Lists of `[x, y]` points in fractions of
+    /// the frame.
     #[serde(default)]
     pub masks: Vec<Spanned<Vec<[f32; 2]>>>,
     /// Names of zones where something new left behind after a visit (and still there a few

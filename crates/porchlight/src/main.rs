@@ -438,6 +438,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     snapshot_quality: cam.events.snapshot_quality.get() as u8,
                 },
                 doorbell: cam.doorbell,
+                masks: cam.motion.detector_config(&what)?.masks,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

@@ -74,7 +74,10 @@ fn events_snapshots_doorbell_sensor_and_mqtt() {
         &format!(
             "[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{token}\"\n\
              [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ file = {clip:?} }}\n\
-             motion = {{ enabled = true }}\nobjects = {{ enabled = true }}\nevents = {{ pre_roll_s = 2, post_roll_s = 1 }}\n"
+             motion = {{ enabled = true }}\nobjects = {{ enabled = true }}\nevents = {{ pre_roll_s = 2, post_roll_s = 1 }}\n\
+             [[cameras]]\nname = \"gate\"\ndoorbell = true\nmain = {{ file = {gate:?} }}\n\
+             motion = {{ masks = [[[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]] }}\n",
+            gate = testdata("front.mp4"),
         ),
     );
     wait_until("the agent to record", Duration::from_secs(30), || agent.recorded("door") > 20);
@@ -92,6 +95,13 @@ fn events_snapshots_doorbell_sensor_and_mqtt() {
     let ok = http(
         http_port,
         &format!("POST /api/v1/cameras/door/doorbell HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n"),
+    );
+    assert!(ok.starts_with("HTTP/1.1 202"), "{ok}");
+    // The gate: no motion analysis, a 720p main stream with B-frames, a privacy mask.
+    wait_until("the gate to record", Duration::from_secs(30), || agent.recorded("gate") > 20);
+    let ok = http(
+        http_port,
+        &format!("POST /api/v1/cameras/gate/doorbell HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n"),
     );
     assert!(ok.starts_with("HTTP/1.1 202"), "{ok}");
     // A sensor over MQTT.
@@ -112,8 +122,37 @@ fn events_snapshots_doorbell_sensor_and_mqtt() {
     assert!(ok, "{out}");
     let events: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "doorbell").count(), 1, "{out}");
-    assert!(events.iter().any(|e| e["kind"] == "sensor" && e["label"] == "gate"), "{out}");
+    assert_eq!(kinds.iter().filter(|k| **k == "doorbell").count(), 2, "{out}");
+    let sensor = events.iter().find(|e| e["kind"] == "sensor" && e["label"] == "gate");
+    let sensor = sensor.unwrap_or_else(|| panic!("no sensor event: {out}"));
+    // Presses and sensors have a snapshot of the next key frame, even with motion off.
+    let probe = |path: &str| {
+        let o = Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", path])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(probe(sensor["snapshot"].as_str().expect("the sensor event has a snapshot")), "mjpeg,640,360");
+    let gate = events.iter().find(|e| e["kind"] == "doorbell" && e["camera"] == "gate").unwrap();
+    let gate_jpeg = gate["snapshot"].as_str().expect("the gate's press has a snapshot");
+    assert_eq!(probe(gate_jpeg), "mjpeg,1280,720");
+    // Its privacy mask (the top left quarter) is black; the test pattern elsewhere is not.
+    let gray = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", gate_jpeg, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(gray.len(), 1280 * 720);
+    let mean = |x0: usize, y0: usize| {
+        let sum: u64 = (y0..y0 + 300)
+            .flat_map(|y| (x0..x0 + 600).map(move |x| (x, y)))
+            .map(|(x, y)| u64::from(gray[y * 1280 + x]))
+            .sum();
+        sum / (300 * 600)
+    };
+    assert!(mean(10, 10) < 8, "the masked quarter is black: mean {}", mean(10, 10));
+    assert!(mean(650, 380) > 40, "the unmasked picture is not: mean {}", mean(650, 380));
     assert!(kinds.iter().any(|k| *k == "motion" || *k == "person"), "motion or a person was seen: {out}");
     if clip.ends_with("person-sub.mp4") {
         let p = events.iter().find(|e| e["kind"] == "person").unwrap_or_else(|| panic!("no person event: {out}"));
@@ -131,7 +170,8 @@ fn events_snapshots_doorbell_sensor_and_mqtt() {
         eprintln!("NOTE: ../shared/data is absent; the person-event part of this test did not run");
     }
     // The doorbell's clip: its pre- and post-roll from the recording.
-    let bell = events.iter().find(|e| e["kind"] == "doorbell").unwrap();
+    let bell = events.iter().find(|e| e["kind"] == "doorbell" && e["camera"] == "door").unwrap();
+    assert_eq!(probe(bell["snapshot"].as_str().expect("the door's press has a snapshot")), "mjpeg,640,360");
     let mp4 = dir.path().join("bell.mp4");
     let id = bell["id"].to_string();
     let (ok, out) = porchlight(&[
