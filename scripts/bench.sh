@@ -121,13 +121,17 @@ fi
 
 if [ "$what" = web ]; then
   # The web app in Debian's Chromium: click-to-first-frame for a 30 s 1080p clip, WebCrypto
-  # decrypt throughput, first-screen size (ui/e2e/web.perf.ts).
+  # decrypt throughput, first-screen size, live view (ui/e2e/web.perf.ts). The camera plays
+  # 20 minutes (the 60 s file looped) so that it does not end during the run.
   clip=$scratch/1080p30-4M.mp4
+  long=$scratch/1080p30-4M-20min.mp4
   if [ ! -s "$clip" ]; then
     ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
       -c:v libx264 -preset veryfast -profile:v high -b:v 4M -maxrate 4M -bufsize 8M -g 60 -bf 0 \
       -pix_fmt yuv420p "$clip"
   fi
+  [ -s "$long" ] || ffmpeg -hide_banner -loglevel error -y -stream_loop 19 -i "$clip" -c copy "$long"
+  clip=$long
   bash scripts/setup-ui.sh
   (cd ui && npm run --silent build >/dev/null)
   cargo build --release -q

@@ -74,8 +74,12 @@ export class ClipPlayer {
     if (this.live && this.sb.buffered.length > 0) {
       const end = this.sb.buffered.end(this.sb.buffered.length - 1);
       const start = this.sb.buffered.start(0);
-      // Stay live: a tab that fell behind (hidden, slow) jumps to the newest frames.
-      if (end - this.video.currentTime > 3) this.video.currentTime = end - 0.3;
+      // Stay live: a tab that fell behind (hidden, slow) jumps to the newest frames. A
+      // session starts with the camera's current group of pictures, up to a key-frame
+      // interval old: the first picture shows at once and playback catches up quickly.
+      const behind = end - this.video.currentTime;
+      if (behind > 3) this.video.currentTime = end - 0.3;
+      else this.video.playbackRate = behind > 1 ? 2 : behind > 0.3 ? 1.25 : 1;
       if (this.video.currentTime - start > 30) {
         this.sb.remove(start, this.video.currentTime - 10);
         return;

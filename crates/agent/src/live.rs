@@ -31,17 +31,61 @@ const QUEUE_FRAMES: usize = 256;
 pub struct Feed {
     tx: broadcast::Sender<Frame>,
     entry: Mutex<Option<Arc<SampleEntry>>>,
+    /// The frames since the latest key frame, so that a new session starts at once instead
+    /// of waiting up to a key-frame interval for the camera's next one.
+    gop: Mutex<Gop>,
 }
 
+#[derive(Default)]
+struct Gop {
+    frames: Vec<Frame>,
+    bytes: usize,
+    /// Starts at a key frame of the current connection, and has not overflowed.
+    valid: bool,
+}
+
+/// A group of pictures longer than this is not kept (sessions wait for the next key frame).
+const GOP_FRAMES_MAX: usize = 300;
+const GOP_BYTES_MAX: usize = 16 << 20;
+
 impl Feed {
+    fn new() -> Feed {
+        Feed { tx: broadcast::channel(QUEUE_FRAMES).0, entry: Mutex::new(None), gop: Mutex::new(Gop::default()) }
+    }
+
     /// Called by the camera's streamer for every frame it receives.
     pub fn publish(&self, f: &Frame) {
         if let Some(e) = &f.new_sample_entry {
             *self.entry.lock().expect("live entry") = Some(e.clone());
         }
+        // Under the lock, so that `subscribe` sees every frame once: cached or sent.
+        let mut g = self.gop.lock().expect("live gop");
+        if f.is_key {
+            *g = Gop { frames: Vec::new(), bytes: 0, valid: true };
+        }
+        if g.valid {
+            if g.frames.len() >= GOP_FRAMES_MAX || g.bytes + f.data.len() > GOP_BYTES_MAX {
+                *g = Gop::default();
+            } else {
+                g.bytes += f.data.len();
+                g.frames.push(f.clone());
+            }
+        }
         if self.tx.receiver_count() > 0 {
             let _ = self.tx.send(f.clone());
         }
+    }
+
+    /// The camera's connection ended: what is cached is no longer current.
+    pub fn disconnected(&self) {
+        *self.gop.lock().expect("live gop") = Gop::default();
+    }
+
+    /// The current group of pictures (from its key frame; empty when there is none) and
+    /// every frame after it.
+    fn subscribe(&self) -> (Vec<Frame>, broadcast::Receiver<Frame>) {
+        let g = self.gop.lock().expect("live gop");
+        (if g.valid { g.frames.clone() } else { Vec::new() }, self.tx.subscribe())
     }
 }
 
@@ -74,10 +118,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(cameras: impl IntoIterator<Item = String>) -> Hub {
-        let feeds = cameras
-            .into_iter()
-            .map(|c| (c, Arc::new(Feed { tx: broadcast::channel(QUEUE_FRAMES).0, entry: Mutex::new(None) })))
-            .collect();
+        let feeds = cameras.into_iter().map(|c| (c, Arc::new(Feed::new()))).collect();
         Hub { feeds: Arc::new(feeds) }
     }
 
@@ -126,7 +167,10 @@ pub async fn stream(
     q: crypto::live::LiveRequest,
     out: tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<(), Error> {
-    let mut rx = feed.tx.subscribe();
+    // Start with the cached group of pictures: the first picture shows at once (the
+    // browser catches up to the newest frame), not after the camera's next key frame.
+    let (cached, mut rx) = feed.subscribe();
+    let mut cached = cached.into_iter();
     let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
     let closed = || Error::new(ErrorKind::Cancelled, "the viewer left");
     out.send(sealer.header()).await.map_err(|_| closed())?;
@@ -138,7 +182,11 @@ pub async fn stream(
     let mut pending: Option<Timed<Frame>> = None;
     let (mut first_dts, mut sequence) = (None::<i64>, 0u32);
     loop {
-        let f = match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let next = match cached.next() {
+            Some(f) => Ok(Ok(f)),
+            None => tokio::time::timeout_at(deadline, rx.recv()).await,
+        };
+        let f = match next {
             Err(_) => return Ok(()),
             Ok(Ok(f)) => f,
             Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
@@ -178,5 +226,55 @@ pub async fn stream(
             }
             pending = Some(t);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(pts: i64, is_key: bool, len: usize) -> Frame {
+        Frame { pts_90k: pts, is_key, data: vec![0u8; len].into(), new_sample_entry: None }
+    }
+
+    fn pts(frames: &[Frame]) -> Vec<i64> {
+        frames.iter().map(|f| f.pts_90k).collect()
+    }
+
+    #[test]
+    fn a_new_viewer_gets_the_current_group_of_pictures_then_each_later_frame_once() {
+        let feed = Feed::new();
+        assert!(feed.subscribe().0.is_empty(), "nothing before the first key frame");
+        feed.publish(&frame(0, false, 10));
+        assert!(feed.subscribe().0.is_empty(), "a group of pictures starts at a key frame");
+        for (t, key) in [(1, true), (2, false), (3, false), (4, true), (5, false)] {
+            feed.publish(&frame(t, key, 10));
+        }
+        let (cached, mut rx) = feed.subscribe();
+        assert_eq!(pts(&cached), [4, 5]);
+        feed.publish(&frame(6, false, 10));
+        assert_eq!(rx.try_recv().unwrap().pts_90k, 6);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn an_overlong_group_or_a_lost_connection_is_not_offered() {
+        let feed = Feed::new();
+        feed.publish(&frame(0, true, 10));
+        for t in 1..GOP_FRAMES_MAX as i64 {
+            feed.publish(&frame(t, false, 10));
+        }
+        assert_eq!(feed.subscribe().0.len(), GOP_FRAMES_MAX);
+        feed.publish(&frame(1_000, false, 10));
+        assert!(feed.subscribe().0.is_empty(), "too many frames: wait for the next key frame");
+        feed.publish(&frame(1_001, false, 10));
+        assert!(feed.subscribe().0.is_empty(), "still not from a key frame");
+        feed.publish(&frame(2_000, true, GOP_BYTES_MAX));
+        assert_eq!(feed.subscribe().0.len(), 1);
+        feed.publish(&frame(2_001, false, 1));
+        assert!(feed.subscribe().0.is_empty(), "too many bytes");
+        feed.publish(&frame(3_000, true, 10));
+        feed.disconnected();
+        assert!(feed.subscribe().0.is_empty(), "a stale group of pictures is not offered");
     }
 }

@@ -120,6 +120,9 @@ impl Streamer {
                     }
                 }
             };
+            if let Some(l) = &self.live {
+                l.disconnected();
+            }
             let reason = match &outcome {
                 Ok(()) => "agent shut down".to_string(),
                 Err(e) => e.to_string(),
