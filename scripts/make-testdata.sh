@@ -12,6 +12,10 @@ ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
   -c:v libx264 -preset veryfast -profile:v high -bf 2 -g 50 -keyint_min 50 -sc_threshold 0 \
   -b:v 1500k -pix_fmt yuv420p -movflags +faststart "$out/front.mp4"
 
+# front-loop: front repeated for 5 minutes by stream copy (no re-encoding), for tests whose
+# camera must not stop mid-test (the RTSP server plays a file once, then goes silent).
+[ -s "$out/front-loop.mp4" ] || ff -stream_loop 14 -i "$out/front.mp4" -c copy -movflags +faststart "$out/front-loop.mp4"
+
 # front-sub: front's picture as a camera's sub-stream would carry it: 640x360 Baseline,
 # no B-frames (what detection decodes), 2 s GOP.
 [ -s "$out/front-sub.mp4" ] || ff -i "$out/front.mp4" -vf scale=640:360 -c:v libx264 -preset veryfast \

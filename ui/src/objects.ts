@@ -22,10 +22,11 @@ import { Sha256 } from './crypto/sha256';
 
 export { FormatError, VerifyError };
 
-async function fetchObject(id: string, signal?: AbortSignal): Promise<Response> {
+async function fetchObject(id: string, signal?: AbortSignal, from = 0): Promise<Response> {
   let r: Response;
   try {
-    r = await fetch(`/api/objects/${id}`, { credentials: 'same-origin', signal });
+    const headers: HeadersInit = from > 0 ? { range: `bytes=${from}-` } : {};
+    r = await fetch(`/api/objects/${id}`, { credentials: 'same-origin', signal, headers });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, 'network', 'The server cannot be reached.');
@@ -111,7 +112,8 @@ export interface ClipProgress {
  * content key, then decrypts each 64 KiB chunk as it arrives (each chunk's AES-GCM tag
  * authenticates it) and hands the plaintext to `sink`, while hashing the sealed body; at
  * the end the hash must equal the digest the device signed, else it throws VerifyError.
- * A dropped connection is retried (up to `retries` times), skipping what was received.
+ * A dropped connection is retried (up to `retries` times) from the first byte not yet
+ * received (an HTTP range; a server that answers with the whole object is skipped through).
  */
 export async function openClipStream(
   id: string,
@@ -128,9 +130,14 @@ export async function openClipStream(
   let pending = new Uint8Array(0);
   for (let attempt = 0; ; attempt++) {
     try {
-      const r = await fetchObject(id, signal);
+      const have = consumed + pending.length;
+      const r = await fetchObject(id, signal, have);
       const reader = r.body!.getReader();
-      let skip = consumed + pending.length;
+      let skip = have;
+      if (r.status === 206) {
+        if (!(r.headers.get('content-range') ?? '').startsWith(`bytes ${have}-`)) throw new ApiError(0, 'network', 'the server resumed the clip at the wrong place');
+        skip = 0;
+      }
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;

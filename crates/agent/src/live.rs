@@ -184,7 +184,11 @@ pub async fn stream(
     loop {
         let next = match cached.next() {
             Some(f) => Ok(Ok(f)),
-            None => tokio::time::timeout_at(deadline, rx.recv()).await,
+            None => tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.recv()) => r,
+                // The request ended (the viewer left) while the camera sent nothing.
+                _ = out.closed() => return Err(closed()),
+            },
         };
         let f = match next {
             Err(_) => return Ok(()),

@@ -498,6 +498,8 @@ impl Client {
             .body(reqwest::Body::wrap_stream(body))
             .send();
         let camera = q.camera.clone();
+        // The request ends when the server ends it (the viewer left), which drops `rx` and
+        // so ends the stream; or when the stream ends, which ends the request's body.
         let (sent, streamed) = tokio::join!(post, crate::live::stream(feed, q, tx));
         match (sent, streamed) {
             (Ok(r), _) if !r.status().is_success() => {

@@ -99,4 +99,26 @@ async fn a_members_live_request_reaches_the_agent_and_its_stream_reaches_only_th
     // The session is over; its ends are gone.
     let (st, _) = mine.owner.call(Method::GET, &format!("/api/live/{sid}"), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // A viewer who leaves while the camera sends nothing (it stalled) still ends the
+    // agent's request, at once rather than at the camera's next frame.
+    let q = LiveRequest::create(&mine.owner_keys, hh, "door", EncryptionSecret::generate().public(), s.now()).unwrap();
+    let started = mine.owner.ok(Method::POST, &path, Some(json!({"request": hex(&q.encode())}))).await;
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    let viewer = mine.owner.request(Method::GET, &format!("/api/live/{sid}")).send().await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(LiveSealer::new(&q.session_key).header())).await.unwrap();
+    let body =
+        reqwest::Body::wrap_stream(futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
+        ));
+    let feeding = mine.device.request(Method::POST, &format!("/api/device/live/{sid}")).body(body).send();
+    let feeding = tokio::spawn(feeding);
+    let mut stream = viewer.bytes_stream();
+    assert!(!stream.next().await.expect("the header arrives").unwrap().is_empty());
+    drop(stream);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), feeding).await;
+    let ended = ended.expect("the agent's request ends when the viewer leaves").unwrap().unwrap();
+    assert_eq!(ended.status(), StatusCode::OK);
 }

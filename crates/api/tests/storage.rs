@@ -62,6 +62,41 @@ async fn storage_suite(s: &Server) {
     assert_eq!(log[0]["object_id"], clip_id);
     assert_eq!(log[0]["email"], "owner@example.org");
 
+    // Resuming a download: one byte range, across the object's chunk boundaries, is
+    // exactly that slice; each part counts as an access.
+    let total = sealed.len();
+    let ranges = [
+        ("bytes=0-".to_owned(), 0, total),
+        ("bytes=99990-200009".to_owned(), 99_990, 200_010),
+        ("bytes=250000-".to_owned(), 250_000, total),
+        ("bytes=-10".to_owned(), total - 10, total),
+        (format!("bytes=100-{}", total + 50), 100, total),
+        (format!("bytes={}-{}", total - 1, total - 1), total - 1, total),
+    ];
+    for (range, a, b) in &ranges {
+        let r = home.owner.request(Method::GET, &format!("/api/objects/{clip_id}")).header("range", range).send().await;
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        let cr = r.headers()["content-range"].to_str().unwrap().to_owned();
+        assert_eq!(cr, format!("bytes {a}-{}/{total}", b - 1), "{range}");
+        assert_eq!(&r.bytes().await.unwrap()[..], &sealed[*a..*b], "{range}");
+    }
+    let log = home.owner.ok(Method::GET, &format!("/api/households/{hid}/access-log"), None).await;
+    let opened = log.as_array().unwrap().iter().filter(|l| l["object_id"] == clip_id).count();
+    assert_eq!(opened, 1 + ranges.len());
+    let r =
+        home.owner.request(Method::GET, &format!("/api/objects/{clip_id}")).header("range", format!("bytes={total}-"));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.headers()["content-range"], format!("bytes */{total}").as_str());
+    for bad in ["items=0-1", "bytes=5-2", "bytes=a-", "bytes=-", "bytes=0-1,5-6"] {
+        let r = home.owner.request(Method::GET, &format!("/api/objects/{clip_id}")).header("range", bad);
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().starts_with("Range:"), "{bad}: {body}");
+    }
+
     // Retrying an upload changes nothing: same object id, no new chunks.
     let meta =
         crypto::object::Meta { kind: crypto::object::Kind::Clip, camera: "porch".into(), start_ms: t, end_ms: t + 1 };

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A bound was hit (queue, size, rate).
     ResourceExhausted,
+    /// A requested position or range lies outside the data (a byte range past the end).
+    OutOfRange,
     /// The operation was cancelled, usually by shutdown.
     Cancelled,
     /// A bug or an unexpected environment failure.
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::DataLoss => "data_loss",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::ResourceExhausted => "resource_exhausted",
+            ErrorKind::OutOfRange => "out_of_range",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
         }

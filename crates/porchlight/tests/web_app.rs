@@ -26,7 +26,7 @@ fn the_web_app_end_to_end_in_chromium() {
             return;
         }
     }
-    testdata("front.mp4");
+    testdata("front-loop.mp4");
     let out = Command::new("npm")
         .args(["run", "--silent", "e2e"])
         .current_dir(&ui)

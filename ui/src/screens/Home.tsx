@@ -16,8 +16,14 @@ interface Card {
 export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean }) {
   const [tick, setTick] = useState(0);
   useEffect(() => {
-    const t = setInterval(() => setTick((x) => x + 1), 10_000);
-    return () => clearInterval(t);
+    const bump = () => setTick((x) => x + 1);
+    const t = setInterval(bump, 10_000);
+    // A new event (Notifications dispatches them) brings its camera's latest snapshot.
+    addEventListener('porchlight:event', bump);
+    return () => {
+      clearInterval(t);
+      removeEventListener('porchlight:event', bump);
+    };
   }, []);
   const cards = useAsync(async () => {
     const [h, status] = await Promise.all([api.household(p.householdId), api.cameraStatus(p.householdId)]);

@@ -110,8 +110,14 @@ pub async fn feed_live(
     };
     let mut data = body.into_data_stream();
     let mut relayed = 0u64;
-    while let Some(chunk) = data.next().await {
-        let Ok(chunk) = chunk else { break };
+    loop {
+        // The browser may leave while the camera sends nothing (it stalled): end then too,
+        // which ends the agent's request.
+        let chunk = tokio::select! {
+            c = data.next() => c,
+            _ = tx.closed() => break,
+        };
+        let Some(Ok(chunk)) = chunk else { break };
         relayed += chunk.len() as u64;
         if tx.send(chunk).await.is_err() {
             break; // The browser left.

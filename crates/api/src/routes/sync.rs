@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::extract::{Json, Path, Query};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base::err;
@@ -398,8 +398,43 @@ pub async fn timeline(
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
 }
 
-#[utoipa::path(get, path = "/api/objects/{object_id}", params(("object_id" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = crate::error::ErrorBody)), tag = "timeline")]
-pub async fn get_object(State(st): State<AppState>, actor: Actor, Path(oid): Path<String>) -> ApiResult<Response> {
+/// A single byte range of `total` bytes from a `Range` header: `bytes=START-`,
+/// `bytes=START-END` or `bytes=-SUFFIX`. `Ok(None)` when it covers nothing (416).
+fn byte_range(v: &str, total: u64) -> Result<Option<(u64, u64)>, base::Error> {
+    let bad = || {
+        err!(InvalidArgument, "Range: expected one range, bytes=START-, bytes=START-END or bytes=-LENGTH; got {v:?}")
+    };
+    let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let num = |x: &str| x.trim().parse::<u64>().map_err(|_| bad());
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, true) => return Err(bad()),
+        (true, false) => {
+            let n = num(b)?.min(total);
+            if n == 0 {
+                return Ok(None);
+            }
+            (total - n, total - 1)
+        }
+        (false, true) => (num(a)?, total.saturating_sub(1)),
+        (false, false) => {
+            let (s, e) = (num(a)?, num(b)?);
+            if e < s {
+                return Err(bad());
+            }
+            (s, e.min(total.saturating_sub(1)))
+        }
+    };
+    Ok((start < total).then_some((start, end)))
+}
+
+#[utoipa::path(get, path = "/api/objects/{object_id}", params(("object_id" = String, Path), ("Range" = Option<String>, Header, description = "one byte range, to resume a download")), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 206, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = crate::error::ErrorBody), (status = 416, body = crate::error::ErrorBody)), tag = "timeline")]
+pub async fn get_object(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(oid): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     actor.account()?;
     check_id("object_id", &oid)?;
     let o = st.db.object(&oid).await?.ok_or_else(|| err!(NotFound, "object_id: no object {oid}"))?;
@@ -408,22 +443,63 @@ pub async fn get_object(State(st): State<AppState>, actor: Actor, Path(oid): Pat
     if !in_window(&m, start) {
         bail!(PermissionDenied, "object_id: {oid} is outside the footage window your role may see");
     }
-    let chunks = st.db.object_chunks(&oid).await?;
-    // Recorded before a byte leaves: an access that fails half-way still counts.
+    let total = o.size_bytes as u64;
+    let range = match headers.get(header::RANGE) {
+        None => None,
+        Some(v) => {
+            let v = v.to_str().map_err(|_| err!(InvalidArgument, "Range: not text"))?;
+            match byte_range(v, total)? {
+                Some(r) => Some(r),
+                None => {
+                    let e = err!(OutOfRange, "Range: {v:?} is outside the object's {total} bytes");
+                    let mut resp = crate::error::ApiError::from(e).into_response();
+                    let cr = HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii");
+                    resp.headers_mut().insert(header::CONTENT_RANGE, cr);
+                    return Ok(resp);
+                }
+            }
+        }
+    };
+    let (first, last) = range.unwrap_or((0, total.saturating_sub(1)));
+    // The chunks that overlap [first, last], each with the part of it to send.
+    let mut parts = Vec::new();
+    let mut at = 0u64;
+    for (h, size) in st.db.object_chunk_sizes(&oid).await? {
+        let (a, b) = (at, at + size as u64);
+        at = b;
+        if b > first && a <= last {
+            parts.push((h, (first.max(a) - a) as usize, (last + 1).min(b) - a));
+        }
+    }
+    // Recorded before a byte leaves: an access that fails half-way still counts, and so
+    // does each resumed part.
     st.db
         .insert_access(&random_hex(16), &o.household_id, (Some(&m.account_id), None), &oid, &o.kind, st.now_ms())
         .await?;
-    Metrics::add(&st.metrics.object_bytes_out, o.size_bytes as u64);
+    let len = if total == 0 { 0 } else { last + 1 - first };
+    Metrics::add(&st.metrics.object_bytes_out, len);
     let blobs = st.blobs.clone();
-    let stream = futures::stream::iter(chunks).then(move |h| {
+    let stream = futures::stream::iter(parts).then(move |(h, a, b)| {
         let blobs = blobs.clone();
-        async move { blobs.get_chunk(&h).await.map_err(std::io::Error::other) }
+        async move {
+            let bytes = blobs.get_chunk(&h).await.map_err(std::io::Error::other)?;
+            if (b as usize) > bytes.len() {
+                return Err(std::io::Error::other(format!("chunk {h} is shorter than its recorded size")));
+            }
+            Ok::<_, std::io::Error>(bytes.slice(a..b as usize))
+        }
     });
     let mut resp = Body::from_stream(stream).into_response();
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(o.size_bytes as u64));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if range.is_some() {
+        let cr = format!("bytes {first}-{last}/{total}");
+        headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).expect("ascii"));
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
     Ok(resp)
 }
 
@@ -479,4 +555,41 @@ fn tokio_stream_from(rx: tokio::sync::broadcast::Receiver<Live>) -> impl futures
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::byte_range;
+
+    proptest! {
+        /// Whatever the header, a range that is served lies inside the object.
+        #[test]
+        fn a_served_range_is_inside_the_object(
+            total in 0u64..1_000_000,
+            a in proptest::option::of(0u64..2_000_000),
+            b in proptest::option::of(0u64..2_000_000),
+            junk in "[ -~]{0,12}",
+        ) {
+            let fmt = |x: Option<u64>| x.map(|v| v.to_string()).unwrap_or_default();
+            for v in [format!("bytes={}-{}", fmt(a), fmt(b)), junk.clone(), format!("bytes={junk}")] {
+                if let Ok(Some((s, e))) = byte_range(&v, total) {
+                    prop_assert!(s <= e && e < total, "{v} of {total}: {s}-{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(byte_range("bytes=0-", 10).unwrap(), Some((0, 9)));
+        assert_eq!(byte_range("bytes=-3", 10).unwrap(), Some((7, 9)));
+        assert_eq!(byte_range("bytes=-30", 10).unwrap(), Some((0, 9)));
+        assert_eq!(byte_range("bytes=2-4", 10).unwrap(), Some((2, 4)));
+        assert_eq!(byte_range("bytes=10-", 10).unwrap(), None);
+        assert_eq!(byte_range("bytes=-0", 10).unwrap(), None);
+        assert_eq!(byte_range("bytes=0-", 0).unwrap(), None);
+        assert!(byte_range("bytes=4-2", 10).is_err());
+    }
 }

@@ -1194,6 +1194,19 @@ impl Db {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// An object's chunks in order, with their sizes: for serving a byte range.
+    pub async fn object_chunk_sizes(&self, id: &str) -> Result<Vec<(String, i64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT oc.hash, c.size_bytes FROM object_chunk oc JOIN chunk c ON c.hash = oc.hash \
+             WHERE oc.object_id = $1 ORDER BY oc.seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing an object's chunks"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Every object's (id, size) in a household, for checks.
     pub async fn objects(&self, household_id: &str) -> Result<Vec<Object>, Error> {
         let rows = sqlx::query(
