@@ -1,0 +1,168 @@
+//! The neighbourhood's geometry: where the server may think a household is, where a post
+//! says it comes from, and which posts a member's feed covers.
+//!
+//! The rules (`design/neighbourhood.md`):
+//!
+//! - A household's exact home point never reaches the server. The server keeps its H3 cell
+//!   at [`HOME_RES`] (about 0.74 km²), computed in the browser from the point.
+//! - A post's location is an area: the finest ancestor of the poster's home cell that holds
+//!   at least K households ([`post_area`]), never finer than the home cell and never coarser
+//!   than [`COARSEST_RES`]. Every area a household can post from is an ancestor of one
+//!   cell, so the areas of its posts are nested and their intersection is the finest of
+//!   them, which held K households when it was used.
+//! - A feed covers the posts whose area comes within the member's radius of the member's
+//!   home cell ([`in_feed`]), found through coarse buckets ([`feed_buckets`]).
+
+pub mod geo;
+pub mod town;
+
+pub use geo::Point;
+
+use base::{Error, bail};
+use h3o::{CellIndex, LatLng, Resolution};
+
+/// The resolution of the home cell the server keeps: about 0.74 km², 460 m edges.
+pub const HOME_RES: Resolution = Resolution::Eight;
+/// The coarsest area a post may have: about 250 km², 8.5 km edges. A household with fewer
+/// than K households in it cannot post (it would be findable).
+pub const COARSEST_RES: Resolution = Resolution::Five;
+/// The default minimum crowd of a post's area.
+pub const K_DEFAULT: u32 = 20;
+/// The widest feed, in metres.
+pub const RADIUS_MAX_M: f64 = 8_000.0;
+/// The narrowest feed, in metres.
+pub const RADIUS_MIN_M: f64 = 200.0;
+
+/// The home cell the server keeps for `p`.
+pub fn home_cell(p: Point) -> CellIndex {
+    p.latlng().to_cell(HOME_RES)
+}
+
+/// Parses a home cell as a client sends it (hex, as H3 writes it), checking its resolution.
+pub fn parse_home_cell(field: &str, s: &str) -> Result<CellIndex, Error> {
+    let cell: CellIndex =
+        s.parse().map_err(|_| base::err!(InvalidArgument, "{field}: expected an H3 cell index in hex, got {s:?}"))?;
+    if cell.resolution() != HOME_RES {
+        bail!(
+            InvalidArgument,
+            "{field}: expected a cell of resolution {}, got resolution {}",
+            u8::from(HOME_RES),
+            u8::from(cell.resolution())
+        );
+    }
+    Ok(cell)
+}
+
+/// How many households' home cells lie in a cell (of any resolution from
+/// [`COARSEST_RES`] to [`HOME_RES`]).
+pub trait Census {
+    fn households_in(&self, cell: CellIndex) -> u64;
+}
+
+/// The area a post from `home` shows: the finest of `home` and its ancestors up to
+/// [`COARSEST_RES`] that holds at least `k` households. An error when none does.
+pub fn post_area(home: CellIndex, census: &impl Census, k: u32) -> Result<CellIndex, Error> {
+    if home.resolution() != HOME_RES {
+        bail!(InvalidArgument, "home cell: expected resolution {}", u8::from(HOME_RES));
+    }
+    if k == 0 {
+        bail!(InvalidArgument, "k: expected at least 1");
+    }
+    for res in Resolution::range(COARSEST_RES, HOME_RES).rev() {
+        let cell = home.parent(res).expect("a coarser resolution");
+        if census.households_in(cell) >= u64::from(k) {
+            return Ok(cell);
+        }
+    }
+    bail!(
+        FailedPrecondition,
+        "location: fewer than {k} households within about {:.0} km of yours use Porchlight; a post would point at your home",
+        COARSEST_RES.edge_length_km()
+    )
+}
+
+/// The largest distance from a cell's centre to its boundary, in metres.
+pub fn cell_radius_m(cell: CellIndex) -> f64 {
+    let c = LatLng::from(cell);
+    cell.boundary().iter().map(|v| c.distance_m(*v)).fold(0.0, f64::max)
+}
+
+/// Checks a feed radius.
+pub fn check_radius(field: &str, radius_m: f64) -> Result<(), Error> {
+    if !(RADIUS_MIN_M..=RADIUS_MAX_M).contains(&radius_m) {
+        bail!(InvalidArgument, "{field}: expected {RADIUS_MIN_M} to {RADIUS_MAX_M} metres, got {radius_m}");
+    }
+    Ok(())
+}
+
+/// Whether a post with `area` belongs in the feed of a member whose home cell is `home`
+/// with `radius_m`: some point of the area lies within `radius_m` of some point of the home
+/// cell (both are all the server knows). Measured between centres, less both cells' radii.
+pub fn in_feed(home: CellIndex, radius_m: f64, area: CellIndex) -> bool {
+    let d = LatLng::from(home).distance_m(LatLng::from(area));
+    d - cell_radius_m(home) - cell_radius_m(area) <= radius_m
+}
+
+/// The [`COARSEST_RES`] cells ("buckets") that hold every post area [`in_feed`] can
+/// accept for `home` and `radius_m`: a post is stored under its area's ancestor at that
+/// resolution, and the feed query reads only these buckets.
+pub fn feed_buckets(home: CellIndex, radius_m: f64) -> Vec<CellIndex> {
+    let centre = home.parent(COARSEST_RES).expect("home is finer");
+    // An accepted area's centre is within radius + home radius + area radius of home's
+    // centre, and the area's bucket centre within a bucket radius of that (areas are no
+    // coarser than buckets). Rings of buckets until they are surely beyond that reach.
+    let reach = radius_m + cell_radius_m(home) + 2.0 * cell_radius_m(centre);
+    let home_ll = LatLng::from(home);
+    let mut out: Vec<CellIndex> = Vec::new();
+    for k in 0u32.. {
+        let ring: Vec<CellIndex> = centre.grid_ring_fast(k).flatten().collect();
+        let ring = if ring.is_empty() || (k > 0 && ring.len() < 6) {
+            // Near a pentagon the fast ring fails; fall back to the disk.
+            let inner: Vec<CellIndex> = if k == 0 { Vec::new() } else { centre.grid_disk::<Vec<_>>(k - 1) };
+            centre.grid_disk::<Vec<_>>(k).into_iter().filter(|c| !inner.contains(c)).collect()
+        } else {
+            ring
+        };
+        let near: Vec<CellIndex> =
+            ring.into_iter().filter(|b| home_ll.distance_m(LatLng::from(*b)) - cell_radius_m(*b) <= reach).collect();
+        if near.is_empty() && k > 0 {
+            break;
+        }
+        out.extend(near);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A post's bucket: its area's ancestor at [`COARSEST_RES`].
+pub fn bucket_of(area: CellIndex) -> CellIndex {
+    area.parent(COARSEST_RES).expect("areas are no coarser than buckets")
+}
+
+/// An in-memory census: every home cell's count, with every ancestor's, up to
+/// [`COARSEST_RES`].
+#[derive(Default)]
+pub struct Counts(std::collections::HashMap<CellIndex, u64>);
+
+impl Counts {
+    pub fn add(&mut self, home: CellIndex) {
+        for res in Resolution::range(COARSEST_RES, HOME_RES) {
+            *self.0.entry(home.parent(res).expect("coarser")).or_default() += 1;
+        }
+    }
+
+    pub fn remove(&mut self, home: CellIndex) {
+        for res in Resolution::range(COARSEST_RES, HOME_RES) {
+            if let Some(n) = self.0.get_mut(&home.parent(res).expect("coarser")) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl Census for Counts {
+    fn households_in(&self, cell: CellIndex) -> u64 {
+        self.0.get(&cell).copied().unwrap_or(0)
+    }
+}
