@@ -67,7 +67,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, households, live_view, passkeys, sync};
+    use routes::{accounts, households, live_view, neighbourhood, passkeys, sync};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -106,6 +106,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(households::put_roster, households::get_roster))
         .routes(routes!(households::put_settings, households::get_settings))
         .routes(routes!(sync::device_settings))
+        .routes(routes!(neighbourhood::put_home, neighbourhood::get_home))
         .routes(routes!(sync::device_keys))
         .routes(routes!(sync::device_wait))
         .routes(routes!(live_view::start_live))

@@ -32,6 +32,8 @@ pub struct Settings {
     /// The address users open (scheme, host name, port): the WebAuthn origin, whose host
     /// name is the relying-party id every passkey is bound to.
     pub public_url: url::Url,
+    /// K: the fewest households a neighbourhood post's area may hold.
+    pub min_crowd: u32,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             default_retention_bytes: 0,
             secure_cookies: true,
             public_url: url::Url::parse("http://localhost:8600").expect("a valid URL"),
+            min_crowd: community::K_DEFAULT,
         }
     }
 }

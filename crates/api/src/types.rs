@@ -521,3 +521,36 @@ pub struct LiveOffer {
     pub seq: u64,
     pub request: String,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetHomeJson {
+    /// The H3 cell of resolution 8 holding the home (hex, as H3 writes it), computed on the
+    /// household's device from the exact point.
+    pub home_cell: String,
+    /// The exact point, sealed on the household's device for its own keys (hex; the server
+    /// cannot open it).
+    pub sealed_point: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PostAreaJson {
+    /// The H3 cell a post from this household shows (hex).
+    pub cell: String,
+    pub resolution: u8,
+    /// Households with their home in it (at least `min_crowd`).
+    pub households: u64,
+    pub area_km2: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HomeJson {
+    pub home_cell: String,
+    pub sealed_point: String,
+    /// K: the fewest households a post's area may hold.
+    pub min_crowd: u32,
+    /// Where this household's posts would show, if it may post.
+    pub post_area: Option<PostAreaJson>,
+    /// Why it may not post yet (too few households nearby), if so.
+    pub cannot_post: Option<String>,
+}

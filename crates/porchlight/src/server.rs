@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// address, and changing it orphans the passkeys). Default `http://localhost:PORT` with
     /// the port of `listen`.
     pub public_url: Option<String>,
+    /// K: the fewest households whose homes a neighbourhood post's area may hold (2 to
+    /// 1000; default 20). Posts show a coarser area until it holds this many.
+    #[serde(default = "default_min_crowd")]
+    pub min_crowd: Bounded<2, 1000>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +104,9 @@ fn default_lock_minutes() -> Bounded<1, 1440> {
 }
 fn default_attempts() -> Bounded<1, 10000> {
     Bounded(30)
+}
+fn default_min_crowd() -> Bounded<2, 1000> {
+    Bounded(community::K_DEFAULT as u64)
 }
 fn default_retention_days() -> Bounded<0, 3650> {
     Bounded(30)
@@ -190,6 +197,7 @@ impl ServerConfig {
             default_retention_bytes: self.default_retention_bytes.get() as i64,
             secure_cookies: self.secure_cookies,
             public_url: self.public_url(),
+            min_crowd: self.min_crowd.get() as u32,
         }
     }
 

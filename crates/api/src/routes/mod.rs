@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod households;
 pub mod live_view;
+pub mod neighbourhood;
 pub mod passkeys;
 pub mod sync;

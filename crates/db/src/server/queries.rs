@@ -632,6 +632,61 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Sets the household's home: its cells at resolutions 8, 7, 6 and 5 (`cells`, finest
+    /// first) and the exact point sealed for the household's own keys.
+    pub async fn set_home(
+        &self,
+        household_id: &str,
+        cells: [i64; 4],
+        sealed_point: &[u8],
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO home (household_id, cell8, cell7, cell6, cell5, sealed_point, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (household_id) DO UPDATE SET cell8 = excluded.cell8, \
+             cell7 = excluded.cell7, cell6 = excluded.cell6, cell5 = excluded.cell5, \
+             sealed_point = excluded.sealed_point, updated_ms = excluded.updated_ms",
+        )
+        .bind(household_id)
+        .bind(cells[0])
+        .bind(cells[1])
+        .bind(cells[2])
+        .bind(cells[3])
+        .bind(sealed_point)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a home"))?;
+        Ok(())
+    }
+
+    /// The household's home cell (resolution 8) and sealed point.
+    pub async fn home(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {
+        let row = sqlx::query("SELECT cell8, sealed_point FROM home WHERE household_id = $1")
+            .bind(household_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a home"))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// How many households have their home in each of `cells` (resolutions 8, 7, 6 and 5,
+    /// finest first).
+    pub async fn census(&self, cells: [i64; 4]) -> Result<[i64; 4], Error> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM home WHERE cell8 = $1), (SELECT COUNT(*) FROM home WHERE cell7 = $2), \
+             (SELECT COUNT(*) FROM home WHERE cell6 = $3), (SELECT COUNT(*) FROM home WHERE cell5 = $4)",
+        )
+        .bind(cells[0])
+        .bind(cells[1])
+        .bind(cells[2])
+        .bind(cells[3])
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err("counting homes"))?;
+        Ok([r.get(0), r.get(1), r.get(2), r.get(3)])
+    }
+
     /// Stores an agent's public key bundle (the caller has checked it names the device's
     /// identity).
     pub async fn set_device_keys(&self, device_id: &str, public_keys: &[u8]) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The fresh schema of each version, in the shared dialect.
 const FRESH: &[&str] = &[
@@ -15,11 +15,16 @@ const FRESH: &[&str] = &[
     include_str!("schema/v2.sql"),
     include_str!("schema/v3.sql"),
     include_str!("schema/v4.sql"),
+    include_str!("schema/v5.sql"),
 ];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
-const UPGRADES: &[&str] =
-    &[include_str!("schema/v1_to_v2.sql"), include_str!("schema/v2_to_v3.sql"), include_str!("schema/v3_to_v4.sql")];
+const UPGRADES: &[&str] = &[
+    include_str!("schema/v1_to_v2.sql"),
+    include_str!("schema/v2_to_v3.sql"),
+    include_str!("schema/v3_to_v4.sql"),
+    include_str!("schema/v4_to_v5.sql"),
+];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     match backend {
