@@ -61,6 +61,9 @@ pub enum Permission {
     /// Change the settings agents obey (zones, modes): the owner only, because agents
     /// obey only the owner's signature.
     SignSettings,
+    /// Read and write the neighbourhood feed as a resident: owners, full and standard
+    /// members, not limited members or guests.
+    Neighbourhood,
 }
 
 /// The role table of ../shared/PRODUCT.md: owners do everything; full members everything
@@ -70,8 +73,8 @@ pub fn allows(role: Role, p: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner => true,
-        Role::Full => matches!(p, View | ViewMembers | Settings | Delete),
-        Role::Standard => matches!(p, View | ViewMembers),
+        Role::Full => matches!(p, View | ViewMembers | Settings | Delete | Neighbourhood),
+        Role::Standard => matches!(p, View | ViewMembers | Neighbourhood),
         Role::Limited | Role::Guest => matches!(p, View),
     }
 }

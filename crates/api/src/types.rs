@@ -554,3 +554,42 @@ pub struct HomeJson {
     /// Why it may not post yet (too few households nearby), if so.
     pub cannot_post: Option<String>,
 }
+
+/// The categories of a neighbourhood post.
+pub const POST_CATEGORIES: [&str; 6] = ["crime", "safety", "unusual_activity", "lost_pet", "found_pet", "general"];
+/// The longest post, in characters.
+pub const POST_CHARS_MAX: usize = 4000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPostJson {
+    /// crime, safety, unusual_activity, lost_pet, found_pet or general.
+    pub category: String,
+    /// 1 to 4000 characters.
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PostJson {
+    pub id: String,
+    pub category: String,
+    pub body: String,
+    /// Where it comes from: a cell holding at least K households, never a point.
+    pub area: PostAreaJson,
+    pub created_ms: i64,
+    pub edited_ms: Option<i64>,
+    /// Posted by the household asking (only it can edit or delete it). Nobody is told who
+    /// posted anything else.
+    pub mine: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FeedParams {
+    /// 200 to 8000 metres around the household's home cell; default 2000.
+    pub radius_m: Option<f64>,
+    /// Posts made before this (ms since the epoch), for the next page; default now.
+    pub before_ms: Option<i64>,
+    /// 1 to 100, default 50.
+    pub limit: Option<i64>,
+}

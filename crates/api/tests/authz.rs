@@ -36,6 +36,7 @@ const ACCOUNTS: &[Who] = &[Owner, Full, Standard, Limited, Guest, GuestExpired, 
 const VIEWERS: &[Who] = &[Owner, Full, Standard, Limited, Guest];
 const MEMBER_LISTERS: &[Who] = &[Owner, Full, Standard];
 const SETTINGS: &[Who] = &[Owner, Full];
+const RESIDENTS: &[Who] = &[Owner, Full, Standard];
 const OWNER: &[Who] = &[Owner];
 const DEVICE: &[Who] = &[Device];
 
@@ -84,6 +85,10 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/device/settings", DEVICE),
     ("PUT", "/api/households/{household_id}/home", SETTINGS),
     ("GET", "/api/households/{household_id}/home", VIEWERS),
+    ("POST", "/api/households/{household_id}/posts", RESIDENTS),
+    ("GET", "/api/households/{household_id}/feed", RESIDENTS),
+    ("PUT", "/api/posts/{post_id}", ACCOUNTS),
+    ("DELETE", "/api/posts/{post_id}", ACCOUNTS),
     ("PUT", "/api/device/keys", DEVICE),
     ("GET", "/api/device/wait", DEVICE),
     ("POST", "/api/households/{household_id}/live", VIEWERS),
@@ -266,6 +271,8 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("PUT", p) if p.ends_with("/roster") => json!({"roster": "00"}),
         ("PUT", p) if p.ends_with("/settings") => json!({"settings": "00"}),
         ("PUT", p) if p.ends_with("/home") => json!({"home_cell": "00", "sealed_point": "00"}),
+        ("POST", p) if p.ends_with("/posts") => json!({"category": "general", "body": "hello"}),
+        ("PUT", "/api/posts/{post_id}") => json!({"category": "general", "body": "hello"}),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
         ("PUT", "/api/device/status") => json!({"cameras": [{"camera": "porch", "state": "streaming", "since_ms": 0}]}),

@@ -83,6 +83,76 @@ async fn suite(s: &Server) {
     let h = mine.owner.ok(Method::GET, &path, None).await;
     assert_eq!(h["post_area"]["cell"], here.to_string(), "{h}");
     assert_eq!(h["post_area"]["households"], 20);
+
+    posts(s, &mut mine, here).await;
+}
+
+/// Posts: checked, shown as their area only, in the feeds of households within the radius
+/// and no others, editable and deletable by their author alone.
+async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
+    let hid = mine.household.clone();
+    let new_post = format!("/api/households/{hid}/posts");
+    for (body, words) in [
+        (json!({"category": "gossip", "body": "hi"}), "category: expected one of crime, safety"),
+        (json!({"category": "crime", "body": "   "}), "body: expected 1 to 4000 characters"),
+        (json!({"category": "crime", "body": "x".repeat(4001)}), "body: expected 1 to 4000 characters"),
+        (json!({"category": "crime", "body": "bell\u{7}"}), "body: control characters"),
+        (json!({"category": "crime"}), "body"),
+    ] {
+        let (st, e) = mine.owner.call(Method::POST, &new_post, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(words), "{words}: {e}");
+    }
+    let p = mine
+        .owner
+        .ok(Method::POST, &new_post, Some(json!({"category": "lost_pet", "body": "Grey cat, answers to Miso"})))
+        .await;
+    assert_eq!(p["area"]["cell"], here.to_string(), "the area is the home cell, which holds 20 households: {p}");
+    assert_eq!(p["mine"], true);
+    let id = p["id"].as_str().unwrap().to_owned();
+
+    // A household 1.5 km away sees it with a 3 km radius, not with 500 m; one 30 km away
+    // never does. Neither learns who posted.
+    let mut near = home(s, "near@example.org").await;
+    let mut far = home(s, "far@example.org").await;
+    for (h, c) in [(&mut near, cell_at(1_500.0, 0.0)), (&mut far, cell_at(0.0, 30_000.0))] {
+        let path = format!("/api/households/{}/home", h.household);
+        h.owner
+            .ok(Method::PUT, &path, Some(json!({"home_cell": c.to_string(), "sealed_point": "cd".repeat(40)})))
+            .await;
+    }
+    let feed = |h: &Home, r: u32| format!("/api/households/{}/feed?radius_m={r}", h.household);
+    let seen = near.owner.ok(Method::GET, &feed(&near, 3_000), None).await;
+    assert_eq!(seen.as_array().unwrap().len(), 1, "{seen}");
+    assert_eq!(seen[0]["id"], id.as_str());
+    assert_eq!(seen[0]["mine"], false);
+    assert!(seen[0].get("household_id").is_none() && seen[0].get("author_id").is_none(), "{seen}");
+    assert_eq!(near.owner.ok(Method::GET, &feed(&near, 500), None).await, json!([]));
+    assert_eq!(far.owner.ok(Method::GET, &feed(&far, 8_000), None).await, json!([]));
+    let (st, e) =
+        near.owner.call(Method::GET, &format!("/api/households/{}/feed?radius_m=9000", near.household), None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    // A household without a home is told to set one.
+    let mut homeless = home(s, "homeless@example.org").await;
+    let (st, e) = homeless.owner.call(Method::GET, &feed(&homeless, 2_000), None).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("home: set your home location first"), "{e}");
+
+    // Only the author edits and deletes; deleting removes it from every feed.
+    let post_path = format!("/api/posts/{id}");
+    let edit = json!({"category": "found_pet", "body": "Found: grey cat"});
+    let (st, _) = near.owner.call(Method::PUT, &post_path, Some(edit.clone())).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = near.owner.call(Method::DELETE, &post_path, None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let edited = mine.owner.ok(Method::PUT, &post_path, Some(edit)).await;
+    assert_eq!((edited["category"].as_str(), edited["edited_ms"].is_i64()), (Some("found_pet"), true));
+    let seen = near.owner.ok(Method::GET, &feed(&near, 3_000), None).await;
+    assert_eq!(seen[0]["body"], "Found: grey cat");
+    mine.owner.ok(Method::DELETE, &post_path, None).await;
+    assert_eq!(near.owner.ok(Method::GET, &feed(&near, 3_000), None).await, json!([]));
+    let (st, _) = mine.owner.call(Method::DELETE, &post_path, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,6 +91,36 @@ pub struct Session {
     pub expires_ms: i64,
 }
 
+/// A neighbourhood post (design/neighbourhood.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Post {
+    pub id: String,
+    pub household_id: String,
+    pub author_id: String,
+    pub category: String,
+    pub body: String,
+    /// The H3 cell the post shows, as a signed integer (H3 leaves the top bit clear).
+    pub area_cell: i64,
+    /// The area's resolution 5 ancestor.
+    pub bucket: i64,
+    pub created_ms: i64,
+    pub edited_ms: Option<i64>,
+}
+
+fn post(r: &AnyRow) -> Post {
+    Post {
+        id: r.get(0),
+        household_id: r.get(1),
+        author_id: r.get(2),
+        category: r.get(3),
+        body: r.get(4),
+        area_cell: r.get(5),
+        bucket: r.get(6),
+        created_ms: r.get(7),
+        edited_ms: r.get(8),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Household {
     pub id: String,
@@ -685,6 +715,80 @@ impl Db {
         .await
         .map_err(db_err("counting homes"))?;
         Ok([r.get(0), r.get(1), r.get(2), r.get(3)])
+    }
+
+    pub async fn insert_post(&self, p: &Post) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, bucket, created_ms, edited_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&p.id)
+        .bind(&p.household_id)
+        .bind(&p.author_id)
+        .bind(&p.category)
+        .bind(&p.body)
+        .bind(p.area_cell)
+        .bind(p.bucket)
+        .bind(p.created_ms)
+        .bind(p.edited_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a post"))?;
+        Ok(())
+    }
+
+    pub async fn post(&self, id: &str) -> Result<Option<Post>, Error> {
+        let r = sqlx::query(
+            "SELECT id, household_id, author_id, category, body, area_cell, bucket, created_ms, edited_ms \
+             FROM post WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading a post"))?;
+        Ok(r.as_ref().map(post))
+    }
+
+    /// Replaces a post's text; false if there is no such post.
+    pub async fn edit_post(&self, id: &str, category: &str, body: &str, now_ms: i64) -> Result<bool, Error> {
+        let n = sqlx::query("UPDATE post SET category = $1, body = $2, edited_ms = $3 WHERE id = $4")
+            .bind(category)
+            .bind(body)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("editing a post"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn delete_post(&self, id: &str) -> Result<bool, Error> {
+        let n = sqlx::query("DELETE FROM post WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("deleting a post"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// A bucket's posts older than `before` (created_ms, id), newest first, at most
+    /// `limit`: one page of a keyset scan through the (bucket, time) index.
+    pub async fn posts_in_bucket(&self, bucket: i64, before: (i64, &str), limit: i64) -> Result<Vec<Post>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, household_id, author_id, category, body, area_cell, bucket, created_ms, edited_ms \
+             FROM post WHERE bucket = $1 AND (created_ms < $2 OR (created_ms = $2 AND id < $3)) \
+             ORDER BY created_ms DESC, id DESC LIMIT $4",
+        )
+        .bind(bucket)
+        .bind(before.0)
+        .bind(before.1)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading the feed"))?;
+        Ok(rows.iter().map(post).collect())
     }
 
     /// Stores an agent's public key bundle (the caller has checked it names the device's

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The fresh schema of each version, in the shared dialect.
 const FRESH: &[&str] = &[
@@ -16,6 +16,7 @@ const FRESH: &[&str] = &[
     include_str!("schema/v3.sql"),
     include_str!("schema/v4.sql"),
     include_str!("schema/v5.sql"),
+    include_str!("schema/v6.sql"),
 ];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
@@ -24,6 +25,7 @@ const UPGRADES: &[&str] = &[
     include_str!("schema/v2_to_v3.sql"),
     include_str!("schema/v3_to_v4.sql"),
     include_str!("schema/v4_to_v5.sql"),
+    include_str!("schema/v5_to_v6.sql"),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
