@@ -79,6 +79,8 @@ pub enum BenchCmd {
     Upload(crate::bench_server::UploadArgs),
     /// Timeline query latency (one camera, one day) under a steady request rate, with wrk.
     Timeline(crate::bench_server::TimelineArgs),
+    /// Neighbourhood feed latency with many households and posts stored.
+    Feed(crate::bench_feed::FeedArgs),
     /// Start-up recovery time after a crash with many cameras' footage indexed.
     Recovery {
         /// Scratch data folder (emptied first).
@@ -128,6 +130,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Crypto { seconds } => crypto_bench(seconds),
         BenchCmd::Upload(a) => crate::bench_server::upload(a),
         BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
+        BenchCmd::Feed(a) => crate::bench_feed::feed(a),
         BenchCmd::Detect { file, runs } => detect_bench(&file, runs),
         BenchCmd::Objects { file, runs, threads, dump_input, analysis } => {
             objects_bench(&file, runs, threads, dump_input.as_deref(), analysis)

@@ -44,7 +44,7 @@ pub struct TimelineArgs {
     pub limit: u64,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     api::system_clock()()
 }
 
@@ -85,7 +85,7 @@ async fn seed_people(db: &Db) -> Result<(String, String, String), Error> {
     Ok((h.id, api::auth::format_token(&tid, &secret), api::auth::format_token(&did, &dsecret)))
 }
 
-async fn start_server(db: Db, blobs: blob::BlobStore) -> Result<SocketAddr, Error> {
+pub(crate) async fn start_server(db: Db, blobs: blob::BlobStore) -> Result<SocketAddr, Error> {
     let settings = api::Settings { auth_attempts_per_minute: 1_000_000, ..Default::default() };
     let st = api::AppState::new(db, blobs, settings, api::system_clock());
     let listener =
