@@ -538,8 +538,9 @@ pub struct PostAreaJson {
     /// The H3 cell a post from this household shows (hex).
     pub cell: String,
     pub resolution: u8,
-    /// Households with their home in it (at least `min_crowd`).
-    pub households: u64,
+    /// Households with their home in it (at least `min_crowd`), counted when the area is
+    /// chosen: in the home reply and the reply to a new post; null in the feed.
+    pub households: Option<u64>,
     pub area_km2: f64,
 }
 

@@ -26,7 +26,7 @@ async fn neighbour(s: &Server, i: u32, cell: h3o::CellIndex) {
         created_ms: s.now(),
     };
     s.state.db.insert_household(&h).await.unwrap();
-    let chain = [8, 7, 6, 5].map(|r| u64::from(cell.parent(h3o::Resolution::try_from(r).unwrap()).unwrap()) as i64);
+    let chain = community::home_chain(cell).map(|c| u64::from(c) as i64);
     s.state.db.set_home(&id, chain, &[1; 32], s.now()).await.unwrap();
 }
 
@@ -109,6 +109,7 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
         .await;
     assert_eq!(p["area"]["cell"], here.to_string(), "the area is the home cell, which holds 20 households: {p}");
     assert_eq!(p["mine"], true);
+    assert_eq!(p["area"]["households"], 20, "{p}");
     let id = p["id"].as_str().unwrap().to_owned();
 
     // A household 1.5 km away sees it with a 3 km radius, not with 500 m; one 30 km away
@@ -126,6 +127,7 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
     assert_eq!(seen.as_array().unwrap().len(), 1, "{seen}");
     assert_eq!(seen[0]["id"], id.as_str());
     assert_eq!(seen[0]["mine"], false);
+    assert!(seen[0]["area"]["households"].is_null(), "the feed does not count: {seen}");
     assert!(seen[0].get("household_id").is_none() && seen[0].get("author_id").is_none(), "{seen}");
     assert_eq!(near.owner.ok(Method::GET, &feed(&near, 500), None).await, json!([]));
     assert_eq!(far.owner.ok(Method::GET, &feed(&far, 8_000), None).await, json!([]));

@@ -38,6 +38,13 @@ pub fn home_cell(p: Point) -> CellIndex {
     p.latlng().to_cell(HOME_RES)
 }
 
+/// A home cell and its ancestors up to [`COARSEST_RES`], finest first: the cells whose
+/// household counts decide a post's area, as the server stores them for each home.
+pub fn home_chain(home: CellIndex) -> [CellIndex; 4] {
+    [Resolution::Eight, Resolution::Seven, Resolution::Six, Resolution::Five]
+        .map(|r| home.parent(r).expect("a home cell is finer than its ancestors"))
+}
+
 /// Parses a home cell as a client sends it (hex, as H3 writes it), checking its resolution.
 pub fn parse_home_cell(field: &str, s: &str) -> Result<CellIndex, Error> {
     let cell: CellIndex =
@@ -147,14 +154,14 @@ pub struct Counts(std::collections::HashMap<CellIndex, u64>);
 
 impl Counts {
     pub fn add(&mut self, home: CellIndex) {
-        for res in Resolution::range(COARSEST_RES, HOME_RES) {
-            *self.0.entry(home.parent(res).expect("coarser")).or_default() += 1;
+        for c in home_chain(home) {
+            *self.0.entry(c).or_default() += 1;
         }
     }
 
     pub fn remove(&mut self, home: CellIndex) {
-        for res in Resolution::range(COARSEST_RES, HOME_RES) {
-            if let Some(n) = self.0.get_mut(&home.parent(res).expect("coarser")) {
+        for c in home_chain(home) {
+            if let Some(n) = self.0.get_mut(&c) {
                 *n = n.saturating_sub(1);
             }
         }

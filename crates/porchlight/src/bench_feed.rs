@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use base::{Error, ErrorKind, bail, err};
 use db::server::Db;
-use h3o::Resolution;
 
 #[derive(clap::Args)]
 pub struct FeedArgs {
@@ -134,20 +133,15 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
         );
         for (j, &i) in chunk.iter().enumerate() {
             let sep = if j == 0 { "" } else { "," };
-            let c = cells[i];
-            let at = |r: Resolution| u64::from(c.parent(r).expect("coarser")) as i64;
+            let [c8, c7, c6, c5] = community::home_chain(cells[i]).map(|c| u64::from(c) as i64);
             hs.push_str(&format!("{sep}('{}', '{NAME}', '{owner}', 30, 0, NULL, {now})", ids[i]));
             if i < VIEWERS {
                 let sep = if ms.ends_with("VALUES ") { "" } else { "," };
                 ms.push_str(&format!("{sep}('{}', '{owner}', 'owner', NULL, NULL, {now})", ids[i]));
             }
             ho.push_str(&format!(
-                "{sep}('{}', {}, {}, {}, {}, {}, {now})",
+                "{sep}('{}', {c8}, {c7}, {c6}, {c5}, {}, {now})",
                 ids[i],
-                at(Resolution::Eight),
-                at(Resolution::Seven),
-                at(Resolution::Six),
-                at(Resolution::Five),
                 if db.backend() == db::server::Backend::Postgres { "'\\x00'::bytea" } else { "x'00'" }
             ));
         }

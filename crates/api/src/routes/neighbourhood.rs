@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use base::err;
-use h3o::{CellIndex, Resolution};
+use h3o::CellIndex;
 
 use crate::auth::{Actor, Permission};
 use crate::error::ApiResult;
@@ -21,8 +21,7 @@ const SEALED_POINT_BYTES_MAX: usize = 4096;
 
 /// A home cell and its ancestors, finest first, as the database stores them.
 fn chain(home: CellIndex) -> [i64; 4] {
-    let at = |r: Resolution| u64::from(home.parent(r).expect("coarser")) as i64;
-    [at(Resolution::Eight), at(Resolution::Seven), at(Resolution::Six), at(Resolution::Five)]
+    community::home_chain(home).map(|c| u64::from(c) as i64)
 }
 
 /// Household counts from the database, for `community::post_area`.
@@ -47,7 +46,7 @@ async fn describe(st: &AppState, home: CellIndex, sealed_point: &[u8]) -> ApiRes
             Some(PostAreaJson {
                 cell: area.to_string(),
                 resolution: u8::from(area.resolution()),
-                households: community::Census::households_in(&census, area),
+                households: Some(community::Census::households_in(&census, area)),
                 area_km2: area.area_km2(),
             }),
             None,
@@ -123,7 +122,7 @@ fn post_json(p: db::server::Post, mine: bool) -> ApiResult<PostJson> {
         area: PostAreaJson {
             cell: area.to_string(),
             resolution: u8::from(area.resolution()),
-            households: 0,
+            households: None,
             area_km2: area.area_km2(),
         },
         created_ms: p.created_ms,
@@ -158,7 +157,7 @@ pub async fn create_post(
     };
     st.db.insert_post(&p).await?;
     let mut j = post_json(p, true)?;
-    j.area.households = community::Census::households_in(&census, area);
+    j.area.households = Some(community::Census::households_in(&census, area));
     Ok(Json(j))
 }
 
