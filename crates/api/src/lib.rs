@@ -20,6 +20,9 @@ pub mod auth;
 pub mod error;
 mod extract;
 mod routes;
+
+/// The neighbourhood posting rules a server has unless its operator writes its own.
+pub use routes::neighbourhood::DEFAULT_RULES;
 pub mod secrets;
 pub mod state;
 pub mod types;
@@ -110,6 +113,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(neighbourhood::create_post))
         .routes(routes!(neighbourhood::feed))
         .routes(routes!(neighbourhood::edit_post, neighbourhood::delete_post))
+        .routes(routes!(neighbourhood::comments, neighbourhood::add_comment))
+        .routes(routes!(neighbourhood::delete_comment))
+        .routes(routes!(neighbourhood::report_post))
+        .routes(routes!(neighbourhood::contact_poster))
+        .routes(routes!(neighbourhood::relay_threads))
+        .routes(routes!(neighbourhood::relay_conversation, neighbourhood::relay_reply))
+        .routes(routes!(neighbourhood::rules, neighbourhood::accept_rules))
+        .routes(routes!(neighbourhood::moderation_queue))
+        .routes(routes!(neighbourhood::moderate))
         .routes(routes!(sync::device_keys))
         .routes(routes!(sync::device_wait))
         .routes(routes!(live_view::start_live))

@@ -34,6 +34,11 @@ pub struct Settings {
     pub public_url: url::Url,
     /// K: the fewest households a neighbourhood post's area may hold.
     pub min_crowd: u32,
+    /// The email addresses (lower case) of the accounts that run this server: they
+    /// moderate neighbourhood posts. They never see footage.
+    pub operators: Vec<String>,
+    /// The neighbourhood's posting rules, shown before each account's first post.
+    pub posting_rules: String,
 }
 
 impl Default for Settings {
@@ -48,6 +53,8 @@ impl Default for Settings {
             secure_cookies: true,
             public_url: url::Url::parse("http://localhost:8600").expect("a valid URL"),
             min_crowd: community::K_DEFAULT,
+            operators: Vec::new(),
+            posting_rules: crate::routes::neighbourhood::DEFAULT_RULES.to_owned(),
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct SessionReply {
     pub csrf: Option<String>,
     pub has_keys: bool,
     pub households: Vec<Membership>,
+    /// This account runs the server: it moderates neighbourhood posts.
+    pub operator: bool,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -579,9 +581,15 @@ pub struct PostJson {
     pub area: PostAreaJson,
     pub created_ms: i64,
     pub edited_ms: Option<i64>,
-    /// Posted by the household asking (only it can edit or delete it). Nobody is told who
-    /// posted anything else.
+    /// Posted by the household asking. Nobody is told who posted anything else.
     pub mine: bool,
+    /// Written by the account asking, which alone may edit or delete it.
+    pub editable: bool,
+    /// How many comments it has (0 where not counted, as in the reply to a new post).
+    pub comments: i64,
+    /// Why the operator hid it: shown only to its author, for whom alone it stays in the
+    /// feed.
+    pub hidden_reason: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -591,6 +599,120 @@ pub struct FeedParams {
     pub radius_m: Option<f64>,
     /// Posts made before this (ms since the epoch), for the next page; default now.
     pub before_ms: Option<i64>,
+    /// With `before_ms`, the last post of the previous page: posts made at `before_ms` sort
+    /// by id, and only those with a smaller id follow.
+    pub before_id: Option<String>,
     /// 1 to 100, default 50.
     pub limit: Option<i64>,
+}
+
+/// The longest comment or relay message, in characters.
+pub const COMMENT_CHARS_MAX: usize = 2000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCommentJson {
+    /// 1 to 2000 characters.
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentJson {
+    pub id: String,
+    /// "Poster" for the post's author, else "Neighbour 1", "Neighbour 2", … in the order
+    /// each first commented on this post. Nobody is told an account.
+    pub by: String,
+    pub body: String,
+    pub created_ms: i64,
+    /// Written by the account asking, which alone may delete it.
+    pub mine: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportJson {
+    /// What is wrong with the post: 1 to 500 characters, read by the operator.
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportedJson {
+    pub reported: bool,
+    /// False when this account had reported the post already.
+    pub new: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySendJson {
+    /// 1 to 2000 characters.
+    pub body: String,
+    /// Contact details to share with this message (a name, a phone number…), at most 200
+    /// characters; omitted, nothing about the sender is shared.
+    pub reveal: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RelayThreadJson {
+    pub id: String,
+    pub post_id: String,
+    pub post_category: String,
+    /// "poster" when the account asking wrote the post, else "neighbour".
+    pub role: String,
+    pub last_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RelayMessageJson {
+    pub id: String,
+    pub from_me: bool,
+    pub body: String,
+    /// Contact details the sender chose to share with this message.
+    pub reveal: Option<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RelayConversationJson {
+    pub thread: RelayThreadJson,
+    pub messages: Vec<RelayMessageJson>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulesJson {
+    pub text: String,
+    /// SHA-256 of the text (hex): what accepting them records.
+    pub hash: String,
+    /// The account asking accepted this version.
+    pub accepted: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRulesJson {
+    /// The `hash` of the rules read.
+    pub hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportedPostJson {
+    pub post: PostJson,
+    /// Each report's reason and time, oldest first (reporters are not named).
+    pub reports: Vec<ReportEntryJson>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportEntryJson {
+    pub reason: String,
+    pub created_ms: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModerateJson {
+    /// "hide" (with a reason the author sees) or "keep" (shows it again if hidden, and
+    /// clears its reports).
+    pub action: String,
+    /// For "hide": 1 to 500 characters.
+    pub reason: Option<String>,
 }

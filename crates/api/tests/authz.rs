@@ -27,12 +27,15 @@ enum Who {
     Stranger,
     /// The household's paired agent.
     Device,
+    /// An account that runs the server (moderates posts), in no household.
+    Operator,
 }
 
 use Who::*;
 
-const EVERYONE: &[Who] = &[Anonymous, Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Device];
-const ACCOUNTS: &[Who] = &[Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger];
+const EVERYONE: &[Who] =
+    &[Anonymous, Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Device, Operator];
+const ACCOUNTS: &[Who] = &[Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator];
 const VIEWERS: &[Who] = &[Owner, Full, Standard, Limited, Guest];
 const MEMBER_LISTERS: &[Who] = &[Owner, Full, Standard];
 const SETTINGS: &[Who] = &[Owner, Full];
@@ -89,6 +92,18 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/households/{household_id}/feed", RESIDENTS),
     ("PUT", "/api/posts/{post_id}", ACCOUNTS),
     ("DELETE", "/api/posts/{post_id}", ACCOUNTS),
+    ("GET", "/api/households/{household_id}/posts/{post_id}/comments", RESIDENTS),
+    ("POST", "/api/households/{household_id}/posts/{post_id}/comments", RESIDENTS),
+    ("DELETE", "/api/comments/{comment_id}", ACCOUNTS),
+    ("POST", "/api/households/{household_id}/posts/{post_id}/report", RESIDENTS),
+    ("POST", "/api/households/{household_id}/posts/{post_id}/contact", RESIDENTS),
+    ("GET", "/api/relay", ACCOUNTS),
+    ("GET", "/api/relay/{thread_id}", ACCOUNTS),
+    ("POST", "/api/relay/{thread_id}", ACCOUNTS),
+    ("GET", "/api/neighbourhood/rules", ACCOUNTS),
+    ("POST", "/api/neighbourhood/rules", ACCOUNTS),
+    ("GET", "/api/moderation/reports", &[Operator]),
+    ("POST", "/api/moderation/posts/{post_id}", &[Operator]),
     ("PUT", "/api/device/keys", DEVICE),
     ("GET", "/api/device/wait", DEVICE),
     ("POST", "/api/households/{household_id}/live", VIEWERS),
@@ -103,7 +118,7 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/objects/{object_id}", VIEWERS),
     ("DELETE", "/api/events/{event_id}", SETTINGS),
     ("GET", "/api/households/{household_id}/events/live", VIEWERS),
-    ("POST", "/api/logout", &[Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger]),
+    ("POST", "/api/logout", &[Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,6 +158,7 @@ async fn every_endpoint_against_every_caller() {
     let mut victim = s.user("victim@example.org").await;
     victim.ok(Method::POST, "/api/invitations/accept", Some(json!({"token": victim_token}))).await;
     let stranger = home_of_stranger(&s).await;
+    let operator = s.user(OPERATOR).await;
     let (_spare_device, spare_device_id, _) = pair(&s, &mut home.owner, &hid, "spare").await;
 
     // 20 minutes on: the short guest's access has ended; the long one's has not.
@@ -197,6 +213,7 @@ async fn every_endpoint_against_every_caller() {
             Owner => home.owner.clone(),
             Stranger => stranger.clone(),
             Device => home.device.clone(),
+            Operator => operator.clone(),
             w => members[&w].clone(),
         }
     };
@@ -214,6 +231,9 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{device_id}", &spare_device_id)
                 .replace("{camera}", "porch")
                 .replace("{token_id}", &"0".repeat(32))
+                .replace("{post_id}", &"0".repeat(32))
+                .replace("{comment_id}", &"0".repeat(32))
+                .replace("{thread_id}", &"0".repeat(32))
                 .replace("{passkey_id}", &"0".repeat(32))
                 .replace("{session_id}", &"0".repeat(32))
                 .replace("{token}", &"0".repeat(32))
@@ -273,6 +293,12 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("PUT", p) if p.ends_with("/home") => json!({"home_cell": "00", "sealed_point": "00"}),
         ("POST", p) if p.ends_with("/posts") => json!({"category": "general", "body": "hello"}),
         ("PUT", "/api/posts/{post_id}") => json!({"category": "general", "body": "hello"}),
+        ("POST", p) if p.ends_with("/comments") || p.ends_with("/contact") || p.starts_with("/api/relay/") => {
+            json!({"body": "hello"})
+        }
+        ("POST", p) if p.ends_with("/report") => json!({"reason": "spam"}),
+        ("POST", "/api/neighbourhood/rules") => json!({"hash": "00"}),
+        ("POST", "/api/moderation/posts/{post_id}") => json!({"action": "keep"}),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
         ("PUT", "/api/device/status") => json!({"cameras": [{"camera": "porch", "state": "streaming", "since_ms": 0}]}),

@@ -103,10 +103,13 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
         assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
         assert!(e["message"].as_str().unwrap().contains(words), "{words}: {e}");
     }
-    let p = mine
-        .owner
-        .ok(Method::POST, &new_post, Some(json!({"category": "lost_pet", "body": "Grey cat, answers to Miso"})))
-        .await;
+    // The posting rules come first, accepted by their hash.
+    let first = json!({"category": "lost_pet", "body": "Grey cat, answers to Miso"});
+    let (st, e) = mine.owner.call(Method::POST, &new_post, Some(first.clone())).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("rules: read and accept"), "{e}");
+    accept_rules(&mut mine.owner).await;
+    let p = mine.owner.ok(Method::POST, &new_post, Some(first)).await;
     assert_eq!(p["area"]["cell"], here.to_string(), "the area is the home cell, which holds 20 households: {p}");
     assert_eq!(p["mine"], true);
     assert_eq!(p["area"]["households"], 20, "{p}");
@@ -155,6 +158,207 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
     assert_eq!(near.owner.ok(Method::GET, &feed(&near, 3_000), None).await, json!([]));
     let (st, _) = mine.owner.call(Method::DELETE, &post_path, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+
+    paging(s, mine, &mut near).await;
+    talk(s, mine, &mut near, &mut far).await;
+}
+
+async fn accept_rules(c: &mut Client) {
+    let rules = c.ok(Method::GET, "/api/neighbourhood/rules", None).await;
+    assert!(rules["text"].as_str().unwrap().contains("Posting rules"), "{rules}");
+    if rules["accepted"] == true {
+        return;
+    }
+    let (st, e) = c.call(Method::POST, "/api/neighbourhood/rules", Some(json!({"hash": "00"}))).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("hash: the posting rules have changed"), "{e}");
+    let r = c.ok(Method::POST, "/api/neighbourhood/rules", Some(json!({"hash": rules["hash"]}))).await;
+    assert_eq!(r["accepted"], true);
+    assert_eq!(c.ok(Method::GET, "/api/neighbourhood/rules", None).await["accepted"], true);
+}
+
+/// Pages of a feed follow each other without a gap or a repeat, also among posts made in
+/// the same millisecond.
+async fn paging(s: &Server, mine: &mut Home, near: &mut Home) {
+    let new_post = format!("/api/households/{}/posts", mine.household);
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let p =
+            mine.owner.ok(Method::POST, &new_post, Some(json!({"category": "general", "body": format!("n{i}")}))).await;
+        made.push(p["id"].as_str().unwrap().to_owned());
+        if i % 3 == 2 {
+            s.advance(1_000);
+        }
+    }
+    let mut seen = Vec::new();
+    let mut next = format!("/api/households/{}/feed?radius_m=3000&limit=2", near.household);
+    loop {
+        let page = near.owner.ok(Method::GET, &next, None).await;
+        let page = page.as_array().unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+        let last = page.last().unwrap();
+        next = format!(
+            "/api/households/{}/feed?radius_m=3000&limit=2&before_ms={}&before_id={}",
+            near.household,
+            last["created_ms"],
+            last["id"].as_str().unwrap()
+        );
+    }
+    let mut want = made.clone();
+    want.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, want, "every post once");
+    for id in made {
+        mine.owner.ok(Method::DELETE, &format!("/api/posts/{id}"), None).await;
+    }
+}
+
+/// Comments under aliases, reports and the operator's decision, and the contact relay.
+async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
+    let (hid, nid, fid) = (mine.household.clone(), near.household.clone(), far.household.clone());
+    let p = mine
+        .owner
+        .ok(Method::POST, &format!("/api/households/{hid}/posts"), Some(json!({"category": "crime", "body": "Van"})))
+        .await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let comments = |h: &str| format!("/api/households/{h}/posts/{pid}/comments");
+
+    // Comments: the poster is "Poster", others numbered per post; nobody far away can
+    // read or write them.
+    s.advance(1);
+    let c1 = near.owner.ok(Method::POST, &comments(&nid), Some(json!({"body": "Saw it too"}))).await;
+    assert_eq!((c1["by"].as_str(), c1["mine"].as_bool()), (Some("Neighbour 1"), Some(true)), "{c1}");
+    s.advance(1);
+    let c2 = mine.owner.ok(Method::POST, &comments(&hid), Some(json!({"body": "Thanks"}))).await;
+    assert_eq!(c2["by"], "Poster");
+    let mut third = home(s, "third@example.org").await;
+    third
+        .owner
+        .ok(
+            Method::PUT,
+            &format!("/api/households/{}/home", third.household),
+            Some(json!({"home_cell": cell_at(-1_000.0, 0.0).to_string(), "sealed_point": "cd".repeat(40)})),
+        )
+        .await;
+    s.advance(1);
+    let c3 = third.owner.ok(Method::POST, &comments(&third.household), Some(json!({"body": "Where?"}))).await;
+    assert_eq!(c3["by"], "Neighbour 2");
+    s.advance(1);
+    let c4 = near.owner.ok(Method::POST, &comments(&nid), Some(json!({"body": "By the shop"}))).await;
+    assert_eq!(c4["by"], "Neighbour 1", "an alias is kept on the post");
+    let all = mine.owner.ok(Method::GET, &comments(&hid), None).await;
+    let by: Vec<&str> = all.as_array().unwrap().iter().map(|c| c["by"].as_str().unwrap()).collect();
+    assert_eq!(by, ["Neighbour 1", "Poster", "Neighbour 2", "Neighbour 1"]);
+    assert!(all[0].get("author_id").is_none(), "{all}");
+    let feed = near.owner.ok(Method::GET, &format!("/api/households/{nid}/feed?radius_m=3000"), None).await;
+    assert_eq!(feed[0]["comments"], 4, "{feed}");
+    for (st_want, body) in
+        [(StatusCode::BAD_REQUEST, json!({"body": ""})), (StatusCode::NOT_FOUND, json!({"body": "hi"}))]
+    {
+        let (st, e) = far.owner.call(Method::POST, &comments(&fid), Some(body)).await;
+        assert_eq!(st, st_want, "{e}");
+    }
+    let (st, _) = far.owner.call(Method::GET, &comments(&fid), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "beyond 8 km the post does not exist");
+    let (st, _) = mine.owner.call(Method::DELETE, &format!("/api/comments/{}", c1["id"].as_str().unwrap()), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "only a comment's author deletes it");
+    near.owner.ok(Method::DELETE, &format!("/api/comments/{}", c4["id"].as_str().unwrap()), None).await;
+    assert_eq!(mine.owner.ok(Method::GET, &comments(&hid), None).await.as_array().unwrap().len(), 3);
+
+    // Reports reach the operator, who hides the post with a reason: it leaves the others'
+    // feeds, and its author sees why.
+    let report = format!("/api/households/{nid}/posts/{pid}/report");
+    let (st, e) = near.owner.call(Method::POST, &report, Some(json!({"reason": ""}))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let r = near.owner.ok(Method::POST, &report, Some(json!({"reason": "Names a person"}))).await;
+    assert_eq!(r, json!({"reported": true, "new": true}));
+    let r = near.owner.ok(Method::POST, &report, Some(json!({"reason": "again"}))).await;
+    assert_eq!(r["new"], false);
+    let (st, _) = mine
+        .owner
+        .call(Method::POST, &format!("/api/households/{hid}/posts/{pid}/report"), Some(json!({"reason": "x"})))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "nobody reports their own post");
+    let (st, _) = near.owner.call(Method::GET, "/api/moderation/reports", None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "only operators moderate");
+    let mut op = s.user(OPERATOR).await;
+    assert_eq!(op.ok(Method::GET, "/api/session", None).await["operator"], true);
+    assert_eq!(near.owner.ok(Method::GET, "/api/session", None).await["operator"], false);
+    let queue = op.ok(Method::GET, "/api/moderation/reports", None).await;
+    assert_eq!(queue.as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue[0]["post"]["id"], pid.as_str());
+    assert_eq!(queue[0]["reports"][0]["reason"], "Names a person");
+    let moderate = format!("/api/moderation/posts/{pid}");
+    for (body, words) in [
+        (json!({"action": "hide"}), "reason: hiding a post needs a reason"),
+        (json!({"action": "burn", "reason": "x"}), "action: expected hide or keep"),
+    ] {
+        let (st, e) = op.call(Method::POST, &moderate, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(words), "{e}");
+    }
+    op.ok(Method::POST, &moderate, Some(json!({"action": "hide", "reason": "Rule 3: names a private person"}))).await;
+    let feed_of = |h: &str| format!("/api/households/{h}/feed?radius_m=3000");
+    assert_eq!(near.owner.ok(Method::GET, &feed_of(&nid), None).await, json!([]));
+    let (st, _) = near.owner.call(Method::GET, &comments(&nid), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let own = mine.owner.ok(Method::GET, &feed_of(&hid), None).await;
+    assert_eq!(own[0]["hidden_reason"], "Rule 3: names a private person", "{own}");
+    assert_eq!(op.ok(Method::GET, "/api/moderation/reports", None).await, json!([]));
+    op.ok(Method::POST, &moderate, Some(json!({"action": "keep"}))).await;
+    let back = near.owner.ok(Method::GET, &feed_of(&nid), None).await;
+    assert_eq!((back[0]["id"].as_str(), back[0]["hidden_reason"].is_null()), (Some(pid.as_str()), true));
+
+    // The relay: the neighbour writes without revealing anything; the poster answers and
+    // chooses to share contact details; nobody else can read the conversation.
+    let contact = |h: &str| format!("/api/households/{h}/posts/{pid}/contact");
+    let (st, _) = mine.owner.call(Method::POST, &contact(&hid), Some(json!({"body": "me"}))).await;
+    assert_eq!(st, StatusCode::CONFLICT, "not to oneself");
+    let (st, _) = far.owner.call(Method::POST, &contact(&fid), Some(json!({"body": "hi"}))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, e) =
+        near.owner.call(Method::POST, &contact(&nid), Some(json!({"body": "hi", "reveal": "x".repeat(201)}))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("reveal: expected 1 to 200"), "{e}");
+    let conv = near.owner.ok(Method::POST, &contact(&nid), Some(json!({"body": "I have footage of the van"}))).await;
+    let tid = conv["thread"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(conv["thread"]["role"], "neighbour");
+    assert!(conv["messages"][0]["reveal"].is_null());
+    let threads = mine.owner.ok(Method::GET, "/api/relay", None).await;
+    assert_eq!(threads.as_array().unwrap().len(), 1, "{threads}");
+    assert_eq!((threads[0]["id"].as_str(), threads[0]["role"].as_str()), (Some(tid.as_str()), Some("poster")));
+    let text = serde_json::to_string(&threads).unwrap() + &serde_json::to_string(&conv).unwrap();
+    for secret in [&near.owner.account_id, &mine.owner.account_id, &nid, &hid] {
+        assert!(!text.contains(secret.as_str()), "the relay shows no account or household");
+    }
+    s.advance(1);
+    let conv = mine
+        .owner
+        .ok(
+            Method::POST,
+            &format!("/api/relay/{tid}"),
+            Some(json!({"body": "Thank you, please call", "reveal": "Sam, 01234 567890"})),
+        )
+        .await;
+    assert_eq!(conv["messages"].as_array().unwrap().len(), 2);
+    let seen = near.owner.ok(Method::GET, &format!("/api/relay/{tid}"), None).await;
+    assert_eq!(seen["messages"][0]["from_me"], true);
+    assert_eq!(seen["messages"][1]["from_me"], false);
+    assert_eq!(seen["messages"][1]["reveal"], "Sam, 01234 567890");
+    let (st, _) = third.owner.call(Method::GET, &format!("/api/relay/{tid}"), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let again = near.owner.ok(Method::POST, &contact(&nid), Some(json!({"body": "Sent"}))).await;
+    assert_eq!(again["thread"]["id"], tid.as_str(), "one thread per neighbour and post");
+
+    // Deleting the post removes its comments and conversations.
+    mine.owner.ok(Method::DELETE, &format!("/api/posts/{pid}"), None).await;
+    assert_eq!(near.owner.ok(Method::GET, "/api/relay", None).await, json!([]));
+    assert!(s.state.db.comments(&pid, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

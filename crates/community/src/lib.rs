@@ -11,7 +11,8 @@
 //!   cell, so the areas of its posts are nested and their intersection is the finest of
 //!   them, which held K households when it was used.
 //! - A feed covers the posts whose area comes within the member's radius of the member's
-//!   home cell ([`in_feed`]), found through coarse buckets ([`feed_buckets`]).
+//!   home cell ([`in_feed`]), looked up by the exact set of areas
+//!   it accepts ([`feed_cells`]).
 
 pub mod geo;
 pub mod town;
@@ -110,41 +111,56 @@ pub fn in_feed(home: CellIndex, radius_m: f64, area: CellIndex) -> bool {
     d - cell_radius_m(home) - cell_radius_m(area) <= radius_m
 }
 
-/// The [`COARSEST_RES`] cells ("buckets") that hold every post area [`in_feed`] can
-/// accept for `home` and `radius_m`: a post is stored under its area's ancestor at that
-/// resolution, and the feed query reads only these buckets.
-pub fn feed_buckets(home: CellIndex, radius_m: f64) -> Vec<CellIndex> {
-    let centre = home.parent(COARSEST_RES).expect("home is finer");
-    // An accepted area's centre is within radius + home radius + area radius of home's
-    // centre, and the area's bucket centre within a bucket radius of that (areas are no
-    // coarser than buckets). Rings of buckets until they are surely beyond that reach.
-    let reach = radius_m + cell_radius_m(home) + 2.0 * cell_radius_m(centre);
+/// Every cell a post's area can be (resolutions [`HOME_RES`] to [`COARSEST_RES`]) that
+/// [`in_feed`] accepts for `home` and `radius_m`, finest first: the feed query looks posts
+/// up by exactly these areas, so it never reads a post beyond the radius. About 420 cells
+/// for 8 km.
+pub fn feed_cells(home: CellIndex, radius_m: f64) -> Vec<CellIndex> {
     let home_ll = LatLng::from(home);
+    let home_radius = cell_radius_m(home);
     let mut out: Vec<CellIndex> = Vec::new();
-    for k in 0u32.. {
-        let ring: Vec<CellIndex> = centre.grid_ring_fast(k).flatten().collect();
-        let ring = if ring.is_empty() || (k > 0 && ring.len() < 6) {
-            // Near a pentagon the fast ring fails; fall back to the disk.
-            let inner: Vec<CellIndex> = if k == 0 { Vec::new() } else { centre.grid_disk::<Vec<_>>(k - 1) };
-            centre.grid_disk::<Vec<_>>(k).into_iter().filter(|c| !inner.contains(c)).collect()
-        } else {
-            ring
-        };
-        let near: Vec<CellIndex> =
-            ring.into_iter().filter(|b| home_ll.distance_m(LatLng::from(*b)) - cell_radius_m(*b) <= reach).collect();
-        if near.is_empty() && k > 0 {
-            break;
+    for res in (u8::from(COARSEST_RES)..=u8::from(HOME_RES)).rev() {
+        let res = Resolution::try_from(res).expect("5..=8 are resolutions");
+        let slack = home_radius + 2.0 * res.edge_length_m();
+        let centre = home.parent(res).expect("home is the finest");
+        // Rings of cells outward until two rings in a row hold none the rule accepts
+        // (distance along the grid and on the ground agree to within a ring).
+        let mut empty = 0;
+        for k in 0u32.. {
+            let ring = ring(centre, k);
+            let before = out.len();
+            out.extend(ring.into_iter().filter(|c| {
+                // Only cells near the edge need the exact rule (a cell's boundary costs more
+                // than the rest): within the radius centre to centre is surely in; beyond it
+                // by more than both cells' radii (at most twice the mean edge, as H3 cells
+                // vary in size by less than 2×) is surely out.
+                let d = home_ll.distance_m(LatLng::from(*c));
+                if d <= radius_m {
+                    return true;
+                }
+                if d - slack > radius_m {
+                    return false;
+                }
+                d - home_radius - cell_radius_m(*c) <= radius_m
+            }));
+            empty = if out.len() == before { empty + 1 } else { 0 };
+            if empty == 2 {
+                break;
+            }
         }
-        out.extend(near);
     }
-    out.sort_unstable();
-    out.dedup();
     out
 }
 
-/// A post's bucket: its area's ancestor at [`COARSEST_RES`].
-pub fn bucket_of(area: CellIndex) -> CellIndex {
-    area.parent(COARSEST_RES).expect("areas are no coarser than buckets")
+/// The cells at grid distance exactly `k` from `centre`.
+fn ring(centre: CellIndex, k: u32) -> Vec<CellIndex> {
+    let fast: Vec<CellIndex> = centre.grid_ring_fast(k).flatten().collect();
+    if k == 0 || fast.len() == 6 * k as usize {
+        return if k == 0 { vec![centre] } else { fast };
+    }
+    // Near a pentagon the fast ring fails; take the difference of two disks.
+    let inner: std::collections::HashSet<CellIndex> = centre.grid_disk::<Vec<_>>(k - 1).into_iter().collect();
+    centre.grid_disk::<Vec<_>>(k).into_iter().filter(|c| !inner.contains(c)).collect()
 }
 
 /// An in-memory census: every home cell's count, with every ancestor's, up to

@@ -1,15 +1,14 @@
 //! The location rules: a post's area always holds K households, the areas of one
-//! household's posts never combine into anything finer, and the feed's buckets hold every
-//! post the distance rule accepts.
+//! household's posts never combine into anything finer, and the feed looks posts up by
+//! exactly the areas the distance rule accepts.
 
 use porchlight_community as community;
 
 use community::town;
-use community::{
-    COARSEST_RES, Census, Counts, HOME_RES, K_DEFAULT, Point, bucket_of, feed_buckets, home_cell, in_feed, post_area,
-};
+use community::{COARSEST_RES, Census, Counts, HOME_RES, K_DEFAULT, Point, feed_cells, home_cell, in_feed, post_area};
 use h3o::{CellIndex, Resolution};
 use proptest::prelude::*;
+use std::collections::HashSet;
 
 fn centre() -> Point {
     Point::new(52.2053, 0.1218).unwrap()
@@ -94,23 +93,54 @@ proptest! {
         }
     }
 
-    /// The feed query reads only the buckets `feed_buckets` names; every area the
-    /// distance rule accepts is in one of them.
+    /// The feed query looks posts up by the areas `feed_cells` names: exactly the areas
+    /// the distance rule accepts, so it misses no post and reads none beyond the radius.
     #[test]
-    fn the_feed_buckets_hold_every_accepted_post(
+    fn the_feed_cells_are_exactly_the_accepted_areas(
         home_n in -20_000.0f64..20_000.0,
         home_e in -20_000.0f64..20_000.0,
         radius in 200.0f64..8_000.0,
         posts in prop::collection::vec((-30_000.0f64..30_000.0, -30_000.0f64..30_000.0, 5u8..=8), 1..80),
     ) {
         let home = home_cell(centre().offset(home_n, home_e).unwrap());
-        let buckets = feed_buckets(home, radius);
-        prop_assert!(buckets.contains(&bucket_of(home.parent(COARSEST_RES).unwrap())));
+        let cells: HashSet<CellIndex> = feed_cells(home, radius).into_iter().collect();
+        for res in 5..=8 {
+            prop_assert!(cells.contains(&home.parent(Resolution::try_from(res).unwrap()).unwrap()));
+        }
+        for c in &cells {
+            prop_assert!(in_feed(home, radius, *c), "{c} listed but the rule rejects it");
+        }
         for (n, e, res) in posts {
             let area = home_cell(centre().offset(n, e).unwrap()).parent(Resolution::try_from(res).unwrap()).unwrap();
-            if in_feed(home, radius, area) {
-                prop_assert!(buckets.contains(&bucket_of(area)), "{area} accepted but its bucket is not read");
+            prop_assert_eq!(in_feed(home, radius, area), cells.contains(&area), "{}", area);
+        }
+    }
+}
+
+/// Near the radius, on every side, each candidate area at each resolution is listed
+/// exactly when the rule accepts it (the property test samples; this sweeps a dense grid).
+#[test]
+fn feed_cells_sweep_the_edge() {
+    let home = home_cell(centre());
+    for radius in [200.0, 1_000.0, 8_000.0] {
+        let cells: HashSet<CellIndex> = feed_cells(home, radius).into_iter().collect();
+        let reach = radius + 12_000.0;
+        let step = 250.0;
+        let mut n = -reach;
+        while n <= reach {
+            let mut e = -reach;
+            while e <= reach {
+                let h = home_cell(centre().offset(n, e).unwrap());
+                for res in 5..=8 {
+                    let area = h.parent(Resolution::try_from(res).unwrap()).unwrap();
+                    assert_eq!(in_feed(home, radius, area), cells.contains(&area), "{area} at radius {radius}");
+                }
+                e += step;
             }
+            n += step;
+        }
+        if radius == 8_000.0 {
+            assert!((300..600).contains(&cells.len()), "{} cells for 8 km", cells.len());
         }
     }
 }

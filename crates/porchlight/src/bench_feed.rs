@@ -160,18 +160,17 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
     while i < a.posts {
         let k = 500.min(a.posts - i);
         let mut ps = String::from(
-            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, bucket, created_ms, edited_ms) VALUES ",
+            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, created_ms, edited_ms) VALUES ",
         );
         for j in 0..k {
             let h = (rng.next_u64() % a.households as u64) as usize;
             let Ok(area) = community::post_area(cells[h], &counts, community::K_DEFAULT) else { continue };
             let sep = if ps.ends_with("VALUES ") { "" } else { "," };
             ps.push_str(&format!(
-                "{sep}('{:032x}', '{}', '{owner}', 'general', 'Seen near the park', {}, {}, {}, NULL)",
+                "{sep}('{:032x}', '{}', '{owner}', 'general', 'Seen near the park', {}, {}, NULL)",
                 i + j,
                 ids[h],
                 u64::from(area) as i64,
-                u64::from(community::bucket_of(area)) as i64,
                 now - (rng.next_u64() % year_ms as u64) as i64
             ));
         }

@@ -64,6 +64,20 @@ pub struct ServerConfig {
     /// 1000; default 20). Posts show a coarser area until it holds this many.
     #[serde(default = "default_min_crowd")]
     pub min_crowd: Bounded<2, 1000>,
+    /// Email addresses of the accounts that run this server (default none): they moderate
+    /// neighbourhood posts (read reports, hide posts with a reason). They never see footage.
+    #[serde(default)]
+    pub operators: Vec<String>,
+    /// A file with this server's neighbourhood posting rules (plain text, at most 8000
+    /// characters), shown before each account's first post; default the built-in rules.
+    pub posting_rules_file: Option<PathBuf>,
+    /// The rules' text: from `posting_rules_file` once loaded.
+    #[serde(skip, default = "default_rules")]
+    pub posting_rules: String,
+}
+
+fn default_rules() -> String {
+    api::DEFAULT_RULES.to_owned()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +163,12 @@ impl ServerConfig {
                 .map_err(|e| err!(InvalidArgument, "public_url: expected https://HOST[:PORT], got {u:?}: {e}"))?;
             api::webauthn::relying_party(&url)?;
         }
+        for (i, e) in c.operators.iter().enumerate() {
+            let e = e.trim();
+            if e.len() > 254 || e.split('@').count() != 2 || e.starts_with('@') || e.ends_with('@') {
+                bail!(InvalidArgument, "operators[{i}]: expected an email address, got {e:?}");
+            }
+        }
         Ok(c)
     }
 
@@ -166,6 +186,16 @@ impl ServerConfig {
         c.data_dir = base.join(&c.data_dir);
         if let Some(f) = c.blobs.folder.as_mut() {
             *f = base.join(&*f);
+        }
+        if let Some(f) = &c.posting_rules_file {
+            let f = base.join(f);
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| err!(InvalidArgument, "posting_rules_file: reading {}: {e}", f.display()))?;
+            let n = text.trim().chars().count();
+            if n == 0 || n > 8000 {
+                bail!(InvalidArgument, "posting_rules_file: expected 1 to 8000 characters of text, got {n}");
+            }
+            c.posting_rules = text.trim().to_owned();
         }
         Ok(c)
     }
@@ -198,6 +228,8 @@ impl ServerConfig {
             secure_cookies: self.secure_cookies,
             public_url: self.public_url(),
             min_crowd: self.min_crowd.get() as u32,
+            operators: self.operators.iter().map(|e| e.trim().to_lowercase()).collect(),
+            posting_rules: self.posting_rules.clone(),
         }
     }
 

@@ -308,6 +308,7 @@ pub async fn session(State(st): State<AppState>, actor: Actor) -> ApiResult<Json
         csrf,
         has_keys: a.public_keys.is_some(),
         households,
+        operator: crate::routes::neighbourhood::is_operator(&st, a),
     }))
 }
 

@@ -13,8 +13,8 @@ use crate::secrets::{hex_decode, random_hex};
 use crate::state::AppState;
 use crate::types::*;
 
-/// Posts read from a bucket at a time while filling a feed page.
-const FEED_PAGE: i64 = 200;
+/// The most comments a post takes.
+const COMMENTS_MAX: i64 = 500;
 
 /// The sealed point: a sealed object or similar envelope, never large.
 const SEALED_POINT_BYTES_MAX: usize = 4096;
@@ -112,10 +112,12 @@ fn check_post(category: &str, body: &str) -> Result<(), base::Error> {
     Ok(())
 }
 
-fn post_json(p: db::server::Post, mine: bool) -> ApiResult<PostJson> {
+fn post_json(p: db::server::Post, hid: &str, account: &str, comments: i64) -> ApiResult<PostJson> {
     let area = CellIndex::try_from(p.area_cell as u64)
         .map_err(|_| err!(DataLoss, "post {}: stored area {:#x} is not a cell", p.id, p.area_cell))?;
     Ok(PostJson {
+        mine: p.household_id == hid,
+        editable: p.author_id == account,
         id: p.id,
         category: p.category,
         body: p.body,
@@ -127,7 +129,8 @@ fn post_json(p: db::server::Post, mine: bool) -> ApiResult<PostJson> {
         },
         created_ms: p.created_ms,
         edited_ms: p.edited_ms,
-        mine,
+        comments,
+        hidden_reason: p.hidden_reason,
     })
 }
 
@@ -140,23 +143,27 @@ pub async fn create_post(
 ) -> ApiResult<Json<PostJson>> {
     let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
     check_post(&req.category, &req.body)?;
+    if st.db.rules_accepted(&m.account_id).await?.as_deref() != Some(rules_hash(&st.settings.posting_rules).as_str()) {
+        return Err(err!(FailedPrecondition, "rules: read and accept the neighbourhood's posting rules first").into());
+    }
     let home = home_of(&st, &hid).await?;
     let cells = chain(home);
     let census = Counted { cells, counts: st.db.census(cells).await? };
     let area = community::post_area(home, &census, st.settings.min_crowd)?;
     let p = db::server::Post {
         id: random_hex(16),
-        household_id: hid,
+        household_id: hid.clone(),
         author_id: m.account_id.clone(),
         category: req.category,
         body: req.body,
         area_cell: u64::from(area) as i64,
-        bucket: u64::from(community::bucket_of(area)) as i64,
         created_ms: st.now_ms(),
         edited_ms: None,
+        hidden_reason: None,
+        hidden_ms: None,
     };
     st.db.insert_post(&p).await?;
-    let mut j = post_json(p, true)?;
+    let mut j = post_json(p, &hid, &m.account_id, 0)?;
     j.area.households = Some(community::Census::households_in(&census, area));
     Ok(Json(j))
 }
@@ -168,48 +175,23 @@ pub async fn feed(
     Path(hid): Path<String>,
     Query(q): Query<FeedParams>,
 ) -> ApiResult<Json<Vec<PostJson>>> {
-    actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
     let radius = q.radius_m.unwrap_or(2_000.0);
     community::check_radius("radius_m", radius)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(err!(InvalidArgument, "limit: expected 1 to 100, got {limit}").into());
     }
-    let home = home_of(&st, &hid).await?;
-    let buckets: Vec<i64> = community::feed_buckets(home, radius).into_iter().map(|b| u64::from(b) as i64).collect();
-    // Per bucket, newest first, the first `limit` posts the exact rule accepts (a bucket
-    // can hold many newer posts beyond the radius); then the newest `limit` of all.
-    let before = q.before_ms.unwrap_or(i64::MAX);
-    let mut accepted: Vec<db::server::Post> = Vec::new();
-    for b in buckets {
-        let mut cursor = (before, String::new());
-        let mut got = 0;
-        loop {
-            // An empty id sorts before every id: `created_ms = before` rows are excluded.
-            let page = st.db.posts_in_bucket(b, (cursor.0, &cursor.1), FEED_PAGE).await?;
-            let n = page.len() as i64;
-            for p in page {
-                cursor = (p.created_ms, p.id.clone());
-                let Ok(area) = CellIndex::try_from(p.area_cell as u64) else { continue };
-                if got < limit && community::in_feed(home, radius, area) {
-                    accepted.push(p);
-                    got += 1;
-                }
-            }
-            if got >= limit || n < FEED_PAGE {
-                break;
-            }
-        }
+    let before_id = q.before_id.unwrap_or_default();
+    if !before_id.is_empty() {
+        crate::types::check_id("before_id", &before_id)?;
     }
-    accepted.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| b.id.cmp(&a.id)));
-    accepted.truncate(limit as usize);
-    let out = accepted
-        .into_iter()
-        .map(|p| {
-            let mine = p.household_id == hid;
-            post_json(p, mine)
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+    let home = home_of(&st, &hid).await?;
+    let areas: Vec<i64> = community::feed_cells(home, radius).into_iter().map(|c| u64::from(c) as i64).collect();
+    let before = (q.before_ms.unwrap_or(i64::MAX), before_id.as_str());
+    let items = st.db.feed(&areas, before, limit, &m.account_id).await?;
+    let out =
+        items.into_iter().map(|i| post_json(i.post, &hid, &m.account_id, i.comments)).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(out))
 }
 
@@ -235,7 +217,11 @@ pub async fn edit_post(
     check_post(&req.category, &req.body)?;
     let now = st.now_ms();
     st.db.edit_post(&pid, &req.category, &req.body, now).await?;
-    Ok(Json(post_json(db::server::Post { category: req.category, body: req.body, edited_ms: Some(now), ..p }, true)?))
+    let comments = st.db.comments(&pid, COMMENTS_MAX).await?.len() as i64;
+    let hid = p.household_id.clone();
+    let account = p.author_id.clone();
+    let p = db::server::Post { category: req.category, body: req.body, edited_ms: Some(now), ..p };
+    Ok(Json(post_json(p, &hid, &account, comments)?))
 }
 
 #[utoipa::path(delete, path = "/api/posts/{post_id}", params(("post_id" = String, Path)), responses((status = 200, body = crate::types::Ok), (status = 403, body = crate::error::ErrorBody)), tag = "neighbourhood")]
@@ -247,4 +233,321 @@ pub async fn delete_post(
     own_post(&st, &actor, &pid).await?;
     st.db.delete_post(&pid).await?;
     Ok(Json(crate::types::Ok { ok: true }))
+}
+
+/// The posting rules a server has unless its operator writes its own.
+pub const DEFAULT_RULES: &str = "\
+Posting rules for this neighbourhood
+
+1. Post about safety and the neighbourhood: crime, hazards, unusual activity, lost and found pets.
+2. Describe what happened, not who someone looks like. No posts about a person's race, ethnicity, religion or other protected characteristics as a reason for suspicion.
+3. No names, addresses, number plates or faces of private people. Clips are blurred by default; keep it that way unless someone is in danger.
+4. No harassment, threats or calls to confront anyone. In an emergency, call the emergency services first.
+5. Do not post footage of lawful protests, gatherings or speech.
+6. The server's operator may hide a post that breaks these rules; its author is told why.";
+
+/// The most characters of a report's or a moderation decision's reason.
+const REASON_CHARS_MAX: usize = 500;
+
+/// The most characters of contact details shared through the relay.
+const REVEAL_CHARS_MAX: usize = 200;
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), base::Error> {
+    let n = text.trim().chars().count();
+    if n == 0 || text.chars().count() > max {
+        base::bail!(InvalidArgument, "{field}: expected 1 to {max} characters, got {n}");
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        base::bail!(InvalidArgument, "{field}: control characters other than line breaks and tabs are not allowed");
+    }
+    Ok(())
+}
+
+/// The hash that names a version of the rules.
+fn rules_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    crypto::keys::hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// The post `pid` as a resident of `hid` (account `account`) may see it: a post of the
+/// household, or one whose area is within the widest feed of the household's home; hidden
+/// posts only for their author. Anything else is "no such post", whether or not it exists.
+async fn visible_post(st: &AppState, hid: &str, account: &str, pid: &str) -> ApiResult<db::server::Post> {
+    crate::types::check_id("post_id", pid)?;
+    let missing = || err!(NotFound, "post_id: no post {pid} in this household's neighbourhood");
+    let p = st.db.post(pid).await?.ok_or_else(missing)?;
+    if p.hidden_ms.is_some() && p.author_id != account {
+        return Err(missing().into());
+    }
+    if p.household_id != hid {
+        let home = home_of(st, hid).await?;
+        let area = CellIndex::try_from(p.area_cell as u64)
+            .map_err(|_| err!(DataLoss, "post {pid}: stored area {:#x} is not a cell", p.area_cell))?;
+        if !community::in_feed(home, community::RADIUS_MAX_M, area) {
+            return Err(missing().into());
+        }
+    }
+    Ok(p)
+}
+
+fn comment_json(c: db::server::Comment, account: &str) -> CommentJson {
+    CommentJson {
+        by: if c.alias == 0 { "Poster".to_owned() } else { format!("Neighbour {}", c.alias) },
+        mine: c.author_id == account,
+        id: c.id,
+        body: c.body,
+        created_ms: c.created_ms,
+    }
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/posts/{post_id}/comments", params(("household_id" = String, Path), ("post_id" = String, Path)), responses((status = 200, body = Vec<CommentJson>), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn comments(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, pid)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<CommentJson>>> {
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    visible_post(&st, &hid, &m.account_id, &pid).await?;
+    let cs = st.db.comments(&pid, COMMENTS_MAX).await?;
+    Ok(Json(cs.into_iter().map(|c| comment_json(c, &m.account_id)).collect()))
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/posts/{post_id}/comments", params(("household_id" = String, Path), ("post_id" = String, Path)), request_body = NewCommentJson, responses((status = 200, body = CommentJson), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn add_comment(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, pid)): Path<(String, String)>,
+    Json(req): Json<NewCommentJson>,
+) -> ApiResult<Json<CommentJson>> {
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    check_text("body", &req.body, COMMENT_CHARS_MAX)?;
+    visible_post(&st, &hid, &m.account_id, &pid).await?;
+    if st.db.comments(&pid, COMMENTS_MAX).await?.len() as i64 >= COMMENTS_MAX {
+        return Err(
+            err!(FailedPrecondition, "post_id: post {pid} has {COMMENTS_MAX} comments, the most it takes").into()
+        );
+    }
+    let c = st.db.add_comment(&random_hex(16), &pid, &m.account_id, &req.body, st.now_ms()).await?;
+    Ok(Json(comment_json(c, &m.account_id)))
+}
+
+#[utoipa::path(delete, path = "/api/comments/{comment_id}", params(("comment_id" = String, Path)), responses((status = 200, body = crate::types::Ok), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn delete_comment(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(cid): Path<String>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let account = actor.account()?;
+    crate::types::check_id("comment_id", &cid)?;
+    let c = st.db.comment(&cid).await?.ok_or_else(|| err!(NotFound, "comment_id: no comment {cid}"))?;
+    if c.author_id != account.id {
+        return Err(err!(PermissionDenied, "comment_id: only its author may delete comment {cid}").into());
+    }
+    st.db.delete_comment(&cid).await?;
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/posts/{post_id}/report", params(("household_id" = String, Path), ("post_id" = String, Path)), request_body = ReportJson, responses((status = 200, body = ReportedJson), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn report_post(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, pid)): Path<(String, String)>,
+    Json(req): Json<ReportJson>,
+) -> ApiResult<Json<ReportedJson>> {
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    check_text("reason", &req.reason, REASON_CHARS_MAX)?;
+    let p = visible_post(&st, &hid, &m.account_id, &pid).await?;
+    if p.author_id == m.account_id {
+        return Err(err!(FailedPrecondition, "post_id: you wrote post {pid}; edit or delete it instead").into());
+    }
+    let new = st.db.report_post(&pid, &m.account_id, req.reason.trim(), st.now_ms()).await?;
+    tracing::info!(post = %pid, "neighbourhood post reported");
+    Ok(Json(ReportedJson { reported: true, new }))
+}
+
+fn relay_thread_json(t: &db::server::RelayThread, account: &str) -> RelayThreadJson {
+    RelayThreadJson {
+        id: t.id.clone(),
+        post_id: t.post_id.clone(),
+        post_category: t.post_category.clone(),
+        role: if t.author_id == account { "poster" } else { "neighbour" }.to_owned(),
+        last_ms: t.last_ms,
+    }
+}
+
+async fn conversation(st: &AppState, t: db::server::RelayThread, account: &str) -> ApiResult<RelayConversationJson> {
+    let poster = t.author_id == account;
+    let messages = st
+        .db
+        .relay_messages(&t.id)
+        .await?
+        .into_iter()
+        .map(|m| RelayMessageJson {
+            from_me: m.from_author == poster,
+            id: m.id,
+            body: m.body,
+            reveal: m.reveal,
+            created_ms: m.created_ms,
+        })
+        .collect();
+    let mut thread = relay_thread_json(&t, account);
+    if let Some(m) = st.db.relay_messages(&t.id).await?.last() {
+        thread.last_ms = m.created_ms;
+    }
+    Ok(RelayConversationJson { thread, messages })
+}
+
+fn relay_message(req: &RelaySendJson, from_author: bool, now_ms: i64) -> ApiResult<db::server::RelayMessage> {
+    check_text("body", &req.body, COMMENT_CHARS_MAX)?;
+    let reveal = match req.reveal.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(r) => {
+            check_text("reveal", r, REVEAL_CHARS_MAX)?;
+            Some(r.to_owned())
+        }
+    };
+    Ok(db::server::RelayMessage { id: random_hex(16), from_author, body: req.body.clone(), reveal, created_ms: now_ms })
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/posts/{post_id}/contact", params(("household_id" = String, Path), ("post_id" = String, Path)), request_body = RelaySendJson, responses((status = 200, body = RelayConversationJson), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn contact_poster(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, pid)): Path<(String, String)>,
+    Json(req): Json<RelaySendJson>,
+) -> ApiResult<Json<RelayConversationJson>> {
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    let msg = relay_message(&req, false, st.now_ms())?;
+    let p = visible_post(&st, &hid, &m.account_id, &pid).await?;
+    if p.author_id == m.account_id {
+        return Err(err!(FailedPrecondition, "post_id: you wrote post {pid}").into());
+    }
+    let tid = st.db.relay_thread_for(&random_hex(16), &pid, &m.account_id, st.now_ms()).await?;
+    st.db.add_relay_message(&tid, &msg).await?;
+    let t = st.db.relay_thread(&tid).await?.ok_or_else(|| err!(Internal, "relay thread {tid} vanished"))?;
+    Ok(Json(conversation(&st, t, &m.account_id).await?))
+}
+
+#[utoipa::path(get, path = "/api/relay", responses((status = 200, body = Vec<RelayThreadJson>)), tag = "neighbourhood")]
+pub async fn relay_threads(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<RelayThreadJson>>> {
+    let account = actor.account()?;
+    let ts = st.db.relay_threads(&account.id).await?;
+    Ok(Json(ts.iter().map(|t| relay_thread_json(t, &account.id)).collect()))
+}
+
+/// The thread, if `account` is one of its two sides.
+async fn own_thread(st: &AppState, account: &str, tid: &str) -> ApiResult<db::server::RelayThread> {
+    crate::types::check_id("thread_id", tid)?;
+    match st.db.relay_thread(tid).await? {
+        Some(t) if t.asker_id == account || t.author_id == account => Ok(t),
+        _ => Err(err!(NotFound, "thread_id: no conversation {tid} of yours").into()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/relay/{thread_id}", params(("thread_id" = String, Path)), responses((status = 200, body = RelayConversationJson), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn relay_conversation(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(tid): Path<String>,
+) -> ApiResult<Json<RelayConversationJson>> {
+    let account = actor.account()?;
+    let t = own_thread(&st, &account.id, &tid).await?;
+    Ok(Json(conversation(&st, t, &account.id).await?))
+}
+
+#[utoipa::path(post, path = "/api/relay/{thread_id}", params(("thread_id" = String, Path)), request_body = RelaySendJson, responses((status = 200, body = RelayConversationJson), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn relay_reply(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(tid): Path<String>,
+    Json(req): Json<RelaySendJson>,
+) -> ApiResult<Json<RelayConversationJson>> {
+    let account = actor.account()?;
+    let t = own_thread(&st, &account.id, &tid).await?;
+    let msg = relay_message(&req, t.author_id == account.id, st.now_ms())?;
+    st.db.add_relay_message(&tid, &msg).await?;
+    Ok(Json(conversation(&st, t, &account.id).await?))
+}
+
+#[utoipa::path(get, path = "/api/neighbourhood/rules", responses((status = 200, body = RulesJson)), tag = "neighbourhood")]
+pub async fn rules(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<RulesJson>> {
+    let account = actor.account()?;
+    let hash = rules_hash(&st.settings.posting_rules);
+    let accepted = st.db.rules_accepted(&account.id).await?.as_deref() == Some(hash.as_str());
+    Ok(Json(RulesJson { text: st.settings.posting_rules.clone(), hash, accepted }))
+}
+
+#[utoipa::path(post, path = "/api/neighbourhood/rules", request_body = AcceptRulesJson, responses((status = 200, body = RulesJson), (status = 409, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn accept_rules(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<AcceptRulesJson>,
+) -> ApiResult<Json<RulesJson>> {
+    let account = actor.account()?;
+    let hash = rules_hash(&st.settings.posting_rules);
+    if req.hash != hash {
+        return Err(err!(
+            FailedPrecondition,
+            "hash: the posting rules have changed since you read them; read them again"
+        )
+        .into());
+    }
+    st.db.accept_rules(&account.id, &hash, st.now_ms()).await?;
+    Ok(Json(RulesJson { text: st.settings.posting_rules.clone(), hash, accepted: true }))
+}
+
+/// Whether `account` runs this server.
+pub fn is_operator(st: &AppState, account: &db::server::Account) -> bool {
+    let email = account.email.to_lowercase();
+    st.settings.operators.contains(&email)
+}
+
+fn operator<'a>(st: &AppState, actor: &'a Actor) -> ApiResult<&'a db::server::Account> {
+    let account = actor.account()?;
+    if !is_operator(st, account) {
+        return Err(err!(PermissionDenied, "authorization: only this server's operators moderate posts").into());
+    }
+    Ok(account)
+}
+
+#[utoipa::path(get, path = "/api/moderation/reports", responses((status = 200, body = Vec<ReportedPostJson>), (status = 403, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn moderation_queue(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<ReportedPostJson>>> {
+    operator(&st, &actor)?;
+    let mut out = Vec::new();
+    for r in st.db.reported_posts(200).await? {
+        out.push(ReportedPostJson {
+            post: post_json(r.post, "", "", 0)?,
+            reports: r.reports.into_iter().map(|(reason, created_ms)| ReportEntryJson { reason, created_ms }).collect(),
+        });
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(post, path = "/api/moderation/posts/{post_id}", params(("post_id" = String, Path)), request_body = ModerateJson, responses((status = 200, body = PostJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn moderate(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(pid): Path<String>,
+    Json(req): Json<ModerateJson>,
+) -> ApiResult<Json<PostJson>> {
+    let op = operator(&st, &actor)?;
+    crate::types::check_id("post_id", &pid)?;
+    let reason = match (req.action.as_str(), req.reason.as_deref().map(str::trim)) {
+        ("hide", Some(r)) => {
+            check_text("reason", r, REASON_CHARS_MAX)?;
+            Some(r)
+        }
+        ("hide", None) => {
+            return Err(err!(InvalidArgument, "reason: hiding a post needs a reason, which its author is shown").into());
+        }
+        ("keep", _) => None,
+        (a, _) => return Err(err!(InvalidArgument, "action: expected hide or keep, got {a:?}").into()),
+    };
+    let now = st.now_ms();
+    if !st.db.set_hidden(&pid, reason, now).await? {
+        return Err(err!(NotFound, "post_id: no post {pid}").into());
+    }
+    tracing::info!(post = %pid, operator = %op.id, action = %req.action, "neighbourhood post moderated");
+    let p = st.db.post(&pid).await?.ok_or_else(|| err!(NotFound, "post_id: no post {pid}"))?;
+    Ok(Json(post_json(p, "", "", 0)?))
 }

@@ -24,6 +24,9 @@ pub struct Server {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The account that runs the test server (it moderates neighbourhood posts).
+pub const OPERATOR: &str = "operator@example.org";
+
 impl Server {
     /// SQLite in a temporary folder and a local blob folder.
     pub async fn start_local() -> Server {
@@ -38,7 +41,12 @@ impl Server {
         let blobs = blob::BlobStore::open(loc).unwrap();
         let now = Arc::new(AtomicI64::new(T0));
         let n2 = now.clone();
-        let settings = api::Settings { secure_cookies: false, auth_attempts_per_minute: 10_000, ..Default::default() };
+        let settings = api::Settings {
+            secure_cookies: false,
+            auth_attempts_per_minute: 10_000,
+            operators: vec![OPERATOR.to_owned()],
+            ..Default::default()
+        };
         let state = AppState::new(db, blobs, settings, Arc::new(move || n2.load(Ordering::SeqCst)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -4,10 +4,12 @@
 //! accept (`$N` placeholders, `BIGINT`, `TEXT`). Which plaintext columns exist and why is
 //! `design/server.md`; nothing here ever holds a frame, a snapshot, a label or a private key.
 
+mod neighbourhood;
 mod queries;
 mod readers;
 mod schema;
 
+pub use neighbourhood::*;
 pub use queries::*;
 pub use schema::{SCHEMA_VERSION, schema_dump};
 

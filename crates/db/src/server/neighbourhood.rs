@@ -1,0 +1,633 @@
+//! The neighbourhood's rows (design/neighbourhood.md): homes as cells, posts by area,
+//! comments under aliases, reports, the contact relay, and which posting rules each account
+//! accepted.
+
+use base::Error;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, db_err};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Post {
+    pub id: String,
+    pub household_id: String,
+    pub author_id: String,
+    pub category: String,
+    pub body: String,
+    /// The H3 cell the post shows, as a signed integer (H3 leaves the top bit clear).
+    pub area_cell: i64,
+    pub created_ms: i64,
+    pub edited_ms: Option<i64>,
+    /// Why the operator hid the post, shown to its author; hidden posts leave every other feed.
+    pub hidden_reason: Option<String>,
+    pub hidden_ms: Option<i64>,
+}
+
+const POST_COLUMNS: &str =
+    "id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, hidden_reason, hidden_ms";
+
+fn post(r: &AnyRow) -> Post {
+    Post {
+        id: r.get(0),
+        household_id: r.get(1),
+        author_id: r.get(2),
+        category: r.get(3),
+        body: r.get(4),
+        area_cell: r.get(5),
+        created_ms: r.get(6),
+        edited_ms: r.get(7),
+        hidden_reason: r.get(8),
+        hidden_ms: r.get(9),
+    }
+}
+
+/// A post in a feed, with its number of comments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedItem {
+    pub post: Post,
+    pub comments: i64,
+}
+
+/// The feed query's per-area statement: the area's posts in a (time, id) window, newest
+/// first, without hidden posts except the viewer's own. `?4` is a floor: once a page is
+/// full, no older post can enter it.
+const FEED_SQL: &str = "SELECT id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, \
+     hidden_reason, hidden_ms, (SELECT COUNT(*) FROM post_comment c WHERE c.post_id = post.id) \
+     FROM post WHERE area_cell = $1 AND (created_ms, id) < ($2, $3) AND created_ms >= $4 \
+     AND (hidden_ms IS NULL OR author_id = $5) ORDER BY created_ms DESC, id DESC LIMIT $6";
+
+/// The newest `limit` of the items seen so far (newest first), and the floor they set.
+struct Page {
+    items: Vec<FeedItem>,
+    limit: usize,
+}
+
+impl Page {
+    fn key(i: &FeedItem) -> (i64, &str) {
+        (i.post.created_ms, i.post.id.as_str())
+    }
+
+    fn add(&mut self, got: Vec<FeedItem>) {
+        self.items.extend(got);
+        self.items.sort_by(|a, b| Page::key(b).cmp(&Page::key(a)));
+        self.items.truncate(self.limit);
+    }
+
+    /// The oldest time a post may have and still enter the page.
+    fn floor(&self) -> i64 {
+        if self.items.len() < self.limit { i64::MIN } else { self.items.last().map_or(i64::MIN, |i| i.post.created_ms) }
+    }
+}
+
+/// A comment as stored; readers see `alias`, never `author_id`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comment {
+    pub id: String,
+    pub post_id: String,
+    pub author_id: String,
+    /// 0 for the post's author, then 1, 2, … for other commenters on the post in the order
+    /// of their first comment.
+    pub alias: i64,
+    pub body: String,
+    pub created_ms: i64,
+}
+
+fn comment(r: &AnyRow) -> Comment {
+    Comment {
+        id: r.get(0),
+        post_id: r.get(1),
+        author_id: r.get(2),
+        alias: r.get(3),
+        body: r.get(4),
+        created_ms: r.get(5),
+    }
+}
+
+/// A reported post in the operator's queue, with every report's reason and time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reported {
+    pub post: Post,
+    pub reports: Vec<(String, i64)>,
+}
+
+/// A relay thread between a post's author and one neighbour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelayThread {
+    pub id: String,
+    pub post_id: String,
+    pub post_category: String,
+    pub author_id: String,
+    pub asker_id: String,
+    pub created_ms: i64,
+    pub last_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelayMessage {
+    pub id: String,
+    pub from_author: bool,
+    pub body: String,
+    /// Contact details the sender chose to share with this message.
+    pub reveal: Option<String>,
+    pub created_ms: i64,
+}
+
+impl Db {
+    /// Sets the household's home: its cells at resolutions 8, 7, 6 and 5 (`cells`, finest
+    /// first) and the exact point sealed for the household's own keys.
+    pub async fn set_home(
+        &self,
+        household_id: &str,
+        cells: [i64; 4],
+        sealed_point: &[u8],
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO home (household_id, cell8, cell7, cell6, cell5, sealed_point, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (household_id) DO UPDATE SET cell8 = excluded.cell8, \
+             cell7 = excluded.cell7, cell6 = excluded.cell6, cell5 = excluded.cell5, \
+             sealed_point = excluded.sealed_point, updated_ms = excluded.updated_ms",
+        )
+        .bind(household_id)
+        .bind(cells[0])
+        .bind(cells[1])
+        .bind(cells[2])
+        .bind(cells[3])
+        .bind(sealed_point)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a home"))?;
+        Ok(())
+    }
+
+    /// The household's home cell (resolution 8) and sealed point.
+    pub async fn home(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {
+        let row = sqlx::query("SELECT cell8, sealed_point FROM home WHERE household_id = $1")
+            .bind(household_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a home"))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// How many households have their home in each of `cells` (resolutions 8, 7, 6 and 5,
+    /// finest first).
+    pub async fn census(&self, cells: [i64; 4]) -> Result<[i64; 4], Error> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM home WHERE cell8 = $1), (SELECT COUNT(*) FROM home WHERE cell7 = $2), \
+             (SELECT COUNT(*) FROM home WHERE cell6 = $3), (SELECT COUNT(*) FROM home WHERE cell5 = $4)",
+        )
+        .bind(cells[0])
+        .bind(cells[1])
+        .bind(cells[2])
+        .bind(cells[3])
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err("counting homes"))?;
+        Ok([r.get(0), r.get(1), r.get(2), r.get(3)])
+    }
+
+    pub async fn insert_post(&self, p: &Post) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, \
+             hidden_reason, hidden_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&p.id)
+        .bind(&p.household_id)
+        .bind(&p.author_id)
+        .bind(&p.category)
+        .bind(&p.body)
+        .bind(p.area_cell)
+        .bind(p.created_ms)
+        .bind(p.edited_ms)
+        .bind(&p.hidden_reason)
+        .bind(p.hidden_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a post"))?;
+        Ok(())
+    }
+
+    pub async fn post(&self, id: &str) -> Result<Option<Post>, Error> {
+        let r = sqlx::query(super::safe(format!("SELECT {POST_COLUMNS} FROM post WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a post"))?;
+        Ok(r.as_ref().map(post))
+    }
+
+    /// Replaces a post's text; false if there is no such post.
+    pub async fn edit_post(&self, id: &str, category: &str, body: &str, now_ms: i64) -> Result<bool, Error> {
+        let n = sqlx::query("UPDATE post SET category = $1, body = $2, edited_ms = $3 WHERE id = $4")
+            .bind(category)
+            .bind(body)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("editing a post"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Deletes a post with its comments, reports and relay threads (cascades).
+    pub async fn delete_post(&self, id: &str) -> Result<bool, Error> {
+        let n = sqlx::query("DELETE FROM post WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("deleting a post"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// One page of a feed: the newest `limit` posts older than `before` (created_ms, id)
+    /// whose area is one of `areas`, without hidden posts except those `viewer` wrote.
+    /// Each area is one index range (`post_area_time`), read newest first only down to the
+    /// oldest post the page still holds, so a feed never reads a post beyond its radius and
+    /// reads few that it drops.
+    pub async fn feed(
+        &self,
+        areas: &[i64],
+        before: (i64, &str),
+        limit: i64,
+        viewer: &str,
+    ) -> Result<Vec<FeedItem>, Error> {
+        let mut page = Page { items: Vec::new(), limit: limit.max(0) as usize };
+        if let Some(pg) = &self.pg {
+            // One statement: a round trip per area would cost more than the reads.
+            let sql = format!(
+                "SELECT p.* FROM unnest($1::bigint[]) AS a(cell) CROSS JOIN LATERAL ({}) p \
+                 ORDER BY p.created_ms DESC, p.id DESC LIMIT $6",
+                FEED_SQL.replace("area_cell = $1", "area_cell = a.cell")
+            );
+            let rows = sqlx::query(super::safe(sql))
+                .bind(areas)
+                .bind(before.0)
+                .bind(before.1)
+                .bind(i64::MIN)
+                .bind(viewer)
+                .bind(limit)
+                .fetch_all(pg)
+                .await
+                .map_err(db_err("reading the feed"))?;
+            page.add(rows.iter().map(pg_feed_item).collect());
+            return Ok(page.items);
+        }
+        if let Some(readers) = &self.readers {
+            let sql = FEED_SQL.replace('$', "?");
+            return readers
+                .with(|c| {
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    for area in areas {
+                        let rows = stmt.query_map(
+                            rusqlite::params![area, before.0, before.1, page.floor(), viewer, limit],
+                            sqlite_feed_item,
+                        )?;
+                        let got = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                        page.add(got);
+                    }
+                    Ok(page.items)
+                })
+                .map_err(|e| Error::wrap(base::ErrorKind::Internal, "reading the feed", e));
+        }
+        // An in-memory SQLite database, which only the pool's connections can see.
+        for area in areas {
+            let rows = sqlx::query(FEED_SQL)
+                .bind(area)
+                .bind(before.0)
+                .bind(before.1)
+                .bind(page.floor())
+                .bind(viewer)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err("reading the feed"))?;
+            page.add(rows.iter().map(|r| FeedItem { post: post(r), comments: r.get(10) }).collect());
+        }
+        Ok(page.items)
+    }
+
+    /// Adds a comment under the commenter's alias on that post (0 for the post's author,
+    /// else the alias of their earlier comment there, else the next free one).
+    pub async fn add_comment(
+        &self,
+        id: &str,
+        post_id: &str,
+        author_id: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> Result<Comment, Error> {
+        let mut tx = self.write_tx().await?;
+        let r = sqlx::query(
+            "SELECT CASE WHEN p.author_id = $2 THEN 0 ELSE COALESCE( \
+               (SELECT MIN(alias) FROM post_comment WHERE post_id = $1 AND author_id = $2), \
+               (SELECT MAX(alias) + 1 FROM post_comment WHERE post_id = $1 AND alias > 0), 1) END \
+             FROM post p WHERE p.id = $1",
+        )
+        .bind(post_id)
+        .bind(author_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err("choosing a comment alias"))?;
+        let Some(r) = r else { base::bail!(NotFound, "post_id: no post {post_id}") };
+        let c = Comment {
+            id: id.to_owned(),
+            post_id: post_id.to_owned(),
+            author_id: author_id.to_owned(),
+            alias: r.get(0),
+            body: body.to_owned(),
+            created_ms: now_ms,
+        };
+        sqlx::query(
+            "INSERT INTO post_comment (id, post_id, author_id, alias, body, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(&c.post_id)
+        .bind(&c.author_id)
+        .bind(c.alias)
+        .bind(&c.body)
+        .bind(c.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("storing a comment"))?;
+        tx.commit().await.map_err(db_err("committing a comment"))?;
+        Ok(c)
+    }
+
+    /// A post's comments, oldest first, at most `limit`.
+    pub async fn comments(&self, post_id: &str, limit: i64) -> Result<Vec<Comment>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, post_id, author_id, alias, body, created_ms FROM post_comment WHERE post_id = $1 \
+             ORDER BY created_ms, id LIMIT $2",
+        )
+        .bind(post_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading comments"))?;
+        Ok(rows.iter().map(comment).collect())
+    }
+
+    pub async fn comment(&self, id: &str) -> Result<Option<Comment>, Error> {
+        let r = sqlx::query("SELECT id, post_id, author_id, alias, body, created_ms FROM post_comment WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a comment"))?;
+        Ok(r.as_ref().map(comment))
+    }
+
+    pub async fn delete_comment(&self, id: &str) -> Result<bool, Error> {
+        let n = sqlx::query("DELETE FROM post_comment WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("deleting a comment"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Records `reporter`'s report of a post; false when they had reported it already.
+    pub async fn report_post(&self, post_id: &str, reporter: &str, reason: &str, now_ms: i64) -> Result<bool, Error> {
+        let n = sqlx::query(
+            "INSERT INTO post_report (post_id, reporter_id, reason, created_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (post_id, reporter_id) DO NOTHING",
+        )
+        .bind(post_id)
+        .bind(reporter)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a report"))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// The operator's queue: posts with reports that are not hidden, most recently reported
+    /// first, at most `limit`.
+    pub async fn reported_posts(&self, limit: i64) -> Result<Vec<Reported>, Error> {
+        let rows = sqlx::query(super::safe(format!(
+            "SELECT {POST_COLUMNS} FROM post WHERE hidden_ms IS NULL AND id IN (SELECT post_id FROM post_report) \
+             ORDER BY (SELECT MAX(created_ms) FROM post_report r WHERE r.post_id = post.id) DESC, id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading reported posts"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let p = post(r);
+            let reports =
+                sqlx::query("SELECT reason, created_ms FROM post_report WHERE post_id = $1 ORDER BY created_ms")
+                    .bind(&p.id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err("reading reports"))?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+            out.push(Reported { post: p, reports });
+        }
+        Ok(out)
+    }
+
+    /// Hides a post with a reason (`Some`) or shows it again (`None`); false if there is no
+    /// such post. Showing a post again also clears its reports: the operator has judged them.
+    pub async fn set_hidden(&self, post_id: &str, reason: Option<&str>, now_ms: i64) -> Result<bool, Error> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("UPDATE post SET hidden_reason = $1, hidden_ms = $2 WHERE id = $3")
+            .bind(reason)
+            .bind(reason.map(|_| now_ms))
+            .bind(post_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("hiding a post"))?
+            .rows_affected();
+        if reason.is_none() {
+            sqlx::query("DELETE FROM post_report WHERE post_id = $1")
+                .bind(post_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("clearing reports"))?;
+        }
+        tx.commit().await.map_err(db_err("committing a moderation decision"))?;
+        Ok(n == 1)
+    }
+
+    /// Dismisses a post's reports without hiding it.
+    pub async fn dismiss_reports(&self, post_id: &str) -> Result<u64, Error> {
+        Ok(sqlx::query("DELETE FROM post_report WHERE post_id = $1")
+            .bind(post_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("dismissing reports"))?
+            .rows_affected())
+    }
+
+    /// The relay thread between `asker` and the author of `post_id`, created if new
+    /// (`id` names a new one).
+    pub async fn relay_thread_for(&self, id: &str, post_id: &str, asker: &str, now_ms: i64) -> Result<String, Error> {
+        sqlx::query(
+            "INSERT INTO relay_thread (id, post_id, asker_id, created_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (post_id, asker_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(post_id)
+        .bind(asker)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("opening a relay thread"))?;
+        let r = sqlx::query("SELECT id FROM relay_thread WHERE post_id = $1 AND asker_id = $2")
+            .bind(post_id)
+            .bind(asker)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("reading a relay thread"))?;
+        Ok(r.get(0))
+    }
+
+    /// Threads `account` takes part in, as the post's author or as the neighbour who wrote,
+    /// most recent message first.
+    pub async fn relay_threads(&self, account: &str) -> Result<Vec<RelayThread>, Error> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.post_id, p.category, p.author_id, t.asker_id, t.created_ms, \
+               COALESCE((SELECT MAX(created_ms) FROM relay_message m WHERE m.thread_id = t.id), t.created_ms) AS last \
+             FROM relay_thread t JOIN post p ON p.id = t.post_id \
+             WHERE t.asker_id = $1 OR p.author_id = $1 ORDER BY last DESC, t.id LIMIT 200",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading relay threads"))?;
+        Ok(rows.iter().map(relay_thread).collect())
+    }
+
+    pub async fn relay_thread(&self, id: &str) -> Result<Option<RelayThread>, Error> {
+        let r = sqlx::query(
+            "SELECT t.id, t.post_id, p.category, p.author_id, t.asker_id, t.created_ms, t.created_ms \
+             FROM relay_thread t JOIN post p ON p.id = t.post_id WHERE t.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading a relay thread"))?;
+        Ok(r.as_ref().map(relay_thread))
+    }
+
+    pub async fn add_relay_message(&self, thread_id: &str, m: &RelayMessage) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO relay_message (id, thread_id, from_author, body, reveal, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&m.id)
+        .bind(thread_id)
+        .bind(i64::from(m.from_author))
+        .bind(&m.body)
+        .bind(&m.reveal)
+        .bind(m.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a relay message"))?;
+        Ok(())
+    }
+
+    /// A thread's messages, oldest first, at most 500.
+    pub async fn relay_messages(&self, thread_id: &str) -> Result<Vec<RelayMessage>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, from_author, body, reveal, created_ms FROM relay_message WHERE thread_id = $1 \
+             ORDER BY created_ms, id LIMIT 500",
+        )
+        .bind(thread_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading relay messages"))?;
+        Ok(rows
+            .iter()
+            .map(|r| RelayMessage {
+                id: r.get(0),
+                from_author: r.get::<i64, _>(1) != 0,
+                body: r.get(2),
+                reveal: r.get(3),
+                created_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    /// The hash of the posting rules `account` accepted, if any.
+    pub async fn rules_accepted(&self, account: &str) -> Result<Option<String>, Error> {
+        let r = sqlx::query("SELECT rules_hash FROM rules_accepted WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading accepted rules"))?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    pub async fn accept_rules(&self, account: &str, rules_hash: &str, now_ms: i64) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO rules_accepted (account_id, rules_hash, accepted_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO UPDATE SET rules_hash = excluded.rules_hash, accepted_ms = excluded.accepted_ms",
+        )
+        .bind(account)
+        .bind(rules_hash)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("recording accepted rules"))?;
+        Ok(())
+    }
+}
+
+fn relay_thread(r: &AnyRow) -> RelayThread {
+    RelayThread {
+        id: r.get(0),
+        post_id: r.get(1),
+        post_category: r.get(2),
+        author_id: r.get(3),
+        asker_id: r.get(4),
+        created_ms: r.get(5),
+        last_ms: r.get(6),
+    }
+}
+
+fn pg_feed_item(r: &sqlx::postgres::PgRow) -> FeedItem {
+    FeedItem {
+        post: Post {
+            id: r.get(0),
+            household_id: r.get(1),
+            author_id: r.get(2),
+            category: r.get(3),
+            body: r.get(4),
+            area_cell: r.get(5),
+            created_ms: r.get(6),
+            edited_ms: r.get(7),
+            hidden_reason: r.get(8),
+            hidden_ms: r.get(9),
+        },
+        comments: r.get(10),
+    }
+}
+
+fn sqlite_feed_item(r: &rusqlite::Row) -> rusqlite::Result<FeedItem> {
+    Ok(FeedItem {
+        post: Post {
+            id: r.get(0)?,
+            household_id: r.get(1)?,
+            author_id: r.get(2)?,
+            category: r.get(3)?,
+            body: r.get(4)?,
+            area_cell: r.get(5)?,
+            created_ms: r.get(6)?,
+            edited_ms: r.get(7)?,
+            hidden_reason: r.get(8)?,
+            hidden_ms: r.get(9)?,
+        },
+        comments: r.get(10)?,
+    })
+}
