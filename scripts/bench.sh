@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
-#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline, web, scroll)
+#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline, feed, web, scroll)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -9,6 +9,24 @@ bin=./target/release/porchlight
 scratch=${BENCH_DIR:-/tmp/porchlight-bench}
 mkdir -p "$scratch"
 what=${BENCH:-all}
+
+# A private PostgreSQL (as the postgres user when root: it refuses to run as root), kept
+# in $scratch/pg between runs; sets $pgport and $pg.
+start_pg() {
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  pgdir=$scratch/pg; pgport=55433
+  as_pg=""; [ "$(id -u)" = 0 ] && as_pg="runuser -u postgres --"
+  if [ ! -d "$pgdir/data" ]; then
+    mkdir -p "$pgdir"; chmod 0777 "$pgdir"
+    $as_pg "$pgbin/initdb" -A trust -U postgres --no-sync -D "$pgdir/data" > /dev/null
+  fi
+  $as_pg "$pgbin/postgres" -D "$pgdir/data" -p $pgport -k "$pgdir" -c listen_addresses=127.0.0.1 \
+    -c shared_buffers=512MB > "$pgdir/log" 2>&1 &
+  pg=$!
+  trap 'kill $pg 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do psql -h 127.0.0.1 -p $pgport -U postgres -c 'select 1' > /dev/null 2>&1 && break; sleep 0.2; done
+}
+
 
 if [ "$what" = all ] || [ "$what" = ingest ]; then
   # 1080p30 H.264 at 4 Mbit/s: 60 s encoded once, then looped to 20 min by stream copy, so
@@ -100,22 +118,20 @@ if [ "$what" = all ] || [ "$what" = timeline ]; then
   # One million events, seeded once per database and reused.
   $bin bench timeline --database "sqlite:$scratch/timeline.db" --rate 2000 --connections 32 --seconds 30
   $bin bench timeline --database "sqlite:$scratch/timeline.db" --rate 1000 --connections 16 --seconds 30
-  # A private PostgreSQL (as the postgres user when root: it refuses to run as root).
-  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  pgdir=$scratch/pg; pgport=55433
-  as_pg=""; [ "$(id -u)" = 0 ] && as_pg="runuser -u postgres --"
-  if [ ! -d "$pgdir/data" ]; then
-    mkdir -p "$pgdir"; chmod 0777 "$pgdir"
-    $as_pg "$pgbin/initdb" -A trust -U postgres --no-sync -D "$pgdir/data" > /dev/null
-  fi
-  $as_pg "$pgbin/postgres" -D "$pgdir/data" -p $pgport -k "$pgdir" -c listen_addresses=127.0.0.1 \
-    -c shared_buffers=512MB > "$pgdir/log" 2>&1 &
-  pg=$!
-  trap 'kill $pg 2>/dev/null || true' EXIT
-  for _ in $(seq 50); do psql -h 127.0.0.1 -p $pgport -U postgres -c 'select 1' > /dev/null 2>&1 && break; sleep 0.2; done
+  start_pg
   psql -h 127.0.0.1 -p $pgport -U postgres -c 'create database bench' > /dev/null 2>&1 || true
   $bin bench timeline --database "postgres://postgres@127.0.0.1:$pgport/bench" --rate 2000 --connections 32 --seconds 30
   $bin bench timeline --database "postgres://postgres@127.0.0.1:$pgport/bench" --rate 1000 --connections 16 --seconds 30
+  kill $pg; wait $pg 2>/dev/null || true
+fi
+
+if [ "$what" = all ] || [ "$what" = feed ]; then
+  # The neighbourhood feed: 200,000 households and a million posts, seeded once per
+  # database and reused; 8 km feeds of random households, one after another.
+  $bin bench feed --database "sqlite:$scratch/feed.db"
+  start_pg
+  psql -h 127.0.0.1 -p $pgport -U postgres -c 'create database feed' > /dev/null 2>&1 || true
+  $bin bench feed --database "postgres://postgres@127.0.0.1:$pgport/feed"
   kill $pg; wait $pg 2>/dev/null || true
 fi
 

@@ -218,6 +218,10 @@ pub struct Inner {
     /// Live view sessions, waiting for or relaying an agent's stream (memory only).
     pub live_sessions: Mutex<HashMap<String, LiveSession>>,
     pub live_seq: std::sync::atomic::AtomicU64,
+    /// How many posts each neighbourhood area holds, loaded at the first feed and kept by
+    /// this process as it stores and deletes posts (the server is one process, as for live
+    /// sessions): the feed query's plan, and which areas it can skip as empty.
+    pub area_posts: tokio::sync::OnceCell<Mutex<HashMap<i64, i64>>>,
 }
 
 /// One live view: the signed request, and the relay's two ends until each side takes its own.
@@ -264,6 +268,7 @@ impl AppState {
             camera_status: Mutex::new(HashMap::new()),
             agent_signal: tokio::sync::watch::channel(0).0,
             live_sessions: Mutex::new(HashMap::new()),
+            area_posts: tokio::sync::OnceCell::new(),
             live_seq: std::sync::atomic::AtomicU64::new(0),
             db,
             blobs,

@@ -163,8 +163,13 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
             "INSERT INTO post (id, household_id, author_id, category, body, area_cell, created_ms, edited_ms) VALUES ",
         );
         for j in 0..k {
-            let h = (rng.next_u64() % a.households as u64) as usize;
-            let Ok(area) = community::post_area(cells[h], &counts, community::K_DEFAULT) else { continue };
+            // A household that may post (a few alone on a farm may not).
+            let (h, area) = loop {
+                let h = (rng.next_u64() % a.households as u64) as usize;
+                if let Ok(area) = community::post_area(cells[h], &counts, community::K_DEFAULT) {
+                    break (h, area);
+                }
+            };
             let sep = if ps.ends_with("VALUES ") { "" } else { "," };
             ps.push_str(&format!(
                 "{sep}('{:032x}', '{}', '{owner}', 'general', 'Seen near the park', {}, {}, NULL)",

@@ -13,6 +13,25 @@ use crate::secrets::{hex_decode, random_hex};
 use crate::state::AppState;
 use crate::types::*;
 
+/// Rows of a scan through posts by time that cost about as much as one seek into an area
+/// (measured with `porchlight bench feed`): the feed's planner weighs the two plans by it.
+const SEEK_ROWS: f64 = 8.0;
+
+/// The per-area post counts (`Inner::area_posts`), loaded on first use.
+async fn area_counts(st: &AppState) -> ApiResult<&std::sync::Mutex<std::collections::HashMap<i64, i64>>> {
+    Ok(st
+        .area_posts
+        .get_or_try_init(|| async { Ok::<_, base::Error>(std::sync::Mutex::new(st.db.area_post_counts().await?)) })
+        .await?)
+}
+
+/// Counts a post in or out of its area (`delta` ±1). Callers load the counts before they
+/// store or delete the post, so that the load never misses a post nor counts it twice.
+async fn count_post(st: &AppState, area: i64, delta: i64) -> ApiResult<()> {
+    *area_counts(st).await?.lock().expect("area counts").entry(area).or_default() += delta;
+    Ok(())
+}
+
 /// The most comments a post takes.
 const COMMENTS_MAX: i64 = 500;
 
@@ -162,7 +181,9 @@ pub async fn create_post(
         hidden_reason: None,
         hidden_ms: None,
     };
+    area_counts(&st).await?;
     st.db.insert_post(&p).await?;
+    count_post(&st, p.area_cell, 1).await?;
     let mut j = post_json(p, &hid, &m.account_id, 0)?;
     j.area.households = Some(community::Census::households_in(&census, area));
     Ok(Json(j))
@@ -187,9 +208,24 @@ pub async fn feed(
         crate::types::check_id("before_id", &before_id)?;
     }
     let home = home_of(&st, &hid).await?;
-    let areas: Vec<i64> = community::feed_cells(home, radius).into_iter().map(|c| u64::from(c) as i64).collect();
+    let cells = community::feed_cells(home, radius);
+    // The plan: per area, only those with posts; or through all posts by time, when the
+    // areas hold so large a share that a page comes sooner that way.
+    let (areas, inside, total) = {
+        let counts = area_counts(&st).await?.lock().expect("area counts");
+        let areas: Vec<i64> =
+            cells.iter().map(|c| u64::from(*c) as i64).filter(|a| counts.get(a).is_some_and(|n| *n > 0)).collect();
+        let inside: i64 = areas.iter().map(|a| counts[a]).sum();
+        (areas, inside, counts.values().sum::<i64>())
+    };
     let before = (q.before_ms.unwrap_or(i64::MAX), before_id.as_str());
-    let items = st.db.feed(&areas, before, limit, &m.account_id).await?;
+    let items = if areas.is_empty() {
+        Vec::new()
+    } else if (limit as f64) * (total as f64) / (inside as f64) <= SEEK_ROWS * areas.len() as f64 {
+        st.db.feed_by_time(&areas, before, limit, &m.account_id).await?
+    } else {
+        st.db.feed_by_area(&areas, before, limit, &m.account_id).await?
+    };
     let out =
         items.into_iter().map(|i| post_json(i.post, &hid, &m.account_id, i.comments)).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(out))
@@ -230,8 +266,11 @@ pub async fn delete_post(
     actor: Actor,
     Path(pid): Path<String>,
 ) -> ApiResult<Json<crate::types::Ok>> {
-    own_post(&st, &actor, &pid).await?;
-    st.db.delete_post(&pid).await?;
+    let p = own_post(&st, &actor, &pid).await?;
+    area_counts(&st).await?;
+    if st.db.delete_post(&pid).await? {
+        count_post(&st, p.area_cell, -1).await?;
+    }
     Ok(Json(crate::types::Ok { ok: true }))
 }
 

@@ -244,12 +244,77 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// How many posts each area holds: the feed's planner hint.
+    pub async fn area_post_counts(&self) -> Result<std::collections::HashMap<i64, i64>, Error> {
+        let rows = sqlx::query("SELECT area_cell, COUNT(*) FROM post GROUP BY area_cell")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("counting posts by area"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// One page of a feed, like [`Db::feed_by_area`], read through all posts newest first
+    /// (`post_time`), keeping those whose area is one of `areas`: the cheaper way when
+    /// those areas hold most posts.
+    pub async fn feed_by_time(
+        &self,
+        areas: &[i64],
+        before: (i64, &str),
+        limit: i64,
+        viewer: &str,
+    ) -> Result<Vec<FeedItem>, Error> {
+        if let Some(pg) = &self.pg {
+            let rows = sqlx::query(
+                "SELECT id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, \
+                 hidden_reason, hidden_ms, (SELECT COUNT(*) FROM post_comment c WHERE c.post_id = post.id) \
+                 FROM post WHERE (created_ms, id) < ($1, $2) AND area_cell = ANY($3) \
+                 AND (hidden_ms IS NULL OR author_id = $4) ORDER BY created_ms DESC, id DESC LIMIT $5",
+            )
+            .bind(before.0)
+            .bind(before.1)
+            .bind(areas)
+            .bind(viewer)
+            .bind(limit)
+            .fetch_all(pg)
+            .await
+            .map_err(db_err("reading the feed"))?;
+            return Ok(rows.iter().map(pg_feed_item).collect());
+        }
+        let list = serde_json::to_string(areas).map_err(|e| Error::wrap(base::ErrorKind::Internal, "areas", e))?;
+        let sql = "SELECT id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, \
+             hidden_reason, hidden_ms, (SELECT COUNT(*) FROM post_comment c WHERE c.post_id = post.id) \
+             FROM post INDEXED BY post_time WHERE (created_ms, id) < ($1, $2) \
+             AND area_cell IN (SELECT value FROM json_each($3)) \
+             AND (hidden_ms IS NULL OR author_id = $4) ORDER BY created_ms DESC, id DESC LIMIT $5";
+        if let Some(readers) = &self.readers {
+            let sql = sql.replace('$', "?");
+            return readers
+                .with(|c| {
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    let rows =
+                        stmt.query_map(rusqlite::params![before.0, before.1, list, viewer, limit], sqlite_feed_item)?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| Error::wrap(base::ErrorKind::Internal, "reading the feed", e));
+        }
+        let rows = sqlx::query(sql)
+            .bind(before.0)
+            .bind(before.1)
+            .bind(list)
+            .bind(viewer)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("reading the feed"))?;
+        Ok(rows.iter().map(|r| FeedItem { post: post(r), comments: r.get(10) }).collect())
+    }
+
     /// One page of a feed: the newest `limit` posts older than `before` (created_ms, id)
     /// whose area is one of `areas`, without hidden posts except those `viewer` wrote.
     /// Each area is one index range (`post_area_time`), read newest first only down to the
     /// oldest post the page still holds, so a feed never reads a post beyond its radius and
-    /// reads few that it drops.
-    pub async fn feed(
+    /// reads few that it drops: the cheaper way when the areas hold few posts.
+    pub async fn feed_by_area(
         &self,
         areas: &[i64],
         before: (i64, &str),

@@ -6,6 +6,7 @@ ALTER TABLE post DROP COLUMN bucket;
 ALTER TABLE post ADD COLUMN hidden_reason TEXT;
 ALTER TABLE post ADD COLUMN hidden_ms BIGINT;
 CREATE INDEX post_area_time ON post (area_cell, created_ms, id);
+CREATE INDEX post_time ON post (created_ms, id, area_cell);
 
 -- Comments on posts. Readers see an alias, never an account: 0 is the post's author, 1, 2,
 -- … the other commenters in the order they first commented on that post.

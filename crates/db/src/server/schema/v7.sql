@@ -224,7 +224,8 @@ CREATE INDEX home_cell5 ON home (cell5);
 
 -- Neighbourhood posts: public to the feed around their area, which is a cell (never a
 -- point) holding at least K households, chosen when the post is made. Feeds look posts up
--- by the exact set of areas they accept, newest first (`post_area_time`). A post the
+-- by the exact set of areas they accept, newest first: area by area (`post_area_time`)
+-- when those areas hold few posts, else through all posts by time (`post_time`). A post the
 -- operator hid keeps its row, with the reason its author is shown.
 CREATE TABLE post (
   id TEXT PRIMARY KEY,
@@ -240,6 +241,7 @@ CREATE TABLE post (
 );
 CREATE INDEX post_household ON post (household_id);
 CREATE INDEX post_area_time ON post (area_cell, created_ms, id);
+CREATE INDEX post_time ON post (created_ms, id, area_cell);
 
 -- Comments on posts. Readers see an alias, never an account: 0 is the post's author, 1, 2,
 -- … the other commenters in the order they first commented on that post.
