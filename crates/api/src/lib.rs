@@ -112,6 +112,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(neighbourhood::put_home, neighbourhood::get_home))
         .routes(routes!(neighbourhood::create_post))
         .routes(routes!(neighbourhood::feed))
+        .routes(routes!(neighbourhood::feed_live))
         .routes(routes!(neighbourhood::edit_post, neighbourhood::delete_post))
         .routes(routes!(neighbourhood::comments, neighbourhood::add_comment))
         .routes(routes!(neighbourhood::delete_comment))

@@ -222,6 +222,8 @@ pub struct Inner {
     /// this process as it stores and deletes posts (the server is one process, as for live
     /// sessions): the feed query's plan, and which areas it can skip as empty.
     pub area_posts: tokio::sync::OnceCell<Mutex<HashMap<i64, i64>>>,
+    /// The area of each new neighbourhood post, for the feeds' live streams.
+    pub new_posts: broadcast::Sender<i64>,
 }
 
 /// One live view: the signed request, and the relay's two ends until each side takes its own.
@@ -269,6 +271,7 @@ impl AppState {
             agent_signal: tokio::sync::watch::channel(0).0,
             live_sessions: Mutex::new(HashMap::new()),
             area_posts: tokio::sync::OnceCell::new(),
+            new_posts: broadcast::channel(256).0,
             live_seq: std::sync::atomic::AtomicU64::new(0),
             db,
             blobs,

@@ -716,3 +716,10 @@ pub struct ModerateJson {
     /// For "hide": 1 to 500 characters.
     pub reason: Option<String>,
 }
+
+/// A new post within reach of the household's feed: fetch the feed again.
+#[derive(Serialize, ToSchema)]
+pub struct NewPostSignalJson {
+    /// The area the post shows (hex H3 cell).
+    pub area: String,
+}

@@ -90,6 +90,7 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/households/{household_id}/home", VIEWERS),
     ("POST", "/api/households/{household_id}/posts", RESIDENTS),
     ("GET", "/api/households/{household_id}/feed", RESIDENTS),
+    ("GET", "/api/households/{household_id}/feed/live", RESIDENTS),
     ("PUT", "/api/posts/{post_id}", ACCOUNTS),
     ("DELETE", "/api/posts/{post_id}", ACCOUNTS),
     ("GET", "/api/households/{household_id}/posts/{post_id}/comments", RESIDENTS),

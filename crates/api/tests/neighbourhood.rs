@@ -163,6 +163,27 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
     talk(s, mine, &mut near, &mut far).await;
 }
 
+/// The next `post` signal on a feed's live stream.
+async fn next_signal(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+) -> serde_json::Value {
+    use futures::StreamExt;
+    let mut buf = String::new();
+    loop {
+        if let Some(i) = buf.find("\n\n") {
+            let block: String = buf.drain(..i + 2).collect();
+            if block.lines().any(|l| l == "event: post")
+                && let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:"))
+            {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+            continue;
+        }
+        let chunk = stream.next().await.expect("stream ended").unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
 async fn accept_rules(c: &mut Client) {
     let rules = c.ok(Method::GET, "/api/neighbourhood/rules", None).await;
     assert!(rules["text"].as_str().unwrap().contains("Posting rules"), "{rules}");
@@ -221,11 +242,27 @@ async fn paging(s: &Server, mine: &mut Home, near: &mut Home) {
 /// Comments under aliases, reports and the operator's decision, and the contact relay.
 async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
     let (hid, nid, fid) = (mine.household.clone(), near.household.clone(), far.household.clone());
+    // New posts are pushed to the feeds within reach, and only to them.
+    let open = |c: &Client, h: &str| c.request(Method::GET, &format!("/api/households/{h}/feed/live")).send();
+    let near_live = open(&near.owner, &nid).await.unwrap();
+    assert_eq!(near_live.headers()["content-type"], "text/event-stream");
+    let mut near_live = near_live.bytes_stream();
+    let mut far_live = open(&far.owner, &fid).await.unwrap().bytes_stream();
+    let t = std::time::Instant::now();
     let p = mine
         .owner
         .ok(Method::POST, &format!("/api/households/{hid}/posts"), Some(json!({"category": "crime", "body": "Van"})))
         .await;
     let pid = p["id"].as_str().unwrap().to_owned();
+    let signal = tokio::time::timeout(std::time::Duration::from_secs(1), next_signal(&mut near_live))
+        .await
+        .expect("the near household hears of the post within a second");
+    assert_eq!(signal, json!({"area": p["area"]["cell"]}));
+    eprintln!("a new post reached a neighbour's open feed {:?} after it was sent", t.elapsed());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), next_signal(&mut far_live)).await.is_err(),
+        "the far household hears nothing"
+    );
     let comments = |h: &str| format!("/api/households/{h}/posts/{pid}/comments");
 
     // Comments: the poster is "Poster", others numbered per post; nobody far away can

@@ -184,6 +184,8 @@ pub async fn create_post(
     area_counts(&st).await?;
     st.db.insert_post(&p).await?;
     count_post(&st, p.area_cell, 1).await?;
+    // Nobody listening is not an error.
+    let _ = st.new_posts.send(p.area_cell);
     let mut j = post_json(p, &hid, &m.account_id, 0)?;
     j.area.households = Some(community::Census::households_in(&census, area));
     Ok(Json(j))
@@ -229,6 +231,40 @@ pub async fn feed(
     let out =
         items.into_iter().map(|i| post_json(i.post, &hid, &m.account_id, i.comments)).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/feed/live", params(("household_id" = String, Path)), responses((status = 200, content_type = "text/event-stream", body = NewPostSignalJson)), tag = "neighbourhood")]
+pub async fn feed_live(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    let home = home_of(&st, &hid).await?;
+    // Each post within the widest radius is a signal to fetch the feed again (which applies
+    // the member's own radius); the signal carries only the area the feed would show.
+    let rx = st.new_posts.subscribe();
+    let stream = futures::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(area) => {
+                    let Ok(cell) = CellIndex::try_from(area as u64) else { continue };
+                    if !community::in_feed(home, community::RADIUS_MAX_M, cell) {
+                        continue;
+                    }
+                    let ev = Event::default()
+                        .event("post")
+                        .json_data(NewPostSignalJson { area: cell.to_string() })
+                        .expect("serializable");
+                    return Some((Ok::<_, std::convert::Infallible>(ev), rx));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }
 
 /// The post, if `actor` wrote it.
