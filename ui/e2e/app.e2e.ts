@@ -9,11 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, createAccount, launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+import { bin, createAccount, launch, pair, repo, ringDoorbell, scratch, shoot, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
 
 const EMAIL = 'owner@example.org';
 const PASSWORD = 'correct horse battery staple';
-const shots = join(repo, 'docs/screenshots');
 
 let browser: Browser;
 /** The owner's browser: its localStorage holds the keys made at sign-up. */
@@ -24,19 +23,6 @@ let totpSecret = '';
 let agentData = '';
 let agentHttp = 0;
 let recoveryCode = '';
-
-async function shoot(page: Page, name: string): Promise<void> {
-  mkdirSync(shots, { recursive: true });
-  for (const [w, h, tag] of [
-    [1280, 800, 'desktop'],
-    [360, 740, 'phone'],
-  ] as const) {
-    await page.setViewportSize({ width: w, height: h });
-    await page.waitForTimeout(150);
-    await page.screenshot({ path: join(shots, `${name}-${tag}.png`) });
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
 
 /** The video element's playback position and whether its current frame has any detail. */
 async function frameState(page: Page): Promise<{ t: number; spread: number }> {

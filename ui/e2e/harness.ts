@@ -53,12 +53,12 @@ export function stopAll(): void {
 }
 
 /** `porchlight serve` on a free port; the browser reaches it as http://localhost:PORT. */
-export async function startServer(dir: string): Promise<{ url: string; data: string; proc: ChildProcess }> {
+export async function startServer(dir: string, extraConfig = ''): Promise<{ url: string; data: string; proc: ChildProcess }> {
   const port = await freePort();
   const data = join(dir, 'server-data');
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'server.toml');
-  writeFileSync(config, `listen = "127.0.0.1:${port}"\ndata_dir = ${JSON.stringify(data)}\nsecure_cookies = false\n`);
+  writeFileSync(config, `listen = "127.0.0.1:${port}"\ndata_dir = ${JSON.stringify(data)}\nsecure_cookies = false\n${extraConfig}`);
   const proc = start(bin, ['serve', '--config', config], join(dir, 'server.log'));
   const url = `http://localhost:${port}`;
   await waitFor('the server', 30_000, async () => (await fetch(`http://127.0.0.1:${port}/api/health`)).ok);
@@ -156,4 +156,19 @@ export async function createAccount(page: Page, url: string, email: string, pass
   const recovery = (await page.getByTestId('recovery-code').textContent())!.trim();
   await page.getByRole('button', { name: 'I wrote it down' }).click();
   return { secret, recovery };
+}
+
+/** Screenshots of `page` for the docs, at desktop and phone sizes. */
+export async function shoot(page: Page, name: string): Promise<void> {
+  const shots = join(repo, 'docs/screenshots');
+  mkdirSync(shots, { recursive: true });
+  for (const [w, h, tag] of [
+    [1280, 800, 'desktop'],
+    [360, 740, 'phone'],
+  ] as const) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: join(shots, `${name}-${tag}.png`) });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
 }

@@ -1,4 +1,4 @@
-import { Component, type ReactNode, useCallback, useEffect, useState } from 'react';
+import { Component, type ReactNode, Suspense, lazy, useCallback, useEffect, useState } from 'react';
 import { ApiError, type Session, api, onSignedOut, setCsrf } from './api';
 import type { Keyring } from './crypto/format';
 import { loadKeyring } from './keystore';
@@ -9,6 +9,10 @@ import { Home } from './screens/Home';
 import { Settings } from './screens/Settings';
 import { Timeline } from './screens/Timeline';
 import { Notifications } from './screens/Notifications';
+import { Moderation } from './screens/Moderation';
+
+// The neighbourhood carries h3-js: loaded when first opened, not with the first screen.
+const Neighbourhood = lazy(() => import('./screens/Neighbourhood').then((m) => ({ default: m.Neighbourhood })));
 
 /** The hash route: `#/`, `#/timeline?camera=…`, `#/settings`. */
 function useRoute(): [string, URLSearchParams] {
@@ -125,6 +129,7 @@ function Shell() {
   }
   const membership = session.households.find((h) => h.household_id === query.get('h')) ?? session.households[0]!;
   const hid = membership.household_id;
+  const resident = ['owner', 'full', 'standard'].includes(membership.role);
   const signOut = async () => {
     try {
       await api.logout();
@@ -147,6 +152,16 @@ function Shell() {
           <a href="#/timeline" aria-current={path === '/timeline' ? 'page' : undefined}>
             Timeline
           </a>
+          {resident && (
+            <a href="#/neighbourhood" aria-current={path === '/neighbourhood' ? 'page' : undefined}>
+              Neighbourhood
+            </a>
+          )}
+          {session.operator && (
+            <a href="#/moderation" aria-current={path === '/moderation' ? 'page' : undefined}>
+              Moderation
+            </a>
+          )}
           <a href="#/settings" aria-current={path === '/settings' ? 'page' : undefined}>
             Settings
           </a>
@@ -159,6 +174,12 @@ function Shell() {
       <main>
         {path === '/timeline' ? (
           <Timeline key={`${hid}/${query.get('camera') ?? ''}`} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
+        ) : path === '/neighbourhood' && resident ? (
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            <Neighbourhood key={hid} membership={membership} keys={keys} />
+          </Suspense>
+        ) : path === '/moderation' && session.operator ? (
+          <Moderation />
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (

@@ -69,6 +69,8 @@ export interface Session {
   csrf: string | null;
   has_keys: boolean;
   households: Membership[];
+  /** This account runs the server: it moderates neighbourhood posts. */
+  operator: boolean;
 }
 
 export interface SignUpReply {
@@ -142,6 +144,105 @@ export interface CameraStatus {
   online: boolean;
   settings_serial: number | null;
 }
+
+export interface PostArea {
+  cell: string;
+  resolution: number;
+  households: number | null;
+  area_km2: number;
+}
+
+export interface HomeJson {
+  home_cell: string;
+  sealed_point: string;
+  min_crowd: number;
+  post_area: PostArea | null;
+  cannot_post: string | null;
+}
+
+export interface Post {
+  id: string;
+  category: string;
+  body: string;
+  area: PostArea;
+  created_ms: number;
+  edited_ms: number | null;
+  mine: boolean;
+  editable: boolean;
+  comments: number;
+  hidden_reason: string | null;
+}
+
+export interface Comment {
+  id: string;
+  by: string;
+  body: string;
+  created_ms: number;
+  mine: boolean;
+}
+
+export interface RelayThread {
+  id: string;
+  post_id: string;
+  post_category: string;
+  role: 'poster' | 'neighbour';
+  last_ms: number;
+}
+
+export interface RelayMessage {
+  id: string;
+  from_me: boolean;
+  body: string;
+  reveal: string | null;
+  created_ms: number;
+}
+
+export interface Conversation {
+  thread: RelayThread;
+  messages: RelayMessage[];
+}
+
+export interface Rules {
+  text: string;
+  hash: string;
+  accepted: boolean;
+}
+
+export interface ReportedPost {
+  post: Post;
+  reports: { reason: string; created_ms: number }[];
+}
+
+export const neighbourhood = {
+  home: (hid: string) => call<HomeJson>('GET', `/api/households/${hid}/home`),
+  setHome: (hid: string, home_cell: string, sealed_point: string) =>
+    call<HomeJson>('PUT', `/api/households/${hid}/home`, { home_cell, sealed_point }),
+  feed: (hid: string, radius_m: number, before?: { ms: number; id: string }) => {
+    const p = new URLSearchParams({ radius_m: String(radius_m), limit: '50' });
+    if (before) {
+      p.set('before_ms', String(before.ms));
+      p.set('before_id', before.id);
+    }
+    return call<Post[]>('GET', `/api/households/${hid}/feed?${p}`);
+  },
+  post: (hid: string, category: string, body: string) => call<Post>('POST', `/api/households/${hid}/posts`, { category, body }),
+  edit: (pid: string, category: string, body: string) => call<Post>('PUT', `/api/posts/${pid}`, { category, body }),
+  remove: (pid: string) => call<{ ok: boolean }>('DELETE', `/api/posts/${pid}`),
+  comments: (hid: string, pid: string) => call<Comment[]>('GET', `/api/households/${hid}/posts/${pid}/comments`),
+  comment: (hid: string, pid: string, body: string) => call<Comment>('POST', `/api/households/${hid}/posts/${pid}/comments`, { body }),
+  deleteComment: (cid: string) => call<{ ok: boolean }>('DELETE', `/api/comments/${cid}`),
+  report: (hid: string, pid: string, reason: string) =>
+    call<{ reported: boolean; new: boolean }>('POST', `/api/households/${hid}/posts/${pid}/report`, { reason }),
+  contact: (hid: string, pid: string, body: string, reveal: string | null) =>
+    call<Conversation>('POST', `/api/households/${hid}/posts/${pid}/contact`, { body, reveal: reveal || undefined }),
+  threads: () => call<RelayThread[]>('GET', '/api/relay'),
+  conversation: (tid: string) => call<Conversation>('GET', `/api/relay/${tid}`),
+  reply: (tid: string, body: string, reveal: string | null) => call<Conversation>('POST', `/api/relay/${tid}`, { body, reveal: reveal || undefined }),
+  rules: () => call<Rules>('GET', '/api/neighbourhood/rules'),
+  acceptRules: (hash: string) => call<Rules>('POST', '/api/neighbourhood/rules', { hash }),
+  reports: () => call<ReportedPost[]>('GET', '/api/moderation/reports'),
+  moderate: (pid: string, action: 'hide' | 'keep', reason?: string) => call<Post>('POST', `/api/moderation/posts/${pid}`, { action, reason }),
+};
 
 export const api = {
   session: () => call<Session>('GET', '/api/session'),

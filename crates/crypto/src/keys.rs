@@ -128,6 +128,10 @@ impl EncryptionPublic {
         self.0
     }
 
+    pub(crate) fn bytes(&self) -> &[u8; ENCRYPTION_PUBLIC_BYTES] {
+        &self.0
+    }
+
     /// First 16 bytes of SHA-256 over a domain tag and the key: names the recipient of a
     /// wrap without a trial decryption.
     pub fn key_id(&self) -> [u8; KEY_ID_BYTES] {
@@ -191,6 +195,17 @@ impl EncryptionSecret {
 
     pub fn public(&self) -> EncryptionPublic {
         self.pk.clone()
+    }
+
+    /// HPKE single-shot open with this key, for the crate's other sealed formats.
+    pub(crate) fn hpke_open(
+        &self,
+        enc: &[u8; 65],
+        info: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        crate::prim::hpke_open(&self.sk, enc, info, aad, ct)
     }
 
     /// Unwraps a content key wrapped to this key with the same `aad`.

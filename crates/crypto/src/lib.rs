@@ -14,6 +14,7 @@
 
 pub mod backup;
 pub mod grant;
+pub mod home;
 pub mod keys;
 pub mod live;
 pub mod object;

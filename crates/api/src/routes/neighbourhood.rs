@@ -607,7 +607,7 @@ pub async fn moderate(
 ) -> ApiResult<Json<PostJson>> {
     let op = operator(&st, &actor)?;
     crate::types::check_id("post_id", &pid)?;
-    let reason = match (req.action.as_str(), req.reason.as_deref().map(str::trim)) {
+    let reason = match (req.action.as_str(), req.reason.as_deref().map(str::trim).filter(|r| !r.is_empty())) {
         ("hide", Some(r)) => {
             check_text("reason", r, REASON_CHARS_MAX)?;
             Some(r)

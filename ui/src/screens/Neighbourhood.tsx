@@ -1,0 +1,616 @@
+// The neighbourhood (design/neighbourhood.md): the household's home as a cell, the feed of
+// posts around it as a list and as an offline map, posting (after the rules), comments,
+// reports and the contact relay. Loaded on demand: h3-js is large and only this screen
+// needs it.
+import { useCallback, useEffect, useState } from 'react';
+import { cellToBoundary, cellToLatLng, latLngToCell } from 'h3-js';
+import { ApiError, type Conversation, type HomeJson, type Membership, type Post, type Rules, neighbourhood as nb } from '../api';
+import type { Keyring } from '../crypto/format';
+import { openPoint, sealPoint } from '../homepoint';
+import { Feedback, ago, message, useAction } from './common';
+
+export const CATEGORIES: Record<string, string> = {
+  crime: 'Crime',
+  safety: 'Safety',
+  unusual_activity: 'Unusual activity',
+  lost_pet: 'Lost pet',
+  found_pet: 'Found pet',
+  general: 'General',
+};
+
+const RADII = [200, 500, 1000, 2000, 4000, 8000];
+const HOME_RES = 8;
+function km(m: number): string {
+  return m >= 1000 ? `${m / 1000} km` : `${m} m`;
+}
+
+function areaText(a: Post['area']): string {
+  return `an area of about ${a.area_km2 < 10 ? a.area_km2.toFixed(1) : Math.round(a.area_km2)} km²`;
+}
+
+export function Neighbourhood(p: { membership: Membership; keys: Keyring }) {
+  const hid = p.membership.household_id;
+  const canSetHome = p.membership.role === 'owner' || p.membership.role === 'full';
+  const [home, setHome] = useState<HomeJson | null | undefined>(undefined);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    nb.home(hid).then(
+      (h) => live && setHome(h),
+      (e: unknown) => {
+        if (!live) return;
+        if (e instanceof ApiError && e.status === 404) setHome(null);
+        else setError(message(e));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [hid]);
+  if (error) return <Feedback error={error} />;
+  if (home === undefined) return <p aria-busy="true">Loading…</p>;
+  return (
+    <section aria-labelledby="nb-title" className="nb">
+      <h1 id="nb-title">Neighbourhood</h1>
+      {home === null || !home.home_cell ? (
+        canSetHome ? (
+          <HomeForm hid={hid} keys={p.keys} onSet={setHome} />
+        ) : (
+          <p>The household's owner has not set its home location yet.</p>
+        )
+      ) : (
+        <>
+          <HomeSummary home={home} hid={hid} keys={p.keys} canChange={canSetHome} onChange={() => setHome(null)} />
+          <Feed hid={hid} home={home} />
+          <Messages />
+        </>
+      )}
+    </section>
+  );
+}
+
+function HomeForm(p: { hid: string; keys: Keyring; onSet: (h: HomeJson) => void }) {
+  const [lat, setLat] = useState('');
+  const [lon, setLon] = useState('');
+  const [run, error, busy] = useAction();
+  const save = () =>
+    run(async () => {
+      const la = Number(lat);
+      const lo = Number(lon);
+      if (lat.trim() === '' || !Number.isFinite(la) || la < -90 || la > 90) throw new Error('Latitude: expected a number from -90 to 90.');
+      if (lon.trim() === '' || !Number.isFinite(lo) || lo < -180 || lo > 180) throw new Error('Longitude: expected a number from -180 to 180.');
+      const cell = latLngToCell(la, lo, HOME_RES);
+      p.onSet(await nb.setHome(p.hid, cell, await sealPoint(p.keys, p.hid, la, lo)));
+    });
+  const here = () =>
+    navigator.geolocation.getCurrentPosition(
+      (pos) => {
+        setLat(pos.coords.latitude.toFixed(6));
+        setLon(pos.coords.longitude.toFixed(6));
+      },
+      () => undefined,
+    );
+  return (
+    <form
+      className="card narrow"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      <h2>Your home location</h2>
+      <p className="hint">
+        The exact point stays on your devices, sealed with your keys. The server keeps only the cell around it (about 0.7 km²), and your posts
+        show an area with at least 20 households in it, never your home.
+      </p>
+      <label className="field">
+        Latitude
+        <input inputMode="decimal" value={lat} onChange={(e) => setLat(e.target.value)} placeholder="52.2053" />
+      </label>
+      <label className="field">
+        Longitude
+        <input inputMode="decimal" value={lon} onChange={(e) => setLon(e.target.value)} placeholder="0.1218" />
+      </label>
+      <div className="row">
+        <button type="submit" disabled={busy}>
+          Save home
+        </button>
+        {'geolocation' in navigator && (
+          <button type="button" className="link" onClick={here}>
+            Use this device's location
+          </button>
+        )}
+      </div>
+      <Feedback error={error} />
+    </form>
+  );
+}
+
+function HomeSummary(p: { home: HomeJson; hid: string; keys: Keyring; canChange: boolean; onChange: () => void }) {
+  const [point, setPoint] = useState<[number, number] | null>(null);
+  useEffect(() => {
+    let live = true;
+    void openPoint(p.keys.encryptionSecret, p.hid, p.home.sealed_point).then((pt) => live && setPoint(pt));
+    return () => {
+      live = false;
+    };
+  }, [p.keys, p.hid, p.home.sealed_point]);
+  const a = p.home.post_area;
+  return (
+    <div className="card" data-testid="home-summary">
+      <p>
+        Home{point ? ` (${point[0].toFixed(5)}, ${point[1].toFixed(5)}, seen only by you)` : ''}.{' '}
+        {a ? (
+          <>Your posts show {areaText(a)} holding {a.households} households.</>
+        ) : (
+          <span className="warn">{p.home.cannot_post}</span>
+        )}
+      </p>
+      {p.canChange && (
+        <button className="link" onClick={p.onChange}>
+          Change home location
+        </button>
+      )}
+    </div>
+  );
+}
+
+function Feed(p: { hid: string; home: HomeJson }) {
+  const [radius, setRadius] = useState(2000);
+  const [view, setView] = useState<'list' | 'map'>('list');
+  const [posts, setPosts] = useState<Post[] | null>(null);
+  const [more, setMore] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [focus, setFocus] = useState<string | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      const page = await nb.feed(p.hid, radius);
+      setPosts(page);
+      setMore(page.length === 50);
+      setError(null);
+    } catch (e) {
+      setError(message(e));
+    }
+  }, [p.hid, radius]);
+
+  useEffect(() => {
+    // Fetching the feed when the radius changes is a sync with the server.
+    // eslint-disable-next-line react-hooks/set-state-in-effect
+    void load();
+  }, [load]);
+
+  // New posts nearby arrive as a signal; the feed is fetched again with this radius.
+  useEffect(() => {
+    const es = new EventSource(`/api/households/${p.hid}/feed/live`);
+    es.addEventListener('post', () => void load());
+    return () => es.close();
+  }, [p.hid, load]);
+
+  const older = async () => {
+    const last = posts?.[posts.length - 1];
+    if (!last) return;
+    try {
+      const page = await nb.feed(p.hid, radius, { ms: last.created_ms, id: last.id });
+      setPosts((ps) => [...(ps ?? []), ...page]);
+      setMore(page.length === 50);
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+
+  return (
+    <>
+      {p.home.post_area && <NewPost hid={p.hid} onPosted={() => void load()} />}
+      <div className="filters" role="group" aria-label="Feed">
+        <label>
+          Within{' '}
+          <select value={radius} onChange={(e) => setRadius(Number(e.target.value))} aria-label="Radius">
+            {RADII.map((r) => (
+              <option key={r} value={r}>
+                {km(r)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <div className="tabs" role="tablist">
+          <button role="tab" aria-selected={view === 'list'} onClick={() => setView('list')}>
+            List
+          </button>
+          <button role="tab" aria-selected={view === 'map'} onClick={() => setView('map')}>
+            Map
+          </button>
+        </div>
+      </div>
+      <Feedback error={error} />
+      {posts === null ? (
+        <p aria-busy="true">Loading the feed…</p>
+      ) : (
+        <>
+          {view === 'map' && (
+            <FeedMap
+              home={p.home.home_cell}
+              radius={radius}
+              posts={posts}
+              onPick={(id) => {
+                setFocus(id);
+                setView('list');
+              }}
+            />
+          )}
+          {view === 'list' && (
+            <ol className="posts" aria-label="Posts">
+              {posts.length === 0 && <li className="muted">No posts within {km(radius)} yet.</li>}
+              {posts.map((post) => (
+                <PostCard key={post.id} hid={p.hid} post={post} focus={focus === post.id} onChanged={() => void load()} />
+              ))}
+            </ol>
+          )}
+          {view === 'list' && more && (
+            <button className="link" onClick={() => void older()}>
+              Older posts
+            </button>
+          )}
+        </>
+      )}
+    </>
+  );
+}
+
+function RulesDialog(p: { rules: Rules; onAccept: () => void; onCancel: () => void }) {
+  return (
+    <div role="dialog" aria-modal="true" aria-labelledby="rules-title" className="card dialog">
+      <h2 id="rules-title">Before your first post</h2>
+      <pre className="rules">{p.rules.text}</pre>
+      <div className="row">
+        {/* Buttons, not submits: the dialog sits in the post's form. */}
+        <button type="button" onClick={p.onAccept}>
+          I accept the rules
+        </button>
+        <button type="button" className="link" onClick={p.onCancel}>
+          Not now
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function NewPost(p: { hid: string; onPosted: () => void }) {
+  const [category, setCategory] = useState('general');
+  const [body, setBody] = useState('');
+  const [rules, setRules] = useState<Rules | null>(null);
+  const [run, error, busy] = useAction();
+  const send = () =>
+    run(async () => {
+      const r = await nb.rules();
+      if (!r.accepted) {
+        setRules(r);
+        return;
+      }
+      await nb.post(p.hid, category, body);
+      setBody('');
+      p.onPosted();
+    });
+  return (
+    <form
+      className="card"
+      aria-label="New post"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      <label className="field">
+        Category
+        <select value={category} onChange={(e) => setCategory(e.target.value)}>
+          {Object.entries(CATEGORIES).map(([k, v]) => (
+            <option key={k} value={k}>
+              {v}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        What happened?
+        <textarea value={body} onChange={(e) => setBody(e.target.value)} rows={3} maxLength={4000} />
+      </label>
+      <button type="submit" disabled={busy || body.trim() === ''}>
+        Post to the neighbourhood
+      </button>
+      <Feedback error={error} />
+      {rules && (
+        <RulesDialog
+          rules={rules}
+          onCancel={() => setRules(null)}
+          onAccept={() =>
+            void run(async () => {
+              await nb.acceptRules(rules.hash);
+              setRules(null);
+              await nb.post(p.hid, category, body);
+              setBody('');
+              p.onPosted();
+            })
+          }
+        />
+      )}
+    </form>
+  );
+}
+
+function PostCard(p: { hid: string; post: Post; focus: boolean; onChanged: () => void }) {
+  const post = p.post;
+  const [open, setOpen] = useState<'comments' | 'report' | 'contact' | 'edit' | null>(null);
+  const [run, error, busy] = useAction();
+  const [ok, setOk] = useState<string | null>(null);
+  const ref = useCallback(
+    (el: HTMLLIElement | null) => {
+      if (el && p.focus) el.scrollIntoView({ block: 'center' });
+    },
+    [p.focus],
+  );
+  return (
+    <li className={`card post${p.focus ? ' focus' : ''}`} ref={ref} data-post={post.id}>
+      <p className="post-head">
+        <strong>{CATEGORIES[post.category] ?? post.category}</strong> · <span className="muted">{ago(post.created_ms)}</span>
+        {post.edited_ms && <span className="muted"> · edited</span>}
+        {post.mine && <span className="muted"> · your household</span>}
+      </p>
+      {post.hidden_reason && (
+        <p className="warn" role="note">
+          Hidden by the operator: {post.hidden_reason}. Only you can see it.
+        </p>
+      )}
+      <p className="post-body">{post.body}</p>
+      <p className="muted">From {areaText(post.area)}.</p>
+      <div className="row">
+        <button className="link" aria-expanded={open === 'comments'} onClick={() => setOpen(open === 'comments' ? null : 'comments')}>
+          Comments ({post.comments})
+        </button>
+        {!post.editable && (
+          <>
+            <button className="link" onClick={() => setOpen(open === 'contact' ? null : 'contact')}>
+              Contact the poster
+            </button>
+            <button className="link" onClick={() => setOpen(open === 'report' ? null : 'report')}>
+              Report
+            </button>
+          </>
+        )}
+        {post.editable && (
+          <>
+            <button className="link" onClick={() => setOpen(open === 'edit' ? null : 'edit')}>
+              Edit
+            </button>
+            <button
+              className="link"
+              disabled={busy}
+              onClick={() =>
+                void run(async () => {
+                  if (!confirm('Delete this post, its comments and its conversations?')) return;
+                  await nb.remove(post.id);
+                  p.onChanged();
+                })
+              }
+            >
+              Delete
+            </button>
+          </>
+        )}
+      </div>
+      <Feedback error={error} ok={ok} />
+      {open === 'comments' && <Comments hid={p.hid} post={post} />}
+      {open === 'report' && (
+        <TextAction
+          label="What is wrong with this post?"
+          action="Send report"
+          onSend={async (reason) => {
+            await nb.report(p.hid, post.id, reason);
+            setOk('Reported. The operator will review it.');
+            setOpen(null);
+          }}
+        />
+      )}
+      {open === 'contact' && (
+        <TextAction
+          label="Message to the poster (they will not see who you are)"
+          action="Send message"
+          reveal
+          onSend={async (body, reveal) => {
+            await nb.contact(p.hid, post.id, body, reveal);
+            setOk('Sent. Replies appear under Messages.');
+            setOpen(null);
+          }}
+        />
+      )}
+      {open === 'edit' && (
+        <TextAction
+          label="Text"
+          action="Save"
+          initial={post.body}
+          onSend={async (body) => {
+            await nb.edit(post.id, post.category, body);
+            setOpen(null);
+            p.onChanged();
+          }}
+        />
+      )}
+    </li>
+  );
+}
+
+function TextAction(p: {
+  label: string;
+  action: string;
+  initial?: string;
+  reveal?: boolean;
+  onSend: (text: string, reveal: string | null) => Promise<void>;
+}) {
+  const [text, setText] = useState(p.initial ?? '');
+  const [reveal, setReveal] = useState('');
+  const [run, error, busy] = useAction();
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(() => p.onSend(text, reveal.trim() || null));
+      }}
+    >
+      <label className="field">
+        {p.label}
+        <textarea value={text} onChange={(e) => setText(e.target.value)} rows={2} />
+      </label>
+      {p.reveal && (
+        <label className="field">
+          Share contact details (optional; leave empty to stay anonymous)
+          <input value={reveal} onChange={(e) => setReveal(e.target.value)} maxLength={200} />
+        </label>
+      )}
+      <button type="submit" disabled={busy || text.trim() === ''}>
+        {p.action}
+      </button>
+      <Feedback error={error} />
+    </form>
+  );
+}
+
+function Comments(p: { hid: string; post: Post }) {
+  const [list, setList] = useState<Awaited<ReturnType<typeof nb.comments>> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(
+    () =>
+      nb.comments(p.hid, p.post.id).then(
+        (c) => setList(c),
+        (e: unknown) => setError(message(e)),
+      ),
+    [p.hid, p.post.id],
+  );
+  useEffect(() => {
+    void load();
+  }, [load]);
+  return (
+    <div className="comments">
+      <Feedback error={error} />
+      <ul aria-label="Comments">
+        {list?.map((c) => (
+          <li key={c.id}>
+            <strong>{c.by}</strong> <span className="muted">{ago(c.created_ms)}</span>
+            <p>{c.body}</p>
+            {c.mine && (
+              <button className="link" onClick={() => void nb.deleteComment(c.id).then(load, (e: unknown) => setError(message(e)))}>
+                Delete
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <TextAction
+        label="Comment"
+        action="Comment"
+        onSend={async (body) => {
+          await nb.comment(p.hid, p.post.id, body);
+          await load();
+        }}
+      />
+    </div>
+  );
+}
+
+function Messages() {
+  const [threads, setThreads] = useState<Awaited<ReturnType<typeof nb.threads>> | null>(null);
+  const [open, setOpen] = useState<Conversation | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(() => nb.threads().then(setThreads, (e: unknown) => setError(message(e))), []);
+  useEffect(() => {
+    void load();
+    const t = setInterval(() => void load(), 15_000);
+    return () => clearInterval(t);
+  }, [load]);
+  if (!threads || threads.length === 0) return null;
+  return (
+    <section aria-labelledby="msg-title" className="card">
+      <h2 id="msg-title">Messages</h2>
+      <Feedback error={error} />
+      <ul>
+        {threads.map((t) => (
+          <li key={t.id}>
+            <button className="link" onClick={() => void nb.conversation(t.id).then(setOpen, (e: unknown) => setError(message(e)))}>
+              {t.role === 'poster' ? 'A neighbour wrote about your' : 'You wrote about a'} {CATEGORIES[t.post_category] ?? t.post_category} post · {ago(t.last_ms)}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {open && (
+        <div aria-label="Conversation">
+          <ol className="messages">
+            {open.messages.map((m) => (
+              <li key={m.id} className={m.from_me ? 'from-me' : ''}>
+                <strong>{m.from_me ? 'You' : open.thread.role === 'poster' ? 'Neighbour' : 'Poster'}</strong>: {m.body}
+                {m.reveal && <p className="reveal">Shared contact details: {m.reveal}</p>}
+              </li>
+            ))}
+          </ol>
+          <TextAction
+            label="Reply"
+            action="Send reply"
+            reveal
+            onSend={async (body, reveal) => {
+              setOpen(await nb.reply(open.thread.id, body, reveal));
+              await load();
+            }}
+          />
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** An offline map: the areas of the posts, the home cell and the radius, drawn in a local
+ * equirectangular projection around the home (no tiles, no network). */
+function FeedMap(p: { home: string; radius: number; posts: Post[]; onPick: (id: string) => void }) {
+  const [clat, clon] = cellToLatLng(p.home);
+  const mPerDegLat = 111_320;
+  const mPerDegLon = 111_320 * Math.cos((clat * Math.PI) / 180);
+  const span = p.radius + 3000;
+  const size = 600;
+  const scale = size / (2 * span);
+  const xy = ([lat, lon]: number[]) => [size / 2 + (lon! - clon) * mPerDegLon * scale, size / 2 - (lat! - clat) * mPerDegLat * scale];
+  const poly = (cell: string) =>
+    cellToBoundary(cell)
+      .map((v) => xy(v).map((n) => n.toFixed(1)).join(','))
+      .join(' ');
+  // Coarse areas first, so finer ones stay clickable on top.
+  const byArea = [...p.posts].sort((a, b) => a.area.resolution - b.area.resolution);
+  return (
+    <figure className="card map">
+      <svg viewBox={`0 0 ${size} ${size}`} role="img" aria-label={`Map of ${p.posts.length} post${p.posts.length === 1 ? '' : 's'} within ${km(p.radius)}`}>
+        <rect width={size} height={size} className="map-bg" />
+        {[-2, -1, 0, 1, 2].map((i) => (
+          <g key={i} className="map-grid">
+            <line x1={0} x2={size} y1={size / 2 + (i * size) / 5} y2={size / 2 + (i * size) / 5} />
+            <line y1={0} y2={size} x1={size / 2 + (i * size) / 5} x2={size / 2 + (i * size) / 5} />
+          </g>
+        ))}
+        <circle cx={size / 2} cy={size / 2} r={p.radius * scale} className="map-radius" />
+        {byArea.map((post) => (
+          <polygon
+            key={post.id}
+            points={poly(post.area.cell)}
+            className={`map-area cat-${post.category}`}
+            tabIndex={0}
+            role="button"
+            aria-label={`${CATEGORIES[post.category] ?? post.category}: ${post.body.slice(0, 60)}`}
+            onClick={() => p.onPick(post.id)}
+            onKeyDown={(e) => e.key === 'Enter' && p.onPick(post.id)}
+          >
+            <title>{`${CATEGORIES[post.category] ?? post.category}: ${post.body.slice(0, 80)}`}</title>
+          </polygon>
+        ))}
+        <polygon points={poly(p.home)} className="map-home" />
+      </svg>
+      <figcaption className="muted">
+        Each shape is the area a post comes from (never a point). The dashed circle is {km(p.radius)}; the outlined cell is your home's. Grid lines
+        every {km(Math.round((2 * span) / 5 / 100) * 100)}.
+      </figcaption>
+    </figure>
+  );
+}
