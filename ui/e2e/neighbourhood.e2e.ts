@@ -196,6 +196,7 @@ describe('the neighbourhood', () => {
     await map.waitFor();
     const area = map.getByRole('button', { name: /Found pet: Found: a grey cat/ });
     await area.waitFor();
+    await map.scrollIntoViewIfNeeded();
     await shoot(near, 'neighbourhood-map');
     await area.click();
     await near.locator('li.post.focus').getByText('grey cat').waitFor();

@@ -90,12 +90,14 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     let code = crypto::keys::pairing_code(&keys.public().identity);
     crate::keys::pair_server(data_dir, url, p["token"].as_str().unwrap_or_default(), &code, Some("demo agent")).await?;
     let token = t["token"].as_str().unwrap_or_default();
+    seed_neighbourhood(&mut c, &keys, &hid).await?;
     // Browsers must use the host name the server's passkey origin names (localhost).
     let web = url.replace("127.0.0.1", "localhost");
     let text = format!(
         "Web app: {web} (sign in, then give the recovery code to open the footage in the browser)\n\
          Seeded owner: {EMAIL} / {PASSWORD:?}, TOTP secret {totp_secret} (add it to an authenticator app)\n\
          Recovery code: {} (restores the owner's keys in a browser)\n\
+         Neighbourhood: the demo home has {NEIGHBOURS} seeded neighbours and 3 of their posts; the owner also moderates (Moderation)\n\
          Owner keys: {} (decrypt what the server holds: porchlight decrypt CLIP --keys {})\n\
          The household's events on the server (ciphertext and times only):\n  \
          curl -H 'Authorization: Bearer {token}' {url}/api/households/{hid}/events\n",
@@ -105,6 +107,80 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     );
     agent::sealing::replace_file(&notes, text.as_bytes())?;
     print_notes(&notes);
+    Ok(())
+}
+
+/// Where the demo household lives (the exact point, sealed for the owner).
+const DEMO_HOME: (f64, f64) = (52.2053, 0.1218);
+/// Seeded neighbours in the demo home's cell: enough for posts to show that cell.
+const NEIGHBOURS: u32 = 24;
+
+/// The demo's neighbourhood: the owner's home, 24 neighbouring households of a second
+/// account around it (their points sealed for that account's keys, which are then
+/// dropped: nobody opens them), and a few of their posts.
+async fn seed_neighbourhood(owner: &mut Client, keys: &crypto::keys::Keyring, hid: &str) -> Result<(), Error> {
+    let home = |lat: f64, lon: f64| -> Result<String, Error> {
+        Ok(community::home_cell(community::Point::new(lat, lon)?).to_string())
+    };
+    let (lat, lon) = DEMO_HOME;
+    let sealed = crypto::keys::hex(&crypto::home::seal(&keys.encryption.public(), hid, lat, lon));
+    owner
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/households/{hid}/home"),
+            Some(json!({"home_cell": home(lat, lon)?, "sealed_point": sealed})),
+        )
+        .await?;
+    let mut n = Client { http: owner.http.clone(), base: owner.base.clone(), cookie: None, csrf: None };
+    let r = n
+        .call(
+            reqwest::Method::POST,
+            "/api/signup",
+            Some(json!({"email": "neighbours@demo.porchlight", "password": "porchlight demo neighbours"})),
+        )
+        .await?;
+    n.csrf = r["csrf"].as_str().map(str::to_owned);
+    let secret = api::secrets::base32_rfc4648_decode(r["totp_secret"].as_str().unwrap_or_default())
+        .ok_or_else(|| base::err!(Internal, "TOTP secret"))?;
+    let code = format!("{:06}", api::secrets::totp_at(&secret, now_ms() / 30_000));
+    n.call(reqwest::Method::POST, "/api/totp/confirm", Some(json!({"code": code}))).await?;
+    let theirs = crypto::keys::Keyring::generate("Demo neighbours", now_ms()).map_err(agent::sealing::from_crypto)?;
+    let cell = community::home_cell(community::Point::new(lat, lon)?);
+    let centre = h3o::LatLng::from(cell);
+    let mut households = Vec::new();
+    for i in 0..NEIGHBOURS {
+        let h =
+            n.call(reqwest::Method::POST, "/api/households", Some(json!({"name": format!("Neighbour {i}")}))).await?;
+        let nid = h["id"].as_str().unwrap_or_default().to_owned();
+        // Within 150 m of the cell's centre: inside the cell, whose edges are about 460 m.
+        let a = f64::from(i) * 2.4;
+        let p = community::Point::new(centre.lat(), centre.lng())?.offset(150.0 * a.sin(), 150.0 * a.cos())?;
+        let sealed = crypto::keys::hex(&crypto::home::seal(&theirs.encryption.public(), &nid, p.lat(), p.lon()));
+        n.call(
+            reqwest::Method::PUT,
+            &format!("/api/households/{nid}/home"),
+            Some(json!({"home_cell": home(p.lat(), p.lon())?, "sealed_point": sealed})),
+        )
+        .await?;
+        households.push(nid);
+    }
+    let rules = n.call(reqwest::Method::GET, "/api/neighbourhood/rules", None).await?;
+    n.call(reqwest::Method::POST, "/api/neighbourhood/rules", Some(json!({"hash": rules["hash"]}))).await?;
+    for (i, (category, body)) in [
+        ("lost_pet", "Our grey cat Miso has not come home since Tuesday. She has a blue collar."),
+        ("unusual_activity", "Someone was trying car door handles on the corner around 2 am. Lock your cars."),
+        ("safety", "The street light by the footpath is out again; reported to the council."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        n.call(
+            reqwest::Method::POST,
+            &format!("/api/households/{}/posts", households[i]),
+            Some(json!({"category": category, "body": body})),
+        )
+        .await?;
+    }
     Ok(())
 }
 

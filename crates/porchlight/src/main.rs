@@ -558,7 +558,11 @@ fn demo(
         return runtime()?.block_on(run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)));
     };
     let server_dir = abs(data_dir).join("server");
-    let sc = server::ServerConfig::parse(&format!("listen = {listen:?}\ndata_dir = {server_dir:?}\n"))?;
+    // The demo owner also runs the demo server: it moderates the neighbourhood.
+    let sc = server::ServerConfig::parse(&format!(
+        "listen = {listen:?}\ndata_dir = {server_dir:?}\noperators = [{:?}]\n",
+        demo_seed::EMAIL
+    ))?;
     runtime()?.block_on(async move {
         let server = tokio::spawn(server::serve(sc));
         let url = format!("http://{listen}");

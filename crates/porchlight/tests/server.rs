@@ -458,6 +458,21 @@ fn the_demo_seeds_an_owner_and_pairs_its_agent_with_its_server() {
     let hid = session["households"][0]["household_id"].as_str().unwrap().to_owned();
     let devices = web.ok("GET", &format!("/api/households/{hid}/devices"), None);
     assert_eq!(devices[0]["name"], "demo agent");
+    // The neighbourhood: the home's exact point opens with the owner's keys, the area holds
+    // the seeded neighbours, and their posts are in the feed.
+    let home = web.ok("GET", &format!("/api/households/{hid}/home"), None);
+    let keys_path = notes.split("Owner keys: ").nth(1).unwrap().split_whitespace().next().unwrap();
+    let keys = crypto::keys::Keyring::parse(&std::fs::read(keys_path).unwrap()).unwrap();
+    let sealed = crypto::keys::unhex(home["sealed_point"].as_str().unwrap()).unwrap();
+    assert_eq!(crypto::home::open(&keys.encryption, &hid, &sealed).unwrap(), (52.2053, 0.1218));
+    assert_eq!(home["post_area"]["households"], 25, "{home}");
+    let feed = web.ok("GET", &format!("/api/households/{hid}/feed?radius_m=1000"), None);
+    assert_eq!(feed.as_array().unwrap().len(), 3, "{feed}");
+    assert_eq!(
+        web.ok("GET", "/api/session", None)["operator"],
+        false,
+        "the operator list is the demo's, not this config's"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
