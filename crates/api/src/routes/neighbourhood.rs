@@ -215,8 +215,10 @@ pub async fn feed(
     // areas hold so large a share that a page comes sooner that way.
     let (areas, inside, total) = {
         let counts = area_counts(&st).await?.lock().expect("area counts");
-        let areas: Vec<i64> =
+        let mut areas: Vec<i64> =
             cells.iter().map(|c| u64::from(*c) as i64).filter(|a| counts.get(a).is_some_and(|n| *n > 0)).collect();
+        // The fullest first: a page fills from them, and its floor then skips most of the rest.
+        areas.sort_by_key(|a| std::cmp::Reverse(counts[a]));
         let inside: i64 = areas.iter().map(|a| counts[a]).sum();
         (areas, inside, counts.values().sum::<i64>())
     };

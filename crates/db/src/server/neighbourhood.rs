@@ -57,6 +57,9 @@ const FEED_SQL: &str = "SELECT id, household_id, author_id, category, body, area
      FROM post WHERE area_cell = $1 AND (created_ms, id) < ($2, $3) AND created_ms >= $4 \
      AND (hidden_ms IS NULL OR author_id = $5) ORDER BY created_ms DESC, id DESC LIMIT $6";
 
+/// Areas the first pass of a PostgreSQL feed reads to find its floor.
+const FLOOR_AREAS: usize = 4;
+
 /// The newest `limit` of the items seen so far (newest first), and the floor they set.
 struct Page {
     items: Vec<FeedItem>,
@@ -313,7 +316,8 @@ impl Db {
     /// whose area is one of `areas`, without hidden posts except those `viewer` wrote.
     /// Each area is one index range (`post_area_time`), read newest first only down to the
     /// oldest post the page still holds, so a feed never reads a post beyond its radius and
-    /// reads few that it drops: the cheaper way when the areas hold few posts.
+    /// reads few that it drops: the cheaper way when the areas hold few posts. List the
+    /// areas with the most posts first: the floor then comes soonest.
     pub async fn feed_by_area(
         &self,
         areas: &[i64],
@@ -323,23 +327,33 @@ impl Db {
     ) -> Result<Vec<FeedItem>, Error> {
         let mut page = Page { items: Vec::new(), limit: limit.max(0) as usize };
         if let Some(pg) = &self.pg {
-            // One statement: a round trip per area would cost more than the reads.
+            // One statement per pass: a round trip per area would cost more than the reads.
+            // The first pass reads the few fullest areas (the caller lists them first); the
+            // oldest post of that page is a floor no post of the real page is older than,
+            // so the second pass reads each area only down to it.
             let sql = format!(
                 "SELECT p.* FROM unnest($1::bigint[]) AS a(cell) CROSS JOIN LATERAL ({}) p \
                  ORDER BY p.created_ms DESC, p.id DESC LIMIT $6",
                 FEED_SQL.replace("area_cell = $1", "area_cell = a.cell")
             );
-            let rows = sqlx::query(super::safe(sql))
-                .bind(areas)
-                .bind(before.0)
-                .bind(before.1)
-                .bind(i64::MIN)
-                .bind(viewer)
-                .bind(limit)
-                .fetch_all(pg)
-                .await
-                .map_err(db_err("reading the feed"))?;
-            page.add(rows.iter().map(pg_feed_item).collect());
+            let pass = async |areas: &[i64], floor: i64| {
+                sqlx::query(super::safe(sql.clone()))
+                    .bind(areas)
+                    .bind(before.0)
+                    .bind(before.1)
+                    .bind(floor)
+                    .bind(viewer)
+                    .bind(limit)
+                    .fetch_all(pg)
+                    .await
+                    .map_err(db_err("reading the feed"))
+            };
+            let first = FLOOR_AREAS.min(areas.len());
+            page.add(pass(&areas[..first], i64::MIN).await?.iter().map(pg_feed_item).collect());
+            if first < areas.len() {
+                let floor = page.floor();
+                page.add(pass(&areas[first..], floor).await?.iter().map(pg_feed_item).collect());
+            }
             return Ok(page.items);
         }
         if let Some(readers) = &self.readers {
