@@ -1,6 +1,6 @@
-//! The signed statements a server relays (grants, rosters, rotations, settings, public keys) and the
-//! agent's stored trust state and key files: every parser must fail cleanly on bad input,
-//! and whatever parses must re-encode to the same bytes.
+//! The signed statements a server relays (grants, rosters, rotations, settings, public keys,
+//! sealed home points) and the agent's stored trust state and key files: every parser must
+//! fail cleanly on bad input, and whatever parses must re-encode to the same bytes.
 #![no_main]
 use crypto::grant::Grant;
 use crypto::keys::{Keyring, PublicKeys};
@@ -33,4 +33,13 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(k.encode().as_slice(), data);
     }
     let _ = crypto::trust::base64url_decode(std::str::from_utf8(data).unwrap_or(""));
+    // A sealed home point from the server: refused or opened, never a panic (and random
+    // bytes never open).
+    let key = home_key();
+    assert!(crypto::home::open(&key.encryption, "h", data).is_err());
 });
+
+fn home_key() -> &'static Keyring {
+    static KEY: std::sync::OnceLock<Keyring> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| Keyring::generate("fuzz", 0).expect("a keyring"))
+}
