@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { cellToLatLng, latLngToCell } from 'h3-js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccount, launch, scratch, shoot, startServer, stopAll, waitFor } from './harness';
+import { createServer } from 'node:http';
+import { createAccount, freePort, launch, scratch, shoot, startServer, stopAll, waitFor } from './harness';
 
 const PASSWORD = 'correct horse battery staple';
 const OPERATOR = 'operator@example.org';
@@ -204,5 +205,44 @@ describe('the neighbourhood', () => {
     const hosts = await near.evaluate(() => [...new Set(performance.getEntriesByType('resource').map((e) => new URL(e.name).host))]);
     expect(hosts).toEqual([new URL(server.url).host]);
     await waitFor('the feed', 1_000, async () => (await posts(near).count()) === 1);
+  });
+});
+
+describe('with a tile server configured', () => {
+  it('draws tiles from that one origin under the areas', async () => {
+    // A tile server on loopback: a 1x1 PNG for every tile, and a record of what was asked.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    const asked: string[] = [];
+    const tiles = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => tiles.listen(port, '127.0.0.1', r));
+    try {
+      const other = await startServer(join(dir, 'tiled'), `map_tile_url = "http://127.0.0.1:${port}/{z}/{x}/{y}.png"\n`);
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await createAccount(page, other.url, 'tiles@example.org', PASSWORD);
+      await page.getByLabel('Name').fill('Tiled house');
+      await page.getByRole('button', { name: 'Create' }).click();
+      await page.getByRole('heading', { name: 'Cameras' }).waitFor();
+      await setHome(page, HOMES.poster!);
+      await page.getByRole('tab', { name: 'Map' }).click();
+      await page.getByText(`Map tiles from 127.0.0.1:${port}`).waitFor();
+      await waitFor('tile requests', 10_000, async () => asked.length >= 4);
+      // Tiles at a zoom that shows a town (2 km radius: zoom 13 or 14) around the home.
+      const [z, x, y] = asked[0]!.match(/^\/(\d+)\/(\d+)\/(\d+)\.png$/)!.slice(1).map(Number);
+      expect(z).toBeGreaterThanOrEqual(12);
+      const n = 2 ** z!;
+      const lon = (x! / n) * 360 - 180;
+      const lat = (Math.atan(Math.sinh(Math.PI * (1 - (2 * y!) / n))) * 180) / Math.PI;
+      expect(Math.abs(lon - HOMES.poster![1])).toBeLessThan(0.2);
+      expect(Math.abs(lat - HOMES.poster![0])).toBeLessThan(0.2);
+      expect(await page.locator('svg image').count()).toBeGreaterThanOrEqual(4);
+      await ctx.close();
+    } finally {
+      tiles.close();
+    }
   });
 });

@@ -176,7 +176,7 @@ function Shell() {
           <Timeline key={`${hid}/${query.get('camera') ?? ''}`} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
         ) : path === '/neighbourhood' && resident ? (
           <Suspense fallback={<p aria-busy="true">Loading…</p>}>
-            <Neighbourhood key={hid} membership={membership} keys={keys} />
+            <Neighbourhood key={hid} membership={membership} keys={keys} tiles={session.map_tile_url} />
           </Suspense>
         ) : path === '/moderation' && session.operator ? (
           <Moderation />

@@ -71,6 +71,8 @@ export interface Session {
   households: Membership[];
   /** This account runs the server: it moderates neighbourhood posts. */
   operator: boolean;
+  /** The neighbourhood map's tile URL template ({z}/{x}/{y}), if the operator set one. */
+  map_tile_url: string | null;
 }
 
 export interface SignUpReply {

@@ -39,6 +39,8 @@ pub struct Settings {
     pub operators: Vec<String>,
     /// The neighbourhood's posting rules, shown before each account's first post.
     pub posting_rules: String,
+    /// The neighbourhood map's tile URL template, if the operator configured one.
+    pub map_tile_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             min_crowd: community::K_DEFAULT,
             operators: Vec::new(),
             posting_rules: crate::routes::neighbourhood::DEFAULT_RULES.to_owned(),
+            map_tile_url: None,
         }
     }
 }

@@ -120,6 +120,8 @@ pub struct SessionReply {
     pub households: Vec<Membership>,
     /// This account runs the server: it moderates neighbourhood posts.
     pub operator: bool,
+    /// The neighbourhood map's tile URL template ({z}, {x}, {y}), if the operator set one.
+    pub map_tile_url: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -71,9 +71,31 @@ pub struct ServerConfig {
     /// A file with this server's neighbourhood posting rules (plain text, at most 8000
     /// characters), shown before each account's first post; default the built-in rules.
     pub posting_rules_file: Option<PathBuf>,
+    /// A map tile URL template for the neighbourhood map's base layer, such as
+    /// `https://tile.example.org/{z}/{x}/{y}.png` (default none: the map draws areas on a
+    /// plain grid and needs no network). Browsers then fetch tiles from that origin, which
+    /// learns roughly where the viewer looks; the page allows images from it and no other.
+    pub map_tile_url: Option<String>,
     /// The rules' text: from `posting_rules_file` once loaded.
     #[serde(skip, default = "default_rules")]
     pub posting_rules: String,
+}
+
+/// The origin (`scheme://host[:port]`) of a map tile URL template, which must be http(s)
+/// and hold `{z}`, `{x}` and `{y}`.
+pub fn tile_origin(template: &str) -> Result<String, Error> {
+    let bad = |why: &str| err!(InvalidArgument, "map_tile_url: {why}, got {template:?}");
+    for p in ["{z}", "{x}", "{y}"] {
+        if !template.contains(p) {
+            return Err(bad("expected a URL template with {z}, {x} and {y}"));
+        }
+    }
+    let url = url::Url::parse(&template.replace(['{', '}'], "")).map_err(|_| bad("expected an http(s) URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() || template.contains(['\'', '"', ';', ' '])
+    {
+        return Err(bad("expected an http(s) URL"));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 fn default_rules() -> String {
@@ -163,6 +185,9 @@ impl ServerConfig {
                 .map_err(|e| err!(InvalidArgument, "public_url: expected https://HOST[:PORT], got {u:?}: {e}"))?;
             api::webauthn::relying_party(&url)?;
         }
+        if let Some(t) = &c.map_tile_url {
+            tile_origin(t)?;
+        }
         for (i, e) in c.operators.iter().enumerate() {
             let e = e.trim();
             if e.len() > 254 || e.split('@').count() != 2 || e.starts_with('@') || e.ends_with('@') {
@@ -230,6 +255,7 @@ impl ServerConfig {
             min_crowd: self.min_crowd.get() as u32,
             operators: self.operators.iter().map(|e| e.trim().to_lowercase()).collect(),
             posting_rules: self.posting_rules.clone(),
+            map_tile_url: self.map_tile_url.clone(),
         }
     }
 
@@ -270,7 +296,9 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGINT handler", e))?;
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;
-    let app = crate::ui::with_app(api::router(st)).into_make_service_with_connect_info::<SocketAddr>();
+    let tiles = c.map_tile_url.as_deref().map(tile_origin).transpose()?;
+    let app =
+        crate::ui::with_app(api::router(st), tiles.as_deref()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             tokio::select! {
@@ -348,6 +376,14 @@ mod tests {
     }
 
     #[test]
+    fn the_tile_origin_is_the_templates_scheme_host_and_port() {
+        assert_eq!(tile_origin("https://tile.example.org/{z}/{x}/{y}.png").unwrap(), "https://tile.example.org");
+        assert_eq!(tile_origin("http://127.0.0.1:8080/t/{z}/{x}/{y}").unwrap(), "http://127.0.0.1:8080");
+        let c = ServerConfig::parse("map_tile_url = \"https://t.example.org/{z}/{x}/{y}.png\"").unwrap();
+        assert_eq!(c.settings().map_tile_url.as_deref(), Some("https://t.example.org/{z}/{x}/{y}.png"));
+    }
+
+    #[test]
     fn bad_fields_are_named_with_their_line() {
         for (text, want) in [
             ("listen = \"nowhere\"", "listen: expected HOST:PORT"),
@@ -357,6 +393,16 @@ mod tests {
             ("public_url = \"https://10.0.0.2\"", "public_url: expected a host name"),
             ("public_url = \"porchlight\"", "public_url: expected https://HOST"),
             ("public_url = \"https://cam.example.org/ui\"", "with no path"),
+            ("operators = [\"root\"]", "operators[0]: expected an email address"),
+            (
+                "map_tile_url = \"https://t.example.org/{z}/{x}.png\"",
+                "map_tile_url: expected a URL template with {z}, {x} and {y}",
+            ),
+            ("map_tile_url = \"ftp://t.example.org/{z}/{x}/{y}.png\"", "map_tile_url: expected an http(s) URL"),
+            (
+                "map_tile_url = \"https://t.example.org/{z}/{x}/{y}.png; script-src *\"",
+                "map_tile_url: expected an http(s) URL",
+            ),
             (
                 "[blobs]\nfolder = \"b\"\n[blobs.s3]\nendpoint = \"e\"\nbucket = \"b\"\naccess_key_id = \"a\"\nsecret_access_key = \"s\"",
                 "either folder or s3",

@@ -6,6 +6,7 @@
 //! the app puts what it decrypted.
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -16,9 +17,16 @@ mod files {
     include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
 }
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
-                   media-src 'self' blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
-                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The page's Content Security Policy; `tiles` is the one other origin images may come from
+/// (the configured map tiles).
+fn csp(tiles: Option<&str>) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:{}; \
+         media-src 'self' blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        tiles.map(|t| format!(" {t}")).unwrap_or_default()
+    )
+}
 
 const NOT_BUILT: &str = "<!doctype html><title>Porchlight</title><p>The web app was not built into this \
                          binary. Run <code>make build</code> (it runs <code>npm ci</code> and \
@@ -35,27 +43,27 @@ fn accepts_gzip(h: &HeaderMap) -> bool {
     })
 }
 
-async fn serve(uri: Uri, headers: HeaderMap) -> Response {
+async fn serve(State(csp): State<HeaderValue>, uri: Uri, headers: HeaderMap) -> Response {
     let path = match uri.path() {
         "/" => "/index.html",
         p => p,
     };
     let Some(&(name, ctype, body, gz)) = find(path) else {
         if path == "/index.html" {
-            return page(StatusCode::OK, "text/html; charset=utf-8", NOT_BUILT.as_bytes(), "no-cache");
+            return page(StatusCode::OK, "text/html; charset=utf-8", NOT_BUILT.as_bytes(), "no-cache", &csp);
         }
-        return page(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", b"not found", "no-cache");
+        return page(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", b"not found", "no-cache", &csp);
     };
     let cache = if name.starts_with("/assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
     match gz {
         Some(gz) if accepts_gzip(&headers) => {
-            let mut r = page(StatusCode::OK, ctype, gz, cache);
+            let mut r = page(StatusCode::OK, ctype, gz, cache, &csp);
             r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             r
         }
         _ => {
-            let mut r = page(StatusCode::OK, ctype, body, cache);
+            let mut r = page(StatusCode::OK, ctype, body, cache, &csp);
             if gz.is_some() {
                 r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             }
@@ -64,12 +72,18 @@ async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     }
 }
 
-fn page(status: StatusCode, ctype: &'static str, body: &'static [u8], cache: &'static str) -> Response {
+fn page(
+    status: StatusCode,
+    ctype: &'static str,
+    body: &'static [u8],
+    cache: &'static str,
+    csp: &HeaderValue,
+) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -78,12 +92,15 @@ fn page(status: StatusCode, ctype: &'static str, body: &'static [u8], cache: &'s
 
 /// The API router with the web app in front: `/`, `/index.html` and `/assets/…` are the
 /// app's; everything else goes to the API (which answers unknown paths with a JSON 404).
-pub fn with_app(api: Router) -> Router {
+/// `tile_origin` is the configured map tiles' origin, which the page may load images from.
+pub fn with_app(api: Router, tile_origin: Option<&str>) -> Router {
+    let csp = HeaderValue::from_str(&csp(tile_origin)).expect("tile origins are checked at config load");
     let get = axum::routing::get(serve);
     Router::new()
         .route("/", get.clone())
         .route("/index.html", get.clone())
         .route("/assets/{*path}", get)
+        .with_state(csp)
         .fallback_service(api)
 }
 
@@ -103,6 +120,13 @@ mod tests {
         let text = std::str::from_utf8(index.2).unwrap();
         assert!(!text.contains("<script>"), "no inline script (the CSP forbids it)");
         assert!(files::FILES.iter().any(|f| f.0.starts_with("/assets/") && f.0.ends_with(".js") && f.3.is_some()));
+    }
+
+    #[test]
+    fn images_come_only_from_the_app_and_the_configured_tiles() {
+        assert!(csp(None).contains("img-src 'self' blob: data:;"));
+        assert!(csp(Some("https://t.example.org")).contains("img-src 'self' blob: data: https://t.example.org;"));
+        assert!(csp(Some("https://t.example.org")).contains("connect-src 'self';"), "tiles are images, nothing else");
     }
 
     #[test]

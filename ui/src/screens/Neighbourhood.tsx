@@ -28,7 +28,7 @@ function areaText(a: Post['area']): string {
   return `an area of about ${a.area_km2 < 10 ? a.area_km2.toFixed(1) : Math.round(a.area_km2)} km²`;
 }
 
-export function Neighbourhood(p: { membership: Membership; keys: Keyring }) {
+export function Neighbourhood(p: { membership: Membership; keys: Keyring; tiles: string | null }) {
   const hid = p.membership.household_id;
   const canSetHome = p.membership.role === 'owner' || p.membership.role === 'full';
   const [home, setHome] = useState<HomeJson | null | undefined>(undefined);
@@ -61,7 +61,7 @@ export function Neighbourhood(p: { membership: Membership; keys: Keyring }) {
       ) : (
         <>
           <HomeSummary home={home} hid={hid} keys={p.keys} canChange={canSetHome} onChange={() => setHome(null)} />
-          <Feed hid={hid} home={home} />
+          <Feed hid={hid} home={home} tiles={p.tiles} />
           <Messages />
         </>
       )}
@@ -155,7 +155,7 @@ function HomeSummary(p: { home: HomeJson; hid: string; keys: Keyring; canChange:
   );
 }
 
-function Feed(p: { hid: string; home: HomeJson }) {
+function Feed(p: { hid: string; home: HomeJson; tiles: string | null }) {
   const [radius, setRadius] = useState(2000);
   const [view, setView] = useState<'list' | 'map'>('list');
   const [posts, setPosts] = useState<Post[] | null>(null);
@@ -230,6 +230,7 @@ function Feed(p: { hid: string; home: HomeJson }) {
           {view === 'map' && (
             <FeedMap
               home={p.home.home_cell}
+              tiles={p.tiles}
               radius={radius}
               posts={posts}
               onPick={(id) => {
@@ -564,9 +565,35 @@ function Messages() {
   );
 }
 
-/** An offline map: the areas of the posts, the home cell and the radius, drawn in a local
- * equirectangular projection around the home (no tiles, no network). */
-function FeedMap(p: { home: string; radius: number; posts: Post[]; onPick: (id: string) => void }) {
+/** Web Mercator tiles covering a square of `span` metres around (lat, lon), placed with
+ * `xy` (the map's local projection, which matches Mercator to well under a pixel at the
+ * scale of a town). */
+function tiles(template: string, lat: number, lon: number, span: number, scale: number, xy: (p: number[]) => number[]) {
+  const earth = 40_075_016.686 * Math.cos((lat * Math.PI) / 180);
+  const z = Math.max(0, Math.min(19, Math.round(Math.log2((earth * scale) / 256))));
+  const n = 2 ** z;
+  const tx = (lo: number) => ((lo + 180) / 360) * n;
+  const ty = (la: number) => ((1 - Math.log(Math.tan((la * Math.PI) / 180) + 1 / Math.cos((la * Math.PI) / 180)) / Math.PI) / 2) * n;
+  const lonOf = (x: number) => (x / n) * 360 - 180;
+  const latOf = (y: number) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) * 180) / Math.PI;
+  const dLat = span / 111_320;
+  const dLon = span / (111_320 * Math.cos((lat * Math.PI) / 180));
+  const out: { key: string; href: string; x: number; y: number; w: number; h: number }[] = [];
+  for (let x = Math.floor(tx(lon - dLon)); x <= Math.floor(tx(lon + dLon)); x++) {
+    for (let y = Math.floor(ty(lat + dLat)); y <= Math.floor(ty(lat - dLat)); y++) {
+      const [xa, ya] = xy([latOf(y), lonOf(x)]);
+      const [xb, yb] = xy([latOf(y + 1), lonOf(x + 1)]);
+      const href = template.replace('{z}', String(z)).replace('{x}', String(x)).replace('{y}', String(y));
+      out.push({ key: `${z}/${x}/${y}`, href, x: xa!, y: ya!, w: xb! - xa!, h: yb! - ya! });
+    }
+  }
+  return out;
+}
+
+/** The map: the areas of the posts, the home cell and the radius, drawn in a local
+ * equirectangular projection around the home. Offline unless the operator configured a
+ * tile URL, whose tiles then lie underneath. */
+function FeedMap(p: { home: string; tiles: string | null; radius: number; posts: Post[]; onPick: (id: string) => void }) {
   const [clat, clon] = cellToLatLng(p.home);
   const mPerDegLat = 111_320;
   const mPerDegLon = 111_320 * Math.cos((clat * Math.PI) / 180);
@@ -584,6 +611,7 @@ function FeedMap(p: { home: string; radius: number; posts: Post[]; onPick: (id: 
     <figure className="card map">
       <svg viewBox={`0 0 ${size} ${size}`} role="img" aria-label={`Map of ${p.posts.length} post${p.posts.length === 1 ? '' : 's'} within ${km(p.radius)}`}>
         <rect width={size} height={size} className="map-bg" />
+        {p.tiles && tiles(p.tiles, clat, clon, span, scale, xy).map((t) => <image key={t.key} href={t.href} x={t.x} y={t.y} width={t.w} height={t.h} />)}
         {[-2, -1, 0, 1, 2].map((i) => (
           <g key={i} className="map-grid">
             <line x1={0} x2={size} y1={size / 2 + (i * size) / 5} y2={size / 2 + (i * size) / 5} />
@@ -608,7 +636,7 @@ function FeedMap(p: { home: string; radius: number; posts: Post[]; onPick: (id: 
         <polygon points={poly(p.home)} className="map-home" />
       </svg>
       <figcaption className="muted">
-        Each shape is the area a post comes from (never a point). The dashed circle is {km(p.radius)}; the outlined cell is your home's. Grid lines
+        {p.tiles && <>Map tiles from {new URL(p.tiles.replace(/[{}]/g, '')).host}. </>}Each shape is the area a post comes from (never a point). The dashed circle is {km(p.radius)}; the outlined cell is your home's. Grid lines
         every {km(Math.round((2 * span) / 5 / 100) * 100)}.
       </figcaption>
     </figure>

@@ -309,6 +309,7 @@ pub async fn session(State(st): State<AppState>, actor: Actor) -> ApiResult<Json
         has_keys: a.public_keys.is_some(),
         households,
         operator: crate::routes::neighbourhood::is_operator(&st, a),
+        map_tile_url: st.settings.map_tile_url.clone(),
     }))
 }
 
