@@ -396,6 +396,18 @@ async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
     mine.owner.ok(Method::DELETE, &format!("/api/posts/{pid}"), None).await;
     assert_eq!(near.owner.ok(Method::GET, "/api/relay", None).await, json!([]));
     assert!(s.state.db.comments(&pid, 10).await.unwrap().is_empty());
+
+    // A flood is refused: 10 posts an hour per account.
+    let new_post = format!("/api/households/{hid}/posts");
+    for i in 0..10 {
+        mine.owner.ok(Method::POST, &new_post, Some(json!({"category": "general", "body": format!("p{i}")}))).await;
+    }
+    let (st, e) =
+        mine.owner.call(Method::POST, &new_post, Some(json!({"category": "general", "body": "one more"}))).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("rate: at most 10 posts an hour"), "{e}");
+    s.advance(3_600_001);
+    mine.owner.ok(Method::POST, &new_post, Some(json!({"category": "general", "body": "an hour on"}))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

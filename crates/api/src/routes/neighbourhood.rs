@@ -32,6 +32,29 @@ async fn count_post(st: &AppState, area: i64, delta: i64) -> ApiResult<()> {
     Ok(())
 }
 
+/// What one account may write to the neighbourhood in an hour: posts, comments, reports
+/// and new conversations through the relay. Enough for anyone in good faith; a flood is
+/// refused with a 429 that says when to try again.
+const HOURLY: [(i64, &str); 4] = [(10, "posts"), (60, "comments"), (30, "reports"), (20, "new conversations")];
+
+#[derive(Clone, Copy)]
+enum Write {
+    Post = 0,
+    Comment = 1,
+    Report = 2,
+    Conversation = 3,
+}
+
+/// Refuses a write of `kind` when `account` has made its hourly allowance of them.
+async fn within_limit(st: &AppState, account: &str, kind: Write) -> ApiResult<()> {
+    let counts = st.db.recent_writes(account, st.now_ms() - 3_600_000).await?;
+    let (max, what) = HOURLY[kind as usize];
+    if counts[kind as usize] >= max {
+        return Err(err!(ResourceExhausted, "rate: at most {max} {what} an hour; try again later").into());
+    }
+    Ok(())
+}
+
 /// The most comments a post takes.
 const COMMENTS_MAX: i64 = 500;
 
@@ -165,6 +188,7 @@ pub async fn create_post(
     if st.db.rules_accepted(&m.account_id).await?.as_deref() != Some(rules_hash(&st.settings.posting_rules).as_str()) {
         return Err(err!(FailedPrecondition, "rules: read and accept the neighbourhood's posting rules first").into());
     }
+    within_limit(&st, &m.account_id, Write::Post).await?;
     let home = home_of(&st, &hid).await?;
     let cells = chain(home);
     let census = Counted { cells, counts: st.db.census(cells).await? };
@@ -404,6 +428,7 @@ pub async fn add_comment(
             err!(FailedPrecondition, "post_id: post {pid} has {COMMENTS_MAX} comments, the most it takes").into()
         );
     }
+    within_limit(&st, &m.account_id, Write::Comment).await?;
     let c = st.db.add_comment(&random_hex(16), &pid, &m.account_id, &req.body, st.now_ms()).await?;
     Ok(Json(comment_json(c, &m.account_id)))
 }
@@ -437,6 +462,7 @@ pub async fn report_post(
     if p.author_id == m.account_id {
         return Err(err!(FailedPrecondition, "post_id: you wrote post {pid}; edit or delete it instead").into());
     }
+    within_limit(&st, &m.account_id, Write::Report).await?;
     let new = st.db.report_post(&pid, &m.account_id, req.reason.trim(), st.now_ms()).await?;
     tracing::info!(post = %pid, "neighbourhood post reported");
     Ok(Json(ReportedJson { reported: true, new }))
@@ -498,6 +524,9 @@ pub async fn contact_poster(
     let p = visible_post(&st, &hid, &m.account_id, &pid).await?;
     if p.author_id == m.account_id {
         return Err(err!(FailedPrecondition, "post_id: you wrote post {pid}").into());
+    }
+    if st.db.relay_threads(&m.account_id).await?.iter().all(|t| t.post_id != pid) {
+        within_limit(&st, &m.account_id, Write::Conversation).await?;
     }
     let tid = st.db.relay_thread_for(&random_hex(16), &pid, &m.account_id, st.now_ms()).await?;
     st.db.add_relay_message(&tid, &msg).await?;

@@ -638,6 +638,23 @@ impl Db {
             .collect())
     }
 
+    /// What `account` wrote since `since_ms`: posts, comments, reports and new relay
+    /// threads, for the per-account limits.
+    pub async fn recent_writes(&self, account: &str, since_ms: i64) -> Result<[i64; 4], Error> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM post WHERE author_id = $1 AND created_ms >= $2), \
+             (SELECT COUNT(*) FROM post_comment WHERE author_id = $1 AND created_ms >= $2), \
+             (SELECT COUNT(*) FROM post_report WHERE reporter_id = $1 AND created_ms >= $2), \
+             (SELECT COUNT(*) FROM relay_thread WHERE asker_id = $1 AND created_ms >= $2)",
+        )
+        .bind(account)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err("counting recent writes"))?;
+        Ok([r.get(0), r.get(1), r.get(2), r.get(3)])
+    }
+
     /// The hash of the posting rules `account` accepted, if any.
     pub async fn rules_accepted(&self, account: &str) -> Result<Option<String>, Error> {
         let r = sqlx::query("SELECT rules_hash FROM rules_accepted WHERE account_id = $1")

@@ -242,6 +242,7 @@ CREATE TABLE post (
 CREATE INDEX post_household ON post (household_id);
 CREATE INDEX post_area_time ON post (area_cell, created_ms, id);
 CREATE INDEX post_time ON post (created_ms, id, area_cell);
+CREATE INDEX post_author_time ON post (author_id, created_ms);
 
 -- Comments on posts. Readers see an alias, never an account: 0 is the post's author, 1, 2,
 -- … the other commenters in the order they first commented on that post.
@@ -254,6 +255,7 @@ CREATE TABLE post_comment (
   created_ms BIGINT NOT NULL
 );
 CREATE INDEX post_comment_post ON post_comment (post_id, created_ms);
+CREATE INDEX post_comment_author_time ON post_comment (author_id, created_ms);
 
 -- Reports of posts for the operator's moderation queue: one per account and post.
 CREATE TABLE post_report (
@@ -263,6 +265,7 @@ CREATE TABLE post_report (
   created_ms BIGINT NOT NULL,
   PRIMARY KEY (post_id, reporter_id)
 );
+CREATE INDEX post_report_reporter_time ON post_report (reporter_id, created_ms);
 
 -- The contact relay: a private thread between a post's author and one neighbour who wrote
 -- to them about it. Neither learns the other's account; `reveal` holds contact details the
@@ -274,6 +277,7 @@ CREATE TABLE relay_thread (
   created_ms BIGINT NOT NULL,
   UNIQUE (post_id, asker_id)
 );
+CREATE INDEX relay_thread_asker_time ON relay_thread (asker_id, created_ms);
 CREATE TABLE relay_message (
   id TEXT PRIMARY KEY,
   thread_id TEXT NOT NULL REFERENCES relay_thread (id) ON DELETE CASCADE,
