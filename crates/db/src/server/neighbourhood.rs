@@ -27,19 +27,27 @@ pub struct Post {
 const POST_COLUMNS: &str =
     "id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, hidden_reason, hidden_ms";
 
+/// A [`Post`] from the first ten columns (in `POST_COLUMNS` order) of a row of any of the
+/// drivers: `$get` is the row's getter, `$($q)?` a `?` where it returns a `Result`.
+macro_rules! post_of {
+    ($r:expr, $get:ident $($q:tt)?) => {
+        Post {
+            id: $r.$get(0)$($q)?,
+            household_id: $r.$get(1)$($q)?,
+            author_id: $r.$get(2)$($q)?,
+            category: $r.$get(3)$($q)?,
+            body: $r.$get(4)$($q)?,
+            area_cell: $r.$get(5)$($q)?,
+            created_ms: $r.$get(6)$($q)?,
+            edited_ms: $r.$get(7)$($q)?,
+            hidden_reason: $r.$get(8)$($q)?,
+            hidden_ms: $r.$get(9)$($q)?,
+        }
+    };
+}
+
 fn post(r: &AnyRow) -> Post {
-    Post {
-        id: r.get(0),
-        household_id: r.get(1),
-        author_id: r.get(2),
-        category: r.get(3),
-        body: r.get(4),
-        area_cell: r.get(5),
-        created_ms: r.get(6),
-        edited_ms: r.get(7),
-        hidden_reason: r.get(8),
-        hidden_ms: r.get(9),
-    }
+    post_of!(r, get)
 }
 
 /// A post in a feed, with its number of comments.
@@ -693,37 +701,9 @@ fn relay_thread(r: &AnyRow) -> RelayThread {
 }
 
 fn pg_feed_item(r: &sqlx::postgres::PgRow) -> FeedItem {
-    FeedItem {
-        post: Post {
-            id: r.get(0),
-            household_id: r.get(1),
-            author_id: r.get(2),
-            category: r.get(3),
-            body: r.get(4),
-            area_cell: r.get(5),
-            created_ms: r.get(6),
-            edited_ms: r.get(7),
-            hidden_reason: r.get(8),
-            hidden_ms: r.get(9),
-        },
-        comments: r.get(10),
-    }
+    FeedItem { post: post_of!(r, get), comments: r.get(10) }
 }
 
 fn sqlite_feed_item(r: &rusqlite::Row) -> rusqlite::Result<FeedItem> {
-    Ok(FeedItem {
-        post: Post {
-            id: r.get(0)?,
-            household_id: r.get(1)?,
-            author_id: r.get(2)?,
-            category: r.get(3)?,
-            body: r.get(4)?,
-            area_cell: r.get(5)?,
-            created_ms: r.get(6)?,
-            edited_ms: r.get(7)?,
-            hidden_reason: r.get(8)?,
-            hidden_ms: r.get(9)?,
-        },
-        comments: r.get(10)?,
-    })
+    Ok(FeedItem { post: post_of!(r, get?), comments: r.get(10)? })
 }
