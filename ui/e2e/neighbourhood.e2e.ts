@@ -155,6 +155,7 @@ describe('the neighbourhood', () => {
     await near.reload();
     await near.getByRole('button', { name: /You wrote about a Crime post/ }).click();
     await near.getByLabel('Conversation').getByText('Shared contact details: Sam, 01234 567890').waitFor();
+    await near.getByLabel('Conversation').scrollIntoViewIfNeeded();
     await shoot(near, 'neighbourhood-relay');
   });
 
