@@ -23,6 +23,12 @@ mod routes;
 
 /// The neighbourhood posting rules a server has unless its operator writes its own.
 pub use routes::neighbourhood::DEFAULT_RULES;
+
+/// Loads what the first requests would otherwise wait for: the neighbourhood feed's
+/// per-area post counts.
+pub async fn preload(st: &AppState) -> Result<(), base::Error> {
+    routes::neighbourhood::area_counts(st).await.map(|_| ()).map_err(|e| e.0)
+}
 pub mod secrets;
 pub mod state;
 pub mod types;

@@ -293,6 +293,14 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     println!("porchlight server listening on http://{addr}");
     tracing::info!(%addr, database = %c.database_url(), "server listening");
     let worker = tokio::spawn(retention_worker(db.clone(), blobs, Duration::from_secs(c.retention_interval_s.get())));
+    // The feed's per-area counts, loaded now rather than on the first feed request (1.4 s
+    // with a million posts on SQLite); a failure here is retried by that request.
+    let warm = st.clone();
+    tokio::spawn(async move {
+        if let Err(e) = api::preload(&warm).await {
+            tracing::warn!(error = %e, "loading the neighbourhood's per-area counts");
+        }
+    });
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGINT handler", e))?;
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| Error::wrap(ErrorKind::Internal, "SIGTERM handler", e))?;

@@ -18,7 +18,7 @@ use crate::types::*;
 const SEEK_ROWS: f64 = 8.0;
 
 /// The per-area post counts (`Inner::area_posts`), loaded on first use.
-async fn area_counts(st: &AppState) -> ApiResult<&std::sync::Mutex<std::collections::HashMap<i64, i64>>> {
+pub(crate) async fn area_counts(st: &AppState) -> ApiResult<&std::sync::Mutex<std::collections::HashMap<i64, i64>>> {
     Ok(st
         .area_posts
         .get_or_try_init(|| async { Ok::<_, base::Error>(std::sync::Mutex::new(st.db.area_post_counts().await?)) })
