@@ -144,14 +144,7 @@ fn check_post(category: &str, body: &str) -> Result<(), base::Error> {
     if !POST_CATEGORIES.contains(&category) {
         base::bail!(InvalidArgument, "category: expected one of {}, got {category:?}", POST_CATEGORIES.join(", "));
     }
-    let n = body.trim().chars().count();
-    if n == 0 || body.chars().count() > POST_CHARS_MAX {
-        base::bail!(InvalidArgument, "body: expected 1 to {POST_CHARS_MAX} characters, got {n}");
-    }
-    if body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        base::bail!(InvalidArgument, "body: control characters other than line breaks and tabs are not allowed");
-    }
-    Ok(())
+    check_text("body", body, POST_CHARS_MAX)
 }
 
 fn post_json(p: db::server::Post, hid: &str, account: &str, comments: i64) -> ApiResult<PostJson> {
@@ -266,29 +259,22 @@ pub async fn feed_live(
     Path(hid): Path<String>,
 ) -> ApiResult<impl axum::response::IntoResponse> {
     use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
     actor.member(&st, &hid, Permission::Neighbourhood).await?;
     let home = home_of(&st, &hid).await?;
     // Each post within the widest radius is a signal to fetch the feed again (which applies
     // the member's own radius); the signal carries only the area the feed would show.
-    let rx = st.new_posts.subscribe();
-    let stream = futures::stream::unfold(rx, move |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(area) => {
-                    let Ok(cell) = CellIndex::try_from(area as u64) else { continue };
-                    if !community::in_feed(home, community::RADIUS_MAX_M, cell) {
-                        continue;
-                    }
-                    let ev = Event::default()
-                        .event("post")
-                        .json_data(NewPostSignalJson { area: cell.to_string() })
-                        .expect("serializable");
-                    return Some((Ok::<_, std::convert::Infallible>(ev), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+    let stream = crate::routes::sync::broadcast_stream(st.new_posts.subscribe()).filter_map(move |area| {
+        let near =
+            CellIndex::try_from(area as u64).ok().filter(|c| community::in_feed(home, community::RADIUS_MAX_M, *c));
+        futures::future::ready(near.map(|cell| {
+            Ok::<_, std::convert::Infallible>(
+                Event::default()
+                    .event("post")
+                    .json_data(NewPostSignalJson { area: cell.to_string() })
+                    .expect("serializable"),
+            )
+        }))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }
@@ -315,7 +301,7 @@ pub async fn edit_post(
     check_post(&req.category, &req.body)?;
     let now = st.now_ms();
     st.db.edit_post(&pid, &req.category, &req.body, now).await?;
-    let comments = st.db.comments(&pid, COMMENTS_MAX).await?.len() as i64;
+    let comments = st.db.comment_count(&pid).await?;
     let hid = p.household_id.clone();
     let account = p.author_id.clone();
     let p = db::server::Post { category: req.category, body: req.body, edited_ms: Some(now), ..p };
@@ -423,7 +409,7 @@ pub async fn add_comment(
     let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
     check_text("body", &req.body, COMMENT_CHARS_MAX)?;
     visible_post(&st, &hid, &m.account_id, &pid).await?;
-    if st.db.comments(&pid, COMMENTS_MAX).await?.len() as i64 >= COMMENTS_MAX {
+    if st.db.comment_count(&pid).await? >= COMMENTS_MAX {
         return Err(
             err!(FailedPrecondition, "post_id: post {pid} has {COMMENTS_MAX} comments, the most it takes").into()
         );
@@ -480,10 +466,12 @@ fn relay_thread_json(t: &db::server::RelayThread, account: &str) -> RelayThreadJ
 
 async fn conversation(st: &AppState, t: db::server::RelayThread, account: &str) -> ApiResult<RelayConversationJson> {
     let poster = t.author_id == account;
-    let messages = st
-        .db
-        .relay_messages(&t.id)
-        .await?
+    let stored = st.db.relay_messages(&t.id).await?;
+    let mut thread = relay_thread_json(&t, account);
+    if let Some(m) = stored.last() {
+        thread.last_ms = m.created_ms;
+    }
+    let messages = stored
         .into_iter()
         .map(|m| RelayMessageJson {
             from_me: m.from_author == poster,
@@ -493,10 +481,6 @@ async fn conversation(st: &AppState, t: db::server::RelayThread, account: &str) 
             created_ms: m.created_ms,
         })
         .collect();
-    let mut thread = relay_thread_json(&t, account);
-    if let Some(m) = st.db.relay_messages(&t.id).await?.last() {
-        thread.last_ms = m.created_ms;
-    }
     Ok(RelayConversationJson { thread, messages })
 }
 
@@ -525,7 +509,7 @@ pub async fn contact_poster(
     if p.author_id == m.account_id {
         return Err(err!(FailedPrecondition, "post_id: you wrote post {pid}").into());
     }
-    if st.db.relay_threads(&m.account_id).await?.iter().all(|t| t.post_id != pid) {
+    if st.db.relay_thread_of(&pid, &m.account_id).await?.is_none() {
         within_limit(&st, &m.account_id, Write::Conversation).await?;
     }
     let tid = st.db.relay_thread_for(&random_hex(16), &pid, &m.account_id, st.now_ms()).await?;

@@ -524,7 +524,7 @@ pub async fn live(State(st): State<AppState>, actor: Actor, Path(hid): Path<Stri
     let rx = st.live.subscribe();
     Metrics::add(&st.metrics.live_subscribers, 1);
     let guard = SubscriberGuard(st.clone());
-    let stream = tokio_stream_from(rx).filter_map(move |l| {
+    let stream = broadcast_stream(rx).filter_map(move |l| {
         let _keep = &guard;
         let ok = l.household_id == m.household_id && in_window(&m, l.event.start_ms);
         let out = ok.then(|| {
@@ -544,8 +544,10 @@ impl Drop for SubscriberGuard {
 }
 
 /// A broadcast receiver as a stream; a subscriber that lags skips what it missed (the
-/// timeline has it) rather than ending.
-fn tokio_stream_from(rx: tokio::sync::broadcast::Receiver<Live>) -> impl futures::Stream<Item = Live> {
+/// timeline or the feed has it) rather than ending.
+pub(crate) fn broadcast_stream<T: Clone + Send + 'static>(
+    rx: tokio::sync::broadcast::Receiver<T>,
+) -> impl futures::Stream<Item = T> {
     futures::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {

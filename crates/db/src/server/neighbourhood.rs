@@ -459,6 +459,15 @@ impl Db {
         Ok(rows.iter().map(comment).collect())
     }
 
+    pub async fn comment_count(&self, post_id: &str) -> Result<i64, Error> {
+        let r = sqlx::query("SELECT COUNT(*) FROM post_comment WHERE post_id = $1")
+            .bind(post_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("counting comments"))?;
+        Ok(r.get(0))
+    }
+
     pub async fn comment(&self, id: &str) -> Result<Option<Comment>, Error> {
         let r = sqlx::query("SELECT id, post_id, author_id, alias, body, created_ms FROM post_comment WHERE id = $1")
             .bind(id)
@@ -546,16 +555,6 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Dismisses a post's reports without hiding it.
-    pub async fn dismiss_reports(&self, post_id: &str) -> Result<u64, Error> {
-        Ok(sqlx::query("DELETE FROM post_report WHERE post_id = $1")
-            .bind(post_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("dismissing reports"))?
-            .rows_affected())
-    }
-
     /// The relay thread between `asker` and the author of `post_id`, created if new
     /// (`id` names a new one).
     pub async fn relay_thread_for(&self, id: &str, post_id: &str, asker: &str, now_ms: i64) -> Result<String, Error> {
@@ -570,13 +569,20 @@ impl Db {
         .execute(&self.pool)
         .await
         .map_err(db_err("opening a relay thread"))?;
+        self.relay_thread_of(post_id, asker)
+            .await?
+            .ok_or_else(|| base::err!(Internal, "relay thread for post {post_id}: not there after its insert"))
+    }
+
+    /// The id of the relay thread between `asker` and the author of `post_id`, if any.
+    pub async fn relay_thread_of(&self, post_id: &str, asker: &str) -> Result<Option<String>, Error> {
         let r = sqlx::query("SELECT id FROM relay_thread WHERE post_id = $1 AND asker_id = $2")
             .bind(post_id)
             .bind(asker)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db_err("reading a relay thread"))?;
-        Ok(r.get(0))
+        Ok(r.map(|r| r.get(0)))
     }
 
     /// Threads `account` takes part in, as the post's author or as the neighbour who wrote,
