@@ -339,6 +339,46 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// A session for a model already read (and checked) from `name`.
+    pub(crate) fn session(&self, name: &str, bytes: &[u8], threads: usize) -> Result<Session, Error> {
+        let opts = |e: ort::Error<_>| base::err!(Internal, "ONNX Runtime session options: {e}");
+        Session::builder(&self.0)
+            .map_err(|e| base::err!(Internal, "ONNX Runtime session: {e}"))?
+            .with_intra_threads(threads)
+            .map_err(opts)?
+            .with_inter_threads(1)
+            .map_err(opts)?
+            .commit_from_memory(bytes)
+            .map_err(|e| base::err!(InvalidArgument, "model {name} is not a usable ONNX model: {e}"))
+    }
+}
+
+/// Reads a model file, checking it against the SHA-256 recorded when it was installed.
+pub(crate) fn read_model(path: &Path, sha256: Option<&str>) -> Result<Vec<u8>, Error> {
+    let name = path.display();
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(
+            if e.kind() == std::io::ErrorKind::NotFound {
+                base::ErrorKind::NotFound
+            } else {
+                base::ErrorKind::Internal
+            },
+            format!("reading model {name}: {e} (run `make setup`)"),
+        )
+    })?;
+    if let Some(want) = sha256 {
+        let got = sha256_hex(&bytes);
+        if !got.eq_ignore_ascii_case(want) {
+            bail!(
+                DataLoss,
+                "model {name} has SHA-256 {got}, expected {want}: the file is damaged or was replaced (run `make setup`)"
+            );
+        }
+    }
+    Ok(bytes)
+}
+
 /// A detector running an ONNX model.
 pub struct OnnxDetector {
     session: Session,
@@ -384,34 +424,8 @@ impl OnnxDetector {
         if spec.labels.is_empty() {
             bail!(InvalidArgument, "model {name}: no labels");
         }
-        let bytes = std::fs::read(&spec.model).map_err(|e| {
-            Error::new(
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    base::ErrorKind::NotFound
-                } else {
-                    base::ErrorKind::Internal
-                },
-                format!("reading model {name}: {e}"),
-            )
-        })?;
-        if let Some(want) = &spec.sha256 {
-            let got = sha256_hex(&bytes);
-            if !got.eq_ignore_ascii_case(want) {
-                bail!(
-                    DataLoss,
-                    "model {name} has SHA-256 {got}, expected {want}: the file is damaged or was replaced (run `make setup`)"
-                );
-            }
-        }
-        let opts = |e: ort::Error<_>| base::err!(Internal, "ONNX Runtime session options: {e}");
-        let session = Session::builder(&rt.0)
-            .map_err(|e| base::err!(Internal, "ONNX Runtime session: {e}"))?
-            .with_intra_threads(spec.threads)
-            .map_err(opts)?
-            .with_inter_threads(1)
-            .map_err(opts)?
-            .commit_from_memory(&bytes)
-            .map_err(|e| base::err!(InvalidArgument, "model {name} is not a usable ONNX model: {e}"))?;
+        let bytes = read_model(&spec.model, spec.sha256.as_deref())?;
+        let session = rt.session(&name, &bytes, spec.threads)?;
         let (input_name, size, channels_last) = Self::check_input(&session, &name)?;
         let output_name = Self::check_output(&session, &name, spec.format, spec.labels.len())?;
         let (w, h) = size;

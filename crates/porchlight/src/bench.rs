@@ -75,6 +75,16 @@ pub enum BenchCmd {
         #[arg(long)]
         analysis: bool,
     },
+    /// Preparing a clip for posting (decode, detect people, faces and text, blur, encode)
+    /// on one core, against the clip's duration.
+    Redact {
+        /// The clip (H.264 without B-frames; scripts/bench.sh makes 30 s of the person clip).
+        #[arg(long)]
+        file: PathBuf,
+        /// Timed runs (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
     /// Ciphertext upload throughput into the server's local store over loopback HTTP.
     Upload(crate::bench_server::UploadArgs),
     /// Timeline query latency (one camera, one day) under a steady request rate, with wrk.
@@ -132,6 +142,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
         BenchCmd::Feed(a) => crate::bench_feed::feed(a),
         BenchCmd::Detect { file, runs } => detect_bench(&file, runs),
+        BenchCmd::Redact { file, runs } => crate::redact::bench(&file, runs),
         BenchCmd::Objects { file, runs, threads, dump_input, analysis } => {
             objects_bench(&file, runs, threads, dump_input.as_deref(), analysis)
         }

@@ -8,6 +8,7 @@ mod config;
 mod demo_seed;
 mod keys;
 mod motion;
+mod redact;
 mod server;
 mod timearg;
 mod ui;
@@ -207,6 +208,8 @@ enum Cmd {
     },
     /// Run motion detection over a clip and print the motion events (to try settings).
     Motion(motion::MotionArgs),
+    /// Prepare a clip for posting: people, faces and text pixelated, masks black, no audio.
+    Redact(redact::RedactArgs),
     /// Whole-system benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -368,6 +371,7 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         }
         Cmd::Bench { cmd } => bench::run(cmd),
         Cmd::Motion(a) => motion::run(a),
+        Cmd::Redact(a) => redact::run(a),
     }
 }
 
