@@ -30,11 +30,13 @@ export function onSignedOut(f: () => void): () => void {
 
 export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  const raw = body instanceof Uint8Array;
+  if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
   if (csrf && method !== 'GET') headers['x-csrf-token'] = csrf;
   let r: Response;
   try {
-    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    const sent = body === undefined ? undefined : raw ? new Blob([body as Uint8Array<ArrayBuffer>]) : JSON.stringify(body);
+    r = await fetch(path, { method, headers, body: sent, credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection; the app retries when you act again.');
   }
@@ -173,6 +175,14 @@ export interface Post {
   editable: boolean;
   comments: number;
   hidden_reason: string | null;
+  media: PostMedia[];
+}
+
+export interface PostMedia {
+  id: string;
+  kind: 'photo' | 'clip';
+  size_bytes: number;
+  sha256: string;
 }
 
 export interface Comment {
@@ -227,7 +237,10 @@ export const neighbourhood = {
     }
     return call<Post[]>('GET', `/api/households/${hid}/feed?${p}`);
   },
-  post: (hid: string, category: string, body: string) => call<Post>('POST', `/api/households/${hid}/posts`, { category, body }),
+  post: (hid: string, category: string, body: string, media: string[] = []) =>
+    call<Post>('POST', `/api/households/${hid}/posts`, { category, body, media }),
+  upload: (hid: string, kind: 'photo' | 'clip', bytes: Uint8Array) => call<PostMedia>('POST', `/api/households/${hid}/post-media?kind=${kind}`, bytes),
+  mediaUrl: (hid: string, id: string) => `/api/households/${hid}/post-media/${id}`,
   edit: (pid: string, category: string, body: string) => call<Post>('PUT', `/api/posts/${pid}`, { category, body }),
   remove: (pid: string) => call<{ ok: boolean }>('DELETE', `/api/posts/${pid}`),
   comments: (hid: string, pid: string) => call<Comment[]>('GET', `/api/households/${hid}/posts/${pid}/comments`),

@@ -106,3 +106,92 @@ export async function watchLive(
   }
 }
 
+
+/** What the agent says about a clip it prepared for posting (crates/agent/src/post_clip.rs). */
+export interface PreparedClip {
+  sha256: string;
+  size_bytes: number;
+  camera: string;
+  stream: string;
+  start_ms: number;
+  end_ms: number;
+  frames: number;
+  width: number;
+  height: number;
+  duration_s: number;
+  people: boolean;
+  faces: boolean;
+  text: boolean;
+  frames_with_people: number;
+  frames_with_faces: number;
+  frames_with_text: number;
+  masks: number;
+  audio: boolean;
+  seconds_taken: number;
+}
+
+export interface ClipAsk {
+  start_ms: number;
+  end_ms: number;
+  people: boolean;
+  faces: boolean;
+  text: boolean;
+}
+
+/** Lower-case hex SHA-256. */
+export async function sha256Hex(b: Uint8Array): Promise<string> {
+  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', b as Uint8Array<ArrayBuffer>)));
+}
+
+/**
+ * Asks the household's agent to prepare `camera`'s footage in `ask` for posting (people,
+ * faces and text blurred there, where the footage is), and returns the agent's description
+ * and the clip's bytes, sealed on the way for this browser alone. Rejects with the agent's
+ * reason when it could not, and when what arrived is not what was asked for.
+ */
+export async function prepareClip(
+  household: string,
+  camera: string,
+  keys: Keyring,
+  ask: ClipAsk,
+  signal: AbortSignal,
+): Promise<{ made: PreparedClip; bytes: Uint8Array }> {
+  const secret = await p256Generate();
+  const pub = await p256Public(secret);
+  const request = await liveRequest(keys, household, camera, pub, Date.now());
+  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/clips/prepare`, {
+    request: hex(request),
+    prepare: ask,
+  });
+  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
+  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the prepared clip`);
+  const reader = r.body.getReader();
+  const framer = new Framer();
+  const opener = new LiveOpener(secret, pub);
+  let made: PreparedClip | null = null;
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    for (const m of framer.push(value)) {
+      const seg = await opener.open(m);
+      if (!seg) continue;
+      if (made) {
+        parts.push(seg);
+        continue;
+      }
+      const d = JSON.parse(new TextDecoder().decode(seg)) as PreparedClip & { error?: string };
+      if (d.error) throw new Error(`Your camera hub could not prepare the clip: ${d.error}`);
+      made = d;
+    }
+  }
+  if (!made) throw new Error('Your camera hub did not answer (is it online?).');
+  if (made.start_ms !== ask.start_ms || made.end_ms !== ask.end_ms || made.camera !== camera) {
+    throw new Error('The prepared clip is not the stretch that was asked for; it was not used.');
+  }
+  const bytes = concat(...parts);
+  if (bytes.length !== made.size_bytes || (await sha256Hex(bytes)) !== made.sha256) {
+    throw new Error('The prepared clip arrived incomplete or altered; try again.');
+  }
+  return { made, bytes };
+}

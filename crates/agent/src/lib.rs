@@ -15,6 +15,7 @@ pub mod inputs;
 pub mod layout;
 pub mod live;
 pub mod mqtt;
+pub mod post_clip;
 pub mod recovery;
 pub mod remote;
 pub mod retention;
@@ -284,7 +285,16 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             layout.clone(),
             ctx.db.clone(),
             opts.clocks.clone(),
-            uploader::FromOwner { remote: remote.clone(), hub: hub.clone() },
+            uploader::FromOwner {
+                remote: remote.clone(),
+                hub: hub.clone(),
+                posting: Some(Arc::new(post_clip::Posting::new(
+                    layout.clone(),
+                    ctx.db.clone(),
+                    remote.clone(),
+                    opts.cameras.iter().map(|c| (c.name.clone(), c.masks.clone())).collect(),
+                ))),
+            },
             shutdown.clone(),
         )));
     }

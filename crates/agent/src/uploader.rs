@@ -511,6 +511,94 @@ impl Client {
         }
     }
 
+    /// Answers a request for a clip to post: claims the session at once (preparing takes
+    /// longer than an unanswered request waits), prepares the clip, declares its hash to
+    /// the server, then streams a description and the clip's bytes, sealed for the
+    /// browser's session key. A failure is sent (sealed) as the description's `error`.
+    async fn clip_session(
+        &self,
+        posting: Arc<crate::post_clip::Posting>,
+        session_id: String,
+        request: String,
+        ask: crate::post_clip::Ask,
+    ) {
+        let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
+        let checked = crypto::keys::unhex(&request)
+            .ok_or_else(|| base::err!(DataLoss, "clip: the request is not hex"))
+            .and_then(|b| crate::live::check(&posting.layout, &b, now));
+        let q = match checked {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(session = %session_id, "refusing a clip request: {e}");
+                return;
+            }
+        };
+        tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "preparing a clip to post");
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+        let body = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<Vec<u8>, std::io::Error>(b), rx))
+        });
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("HTTP client");
+        let post = http
+            .post(self.url(&format!("/api/device/live/{session_id}")))
+            .bearer_auth(&self.link.token)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .send();
+        let work = async move {
+            let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
+            let _ = tx.send(sealer.header()).await;
+            let camera = q.camera.clone();
+            let p = posting.clone();
+            let made = tokio::task::spawn_blocking(move || p.prepare(&camera, &ask))
+                .await
+                .map_err(|e| Error::wrap(ErrorKind::Internal, "clip task", e))
+                .and_then(|r| r);
+            let made = match made {
+                Ok((made, bytes)) => {
+                    let body = serde_json::json!({ "sha256": made.sha256 });
+                    match self.send(self.http.put(self.url(&format!("/api/device/prepared/{session_id}"))).json(&body)).await {
+                        Ok(_) => Ok((made, bytes)),
+                        Err(Failure::Retry(e) | Failure::Reject(e)) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let seal = |sealer: &mut crypto::live::LiveSealer, b: &[u8]| sealer.seal(b);
+            match made {
+                Ok((made, bytes)) => {
+                    tracing::info!(session = %session_id, camera = %made.camera, bytes = made.size_bytes, seconds = made.seconds_taken, "clip prepared");
+                    let desc = serde_json::to_vec(&made).expect("serializable");
+                    let mut msgs = vec![seal(&mut sealer, &desc)];
+                    for c in bytes.chunks(1 << 20) {
+                        msgs.push(seal(&mut sealer, c));
+                    }
+                    for m in msgs {
+                        let Ok(m) = m else { break };
+                        if tx.send(m).await.is_err() {
+                            break; // The browser left.
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(session = %session_id, "preparing a clip: {e}");
+                    let desc = serde_json::to_vec(&serde_json::json!({ "error": e.to_string() })).expect("json");
+                    if let Ok(m) = seal(&mut sealer, &desc) {
+                        let _ = tx.send(m).await;
+                    }
+                }
+            }
+        };
+        let (sent, ()) = tokio::join!(post, work);
+        match sent {
+            Ok(r) if !r.status().is_success() => {
+                tracing::warn!(status = %r.status(), "the server refused the prepared clip")
+            }
+            Err(e) => tracing::warn!("sending a prepared clip: {e}"),
+            Ok(_) => {}
+        }
+    }
+
     async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
         let mut ids = std::collections::HashMap::new();
         for (name, _) in OBJECTS {
@@ -543,6 +631,7 @@ async fn control(
     layout: Layout,
     remote: crate::remote::Remote,
     hub: crate::live::Hub,
+    posting: Option<Arc<crate::post_clip::Posting>>,
     mut shutdown: Receiver,
 ) {
     let mut backoff = Duration::from_secs(1);
@@ -574,10 +663,19 @@ async fn control(
                     (offer["session_id"].as_str().unwrap_or_default(), offer["request"].as_str().unwrap_or_default());
                 let (sid, req) = (sid.to_owned(), req.to_owned());
                 let mut stop = sessions_stop.clone();
+                let ask = serde_json::from_value::<crate::post_clip::Ask>(offer["prepare"].clone()).ok();
+                let posting = posting.clone();
                 tokio::spawn(async move {
-                    tokio::select! {
-                        _ = c.live_session(l, h, sid, req) => {}
-                        _ = stop.wait() => {}
+                    match (ask, posting) {
+                        (Some(ask), Some(p)) => tokio::select! {
+                            _ = c.clip_session(p, sid, req, ask) => {}
+                            _ = stop.wait() => {}
+                        },
+                        (Some(_), None) => tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips"),
+                        (None, _) => tokio::select! {
+                            _ = c.live_session(l, h, sid, req) => {}
+                            _ = stop.wait() => {}
+                        },
                     }
                 });
             }
@@ -616,6 +714,8 @@ async fn control(
 pub struct FromOwner {
     pub remote: crate::remote::Remote,
     pub hub: crate::live::Hub,
+    /// Preparing clips for neighbourhood posts.
+    pub posting: Option<Arc<crate::post_clip::Posting>>,
 }
 
 /// The sync loop: seal, bound the outbox, upload in order, report the cameras' state;
@@ -629,9 +729,10 @@ pub async fn run(
     owner: FromOwner,
     mut shutdown: Receiver,
 ) {
-    let FromOwner { remote, hub } = owner;
+    let FromOwner { remote, hub, posting } = owner;
     let client = Arc::new(Client::new(spec.link.clone()));
-    let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, shutdown.clone()));
+    let control_task =
+        tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, posting, shutdown.clone()));
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
     if let Ok(b) = std::fs::read(layout.root.join("sync.json"))
         && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)

@@ -76,7 +76,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, households, live_view, neighbourhood, passkeys, sync};
+    use routes::{accounts, households, live_view, neighbourhood, passkeys, post_media, sync};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -129,6 +129,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(neighbourhood::rules, neighbourhood::accept_rules))
         .routes(routes!(neighbourhood::moderation_queue))
         .routes(routes!(neighbourhood::moderate))
+        .routes(routes!(post_media::upload_media))
+        .routes(routes!(post_media::get_media))
+        .routes(routes!(post_media::prepare_clip))
+        .routes(routes!(post_media::device_prepared))
         .routes(routes!(sync::device_keys))
         .routes(routes!(sync::device_wait))
         .routes(routes!(live_view::start_live))

@@ -220,6 +220,10 @@ pub struct Inner {
     pub agent_signal: tokio::sync::watch::Sender<u64>,
     /// Live view sessions, waiting for or relaying an agent's stream (memory only).
     pub live_sessions: Mutex<HashMap<String, LiveSession>>,
+    /// Per household, the SHA-256s of clips its agents prepared for posting, each with the
+    /// time it stops being postable (memory only, like live sessions: a restart means
+    /// preparing again).
+    pub prepared_clips: Mutex<HashMap<String, Vec<(String, i64)>>>,
     pub live_seq: std::sync::atomic::AtomicU64,
     /// How many posts each neighbourhood area holds, loaded at the first feed and kept by
     /// this process as it stores and deletes posts (the server is one process, as for live
@@ -237,10 +241,37 @@ pub struct LiveSession {
     pub camera: String,
     pub request: Vec<u8>,
     pub created_ms: i64,
+    /// Set when the session carries a clip prepared for posting instead of live video.
+    pub prepare: Option<crate::types::PrepareJson>,
     /// Taken by the agent that answers.
     pub to_viewer: Option<tokio::sync::mpsc::Sender<axum::body::Bytes>>,
     /// Taken by the browser that asked.
     pub from_agent: Option<tokio::sync::mpsc::Receiver<axum::body::Bytes>>,
+}
+
+impl LiveSession {
+    /// A session waiting for its agent, with the relay channel between them.
+    pub fn new(
+        household_id: &str,
+        account_id: &str,
+        camera: &str,
+        request: Vec<u8>,
+        created_ms: i64,
+        prepare: Option<crate::types::PrepareJson>,
+    ) -> LiveSession {
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::routes::live_view::RELAY_DEPTH);
+        LiveSession {
+            seq: 0,
+            household_id: household_id.to_owned(),
+            account_id: account_id.to_owned(),
+            camera: camera.to_owned(),
+            request,
+            created_ms,
+            prepare,
+            to_viewer: Some(tx),
+            from_agent: Some(rx),
+        }
+    }
 }
 
 /// One agent's latest status report.
@@ -273,6 +304,7 @@ impl AppState {
             camera_status: Mutex::new(HashMap::new()),
             agent_signal: tokio::sync::watch::channel(0).0,
             live_sessions: Mutex::new(HashMap::new()),
+            prepared_clips: Mutex::new(HashMap::new()),
             area_posts: tokio::sync::OnceCell::new(),
             new_posts: broadcast::channel(256).0,
             live_seq: std::sync::atomic::AtomicU64::new(0),

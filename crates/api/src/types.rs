@@ -524,6 +524,65 @@ pub struct LiveOffer {
     /// Increases with each request; agents pass the highest they saw as `live_after`.
     pub seq: u64,
     pub request: String,
+    /// Present when the member asks for a clip prepared for posting, not live video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepare: Option<PrepareJson>,
+}
+
+/// A stretch of footage to prepare for posting, and what to blur in it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareJson {
+    /// Wall time of the first frame wanted, ms since the epoch.
+    pub start_ms: i64,
+    /// Wall time just after the last frame wanted; at most 120 s after `start_ms`.
+    pub end_ms: i64,
+    /// Blur people (whole bodies). Default on.
+    #[serde(default = "yes")]
+    pub people: bool,
+    /// Blur faces. Default on.
+    #[serde(default = "yes")]
+    pub faces: bool,
+    /// Blur text: number plates, house numbers, signs. Default on.
+    #[serde(default = "yes")]
+    pub text: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareClipJson {
+    /// A signed live-view request (hex, `crypto::live`) naming the camera and the browser's
+    /// session key: the agent seals the prepared clip for that key only.
+    pub request: String,
+    pub prepare: PrepareJson,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreparedJson {
+    /// SHA-256 (lower-case hex) of the prepared MP4, which the member may then post.
+    pub sha256: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MediaParams {
+    /// photo (a JPEG without metadata) or clip (an MP4 the household's agent prepared).
+    pub kind: String,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub struct PostMediaJson {
+    pub id: String,
+    /// photo or clip.
+    pub kind: String,
+    pub size_bytes: i64,
+    /// SHA-256 of the bytes, so the poster can check that what is posted is what they previewed.
+    pub sha256: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -572,6 +631,10 @@ pub struct NewPostJson {
     pub category: String,
     /// 1 to 4000 characters.
     pub body: String,
+    /// Photos and clips uploaded for this post (`post-media` ids), at most 4, in order.
+    /// Only when posting; an edit keeps the post's media.
+    #[serde(default)]
+    pub media: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -592,6 +655,8 @@ pub struct PostJson {
     /// Why the operator hid it: shown only to its author, for whom alone it stays in the
     /// feed.
     pub hidden_reason: Option<String>,
+    /// Its photos and clips, in order.
+    pub media: Vec<PostMediaJson>,
 }
 
 #[derive(Deserialize, IntoParams)]

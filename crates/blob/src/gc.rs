@@ -54,6 +54,8 @@ pub async fn retention_pass(db: &Db, now_ms: i64) -> Result<GcStats, Error> {
         }
     }
     stats.orphan_objects = db.delete_orphan_objects(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
+    // Photos and clips uploaded for a post that was never made.
+    stats.orphan_objects += db.expire_pending_media(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
     db.doom_unreferenced_chunks(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
     Ok(stats)
 }

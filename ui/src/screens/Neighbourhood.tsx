@@ -4,9 +4,20 @@
 // needs it.
 import { useCallback, useEffect, useState } from 'react';
 import { cellToBoundary, cellToLatLng, latLngToCell } from 'h3-js';
-import { ApiError, type Conversation, type HomeJson, type Membership, type Post, type Rules, neighbourhood as nb } from '../api';
+import {
+  ApiError,
+  type Conversation,
+  type EventJson,
+  type HomeJson,
+  type Membership,
+  type Post,
+  type Rules,
+  api,
+  neighbourhood as nb,
+} from '../api';
 import type { Keyring } from '../crypto/format';
 import { openPoint, sealPoint } from '../homepoint';
+import { type PreparedClip, prepareClip, sha256Hex } from '../live';
 import { Feedback, ago, message, useAction } from './common';
 
 export const CATEGORIES: Record<string, string> = {
@@ -61,7 +72,7 @@ export function Neighbourhood(p: { membership: Membership; keys: Keyring; tiles:
       ) : (
         <>
           <HomeSummary home={home} hid={hid} keys={p.keys} canChange={canSetHome} onChange={() => setHome(null)} />
-          <Feed hid={hid} home={home} tiles={p.tiles} />
+          <Feed hid={hid} home={home} tiles={p.tiles} keys={p.keys} />
           <Messages />
         </>
       )}
@@ -155,7 +166,7 @@ function HomeSummary(p: { home: HomeJson; hid: string; keys: Keyring; canChange:
   );
 }
 
-function Feed(p: { hid: string; home: HomeJson; tiles: string | null }) {
+function Feed(p: { hid: string; home: HomeJson; tiles: string | null; keys: Keyring }) {
   const [radius, setRadius] = useState(2000);
   const [view, setView] = useState<'list' | 'map'>('list');
   const [posts, setPosts] = useState<Post[] | null>(null);
@@ -201,7 +212,7 @@ function Feed(p: { hid: string; home: HomeJson; tiles: string | null }) {
 
   return (
     <>
-      {p.home.post_area && <NewPost hid={p.hid} onPosted={() => void load()} />}
+      {p.home.post_area && <NewPost hid={p.hid} keys={p.keys} onPosted={() => void load()} />}
       <div className="filters" role="group" aria-label="Feed">
         <label>
           Within{' '}
@@ -276,11 +287,36 @@ function RulesDialog(p: { rules: Rules; onAccept: () => void; onCancel: () => vo
   );
 }
 
-function NewPost(p: { hid: string; onPosted: () => void }) {
+/** A photo or clip attached to a post being written: exactly the bytes that will be posted. */
+interface Attachment {
+  kind: 'photo' | 'clip';
+  bytes: Uint8Array;
+  url: string;
+  sha256: string;
+  clip?: PreparedClip;
+}
+
+function NewPost(p: { hid: string; keys: Keyring; onPosted: () => void }) {
   const [category, setCategory] = useState('general');
   const [body, setBody] = useState('');
   const [rules, setRules] = useState<Rules | null>(null);
+  const [attached, setAttached] = useState<Attachment[]>([]);
+  const [picking, setPicking] = useState(false);
   const [run, error, busy] = useAction();
+  const publish = async () => {
+    // Each attachment goes up as previewed; the server's SHA-256 must match the preview's.
+    const ids: string[] = [];
+    for (const a of attached) {
+      const m = await nb.upload(p.hid, a.kind, a.bytes);
+      if (m.sha256 !== a.sha256) throw new Error('The server stored different bytes from the ones you previewed; nothing was posted.');
+      ids.push(m.id);
+    }
+    await nb.post(p.hid, category, body, ids);
+    setBody('');
+    attached.forEach((a) => URL.revokeObjectURL(a.url));
+    setAttached([]);
+    p.onPosted();
+  };
   const send = () =>
     run(async () => {
       const r = await nb.rules();
@@ -288,9 +324,14 @@ function NewPost(p: { hid: string; onPosted: () => void }) {
         setRules(r);
         return;
       }
-      await nb.post(p.hid, category, body);
-      setBody('');
-      p.onPosted();
+      await publish();
+    });
+  const addPhoto = (f: File) =>
+    run(async () => {
+      const bytes = await photoWithoutMetadata(f);
+      const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' }));
+      const sha256 = await sha256Hex(bytes);
+      setAttached((a) => [...a, { kind: 'photo', bytes, url, sha256 }]);
     });
   return (
     <form
@@ -315,6 +356,64 @@ function NewPost(p: { hid: string; onPosted: () => void }) {
         What happened?
         <textarea value={body} onChange={(e) => setBody(e.target.value)} rows={3} maxLength={4000} />
       </label>
+      {attached.length > 0 && (
+        <ul className="attachments" aria-label="Attached">
+          {attached.map((a, i) => (
+            <li key={a.url}>
+              {a.kind === 'clip' ? (
+                <video src={a.url} controls muted playsInline aria-label="Preview of the clip to post" />
+              ) : (
+                <img src={a.url} alt="Photo to post" />
+              )}
+              {a.clip && <ClipSummary clip={a.clip} />}
+              <p className="muted mono" title="SHA-256 of exactly what will be posted">
+                {a.kind === 'clip' ? 'Clip' : 'Photo'} · {(a.bytes.length / 1024).toFixed(0)} KiB · SHA-256 {a.sha256.slice(0, 16)}…
+              </p>
+              <button
+                type="button"
+                className="link"
+                onClick={() => {
+                  URL.revokeObjectURL(a.url);
+                  setAttached((xs) => xs.filter((_, j) => j !== i));
+                }}
+              >
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {attached.length < 4 && (
+        <div className="row">
+          <button type="button" className="link" aria-expanded={picking} onClick={() => setPicking(!picking)}>
+            Attach a clip from your events
+          </button>
+          <label className="link">
+            Attach a photo
+            <input
+              type="file"
+              accept="image/jpeg,image/png,image/webp"
+              className="visually-hidden"
+              onChange={(e) => {
+                const f = e.target.files?.[0];
+                e.target.value = '';
+                if (f) void addPhoto(f);
+              }}
+            />
+          </label>
+        </div>
+      )}
+      {picking && (
+        <ClipPicker
+          hid={p.hid}
+          keys={p.keys}
+          onPrepared={(made, bytes) => {
+            const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'video/mp4' }));
+            setAttached((a) => [...a, { kind: 'clip', bytes, url, sha256: made.sha256, clip: made }]);
+            setPicking(false);
+          }}
+        />
+      )}
       <button type="submit" disabled={busy || body.trim() === ''}>
         Post to the neighbourhood
       </button>
@@ -327,14 +426,117 @@ function NewPost(p: { hid: string; onPosted: () => void }) {
             void run(async () => {
               await nb.acceptRules(rules.hash);
               setRules(null);
-              await nb.post(p.hid, category, body);
-              setBody('');
-              p.onPosted();
+              await publish();
             })
           }
         />
       )}
     </form>
+  );
+}
+
+/**
+ * A photo as a JPEG without metadata: drawn onto a canvas and encoded again, which keeps
+ * only the pixels (no EXIF, so no GPS position or camera serial), at most 2048 pixels a side.
+ */
+async function photoWithoutMetadata(f: File): Promise<Uint8Array> {
+  if (f.size > 40 << 20) throw new Error('photo: at most 40 MB');
+  const img = await createImageBitmap(f).catch(() => {
+    throw new Error('photo: this file is not a picture the browser can read');
+  });
+  const k = Math.min(1, 2048 / Math.max(img.width, img.height));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(img.width * k);
+  canvas.height = Math.round(img.height * k);
+  canvas.getContext('2d')?.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise<Blob | null>((res) => canvas.toBlob(res, 'image/jpeg', 0.88));
+  if (!blob) throw new Error('photo: the browser could not encode it');
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+function ClipSummary(p: { clip: PreparedClip }) {
+  const c = p.clip;
+  const what = [c.people && `people (${c.frames_with_people} of ${c.frames} frames)`, c.faces && `faces (${c.frames_with_faces})`, c.text && `text and plates (${c.frames_with_text})`]
+    .filter(Boolean)
+    .join(', ');
+  return (
+    <p className="muted" role="note">
+      {c.camera}, {new Date(c.start_ms).toLocaleString()}, {c.duration_s.toFixed(1)} s at {c.width}×{c.height}. Blurred by your camera hub:{' '}
+      {what || 'nothing (you turned blurring off)'}
+      {c.masks > 0 && `; ${c.masks} privacy mask${c.masks > 1 ? 's' : ''} black`}; no audio. This preview is exactly what will be posted.
+    </p>
+  );
+}
+
+/** The household's recent events, one of which the agent prepares (blurred) for the post. */
+function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: PreparedClip, bytes: Uint8Array) => void }) {
+  const [events, setEvents] = useState<EventJson[] | null>(null);
+  const [blur, setBlur] = useState({ people: true, faces: true, text: true });
+  const [preparing, setPreparing] = useState<string | null>(null);
+  const [run, error] = useAction();
+  useEffect(() => {
+    void run(async () => setEvents(await api.events(p.hid, { limit: 20, order: 'desc' })));
+    // Once per household.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [p.hid]);
+  const prepare = (e: EventJson) =>
+    run(async () => {
+      setPreparing(e.id);
+      try {
+        const ask = { start_ms: e.start_ms, end_ms: Math.min(e.end_ms, e.start_ms + 120_000), ...blur };
+        const ctl = new AbortController();
+        const { made, bytes } = await prepareClip(p.hid, e.camera, p.keys, ask, ctl.signal);
+        p.onPrepared(made, bytes);
+      } finally {
+        setPreparing(null);
+      }
+    });
+  return (
+    <div className="card" role="group" aria-label="Clip from your events">
+      <fieldset className="row">
+        <legend>Blur</legend>
+        {(['people', 'faces', 'text'] as const).map((k) => (
+          <label key={k}>
+            <input type="checkbox" checked={blur[k]} onChange={(e) => setBlur({ ...blur, [k]: e.target.checked })} />{' '}
+            {k === 'text' ? 'text and number plates' : k}
+          </label>
+        ))}
+      </fieldset>
+      {!blur.people && !blur.faces && <p className="warn">Faces of passers-by will be visible to your neighbourhood.</p>}
+      <Feedback error={error} />
+      {preparing && <p aria-busy="true">Your camera hub is preparing the clip (blurring on your hub; the server never sees the footage)…</p>}
+      {events === null ? (
+        <p aria-busy="true">Loading your events…</p>
+      ) : events.length === 0 ? (
+        <p className="muted">No events recorded yet.</p>
+      ) : (
+        <ul className="events" aria-label="Your events">
+          {events.map((e) => (
+            <li key={e.id}>
+              {e.camera} · {new Date(e.start_ms).toLocaleString()} · {Math.round((e.end_ms - e.start_ms) / 1000)} s{' '}
+              <button type="button" disabled={preparing !== null} onClick={() => void prepare(e)}>
+                Prepare this clip
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function PostMediaView(p: { hid: string; post: Post }) {
+  if (p.post.media.length === 0) return null;
+  return (
+    <div className="post-media">
+      {p.post.media.map((m) =>
+        m.kind === 'clip' ? (
+          <video key={m.id} src={nb.mediaUrl(p.hid, m.id)} controls muted playsInline preload="metadata" aria-label="Posted clip" />
+        ) : (
+          <img key={m.id} src={nb.mediaUrl(p.hid, m.id)} alt="Posted photo" loading="lazy" />
+        ),
+      )}
+    </div>
   );
 }
 
@@ -362,6 +564,7 @@ function PostCard(p: { hid: string; post: Post; focus: boolean; onChanged: () =>
         </p>
       )}
       <p className="post-body">{post.body}</p>
+      <PostMediaView hid={p.hid} post={post} />
       <p className="muted">From {areaText(post.area)}.</p>
       <div className="row">
         <button className="link" aria-expanded={open === 'comments'} onClick={() => setOpen(open === 'comments' ? null : 'comments')}>

@@ -22,7 +22,7 @@ pub const OFFER_MS: i64 = 30_000;
 /// Open or waiting sessions per household.
 const SESSIONS_PER_HOUSEHOLD_MAX: usize = 8;
 /// Segments buffered between the agent and a slow browser before the agent is held up.
-const RELAY_DEPTH: usize = 64;
+pub const RELAY_DEPTH: usize = 64;
 
 #[utoipa::path(post, path = "/api/households/{household_id}/live", params(("household_id" = String, Path)), request_body = LiveStartJson, responses((status = 200, body = LiveStarted), (status = 400, body = crate::error::ErrorBody)), tag = "live")]
 pub async fn start_live(
@@ -42,31 +42,25 @@ pub async fn start_live(
     if (q.issued_ms - now).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
         bail!(InvalidArgument, "request: issued_ms is more than 30 s from the server's clock");
     }
+    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, None))?;
+    Ok(Json(LiveStarted { session_id }))
+}
+
+/// Stores a session for the household's agent to answer and wakes the agents; returns its id.
+pub fn open_session(st: &AppState, mut session: LiveSession) -> Result<String, base::Error> {
+    let now = session.created_ms;
     let session_id = random_hex(16);
     {
         let mut map = st.live_sessions.lock().expect("live lock");
         map.retain(|_, s| s.to_viewer.is_none() || now - s.created_ms < OFFER_MS);
-        if map.values().filter(|s| s.household_id == hid).count() >= SESSIONS_PER_HOUSEHOLD_MAX {
+        if map.values().filter(|s| s.household_id == session.household_id).count() >= SESSIONS_PER_HOUSEHOLD_MAX {
             bail!(ResourceExhausted, "live: {SESSIONS_PER_HOUSEHOLD_MAX} sessions are open; close one first");
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(RELAY_DEPTH);
-        let seq = st.live_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        map.insert(
-            session_id.clone(),
-            LiveSession {
-                seq,
-                household_id: hid.clone(),
-                account_id: m.account_id.clone(),
-                camera: q.camera.clone(),
-                request: bytes,
-                created_ms: now,
-                to_viewer: Some(tx),
-                from_agent: Some(rx),
-            },
-        );
+        session.seq = st.live_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        map.insert(session_id.clone(), session);
     }
     st.signal_agents();
-    Ok(Json(LiveStarted { session_id }))
+    Ok(session_id)
 }
 
 #[utoipa::path(get, path = "/api/live/{session_id}", params(("session_id" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::error::ErrorBody)), tag = "live")]
@@ -141,7 +135,12 @@ pub fn offers(st: &AppState, household_id: &str, cameras: &[String], after: u64)
                 && s.seq > after
                 && cameras.contains(&s.camera)
         })
-        .map(|(id, s)| LiveOffer { session_id: id.clone(), seq: s.seq, request: crypto::keys::hex(&s.request) })
+        .map(|(id, s)| LiveOffer {
+            session_id: id.clone(),
+            seq: s.seq,
+            request: crypto::keys::hex(&s.request),
+            prepare: s.prepare.clone(),
+        })
         .collect();
     out.sort_by_key(|o| o.seq);
     out

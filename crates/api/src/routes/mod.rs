@@ -3,4 +3,5 @@ pub mod households;
 pub mod live_view;
 pub mod neighbourhood;
 pub mod passkeys;
+pub mod post_media;
 pub mod sync;

@@ -131,7 +131,7 @@ pub async fn get_home(State(st): State<AppState>, actor: Actor, Path(hid): Path<
 }
 
 /// The household's home cell, or a 409 saying it must be set first.
-async fn home_of(st: &AppState, hid: &str) -> ApiResult<CellIndex> {
+pub(crate) async fn home_of(st: &AppState, hid: &str) -> ApiResult<CellIndex> {
     let (cell, _) = st
         .db
         .home(hid)
@@ -166,7 +166,22 @@ fn post_json(p: db::server::Post, hid: &str, account: &str, comments: i64) -> Ap
         edited_ms: p.edited_ms,
         comments,
         hidden_reason: p.hidden_reason,
+        media: Vec::new(),
     })
+}
+
+/// Fills in each post's photos and clips (one query for the page).
+async fn with_media(st: &AppState, mut posts: Vec<PostJson>) -> ApiResult<Vec<PostJson>> {
+    let ids: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
+    let media = st.db.media_of_posts(&ids).await?;
+    for p in &mut posts {
+        p.media = media
+            .iter()
+            .filter(|m| m.post_id.as_deref() == Some(p.id.as_str()))
+            .map(super::post_media::media_json)
+            .collect();
+    }
+    Ok(posts)
 }
 
 #[utoipa::path(post, path = "/api/households/{household_id}/posts", params(("household_id" = String, Path)), request_body = NewPostJson, responses((status = 200, body = PostJson), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)), tag = "neighbourhood")]
@@ -178,6 +193,21 @@ pub async fn create_post(
 ) -> ApiResult<Json<PostJson>> {
     let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
     check_post(&req.category, &req.body)?;
+    if req.media.len() > super::post_media::MEDIA_PER_POST_MAX {
+        return Err(err!(
+            InvalidArgument,
+            "media: at most {} photos and clips on a post, got {}",
+            super::post_media::MEDIA_PER_POST_MAX,
+            req.media.len()
+        )
+        .into());
+    }
+    for (i, id) in req.media.iter().enumerate() {
+        crate::types::check_id(&format!("media[{i}]"), id)?;
+        if req.media[..i].contains(id) {
+            return Err(err!(InvalidArgument, "media[{i}]: {id} is listed twice").into());
+        }
+    }
     if st.db.rules_accepted(&m.account_id).await?.as_deref() != Some(rules_hash(&st.settings.posting_rules).as_str()) {
         return Err(err!(FailedPrecondition, "rules: read and accept the neighbourhood's posting rules first").into());
     }
@@ -199,12 +229,20 @@ pub async fn create_post(
         hidden_ms: None,
     };
     area_counts(&st).await?;
-    st.db.insert_post(&p).await?;
+    if let Err(i) = st.db.insert_post_with_media(&p, &req.media).await? {
+        return Err(err!(
+            InvalidArgument,
+            "media[{i}]: {} is not a photo or clip you uploaded for a new post (or it is on a post already)",
+            req.media[i]
+        )
+        .into());
+    }
     count_post(&st, p.area_cell, 1).await?;
     // Nobody listening is not an error.
     let _ = st.new_posts.send(p.area_cell);
     let mut j = post_json(p, &hid, &m.account_id, 0)?;
     j.area.households = Some(community::Census::households_in(&census, area));
+    let j = with_media(&st, vec![j]).await?.pop().expect("one post");
     Ok(Json(j))
 }
 
@@ -249,7 +287,7 @@ pub async fn feed(
     };
     let out =
         items.into_iter().map(|i| post_json(i.post, &hid, &m.account_id, i.comments)).collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(out))
+    Ok(Json(with_media(&st, out).await?))
 }
 
 #[utoipa::path(get, path = "/api/households/{household_id}/feed/live", params(("household_id" = String, Path)), responses((status = 200, content_type = "text/event-stream", body = NewPostSignalJson)), tag = "neighbourhood")]
@@ -299,13 +337,21 @@ pub async fn edit_post(
 ) -> ApiResult<Json<PostJson>> {
     let p = own_post(&st, &actor, &pid).await?;
     check_post(&req.category, &req.body)?;
+    if !req.media.is_empty() {
+        return Err(err!(
+            InvalidArgument,
+            "media: an edit keeps the post's photos and clips; to change them, delete the post and post again"
+        )
+        .into());
+    }
     let now = st.now_ms();
     st.db.edit_post(&pid, &req.category, &req.body, now).await?;
     let comments = st.db.comment_count(&pid).await?;
     let hid = p.household_id.clone();
     let account = p.author_id.clone();
     let p = db::server::Post { category: req.category, body: req.body, edited_ms: Some(now), ..p };
-    Ok(Json(post_json(p, &hid, &account, comments)?))
+    let j = post_json(p, &hid, &account, comments)?;
+    Ok(Json(with_media(&st, vec![j]).await?.pop().expect("one post")))
 }
 
 #[utoipa::path(delete, path = "/api/posts/{post_id}", params(("post_id" = String, Path)), responses((status = 200, body = crate::types::Ok), (status = 403, body = crate::error::ErrorBody)), tag = "neighbourhood")]
@@ -316,9 +362,20 @@ pub async fn delete_post(
 ) -> ApiResult<Json<crate::types::Ok>> {
     let p = own_post(&st, &actor, &pid).await?;
     area_counts(&st).await?;
-    if st.db.delete_post(&pid).await? {
+    let (existed, doomed) = st.db.delete_post(&pid, st.now_ms()).await?;
+    if existed {
         count_post(&st, p.area_cell, -1).await?;
     }
+    // Its photos and clips go now, not at the collector's next pass; a failure here leaves
+    // them doomed, and the collector finishes the job.
+    let mut gone = Vec::new();
+    for h in doomed {
+        match st.blobs.delete_chunk(&h).await {
+            Ok(()) => gone.push(h),
+            Err(e) => tracing::warn!(chunk = %h, "deleting a post's media: {e}"),
+        }
+    }
+    st.db.forget_doomed(&gone).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }
 
@@ -606,7 +663,7 @@ pub async fn moderation_queue(State(st): State<AppState>, actor: Actor) -> ApiRe
     let mut out = Vec::new();
     for r in st.db.reported_posts(200).await? {
         out.push(ReportedPostJson {
-            post: post_json(r.post, "", "", 0)?,
+            post: with_media(&st, vec![post_json(r.post, "", "", 0)?]).await?.pop().expect("one post"),
             reports: r.reports.into_iter().map(|(reason, created_ms)| ReportEntryJson { reason, created_ms }).collect(),
         });
     }

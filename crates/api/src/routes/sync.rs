@@ -400,7 +400,7 @@ pub async fn timeline(
 
 /// A single byte range of `total` bytes from a `Range` header: `bytes=START-`,
 /// `bytes=START-END` or `bytes=-SUFFIX`. `Ok(None)` when it covers nothing (416).
-fn byte_range(v: &str, total: u64) -> Result<Option<(u64, u64)>, base::Error> {
+pub(crate) fn byte_range(v: &str, total: u64) -> Result<Option<(u64, u64)>, base::Error> {
     let bad = || {
         err!(InvalidArgument, "Range: expected one range, bytes=START-, bytes=START-END or bytes=-LENGTH; got {v:?}")
     };

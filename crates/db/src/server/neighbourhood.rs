@@ -50,6 +50,54 @@ fn post(r: &AnyRow) -> Post {
     post_of!(r, get)
 }
 
+/// A photo or clip on a post (or uploaded and waiting for one: `post_id` is `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostMedia {
+    pub id: String,
+    pub household_id: String,
+    pub account_id: String,
+    pub post_id: Option<String>,
+    pub position: i64,
+    /// "photo" (JPEG) or "clip" (MP4).
+    pub kind: String,
+    /// SHA-256 of the bytes: the blob store's chunk.
+    pub hash: String,
+    pub size_bytes: i64,
+    pub created_ms: i64,
+}
+
+const MEDIA_COLUMNS: &str = "id, household_id, account_id, post_id, position, kind, hash, size_bytes, created_ms";
+
+fn media_row(r: &AnyRow) -> PostMedia {
+    PostMedia {
+        id: r.get(0),
+        household_id: r.get(1),
+        account_id: r.get(2),
+        post_id: r.get(3),
+        position: r.get(4),
+        kind: r.get(5),
+        hash: r.get(6),
+        size_bytes: r.get(7),
+        created_ms: r.get(8),
+    }
+}
+
+/// Which of `hashes` are now doomed (in `tx`).
+async fn doomed_among(tx: &mut sqlx::Transaction<'_, sqlx::Any>, hashes: &[String]) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for h in hashes {
+        let r = sqlx::query("SELECT 1 FROM doomed_chunk WHERE hash = $1")
+            .bind(h)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err("checking a doomed chunk"))?;
+        if r.is_some() && !out.contains(h) {
+            out.push(h.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// A post in a feed, with its number of comments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedItem {
@@ -245,14 +293,155 @@ impl Db {
     }
 
     /// Deletes a post with its comments, reports and relay threads (cascades).
-    pub async fn delete_post(&self, id: &str) -> Result<bool, Error> {
+    /// Deletes a post with its comments, reports, relay threads and media. Returns whether
+    /// it existed, and the chunks this doomed (the caller may delete their blobs at once;
+    /// the collector does otherwise).
+    pub async fn delete_post(&self, id: &str, now_ms: i64) -> Result<(bool, Vec<String>), Error> {
+        let mut tx = self.write_tx().await?;
+        let hashes: Vec<String> = sqlx::query("DELETE FROM post_media WHERE post_id = $1 RETURNING hash")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err("deleting a post's media"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let n = sqlx::query("DELETE FROM post WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err("deleting a post"))?
             .rows_affected();
-        Ok(n == 1)
+        for h in &hashes {
+            super::queries::doom_if_unreferenced(&mut tx, h, now_ms).await?;
+        }
+        let doomed = doomed_among(&mut tx, &hashes).await?;
+        tx.commit().await.map_err(db_err("committing a post's deletion"))?;
+        Ok((n == 1, doomed))
+    }
+
+    /// Stores an uploaded photo or clip, not yet attached to a post.
+    pub async fn insert_post_media(&self, m: &PostMedia) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO post_media (id, household_id, account_id, post_id, position, kind, hash, size_bytes, \
+             created_ms) VALUES ($1, $2, $3, NULL, 0, $4, $5, $6, $7)",
+        )
+        .bind(&m.id)
+        .bind(&m.household_id)
+        .bind(&m.account_id)
+        .bind(&m.kind)
+        .bind(&m.hash)
+        .bind(m.size_bytes)
+        .bind(m.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a post's media"))?;
+        Ok(())
+    }
+
+    /// Stores a post and attaches the author's waiting uploads `media` to it, in that order,
+    /// all or nothing. Returns the index of the first upload that is not the author's, not
+    /// from this household, or already attached (and stores nothing).
+    pub async fn insert_post_with_media(&self, p: &Post, media: &[String]) -> Result<Result<(), usize>, Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, \
+             hidden_reason, hidden_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&p.id)
+        .bind(&p.household_id)
+        .bind(&p.author_id)
+        .bind(&p.category)
+        .bind(&p.body)
+        .bind(p.area_cell)
+        .bind(p.created_ms)
+        .bind(p.edited_ms)
+        .bind(&p.hidden_reason)
+        .bind(p.hidden_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("storing a post"))?;
+        for (i, m) in media.iter().enumerate() {
+            let n = sqlx::query(
+                "UPDATE post_media SET post_id = $1, position = $2 WHERE id = $3 AND account_id = $4 \
+                 AND household_id = $5 AND post_id IS NULL",
+            )
+            .bind(&p.id)
+            .bind(i as i64)
+            .bind(m)
+            .bind(&p.author_id)
+            .bind(&p.household_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("attaching media to a post"))?
+            .rows_affected();
+            if n != 1 {
+                return Ok(Err(i)); // Dropping the transaction rolls it back.
+            }
+        }
+        tx.commit().await.map_err(db_err("committing a post"))?;
+        Ok(Ok(()))
+    }
+
+    pub async fn post_media(&self, id: &str) -> Result<Option<PostMedia>, Error> {
+        let r = sqlx::query(super::safe(format!("SELECT {MEDIA_COLUMNS} FROM post_media WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a post's media"))?;
+        Ok(r.as_ref().map(media_row))
+    }
+
+    /// The media of each of `post_ids`, in order.
+    pub async fn media_of_posts(&self, post_ids: &[&str]) -> Result<Vec<PostMedia>, Error> {
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=post_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {MEDIA_COLUMNS} FROM post_media WHERE post_id IN ({}) ORDER BY post_id, position",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(super::safe(sql));
+        for id in post_ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err("reading posts' media"))?;
+        Ok(rows.iter().map(media_row).collect())
+    }
+
+    /// Uploads never attached to a post, made before `before_ms`, are deleted and their
+    /// chunks doomed. Returns how many.
+    pub async fn expire_pending_media(&self, before_ms: i64, now_ms: i64) -> Result<u64, Error> {
+        let mut tx = self.write_tx().await?;
+        let hashes: Vec<String> =
+            sqlx::query("DELETE FROM post_media WHERE post_id IS NULL AND created_ms < $1 RETURNING hash")
+                .bind(before_ms)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err("expiring waiting uploads"))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        for h in &hashes {
+            super::queries::doom_if_unreferenced(&mut tx, h, now_ms).await?;
+        }
+        tx.commit().await.map_err(db_err("committing"))?;
+        Ok(hashes.len() as u64)
+    }
+
+    /// Uploads by `account` since `since_ms` (attached or not), and their bytes: the
+    /// upload rate limit.
+    pub async fn recent_media(&self, account: &str, since_ms: i64) -> Result<(i64, i64), Error> {
+        let r = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM post_media WHERE account_id = $1 AND created_ms >= $2",
+        )
+        .bind(account)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err("counting uploads"))?;
+        Ok((r.get(0), r.get(1)))
     }
 
     /// How many posts each area holds: the feed's planner hint.

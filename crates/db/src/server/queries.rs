@@ -1372,7 +1372,8 @@ impl Db {
     pub async fn doom_unreferenced_chunks(&self, before_ms: i64, now_ms: i64) -> Result<u64, Error> {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
-            "SELECT hash FROM chunk c WHERE created_ms < $1 AND NOT EXISTS (SELECT 1 FROM object_chunk oc WHERE oc.hash = c.hash)",
+            "SELECT hash FROM chunk c WHERE created_ms < $1 AND NOT EXISTS (SELECT 1 FROM object_chunk oc WHERE oc.hash = c.hash) \
+             AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.hash = c.hash)",
         )
         .bind(before_ms)
         .fetch_all(&mut *tx)
@@ -1417,11 +1418,12 @@ impl Db {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Object-chunk references whose chunk row is missing (must be none).
+    /// Object-chunk and post-media references whose chunk row is missing (must be none).
     pub async fn dangling_references(&self) -> Result<Vec<(String, String)>, Error> {
         let rows = sqlx::query(
             "SELECT oc.object_id, oc.hash FROM object_chunk oc WHERE NOT EXISTS (SELECT 1 FROM chunk c WHERE c.hash = oc.hash) \
-             UNION ALL SELECT e.id, e.meta_object FROM event e WHERE NOT EXISTS (SELECT 1 FROM object o WHERE o.id = e.meta_object)",
+             UNION ALL SELECT e.id, e.meta_object FROM event e WHERE NOT EXISTS (SELECT 1 FROM object o WHERE o.id = e.meta_object) \
+             UNION ALL SELECT m.id, m.hash FROM post_media m WHERE NOT EXISTS (SELECT 1 FROM chunk c WHERE c.hash = m.hash)",
         )
         .fetch_all(&self.pool)
         .await
@@ -1634,14 +1636,26 @@ async fn delete_object_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, n
         .await
         .map_err(db_err("deleting an object"))?;
     for h in hashes {
-        let still = sqlx::query("SELECT 1 FROM object_chunk WHERE hash = $1 LIMIT 1")
-            .bind(&h)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err("checking a chunk's references"))?;
-        if still.is_none() {
-            doom_chunk_in(tx, &h, now_ms).await?;
-        }
+        doom_if_unreferenced(tx, &h, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// Dooms a chunk that no object and no post's photo or clip names any more.
+pub(super) async fn doom_if_unreferenced(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    hash: &str,
+    now_ms: i64,
+) -> Result<(), Error> {
+    let still = sqlx::query(
+        "SELECT 1 FROM object_chunk WHERE hash = $1 UNION ALL SELECT 1 FROM post_media WHERE hash = $1 LIMIT 1",
+    )
+    .bind(hash)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err("checking a chunk's references"))?;
+    if still.is_none() {
+        doom_chunk_in(tx, hash, now_ms).await?;
     }
     Ok(())
 }

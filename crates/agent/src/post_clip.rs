@@ -1,0 +1,178 @@
+//! Clips for neighbourhood posts, prepared here because only the agent holds footage.
+//!
+//! A member's browser asks through the server (a signed live-view request with a time range
+//! and what to blur). The agent exports the range without re-encoding, redacts it with
+//! `detect::redact` (people, faces and text pixelated, the privacy masks in force black, no
+//! audio), declares the result's SHA-256 to the server (which then accepts exactly those
+//! bytes as a post's clip), and streams the clip sealed for the browser's session key. The
+//! owner previews it and decides whether to post it.
+//!
+//! The main stream is used when it decodes (no B-frames); otherwise the sub-stream, which
+//! always shows the same scene.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use base::{Error, ErrorKind, bail};
+use db::{Connection, StreamKind};
+use detect::redact::plan::Kind;
+use detect::redact::{Options, Redactor};
+use detect::zone::Polygon;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::layout::Layout;
+
+/// What the member asked for (the server's `PrepareJson`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Ask {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub people: bool,
+    pub faces: bool,
+    pub text: bool,
+}
+
+/// What was prepared, sent to the browser (sealed) ahead of the clip's bytes.
+#[derive(Clone, Debug, Serialize)]
+pub struct Made {
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub camera: String,
+    /// "main" or "sub".
+    pub stream: &'static str,
+    /// The time range asked for, so the browser can check it is the one it asked for.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub frames: usize,
+    pub width: usize,
+    pub height: usize,
+    pub duration_s: f64,
+    pub people: bool,
+    pub faces: bool,
+    pub text: bool,
+    /// Frames with people / faces / text blurred.
+    pub frames_with_people: usize,
+    pub frames_with_faces: usize,
+    pub frames_with_text: usize,
+    pub masks: usize,
+    /// The recorder stores no audio, so a posted clip never has any.
+    pub audio: bool,
+    pub seconds_taken: f64,
+}
+
+/// What preparing needs from the rest of the agent.
+pub struct Posting {
+    pub layout: Layout,
+    pub conn: Arc<Mutex<Connection>>,
+    pub remote: crate::remote::Remote,
+    /// Each camera's privacy masks from the configuration file (the owner's settings
+    /// replace them when they name some).
+    pub config_masks: HashMap<String, Vec<Polygon>>,
+    /// Loaded at the first clip (most agents never prepare one); one clip at a time, which
+    /// also keeps preparing to one core beside the recording.
+    redactor: Mutex<Option<Redactor>>,
+}
+
+impl Posting {
+    pub fn new(
+        layout: Layout,
+        conn: Arc<Mutex<Connection>>,
+        remote: crate::remote::Remote,
+        config_masks: HashMap<String, Vec<Polygon>>,
+    ) -> Posting {
+        Posting { layout, conn, remote, config_masks, redactor: Mutex::new(None) }
+    }
+
+    fn masks(&self, camera: &str) -> Vec<Polygon> {
+        let base = detect::motion::MotionConfig {
+            masks: self.config_masks.get(camera).cloned().unwrap_or_default(),
+            ..Default::default()
+        };
+        match self.remote.current() {
+            Some(a) => a.motion(camera, &base).masks,
+            None => base.masks,
+        }
+    }
+
+    /// Prepares the clip (blocking: seconds to a minute); returns its description and bytes.
+    pub fn prepare(&self, camera: &str, ask: &Ask) -> Result<(Made, Vec<u8>), Error> {
+        let started = std::time::Instant::now();
+        if ask.end_ms <= ask.start_ms || ask.end_ms - ask.start_ms > 120_000 {
+            bail!(InvalidArgument, "prepare: the range must be 0 to 120 s long");
+        }
+        let streams = {
+            let conn = self.conn.lock().expect("agent db");
+            [StreamKind::Main, StreamKind::Sub]
+                .into_iter()
+                .filter_map(|k| db::find_stream(&conn, camera, k).transpose().map(|r| r.map(|id| (k, id))))
+                .collect::<Result<Vec<_>, Error>>()?
+        };
+        if streams.is_empty() {
+            bail!(NotFound, "prepare: this agent records no camera {camera:?}");
+        }
+        let masks = self.masks(camera);
+        let opts = Options { people: ask.people, faces: ask.faces, text: ask.text, masks: masks.clone(), ..Options::default() };
+        let mut guard = self.redactor.lock().expect("redactor");
+        if guard.is_none() {
+            *guard = Some(Redactor::installed()?);
+        }
+        let redactor = guard.as_mut().expect("just loaded");
+        let n = std::process::id();
+        let tmp = |what: &str| -> PathBuf { self.layout.root.join(format!(".post-clip-{n}-{what}.mp4")) };
+        let (src, out) = (tmp("source"), tmp("redacted"));
+        let mut last_err = None;
+        for (kind, stream_id) in streams {
+            let r = (|| -> Result<(Made, Vec<u8>), Error> {
+                let ex = {
+                    let conn = self.conn.lock().expect("agent db");
+                    crate::export::export(&conn, &self.layout, stream_id, ask.start_ms * 90, ask.end_ms * 90, false)?
+                };
+                let mut f = std::fs::File::create(&src)
+                    .map_err(|e| base::err!(Internal, "creating {}: {e}", src.display()))?;
+                ex.plan.write_to(&mut f).map_err(|e| base::err!(Internal, "writing {}: {e}", src.display()))?;
+                drop(f);
+                let report = redactor.prepare(&src, &out, &opts)?;
+                let bytes = std::fs::read(&out).map_err(|e| base::err!(Internal, "reading {}: {e}", out.display()))?;
+                let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+                Ok((
+                    Made {
+                        sha256,
+                        size_bytes: bytes.len() as u64,
+                        camera: camera.to_owned(),
+                        stream: kind.as_str(),
+                        start_ms: ask.start_ms,
+                        end_ms: ask.end_ms,
+                        frames: report.frames,
+                        width: report.width,
+                        height: report.height,
+                        duration_s: report.duration,
+                        people: ask.people,
+                        faces: ask.faces,
+                        text: ask.text,
+                        frames_with_people: report.frames_with(Kind::Person),
+                        frames_with_faces: report.frames_with(Kind::Face),
+                        frames_with_text: report.frames_with(Kind::Text),
+                        masks: masks.len(),
+                        audio: false,
+                        seconds_taken: started.elapsed().as_secs_f64(),
+                    },
+                    bytes,
+                ))
+            })();
+            let _ = std::fs::remove_file(&src);
+            let _ = std::fs::remove_file(&out);
+            match r {
+                Ok(done) => return Ok(done),
+                // A main stream with B-frames: the sub-stream shows the same scene.
+                Err(e) if e.kind() == ErrorKind::InvalidArgument && kind == StreamKind::Main => {
+                    tracing::info!(camera, "preparing a clip from the sub-stream: {e}");
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| base::err!(NotFound, "prepare: no stream to prepare from")))
+    }
+}

@@ -1,0 +1,325 @@
+//! Photos and clips on neighbourhood posts (design/redaction.md).
+//!
+//! A clip is prepared on the household's agent, which alone holds footage: the owner's
+//! browser asks for it with a signed live-view request (`crypto::live`) plus the time range
+//! and what to blur; the agent redacts the range, declares the result's SHA-256 here, and
+//! streams it sealed for the browser's session key through the live relay. The owner
+//! previews exactly those bytes and, to post them, uploads them: the server takes a clip
+//! only if a household agent declared its hash, so nothing unredacted is posted by
+//! accident. A photo is taken only as a JPEG without metadata segments (no GPS position);
+//! the browser re-encodes it before uploading.
+//!
+//! Posted media are a publication to the neighbourhood: stored as one blob each (named by
+//! its SHA-256), served to the households whose widest feed covers the post, deleted with
+//! the post.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base::err;
+use h3o::CellIndex;
+
+use crate::auth::{Actor, Permission, in_window};
+use crate::error::ApiResult;
+use crate::extract::{Json, Path};
+use crate::secrets::{hex_decode, random_hex};
+use crate::state::{AppState, LiveSession};
+use crate::types::*;
+
+/// Uploads per account per hour, and their bytes.
+const UPLOADS_PER_HOUR: i64 = 20;
+const UPLOAD_BYTES_PER_HOUR: i64 = 128 << 20;
+/// Media on one post.
+pub const MEDIA_PER_POST_MAX: usize = 4;
+/// The longest clip an agent is asked to prepare.
+pub const CLIP_SECONDS_MAX: i64 = 120;
+/// How long a declared clip hash stays postable.
+const PREPARED_TTL_MS: i64 = 24 * 3_600_000;
+/// Declared hashes remembered per household.
+const PREPARED_PER_HOUSEHOLD_MAX: usize = 200;
+
+pub fn media_json(m: &db::server::PostMedia) -> PostMediaJson {
+    PostMediaJson { id: m.id.clone(), kind: m.kind.clone(), size_bytes: m.size_bytes, sha256: m.hash.clone() }
+}
+
+/// A JPEG with no application or comment segment other than JFIF's APP0: EXIF (APP1,
+/// where cameras and phones put the GPS position), XMP and the rest are refused, not
+/// stripped, so the server never rewrites what the poster previewed.
+pub fn check_jpeg(b: &[u8]) -> Result<(), base::Error> {
+    let bad = |why: &str| err!(InvalidArgument, "photo: {why}");
+    if b.len() < 4 || b[..2] != [0xff, 0xd8] {
+        return Err(bad("not a JPEG (it must start with FF D8)"));
+    }
+    let mut pos = 2;
+    loop {
+        // Fill bytes may precede a marker.
+        while b.get(pos) == Some(&0xff) && b.get(pos + 1) == Some(&0xff) {
+            pos += 1;
+        }
+        let (Some(&0xff), Some(&marker)) = (b.get(pos), b.get(pos + 1)) else {
+            return Err(bad(&format!("expected a segment marker at byte {pos}")));
+        };
+        pos += 2;
+        match marker {
+            0xd8 | 0x01 | 0xd0..=0xd7 => continue,
+            0xd9 => return Err(bad("the image ends before any picture data")),
+            _ => {}
+        }
+        let len = b.get(pos..pos + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+        let Some(len) = len.filter(|&l| l >= 2 && pos + l <= b.len()) else {
+            return Err(bad(&format!("segment FF {marker:02X} at byte {} is cut off", pos - 2)));
+        };
+        if (0xe1..=0xef).contains(&marker) || marker == 0xfe {
+            return Err(bad(&format!(
+                "it carries metadata (segment FF {marker:02X}: EXIF, XMP or a comment), which can hold where it \
+                 was taken; the app removes it, or re-save the picture without metadata"
+            )));
+        }
+        if marker == 0xda {
+            // Start of scan: entropy-coded data follows; the file must end with EOI.
+            if !b.ends_with(&[0xff, 0xd9]) {
+                return Err(bad("it does not end with FF D9 (truncated)"));
+            }
+            return Ok(());
+        }
+        pos += len;
+    }
+}
+
+/// Remembers that a household agent prepared a clip with this hash.
+pub fn remember_prepared(st: &AppState, hid: &str, sha256: &str) {
+    let now = st.now_ms();
+    let mut map = st.prepared_clips.lock().expect("prepared lock");
+    let list = map.entry(hid.to_owned()).or_default();
+    list.retain(|(_, until)| *until > now);
+    if list.len() >= PREPARED_PER_HOUSEHOLD_MAX {
+        list.remove(0);
+    }
+    list.push((sha256.to_owned(), now + PREPARED_TTL_MS));
+}
+
+fn was_prepared(st: &AppState, hid: &str, sha256: &str) -> bool {
+    let now = st.now_ms();
+    st.prepared_clips
+        .lock()
+        .expect("prepared lock")
+        .get(hid)
+        .is_some_and(|l| l.iter().any(|(h, until)| h == sha256 && *until > now))
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/post-media", params(("household_id" = String, Path), MediaParams), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = PostMediaJson), (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn upload_media(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Query(q): Query<MediaParams>,
+    body: Bytes,
+) -> ApiResult<Json<PostMediaJson>> {
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    if body.is_empty() {
+        return Err(err!(InvalidArgument, "body: empty; send the photo's or clip's bytes").into());
+    }
+    if body.len() > blob::CHUNK_BYTES_MAX {
+        return Err(err!(
+            InvalidArgument,
+            "body: {} bytes; a photo or clip may be at most {} MiB",
+            body.len(),
+            blob::CHUNK_BYTES_MAX >> 20
+        )
+        .into());
+    }
+    let hash = blob::chunk_hash(&body);
+    match q.kind.as_str() {
+        "photo" => check_jpeg(&body)?,
+        "clip" => {
+            if !was_prepared(&st, &hid, &hash) {
+                return Err(err!(
+                    InvalidArgument,
+                    "body: this clip (SHA-256 {hash}) was not prepared by your household's agent in the last 24 hours; \
+                     attach a clip from your events so that it is redacted first"
+                )
+                .into());
+            }
+        }
+        other => return Err(err!(InvalidArgument, "kind: expected photo or clip, got {other:?}").into()),
+    }
+    let now = st.now_ms();
+    let (n, bytes) = st.db.recent_media(&m.account_id, now - 3_600_000).await?;
+    if n >= UPLOADS_PER_HOUR || bytes + body.len() as i64 > UPLOAD_BYTES_PER_HOUR {
+        return Err(err!(
+            ResourceExhausted,
+            "rate: at most {UPLOADS_PER_HOUR} photos and clips, {} MiB, an hour; try again later",
+            UPLOAD_BYTES_PER_HOUR >> 20
+        )
+        .into());
+    }
+    let size = body.len() as i64;
+    // The blob, then its chunk row, then the media row: no row names a missing blob; a
+    // crash in between leaves a chunk nobody names, which the collector removes.
+    st.blobs.put_chunk(&hash, body).await?;
+    st.db.insert_chunk(&hash, &hid, size, now).await?;
+    let media = db::server::PostMedia {
+        id: random_hex(16),
+        household_id: hid,
+        account_id: m.account_id,
+        post_id: None,
+        position: 0,
+        kind: q.kind,
+        hash,
+        size_bytes: size,
+        created_ms: now,
+    };
+    st.db.insert_post_media(&media).await?;
+    Ok(Json(media_json(&media)))
+}
+
+#[utoipa::path(get, path = "/api/households/{household_id}/post-media/{media_id}", params(("household_id" = String, Path), ("media_id" = String, Path), ("Range" = Option<String>, Header, description = "one byte range (video players ask for them)")), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 206, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn get_media(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path((hid, mid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    check_id("media_id", &mid)?;
+    let missing = || err!(NotFound, "media_id: no photo or clip {mid} in your neighbourhood");
+    let media = st.db.post_media(&mid).await?.ok_or_else(missing)?;
+    let visible = match &media.post_id {
+        // An upload waiting for its post: its uploader only.
+        None => media.account_id == m.account_id,
+        Some(pid) => {
+            let p = st.db.post(pid).await?.ok_or_else(missing)?;
+            let area = CellIndex::try_from(p.area_cell as u64).map_err(|_| err!(DataLoss, "post {pid}: bad area"))?;
+            let home = super::neighbourhood::home_of(&st, &hid).await?;
+            (p.hidden_ms.is_none() || p.author_id == m.account_id)
+                && (p.household_id == hid || community::in_feed(home, community::RADIUS_MAX_M, area))
+        }
+    };
+    if !visible {
+        return Err(missing().into());
+    }
+    let bytes = st.blobs.get_chunk(&media.hash).await?;
+    let total = bytes.len() as u64;
+    let range = match headers.get(header::RANGE) {
+        None => None,
+        Some(v) => {
+            let v = v.to_str().map_err(|_| err!(InvalidArgument, "Range: not text"))?;
+            match super::sync::byte_range(v, total)? {
+                Some(r) => Some(r),
+                None => {
+                    let e = err!(OutOfRange, "Range: {v:?} is outside the {total} bytes");
+                    let mut resp = crate::error::ApiError::from(e).into_response();
+                    let cr = HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii");
+                    resp.headers_mut().insert(header::CONTENT_RANGE, cr);
+                    return Ok(resp);
+                }
+            }
+        }
+    };
+    let (first, last) = range.unwrap_or((0, total.saturating_sub(1)));
+    let mut resp = bytes.slice(first as usize..(last + 1) as usize).into_response();
+    let h = resp.headers_mut();
+    let ct = if media.kind == "clip" { "video/mp4" } else { "image/jpeg" };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if range.is_some() {
+        let cr = format!("bytes {first}-{last}/{total}");
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).expect("ascii"));
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(resp)
+}
+
+#[utoipa::path(post, path = "/api/households/{household_id}/clips/prepare", params(("household_id" = String, Path)), request_body = PrepareClipJson, responses((status = 200, body = LiveStarted), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn prepare_clip(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<PrepareClipJson>,
+) -> ApiResult<Json<LiveStarted>> {
+    // Posting it needs the neighbourhood; seeing the footage needs its window.
+    let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
+    actor.member(&st, &hid, Permission::View).await?;
+    let p = &req.prepare;
+    if p.end_ms <= p.start_ms {
+        return Err(err!(InvalidArgument, "prepare.end_ms: must be after start_ms").into());
+    }
+    if p.end_ms - p.start_ms > CLIP_SECONDS_MAX * 1000 {
+        return Err(err!(InvalidArgument, "prepare.end_ms: a posted clip is at most {CLIP_SECONDS_MAX} s long").into());
+    }
+    if !in_window(&m, p.start_ms) {
+        return Err(err!(PermissionDenied, "prepare.start_ms: outside the footage window your role may see").into());
+    }
+    let bytes = hex_decode("request", &req.request, 512)?;
+    let q = crypto::live::LiveRequest::parse(&bytes)
+        .map_err(|e| err!(InvalidArgument, "request: not a signed live request: {}", e.message()))?;
+    if crypto::keys::hex(&q.household_id) != hid {
+        return Err(err!(InvalidArgument, "request: names household {}, not {hid}", crypto::keys::hex(&q.household_id))
+            .into());
+    }
+    let now = st.now_ms();
+    if (q.issued_ms - now).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
+        return Err(err!(InvalidArgument, "request: issued_ms is more than 30 s from the server's clock").into());
+    }
+    let session_id = super::live_view::open_session(
+        &st,
+        LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Some(req.prepare.clone())),
+    )?;
+    Ok(Json(LiveStarted { session_id }))
+}
+
+#[utoipa::path(put, path = "/api/device/prepared/{session_id}", params(("session_id" = String, Path)), request_body = PreparedJson, responses((status = 200, body = crate::types::Ok), (status = 404, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+pub async fn device_prepared(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(sid): Path<String>,
+    Json(req): Json<PreparedJson>,
+) -> ApiResult<Json<crate::types::Ok>> {
+    let d = actor.device()?;
+    check_id("session_id", &sid)?;
+    blob::check_hash("sha256", &req.sha256)?;
+    let ok = st
+        .live_sessions
+        .lock()
+        .expect("live lock")
+        .get(&sid)
+        .is_some_and(|s| s.household_id == d.household_id && s.prepare.is_some());
+    if !ok {
+        return Err(err!(NotFound, "session_id: no clip being prepared for this household as {sid}").into());
+    }
+    remember_prepared(&st, &d.household_id, &req.sha256);
+    Ok(Json(crate::types::Ok { ok: true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(segments: &[(u8, &[u8])]) -> Vec<u8> {
+        let mut b = vec![0xff, 0xd8];
+        for (m, body) in segments {
+            b.extend_from_slice(&[0xff, *m]);
+            b.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+            b.extend_from_slice(body);
+        }
+        b.extend_from_slice(&[0x12, 0x34, 0xff, 0xd9]);
+        b
+    }
+
+    #[test]
+    fn jpeg_metadata_is_refused() {
+        let jfif: &[u8] = b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+        assert!(check_jpeg(&jpeg(&[(0xe0, jfif), (0xdb, &[0; 65]), (0xda, &[0; 10])])).is_ok());
+        let e = check_jpeg(&jpeg(&[(0xe0, jfif), (0xe1, b"Exif\0\0GPS"), (0xda, &[0; 10])])).unwrap_err();
+        assert!(e.to_string().contains("FF E1"), "{e}");
+        let e = check_jpeg(&jpeg(&[(0xfe, b"a comment"), (0xda, &[0; 10])])).unwrap_err();
+        assert!(e.to_string().contains("FF FE"), "{e}");
+        assert!(check_jpeg(b"\x89PNG\r\n\x1a\n").unwrap_err().to_string().contains("not a JPEG"));
+        let mut cut = jpeg(&[(0xe0, jfif), (0xda, &[0; 10])]);
+        cut.truncate(cut.len() - 2);
+        assert!(check_jpeg(&cut).unwrap_err().to_string().contains("truncated"));
+        assert!(check_jpeg(&[0xff, 0xd8, 0xff, 0xdb, 0x00]).is_err());
+    }
+}
