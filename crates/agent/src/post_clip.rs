@@ -113,7 +113,13 @@ impl Posting {
             bail!(NotFound, "prepare: this agent records no camera {camera:?}");
         }
         let masks = self.masks(camera);
-        let opts = Options { people: ask.people, faces: ask.faces, text: ask.text, masks: masks.clone(), ..Options::default() };
+        let opts = Options {
+            people: ask.people,
+            faces: ask.faces,
+            text: ask.text,
+            masks: masks.clone(),
+            ..Options::default()
+        };
         let mut guard = self.redactor.lock().expect("redactor");
         if guard.is_none() {
             *guard = Some(Redactor::installed()?);
@@ -129,8 +135,8 @@ impl Posting {
                     let conn = self.conn.lock().expect("agent db");
                     crate::export::export(&conn, &self.layout, stream_id, ask.start_ms * 90, ask.end_ms * 90, false)?
                 };
-                let mut f = std::fs::File::create(&src)
-                    .map_err(|e| base::err!(Internal, "creating {}: {e}", src.display()))?;
+                let mut f =
+                    std::fs::File::create(&src).map_err(|e| base::err!(Internal, "creating {}: {e}", src.display()))?;
                 ex.plan.write_to(&mut f).map_err(|e| base::err!(Internal, "writing {}: {e}", src.display()))?;
                 drop(f);
                 let report = redactor.prepare(&src, &out, &opts)?;

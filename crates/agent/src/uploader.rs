@@ -557,7 +557,10 @@ impl Client {
             let made = match made {
                 Ok((made, bytes)) => {
                     let body = serde_json::json!({ "sha256": made.sha256 });
-                    match self.send(self.http.put(self.url(&format!("/api/device/prepared/{session_id}"))).json(&body)).await {
+                    match self
+                        .send(self.http.put(self.url(&format!("/api/device/prepared/{session_id}"))).json(&body))
+                        .await
+                    {
                         Ok(_) => Ok((made, bytes)),
                         Err(Failure::Retry(e) | Failure::Reject(e)) => Err(e),
                     }
@@ -671,7 +674,9 @@ async fn control(
                             _ = c.clip_session(p, sid, req, ask) => {}
                             _ = stop.wait() => {}
                         },
-                        (Some(_), None) => tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips"),
+                        (Some(_), None) => {
+                            tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips")
+                        }
                         (None, _) => tokio::select! {
                             _ = c.live_session(l, h, sid, req) => {}
                             _ = stop.wait() => {}

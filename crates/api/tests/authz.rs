@@ -105,6 +105,10 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("POST", "/api/neighbourhood/rules", ACCOUNTS),
     ("GET", "/api/moderation/reports", &[Operator]),
     ("POST", "/api/moderation/posts/{post_id}", &[Operator]),
+    ("POST", "/api/households/{household_id}/post-media", RESIDENTS),
+    ("GET", "/api/households/{household_id}/post-media/{media_id}", RESIDENTS),
+    ("POST", "/api/households/{household_id}/clips/prepare", RESIDENTS),
+    ("PUT", "/api/device/prepared/{session_id}", DEVICE),
     ("PUT", "/api/device/keys", DEVICE),
     ("GET", "/api/device/wait", DEVICE),
     ("POST", "/api/households/{household_id}/live", VIEWERS),
@@ -236,12 +240,14 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{comment_id}", &"0".repeat(32))
                 .replace("{thread_id}", &"0".repeat(32))
                 .replace("{passkey_id}", &"0".repeat(32))
+                .replace("{media_id}", &"0".repeat(32))
                 .replace("{session_id}", &"0".repeat(32))
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
                 .replace("{object_id}", &late_clip)
                 .replace("{event_id}", late["id"].as_str().unwrap())
                 .replace("/api/device/wait", "/api/device/wait?wait_ms=0");
+            let concrete = if path.ends_with("/post-media") { format!("{concrete}?kind=photo") } else { concrete };
             let mut body = body_for(method, path, &chunk_hash);
             if path == "/api/login/totp" {
                 // A right code, so that only the caller decides the outcome.
@@ -302,6 +308,10 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", "/api/moderation/posts/{post_id}") => json!({"action": "keep"}),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
+        ("POST", p) if p.ends_with("/clips/prepare") => {
+            json!({"request": "00", "prepare": {"start_ms": 0, "end_ms": 1000}})
+        }
+        ("PUT", "/api/device/prepared/{session_id}") => json!({"sha256": "0".repeat(64)}),
         ("PUT", "/api/device/status") => json!({"cameras": [{"camera": "porch", "state": "streaming", "since_ms": 0}]}),
         ("POST", "/api/objects") => json!({"chunks": [chunk_hash]}),
         ("POST", "/api/events") => json!({"id": "0".repeat(32), "meta_object": "0".repeat(32)}),

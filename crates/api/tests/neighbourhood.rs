@@ -161,6 +161,165 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
 
     paging(s, mine, &mut near).await;
     talk(s, mine, &mut near, &mut far).await;
+    media(s, mine, &mut near, &mut far).await;
+}
+
+/// The smallest byte string `check_jpeg` accepts, with the given segments after SOI.
+fn jpeg(segments: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut b = vec![0xff, 0xd8];
+    for (m, body) in segments {
+        b.extend_from_slice(&[0xff, *m]);
+        b.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        b.extend_from_slice(body);
+    }
+    b.extend_from_slice(&[0xff, 0xda, 0, 2, 0x55, 0xaa, 0x13, 0xff, 0xd9]);
+    b
+}
+
+async fn upload(c: &mut Client, hid: &str, kind: &str, bytes: Vec<u8>) -> (StatusCode, serde_json::Value) {
+    let r = c
+        .request(Method::POST, &format!("/api/households/{hid}/post-media?kind={kind}"))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// Photos and clips: a photo only without metadata, a clip only as the household's agent
+/// prepared it; attached once, served to the feeds within reach and no others, with byte
+/// ranges; deleted, blobs and all, with the post.
+async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
+    let (hid, nid, fid) = (mine.household.clone(), near.household.clone(), far.household.clone());
+    let jfif: &[u8] = b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+    let photo = jpeg(&[(0xe0, jfif), (0xdb, &[7; 65])]);
+    let clip = b"....ftypisom the prepared clip's bytes".to_vec();
+    for (kind, bytes, words) in [
+        (
+            "photo",
+            jpeg(&[(0xe0, jfif), (0xe1, b"Exif\0\0 GPS 52.2 0.12")]),
+            "photo: it carries metadata (segment FF E1",
+        ),
+        ("photo", b"\x89PNG\r\n\x1a\n".to_vec(), "photo: not a JPEG"),
+        ("video", photo.clone(), "kind: expected photo or clip"),
+        ("clip", clip.clone(), "was not prepared by your household's agent"),
+        ("photo", Vec::new(), "body: empty"),
+    ] {
+        let (st, e) = upload(&mut mine.owner, &hid, kind, bytes).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(words), "{words}: {e}");
+    }
+    assert_eq!(s.state.db.recent_media(&mine.owner.account_id, 0).await.unwrap().0, 0, "nothing was stored");
+
+    // The agent prepares the clip for a session the owner opened, and declares its hash;
+    // another household's agent cannot declare one for this session.
+    let session = crypto::keys::EncryptionSecret::generate();
+    let hh: [u8; 16] = crypto::keys::unhex(&hid).unwrap().try_into().unwrap();
+    let q = crypto::live::LiveRequest::create(&mine.owner_keys, hh, "door", session.public(), s.now()).unwrap();
+    let prep = json!({"request": crypto::keys::hex(&q.encode()), "prepare": {"start_ms": s.now() - 10_000, "end_ms": s.now()}});
+    let prepare_path = format!("/api/households/{hid}/clips/prepare");
+    let (st, e) = mine
+        .owner
+        .call(
+            Method::POST,
+            &prepare_path,
+            Some(json!({"request": prep["request"], "prepare": {"start_ms": 0, "end_ms": 200_000}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e["message"].as_str().unwrap().contains("at most 120 s"), "{e}");
+    let sid = mine.owner.ok(Method::POST, &prepare_path, Some(prep)).await["session_id"].as_str().unwrap().to_owned();
+    // Offered to the agent that reports the camera.
+    let status = json!({"cameras": [{"camera": "door", "state": "streaming", "since_ms": 0}]});
+    mine.device.ok(Method::PUT, "/api/device/status", Some(status)).await;
+    let offers = mine.device.ok(Method::GET, "/api/device/wait?wait_ms=0", None).await;
+    assert_eq!(offers["live"][0]["prepare"]["end_ms"], json!(s.now()), "{offers}");
+    let declare = json!({"sha256": blob::chunk_hash(&clip)});
+    let (st, _) = far.device.call(Method::PUT, &format!("/api/device/prepared/{sid}"), Some(declare.clone())).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    mine.device.ok(Method::PUT, &format!("/api/device/prepared/{sid}"), Some(declare)).await;
+    let (st, clip_m) = upload(&mut mine.owner, &hid, "clip", clip.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{clip_m}");
+    assert_eq!(clip_m["sha256"], blob::chunk_hash(&clip));
+    let (st, photo_m) = upload(&mut mine.owner, &hid, "photo", photo.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{photo_m}");
+    let (clip_id, photo_id) = (clip_m["id"].as_str().unwrap().to_owned(), photo_m["id"].as_str().unwrap().to_owned());
+
+    // Attached to one post, in order; never to a second, nor by anyone else.
+    accept_rules(&mut near.owner).await;
+    let new_post = format!("/api/households/{hid}/posts");
+    // (Another account's post cannot take them: checked on the store, since the near
+    // household's area is too small to post from here.)
+    let theirs = db::server::Post {
+        id: "e".repeat(32),
+        household_id: nid.clone(),
+        author_id: near.owner.account_id.clone(),
+        category: "general".into(),
+        body: "mine now".into(),
+        area_cell: 0,
+        created_ms: s.now(),
+        edited_ms: None,
+        hidden_reason: None,
+        hidden_ms: None,
+    };
+    assert_eq!(s.state.db.insert_post_with_media(&theirs, std::slice::from_ref(&clip_id)).await.unwrap(), Err(0));
+    assert!(s.state.db.post(&theirs.id).await.unwrap().is_none(), "nothing was stored");
+    let (st, e) = mine
+        .owner
+        .call(Method::POST, &new_post, Some(json!({"category": "crime", "body": "x", "media": [clip_id, clip_id]})))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("listed twice"), "{e}");
+    let p = mine
+        .owner
+        .ok(
+            Method::POST,
+            &new_post,
+            Some(json!({"category": "crime", "body": "On camera", "media": [clip_id, photo_id]})),
+        )
+        .await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    assert_eq!(p["media"][0]["id"], clip_id.as_str());
+    assert_eq!(p["media"][1]["kind"], "photo");
+    let (st, e) = mine
+        .owner
+        .call(Method::POST, &new_post, Some(json!({"category": "crime", "body": "again", "media": [photo_id]})))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let feed = near.owner.ok(Method::GET, &format!("/api/households/{nid}/feed?radius_m=3000"), None).await;
+    let seen = feed.as_array().unwrap().iter().find(|x| x["id"] == pid.as_str()).expect("the near feed has the post");
+    assert_eq!(seen["media"].as_array().unwrap().len(), 2);
+
+    // Served to the near household (whole, or a range), not to the far one.
+    let get = |c: &Client, h: &str, m: &str| c.request(Method::GET, &format!("/api/households/{h}/post-media/{m}"));
+    let r = get(&near.owner, &nid, &clip_id).send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "video/mp4"));
+    assert_eq!(r.bytes().await.unwrap().to_vec(), clip);
+    let r = get(&near.owner, &nid, &clip_id).header("range", "bytes=4-7").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), b"ftyp");
+    assert_eq!(get(&far.owner, &fid, &clip_id).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    // An upload left without a post expires; deleting the post removes its media now.
+    let (_, lone) = upload(&mut mine.owner, &hid, "photo", jpeg(&[(0xe0, jfif), (0xdb, &[9; 65])])).await;
+    let lone_id = lone["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(&near.owner, &nid, &lone_id).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "not posted yet"
+    );
+    mine.owner.ok(Method::DELETE, &format!("/api/posts/{pid}"), None).await;
+    for (id, bytes) in [(&clip_id, &clip), (&photo_id, &photo)] {
+        assert_eq!(get(&near.owner, &nid, id).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        assert!(s.state.db.post_media(id).await.unwrap().is_none());
+        let e = s.state.blobs.get_chunk(&blob::chunk_hash(bytes)).await.unwrap_err();
+        assert_eq!(e.kind(), base::ErrorKind::NotFound, "the blob is gone: {e}");
+    }
+    s.advance(blob::gc::UPLOAD_GRACE_MS + 1);
+    blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    blob::collect(&s.state.db, &s.state.blobs).await.unwrap();
+    assert!(s.state.db.post_media(&lone_id).await.unwrap().is_none(), "the abandoned upload expired");
+    assert!(blob::check(&s.state.db, &s.state.blobs).await.unwrap().problems.is_empty());
 }
 
 /// The next `post` signal on a feed's live stream.

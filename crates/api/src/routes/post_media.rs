@@ -256,8 +256,12 @@ pub async fn prepare_clip(
     let q = crypto::live::LiveRequest::parse(&bytes)
         .map_err(|e| err!(InvalidArgument, "request: not a signed live request: {}", e.message()))?;
     if crypto::keys::hex(&q.household_id) != hid {
-        return Err(err!(InvalidArgument, "request: names household {}, not {hid}", crypto::keys::hex(&q.household_id))
-            .into());
+        return Err(err!(
+            InvalidArgument,
+            "request: names household {}, not {hid}",
+            crypto::keys::hex(&q.household_id)
+        )
+        .into());
     }
     let now = st.now_ms();
     if (q.issued_ms - now).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {

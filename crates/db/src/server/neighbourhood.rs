@@ -434,7 +434,7 @@ impl Db {
     /// upload rate limit.
     pub async fn recent_media(&self, account: &str, since_ms: i64) -> Result<(i64, i64), Error> {
         let r = sqlx::query(
-            "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM post_media WHERE account_id = $1 AND created_ms >= $2",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM post_media WHERE account_id = $1 AND created_ms >= $2",
         )
         .bind(account)
         .bind(since_ms)
