@@ -1,16 +1,33 @@
 // The neighbourhood end to end in Debian's Chromium, on a real server: two households a
 // hundred metres apart and one 20 km away set their homes in the browser (the exact point
 // sealed, only the cell sent); a post made after accepting the rules reaches the near
-// household's open feed within a second and never the far one; comments under aliases;
+// household's open feed within a second and never the far one; a post with a clip that the
+// poster's own agent redacted (people, faces and text blurred where the footage is), which
+// the poster previews byte for byte and the near neighbour plays; comments under aliases;
 // the contact relay, anonymous until the poster shares details; a report, hidden by the
 // operator with a reason its author sees; and the offline map.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cellToLatLng, latLngToCell } from 'h3-js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
-import { createAccount, freePort, launch, scratch, shoot, startServer, stopAll, waitFor } from './harness';
+import {
+  createAccount,
+  freePort,
+  launch,
+  pair,
+  repo,
+  ringDoorbell,
+  scratch,
+  shoot,
+  startAgent,
+  startRtsp,
+  startServer,
+  stopAll,
+  waitFor,
+} from './harness';
 
 const PASSWORD = 'correct horse battery staple';
 const OPERATOR = 'operator@example.org';
@@ -124,6 +141,110 @@ describe('the neighbourhood', () => {
     await far.getByLabel('Radius').selectOption('8000');
     await expect.poll(() => far.getByText('No posts within 8 km yet.').isVisible()).toBe(true);
     await shoot(near, 'neighbourhood');
+  });
+
+  it('posts a clip its agent redacted, previewed as posted, and the near neighbour plays it', async () => {
+    const { poster, near, far } = { poster: people.poster!.page, near: people.near!.page, far: people.far!.page };
+    // The poster's household pairs an agent recording a camera (the real person clip when
+    // ../shared/data is there, else the generated one) and rings its doorbell: an event.
+    await nav(poster, 'Settings').click();
+    await poster.getByRole('button', { name: 'Pair a new agent' }).click();
+    const command = (await poster.getByTestId('pair-command').textContent())!;
+    const agentDir = join(dir, 'agent');
+    const data = join(agentDir, 'data');
+    mkdirSync(agentDir, { recursive: true });
+    pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
+    const person = join(repo, 'testdata/generated/person-sub.mp4');
+    const rtsp = await startRtsp(agentDir, existsSync(person) ? person : join(repo, 'testdata/generated/front-loop.mp4'));
+    const http = await startAgent(agentDir, data, rtsp, 3);
+    const frames = () => {
+      try {
+        return (JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { frames_recorded: number }[])[0]?.frames_recorded ?? 0;
+      } catch {
+        return 0;
+      }
+    };
+    await waitFor('the agent to be recording', 90_000, async () => {
+      const before = frames();
+      await new Promise((r) => setTimeout(r, 1000));
+      return frames() - before > 5;
+    });
+    await ringDoorbell(http);
+    const hid = ((await (await poster.request.get(`${server.url}/api/session`)).json()) as { households: { household_id: string }[] })
+      .households[0]!.household_id;
+    await waitFor('the event on the server', 90_000, async () => {
+      const evs = (await (await poster.request.get(`${server.url}/api/households/${hid}/events`)).json()) as unknown[];
+      return evs.length > 0;
+    });
+
+    // The clip is prepared on the agent and arrives sealed for this browser; the preview
+    // says what was blurred and is exactly what will be posted.
+    await nav(poster, 'Neighbourhood').click();
+    const form = poster.getByRole('form', { name: 'New post' });
+    await form.getByRole('button', { name: 'Attach a clip from your events' }).click();
+    const asked = Date.now();
+    await form.getByRole('button', { name: 'Prepare this clip' }).first().click();
+    const preview = form.getByLabel('Preview of the clip to post');
+    await waitFor('the prepared clip', 120_000, () => preview.isVisible()).catch(async (e: Error) => {
+      throw new Error(`${e.message}; the form says: ${await form.textContent()}`);
+    });
+    console.log(`the agent prepared the clip in ${Date.now() - asked} ms`);
+    const note = (await form.getByRole('note').textContent())!;
+    expect(note).toMatch(/Blurred by your camera hub: people \(\d+ of \d+ frames\), faces \(\d+\), text and plates \(\d+\)/);
+    expect(note).toMatch(/no audio/);
+    await waitFor('the preview to decode', 30_000, () => preview.evaluate((v: HTMLVideoElement) => v.readyState >= 2));
+    const previewed = (await form.getByTitle('SHA-256 of exactly what will be posted').textContent())!.match(/SHA-256 ([0-9a-f]{16})/)![1]!;
+    await preview.scrollIntoViewIfNeeded();
+    await shoot(poster, 'neighbourhood-clip-preview');
+
+    // A photo too, from a phone: its EXIF (with a GPS position) must not reach the server.
+    const jpg = join(dir, 'photo.jpg');
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', join(repo, 'testdata/generated/front.mp4'), '-frames:v', '1', jpg]);
+    expect(made.status, String(made.stderr)).toBe(0);
+    const raw = readFileSync(jpg);
+    const exif = Buffer.concat([Buffer.from('Exif\0\0GPS 52.2054N 0.1281E'), Buffer.alloc(64)]);
+    const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, (exif.length + 2) >> 8, (exif.length + 2) & 0xff]), exif]);
+    const withGps = Buffer.concat([raw.subarray(0, 2), app1, raw.subarray(2)]);
+    await form.locator('input[type=file]').setInputFiles({ name: 'door.jpg', mimeType: 'image/jpeg', buffer: withGps });
+    await form.getByRole('img', { name: 'Photo to post' }).waitFor();
+
+    await form.getByLabel('Category').selectOption('unusual_activity');
+    await form.getByLabel('What happened?').fill('Someone tried our door handle at dusk; clip attached.');
+    await form.getByRole('button', { name: 'Post to the neighbourhood' }).click();
+    const mine = posts(poster).filter({ hasText: 'door handle' });
+    await mine.waitFor({ timeout: 30_000 }).catch(async (e: Error) => {
+      throw new Error(`${e.message}; the form says: ${await form.textContent()}`);
+    });
+    const posted = Date.now();
+    const card = posts(near).filter({ hasText: 'door handle' });
+    await card.waitFor({ timeout: 1_000 });
+    console.log(`the post with its clip appeared in the near neighbour's feed ${Date.now() - posted} ms after it was posted`);
+    const video = card.getByLabel('Posted clip');
+    await waitFor('the posted clip to decode', 30_000, () => video.evaluate((v: HTMLVideoElement) => v.readyState >= 2));
+    // The server serves what was previewed.
+    const nearHid = ((await (await near.request.get(`${server.url}/api/session`)).json()) as { households: { household_id: string }[] })
+      .households[0]!.household_id;
+    const media = (await (await near.request.get(`${server.url}/api/households/${nearHid}/feed?radius_m=2000`)).json()) as unknown;
+    expect(JSON.stringify(media)).toContain(previewed);
+    const photo = card.getByRole('img', { name: 'Posted photo' });
+    await waitFor('the posted photo', 30_000, () => photo.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth > 0));
+    const served = await (await near.request.get(`${server.url}${(await photo.getAttribute('src'))!}`)).body();
+    expect(served.subarray(0, 2).toString('hex')).toBe('ffd8');
+    expect(served.includes('Exif') || served.includes('GPS')).toBe(false);
+    await far.waitForTimeout(1_500);
+    expect(await posts(far).filter({ hasText: 'door handle' }).count()).toBe(0);
+    await video.scrollIntoViewIfNeeded();
+    await shoot(near, 'neighbourhood-clip');
+
+    // Deleting the post removes the clip.
+    const src = (await video.getAttribute('src'))!;
+    poster.once('dialog', (d) => void d.accept());
+    await mine.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => mine.count()).toBe(0);
+    expect((await near.request.get(`${server.url}${src}`)).status()).toBe(404);
+    await near.reload();
+    await posts(near).first().waitFor();
+    expect(await posts(near).filter({ hasText: 'door handle' }).count()).toBe(0);
   });
 
   it('comments under aliases and relays a message without revealing anyone', async () => {

@@ -468,6 +468,9 @@ function ClipSummary(p: { clip: PreparedClip }) {
   );
 }
 
+/** Footage kept before and after an event for its clip (the agent's default). */
+const ROLL_MS = 5_000;
+
 /** The household's recent events, one of which the agent prepares (blurred) for the post. */
 function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: PreparedClip, bytes: Uint8Array) => void }) {
   const [events, setEvents] = useState<EventJson[] | null>(null);
@@ -483,7 +486,10 @@ function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: Prepared
     run(async () => {
       setPreparing(e.id);
       try {
-        const ask = { start_ms: e.start_ms, end_ms: Math.min(e.end_ms, e.start_ms + 120_000), ...blur };
+        // The event with the default pre- and post-roll around it (a doorbell press is an
+        // instant), at most two minutes.
+        const start = e.start_ms - ROLL_MS;
+        const ask = { start_ms: start, end_ms: Math.min(Math.max(e.end_ms, e.start_ms) + ROLL_MS, start + 120_000), ...blur };
         const ctl = new AbortController();
         const { made, bytes } = await prepareClip(p.hid, e.camera, p.keys, ask, ctl.signal);
         p.onPrepared(made, bytes);
@@ -513,7 +519,8 @@ function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: Prepared
         <ul className="events" aria-label="Your events">
           {events.map((e) => (
             <li key={e.id}>
-              {e.camera} · {new Date(e.start_ms).toLocaleString()} · {Math.round((e.end_ms - e.start_ms) / 1000)} s{' '}
+              {e.camera} · {new Date(e.start_ms).toLocaleString()} · {Math.round(Math.max(0, e.end_ms - e.start_ms) / 1000)} s, with{' '}
+              {ROLL_MS / 1000} s before and after{' '}
               <button type="button" disabled={preparing !== null} onClick={() => void prepare(e)}>
                 Prepare this clip
               </button>

@@ -43,9 +43,10 @@ pub fn media_json(m: &db::server::PostMedia) -> PostMediaJson {
     PostMediaJson { id: m.id.clone(), kind: m.kind.clone(), size_bytes: m.size_bytes, sha256: m.hash.clone() }
 }
 
-/// A JPEG with no application or comment segment other than JFIF's APP0: EXIF (APP1,
-/// where cameras and phones put the GPS position), XMP and the rest are refused, not
-/// stripped, so the server never rewrites what the poster previewed.
+/// A JPEG with no application or comment segment other than JFIF's APP0 and colour
+/// information (an ICC profile, Adobe's transform flag): EXIF (APP1, where cameras and
+/// phones put the GPS position), XMP, IPTC and the rest are refused, not stripped, so the
+/// server never rewrites what the poster previewed.
 pub fn check_jpeg(b: &[u8]) -> Result<(), base::Error> {
     let bad = |why: &str| err!(InvalidArgument, "photo: {why}");
     if b.len() < 4 || b[..2] != [0xff, 0xd8] {
@@ -70,10 +71,15 @@ pub fn check_jpeg(b: &[u8]) -> Result<(), base::Error> {
         let Some(len) = len.filter(|&l| l >= 2 && pos + l <= b.len()) else {
             return Err(bad(&format!("segment FF {marker:02X} at byte {} is cut off", pos - 2)));
         };
-        if (0xe1..=0xef).contains(&marker) || marker == 0xfe {
+        let body = &b[pos + 2..pos + len];
+        // Colour information only: an ICC profile (APP2, which browsers' encoders write) and
+        // Adobe's colour transform flag (APP14).
+        let colour =
+            (marker == 0xe2 && body.starts_with(b"ICC_PROFILE\0")) || (marker == 0xee && body.starts_with(b"Adobe"));
+        if ((0xe1..=0xef).contains(&marker) && !colour) || marker == 0xfe {
             return Err(bad(&format!(
-                "it carries metadata (segment FF {marker:02X}: EXIF, XMP or a comment), which can hold where it \
-                 was taken; the app removes it, or re-save the picture without metadata"
+                "it carries metadata (segment FF {marker:02X}: EXIF, XMP, IPTC or a comment), which can hold where \
+                 it was taken; the app removes it, or re-save the picture without metadata"
             )));
         }
         if marker == 0xda {
@@ -318,6 +324,12 @@ mod tests {
         assert!(check_jpeg(&jpeg(&[(0xe0, jfif), (0xdb, &[0; 65]), (0xda, &[0; 10])])).is_ok());
         let e = check_jpeg(&jpeg(&[(0xe0, jfif), (0xe1, b"Exif\0\0GPS"), (0xda, &[0; 10])])).unwrap_err();
         assert!(e.to_string().contains("FF E1"), "{e}");
+        let icc: &[u8] = b"ICC_PROFILE\0\x01\x01 profile bytes";
+        assert!(check_jpeg(&jpeg(&[(0xe0, jfif), (0xe2, icc), (0xda, &[0; 10])])).is_ok(), "colour profiles are fine");
+        let e = check_jpeg(&jpeg(&[(0xe2, b"MPF\0 more pictures"), (0xda, &[0; 10])])).unwrap_err();
+        assert!(e.to_string().contains("FF E2"), "{e}");
+        let e = check_jpeg(&jpeg(&[(0xed, b"Photoshop 3.0\0 IPTC city"), (0xda, &[0; 10])])).unwrap_err();
+        assert!(e.to_string().contains("FF ED"), "{e}");
         let e = check_jpeg(&jpeg(&[(0xfe, b"a comment"), (0xda, &[0; 10])])).unwrap_err();
         assert!(e.to_string().contains("FF FE"), "{e}");
         assert!(check_jpeg(b"\x89PNG\r\n\x1a\n").unwrap_err().to_string().contains("not a JPEG"));
