@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
-#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, recovery, upload, timeline, feed, web, scroll)
+#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, web, scroll)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -72,6 +72,24 @@ fi
 
 if [ "$what" = all ] || [ "$what" = detect ]; then
   $bin bench detect --file testdata/generated/back.mp4 --runs 5
+fi
+
+if [ "$what" = all ] || [ "$what" = redact ]; then
+  # Preparing a clip for posting on one core (taskset): 30 s of 768x432 video without
+  # B-frames, decoded, people, faces and text detected on a frame every 0.3 s, pixelated,
+  # encoded again. The real person clip when ../shared/data has it, else the generated one
+  # scaled to that size (no people: the detectors still run on every sampled frame).
+  clip=$scratch/redact-768x432-30s.mp4
+  if [ ! -s "$clip" ]; then
+    if [ -s ../shared/data/one-by-one-person-detection.mp4 ]; then
+      ffmpeg -hide_banner -loglevel error -y -ss 3 -t 30 -i ../shared/data/one-by-one-person-detection.mp4 -an \
+        -c:v libx264 -preset veryfast -profile:v baseline -g 20 -bf 0 "$clip"
+    else
+      ffmpeg -hide_banner -loglevel error -y -stream_loop 3 -i testdata/generated/front.mp4 -t 30 -an \
+        -vf scale=768:432 -c:v libx264 -preset veryfast -profile:v baseline -g 20 -bf 0 "$clip"
+    fi
+  fi
+  taskset -c 0 $bin bench redact --file "$clip" --runs 3 2>&1 | grep -v OpenH264
 fi
 
 if [ "$what" = all ] || [ "$what" = objects ]; then

@@ -23,6 +23,7 @@ mod routes;
 
 /// The neighbourhood posting rules a server has unless its operator writes its own.
 pub use routes::neighbourhood::DEFAULT_RULES;
+pub use routes::post_media::check_jpeg;
 
 /// Loads what the first requests would otherwise wait for: the neighbourhood feed's
 /// per-area post counts.
