@@ -134,6 +134,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_media::get_media))
         .routes(routes!(post_media::prepare_clip))
         .routes(routes!(post_media::device_prepared))
+        .routes(routes!(post_media::moderation_media))
         .routes(routes!(sync::device_keys))
         .routes(routes!(sync::device_wait))
         .routes(routes!(live_view::start_live))

@@ -105,6 +105,7 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("POST", "/api/neighbourhood/rules", ACCOUNTS),
     ("GET", "/api/moderation/reports", &[Operator]),
     ("POST", "/api/moderation/posts/{post_id}", &[Operator]),
+    ("GET", "/api/moderation/media/{media_id}", &[Operator]),
     ("POST", "/api/households/{household_id}/post-media", RESIDENTS),
     ("GET", "/api/households/{household_id}/post-media/{media_id}", RESIDENTS),
     ("POST", "/api/households/{household_id}/clips/prepare", RESIDENTS),

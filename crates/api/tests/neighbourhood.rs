@@ -160,8 +160,8 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     paging(s, mine, &mut near).await;
-    talk(s, mine, &mut near, &mut far).await;
-    media(s, mine, &mut near, &mut far).await;
+    let operator = talk(s, mine, &mut near, &mut far).await;
+    media(s, mine, &mut near, &mut far, operator).await;
 }
 
 /// The smallest byte string `check_jpeg` accepts, with the given segments after SOI.
@@ -189,7 +189,7 @@ async fn upload(c: &mut Client, hid: &str, kind: &str, bytes: Vec<u8>) -> (Statu
 /// Photos and clips: a photo only without metadata, a clip only as the household's agent
 /// prepared it; attached once, served to the feeds within reach and no others, with byte
 /// ranges; deleted, blobs and all, with the post.
-async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
+async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home, operator: Client) {
     let (hid, nid, fid) = (mine.household.clone(), near.household.clone(), far.household.clone());
     let jfif: &[u8] = b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
     let photo = jpeg(&[(0xe0, jfif), (0xdb, &[7; 65])]);
@@ -299,6 +299,11 @@ async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.bytes().await.unwrap().to_vec(), b"ftyp");
     assert_eq!(get(&far.owner, &fid, &clip_id).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    // The operator sees it to moderate it; nobody else through that door.
+    let r = operator.request(Method::GET, &format!("/api/moderation/media/{photo_id}")).send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "image/jpeg"));
+    let (st, _) = near.owner.call(Method::GET, &format!("/api/moderation/media/{photo_id}"), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
 
     // An upload left without a post expires; deleting the post removes its media now.
     let (_, lone) = upload(&mut mine.owner, &hid, "photo", jpeg(&[(0xe0, jfif), (0xdb, &[9; 65])])).await;
@@ -399,7 +404,7 @@ async fn paging(s: &Server, mine: &mut Home, near: &mut Home) {
 }
 
 /// Comments under aliases, reports and the operator's decision, and the contact relay.
-async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
+async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) -> Client {
     let (hid, nid, fid) = (mine.household.clone(), near.household.clone(), far.household.clone());
     // New posts are pushed to the feeds within reach, and only to them.
     let open = |c: &Client, h: &str| c.request(Method::GET, &format!("/api/households/{h}/feed/live")).send();
@@ -567,6 +572,7 @@ async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) {
     assert!(e["message"].as_str().unwrap().starts_with("rate: at most 10 posts an hour"), "{e}");
     s.advance(3_600_001);
     mine.owner.ok(Method::POST, &new_post, Some(json!({"category": "general", "body": "an hour on"}))).await;
+    op
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,17 @@ function Reported(p: { r: ReportedPost; onDone: () => void }) {
         <strong>{post.category}</strong> · <span className="muted">{ago(post.created_ms)}</span>
       </p>
       <p className="post-body">{post.body}</p>
+      {post.media.length > 0 && (
+        <div className="post-media">
+          {post.media.map((m) =>
+            m.kind === 'clip' ? (
+              <video key={m.id} src={`/api/moderation/media/${m.id}`} controls muted playsInline preload="metadata" aria-label="Reported clip" />
+            ) : (
+              <img key={m.id} src={`/api/moderation/media/${m.id}`} alt="Reported photo" loading="lazy" />
+            ),
+          )}
+        </div>
+      )}
       <p>Reports ({p.r.reports.length}):</p>
       <ul>
         {p.r.reports.map((x, i) => (
