@@ -24,6 +24,9 @@ use sha2::{Digest, Sha256};
 
 use crate::layout::Layout;
 
+/// The largest clip a post takes (the server's `blob::CHUNK_BYTES_MAX`).
+pub const POST_BYTES_MAX: u64 = 8 << 20;
+
 /// What the member asked for (the server's `PrepareJson`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Ask {
@@ -118,6 +121,9 @@ impl Posting {
             faces: ask.faces,
             text: ask.text,
             masks: masks.clone(),
+            // The export starts at the key frame at or before the range.
+            max_seconds: 120.0 + 10.0,
+            max_bytes: Some(POST_BYTES_MAX),
             ..Options::default()
         };
         let mut guard = self.redactor.lock().expect("redactor");

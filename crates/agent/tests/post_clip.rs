@@ -79,7 +79,7 @@ fn a_clip_with_b_frames_is_prepared_from_the_sub_stream_masked_and_blurred() {
         .expect("ffmpeg (make setup installs it)");
     assert!(st.success());
 
-    let layout = Layout::new(&dir.path().join("data"));
+    let layout = Layout::new(dir.path().join("data"));
     std::fs::create_dir_all(&layout.root).unwrap();
     let conn = db::open(&layout.db()).unwrap();
     let ids = [db::StreamKind::Main, db::StreamKind::Sub].map(|k| db::ensure_stream(&conn, "front", k).unwrap());

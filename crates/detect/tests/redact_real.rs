@@ -202,4 +202,15 @@ fn b_frames_and_garbage_are_refused_without_output() {
     assert!(e.to_string().contains("not a usable MP4"), "{e}");
     assert!(!out.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary files left");
+
+    // Too large for a post even at the lowest bit rate: refused, nothing written.
+    let input = clip(&src, dir.path());
+    let o = Options { people: false, faces: false, text: false, max_bytes: Some(20_000), ..Options::default() };
+    let e = r.prepare(&input, &out, &o).unwrap_err();
+    assert!(e.to_string().contains("more than the 0 MiB a post takes"), "{e}");
+    assert!(!out.exists());
+    // Under a real limit the bit rate adapts: 30 s in at most 1 MiB.
+    let o = Options { max_bytes: Some(1 << 20), ..o };
+    let report = r.prepare(&input, &out, &o).unwrap();
+    assert!(report.bytes <= 1 << 20, "{} bytes", report.bytes);
 }

@@ -52,6 +52,9 @@ pub struct Options {
     pub masks: Vec<Polygon>,
     /// Longest clip accepted, in seconds.
     pub max_seconds: f64,
+    /// Largest output: the bit rate is chosen to stay under it, and a clip that still comes
+    /// out larger is refused (nothing is written).
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             plan: PlanConfig::default(),
             masks: Vec::new(),
             max_seconds: 120.0,
+            max_bytes: None,
         }
     }
 }
@@ -260,10 +264,15 @@ impl Redactor {
             bail!(InvalidArgument, "frames are {}x{}; at least 16x16 is needed", report.width, report.height);
         }
         let fps = (times.len() as f64 / duration.max(1e-3)).clamp(1.0, 120.0);
+        // About 0.15 bits per pixel, within the size limit with room for the encoder's overshoot.
+        let mut bps = ((w * h) as f64 * fps * 0.15).clamp(200e3, 8e6);
+        if let Some(max) = o.max_bytes {
+            bps = bps.min(max as f64 * 8.0 * 0.7 / duration.max(1.0)).max(50e3);
+        }
         let config = EncoderConfig::new()
             .usage_type(UsageType::CameraVideoRealTime)
-            .rate_control_mode(RateControlMode::Quality)
-            .bitrate(BitRate::from_bps(((w * h) as f64 * fps * 0.15).clamp(200e3, 8e6) as u32))
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(bps as u32))
             .max_frame_rate(FrameRate::from_hz(fps as f32))
             .intra_frame_period(IntraFramePeriod::from_num_frames((fps * 2.0).round().max(1.0) as u32))
             .skip_frames(false)
@@ -326,6 +335,14 @@ impl Redactor {
                     pts_offset_90k: 0,
                 });
                 report.encode_s += started.elapsed().as_secs_f64();
+            }
+            if let Some(max) = o.max_bytes.filter(|&m| written > m) {
+                bail!(
+                    InvalidArgument,
+                    "the redacted clip is {:.1} MiB, more than the {:.0} MiB a post takes; choose a shorter stretch",
+                    written as f64 / 1048576.0,
+                    max as f64 / 1048576.0
+                );
             }
             body.sync_all().map_err(|e| base::err!(Internal, "syncing {}: {e}", tmp_body.display()))?;
             let (Some(sps), Some(pps)) = (sps, pps) else {
