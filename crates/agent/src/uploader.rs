@@ -467,29 +467,32 @@ impl Client {
 
     /// Answers one live request: checks it, then streams sealed segments to the server
     /// until the viewer leaves or the session's time is up.
-    async fn live_session(&self, layout: Layout, hub: crate::live::Hub, session_id: String, request: String) {
+    /// A relayed request checked against the trust file (who signed it, for which household,
+    /// when); `None`, logged, when it does not pass.
+    fn checked_request(layout: &Layout, session_id: &str, request: &str) -> Option<crypto::live::LiveRequest> {
         let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
-        let checked = crypto::keys::unhex(&request)
-            .ok_or_else(|| base::err!(DataLoss, "live: the request is not hex"))
-            .and_then(|b| crate::live::check(&layout, &b, now));
-        let q = match checked {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::warn!(session = %session_id, "refusing a live request: {e}");
-                return;
-            }
-        };
-        let Some(feed) = hub.feed(&q.camera) else {
-            tracing::warn!(session = %session_id, camera = %q.camera, "live request for a camera this agent does not have");
-            return;
-        };
-        tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "live view started");
+        let checked = crypto::keys::unhex(request)
+            .ok_or_else(|| base::err!(DataLoss, "the request is not hex"))
+            .and_then(|b| crate::live::check(layout, &b, now));
+        checked.map_err(|e| tracing::warn!(session = %session_id, "refusing a request: {e}")).ok()
+    }
+
+    /// The session's stream to the server: what goes into the sender is the request's body,
+    /// and the future is the request, which ends when the server ends it (the browser left,
+    /// which drops the receiver) or when the sender is dropped (which ends the body). Its own
+    /// client: the uploader's has a whole-request timeout, and this request lasts as long as
+    /// the session.
+    fn relay(
+        &self,
+        session_id: &str,
+    ) -> (
+        tokio::sync::mpsc::Sender<Vec<u8>>,
+        impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
         let body = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|b| (Ok::<Vec<u8>, std::io::Error>(b), rx))
         });
-        // Its own client: the uploader's has a whole-request timeout, and this request is
-        // as long as the session.
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("HTTP client");
         let post = http
             .post(self.url(&format!("/api/device/live/{session_id}")))
@@ -497,6 +500,17 @@ impl Client {
             .header("content-type", "application/octet-stream")
             .body(reqwest::Body::wrap_stream(body))
             .send();
+        (tx, post)
+    }
+
+    async fn live_session(&self, layout: Layout, hub: crate::live::Hub, session_id: String, request: String) {
+        let Some(q) = Self::checked_request(&layout, &session_id, &request) else { return };
+        let Some(feed) = hub.feed(&q.camera) else {
+            tracing::warn!(session = %session_id, camera = %q.camera, "live request for a camera this agent does not have");
+            return;
+        };
+        tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "live view started");
+        let (tx, post) = self.relay(&session_id);
         let camera = q.camera.clone();
         // The request ends when the server ends it (the viewer left), which drops `rx` and
         // so ends the stream; or when the stream ends, which ends the request's body.
@@ -522,29 +536,9 @@ impl Client {
         request: String,
         ask: crate::post_clip::Ask,
     ) {
-        let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
-        let checked = crypto::keys::unhex(&request)
-            .ok_or_else(|| base::err!(DataLoss, "clip: the request is not hex"))
-            .and_then(|b| crate::live::check(&posting.layout, &b, now));
-        let q = match checked {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::warn!(session = %session_id, "refusing a clip request: {e}");
-                return;
-            }
-        };
+        let Some(q) = Self::checked_request(&posting.layout, &session_id, &request) else { return };
         tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "preparing a clip to post");
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
-        let body = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<Vec<u8>, std::io::Error>(b), rx))
-        });
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("HTTP client");
-        let post = http
-            .post(self.url(&format!("/api/device/live/{session_id}")))
-            .bearer_auth(&self.link.token)
-            .header("content-type", "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(body))
-            .send();
+        let (tx, post) = self.relay(&session_id);
         let work = async move {
             let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
             let _ = tx.send(sealer.header()).await;

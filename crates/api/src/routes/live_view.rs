@@ -32,18 +32,25 @@ pub async fn start_live(
     Json(req): Json<LiveStartJson>,
 ) -> ApiResult<Json<LiveStarted>> {
     let m = actor.member(&st, &hid, Permission::View).await?;
-    let bytes = hex_decode("request", &req.request, 512)?;
+    let now = st.now_ms();
+    let (bytes, q) = parse_request(&hid, &req.request, now)?;
+    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, None))?;
+    Ok(Json(LiveStarted { session_id }))
+}
+
+/// A member's signed request (hex) for household `hid`, made within 30 s of `now_ms`
+/// (the agent checks the signature against its roster; the server checks the rest).
+pub fn parse_request(hid: &str, hex: &str, now_ms: i64) -> Result<(Vec<u8>, crypto::live::LiveRequest), base::Error> {
+    let bytes = hex_decode("request", hex, 512)?;
     let q = crypto::live::LiveRequest::parse(&bytes)
         .map_err(|e| err!(InvalidArgument, "request: not a signed live request: {}", e.message()))?;
     if crypto::keys::hex(&q.household_id) != hid {
         bail!(InvalidArgument, "request: names household {}, not {hid}", crypto::keys::hex(&q.household_id));
     }
-    let now = st.now_ms();
-    if (q.issued_ms - now).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
+    if (q.issued_ms - now_ms).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
         bail!(InvalidArgument, "request: issued_ms is more than 30 s from the server's clock");
     }
-    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, None))?;
-    Ok(Json(LiveStarted { session_id }))
+    Ok((bytes, q))
 }
 
 /// Stores a session for the household's agent to answer and wakes the agents; returns its id.

@@ -15,7 +15,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base::err;
 use h3o::CellIndex;
@@ -23,7 +23,7 @@ use h3o::CellIndex;
 use crate::auth::{Actor, Permission, in_window};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
-use crate::secrets::{hex_decode, random_hex};
+use crate::secrets::random_hex;
 use crate::state::{AppState, LiveSession};
 use crate::types::*;
 
@@ -231,21 +231,9 @@ pub async fn moderation_media(
 async fn serve(st: &AppState, media: &db::server::PostMedia, headers: &HeaderMap) -> ApiResult<Response> {
     let bytes = st.blobs.get_chunk(&media.hash).await?;
     let total = bytes.len() as u64;
-    let range = match headers.get(header::RANGE) {
-        None => None,
-        Some(v) => {
-            let v = v.to_str().map_err(|_| err!(InvalidArgument, "Range: not text"))?;
-            match super::sync::byte_range(v, total)? {
-                Some(r) => Some(r),
-                None => {
-                    let e = err!(OutOfRange, "Range: {v:?} is outside the {total} bytes");
-                    let mut resp = crate::error::ApiError::from(e).into_response();
-                    let cr = HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii");
-                    resp.headers_mut().insert(header::CONTENT_RANGE, cr);
-                    return Ok(resp);
-                }
-            }
-        }
+    let range = match super::sync::requested_range(headers, total)? {
+        Ok(r) => r,
+        Err(unsatisfiable) => return Ok(unsatisfiable),
     };
     let (first, last) = range.unwrap_or((0, total.saturating_sub(1)));
     let mut resp = bytes.slice(first as usize..(last + 1) as usize).into_response();
@@ -253,12 +241,7 @@ async fn serve(st: &AppState, media: &db::server::PostMedia, headers: &HeaderMap
     let ct = if media.kind == "clip" { "video/mp4" } else { "image/jpeg" };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if range.is_some() {
-        let cr = format!("bytes {first}-{last}/{total}");
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).expect("ascii"));
-        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-    }
+    super::sync::mark_range(&mut resp, range, total);
     Ok(resp)
 }
 
@@ -282,21 +265,8 @@ pub async fn prepare_clip(
     if !in_window(&m, p.start_ms) {
         return Err(err!(PermissionDenied, "prepare.start_ms: outside the footage window your role may see").into());
     }
-    let bytes = hex_decode("request", &req.request, 512)?;
-    let q = crypto::live::LiveRequest::parse(&bytes)
-        .map_err(|e| err!(InvalidArgument, "request: not a signed live request: {}", e.message()))?;
-    if crypto::keys::hex(&q.household_id) != hid {
-        return Err(err!(
-            InvalidArgument,
-            "request: names household {}, not {hid}",
-            crypto::keys::hex(&q.household_id)
-        )
-        .into());
-    }
     let now = st.now_ms();
-    if (q.issued_ms - now).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
-        return Err(err!(InvalidArgument, "request: issued_ms is more than 30 s from the server's clock").into());
-    }
+    let (bytes, q) = super::live_view::parse_request(&hid, &req.request, now)?;
     let session_id = super::live_view::open_session(
         &st,
         LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Some(req.prepare.clone())),

@@ -428,6 +428,36 @@ pub(crate) fn byte_range(v: &str, total: u64) -> Result<Option<(u64, u64)>, base
     Ok((start < total).then_some((start, end)))
 }
 
+/// The one byte range a request asks for (`Ok(None)`: all of it), or the 416 reply for a
+/// range outside `total` bytes.
+pub(crate) fn requested_range(
+    headers: &HeaderMap,
+    total: u64,
+) -> Result<Result<Option<(u64, u64)>, Response>, base::Error> {
+    let Some(v) = headers.get(header::RANGE) else { return Ok(Ok(None)) };
+    let v = v.to_str().map_err(|_| err!(InvalidArgument, "Range: not text"))?;
+    Ok(match byte_range(v, total)? {
+        Some(r) => Ok(Some(r)),
+        None => {
+            let e = err!(OutOfRange, "Range: {v:?} is outside the {total} bytes");
+            let mut resp = crate::error::ApiError::from(e).into_response();
+            let cr = HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii");
+            resp.headers_mut().insert(header::CONTENT_RANGE, cr);
+            Err(resp)
+        }
+    })
+}
+
+/// Says the reply takes byte ranges, and for a range, which one (a 206).
+pub(crate) fn mark_range(resp: &mut Response, range: Option<(u64, u64)>, total: u64) {
+    resp.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some((first, last)) = range {
+        let cr = format!("bytes {first}-{last}/{total}");
+        resp.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).expect("ascii"));
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+}
+
 #[utoipa::path(get, path = "/api/objects/{object_id}", params(("object_id" = String, Path), ("Range" = Option<String>, Header, description = "one byte range, to resume a download")), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 206, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = crate::error::ErrorBody), (status = 416, body = crate::error::ErrorBody)), tag = "timeline")]
 pub async fn get_object(
     State(st): State<AppState>,
@@ -444,21 +474,9 @@ pub async fn get_object(
         bail!(PermissionDenied, "object_id: {oid} is outside the footage window your role may see");
     }
     let total = o.size_bytes as u64;
-    let range = match headers.get(header::RANGE) {
-        None => None,
-        Some(v) => {
-            let v = v.to_str().map_err(|_| err!(InvalidArgument, "Range: not text"))?;
-            match byte_range(v, total)? {
-                Some(r) => Some(r),
-                None => {
-                    let e = err!(OutOfRange, "Range: {v:?} is outside the object's {total} bytes");
-                    let mut resp = crate::error::ApiError::from(e).into_response();
-                    let cr = HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii");
-                    resp.headers_mut().insert(header::CONTENT_RANGE, cr);
-                    return Ok(resp);
-                }
-            }
-        }
+    let range = match requested_range(&headers, total)? {
+        Ok(r) => r,
+        Err(unsatisfiable) => return Ok(unsatisfiable),
     };
     let (first, last) = range.unwrap_or((0, total.saturating_sub(1)));
     // The chunks that overlap [first, last], each with the part of it to send.
@@ -494,12 +512,7 @@ pub async fn get_object(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if range.is_some() {
-        let cr = format!("bytes {first}-{last}/{total}");
-        headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&cr).expect("ascii"));
-        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-    }
+    mark_range(&mut resp, range, total);
     Ok(resp)
 }
 

@@ -248,27 +248,6 @@ impl Db {
         Ok([r.get(0), r.get(1), r.get(2), r.get(3)])
     }
 
-    pub async fn insert_post(&self, p: &Post) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, created_ms, edited_ms, \
-             hidden_reason, hidden_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&p.id)
-        .bind(&p.household_id)
-        .bind(&p.author_id)
-        .bind(&p.category)
-        .bind(&p.body)
-        .bind(p.area_cell)
-        .bind(p.created_ms)
-        .bind(p.edited_ms)
-        .bind(&p.hidden_reason)
-        .bind(p.hidden_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err("storing a post"))?;
-        Ok(())
-    }
-
     pub async fn post(&self, id: &str) -> Result<Option<Post>, Error> {
         let r = sqlx::query(super::safe(format!("SELECT {POST_COLUMNS} FROM post WHERE id = $1")))
             .bind(id)
