@@ -229,7 +229,8 @@ pub struct Inner {
     /// this process as it stores and deletes posts (the server is one process, as for live
     /// sessions): the feed query's plan, and which areas it can skip as empty.
     pub area_posts: tokio::sync::OnceCell<Mutex<HashMap<i64, i64>>>,
-    /// The area of each new neighbourhood post, for the feeds' live streams.
+    /// The area of each neighbourhood post made, deleted or hidden, for the feeds' live
+    /// streams (which then fetch the feed again).
     pub new_posts: broadcast::Sender<i64>,
 }
 

@@ -784,9 +784,9 @@ pub struct ModerateJson {
     pub reason: Option<String>,
 }
 
-/// A new post within reach of the household's feed: fetch the feed again.
+/// A post made, deleted or hidden within reach of the household's feed: fetch the feed again.
 #[derive(Serialize, ToSchema)]
 pub struct NewPostSignalJson {
-    /// The area the post shows (hex H3 cell).
+    /// The area of the post that was made, deleted or hidden (hex H3 cell).
     pub area: String,
 }

@@ -300,8 +300,9 @@ pub async fn feed_live(
     use futures::StreamExt;
     actor.member(&st, &hid, Permission::Neighbourhood).await?;
     let home = home_of(&st, &hid).await?;
-    // Each post within the widest radius is a signal to fetch the feed again (which applies
-    // the member's own radius); the signal carries only the area the feed would show.
+    // Each post made, deleted or hidden within the widest radius is a signal to fetch the
+    // feed again (which applies the member's own radius); the signal carries only the area
+    // the feed would show.
     let stream = crate::routes::sync::broadcast_stream(st.new_posts.subscribe()).filter_map(move |area| {
         let near =
             CellIndex::try_from(area as u64).ok().filter(|c| community::in_feed(home, community::RADIUS_MAX_M, *c));
@@ -365,6 +366,8 @@ pub async fn delete_post(
     let (existed, doomed) = st.db.delete_post(&pid, st.now_ms()).await?;
     if existed {
         count_post(&st, p.area_cell, -1).await?;
+        // Open feeds drop it.
+        let _ = st.new_posts.send(p.area_cell);
     }
     // Its photos and clips go now, not at the collector's next pass; a failure here leaves
     // them doomed, and the collector finishes the job.
@@ -696,5 +699,6 @@ pub async fn moderate(
     }
     tracing::info!(post = %pid, operator = %op.id, action = %req.action, "neighbourhood post moderated");
     let p = st.db.post(&pid).await?.ok_or_else(|| err!(NotFound, "post_id: no post {pid}"))?;
+    let _ = st.new_posts.send(p.area_cell);
     Ok(Json(post_json(p, "", "", 0)?))
 }
