@@ -21,6 +21,7 @@ pub mod object;
 mod prim;
 pub mod settings;
 pub mod stream;
+pub mod tlog;
 pub mod trust;
 mod wire;
 
