@@ -51,44 +51,185 @@ pub fn empty_root() -> Hash {
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2).
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+    1 << (u64::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// Where a tree's hashes come from: the hash of each complete subtree, node (level, index)
+/// covering leaves `index × 2^level` up to `(index + 1) × 2^level`. Level 0 is the leaf
+/// hashes. Every head and proof is built from O(log n) of them, whatever the tree's size.
+pub trait Nodes {
+    /// Leaves in the tree.
+    fn size(&self) -> u64;
+    /// A complete subtree's hash; the callers ask only for nodes inside `size()`.
+    fn node(&self, level: u32, index: u64) -> Hash;
+}
+
+/// A slice of leaf hashes: each node computed from its leaves (for tests and small trees).
+impl Nodes for [Hash] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn node(&self, level: u32, index: u64) -> Hash {
+        fn sub(d: &[Hash]) -> Hash {
+            if d.len() == 1 {
+                return d[0];
+            }
+            let k = d.len() / 2;
+            node_hash(&sub(&d[..k]), &sub(&d[k..]))
+        }
+        let w = 1usize << level;
+        let a = index as usize * w;
+        sub(&self[a..a + w])
+    }
+}
+
+/// RFC 9162's MTH of leaves `a..b`: in the RFC's recursion every range of 2^j leaves
+/// starts at a multiple of 2^j, so it is one stored node.
+fn range_hash<N: Nodes + ?Sized>(t: &N, a: u64, b: u64) -> Hash {
+    let n = b - a;
+    if n == 0 {
+        return empty_root();
+    }
+    if n.is_power_of_two() {
+        debug_assert_eq!(a % n, 0);
+        return t.node(n.trailing_zeros(), a >> n.trailing_zeros());
+    }
+    let k = split(n);
+    node_hash(&range_hash(t, a, a + k), &range_hash(t, a + k, b))
+}
+
+/// The head of the tree's first `size` leaves.
+pub fn root_at<N: Nodes + ?Sized>(t: &N, size: u64) -> Result<Hash, Error> {
+    if size > t.size() {
+        bail!(InvalidArgument, "tree head: {size} leaves is more than the log's {}", t.size());
+    }
+    Ok(range_hash(t, 0, size))
 }
 
 /// The tree head hash of `leaves` (leaf hashes), RFC 9162's MTH.
 pub fn root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => empty_root(),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+    range_hash(leaves, 0, leaves.len() as u64)
+}
+
+/// The audit path of leaf `index` in the tree of the first `size` leaves (RFC 9162's PATH).
+pub fn inclusion_proof_at<N: Nodes + ?Sized>(t: &N, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
+    if size > t.size() || index >= size {
+        bail!(
+            InvalidArgument,
+            "inclusion proof: leaf {index} is not in a tree of {size} leaves (the log has {})",
+            t.size()
+        );
+    }
+    // PATH(m, D[a..b]), iteratively from the top; the hashes are collected top down and
+    // the proof lists them bottom up.
+    let (mut a, mut b, mut m) = (0u64, size, index);
+    let mut out = Vec::new();
+    while b - a > 1 {
+        let k = split(b - a);
+        if m < k {
+            out.push(range_hash(t, a + k, b));
+            b = a + k;
+        } else {
+            out.push(range_hash(t, a, a + k));
+            a += k;
+            m -= k;
         }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The audit path of leaf `index` in the tree of `leaves`.
+pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, Error> {
+    inclusion_proof_at(leaves, index, leaves.len() as u64)
+}
+
+/// The proof that the tree of the first `new_size` leaves extends its first `old_size`
+/// (RFC 9162's PROOF). Empty when `old_size` is 0 or `new_size`.
+pub fn consistency_proof_at<N: Nodes + ?Sized>(t: &N, old_size: u64, new_size: u64) -> Result<Vec<Hash>, Error> {
+    if new_size > t.size() || old_size > new_size {
+        bail!(InvalidArgument, "consistency proof: from {old_size} to {new_size} leaves (the log has {})", t.size());
+    }
+    let mut out = Vec::new();
+    if old_size == 0 || old_size == new_size {
+        return Ok(out);
+    }
+    // SUBPROOF(m, D[a..b], whole), iteratively from the top, as for PATH.
+    let (mut a, mut b, mut m, mut whole) = (0u64, new_size, old_size, true);
+    while m != b - a {
+        let k = split(b - a);
+        if m <= k {
+            out.push(range_hash(t, a + k, b));
+            b = a + k;
+        } else {
+            out.push(range_hash(t, a, a + k));
+            a += k;
+            m -= k;
+            whole = false;
+        }
+    }
+    if !whole {
+        out.push(range_hash(t, a, b));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The proof that the tree of `leaves` extends its first `old_size` leaves.
+pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, Error> {
+    consistency_proof_at(leaves, old_size, leaves.len() as u64)
+}
+
+/// A log's tree kept in memory: every complete subtree's hash, level by level, so that an
+/// append costs one hash per subtree it completes (two on average) and a head or proof
+/// O(log² n) lookups. About 64 bytes per entry.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryTree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MemoryTree {
+    pub fn new() -> MemoryTree {
+        MemoryTree::default()
+    }
+
+    /// Appends a leaf hash; returns its index.
+    pub fn push(&mut self, leaf: Hash) -> u64 {
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(leaf);
+        let index = self.levels[0].len() as u64 - 1;
+        let mut level = 0;
+        // Each completed pair makes the node above it.
+        while self.levels[level].len().is_multiple_of(2) {
+            let n = self.levels[level].len();
+            let up = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
+            if self.levels.len() == level + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level + 1].push(up);
+            level += 1;
+        }
+        index
+    }
+
+    pub fn root(&self) -> Hash {
+        range_hash(self, 0, self.size())
     }
 }
 
-/// The audit path of leaf `index` in the tree of `leaves` (RFC 9162's PATH).
-pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, Error> {
-    if index >= leaves.len() as u64 {
-        bail!(InvalidArgument, "inclusion proof: leaf {index} is not in a tree of {} leaves", leaves.len());
+impl Nodes for MemoryTree {
+    fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
     }
-    fn path(m: usize, d: &[Hash], out: &mut Vec<Hash>) {
-        if d.len() <= 1 {
-            return;
-        }
-        let k = split(d.len());
-        if m < k {
-            path(m, &d[..k], out);
-            out.push(root(&d[k..]));
-        } else {
-            path(m - k, &d[k..], out);
-            out.push(root(&d[..k]));
-        }
+
+    fn node(&self, level: u32, index: u64) -> Hash {
+        self.levels[level as usize][index as usize]
     }
-    let mut out = Vec::new();
-    path(index as usize, leaves, &mut out);
-    Ok(out)
 }
 
 /// Checks that `leaf` is at `index` in the tree of `size` leaves whose head is `root`.
@@ -123,35 +264,6 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
         bail!(Authentication, "inclusion proof: leaf {index} of {size} does not lead to the tree head");
     }
     Ok(())
-}
-
-/// The proof that the tree of `leaves` extends its first `old_size` leaves (RFC 9162's
-/// PROOF). Empty when `old_size` is 0 or the whole tree.
-pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, Error> {
-    if old_size > leaves.len() as u64 {
-        bail!(InvalidArgument, "consistency proof: {old_size} leaves is more than the tree's {}", leaves.len());
-    }
-    fn sub(m: usize, d: &[Hash], whole: bool, out: &mut Vec<Hash>) {
-        if m == d.len() {
-            if !whole {
-                out.push(root(d));
-            }
-            return;
-        }
-        let k = split(d.len());
-        if m <= k {
-            sub(m, &d[..k], whole, out);
-            out.push(root(&d[k..]));
-        } else {
-            sub(m - k, &d[k..], false, out);
-            out.push(root(&d[..k]));
-        }
-    }
-    let mut out = Vec::new();
-    if old_size > 0 && old_size < leaves.len() as u64 {
-        sub(old_size as usize, leaves, true, &mut out);
-    }
-    Ok(out)
 }
 
 /// Checks that the tree of `new_size` leaves with head `new_root` extends the tree of

@@ -185,3 +185,27 @@ fn signed_tree_heads() {
     longer.push(0);
     assert!(SignedTreeHead::parse(&longer).is_err());
 }
+
+proptest! {
+    /// The log's own tree (complete subtrees kept as it grows) gives the same heads and
+    /// proofs as computing them from the leaves, at every earlier size.
+    #[test]
+    fn the_memory_tree_agrees_with_the_leaves(n in 1usize..200, pick in any::<u64>()) {
+        let d = leaves(n, 3);
+        let mut t = MemoryTree::new();
+        for (i, l) in d.iter().enumerate() {
+            prop_assert_eq!(t.push(*l), i as u64);
+        }
+        prop_assert_eq!(t.root(), root(&d));
+        let size = 1 + pick % n as u64;
+        let part = &d[..size as usize];
+        prop_assert_eq!(root_at(&t, size).unwrap(), root(part));
+        let i = (pick >> 16) % size;
+        prop_assert_eq!(inclusion_proof_at(&t, i, size).unwrap(), inclusion_proof(part, i).unwrap());
+        let m = (pick >> 32) % (size + 1);
+        prop_assert_eq!(consistency_proof_at(&t, m, size).unwrap(), consistency_proof(part, m).unwrap());
+        prop_assert!(root_at(&t, n as u64 + 1).is_err());
+        prop_assert!(inclusion_proof_at(&t, 0, n as u64 + 1).is_err());
+        prop_assert!(consistency_proof_at(&t, 2, 1).is_err());
+    }
+}
