@@ -325,6 +325,20 @@ async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home, ope
     blob::collect(&s.state.db, &s.state.blobs).await.unwrap();
     assert!(s.state.db.post_media(&lone_id).await.unwrap().is_none(), "the abandoned upload expired");
     assert!(blob::check(&s.state.db, &s.state.blobs).await.unwrap().problems.is_empty());
+
+    // A chunk stored again after it was doomed keeps its blob, even when a deletion that
+    // listed it before runs after: the deletion re-checks under the chunk's lock.
+    let again = jpeg(&[(0xe0, jfif), (0xdb, &[5; 65])]);
+    let h = blob::chunk_hash(&again);
+    s.state.blobs.store(&s.state.db, &h, &hid, again.clone().into(), s.now()).await.unwrap();
+    s.state.db.doom_unreferenced_chunks(s.now() + 1, s.now()).await.unwrap();
+    let stale = s.state.db.doomed_chunks(100).await.unwrap();
+    assert!(stale.contains(&h));
+    s.state.blobs.store(&s.state.db, &h, &hid, again.into(), s.now()).await.unwrap();
+    let gone = s.state.blobs.delete_doomed(&s.state.db, &stale).await.unwrap();
+    assert!(!gone.contains(&h), "a rescued chunk is not deleted");
+    s.state.blobs.get_chunk(&h).await.unwrap();
+    assert!(blob::check(&s.state.db, &s.state.blobs).await.unwrap().problems.is_empty());
 }
 
 /// The next `post` signal on a feed's live stream.

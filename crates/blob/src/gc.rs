@@ -8,7 +8,8 @@
 //!
 //! A crash after 1 leaves doomed rows whose blobs may or may not exist; step 2 tolerates
 //! both, so the next pass finishes the job. No row ever names a deleted blob: the rows go
-//! first. A chunk re-uploaded while doomed is rescued (`Db::insert_chunk`).
+//! first. A chunk re-uploaded while doomed is rescued (`Db::insert_chunk`), and step 2
+//! re-checks, under the chunk's lock, that it is still doomed (`BlobStore::delete_doomed`).
 
 use base::Error;
 use db::server::Db;
@@ -63,9 +64,5 @@ pub async fn retention_pass(db: &Db, now_ms: i64) -> Result<GcStats, Error> {
 /// Deletes doomed chunks' blobs, then forgets them. Returns how many went.
 pub async fn collect(db: &Db, store: &BlobStore) -> Result<u64, Error> {
     let doomed = db.doomed_chunks(CHUNKS_PER_PASS).await?;
-    for h in &doomed {
-        store.delete_chunk(h).await?;
-    }
-    db.forget_doomed(&doomed).await?;
-    Ok(doomed.len() as u64)
+    Ok(store.delete_doomed(db, &doomed).await?.len() as u64)
 }

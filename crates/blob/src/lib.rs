@@ -43,7 +43,13 @@ pub struct BlobStore {
     /// For the local store: its folder, so that puts can be fsynced (object_store's local
     /// backend renames into place but does not sync).
     local_root: Option<PathBuf>,
+    /// Storing a chunk (blob, then row) and deleting a doomed one (re-check, blob, then
+    /// forget) hold the lock of the chunk's stripe, so a chunk uploaded again while it is
+    /// being deleted cannot end up with a row and no blob. (The server is one process.)
+    stripes: Arc<[tokio::sync::Mutex<()>; STRIPES]>,
 }
+
+const STRIPES: usize = 64;
 
 /// The lower-case hex SHA-256 of `b`: a chunk's name.
 pub fn chunk_hash(b: &[u8]) -> String {
@@ -86,7 +92,11 @@ impl BlobStore {
                     dir.canonicalize().err_kind(ErrorKind::Internal, || format!("resolving {}", dir.display()))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(store_err(format!("opening the blob folder {}", dir.display())))?;
-                Ok(BlobStore { store: Arc::new(fs), local_root: Some(dir) })
+                Ok(BlobStore {
+                    store: Arc::new(fs),
+                    local_root: Some(dir),
+                    stripes: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
+                })
             }
             Location::S3 { endpoint, bucket, region, access_key_id, secret_access_key } => {
                 let s3 = object_store::aws::AmazonS3Builder::new()
@@ -99,7 +109,11 @@ impl BlobStore {
                     .with_virtual_hosted_style_request(false)
                     .build()
                     .map_err(store_err(format!("configuring the S3 store {endpoint}/{bucket}")))?;
-                Ok(BlobStore { store: Arc::new(s3), local_root: None })
+                Ok(BlobStore {
+                    store: Arc::new(s3),
+                    local_root: None,
+                    stripes: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
+                })
             }
         }
     }
@@ -129,6 +143,43 @@ impl BlobStore {
                 .map_err(|e| Error::wrap(ErrorKind::Internal, "fsync task", e))??;
         }
         Ok(())
+    }
+
+    fn stripe(&self, hash: &str) -> &tokio::sync::Mutex<()> {
+        let b = u8::from_str_radix(hash.get(..2).unwrap_or("00"), 16).unwrap_or(0);
+        &self.stripes[usize::from(b) % STRIPES]
+    }
+
+    /// Stores a chunk and records it for `household_id`: the blob first (durable), then its
+    /// row, which also rescues a chunk that was doomed. See [`BlobStore::delete_doomed`].
+    pub async fn store(
+        &self,
+        db: &db::server::Db,
+        hash: &str,
+        household_id: &str,
+        bytes: Bytes,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let n = bytes.len() as i64;
+        let _held = self.stripe(hash).lock().await;
+        self.put_chunk(hash, bytes).await?;
+        db.insert_chunk(hash, household_id, n, now_ms).await
+    }
+
+    /// Deletes the blobs of `hashes` that are still doomed, and forgets them; a chunk
+    /// stored again since it was doomed (rescued) keeps its blob. Returns those deleted.
+    pub async fn delete_doomed(&self, db: &db::server::Db, hashes: &[String]) -> Result<Vec<String>, Error> {
+        let mut gone = Vec::new();
+        for h in hashes {
+            let _held = self.stripe(h).lock().await;
+            if !db.is_doomed(h).await? {
+                continue;
+            }
+            self.delete_chunk(h).await?;
+            db.forget_doomed(std::slice::from_ref(h)).await?;
+            gone.push(h.clone());
+        }
+        Ok(gone)
     }
 
     pub async fn get_chunk(&self, hash: &str) -> Result<Bytes, Error> {

@@ -371,14 +371,9 @@ pub async fn delete_post(
     }
     // Its photos and clips go now, not at the collector's next pass; a failure here leaves
     // them doomed, and the collector finishes the job.
-    let mut gone = Vec::new();
-    for h in doomed {
-        match st.blobs.delete_chunk(&h).await {
-            Ok(()) => gone.push(h),
-            Err(e) => tracing::warn!(chunk = %h, "deleting a post's media: {e}"),
-        }
+    if let Err(e) = st.blobs.delete_doomed(&st.db, &doomed).await {
+        tracing::warn!("deleting a post's media: {e}");
     }
-    st.db.forget_doomed(&gone).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }
 

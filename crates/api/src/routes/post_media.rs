@@ -163,8 +163,7 @@ pub async fn upload_media(
     let size = body.len() as i64;
     // The blob, then its chunk row, then the media row: no row names a missing blob; a
     // crash in between leaves a chunk nobody names, which the collector removes.
-    st.blobs.put_chunk(&hash, body).await?;
-    st.db.insert_chunk(&hash, &hid, size, now).await?;
+    st.blobs.store(&st.db, &hash, &hid, body, now).await?;
     let media = db::server::PostMedia {
         id: random_hex(16),
         household_id: hid,

@@ -210,8 +210,7 @@ pub async fn put_chunk(
     blob::check_hash("hash", &hash)?;
     let n = body.len();
     // The blob first, then its row: a row never names a missing blob.
-    st.blobs.put_chunk(&hash, body).await?;
-    st.db.insert_chunk(&hash, &d.household_id, n as i64, st.now_ms()).await?;
+    st.blobs.store(&st.db, &hash, &d.household_id, body, st.now_ms()).await?;
     Metrics::add(&st.metrics.chunks_in, 1);
     Metrics::add(&st.metrics.chunk_bytes_in, n as u64);
     Ok(Json(crate::types::Ok { ok: true }))

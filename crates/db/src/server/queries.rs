@@ -1386,6 +1386,15 @@ impl Db {
         Ok(rows.len() as u64)
     }
 
+    pub async fn is_doomed(&self, hash: &str) -> Result<bool, Error> {
+        let r = sqlx::query("SELECT 1 FROM doomed_chunk WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("checking a doomed chunk"))?;
+        Ok(r.is_some())
+    }
+
     pub async fn doomed_chunks(&self, limit: i64) -> Result<Vec<String>, Error> {
         let rows = sqlx::query("SELECT hash FROM doomed_chunk ORDER BY since_ms, hash LIMIT $1")
             .bind(limit)
