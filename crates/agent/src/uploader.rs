@@ -465,8 +465,6 @@ impl Client {
         self.send(rb).await
     }
 
-    /// Answers one live request: checks it, then streams sealed segments to the server
-    /// until the viewer leaves or the session's time is up.
     /// A relayed request checked against the trust file (who signed it, for which household,
     /// when); `None`, logged, when it does not pass.
     fn checked_request(layout: &Layout, session_id: &str, request: &str) -> Option<crypto::live::LiveRequest> {
@@ -503,6 +501,8 @@ impl Client {
         (tx, post)
     }
 
+    /// Answers one live request: checks it, then streams sealed segments to the server
+    /// until the viewer leaves or the session's time is up.
     async fn live_session(&self, layout: Layout, hub: crate::live::Hub, session_id: String, request: String) {
         let Some(q) = Self::checked_request(&layout, &session_id, &request) else { return };
         let Some(feed) = hub.feed(&q.camera) else {
