@@ -232,6 +232,15 @@ impl Nodes for MemoryTree {
     }
 }
 
+/// RFC 9162's step for a node on the tree's right edge (`f == s` with `f` even): it has
+/// no sibling at the levels until `f` becomes odd (or 0), so those levels are skipped.
+fn climb_right_edge(f: &mut u64, s: &mut u64) {
+    while *f & 1 == 0 && *f != 0 {
+        *f >>= 1;
+        *s >>= 1;
+    }
+}
+
 /// Checks that `leaf` is at `index` in the tree of `size` leaves whose head is `root`.
 pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> Result<(), Error> {
     if index >= size {
@@ -248,12 +257,7 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
         }
         if f & 1 == 1 || f == s {
             r = node_hash(p, &r);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    s >>= 1;
-                }
-            }
+            climb_right_edge(&mut f, &mut s);
         } else {
             r = node_hash(&r, p);
         }
@@ -315,12 +319,7 @@ pub fn verify_consistency(
         if f & 1 == 1 || f == s {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    s >>= 1;
-                }
-            }
+            climb_right_edge(&mut f, &mut s);
         } else {
             sr = node_hash(&sr, c);
         }
