@@ -9,7 +9,23 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, createAccount, launch, pair, repo, ringDoorbell, scratch, shoot, startAgent, startRtsp, startServer, stopAll, totp, waitFor } from './harness';
+import {
+  bin,
+  createAccount,
+  framesRecorded,
+  launch,
+  pair,
+  repo,
+  ringWhileRecording as ringWhileRecordingIn,
+  scratch,
+  shoot,
+  startAgent,
+  startRtsp,
+  startServer,
+  stopAll,
+  totp,
+  waitFor,
+} from './harness';
 
 const EMAIL = 'owner@example.org';
 const PASSWORD = 'correct horse battery staple';
@@ -65,8 +81,7 @@ async function verified(page: Page, what: string): Promise<void> {
 
 /** Frames the agent has recorded from `camera` (its status file). */
 function framesOf(camera: string): number {
-  const s = JSON.parse(readFileSync(join(agentData, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
-  return s.find((x) => x.camera === camera)?.frames_recorded ?? 0;
+  return framesRecorded(agentData, camera);
 }
 
 /** The household the page's session belongs to. */
@@ -75,16 +90,9 @@ async function householdId(page: Page): Promise<string> {
   return s.households[0]!.household_id;
 }
 
-/** Rings the doorbell while the agent is recording (the test clip ends every 20 s and the
- * agent reconnects; a press in that gap would have no footage). */
+/** Rings the doorbell while the agent is recording (the test clip ends every 20 s). */
 async function ringWhileRecording(): Promise<void> {
-  const frames = () => framesOf('door');
-  await waitFor('the agent to be recording', 60_000, async () => {
-    const before = frames();
-    await new Promise((r) => setTimeout(r, 1000));
-    return frames() - before > 15;
-  });
-  await ringDoorbell(agentHttp);
+  await ringWhileRecordingIn(agentData, agentHttp);
 }
 
 async function signIn(page: Page, email: string, password: string): Promise<void> {

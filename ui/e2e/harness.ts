@@ -2,7 +2,7 @@
 // killed at the end; and Chromium (Debian's) through playwright-core.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -99,6 +99,25 @@ export async function startAgent(dir: string, data: string, rtsp: string, rollS 
   );
   start(bin, ['agent', '--config', config], join(dir, 'agent.log'));
   return http;
+}
+
+/** Frames the agent with data folder `data` has recorded from `camera` (its status file;
+ * throws while there is none, which `waitFor` retries). */
+export function framesRecorded(data: string, camera: string): number {
+  const s = JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+  return s.find((x) => x.camera === camera)?.frames_recorded ?? 0;
+}
+
+/** Rings camera `door`'s doorbell once the agent records more than `minFrames` frames a
+ * second (test clips end and the agent reconnects; a press in that gap would have no
+ * footage). */
+export async function ringWhileRecording(data: string, httpPort: number, minFrames = 15, ms = 60_000): Promise<void> {
+  await waitFor('the agent to be recording', ms, async () => {
+    const before = framesRecorded(data, 'door');
+    await new Promise((r) => setTimeout(r, 1000));
+    return framesRecorded(data, 'door') - before > minFrames;
+  });
+  await ringDoorbell(httpPort);
 }
 
 export async function ringDoorbell(httpPort: number): Promise<void> {

@@ -19,7 +19,7 @@ import {
   launch,
   pair,
   repo,
-  ringDoorbell,
+  ringWhileRecording,
   scratch,
   shoot,
   startAgent,
@@ -157,19 +157,8 @@ describe('the neighbourhood', () => {
     const person = join(repo, 'testdata/generated/person-sub.mp4');
     const rtsp = await startRtsp(agentDir, existsSync(person) ? person : join(repo, 'testdata/generated/front-loop.mp4'));
     const http = await startAgent(agentDir, data, rtsp, 3);
-    const frames = () => {
-      try {
-        return (JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { frames_recorded: number }[])[0]?.frames_recorded ?? 0;
-      } catch {
-        return 0;
-      }
-    };
-    await waitFor('the agent to be recording', 90_000, async () => {
-      const before = frames();
-      await new Promise((r) => setTimeout(r, 1000));
-      return frames() - before > 5;
-    });
-    await ringDoorbell(http);
+    // The person clip has 10 frames a second.
+    await ringWhileRecording(data, http, 5, 90_000);
     const hid = ((await (await poster.request.get(`${server.url}/api/session`)).json()) as { households: { household_id: string }[] })
       .households[0]!.household_id;
     await waitFor('the event on the server', 90_000, async () => {

@@ -82,21 +82,12 @@ fn person_clip_every_person_frame_is_blurred() {
     let mut r = Redactor::installed().expect("make setup installs the redaction models");
     let report = r.prepare(&input, &output, &Options::default()).unwrap();
     eprintln!(
-        "{} frames ({}x{}, {:.1} s), {} sampled; sightings person/face/text {:?}; frames with person {} face {} text {}; \
-         decode {:.2} s, detect {:.2} s, blur+encode {:.2} s; {} bytes",
-        report.frames,
-        report.width,
-        report.height,
-        report.duration,
-        report.sampled,
+        "{}; sightings person/face/text {:?}; decode {:.2} s, detect {:.2} s, blur+encode {:.2} s",
+        report.summary(),
         report.sightings,
-        report.frames_with(Kind::Person),
-        report.frames_with(Kind::Face),
-        report.frames_with(Kind::Text),
         report.decode_s,
         report.detect_s,
-        report.encode_s,
-        report.bytes
+        report.encode_s
     );
 
     // Ground truth: with a second's tolerance at each end of a visit.

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use base::Error;
-use detect::redact::plan::Kind;
-use detect::redact::{Options, Redactor, Report};
+use detect::redact::{Options, Redactor};
 use detect::zone::Polygon;
 
 #[derive(clap::Args)]
@@ -55,28 +54,12 @@ impl RedactArgs {
     }
 }
 
-pub fn summary(r: &Report) -> String {
-    format!(
-        "{} frames, {}x{}, {:.1} s; detectors ran on {} frames; blurred: people in {} frames, faces in {}, text in {}; \
-         {} bytes",
-        r.frames,
-        r.width,
-        r.height,
-        r.duration,
-        r.sampled,
-        r.frames_with(Kind::Person),
-        r.frames_with(Kind::Face),
-        r.frames_with(Kind::Text),
-        r.bytes
-    )
-}
-
 pub fn run(a: RedactArgs) -> Result<(), Error> {
     let o = a.options()?;
     let mut r = Redactor::installed()?;
     let started = Instant::now();
     let report = r.prepare(&a.input, &a.output, &o)?;
-    println!("{}: {}", a.output.display(), summary(&report));
+    println!("{}: {}", a.output.display(), report.summary());
     println!(
         "took {:.2} s (decode {:.2} s, detect {:.2} s, blur and encode {:.2} s)",
         started.elapsed().as_secs_f64(),
@@ -116,7 +99,7 @@ pub fn bench(file: &Path, runs: u32) -> Result<(), Error> {
     let rep = report.expect("at least one run");
     walls.sort_by(f64::total_cmp);
     let median = walls[walls.len() / 2];
-    println!("redact: {}", summary(&rep));
+    println!("redact: {}", rep.summary());
     println!(
         "redact: median {median:.2} s for {:.1} s of {}x{} video: {:.2}x faster than real time",
         rep.duration,

@@ -131,6 +131,23 @@ impl Report {
     pub fn frames_with(&self, kind: Kind) -> usize {
         self.regions.iter().filter(|r| r.iter().any(|r| r.kind == kind)).count()
     }
+
+    /// One line on what was done, for people.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} frames, {}x{}, {:.1} s; detectors ran on {} frames; blurred: people in {} frames, faces in {}, text \
+             in {}; {} bytes",
+            self.frames,
+            self.width,
+            self.height,
+            self.duration,
+            self.sampled,
+            self.frames_with(Kind::Person),
+            self.frames_with(Kind::Face),
+            self.frames_with(Kind::Text),
+            self.bytes
+        )
+    }
 }
 
 /// The three detectors, loaded once and used for many clips.
