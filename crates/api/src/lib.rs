@@ -19,6 +19,7 @@ macro_rules! bail {
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod log;
 mod routes;
 
 /// The neighbourhood posting rules a server has unless its operator writes its own.
@@ -51,7 +52,7 @@ use crate::state::Metrics;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Porchlight server API", description = "Stores ciphertext and the least metadata its features need; see design/server.md."),
-    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "meta"))
+    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -77,7 +78,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, households, live_view, neighbourhood, passkeys, post_media, sync};
+    use routes::{accounts, households, live_view, log, neighbourhood, passkeys, post_media, sync};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -149,6 +150,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::get_object))
         .routes(routes!(sync::delete_event))
         .routes(routes!(sync::live))
+        .routes(routes!(log::head))
+        .routes(routes!(log::head_at))
+        .routes(routes!(log::entries))
+        .routes(routes!(log::inclusion))
+        .routes(routes!(log::consistency))
 }
 
 /// The OpenAPI document of every route the router serves (the router and the document

@@ -41,6 +41,9 @@ pub struct Settings {
     pub posting_rules: String,
     /// The neighbourhood map's tile URL template, if the operator configured one.
     pub map_tile_url: Option<String>,
+    /// The key that signs the transparency log's heads (a fresh one unless the binary
+    /// loads the server's own).
+    pub log_key: crate::log::LogKey,
 }
 
 impl Default for Settings {
@@ -58,6 +61,7 @@ impl Default for Settings {
             operators: Vec::new(),
             posting_rules: crate::routes::neighbourhood::DEFAULT_RULES.to_owned(),
             map_tile_url: None,
+            log_key: crate::log::LogKey::generate(),
         }
     }
 }

@@ -124,6 +124,11 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/objects/{object_id}", VIEWERS),
     ("DELETE", "/api/events/{event_id}", SETTINGS),
     ("GET", "/api/households/{household_id}/events/live", VIEWERS),
+    ("GET", "/api/log/head", EVERYONE),
+    ("GET", "/api/log/heads/{size}", EVERYONE),
+    ("GET", "/api/log/entries", EVERYONE),
+    ("GET", "/api/log/proof/inclusion", EVERYONE),
+    ("GET", "/api/log/proof/consistency", EVERYONE),
     ("POST", "/api/logout", &[Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator]),
 ];
 
@@ -245,6 +250,7 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{session_id}", &"0".repeat(32))
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
+                .replace("{size}", "0")
                 .replace("{object_id}", &late_clip)
                 .replace("{event_id}", late["id"].as_str().unwrap())
                 .replace("/api/device/wait", "/api/device/wait?wait_ms=0");

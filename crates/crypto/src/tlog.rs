@@ -232,6 +232,113 @@ impl Nodes for MemoryTree {
     }
 }
 
+/// The nodes a head or proof reads, found by running it over a tree of placeholder
+/// hashes: which nodes the algorithms visit depends only on the sizes, never on the hashes,
+/// so a stored log can fetch exactly these in one query and then run the real thing.
+pub struct NodesNeeded {
+    size: u64,
+    seen: std::cell::RefCell<Vec<(u32, u64)>>,
+}
+
+impl NodesNeeded {
+    pub fn new(size: u64) -> NodesNeeded {
+        NodesNeeded { size, seen: std::cell::RefCell::new(Vec::new()) }
+    }
+
+    /// The nodes asked for so far, sorted, without repeats.
+    pub fn into_nodes(self) -> Vec<(u32, u64)> {
+        let mut v = self.seen.into_inner();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+impl Nodes for NodesNeeded {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn node(&self, level: u32, index: u64) -> Hash {
+        self.seen.borrow_mut().push((level, index));
+        [0; 32]
+    }
+}
+
+/// The right edge of a tree: the hash of each complete subtree in the binary decomposition
+/// of its size, largest first (at most 64). Enough to append leaves and compute every later
+/// head, without the leaves before: what an auditor keeps to check, entry by entry, that a
+/// new head covers exactly the old entries and the new ones it downloaded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// `(level, hash)`, levels strictly decreasing.
+    subtrees: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        let mut level = 0u32;
+        let mut h = leaf;
+        while let Some(&(l, left)) = self.subtrees.last() {
+            if l != level {
+                break;
+            }
+            self.subtrees.pop();
+            h = node_hash(&left, &h);
+            level += 1;
+        }
+        self.subtrees.push((level, h));
+        self.size += 1;
+    }
+
+    /// RFC 9162's head: the subtrees folded from the smallest, each joined under the one
+    /// left of it.
+    pub fn root(&self) -> Hash {
+        let mut it = self.subtrees.iter().rev();
+        let Some(&(_, mut h)) = it.next() else { return empty_root() };
+        for (_, left) in it {
+            h = node_hash(left, &h);
+        }
+        h
+    }
+
+    /// `size (u64) | n (u8) | n × hash (32)`; the levels follow from the size.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(9 + 32 * self.subtrees.len());
+        v.put_u64(self.size);
+        v.put_u8(self.subtrees.len() as u8);
+        for (_, h) in &self.subtrees {
+            v.extend_from_slice(h);
+        }
+        v
+    }
+
+    pub fn parse(b: &[u8]) -> Result<Frontier, Error> {
+        let mut r = Reader::new("frontier", b);
+        let size = r.u64("size")?;
+        let n = r.u8("subtree count")?;
+        if u32::from(n) != size.count_ones() {
+            bail!(Malformed, "frontier: {n} subtrees for a tree of {size} leaves (expected {})", size.count_ones());
+        }
+        let levels = (0..64u32).rev().filter(|l| size >> l & 1 == 1);
+        let mut subtrees = Vec::with_capacity(n as usize);
+        for level in levels {
+            subtrees.push((level, r.array("subtree hash")?));
+        }
+        r.finish()?;
+        Ok(Frontier { size, subtrees })
+    }
+}
+
 /// RFC 9162's step for a node on the tree's right edge (`f == s` with `f` even): it has
 /// no sibling at the levels until `f` becomes odd (or 0), so those levels are skipped.
 fn climb_right_edge(f: &mut u64, s: &mut u64) {

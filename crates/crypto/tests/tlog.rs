@@ -209,3 +209,55 @@ proptest! {
         prop_assert!(consistency_proof_at(&t, 2, 1).is_err());
     }
 }
+
+proptest! {
+    /// An auditor's frontier gives the head of every size as it grows, survives encoding,
+    /// and a frontier whose subtree count does not match its size is refused.
+    #[test]
+    fn the_frontier_gives_every_head(n in 0usize..300, cut in any::<u64>()) {
+        let d = leaves(n, 5);
+        let mut f = Frontier::new();
+        prop_assert_eq!(f.root(), empty_root());
+        for (i, l) in d.iter().enumerate() {
+            f.push(*l);
+            prop_assert_eq!(f.size(), i as u64 + 1);
+            prop_assert_eq!(f.root(), root(&d[..=i]));
+        }
+        let b = f.encode();
+        prop_assert_eq!(Frontier::parse(&b).unwrap(), f.clone());
+        let mut bad = b.clone();
+        bad[7] ^= 1; // the size's lowest bit: the count no longer matches
+        prop_assert!(Frontier::parse(&bad).is_err());
+        let cut = (cut as usize) % (b.len() + 1);
+        if cut < b.len() {
+            prop_assert!(Frontier::parse(&b[..cut]).is_err());
+        }
+    }
+
+    /// The nodes a proof needs, fetched alone, give the same proof as the whole tree.
+    #[test]
+    fn the_nodes_needed_are_enough(n in 1usize..300, pick in any::<u64>()) {
+        let d = leaves(n, 6);
+        let mut t = MemoryTree::new();
+        d.iter().for_each(|l| { t.push(*l); });
+        let size = 1 + pick % n as u64;
+        let i = (pick >> 16) % size;
+        let m = (pick >> 32) % (size + 1);
+        let need = NodesNeeded::new(t.size());
+        let _ = root_at(&need, size);
+        let _ = inclusion_proof_at(&need, i, size);
+        let _ = consistency_proof_at(&need, m, size);
+        let nodes: std::collections::HashMap<(u32, u64), Hash> =
+            need.into_nodes().into_iter().map(|(l, x)| ((l, x), t.node(l, x))).collect();
+        prop_assert!(nodes.len() <= 3 * 2 * 64);
+        struct Fetched(u64, std::collections::HashMap<(u32, u64), Hash>);
+        impl Nodes for Fetched {
+            fn size(&self) -> u64 { self.0 }
+            fn node(&self, level: u32, index: u64) -> Hash { self.1[&(level, index)] }
+        }
+        let got = Fetched(t.size(), nodes);
+        prop_assert_eq!(root_at(&got, size).unwrap(), root(&d[..size as usize]));
+        prop_assert_eq!(inclusion_proof_at(&got, i, size).unwrap(), inclusion_proof_at(&t, i, size).unwrap());
+        prop_assert_eq!(consistency_proof_at(&got, m, size).unwrap(), consistency_proof_at(&t, m, size).unwrap());
+    }
+}

@@ -256,6 +256,7 @@ impl ServerConfig {
             operators: self.operators.iter().map(|e| e.trim().to_lowercase()).collect(),
             posting_rules: self.posting_rules.clone(),
             map_tile_url: self.map_tile_url.clone(),
+            log_key: api::log::LogKey::generate(),
         }
     }
 
@@ -272,6 +273,43 @@ impl ServerConfig {
     }
 }
 
+/// The transparency log's signing key, in the data folder.
+pub const LOG_KEY_FILE: &str = "log.key";
+
+/// Loads the log's signing key (32 bytes), creating it, readable by this user only, on
+/// the server's first start. Losing it means an `operator_key_change` entry and telling
+/// every verifier; it is the one secret the server holds that matters to the public.
+pub fn log_key(path: &std::path::Path) -> Result<api::log::LogKey, Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let seed: [u8; 32] = match std::fs::read(path) {
+        Ok(b) => b.try_into().map_err(|b: Vec<u8>| {
+            err!(InvalidArgument, "{}: expected a 32-byte log key, found {} bytes", path.display(), b.len())
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = crypto::keys::IdentitySecret::generate();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .err_kind(ErrorKind::Internal, || format!("creating {}", path.display()))?;
+            f.write_all(&key.to_bytes()[..])
+                .and_then(|()| f.sync_all())
+                .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .err_kind(ErrorKind::Internal, || format!("syncing {}", dir.display()))?;
+            }
+            tracing::info!(path = %path.display(), "created the transparency log's key");
+            *key.to_bytes()
+        }
+        Err(e) => return Err(Error::wrap(ErrorKind::Internal, format!("reading {}", path.display()), e)),
+    };
+    Ok(api::log::LogKey(std::sync::Arc::new(crypto::keys::IdentitySecret::from_bytes(&seed))))
+}
+
 async fn open(c: &ServerConfig) -> Result<(db::server::Db, blob::BlobStore), Error> {
     std::fs::create_dir_all(&c.data_dir)
         .err_kind(ErrorKind::Internal, || format!("creating {}", c.data_dir.display()))?;
@@ -284,7 +322,10 @@ async fn open(c: &ServerConfig) -> Result<(db::server::Db, blob::BlobStore), Err
 pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let (db, blobs) = open(&c).await?;
-    let st = api::AppState::new(db.clone(), blobs.clone(), c.settings(), api::system_clock());
+    let mut settings = c.settings();
+    settings.log_key = log_key(&c.data_dir.join(LOG_KEY_FILE))?;
+    tracing::info!(key = %settings.log_key.0.public().fingerprint(), "transparency log key");
+    let st = api::AppState::new(db.clone(), blobs.clone(), settings, api::system_clock());
     let listener = tokio::net::TcpListener::bind(&c.listen)
         .await
         .err_kind(ErrorKind::Unavailable, || format!("listening on {}", c.listen))?;

@@ -4,11 +4,13 @@
 //! accept (`$N` placeholders, `BIGINT`, `TEXT`). Which plaintext columns exist and why is
 //! `design/server.md`; nothing here ever holds a frame, a snapshot, a label or a private key.
 
+mod log;
 mod neighbourhood;
 mod queries;
 mod readers;
 mod schema;
 
+pub use log::{LogEntry, NewLogEntry};
 pub use neighbourhood::*;
 pub use queries::*;
 pub use schema::{SCHEMA_VERSION, schema_dump};

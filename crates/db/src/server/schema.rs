@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The fresh schema of each version, in the shared dialect.
 const FRESH: &[&str] = &[
@@ -19,6 +19,7 @@ const FRESH: &[&str] = &[
     include_str!("schema/v6.sql"),
     include_str!("schema/v7.sql"),
     include_str!("schema/v8.sql"),
+    include_str!("schema/v9.sql"),
 ];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
@@ -30,6 +31,7 @@ const UPGRADES: &[&str] = &[
     include_str!("schema/v5_to_v6.sql"),
     include_str!("schema/v6_to_v7.sql"),
     include_str!("schema/v7_to_v8.sql"),
+    include_str!("schema/v8_to_v9.sql"),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -1,0 +1,82 @@
+-- Version 9: the transparency log, agencies and footage requests (design/transparency-log.md,
+-- design/agencies.md).
+
+-- The log's size: one row, updated in every append's transaction, which serializes appends
+-- (the row lock on PostgreSQL, the write lock on SQLite).
+CREATE TABLE log_state (
+  id BIGINT PRIMARY KEY,
+  size BIGINT NOT NULL
+);
+INSERT INTO log_state (id, size) VALUES (1, 0);
+
+-- The entries, public in full: `body` is the JSON text whose UTF-8 bytes are the leaf.
+CREATE TABLE log_entry (
+  idx BIGINT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX log_entry_kind ON log_entry (kind, idx);
+
+-- The hash of every complete subtree, written in the transaction of the entry that
+-- completes it: level 0 is the leaf hashes.
+CREATE TABLE log_node (
+  level BIGINT NOT NULL,
+  idx BIGINT NOT NULL,
+  hash BYTEA NOT NULL,
+  PRIMARY KEY (level, idx)
+);
+
+-- Every head the server signed, one per size: what it told the world, kept.
+CREATE TABLE log_head (
+  size BIGINT PRIMARY KEY,
+  signed BYTEA NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+
+-- Agencies: an account that applied, and once the operator verified it out of band, the
+-- public keys that were logged with the verification (no other key of theirs is ever used).
+CREATE TABLE agency (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL UNIQUE REFERENCES account (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  jurisdiction TEXT NOT NULL,
+  website TEXT NOT NULL,
+  phone TEXT NOT NULL,
+  applied_ms BIGINT NOT NULL,
+  public_keys BYTEA,
+  verified_ms BIGINT,
+  verified_log_index BIGINT,
+  rejected_reason TEXT
+);
+
+-- Footage requests, public in the log when made. `area` is the JSON the agency sent
+-- (circle or polygon); `cells` the home cells it touches, for delivery.
+CREATE TABLE footage_request (
+  id TEXT PRIMARY KEY,
+  agency_id TEXT NOT NULL REFERENCES agency (id) ON DELETE CASCADE,
+  case_number TEXT NOT NULL,
+  category TEXT NOT NULL,
+  description TEXT NOT NULL,
+  investigator TEXT NOT NULL,
+  area TEXT NOT NULL,
+  area_m2 BIGINT NOT NULL,
+  window_from_ms BIGINT NOT NULL,
+  window_until_ms BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  households_offered BIGINT NOT NULL,
+  log_index BIGINT NOT NULL,
+  expired_log_index BIGINT
+);
+CREATE INDEX footage_request_agency ON footage_request (agency_id, created_ms);
+CREATE INDEX footage_request_case ON footage_request (agency_id, case_number);
+CREATE INDEX footage_request_expiry ON footage_request (expired_log_index, expires_ms);
+
+-- The home cells (resolution 8, as in `home`) each request touches: a household is offered
+-- the requests of its cell; its own device then checks its exact point.
+CREATE TABLE footage_request_cell (
+  cell8 BIGINT NOT NULL,
+  request_id TEXT NOT NULL REFERENCES footage_request (id) ON DELETE CASCADE,
+  PRIMARY KEY (cell8, request_id)
+);
