@@ -12,6 +12,7 @@ mod redact;
 mod server;
 mod timearg;
 mod ui;
+mod verify_log;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -210,6 +211,9 @@ enum Cmd {
     Motion(motion::MotionArgs),
     /// Prepare a clip for posting: people, faces and text pixelated, masks black, no audio.
     Redact(redact::RedactArgs),
+    /// Audit a server's transparency log: its new signed head extends the last one this
+    /// command accepted, every new entry hashes into it, and (with --entry) an entry is in it.
+    VerifyLog(verify_log::VerifyLogArgs),
     /// Whole-system benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -372,6 +376,7 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::Bench { cmd } => bench::run(cmd),
         Cmd::Motion(a) => motion::run(a),
         Cmd::Redact(a) => redact::run(a),
+        Cmd::VerifyLog(a) => verify_log::run(a),
     }
 }
 
