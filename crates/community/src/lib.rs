@@ -14,6 +14,7 @@
 //!   home cell ([`in_feed`]), looked up by the exact set of areas
 //!   it accepts ([`feed_cells`]).
 
+pub mod area;
 pub mod geo;
 pub mod town;
 
