@@ -64,6 +64,9 @@ pub enum Permission {
     /// Read and write the neighbourhood feed as a resident: owners, full and standard
     /// members, not limited members or guests.
     Neighbourhood,
+    /// See agencies' footage requests and answer them: the owner, whose keys sign what the
+    /// household shares.
+    RespondToRequests,
 }
 
 /// The role table of ../shared/PRODUCT.md: owners do everything; full members everything

@@ -26,6 +26,11 @@ mod routes;
 pub use routes::neighbourhood::DEFAULT_RULES;
 pub use routes::post_media::check_jpeg;
 
+/// Logs the expiry of every footage request past it; returns how many.
+pub async fn expire_requests(st: &AppState) -> Result<u64, base::Error> {
+    routes::agencies::expire_due(st).await
+}
+
 /// Loads what the first requests would otherwise wait for: the neighbourhood feed's
 /// per-area post counts.
 pub async fn preload(st: &AppState) -> Result<(), base::Error> {
@@ -52,7 +57,7 @@ use crate::state::Metrics;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Porchlight server API", description = "Stores ciphertext and the least metadata its features need; see design/server.md."),
-    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "meta"))
+    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "agencies"), (name = "meta"))
 )]
 struct ApiDoc;
 
@@ -78,7 +83,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, households, live_view, log, neighbourhood, passkeys, post_media, sync};
+    use routes::{accounts, agencies, households, live_view, log, neighbourhood, passkeys, post_media, sync};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -155,6 +160,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(log::entries))
         .routes(routes!(log::inclusion))
         .routes(routes!(log::consistency))
+        .routes(routes!(agencies::apply, agencies::verified))
+        .routes(routes!(agencies::mine))
+        .routes(routes!(agencies::operator_list))
+        .routes(routes!(agencies::verify))
+        .routes(routes!(agencies::reject))
+        .routes(routes!(agencies::legal_demand))
+        .routes(routes!(agencies::create_request, agencies::agency_requests))
+        .routes(routes!(agencies::offered))
 }
 
 /// The OpenAPI document of every route the router serves (the router and the document

@@ -29,13 +29,15 @@ enum Who {
     Device,
     /// An account that runs the server (moderates posts), in no household.
     Operator,
+    /// A verified agency's account.
+    Agency,
 }
 
 use Who::*;
 
 const EVERYONE: &[Who] =
-    &[Anonymous, Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Device, Operator];
-const ACCOUNTS: &[Who] = &[Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator];
+    &[Anonymous, Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Device, Operator, Agency];
+const ACCOUNTS: &[Who] = &[Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator, Agency];
 const VIEWERS: &[Who] = &[Owner, Full, Standard, Limited, Guest];
 const MEMBER_LISTERS: &[Who] = &[Owner, Full, Standard];
 const SETTINGS: &[Who] = &[Owner, Full];
@@ -129,7 +131,21 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/log/entries", EVERYONE),
     ("GET", "/api/log/proof/inclusion", EVERYONE),
     ("GET", "/api/log/proof/consistency", EVERYONE),
-    ("POST", "/api/logout", &[Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator]),
+    ("POST", "/api/agencies", ACCOUNTS),
+    ("GET", "/api/agencies", EVERYONE),
+    ("GET", "/api/agency", ACCOUNTS),
+    ("GET", "/api/operator/agencies", &[Operator]),
+    ("POST", "/api/operator/agencies/{agency_id}/verify", &[Operator]),
+    ("POST", "/api/operator/agencies/{agency_id}/reject", &[Operator]),
+    ("POST", "/api/operator/legal-demands", &[Operator]),
+    ("POST", "/api/agency/requests", &[Agency]),
+    ("GET", "/api/agency/requests", &[Agency]),
+    ("GET", "/api/households/{household_id}/footage-requests", OWNER),
+    (
+        "POST",
+        "/api/logout",
+        &[Pending, Owner, Full, Standard, Limited, Guest, GuestExpired, Stranger, Operator, Agency],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +185,8 @@ async fn every_endpoint_against_every_caller() {
     let mut victim = s.user("victim@example.org").await;
     victim.ok(Method::POST, "/api/invitations/accept", Some(json!({"token": victim_token}))).await;
     let stranger = home_of_stranger(&s).await;
-    let operator = s.user(OPERATOR).await;
+    let mut operator = s.user(OPERATOR).await;
+    let agency = verified_agency(&s, &mut operator).await;
     let (_spare_device, spare_device_id, _) = pair(&s, &mut home.owner, &hid, "spare").await;
 
     // 20 minutes on: the short guest's access has ended; the long one's has not.
@@ -225,6 +242,7 @@ async fn every_endpoint_against_every_caller() {
             Stranger => stranger.clone(),
             Device => home.device.clone(),
             Operator => operator.clone(),
+            Agency => agency.clone(),
             w => members[&w].clone(),
         }
     };
@@ -251,6 +269,7 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{token}", &"0".repeat(32))
                 .replace("{hash}", &chunk_hash)
                 .replace("{size}", "0")
+                .replace("{agency_id}", &"0".repeat(32))
                 .replace("{object_id}", &late_clip)
                 .replace("{event_id}", late["id"].as_str().unwrap())
                 .replace("/api/device/wait", "/api/device/wait?wait_ms=0");
@@ -284,6 +303,25 @@ async fn every_endpoint_against_every_caller() {
     assert!(failures.is_empty(), "authorization matrix mismatches:\n{}", failures.join("\n"));
 }
 
+/// An agency account with keys, applied and verified by the operator.
+async fn verified_agency(s: &Server, operator: &mut Client) -> Client {
+    let mut a = s.user("agency-matrix@example.org").await;
+    let keys = crypto::keys::Keyring::generate("agency", s.now()).unwrap();
+    a.ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&keys.public().encode())}))).await;
+    let app =
+        json!({"name": "Matrix PD", "jurisdiction": "NY", "website": "https://pd.example", "phone": "+1 212 555 0100"});
+    let id = a.ok(Method::POST, "/api/agencies", Some(app)).await["id"].as_str().unwrap().to_owned();
+    let fp = keys.public().identity.fingerprint();
+    operator
+        .ok(
+            Method::POST,
+            &format!("/api/operator/agencies/{id}/verify"),
+            Some(json!({"fingerprint": fp, "statement": "called the switchboard"})),
+        )
+        .await;
+    a
+}
+
 fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
     Some(match (method, path) {
         ("POST", "/api/signup") => {
@@ -313,6 +351,22 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", p) if p.ends_with("/report") => json!({"reason": "spam"}),
         ("POST", "/api/neighbourhood/rules") => json!({"hash": "00"}),
         ("POST", "/api/moderation/posts/{post_id}") => json!({"action": "keep"}),
+        ("POST", "/api/agencies") => {
+            json!({"name": "A", "jurisdiction": "NY", "website": "https://a.example", "phone": "+1 212 555 0100"})
+        }
+        ("POST", "/api/operator/agencies/{agency_id}/verify") => {
+            json!({"fingerprint": "AAAA", "statement": "called the switchboard"})
+        }
+        ("POST", "/api/operator/agencies/{agency_id}/reject") => json!({"reason": "not an agency"}),
+        ("POST", "/api/operator/legal-demands") => {
+            json!({"authority": "A court", "reference": "1", "demanded": "records", "produced": "metadata"})
+        }
+        // Well formed, and refused for its too-short description by the one caller allowed.
+        ("POST", "/api/agency/requests") => json!({
+            "case_number": "1", "category": "theft", "description": "short", "investigator": "Det. X, 555 0100",
+            "area": {"shape": "circle", "lat": 40.7, "lon": -74.0, "radius_m": 300.0},
+            "window_from_ms": 0, "window_until_ms": 1, "expires_ms": 2,
+        }),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
         ("POST", p) if p.ends_with("/clips/prepare") => {

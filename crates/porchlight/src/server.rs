@@ -334,6 +334,19 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     println!("porchlight server listening on http://{addr}");
     tracing::info!(%addr, database = %c.database_url(), "server listening");
     let worker = tokio::spawn(retention_worker(db.clone(), blobs, Duration::from_secs(c.retention_interval_s.get())));
+    // Footage requests past their expiry are logged as expired within a minute, whether or
+    // not anyone lists requests.
+    let expiry_state = st.clone();
+    let expiry = tokio::spawn(async move {
+        loop {
+            match api::expire_requests(&expiry_state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(requests = n, "footage requests expired"),
+                Err(e) => tracing::warn!(error = %e, "expiring footage requests"),
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
     // The feed's per-area counts, loaded now rather than on the first feed request (1.4 s
     // with a million posts on SQLite); a failure here is retried by that request.
     let warm = st.clone();
@@ -358,6 +371,7 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
         .await
         .err_kind(ErrorKind::Internal, || "serving".to_owned())?;
     worker.abort();
+    expiry.abort();
     db.close().await;
     Ok(())
 }

@@ -37,6 +37,7 @@ pub async fn create(
 ) -> ApiResult<Json<HouseholdJson>> {
     let a = actor.account()?;
     check_text("name", &req.name, 1, 64)?;
+    crate::routes::agencies::not_an_agency(&st, &a.id).await?;
     let h = Household {
         id: random_hex(16),
         name: req.name,
@@ -197,6 +198,7 @@ pub async fn accept(
 ) -> ApiResult<Json<MemberJson>> {
     let a = actor.account()?;
     check_id("token", &req.token)?;
+    crate::routes::agencies::not_an_agency(&st, &a.id).await?;
     let m = st.db.accept_invitation(&secret_hash(&req.token), &a.id, st.now_ms()).await?;
     st.auth_cache.clear();
     Ok(Json(MemberJson {

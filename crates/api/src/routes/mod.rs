@@ -1,4 +1,5 @@
 pub mod accounts;
+pub mod agencies;
 pub mod households;
 pub mod live_view;
 pub mod log;

@@ -650,7 +650,7 @@ pub fn is_operator(st: &AppState, account: &db::server::Account) -> bool {
 pub(crate) fn operator<'a>(st: &AppState, actor: &'a Actor) -> ApiResult<&'a db::server::Account> {
     let account = actor.account()?;
     if !is_operator(st, account) {
-        return Err(err!(PermissionDenied, "authorization: only this server's operators moderate posts").into());
+        return Err(err!(PermissionDenied, "authorization: only this server's operators can do this").into());
     }
     Ok(account)
 }

@@ -4,12 +4,14 @@
 //! accept (`$N` placeholders, `BIGINT`, `TEXT`). Which plaintext columns exist and why is
 //! `design/server.md`; nothing here ever holds a frame, a snapshot, a label or a private key.
 
+mod agencies;
 mod log;
 mod neighbourhood;
 mod queries;
 mod readers;
 mod schema;
 
+pub use agencies::*;
 pub use log::{LogEntry, NewLogEntry};
 pub use neighbourhood::*;
 pub use queries::*;

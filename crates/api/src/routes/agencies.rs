@@ -1,0 +1,576 @@
+//! Agencies and footage requests (design/agencies.md): an account applies as an agency; an
+//! operator verifies it out of band and the verification, with the agency's keys, goes
+//! into the transparency log; a verified agency asks the households of an area for footage
+//! of a time window, under rules enforced here, and each request is logged as it is made.
+//! Households are offered the requests of their home cell; their own device checks the
+//! exact home point, so neither the agency nor the server learns who was shown what.
+
+use axum::extract::State;
+use base::err;
+use community::area::{Area as Shape, M2_PER_SQ_MILE};
+use crypto::keys::{PublicKeys, hex};
+use db::server::{Agency, FootageRequest, RequestRefused};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Actor;
+use crate::error::ApiResult;
+use crate::extract::{Json, Path};
+use crate::log::{Area, Entry, Record};
+use crate::routes::neighbourhood::operator;
+use crate::secrets::random_hex;
+use crate::state::AppState;
+use crate::types::{check_id, check_text};
+
+/// The offences a request may name. There is deliberately nothing for protests, public
+/// order, or any other lawful assembly or speech, and no "other".
+pub const CATEGORIES: &[&str] = &[
+    "homicide",
+    "assault",
+    "sexual_offence",
+    "robbery",
+    "burglary",
+    "theft",
+    "vehicle_theft",
+    "criminal_damage",
+    "arson",
+    "hit_and_run",
+    "missing_person",
+    "kidnapping",
+];
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// A request's window: 15 minutes to 12 hours, ended within the last 30 days.
+pub const WINDOW_MIN_MS: i64 = 15 * MINUTE_MS;
+pub const WINDOW_MAX_MS: i64 = 12 * HOUR_MS;
+pub const WINDOW_AGE_MAX_MS: i64 = 30 * DAY_MS;
+/// A request is offered for at most 14 days.
+pub const EXPIRY_MAX_MS: i64 = 14 * DAY_MS;
+/// Requests per case number.
+pub const PER_CASE_MAX: i64 = 2;
+/// Requests per agency: per hour and per day.
+pub const PER_HOUR_MAX: i64 = 5;
+pub const PER_DAY_MAX: i64 = 20;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyApplication {
+    /// The agency's name, as the public will see it.
+    pub name: String,
+    /// Where it has authority (a city, a county).
+    pub jurisdiction: String,
+    /// Its public website (https), where the operator can check the phone number.
+    pub website: String,
+    /// Its public switchboard number, which the operator calls to verify.
+    pub phone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AgencyJson {
+    pub id: String,
+    pub name: String,
+    pub jurisdiction: String,
+    pub website: String,
+    pub phone: String,
+    pub applied_ms: i64,
+    /// `applied`, `verified` or `rejected`.
+    pub status: String,
+    pub rejected_reason: Option<String>,
+    pub verified_ms: Option<i64>,
+    /// The log entry that verified it.
+    pub log_index: Option<i64>,
+    /// The logged public key bundle (hex) and its identity fingerprint, once verified; while
+    /// applied, the fingerprint of the keys the account holds now, which the operator
+    /// compares with what the agency reads out on the phone.
+    pub public_keys: Option<String>,
+    pub fingerprint: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyAgency {
+    /// The agency's identity fingerprint as the agency read it out, checked against its keys.
+    pub fingerprint: String,
+    /// How the agency was checked (logged publicly), e.g. "called the number on its website".
+    pub statement: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectAgency {
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalDemandJson {
+    /// Who made the demand (a court, an agency).
+    pub authority: String,
+    /// Its reference (a warrant or subpoena number).
+    pub reference: String,
+    /// What was demanded.
+    pub demanded: String,
+    /// What the operator could produce: ciphertext and metadata only; the server holds no
+    /// footage it can open.
+    pub produced: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoggedJson {
+    /// The index of the log entry made.
+    pub log_index: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFootageRequest {
+    pub case_number: String,
+    /// One of [`CATEGORIES`].
+    pub category: String,
+    /// What happened and what footage would help (shown to residents).
+    pub description: String,
+    /// The investigator's name and contact.
+    pub investigator: String,
+    pub area: Area,
+    pub window_from_ms: i64,
+    pub window_until_ms: i64,
+    /// When the request stops being offered: at most 14 days from now.
+    pub expires_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FootageRequestJson {
+    pub id: String,
+    pub agency_id: String,
+    pub agency: String,
+    pub case_number: String,
+    pub category: String,
+    pub description: String,
+    pub investigator: String,
+    pub area: Area,
+    pub area_sq_mi: f64,
+    pub window_from_ms: i64,
+    pub window_until_ms: i64,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub households_offered: i64,
+    pub log_index: i64,
+    pub expired: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OfferedRequestJson {
+    #[serde(flatten)]
+    pub request: FootageRequestJson,
+    /// The agency's logged public keys (hex): the only keys a response may be for. The app
+    /// checks them against log entry `agency_log_index` before using them.
+    pub agency_public_keys: String,
+    pub agency_log_index: i64,
+}
+
+fn agency_json(a: Agency, current_keys: Option<&[u8]>) -> AgencyJson {
+    let status = if a.verified_ms.is_some() {
+        "verified"
+    } else if a.rejected_reason.is_some() {
+        "rejected"
+    } else {
+        "applied"
+    };
+    let keys = a.public_keys.as_deref().or(current_keys);
+    let fingerprint = keys.and_then(|k| PublicKeys::parse(k).ok()).map(|k| k.identity.fingerprint());
+    AgencyJson {
+        id: a.id,
+        name: a.name,
+        jurisdiction: a.jurisdiction,
+        website: a.website,
+        phone: a.phone,
+        applied_ms: a.applied_ms,
+        status: status.to_owned(),
+        rejected_reason: a.rejected_reason,
+        verified_ms: a.verified_ms,
+        log_index: a.verified_log_index,
+        public_keys: a.public_keys.as_deref().map(hex),
+        fingerprint,
+    }
+}
+
+fn check_phone(s: &str) -> ApiResult<()> {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    if !(5..=20).contains(&digits) || s.len() > 40 || !s.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+        bail!(InvalidArgument, "phone: expected a telephone number (5 to 20 digits, with + - ( ) . or spaces)");
+    }
+    Ok(())
+}
+
+fn check_website(s: &str) -> ApiResult<()> {
+    let ok = url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some()) && s.len() <= 200;
+    if !ok {
+        bail!(InvalidArgument, "website: expected an https:// address of at most 200 characters, got {s:?}");
+    }
+    Ok(())
+}
+
+/// Refuses household membership to an agency's account: the two roles never mix, so an
+/// agency sees footage only through grants made to its logged keys.
+pub async fn not_an_agency(st: &AppState, account_id: &str) -> ApiResult<()> {
+    if st.db.agency_of_account(account_id).await?.is_some() {
+        bail!(FailedPrecondition, "agency: an agency's account cannot belong to a household; use a separate account");
+    }
+    Ok(())
+}
+
+/// The caller's agency, verified.
+async fn my_agency(st: &AppState, actor: &Actor) -> ApiResult<Agency> {
+    let account = actor.account()?;
+    let a = st
+        .db
+        .agency_of_account(&account.id)
+        .await?
+        .ok_or_else(|| err!(PermissionDenied, "authorization: only verified agencies can do this"))?;
+    if a.verified_ms.is_none() {
+        bail!(PermissionDenied, "authorization: the agency {:?} is not verified yet", a.name);
+    }
+    Ok(a)
+}
+
+#[utoipa::path(post, path = "/api/agencies", request_body = AgencyApplication,
+    responses((status = 200, body = AgencyJson), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    tag = "agencies")]
+pub async fn apply(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<AgencyApplication>,
+) -> ApiResult<Json<AgencyJson>> {
+    let account = actor.account()?;
+    check_text("name", req.name.trim(), 3, 120)?;
+    check_text("jurisdiction", req.jurisdiction.trim(), 2, 120)?;
+    check_website(&req.website)?;
+    check_phone(&req.phone)?;
+    let Some(keys) = account.public_keys.as_deref() else {
+        bail!(FailedPrecondition, "public_keys: set up this account's keys (PUT /api/me/keys) before applying");
+    };
+    if st.db.agency_of_account(&account.id).await?.is_some() {
+        bail!(FailedPrecondition, "agency: this account has applied already");
+    }
+    if !st.db.memberships(&account.id).await?.is_empty() {
+        bail!(FailedPrecondition, "agency: an agency's account must not belong to a household; use a separate account");
+    }
+    let a = Agency {
+        id: random_hex(16),
+        account_id: account.id.clone(),
+        name: req.name.trim().to_owned(),
+        jurisdiction: req.jurisdiction.trim().to_owned(),
+        website: req.website,
+        phone: req.phone,
+        applied_ms: st.now_ms(),
+        public_keys: None,
+        verified_ms: None,
+        verified_log_index: None,
+        rejected_reason: None,
+    };
+    st.db.insert_agency(&a).await?;
+    tracing::info!(agency = %a.id, name = %a.name, "agency applied");
+    Ok(Json(agency_json(a, Some(keys))))
+}
+
+#[utoipa::path(get, path = "/api/agency", responses((status = 200, body = AgencyJson), (status = 404, body = crate::error::ErrorBody)), tag = "agencies")]
+pub async fn mine(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<AgencyJson>> {
+    let account = actor.account()?;
+    let a = st
+        .db
+        .agency_of_account(&account.id)
+        .await?
+        .ok_or_else(|| err!(NotFound, "agency: this account has not applied"))?;
+    Ok(Json(agency_json(a, account.public_keys.as_deref())))
+}
+
+/// Verified agencies, with their logged keys: public.
+#[utoipa::path(get, path = "/api/agencies", responses((status = 200, body = Vec<AgencyJson>)), tag = "agencies")]
+pub async fn verified(State(st): State<AppState>) -> ApiResult<Json<Vec<AgencyJson>>> {
+    let all = st.db.agencies().await?;
+    Ok(Json(all.into_iter().filter(|a| a.verified_ms.is_some()).map(|a| agency_json(a, None)).collect()))
+}
+
+#[utoipa::path(get, path = "/api/operator/agencies", responses((status = 200, body = Vec<AgencyJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
+pub async fn operator_list(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<AgencyJson>>> {
+    operator(&st, &actor)?;
+    let mut out = Vec::new();
+    for a in st.db.agencies().await? {
+        let keys = st.db.account_by_id(&a.account_id).await?.and_then(|acc| acc.public_keys);
+        out.push(agency_json(a, keys.as_deref()));
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(post, path = "/api/operator/agencies/{agency_id}/verify", params(("agency_id" = String, Path)), request_body = VerifyAgency,
+    responses((status = 200, body = AgencyJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    tag = "agencies")]
+pub async fn verify(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(req): Json<VerifyAgency>,
+) -> ApiResult<Json<AgencyJson>> {
+    let op = operator(&st, &actor)?;
+    check_id("agency_id", &id)?;
+    check_text("statement", req.statement.trim(), 10, 500)?;
+    let a = st.db.agency(&id).await?.ok_or_else(|| err!(NotFound, "agency_id: no agency {id}"))?;
+    if a.verified_ms.is_some() || a.rejected_reason.is_some() {
+        bail!(FailedPrecondition, "agency_id: {id} is not waiting for verification");
+    }
+    let account =
+        st.db.account_by_id(&a.account_id).await?.ok_or_else(|| err!(NotFound, "agency_id: no agency {id}"))?;
+    let keys_bytes =
+        account.public_keys.ok_or_else(|| err!(FailedPrecondition, "agency_id: the agency's account has no keys"))?;
+    let keys = PublicKeys::parse(&keys_bytes).map_err(|e| err!(Internal, "stored public keys: {e}"))?;
+    let want = keys.identity.fingerprint();
+    if crypto::keys::check_pairing_code(&keys.identity, &req.fingerprint).is_err() {
+        bail!(
+            InvalidArgument,
+            "fingerprint: does not match the agency account's keys; do not verify until the agency reads out the one its app shows"
+        );
+    }
+    let now = st.now_ms();
+    let entry = Record::new(
+        Entry::AgencyVerified {
+            agency_id: a.id.clone(),
+            name: a.name.clone(),
+            jurisdiction: a.jurisdiction.clone(),
+            website: a.website.clone(),
+            phone: a.phone.clone(),
+            public_keys: hex(&keys_bytes),
+            fingerprint: want,
+            statement: req.statement.trim().to_owned(),
+        },
+        now,
+    );
+    let Some(index) = st.db.verify_agency(&id, &keys_bytes, now, &entry.to_row()).await? else {
+        bail!(FailedPrecondition, "agency_id: {id} is not waiting for verification");
+    };
+    tracing::info!(agency = %id, operator = %op.id, log_index = index, "agency verified");
+    let a = st.db.agency(&id).await?.ok_or_else(|| err!(NotFound, "agency_id: no agency {id}"))?;
+    Ok(Json(agency_json(a, None)))
+}
+
+#[utoipa::path(post, path = "/api/operator/agencies/{agency_id}/reject", params(("agency_id" = String, Path)), request_body = RejectAgency,
+    responses((status = 200, body = AgencyJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    tag = "agencies")]
+pub async fn reject(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(req): Json<RejectAgency>,
+) -> ApiResult<Json<AgencyJson>> {
+    operator(&st, &actor)?;
+    check_id("agency_id", &id)?;
+    check_text("reason", req.reason.trim(), 3, 500)?;
+    if st.db.agency(&id).await?.is_none() {
+        bail!(NotFound, "agency_id: no agency {id}");
+    }
+    if !st.db.reject_agency(&id, req.reason.trim()).await? {
+        bail!(FailedPrecondition, "agency_id: {id} is not waiting for verification");
+    }
+    let a = st.db.agency(&id).await?.ok_or_else(|| err!(NotFound, "agency_id: no agency {id}"))?;
+    Ok(Json(agency_json(a, None)))
+}
+
+#[utoipa::path(post, path = "/api/operator/legal-demands", request_body = LegalDemandJson,
+    responses((status = 200, body = LoggedJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    tag = "agencies")]
+pub async fn legal_demand(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<LegalDemandJson>,
+) -> ApiResult<Json<LoggedJson>> {
+    let op = operator(&st, &actor)?;
+    check_text("authority", req.authority.trim(), 2, 200)?;
+    check_text("reference", req.reference.trim(), 1, 100)?;
+    check_text("demanded", req.demanded.trim(), 3, 2000)?;
+    check_text("produced", req.produced.trim(), 3, 2000)?;
+    let entry = Record::new(
+        Entry::LegalDemand {
+            authority: req.authority.trim().to_owned(),
+            reference: req.reference.trim().to_owned(),
+            demanded: req.demanded.trim().to_owned(),
+            produced: req.produced.trim().to_owned(),
+        },
+        st.now_ms(),
+    );
+    let index = st.db.log_append(&[entry.to_row()]).await?;
+    tracing::info!(operator = %op.id, log_index = index, "legal demand logged");
+    Ok(Json(LoggedJson { log_index: index }))
+}
+
+/// Checks an area as sent and returns it with its checked shape.
+fn shape_of(a: &Area) -> ApiResult<Shape> {
+    Ok(match a {
+        Area::Circle { lat, lon, radius_m } => Shape::circle(*lat, *lon, *radius_m)?,
+        Area::Polygon { points } => Shape::polygon(points)?,
+    })
+}
+
+/// Logs the expiry of every request past its expiry (called before requests are listed,
+/// and by the server's worker every minute).
+pub async fn expire_due(st: &AppState) -> Result<u64, base::Error> {
+    let mut n = 0;
+    for r in st.db.requests_to_expire(st.now_ms()).await? {
+        let entry = Record::new(
+            Entry::RequestExpired { request_id: r.id.clone(), agency_id: r.agency_id.clone() },
+            r.expires_ms,
+        );
+        if st.db.expire_request(&r.id, &entry.to_row()).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn request_json(r: FootageRequest, agency: &str) -> ApiResult<FootageRequestJson> {
+    let area: Area = serde_json::from_str(&r.area).map_err(|e| err!(Internal, "a stored area: {e}"))?;
+    Ok(FootageRequestJson {
+        id: r.id,
+        agency_id: r.agency_id,
+        agency: agency.to_owned(),
+        case_number: r.case_number,
+        category: r.category,
+        description: r.description,
+        investigator: r.investigator,
+        area,
+        area_sq_mi: r.area_m2 as f64 / M2_PER_SQ_MILE,
+        window_from_ms: r.window_from_ms,
+        window_until_ms: r.window_until_ms,
+        created_ms: r.created_ms,
+        expires_ms: r.expires_ms,
+        households_offered: r.households_offered,
+        log_index: r.log_index,
+        expired: r.expired_log_index.is_some(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/agency/requests", request_body = NewFootageRequest,
+    responses((status = 200, body = FootageRequestJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)),
+    tag = "agencies")]
+pub async fn create_request(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<NewFootageRequest>,
+) -> ApiResult<Json<FootageRequestJson>> {
+    let agency = my_agency(&st, &actor).await?;
+    let now = st.now_ms();
+    let case = req.case_number.trim();
+    check_text("case_number", case, 1, 64)?;
+    if !CATEGORIES.contains(&req.category.as_str()) {
+        bail!(InvalidArgument, "category: expected one of {}, got {:?}", CATEGORIES.join(", "), req.category);
+    }
+    check_text("description", req.description.trim(), 20, 2000)?;
+    check_text("investigator", req.investigator.trim(), 5, 200)?;
+    let shape = shape_of(&req.area)?;
+    let (from, until) = (req.window_from_ms, req.window_until_ms);
+    if until > now {
+        bail!(InvalidArgument, "window_until_ms: the window must have ended (it ends {} ms from now)", until - now);
+    }
+    if until < now - WINDOW_AGE_MAX_MS {
+        bail!(InvalidArgument, "window_until_ms: the window must have ended within the last 30 days");
+    }
+    let len = until.saturating_sub(from);
+    if !(WINDOW_MIN_MS..=WINDOW_MAX_MS).contains(&len) {
+        bail!(
+            InvalidArgument,
+            "window_from_ms: the window must last 15 minutes to 12 hours, got {} minutes",
+            len / MINUTE_MS
+        );
+    }
+    if req.expires_ms <= now || req.expires_ms > now + EXPIRY_MAX_MS {
+        bail!(InvalidArgument, "expires_ms: expected a time after now and at most 14 days from now");
+    }
+    let hour = st.db.requests_since(&agency.id, now - HOUR_MS).await?;
+    let day = st.db.requests_since(&agency.id, now - DAY_MS).await?;
+    if hour >= PER_HOUR_MAX || day >= PER_DAY_MAX {
+        bail!(
+            ResourceExhausted,
+            "requests: an agency may make at most {PER_HOUR_MAX} requests an hour and {PER_DAY_MAX} a day; try again later"
+        );
+    }
+    let cells: Vec<i64> = shape.home_cells().into_iter().map(|c| u64::from(c) as i64).collect();
+    let offered = st.db.households_in_cells(&cells).await?;
+    let area_m2 = shape.area_m2().round() as i64;
+    let id = random_hex(16);
+    let entry = Record::new(
+        Entry::RequestMade {
+            request_id: id.clone(),
+            agency_id: agency.id.clone(),
+            agency: agency.name.clone(),
+            category: req.category.clone(),
+            area: req.area.clone(),
+            area_m2,
+            window_from_ms: from,
+            window_until_ms: until,
+            expires_ms: req.expires_ms,
+            households_offered: offered,
+        },
+        now,
+    );
+    let row = FootageRequest {
+        id: id.clone(),
+        agency_id: agency.id.clone(),
+        case_number: case.to_owned(),
+        category: req.category.clone(),
+        description: req.description.trim().to_owned(),
+        investigator: req.investigator.trim().to_owned(),
+        area: serde_json::to_string(&req.area).expect("areas serialize"),
+        area_m2,
+        window_from_ms: from,
+        window_until_ms: until,
+        created_ms: now,
+        expires_ms: req.expires_ms,
+        households_offered: offered,
+        log_index: 0,
+        expired_log_index: None,
+    };
+    match st.db.insert_request(&row, &cells, PER_CASE_MAX, &entry.to_row()).await? {
+        Ok(index) => {
+            tracing::info!(request = %id, agency = %agency.id, log_index = index, offered, "footage request made");
+            let r = st.db.footage_request(&id).await?.ok_or_else(|| err!(Internal, "a request just stored"))?;
+            Ok(Json(request_json(r, &agency.name)?))
+        }
+        Err(RequestRefused::CaseFull(n)) => bail!(
+            FailedPrecondition,
+            "case_number: the agency has made {n} requests for case {case:?} already (at most {PER_CASE_MAX})"
+        ),
+    }
+}
+
+#[utoipa::path(get, path = "/api/agency/requests", responses((status = 200, body = Vec<FootageRequestJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
+pub async fn agency_requests(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<FootageRequestJson>>> {
+    let agency = my_agency(&st, &actor).await?;
+    expire_due(&st).await?;
+    let rows = st.db.requests_of_agency(&agency.id).await?;
+    Ok(Json(rows.into_iter().map(|r| request_json(r, &agency.name)).collect::<ApiResult<_>>()?))
+}
+
+/// The requests offered to a household: those whose area touches its home cell. The
+/// household's app checks its exact point and its footage before showing any.
+#[utoipa::path(get, path = "/api/households/{household_id}/footage-requests", params(("household_id" = String, Path)),
+    responses((status = 200, body = Vec<OfferedRequestJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
+pub async fn offered(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<Vec<OfferedRequestJson>>> {
+    actor.member(&st, &hid, crate::auth::Permission::RespondToRequests).await?;
+    expire_due(&st).await?;
+    let Some((cell, _)) = st.db.home(&hid).await? else { return Ok(Json(Vec::new())) };
+    let mut out = Vec::new();
+    for r in st.db.requests_for_cell(cell, st.now_ms()).await? {
+        let a = st.db.agency(&r.agency_id).await?.ok_or_else(|| err!(Internal, "a request's agency"))?;
+        let (Some(keys), Some(index)) = (a.public_keys.as_deref(), a.verified_log_index) else { continue };
+        out.push(OfferedRequestJson {
+            request: request_json(r, &a.name)?,
+            agency_public_keys: hex(keys),
+            agency_log_index: index,
+        });
+    }
+    Ok(Json(out))
+}
