@@ -83,7 +83,9 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
-    use routes::{accounts, agencies, households, live_view, log, neighbourhood, passkeys, post_media, sync};
+    use routes::{
+        accounts, agencies, households, live_view, log, neighbourhood, passkeys, post_media, responses, sync,
+    };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -168,6 +170,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(agencies::legal_demand))
         .routes(routes!(agencies::create_request, agencies::agency_requests))
         .routes(routes!(agencies::offered))
+        .routes(routes!(responses::respond))
+        .routes(routes!(responses::responses))
+        .routes(routes!(responses::export))
 }
 
 /// The OpenAPI document of every route the router serves (the router and the document

@@ -247,6 +247,8 @@ async fn suite(s: &Server) {
         agency.call(Method::GET, &format!("/api/households/{}/footage-requests", near_in.household), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
+    respond_and_read(s, &mut agency, &agency_keys, &mut operator, &mut near_in, &mut far, &rid, now).await;
+
     // Two requests per case number; then the rate limits.
     agency.ok(Method::POST, "/api/agency/requests", Some(request("24-0001", now))).await;
     let (st, v) = agency.call(Method::POST, "/api/agency/requests", Some(request("24-0001", now))).await;
@@ -305,6 +307,174 @@ async fn suite(s: &Server) {
         StatusCode::FORBIDDEN
     );
     assert_eq!(Client::anonymous(s).ok(Method::GET, "/api/agencies", None).await.as_array().unwrap().len(), 1);
+}
+
+async fn download(c: &Client, object_id: &str) -> (StatusCode, Vec<u8>) {
+    let r = c.request(Method::GET, &format!("/api/objects/{object_id}")).send().await.unwrap();
+    (r.status(), r.bytes().await.unwrap().to_vec())
+}
+
+/// The owner answers with a grant for the agency's logged key; every wrong grant is
+/// refused; the agency reads exactly what was granted, and nothing else; each download is
+/// in the chain of custody and the owner's access log; the export's proofs verify.
+#[allow(clippy::too_many_arguments)]
+async fn respond_and_read(
+    s: &Server,
+    agency: &mut Client,
+    agency_keys: &Keyring,
+    operator: &mut Client,
+    near: &mut Home,
+    far: &mut Home,
+    rid: &str,
+    now: i64,
+) {
+    use crypto::grant::Grant;
+    use crypto::object::Header;
+    let hid = near.household.clone();
+    let inside = event(near, "porch", now - 4 * HOUR, now - 4 * HOUR + 20_000).await;
+    let before = event(near, "porch", now - 6 * HOUR, now - 6 * HOUR + 20_000).await;
+    let theirs = event(far, "gate", now - 4 * HOUR, now - 4 * HOUR + 20_000).await;
+    let clip = inside["clip_object"].as_str().unwrap().to_owned();
+    let (st, sealed) = download(&near.owner, &clip).await;
+    assert_eq!(st, StatusCode::OK);
+    let header = Header::parse(&sealed).unwrap();
+    let purpose = format!("footage request {rid}");
+    let agency_enc = agency_keys.public().encryption;
+    let grant = |h: &Header, to: &crypto::keys::EncryptionPublic, purpose: &str, by: &Keyring| {
+        crypto::keys::hex(&Grant::create(by, h, to, purpose, now).unwrap().encode())
+    };
+    let good = grant(&header, &agency_enc, &purpose, &near.owner_keys);
+    let path = format!("/api/households/{hid}/footage-requests/{rid}/responses");
+    let (_, before_sealed) = download(&near.owner, before["clip_object"].as_str().unwrap()).await;
+    let before_grant = grant(&Header::parse(&before_sealed).unwrap(), &agency_enc, &purpose, &near.owner_keys);
+    let stranger = Keyring::generate("stranger", now).unwrap();
+    // Can open the clip (it holds the owner's encryption key) but is not the owner.
+    let impostor = Keyring {
+        label: "impostor".into(),
+        created_ms: now,
+        identity: crypto::keys::IdentitySecret::generate(),
+        encryption: crypto::keys::EncryptionSecret::from_bytes(&near.owner_keys.encryption.to_bytes()).unwrap(),
+        previous: Vec::new(),
+    };
+    let size = s.state.db.log_size().await.unwrap();
+    for (body, want) in [
+        (json!({"clips": []}), "clips: expected 1 to 20"),
+        (
+            json!({"clips": [{"object_id": clip, "grant": grant(&header, &agency_enc, "something else", &near.owner_keys)}]}),
+            "clips[0].grant: its purpose",
+        ),
+        (
+            json!({"clips": [{"object_id": clip, "grant": grant(&header, &stranger.public().encryption, &purpose, &near.owner_keys)}]}),
+            "clips[0].grant: it is not for the agency",
+        ),
+        (
+            json!({"clips": [{"object_id": clip, "grant": grant(&header, &agency_enc, &purpose, &impostor)}]}),
+            "clips[0].grant: it is not signed by your",
+        ),
+        (json!({"clips": [{"object_id": clip, "grant": "00ff"}]}), "clips[0].grant:"),
+        (
+            json!({"clips": [{"object_id": before["clip_object"], "grant": before_grant}]}),
+            "clips[0].object_id: the clip is outside",
+        ),
+        (json!({"clips": [{"object_id": theirs["clip_object"], "grant": good}]}), "clips[0].object_id: no clip"),
+        (json!({"clips": [{"object_id": inside["meta_object"], "grant": good}]}), "clips[0].object_id:"),
+        (
+            json!({"clips": [{"object_id": clip, "grant": good}, {"object_id": clip, "grant": good}]}),
+            "clips[1].object_id:",
+        ),
+        (json!({"clips": [{"object_id": clip, "grant": good}], "contact": "\u{7}"}), "contact"),
+    ] {
+        let (st, v) = near.owner.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{want}: {v}");
+        assert!(v["message"].as_str().unwrap().starts_with(want), "{want}: {v}");
+    }
+    assert_eq!(s.state.db.log_size().await.unwrap(), size, "nothing refused was logged");
+    // The far household is not offered the request.
+    let far_path = format!("/api/households/{}/footage-requests/{rid}/responses", far.household);
+    let (st, _) =
+        far.owner.call(Method::POST, &far_path, Some(json!({"clips": [{"object_id": clip, "grant": good}]}))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Before any grant, the agency cannot read the clip.
+    assert_eq!(download(agency, &clip).await.0, StatusCode::FORBIDDEN);
+
+    let r = near.owner.ok(Method::POST, &path, Some(json!({"clips": [{"object_id": clip, "grant": good}]}))).await;
+    assert_eq!(r["resident"], 1);
+    let rec = Record::parse(&s.state.db.log_entries(size, size + 1).await.unwrap()[0].body).unwrap();
+    assert_eq!(
+        rec.entry,
+        Entry::GrantMade { request_id: rid.to_owned(), agency_id: rec_agency(&rec), clips: 1, duration_ms: 20_000 }
+    );
+    let text = &s.state.db.log_entries(size, size + 1).await.unwrap()[0].body;
+    assert!(!text.contains(&hid) && !text.contains(&clip), "the log entry says who: {text}");
+
+    // The agency sees Resident 1 and opens the clip with its own key.
+    let resp = agency.ok(Method::GET, &format!("/api/agency/requests/{rid}/responses"), None).await;
+    assert_eq!(resp[0]["resident"], 1);
+    assert!(resp[0]["contact"].is_null());
+    assert_eq!(resp[0]["clips"][0]["object_id"], clip.as_str());
+    let (st, got) = download(agency, &clip).await;
+    assert_eq!(st, StatusCode::OK);
+    let g = Grant::parse(&crypto::keys::unhex(resp[0]["clips"][0]["grant"].as_str().unwrap()).unwrap()).unwrap();
+    let (h, plain) = g.open(agency_keys, &got).unwrap();
+    assert_eq!(plain, vec![7u8; 300_000]);
+    assert_eq!(h.meta.camera, "porch");
+    // Nothing else of the household's: not the clip before the window, not the snapshot.
+    assert_eq!(download(agency, before["clip_object"].as_str().unwrap()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(download(agency, inside["snapshot_object"].as_str().unwrap()).await.0, StatusCode::FORBIDDEN);
+    // The operator has no path to footage either.
+    assert_eq!(download(operator, &clip).await.0, StatusCode::FORBIDDEN);
+    // The owner sees the agency's download in the access log.
+    let log = near.owner.ok(Method::GET, &format!("/api/households/{hid}/access-log"), None).await;
+    assert!(
+        log.as_array().unwrap().iter().any(|l| l["object_id"] == clip.as_str() && l["email"] == "agency@example.org"),
+        "{log}"
+    );
+
+    // A second answer, with a contact: Resident 2.
+    let (_, s2) = download(&near.owner, theirs["clip_object"].as_str().unwrap()).await;
+    assert!(s2.len() < 200, "another household's clip is not the owner's to download");
+    let second = event(near, "drive", now - 4 * HOUR, now - 4 * HOUR + 5_000).await;
+    let c2 = second["clip_object"].as_str().unwrap().to_owned();
+    let (_, sealed2) = download(&near.owner, &c2).await;
+    let g2 = grant(&Header::parse(&sealed2).unwrap(), &agency_enc, &purpose, &near.owner_keys);
+    let r = near
+        .owner
+        .ok(
+            Method::POST,
+            &path,
+            Some(json!({"clips": [{"object_id": c2, "grant": g2}], "contact": "flat 2, ring any time"})),
+        )
+        .await;
+    assert_eq!(r["resident"], 2);
+
+    // The export: recorded in the custody, and its proofs verify against its signed head.
+    let e = agency.ok(Method::POST, &format!("/api/agency/requests/{rid}/exports"), None).await;
+    let actions: Vec<&str> = e["custody"].as_array().unwrap().iter().map(|c| c["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["download", "export"]);
+    let head = crypto::tlog::SignedTreeHead::parse(&crypto::keys::unhex(e["head"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(head.log_key, s.state.settings.log_key.0.public());
+    let mut proved = vec![&e["request_entry"], &e["agency_entry"]];
+    proved.extend(e["grant_entries"].as_array().unwrap().iter());
+    assert_eq!(proved.len(), 4);
+    for p in proved {
+        let leaf = crypto::tlog::leaf_hash(p["body"].as_str().unwrap().as_bytes());
+        let proof: Vec<crypto::tlog::Hash> = p["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| crypto::keys::unhex(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .collect();
+        crypto::tlog::verify_inclusion(&leaf, p["index"].as_u64().unwrap(), head.head.size, &proof, &head.head.root)
+            .unwrap();
+    }
+    assert_eq!(e["responses"][1]["contact"], "flat 2, ring any time");
+}
+
+fn rec_agency(r: &Record) -> String {
+    match &r.entry {
+        Entry::GrantMade { agency_id, .. } => agency_id.clone(),
+        e => panic!("{e:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,6 +141,9 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("POST", "/api/agency/requests", &[Agency]),
     ("GET", "/api/agency/requests", &[Agency]),
     ("GET", "/api/households/{household_id}/footage-requests", OWNER),
+    ("POST", "/api/households/{household_id}/footage-requests/{request_id}/responses", OWNER),
+    ("GET", "/api/agency/requests/{request_id}/responses", &[Agency]),
+    ("POST", "/api/agency/requests/{request_id}/exports", &[Agency]),
     (
         "POST",
         "/api/logout",
@@ -270,6 +273,7 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{hash}", &chunk_hash)
                 .replace("{size}", "0")
                 .replace("{agency_id}", &"0".repeat(32))
+                .replace("{request_id}", &"0".repeat(32))
                 .replace("{object_id}", &late_clip)
                 .replace("{event_id}", late["id"].as_str().unwrap())
                 .replace("/api/device/wait", "/api/device/wait?wait_ms=0");
@@ -357,6 +361,7 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", "/api/operator/agencies/{agency_id}/verify") => {
             json!({"fingerprint": "AAAA", "statement": "called the switchboard"})
         }
+        ("POST", "/api/households/{household_id}/footage-requests/{request_id}/responses") => json!({"clips": []}),
         ("POST", "/api/operator/agencies/{agency_id}/reject") => json!({"reason": "not an agency"}),
         ("POST", "/api/operator/legal-demands") => {
             json!({"authority": "A court", "reference": "1", "demanded": "records", "produced": "metadata"})

@@ -222,7 +222,7 @@ pub async fn not_an_agency(st: &AppState, account_id: &str) -> ApiResult<()> {
 }
 
 /// The caller's agency, verified.
-async fn my_agency(st: &AppState, actor: &Actor) -> ApiResult<Agency> {
+pub(crate) async fn my_agency(st: &AppState, actor: &Actor) -> ApiResult<Agency> {
     let account = actor.account()?;
     let a = st
         .db
@@ -427,7 +427,7 @@ pub async fn expire_due(st: &AppState) -> Result<u64, base::Error> {
     Ok(n)
 }
 
-fn request_json(r: FootageRequest, agency: &str) -> ApiResult<FootageRequestJson> {
+pub(crate) fn request_json(r: FootageRequest, agency: &str) -> ApiResult<FootageRequestJson> {
     let area: Area = serde_json::from_str(&r.area).map_err(|e| err!(Internal, "a stored area: {e}"))?;
     Ok(FootageRequestJson {
         id: r.id,

@@ -6,4 +6,5 @@ pub mod log;
 pub mod neighbourhood;
 pub mod passkeys;
 pub mod post_media;
+pub mod responses;
 pub mod sync;

@@ -339,3 +339,195 @@ impl Db {
         Ok(true)
     }
 }
+
+/// One answer to a request: who it was to the agency ("Resident N") and what was shared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FootageResponse {
+    pub id: String,
+    pub request_id: String,
+    pub household_id: String,
+    pub resident_no: i64,
+    pub contact: Option<String>,
+    pub created_ms: i64,
+    pub log_index: i64,
+}
+
+/// One clip shared in a response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FootageGrant {
+    pub response_id: String,
+    pub object_id: String,
+    pub agency_id: String,
+    pub grant_bytes: Vec<u8>,
+    pub duration_ms: i64,
+}
+
+/// A download or export by an agency's account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgencyAccess {
+    pub id: String,
+    pub agency_id: String,
+    pub account_id: String,
+    pub request_id: String,
+    pub object_id: Option<String>,
+    pub action: String,
+    pub created_ms: i64,
+}
+
+impl Db {
+    /// Stores a response with its grants and logs `entry`, together; the resident number is
+    /// the next for the request. Returns (log index, resident number).
+    pub async fn insert_response(
+        &self,
+        r: &FootageResponse,
+        grants: &[FootageGrant],
+        entry: &NewLogEntry,
+    ) -> Result<(i64, i64), Error> {
+        let mut tx = self.write_tx().await?;
+        // The log's row lock comes first: it serializes responses, so numbers never clash.
+        let index = append_in(&mut tx, std::slice::from_ref(entry)).await?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM footage_response WHERE request_id = $1")
+            .bind(&r.request_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("numbering a response"))?
+            .get(0);
+        sqlx::query(
+            "INSERT INTO footage_response (id, request_id, household_id, resident_no, contact, created_ms, log_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.id)
+        .bind(&r.request_id)
+        .bind(&r.household_id)
+        .bind(n + 1)
+        .bind(&r.contact)
+        .bind(r.created_ms)
+        .bind(index)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("storing a response"))?;
+        for g in grants {
+            sqlx::query(
+                "INSERT INTO footage_grant (response_id, object_id, agency_id, grant_bytes, duration_ms) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&r.id)
+            .bind(&g.object_id)
+            .bind(&g.agency_id)
+            .bind(g.grant_bytes.clone())
+            .bind(g.duration_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("storing a grant"))?;
+        }
+        tx.commit().await.map_err(db_err("committing a response"))?;
+        Ok((index, n + 1))
+    }
+
+    /// A request's responses in order, each with its grants.
+    pub async fn responses_of_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<(FootageResponse, Vec<FootageGrant>)>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, request_id, household_id, resident_no, contact, created_ms, log_index FROM footage_response \
+             WHERE request_id = $1 ORDER BY resident_no",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing responses"))?;
+        let grants = sqlx::query(
+            "SELECT g.response_id, g.object_id, g.agency_id, g.grant_bytes, g.duration_ms FROM footage_grant g \
+             JOIN footage_response r ON r.id = g.response_id WHERE r.request_id = $1 ORDER BY g.object_id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing grants"))?;
+        let mut out: Vec<(FootageResponse, Vec<FootageGrant>)> = rows
+            .iter()
+            .map(|r| {
+                let resp = FootageResponse {
+                    id: r.get(0),
+                    request_id: r.get(1),
+                    household_id: r.get(2),
+                    resident_no: r.get(3),
+                    contact: r.get(4),
+                    created_ms: r.get(5),
+                    log_index: r.get(6),
+                };
+                (resp, Vec::new())
+            })
+            .collect();
+        for g in grants {
+            let g = FootageGrant {
+                response_id: g.get(0),
+                object_id: g.get(1),
+                agency_id: g.get(2),
+                grant_bytes: g.get(3),
+                duration_ms: g.get(4),
+            };
+            if let Some((_, v)) = out.iter_mut().find(|(r, _)| r.id == g.response_id) {
+                v.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The request under which `agency_id` was granted `object_id`, if it was.
+    pub async fn granted_request(&self, object_id: &str, agency_id: &str) -> Result<Option<String>, Error> {
+        let r = sqlx::query(
+            "SELECT r.request_id FROM footage_grant g JOIN footage_response r ON r.id = g.response_id \
+             WHERE g.object_id = $1 AND g.agency_id = $2",
+        )
+        .bind(object_id)
+        .bind(agency_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("finding a grant"))?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    pub async fn insert_agency_access(&self, a: &AgencyAccess) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO agency_access (id, agency_id, account_id, request_id, object_id, action, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&a.id)
+        .bind(&a.agency_id)
+        .bind(&a.account_id)
+        .bind(&a.request_id)
+        .bind(&a.object_id)
+        .bind(&a.action)
+        .bind(a.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("recording an agency's access"))?;
+        Ok(())
+    }
+
+    /// A request's chain of custody, in order.
+    pub async fn agency_accesses(&self, request_id: &str) -> Result<Vec<AgencyAccess>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, agency_id, account_id, request_id, object_id, action, created_ms FROM agency_access \
+             WHERE request_id = $1 ORDER BY created_ms, id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading the chain of custody"))?;
+        Ok(rows
+            .iter()
+            .map(|r| AgencyAccess {
+                id: r.get(0),
+                agency_id: r.get(1),
+                account_id: r.get(2),
+                request_id: r.get(3),
+                object_id: r.get(4),
+                action: r.get(5),
+                created_ms: r.get(6),
+            })
+            .collect())
+    }
+}

@@ -80,3 +80,41 @@ CREATE TABLE footage_request_cell (
   request_id TEXT NOT NULL REFERENCES footage_request (id) ON DELETE CASCADE,
   PRIMARY KEY (cell8, request_id)
 );
+
+-- Answers to footage requests. The server knows which household answered (it stores the
+-- household's ciphertext); the agency and the public see only "Resident N" (numbered per
+-- request) and, if the owner chose to give it, a contact.
+CREATE TABLE footage_response (
+  id TEXT PRIMARY KEY,
+  request_id TEXT NOT NULL REFERENCES footage_request (id) ON DELETE CASCADE,
+  household_id TEXT NOT NULL REFERENCES household (id) ON DELETE CASCADE,
+  resident_no BIGINT NOT NULL,
+  contact TEXT,
+  created_ms BIGINT NOT NULL,
+  log_index BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX footage_response_resident ON footage_response (request_id, resident_no);
+
+-- Each clip shared: the owner's signed grant, which wraps the clip's content key for the
+-- agency's logged key. The only way an agency reads a clip.
+CREATE TABLE footage_grant (
+  response_id TEXT NOT NULL REFERENCES footage_response (id) ON DELETE CASCADE,
+  object_id TEXT NOT NULL,
+  agency_id TEXT NOT NULL REFERENCES agency (id) ON DELETE CASCADE,
+  grant_bytes BYTEA NOT NULL,
+  duration_ms BIGINT NOT NULL,
+  PRIMARY KEY (response_id, object_id)
+);
+CREATE INDEX footage_grant_object ON footage_grant (object_id, agency_id);
+
+-- The chain of custody: every download and evidence export by an agency's account.
+CREATE TABLE agency_access (
+  id TEXT PRIMARY KEY,
+  agency_id TEXT NOT NULL REFERENCES agency (id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  object_id TEXT,
+  action TEXT NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+CREATE INDEX agency_access_request ON agency_access (request_id, created_ms);
