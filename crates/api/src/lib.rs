@@ -25,6 +25,7 @@ mod routes;
 /// The neighbourhood posting rules a server has unless its operator writes its own.
 pub use routes::neighbourhood::DEFAULT_RULES;
 pub use routes::post_media::check_jpeg;
+pub use routes::responses::grant_purpose;
 
 /// Logs the expiry of every footage request past it; returns how many.
 pub async fn expire_requests(st: &AppState) -> Result<u64, base::Error> {

@@ -13,6 +13,7 @@
 //! AES-GCM and P-256 come from AWS-LC, HPKE is ours on top (see `prim` for why).
 
 pub mod backup;
+pub mod evidence;
 pub mod grant;
 pub mod home;
 pub mod keys;

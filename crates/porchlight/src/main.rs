@@ -6,6 +6,7 @@ mod bench_feed;
 mod bench_server;
 mod config;
 mod demo_seed;
+mod evidence;
 mod keys;
 mod motion;
 mod redact;
@@ -214,6 +215,9 @@ enum Cmd {
     /// Audit a server's transparency log: its new signed head extends the last one this
     /// command accepted, every new entry hashes into it, and (with --entry) an entry is in it.
     VerifyLog(verify_log::VerifyLogArgs),
+    /// Check an agency's evidence export offline: the agency's signature, every file's
+    /// SHA-256, each clip's device signature and grant, and the log entries with their proofs.
+    VerifyEvidence(evidence::VerifyEvidenceArgs),
     /// Whole-system benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -377,6 +381,7 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::Motion(a) => motion::run(a),
         Cmd::Redact(a) => redact::run(a),
         Cmd::VerifyLog(a) => verify_log::run(a),
+        Cmd::VerifyEvidence(a) => evidence::run(a),
     }
 }
 
