@@ -35,6 +35,10 @@ pub struct Ask {
     pub people: bool,
     pub faces: bool,
     pub text: bool,
+    /// Also seal the clip as an object signed by this device, for the household, and upload
+    /// it: for answering a footage request, where the agency gets a grant for that object.
+    #[serde(default)]
+    pub seal: bool,
 }
 
 /// What was prepared, sent to the browser (sealed) ahead of the clip's bytes.
@@ -63,6 +67,8 @@ pub struct Made {
     /// The recorder stores no audio, so a posted clip never has any.
     pub audio: bool,
     pub seconds_taken: f64,
+    /// The sealed object uploaded, when the ask was to seal it.
+    pub object_id: Option<String>,
 }
 
 /// What preparing needs from the rest of the agent.
@@ -169,6 +175,7 @@ impl Posting {
                         masks: masks.len(),
                         audio: false,
                         seconds_taken: started.elapsed().as_secs_f64(),
+                        object_id: None,
                     },
                     bytes,
                 ))

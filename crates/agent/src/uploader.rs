@@ -544,13 +544,23 @@ impl Client {
             let _ = tx.send(sealer.header()).await;
             let camera = q.camera.clone();
             let p = posting.clone();
+            let seal = ask.seal;
             let made = tokio::task::spawn_blocking(move || p.prepare(&camera, &ask))
                 .await
                 .map_err(|e| Error::wrap(ErrorKind::Internal, "clip task", e))
                 .and_then(|r| r);
             let made = match made {
+                Ok((made, bytes)) if seal => {
+                    match self.seal_prepared(&posting.layout, &session_id, &made, &bytes).await {
+                        Ok(id) => Ok((crate::post_clip::Made { object_id: Some(id), ..made }, bytes)),
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
+            let made = match made {
                 Ok((made, bytes)) => {
-                    let body = serde_json::json!({ "sha256": made.sha256 });
+                    let body = serde_json::json!({ "sha256": made.sha256, "object_id": made.object_id });
                     match self
                         .send(self.http.put(self.url(&format!("/api/device/prepared/{session_id}"))).json(&body))
                         .await
@@ -594,6 +604,31 @@ impl Client {
             Err(e) => tracing::warn!("sending a prepared clip: {e}"),
             Ok(_) => {}
         }
+    }
+
+    /// Seals a prepared clip as an object signed by this device, for the household's
+    /// recipients at its start time (as recorded clips are), and uploads it; returns its id.
+    async fn seal_prepared(
+        &self,
+        layout: &Layout,
+        session_id: &str,
+        made: &crate::post_clip::Made,
+        bytes: &[u8],
+    ) -> Result<String, Error> {
+        let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
+        let device = crate::sealing::device_keyring(layout, now)?;
+        let trust = crate::sealing::load_trust(layout)?
+            .ok_or_else(|| err!(FailedPrecondition, "this agent is not paired with an owner: nothing to seal for"))?;
+        let meta = Meta { kind: Kind::Clip, camera: made.camera.clone(), start_ms: made.start_ms, end_ms: made.end_ms };
+        let sealed = crypto::object::seal(&device.identity, meta, &trust.recipients(made.start_ms), bytes)
+            .map_err(crate::sealing::from_crypto)?;
+        let dir = outbox(layout);
+        std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("prepared-{session_id}.plob"));
+        write_synced(&path, &sealed)?;
+        let id = self.upload_file(&path).await;
+        let _ = std::fs::remove_file(&path);
+        id.map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)
     }
 
     async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {

@@ -546,6 +546,10 @@ pub struct PrepareJson {
     /// Blur text: number plates, house numbers, signs. Default on.
     #[serde(default = "yes")]
     pub text: bool,
+    /// Also seal the redacted clip as an object signed by the agent, for the household, and
+    /// upload it: how a redacted clip answers a footage request.
+    #[serde(default)]
+    pub seal: bool,
 }
 
 fn yes() -> bool {
@@ -566,6 +570,9 @@ pub struct PrepareClipJson {
 pub struct PreparedJson {
     /// SHA-256 (lower-case hex) of the prepared MP4, which the member may then post.
     pub sha256: String,
+    /// When the member asked for it sealed (to answer a footage request): the object the
+    /// agent uploaded.
+    pub object_id: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]

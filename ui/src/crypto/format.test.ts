@@ -131,3 +131,26 @@ describe('backup', () => {
     await expect(f.openBackup(unhex(b.backup), wrong)).rejects.toThrow(/wrong recovery code/);
   });
 });
+
+describe('grant', () => {
+  const g = v.grant;
+  const alice = { createdMs: 0, label: 'a', identitySeed: unhex(v.keys.identity_seed), encryptionSecret: unhex(v.keys.encryption_secret), previous: [] };
+  it('makes the vector byte for byte, and the agency opens the clip with it', async () => {
+    const { makeGrant, parseGrant, openWithGrant } = await import('./grant');
+    const sealed = unhex(v.object.sealed);
+    const header = await f.parseHeader(sealed);
+    const agencySecret = unhex(g.agency_encryption_secret);
+    const agencyPublic = await f.p256Public(agencySecret);
+    const made = await makeGrant(alice, header, agencyPublic, g.purpose, g.granted_ms, unhex(g.ephemeral_secret));
+    expect(hex(made)).toBe(g.grant);
+    const parsed = await parseGrant(made);
+    expect(parsed.purpose).toBe(g.purpose);
+    const agency = { ...alice, encryptionSecret: agencySecret, previous: [] };
+    const { plaintext } = await openWithGrant(sealed, parsed, agency);
+    expect(new TextDecoder().decode(plaintext)).toBe(v.object.plaintext);
+    await expect(openWithGrant(sealed, parsed, alice)).rejects.toThrow(/another key/);
+    const bad = made.slice();
+    bad[40]! ^= 1;
+    await expect(parseGrant(bad)).rejects.toThrow(/signature/);
+  });
+});

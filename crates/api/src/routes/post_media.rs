@@ -283,6 +283,9 @@ pub async fn device_prepared(
     let d = actor.device()?;
     check_id("session_id", &sid)?;
     blob::check_hash("sha256", &req.sha256)?;
+    if let Some(o) = &req.object_id {
+        check_id("object_id", o)?;
+    }
     let ok = st
         .live_sessions
         .lock()
