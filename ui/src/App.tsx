@@ -10,6 +10,10 @@ import { Settings } from './screens/Settings';
 import { Timeline } from './screens/Timeline';
 import { Notifications } from './screens/Notifications';
 import { Moderation } from './screens/Moderation';
+import { Agencies } from './screens/Agencies';
+import { AgencyPortal } from './screens/AgencyPortal';
+import { Requests } from './screens/Requests';
+import { Transparency } from './screens/Transparency';
 
 // The neighbourhood carries h3-js: loaded when first opened, not with the first screen.
 const Neighbourhood = lazy(() => import('./screens/Neighbourhood').then((m) => ({ default: m.Neighbourhood })));
@@ -103,6 +107,19 @@ function Shell() {
       .catch((e: Error) => console.warn(`settings: ${e.message}`));
   }, [ownerOf, keys]);
 
+  // Public: no account needed.
+  if (path === '/transparency') {
+    return (
+      <>
+        <header className="bar">
+          <a href="#/" className="brand">
+            Porchlight
+          </a>
+        </header>
+        <Transparency />
+      </>
+    );
+  }
   if (fatal) {
     return (
       <main className="center">
@@ -124,13 +141,7 @@ function Shell() {
       />
     );
   }
-  if (!keys || session.households.length === 0) {
-    return <KeySetup session={session} keys={keys} onDone={() => void refresh()} />;
-  }
-  const membership = session.households.find((h) => h.household_id === query.get('h')) ?? session.households[0]!;
-  const hid = membership.household_id;
-  const resident = ['owner', 'full', 'standard'].includes(membership.role);
-  const signOut = async () => {
+  const signOutNow = async () => {
     try {
       await api.logout();
     } finally {
@@ -139,6 +150,34 @@ function Shell() {
       go('/');
     }
   };
+  // An agency's account is never a household's: it sees only its own portal.
+  if (keys && session.agency) {
+    return (
+      <>
+        <header className="bar">
+          <a href="#/" className="brand">
+            Porchlight · agency portal
+          </a>
+          <nav aria-label="Main">
+            <a href="#/transparency">Transparency log</a>
+            <button className="link" onClick={() => void signOutNow()}>
+              Sign out
+            </button>
+          </nav>
+        </header>
+        <main>
+          <AgencyPortal keys={keys} />
+        </main>
+      </>
+    );
+  }
+  if (!keys || session.households.length === 0) {
+    return <KeySetup session={session} keys={keys} onDone={() => void refresh()} />;
+  }
+  const membership = session.households.find((h) => h.household_id === query.get('h')) ?? session.households[0]!;
+  const hid = membership.household_id;
+  const resident = ['owner', 'full', 'standard'].includes(membership.role);
+  const signOut = signOutNow;
   return (
     <>
       <header className="bar">
@@ -157,11 +196,22 @@ function Shell() {
               Neighbourhood
             </a>
           )}
+          {membership.role === 'owner' && (
+            <a href="#/requests" aria-current={path === '/requests' ? 'page' : undefined}>
+              Requests
+            </a>
+          )}
           {session.operator && (
             <a href="#/moderation" aria-current={path === '/moderation' ? 'page' : undefined}>
               Moderation
             </a>
           )}
+          {session.operator && (
+            <a href="#/agencies" aria-current={path === '/agencies' ? 'page' : undefined}>
+              Agencies
+            </a>
+          )}
+          <a href="#/transparency">Transparency</a>
           <a href="#/settings" aria-current={path === '/settings' ? 'page' : undefined}>
             Settings
           </a>
@@ -180,6 +230,10 @@ function Shell() {
           </Suspense>
         ) : path === '/moderation' && session.operator ? (
           <Moderation />
+        ) : path === '/agencies' && session.operator ? (
+          <Agencies />
+        ) : path === '/requests' && membership.role === 'owner' ? (
+          <Requests key={hid} householdId={hid} keys={keys} />
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (

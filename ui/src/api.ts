@@ -75,6 +75,8 @@ export interface Session {
   operator: boolean;
   /** The neighbourhood map's tile URL template ({z}/{x}/{y}), if the operator set one. */
   map_tile_url: string | null;
+  /** When this account applied as a public-safety agency: its status. */
+  agency: 'applied' | 'verified' | 'rejected' | null;
 }
 
 export interface SignUpReply {
@@ -257,6 +259,130 @@ export const neighbourhood = {
   acceptRules: (hash: string) => call<Rules>('POST', '/api/neighbourhood/rules', { hash }),
   reports: () => call<ReportedPost[]>('GET', '/api/moderation/reports'),
   moderate: (pid: string, action: 'hide' | 'keep', reason?: string) => call<Post>('POST', `/api/moderation/posts/${pid}`, { action, reason }),
+};
+
+export interface Agency {
+  id: string;
+  name: string;
+  jurisdiction: string;
+  website: string;
+  phone: string;
+  applied_ms: number;
+  status: 'applied' | 'verified' | 'rejected';
+  rejected_reason: string | null;
+  verified_ms: number | null;
+  log_index: number | null;
+  public_keys: string | null;
+  fingerprint: string | null;
+}
+
+export type Area = import('./area').Area;
+
+export interface FootageRequest {
+  id: string;
+  agency_id: string;
+  agency: string;
+  case_number: string;
+  category: string;
+  description: string;
+  investigator: string;
+  area: Area;
+  area_sq_mi: number;
+  window_from_ms: number;
+  window_until_ms: number;
+  created_ms: number;
+  expires_ms: number;
+  households_offered: number;
+  log_index: number;
+  expired: boolean;
+}
+
+export interface OfferedRequest extends FootageRequest {
+  agency_public_keys: string;
+  agency_log_index: number;
+}
+
+export interface GrantedClip {
+  object_id: string;
+  camera: string;
+  start_ms: number;
+  end_ms: number;
+  size_bytes: number;
+  grant: string;
+}
+
+export interface FootageResponse {
+  resident: number;
+  contact: string | null;
+  created_ms: number;
+  log_index: number;
+  clips: GrantedClip[];
+}
+
+export interface ProvedEntry {
+  index: number;
+  body: string;
+  proof: string[];
+}
+
+export interface Evidence {
+  request: FootageRequest;
+  responses: FootageResponse[];
+  custody: { action: string; object_id: string | null; account_id: string; created_ms: number }[];
+  head: string;
+  log_key: string;
+  request_entry: ProvedEntry;
+  agency_entry: ProvedEntry;
+  grant_entries: ProvedEntry[];
+}
+
+/** The offence categories a request may name (the server's list; nothing for protests or speech). */
+export const CATEGORIES = [
+  'homicide',
+  'assault',
+  'sexual_offence',
+  'robbery',
+  'burglary',
+  'theft',
+  'vehicle_theft',
+  'criminal_damage',
+  'arson',
+  'hit_and_run',
+  'missing_person',
+  'kidnapping',
+] as const;
+
+export interface NewRequest {
+  case_number: string;
+  category: string;
+  description: string;
+  investigator: string;
+  area: Area;
+  window_from_ms: number;
+  window_until_ms: number;
+  expires_ms: number;
+}
+
+export const agencies = {
+  apply: (a: { name: string; jurisdiction: string; website: string; phone: string }) => call<Agency>('POST', '/api/agencies', a),
+  mine: () => call<Agency>('GET', '/api/agency'),
+  verified: () => call<Agency[]>('GET', '/api/agencies'),
+  all: () => call<Agency[]>('GET', '/api/operator/agencies'),
+  verify: (id: string, fingerprint: string, statement: string) =>
+    call<Agency>('POST', `/api/operator/agencies/${id}/verify`, { fingerprint, statement }),
+  reject: (id: string, reason: string) => call<Agency>('POST', `/api/operator/agencies/${id}/reject`, { reason }),
+  legalDemand: (d: { authority: string; reference: string; demanded: string; produced: string }) =>
+    call<{ log_index: number }>('POST', '/api/operator/legal-demands', d),
+  request: (r: NewRequest) => call<FootageRequest>('POST', '/api/agency/requests', r),
+  requests: () => call<FootageRequest[]>('GET', '/api/agency/requests'),
+  responses: (rid: string) => call<FootageResponse[]>('GET', `/api/agency/requests/${rid}/responses`),
+  exportEvidence: (rid: string) => call<Evidence>('POST', `/api/agency/requests/${rid}/exports`),
+  offered: (hid: string) => call<OfferedRequest[]>('GET', `/api/households/${hid}/footage-requests`),
+  respond: (hid: string, rid: string, clips: { object_id: string; grant: string }[], contact: string | null) =>
+    call<{ resident: number; log_index: number }>('POST', `/api/households/${hid}/footage-requests/${rid}/responses`, {
+      clips,
+      contact: contact ?? undefined,
+    }),
 };
 
 export const api = {

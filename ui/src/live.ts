@@ -128,6 +128,8 @@ export interface PreparedClip {
   masks: number;
   audio: boolean;
   seconds_taken: number;
+  /** The sealed object the agent uploaded, when asked to seal the clip. */
+  object_id: string | null;
 }
 
 export interface ClipAsk {
@@ -136,6 +138,8 @@ export interface ClipAsk {
   people: boolean;
   faces: boolean;
   text: boolean;
+  /** Also seal it as an object signed by the agent, for the household (to answer a footage request). */
+  seal?: boolean;
 }
 
 /** Lower-case hex SHA-256. */

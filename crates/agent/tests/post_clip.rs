@@ -114,7 +114,14 @@ fn a_clip_with_b_frames_is_prepared_from_the_sub_stream_masked_and_blurred() {
         HashMap::from([("front".to_owned(), vec![mask])]),
     );
     // 8 s from the recording's sixth second: a person walks in at about 6 s.
-    let ask = Ask { start_ms: start_ms + 6_000, end_ms: start_ms + 14_000, people: true, faces: true, text: true, seal: false };
+    let ask = Ask {
+        start_ms: start_ms + 6_000,
+        end_ms: start_ms + 14_000,
+        people: true,
+        faces: true,
+        text: true,
+        seal: false,
+    };
     let (made, bytes) = posting.prepare("front", &ask).unwrap();
     eprintln!("{made:?}");
     assert_eq!(made.stream, "sub", "the main stream has B-frames");

@@ -122,6 +122,8 @@ pub struct SessionReply {
     pub operator: bool,
     /// The neighbourhood map's tile URL template ({z}, {x}, {y}), if the operator set one.
     pub map_tile_url: Option<String>,
+    /// When this account applied as an agency: `applied`, `verified` or `rejected`.
+    pub agency: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

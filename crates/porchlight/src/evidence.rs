@@ -233,7 +233,7 @@ pub fn verify(dir: &Path, log_key: Option<&str>) -> Result<Verified, Error> {
                 && m.request["category"] == category.as_str()
                 && m.request["window_from_ms"] == *window_from_ms
                 && m.request["window_until_ms"] == *window_until_ms
-                && serde_json::to_value(area).ok().as_ref() == Some(&m.request["area"]) =>
+                && serde_json::from_value::<api::log::Area>(m.request["area"].clone()).ok().as_ref() == Some(area) =>
         {
             (*window_from_ms, *window_until_ms)
         }

@@ -1,5 +1,5 @@
 import { type FormEvent, useState } from 'react';
-import { type Session, api, setCsrf } from '../api';
+import { type Session, agencies, api, setCsrf } from '../api';
 import { Feedback, useAction } from './common';
 import { hex, unhex } from '../crypto/bytes';
 import {
@@ -213,6 +213,15 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
     });
   };
 
+  const [agency, setAgency] = useState({ name: '', jurisdiction: '', website: '', phone: '' });
+  const applyAgency = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      await agencies.apply(agency);
+      p.onDone();
+    });
+  };
+
   const createHousehold = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => {
@@ -284,6 +293,34 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
           </label>
           <button type="submit" disabled={busy}>
             Create
+          </button>
+        </form>
+      )}
+      {(p.keys || saved) && p.session.households.length === 0 && (
+        <form onSubmit={applyAgency} aria-label="Apply as an agency">
+          <h2>A public-safety agency?</h2>
+          <p className="muted">
+            Agencies use an account of their own, never a household's. The server's operator calls your public switchboard to verify
+            you; the verification is published.
+          </p>
+          <label className="field">
+            <span>Agency name</span>
+            <input value={agency.name} onChange={(e) => setAgency({ ...agency, name: e.target.value })} required />
+          </label>
+          <label className="field">
+            <span>Jurisdiction</span>
+            <input value={agency.jurisdiction} onChange={(e) => setAgency({ ...agency, jurisdiction: e.target.value })} required />
+          </label>
+          <label className="field">
+            <span>Website (https)</span>
+            <input value={agency.website} onChange={(e) => setAgency({ ...agency, website: e.target.value })} required />
+          </label>
+          <label className="field">
+            <span>Public switchboard number</span>
+            <input value={agency.phone} onChange={(e) => setAgency({ ...agency, phone: e.target.value })} required />
+          </label>
+          <button type="submit" disabled={busy}>
+            Apply
           </button>
         </form>
       )}
