@@ -304,7 +304,7 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
             you; the verification is published.
           </p>
           <label className="field">
-            <span>Agency name</span>
+            <span>Agency</span>
             <input value={agency.name} onChange={(e) => setAgency({ ...agency, name: e.target.value })} required />
           </label>
           <label className="field">
