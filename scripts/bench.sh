@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
-#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, web, scroll)
+#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -179,4 +179,13 @@ if [ "$what" = scroll ]; then
   (cd ui && npm run --silent build >/dev/null)
   cargo build --release -q
   (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/timeline.perf.ts) 2>&1 | grep '^timeline:'
+fi
+
+if [ "$what" = agencies ]; then
+  # A million households' homes and ten million log entries, kept in $scratch between runs.
+  $bin bench agencies --database "sqlite:$scratch/agencies.db" --households 1000000 --entries 10000000
+  start_pg
+  psql -h 127.0.0.1 -p $pgport -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'agencies'" | grep -q 1 ||
+    psql -h 127.0.0.1 -p $pgport -U postgres -c 'CREATE DATABASE agencies' > /dev/null
+  $bin bench agencies --database "postgres://postgres@127.0.0.1:$pgport/agencies" --households 1000000 --entries 10000000
 fi

@@ -183,6 +183,12 @@ pub async fn current_head(st: &AppState) -> Result<SignedTreeHead, Error> {
     SignedTreeHead::parse(&kept).map_err(|e| err!(Internal, "a kept tree head: {e}"))
 }
 
+/// The head of the stored tree's first `size` entries.
+pub async fn root_at(st: &AppState, size: u64) -> Result<Hash, Error> {
+    check_size(st, size).await?;
+    with_nodes(st, size, |t| tlog::root_at(t, size)).await
+}
+
 /// The audit path of entry `index` in the tree of `size` entries.
 pub async fn inclusion(st: &AppState, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
     check_size(st, size).await?;

@@ -91,6 +91,9 @@ pub enum BenchCmd {
     Timeline(crate::bench_server::TimelineArgs),
     /// Neighbourhood feed latency with many households and posts stored.
     Feed(crate::bench_feed::FeedArgs),
+    /// Matching a footage request's area against a million households' homes, and the
+    /// transparency log's appends and proofs at ten million entries, with its storage.
+    Agencies(crate::bench_agencies::AgenciesArgs),
     /// Start-up recovery time after a crash with many cameras' footage indexed.
     Recovery {
         /// Scratch data folder (emptied first).
@@ -141,6 +144,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Upload(a) => crate::bench_server::upload(a),
         BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
         BenchCmd::Feed(a) => crate::bench_feed::feed(a),
+        BenchCmd::Agencies(a) => crate::bench_agencies::agencies(a),
         BenchCmd::Detect { file, runs } => detect_bench(&file, runs),
         BenchCmd::Redact { file, runs } => crate::redact::bench(&file, runs),
         BenchCmd::Objects { file, runs, threads, dump_input, analysis } => {

@@ -2,6 +2,7 @@
 //! see ARCHITECTURE.md for where each piece lives.
 
 mod bench;
+mod bench_agencies;
 mod bench_feed;
 mod bench_server;
 mod config;
