@@ -1,14 +1,22 @@
 //! The transparency log's verifiers on hostile input: signed tree heads from a server,
-//! inclusion and consistency proofs of any length and sizes. None may panic; a head that
-//! parses re-encodes to the same bytes.
+//! inclusion and consistency proofs of any length and sizes, a verifier's kept tree edge,
+//! and log entries' text. None may panic; a head or edge that parses re-encodes to the
+//! same bytes.
 #![no_main]
 
-use crypto::tlog::{Hash, SignedTreeHead, verify_consistency, verify_inclusion};
+use crypto::tlog::{Frontier, Hash, SignedTreeHead, verify_consistency, verify_inclusion};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(h) = SignedTreeHead::parse(data) {
         assert_eq!(h.encode(), data);
+    }
+    if let Ok(f) = Frontier::parse(data) {
+        assert_eq!(f.encode(), data);
+        let _ = f.root();
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = api::log::Record::parse(text);
     }
     if data.len() < 80 {
         return;

@@ -3,7 +3,8 @@
 // transparency log with its key); the agency asks for footage of a 300 m circle; a household
 // inside the area sees the request and one outside it, in the same home cell, does not (its
 // device never even looks for footage); the owner answers anonymously with one clip its own
-// agent redacted and sealed; the agency plays it with its own key and exports evidence that
+// agent redacted and sealed; an official alert reaches the area's neighbourhood feeds; the
+// agency plays the clip with its own key and exports evidence that
 // `porchlight verify-evidence` accepts, and refuses once a byte changes; the public page
 // checks the log against its signed head and shows the counts; `verify-log` accepts the log.
 import { spawnSync } from 'node:child_process';
@@ -157,6 +158,14 @@ describe('agencies', () => {
     await form.getByRole('button', { name: 'Publish request' }).click();
     await expect.poll(() => form.getByRole('status').textContent()).toMatch(/published \(log entry 1\); 2 households/);
 
+    // An official alert for the street reaches both households' neighbourhood feeds.
+    const alertForm = agency.getByRole('form', { name: 'Post a safety alert' });
+    await alertForm.getByLabel('Alert', { exact: true }).fill('Several break-ins on this street this week: lock ground floor windows.');
+    await alertForm.getByLabel('Alert centre latitude').fill(String(CENTRE[0]));
+    await alertForm.getByLabel('Alert centre longitude').fill(String(CENTRE[1]));
+    await alertForm.getByRole('button', { name: 'Post alert' }).click();
+    await expect.poll(() => alertForm.getByRole('status').textContent()).toMatch(/Posted/);
+
     // Outside: the server offers it (same cell), the device drops it on the exact point and
     // never looks for footage.
     const outside = pages.outside!.page;
@@ -168,6 +177,11 @@ describe('agencies', () => {
     await nav(outside, 'Requests').click();
     await outside.getByText('No requests for your home.').waitFor();
     expect(looked).toEqual([]);
+    await nav(outside, 'Neighbourhood').click();
+    const official = outside.getByRole('list', { name: 'Official alerts' });
+    await official.getByText('Several break-ins on this street').waitFor();
+    expect(await official.textContent()).toMatch(/Official · Cambridge Police/);
+    await shoot(outside, 'neighbourhood-official-alert');
 
     // Inside: shown, answered with the redacted clip, anonymously.
     await nav(inside, 'Requests').click();

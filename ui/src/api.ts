@@ -363,7 +363,22 @@ export interface NewRequest {
   expires_ms: number;
 }
 
+export interface AgencyAlert {
+  id: string;
+  agency: string;
+  body: string;
+  lat: number;
+  lon: number;
+  radius_m: number;
+  created_ms: number;
+  expires_ms: number;
+}
+
 export const agencies = {
+  alerts: (hid: string) => call<AgencyAlert[]>('GET', `/api/households/${hid}/alerts`),
+  postAlert: (a: { body: string; lat: number; lon: number; radius_m: number; expires_ms: number }) =>
+    call<AgencyAlert>('POST', '/api/agency/alerts', a),
+  myAlerts: () => call<AgencyAlert[]>('GET', '/api/agency/alerts'),
   apply: (a: { name: string; jurisdiction: string; website: string; phone: string }) => call<Agency>('POST', '/api/agencies', a),
   mine: () => call<Agency>('GET', '/api/agency'),
   verified: () => call<Agency[]>('GET', '/api/agencies'),

@@ -171,6 +171,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(agencies::legal_demand))
         .routes(routes!(agencies::create_request, agencies::agency_requests))
         .routes(routes!(agencies::offered))
+        .routes(routes!(agencies::post_alert, agencies::agency_alerts))
+        .routes(routes!(agencies::household_alerts))
         .routes(routes!(responses::respond))
         .routes(routes!(responses::responses))
         .routes(routes!(responses::export))

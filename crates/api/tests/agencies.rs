@@ -261,7 +261,14 @@ async fn suite(s: &Server) {
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "five an hour: {v}");
     assert!(v["message"].as_str().unwrap().starts_with("requests:"), "{v}");
     s.advance(HOUR);
-    agency.ok(Method::POST, "/api/agency/requests", Some(request("24-0200", s.now()))).await;
+    // The far household moves into the area's cell: offered to three now; and back out.
+    set_home(&mut far.owner, &far.household, inside).await;
+    let r3 = agency.ok(Method::POST, "/api/agency/requests", Some(request("24-0200", s.now()))).await;
+    assert_eq!(r3["households_offered"], 3, "{r3}");
+    set_home(&mut far.owner, &far.household, centre.offset(5_000.0, 0.0).unwrap()).await;
+    set_home(&mut far.owner, &far.household, centre.offset(5_000.0, 0.0).unwrap()).await;
+    let cell = u64::from(community::home_cell(inside)) as i64;
+    assert_eq!(s.state.db.households_in_cells(&[cell]).await.unwrap(), 2, "moving out and saving twice counts once");
     assert_eq!(agency.ok(Method::GET, "/api/agency/requests", None).await.as_array().unwrap().len(), 6);
 
     // Expiry: logged once, and the request leaves the households' lists.
@@ -279,6 +286,50 @@ async fn suite(s: &Server) {
     let mine = agency.ok(Method::GET, "/api/agency/requests", None).await;
     assert_eq!(mine.as_array().unwrap().iter().filter(|r| r["expired"] == true).count(), 5);
     assert_eq!(entries(s).await.len(), log.len(), "listing again logs nothing twice");
+
+    // Official alerts: checked, shown to the feeds whose home cell the circle reaches.
+    let now = s.now();
+    for (body, field) in [
+        (json!({"body": "short", "lat": LAT, "lon": LON, "radius_m": 800.0, "expires_ms": now + DAY}), "body"),
+        (
+            json!({"body": "Burglaries on the block; lock ground floor windows.", "lat": 95.0, "lon": LON, "radius_m": 800.0, "expires_ms": now + DAY}),
+            "lat",
+        ),
+        (
+            json!({"body": "Burglaries on the block; lock ground floor windows.", "lat": LAT, "lon": LON, "radius_m": 50.0, "expires_ms": now + DAY}),
+            "radius_m",
+        ),
+        (
+            json!({"body": "Burglaries on the block; lock ground floor windows.", "lat": LAT, "lon": LON, "radius_m": 800.0, "expires_ms": now + 8 * DAY}),
+            "expires_ms",
+        ),
+    ] {
+        let (st, v) = agency.call(Method::POST, "/api/agency/alerts", Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{field}: {v}");
+        assert!(v["message"].as_str().unwrap().starts_with(field), "{field}: {v}");
+    }
+    let alert = json!({"body": "Burglaries on the block this week; lock ground floor windows.", "lat": LAT, "lon": LON, "radius_m": 800.0, "expires_ms": now + DAY});
+    let a = agency.ok(Method::POST, "/api/agency/alerts", Some(alert.clone())).await;
+    assert_eq!(a["agency"], "13th Precinct");
+    for h in [&mut near_in, &mut near_out] {
+        let got = h.owner.ok(Method::GET, &format!("/api/households/{}/alerts", h.household), None).await;
+        assert_eq!(got.as_array().unwrap().len(), 1, "{got}");
+        assert_eq!(got[0]["body"], alert["body"]);
+    }
+    let got = far.owner.ok(Method::GET, &format!("/api/households/{}/alerts", far.household), None).await;
+    assert!(got.as_array().unwrap().is_empty(), "5 km away: {got}");
+    for _ in 1..10 {
+        agency.ok(Method::POST, "/api/agency/alerts", Some(alert.clone())).await;
+    }
+    assert_eq!(
+        agency.call(Method::POST, "/api/agency/alerts", Some(alert.clone())).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(agency.ok(Method::GET, "/api/agency/alerts", None).await.as_array().unwrap().len(), 10);
+    assert_eq!(near_in.owner.call(Method::POST, "/api/agency/alerts", Some(alert)).await.0, StatusCode::FORBIDDEN);
+    s.advance(DAY);
+    let got = near_in.owner.ok(Method::GET, &format!("/api/households/{}/alerts", near_in.household), None).await;
+    assert!(got.as_array().unwrap().is_empty(), "expired: {got}");
 
     // Legal demands: the operator records them; nobody else can.
     let demand = json!({"authority": "Supreme Court of New York", "reference": "SW-2026-114", "demanded": "all footage of 5th Ave", "produced": "ciphertext and object metadata only; the server cannot decrypt footage"});

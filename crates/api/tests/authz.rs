@@ -143,6 +143,9 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/households/{household_id}/footage-requests", OWNER),
     ("POST", "/api/households/{household_id}/footage-requests/{request_id}/responses", OWNER),
     ("GET", "/api/agency/requests/{request_id}/responses", &[Agency]),
+    ("POST", "/api/agency/alerts", &[Agency]),
+    ("GET", "/api/agency/alerts", &[Agency]),
+    ("GET", "/api/households/{household_id}/alerts", RESIDENTS),
     ("POST", "/api/agency/requests/{request_id}/exports", &[Agency]),
     (
         "POST",
@@ -362,6 +365,9 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
             json!({"fingerprint": "AAAA", "statement": "called the switchboard"})
         }
         ("POST", "/api/households/{household_id}/footage-requests/{request_id}/responses") => json!({"clips": []}),
+        ("POST", "/api/agency/alerts") => {
+            json!({"body": "x", "lat": 0.0, "lon": 0.0, "radius_m": 500.0, "expires_ms": 0})
+        }
         ("POST", "/api/operator/agencies/{agency_id}/reject") => json!({"reason": "not an agency"}),
         ("POST", "/api/operator/legal-demands") => {
             json!({"authority": "A court", "reference": "1", "demanded": "records", "produced": "metadata"})

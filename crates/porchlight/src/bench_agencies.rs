@@ -201,6 +201,11 @@ async fn seed_homes(db: &Db, n: usize) -> Result<Vec<community::Point>, Error> {
         sqlx::query(sqlx::AssertSqlSafe(ho)).execute(&mut *tx).await.map_err(sql)?;
         tx.commit().await.map_err(sql)?;
     }
+    // As `set_home` keeps it for homes set one by one.
+    sqlx::query("INSERT INTO home_count (cell8, n) SELECT cell8, COUNT(*) FROM home GROUP BY cell8")
+        .execute(pool)
+        .await
+        .map_err(sql)?;
     eprintln!("seeded {n} households in {:.1} s", t.elapsed().as_secs_f64());
     Ok(homes)
 }

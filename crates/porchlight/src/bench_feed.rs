@@ -154,6 +154,11 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
         sqlx::query(sqlx::AssertSqlSafe(ho)).execute(&mut *tx).await.map_err(sql)?;
         tx.commit().await.map_err(sql)?;
     }
+    // As `set_home` keeps it for homes set one by one.
+    sqlx::query("INSERT INTO home_count (cell8, n) SELECT cell8, COUNT(*) FROM home GROUP BY cell8")
+        .execute(pool)
+        .await
+        .map_err(sql)?;
     let mut rng = community::town::Rng::new(12);
     let year_ms = 365 * 86_400_000i64;
     let mut i = 0usize;

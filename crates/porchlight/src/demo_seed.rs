@@ -91,6 +91,7 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     crate::keys::pair_server(data_dir, url, p["token"].as_str().unwrap_or_default(), &code, Some("demo agent")).await?;
     let token = t["token"].as_str().unwrap_or_default();
     seed_neighbourhood(&mut c, &keys, &hid).await?;
+    let agency = seed_agency(&mut c, url).await?;
     // Browsers must use the host name the server's passkey origin names (localhost).
     let web = url.replace("127.0.0.1", "localhost");
     let text = format!(
@@ -98,6 +99,8 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
          Seeded owner: {EMAIL} / {PASSWORD:?}, TOTP secret {totp_secret} (add it to an authenticator app)\n\
          Recovery code: {} (restores the owner's keys in a browser)\n\
          Neighbourhood: the demo home has {NEIGHBOURS} seeded neighbours and 3 of their posts; the owner also moderates (Moderation)\n\
+         {agency}\
+         Transparency log: {web}/#/transparency (public); audit it with: porchlight verify-log {url}\n\
          Owner keys: {} (decrypt what the server holds: porchlight decrypt CLIP --keys {})\n\
          The household's events on the server (ciphertext and times only):\n  \
          curl -H 'Authorization: Bearer {token}' {url}/api/households/{hid}/events\n",
@@ -108,6 +111,68 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     agent::sealing::replace_file(&notes, text.as_bytes())?;
     print_notes(&notes);
     Ok(())
+}
+
+pub const AGENCY_EMAIL: &str = "police@demo.porchlight";
+pub const AGENCY_PASSWORD: &str = "porchlight demo agency";
+
+/// A demo agency: its account (with keys and a recovery code, for the portal in a browser),
+/// verified by the demo owner (the demo's operator) by its fingerprint, and one request
+/// around the demo home, all published in the transparency log. Returns the notes' lines.
+async fn seed_agency(operator: &mut Client, url: &str) -> Result<String, Error> {
+    let mut a = Client { http: operator.http.clone(), base: url.to_owned(), cookie: None, csrf: None };
+    let r = a
+        .call(reqwest::Method::POST, "/api/signup", Some(json!({"email": AGENCY_EMAIL, "password": AGENCY_PASSWORD})))
+        .await?;
+    a.csrf = r["csrf"].as_str().map(str::to_owned);
+    let totp_secret = r["totp_secret"].as_str().unwrap_or_default().to_owned();
+    let secret =
+        api::secrets::base32_rfc4648_decode(&totp_secret).ok_or_else(|| base::err!(Internal, "TOTP secret"))?;
+    let code = format!("{:06}", api::secrets::totp_at(&secret, now_ms() / 30_000));
+    a.call(reqwest::Method::POST, "/api/totp/confirm", Some(json!({"code": code}))).await?;
+    let keys = crypto::keys::Keyring::generate("Demo police", now_ms()).map_err(agent::sealing::from_crypto)?;
+    let recovery = crypto::backup::RecoveryCode::generate();
+    let backup = crypto::keys::hex(&crypto::backup::seal(&keys, &recovery));
+    let public = crypto::keys::hex(&keys.public().encode());
+    a.call(reqwest::Method::PUT, "/api/me/keys", Some(json!({"public_keys": public, "key_backup": backup}))).await?;
+    let g = a
+        .call(
+            reqwest::Method::POST,
+            "/api/agencies",
+            Some(json!({"name": "Demo Constabulary", "jurisdiction": "Cambridge (demo)",
+                "website": "https://police.demo.porchlight", "phone": "+44 1223 555 0100"})),
+        )
+        .await?;
+    let id = g["id"].as_str().unwrap_or_default();
+    operator
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/operator/agencies/{id}/verify"),
+            Some(json!({"fingerprint": keys.public().identity.fingerprint(),
+                "statement": "Demo: the fingerprint was read out on a (simulated) call to the switchboard"})),
+        )
+        .await?;
+    let now = now_ms();
+    let (lat, lon) = DEMO_HOME;
+    a.call(
+        reqwest::Method::POST,
+        "/api/agency/requests",
+        Some(json!({
+            "case_number": "DEMO-0001", "category": "vehicle_theft",
+            "description": "A car was taken from a driveway in the demo street; footage of the road may help.",
+            "investigator": "DC Demo, +44 1223 555 0199",
+            "area": {"shape": "circle", "lat": lat, "lon": lon, "radius_m": 300.0},
+            "window_from_ms": now - 2 * 3_600_000, "window_until_ms": now - 3_600_000,
+            "expires_ms": now + 7 * 86_400_000,
+        })),
+    )
+    .await?;
+    Ok(format!(
+        "Agency: {AGENCY_EMAIL} / {AGENCY_PASSWORD:?}, TOTP secret {totp_secret}, recovery code {} (verified, with one \
+         request; it asks about the hour before the demo started, so the owner's Requests page shows it only for \
+         a request the agency makes about a time the demo cameras recorded)\n",
+        recovery.display().as_str()
+    ))
 }
 
 /// Where the demo household lives (the exact point, sealed for the owner).

@@ -60,6 +60,7 @@ export function AgencyPortal(p: { keys: Keyring }) {
             the resident chooses otherwise.
           </p>
           <NewRequest onMade={() => void load()} />
+          <NewAlert />
           <h2>Requests</h2>
           {requests && requests.length === 0 && <p className="muted">No requests yet.</p>}
           <ol className="posts" aria-label="Your requests">
@@ -175,6 +176,58 @@ function NewRequest(p: { onMade: () => void }) {
       </label>
       <button type="submit" disabled={busy}>
         Publish request
+      </button>
+      <Feedback error={error} ok={ok} />
+    </form>
+  );
+}
+
+function NewAlert() {
+  const [f, setF] = useState({ body: '', lat: '', lon: '', radius_m: '1000', hours: '24' });
+  const [run, error, busy] = useAction();
+  const [ok, setOk] = useState<string | null>(null);
+  const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
+  return (
+    <form
+      className="card"
+      aria-label="Post a safety alert"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(async () => {
+          await agencies.postAlert({
+            body: f.body,
+            lat: Number(f.lat),
+            lon: Number(f.lon),
+            radius_m: Number(f.radius_m),
+            expires_ms: Date.now() + Number(f.hours) * HOUR,
+          });
+          setOk('Posted: shown as official in the neighbourhood feeds of the area.');
+        });
+      }}
+    >
+      <h2>Post a safety alert</h2>
+      <label className="field">
+        <span>Alert</span>
+        <textarea value={f.body} onChange={set('body')} required minLength={10} maxLength={1000} />
+      </label>
+      <label className="field">
+        <span>Alert centre latitude</span>
+        <input value={f.lat} onChange={set('lat')} required inputMode="decimal" />
+      </label>
+      <label className="field">
+        <span>Alert centre longitude</span>
+        <input value={f.lon} onChange={set('lon')} required inputMode="decimal" />
+      </label>
+      <label className="field">
+        <span>Alert radius (metres, 200 to 8000)</span>
+        <input value={f.radius_m} onChange={set('radius_m')} required inputMode="numeric" />
+      </label>
+      <label className="field">
+        <span>Shown for (hours, at most 168)</span>
+        <input value={f.hours} onChange={set('hours')} required inputMode="numeric" />
+      </label>
+      <button type="submit" disabled={busy}>
+        Post alert
       </button>
       <Feedback error={error} ok={ok} />
     </form>

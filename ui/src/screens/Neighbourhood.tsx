@@ -12,13 +12,14 @@ import {
   type Membership,
   type Post,
   type Rules,
+  agencies,
   api,
   neighbourhood as nb,
 } from '../api';
 import type { Keyring } from '../crypto/format';
 import { openPoint, sealPoint } from '../homepoint';
 import { type PreparedClip, prepareClip, sha256Hex } from '../live';
-import { Feedback, ago, message, useAction } from './common';
+import { Feedback, ago, message, useAction, useAsync } from './common';
 
 export const CATEGORIES: Record<string, string> = {
   crime: 'Crime',
@@ -72,11 +73,31 @@ export function Neighbourhood(p: { membership: Membership; keys: Keyring; tiles:
       ) : (
         <>
           <HomeSummary home={home} hid={hid} keys={p.keys} canChange={canSetHome} onChange={() => setHome(null)} />
+          <Alerts hid={hid} />
           <Feed hid={hid} home={home} tiles={p.tiles} keys={p.keys} />
           <Messages />
         </>
       )}
     </section>
+  );
+}
+
+/** Official safety alerts from verified agencies whose area reaches this home's cell. */
+function Alerts(p: { hid: string }) {
+  const alerts = useAsync(() => agencies.alerts(p.hid), [p.hid]);
+  if (!alerts.value?.length) return null;
+  return (
+    <ol className="posts" aria-label="Official alerts">
+      {alerts.value.map((a) => (
+        <li key={a.id} className="card post official" data-alert={a.id}>
+          <p>
+            <strong>Official</strong> · {a.agency} · <span className="muted">{ago(a.created_ms)}</span>
+          </p>
+          <p className="post-body">{a.body}</p>
+          <p className="muted">Until {new Date(a.expires_ms).toLocaleString()}</p>
+        </li>
+      ))}
+    </ol>
   );
 }
 

@@ -574,3 +574,120 @@ pub async fn offered(
     }
     Ok(Json(out))
 }
+
+/// Alerts an agency may post a day, and how long one lasts at most.
+pub const ALERTS_PER_DAY_MAX: i64 = 10;
+pub const ALERT_DAYS_MAX: i64 = 7;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAlert {
+    /// What residents should know (10 to 1,000 characters).
+    pub body: String,
+    /// The centre of the area it is for, and its radius (200 m to 8 km).
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+    /// When it leaves the feeds: at most 7 days from now.
+    pub expires_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertJson {
+    pub id: String,
+    pub agency: String,
+    pub body: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+fn alert_json(a: db::server::AgencyAlert, agency: &str) -> AlertJson {
+    AlertJson {
+        id: a.id,
+        agency: agency.to_owned(),
+        body: a.body,
+        lat: a.lat,
+        lon: a.lon,
+        radius_m: a.radius_m,
+        created_ms: a.created_ms,
+        expires_ms: a.expires_ms,
+    }
+}
+
+#[utoipa::path(post, path = "/api/agency/alerts", request_body = NewAlert,
+    responses((status = 200, body = AlertJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)),
+    tag = "agencies")]
+pub async fn post_alert(
+    State(st): State<AppState>,
+    actor: Actor,
+    Json(req): Json<NewAlert>,
+) -> ApiResult<Json<AlertJson>> {
+    let agency = my_agency(&st, &actor).await?;
+    let now = st.now_ms();
+    check_text("body", req.body.trim(), 10, 1000)?;
+    community::Point::new(req.lat, req.lon)?;
+    if !req.radius_m.is_finite() || !(200.0..=8_000.0).contains(&req.radius_m) {
+        bail!(InvalidArgument, "radius_m: expected 200 to 8000 metres, got {}", req.radius_m);
+    }
+    if req.expires_ms <= now || req.expires_ms > now + ALERT_DAYS_MAX * DAY_MS {
+        bail!(InvalidArgument, "expires_ms: expected a time after now and at most {ALERT_DAYS_MAX} days from now");
+    }
+    if st.db.alerts_since(&agency.id, now - DAY_MS).await? >= ALERTS_PER_DAY_MAX {
+        bail!(ResourceExhausted, "alerts: an agency may post at most {ALERTS_PER_DAY_MAX} alerts a day");
+    }
+    let a = db::server::AgencyAlert {
+        id: random_hex(16),
+        agency_id: agency.id.clone(),
+        body: req.body.trim().to_owned(),
+        lat: req.lat,
+        lon: req.lon,
+        radius_m: req.radius_m,
+        created_ms: now,
+        expires_ms: req.expires_ms,
+    };
+    st.db.insert_alert(&a).await?;
+    tracing::info!(agency = %agency.id, alert = %a.id, "safety alert posted");
+    Ok(Json(alert_json(a, &agency.name)))
+}
+
+/// The alerts of the caller's agency.
+#[utoipa::path(get, path = "/api/agency/alerts", responses((status = 200, body = Vec<AlertJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
+pub async fn agency_alerts(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<AlertJson>>> {
+    let agency = my_agency(&st, &actor).await?;
+    let rows = st.db.alerts_of_agency(&agency.id).await?;
+    Ok(Json(rows.into_iter().map(|a| alert_json(a, &agency.name)).collect()))
+}
+
+/// Official alerts for a household's feed: those whose circle comes within the home cell
+/// (all the server knows of the home), not expired.
+#[utoipa::path(get, path = "/api/households/{household_id}/alerts", params(("household_id" = String, Path)),
+    responses((status = 200, body = Vec<AlertJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
+pub async fn household_alerts(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+) -> ApiResult<Json<Vec<AlertJson>>> {
+    actor.member(&st, &hid, crate::auth::Permission::Neighbourhood).await?;
+    let Some((cell, _)) = st.db.home(&hid).await? else { return Ok(Json(Vec::new())) };
+    let cell = h3o::CellIndex::try_from(cell as u64).map_err(|_| err!(Internal, "a stored home cell"))?;
+    let centre = h3o::LatLng::from(cell);
+    let reach = community::cell_radius_m(cell);
+    let mut names = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for a in st.db.active_alerts(st.now_ms()).await? {
+        let Ok(p) = h3o::LatLng::new(a.lat, a.lon) else { continue };
+        if centre.distance_m(p) - reach > a.radius_m {
+            continue;
+        }
+        if !names.contains_key(&a.agency_id) {
+            let n = st.db.agency(&a.agency_id).await?.map(|g| g.name).unwrap_or_default();
+            names.insert(a.agency_id.clone(), n);
+        }
+        let name = names[&a.agency_id].clone();
+        out.push(alert_json(a, &name));
+    }
+    Ok(Json(out))
+}

@@ -205,7 +205,10 @@ impl Db {
             return Ok(0);
         }
         let marks: Vec<String> = (1..=cells.len()).map(|i| format!("${i}")).collect();
-        let mut q = sqlx::query(safe(format!("SELECT COUNT(*) FROM home WHERE cell8 IN ({})", marks.join(", "))));
+        let mut q = sqlx::query(safe(format!(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM home_count WHERE cell8 IN ({})",
+            marks.join(", ")
+        )));
         for c in cells {
             q = q.bind(*c);
         }
@@ -491,8 +494,8 @@ impl Db {
 
     pub async fn insert_agency_access(&self, a: &AgencyAccess) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO agency_access (id, agency_id, account_id, request_id, object_id, action, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO agency_access (id, agency_id, account_id, request_id, object_id, action, created_ms, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM agency_access WHERE request_id = $4))",
         )
         .bind(&a.id)
         .bind(&a.agency_id)
@@ -511,7 +514,7 @@ impl Db {
     pub async fn agency_accesses(&self, request_id: &str) -> Result<Vec<AgencyAccess>, Error> {
         let rows = sqlx::query(
             "SELECT id, agency_id, account_id, request_id, object_id, action, created_ms FROM agency_access \
-             WHERE request_id = $1 ORDER BY created_ms, id",
+             WHERE request_id = $1 ORDER BY created_ms, seq",
         )
         .bind(request_id)
         .fetch_all(&self.pool)
@@ -529,5 +532,86 @@ impl Db {
                 created_ms: r.get(6),
             })
             .collect())
+    }
+}
+
+/// An agency's safety alert for the feeds around a circle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgencyAlert {
+    pub id: String,
+    pub agency_id: String,
+    pub body: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+fn alert(r: &AnyRow) -> AgencyAlert {
+    AgencyAlert {
+        id: r.get(0),
+        agency_id: r.get(1),
+        body: r.get(2),
+        lat: r.get(3),
+        lon: r.get(4),
+        radius_m: r.get(5),
+        created_ms: r.get(6),
+        expires_ms: r.get(7),
+    }
+}
+
+const ALERT_COLS: &str = "id, agency_id, body, lat, lon, radius_m, created_ms, expires_ms";
+
+impl Db {
+    pub async fn insert_alert(&self, a: &AgencyAlert) -> Result<(), Error> {
+        sqlx::query(safe(format!("INSERT INTO agency_alert ({ALERT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")))
+            .bind(&a.id)
+            .bind(&a.agency_id)
+            .bind(&a.body)
+            .bind(a.lat)
+            .bind(a.lon)
+            .bind(a.radius_m)
+            .bind(a.created_ms)
+            .bind(a.expires_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("storing an alert"))?;
+        Ok(())
+    }
+
+    /// Alerts not expired at `now_ms`, newest first (few: agencies post them rarely).
+    pub async fn active_alerts(&self, now_ms: i64) -> Result<Vec<AgencyAlert>, Error> {
+        let rows = sqlx::query(safe(format!(
+            "SELECT {ALERT_COLS} FROM agency_alert WHERE expires_ms > $1 ORDER BY created_ms DESC, id LIMIT 500"
+        )))
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing alerts"))?;
+        Ok(rows.iter().map(alert).collect())
+    }
+
+    /// An agency's alerts, newest first.
+    pub async fn alerts_of_agency(&self, agency_id: &str) -> Result<Vec<AgencyAlert>, Error> {
+        let rows = sqlx::query(safe(format!(
+            "SELECT {ALERT_COLS} FROM agency_alert WHERE agency_id = $1 ORDER BY created_ms DESC, id LIMIT 500"
+        )))
+        .bind(agency_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing an agency's alerts"))?;
+        Ok(rows.iter().map(alert).collect())
+    }
+
+    /// Alerts an agency posted after `since_ms`.
+    pub async fn alerts_since(&self, agency_id: &str, since_ms: i64) -> Result<i64, Error> {
+        let r = sqlx::query("SELECT COUNT(*) FROM agency_alert WHERE agency_id = $1 AND created_ms > $2")
+            .bind(agency_id)
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("counting alerts"))?;
+        Ok(r.get(0))
     }
 }

@@ -202,6 +202,13 @@ impl Db {
         sealed_point: &[u8],
         now_ms: i64,
     ) -> Result<(), Error> {
+        let mut tx = self.write_tx().await?;
+        let old: Option<i64> = sqlx::query("SELECT cell8 FROM home WHERE household_id = $1")
+            .bind(household_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err("reading a home"))?
+            .map(|r| r.get(0));
         sqlx::query(
             "INSERT INTO home (household_id, cell8, cell7, cell6, cell5, sealed_point, updated_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (household_id) DO UPDATE SET cell8 = excluded.cell8, \
@@ -215,13 +222,29 @@ impl Db {
         .bind(cells[3])
         .bind(sealed_point)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err("storing a home"))?;
+        if old != Some(cells[0]) {
+            if let Some(o) = old {
+                sqlx::query("UPDATE home_count SET n = n - 1 WHERE cell8 = $1")
+                    .bind(o)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err("counting homes"))?;
+            }
+            sqlx::query(
+                "INSERT INTO home_count (cell8, n) VALUES ($1, 1) ON CONFLICT (cell8) DO UPDATE SET n = home_count.n + 1",
+            )
+            .bind(cells[0])
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("counting homes"))?;
+        }
+        tx.commit().await.map_err(db_err("committing a home"))?;
         Ok(())
     }
 
-    /// The household's home cell (resolution 8) and sealed point.
     pub async fn home(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {
         let row = sqlx::query("SELECT cell8, sealed_point FROM home WHERE household_id = $1")
             .bind(household_id)

@@ -434,8 +434,31 @@ CREATE TABLE agency_access (
   request_id TEXT NOT NULL,
   object_id TEXT,
   action TEXT NOT NULL,
-  created_ms BIGINT NOT NULL
+  created_ms BIGINT NOT NULL,
+  seq BIGINT NOT NULL
 );
-CREATE INDEX agency_access_request ON agency_access (request_id, created_ms);
+CREATE INDEX agency_access_request ON agency_access (request_id, created_ms, seq);
+
+-- Agencies' safety alerts, public to the neighbourhood feeds whose home cells the circle
+-- touches, until they expire.
+CREATE TABLE agency_alert (
+  id TEXT PRIMARY KEY,
+  agency_id TEXT NOT NULL REFERENCES agency (id) ON DELETE CASCADE,
+  body TEXT NOT NULL,
+  lat DOUBLE PRECISION NOT NULL,
+  lon DOUBLE PRECISION NOT NULL,
+  radius_m DOUBLE PRECISION NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
+CREATE INDEX agency_alert_expiry ON agency_alert (expires_ms);
+CREATE INDEX agency_alert_agency ON agency_alert (agency_id, created_ms);
+
+-- Households per home cell, kept by the transaction that sets a home (households are never
+-- deleted): a footage request's households offered is a sum over a few rows.
+CREATE TABLE home_count (
+  cell8 BIGINT PRIMARY KEY,
+  n BIGINT NOT NULL
+);
 
 INSERT INTO meta (version) VALUES (9);
