@@ -174,6 +174,16 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Replace the transparency log's signing key: logs an `operator_key_change` entry and
+    /// signs the head that holds it with the old key, then installs the new one (restart
+    /// the server afterwards; verifiers follow the change through the log).
+    LogKeyRotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Why, published in the log.
+        #[arg(long)]
+        reason: String,
+    },
     /// Verify that the recording index and the segment files agree.
     Check {
         #[command(flatten)]
@@ -370,6 +380,10 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::ServerCheck { config } => {
             let c = server::ServerConfig::load(config.as_deref())?;
             runtime()?.block_on(server::check(c))
+        }
+        Cmd::LogKeyRotate { config, reason } => {
+            let c = server::ServerConfig::load(config.as_deref())?;
+            runtime()?.block_on(server::rotate_log_key(c, &reason))
         }
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),

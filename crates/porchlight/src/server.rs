@@ -394,6 +394,64 @@ async fn retention_worker(db: db::server::Db, blobs: blob::BlobStore, every: Dur
     }
 }
 
+/// `porchlight log-key-rotate`: appends an `operator_key_change` entry naming the old and
+/// new keys, signs (and keeps) the head that first holds it with the old key, so the change
+/// is attested by the key verifiers already trust, then keeps the old key file aside and
+/// installs the new one.
+pub async fn rotate_log_key(c: ServerConfig, reason: &str) -> Result<(), Error> {
+    let reason = reason.trim();
+    if reason.chars().count() < 3 || reason.len() > 500 {
+        base::bail!(InvalidArgument, "--reason: expected 3 to 500 characters");
+    }
+    let (db, blobs) = open(&c).await?;
+    let path = c.data_dir.join(LOG_KEY_FILE);
+    let old = log_key(&path)?;
+    let new = crypto::keys::IdentitySecret::generate();
+    let entry = api::log::Record::new(
+        api::log::Entry::OperatorKeyChange {
+            old_key: crypto::keys::hex(&old.0.public().to_bytes()),
+            new_key: crypto::keys::hex(&new.public().to_bytes()),
+            reason: reason.to_owned(),
+        },
+        api::system_clock()(),
+    );
+    let index = db.log_append(&[entry.to_row()]).await?;
+    let mut settings = c.settings();
+    settings.log_key = old.clone();
+    let st = api::AppState::new(db.clone(), blobs, settings, api::system_clock());
+    let head = api::log::current_head(&st).await?;
+    if head.head.size != index as u64 + 1 || head.log_key != old.0.public() {
+        base::bail!(
+            FailedPrecondition,
+            "the log grew while rotating (is the server running?); stop it and rotate again: the change entry {index} stays logged"
+        );
+    }
+    let aside = c.data_dir.join(format!("{LOG_KEY_FILE}.old-{}", api::system_clock()()));
+    std::fs::rename(&path, &aside).err_kind(ErrorKind::Internal, || format!("moving {}", path.display()))?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .err_kind(ErrorKind::Internal, || format!("creating {}", path.display()))?;
+        f.write_all(&new.to_bytes()[..])
+            .and_then(|()| f.sync_all())
+            .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))?;
+    }
+    db.close().await;
+    println!(
+        "log key changed from {} to {} (entry {index}; the head of {} entries is signed by the old key); the old key is in {}; restart the server",
+        old.0.public().fingerprint(),
+        new.public().fingerprint(),
+        index + 1,
+        aside.display()
+    );
+    Ok(())
+}
+
 /// `porchlight server-check`: the database and the blob store agree.
 pub async fn check(c: ServerConfig) -> Result<(), Error> {
     let (db, blobs) = open(&c).await?;
@@ -423,7 +481,10 @@ mod tests {
         let text = include_str!("../../../porchlight-server.example.toml");
         let c = ServerConfig::parse(text).unwrap();
         let d = ServerConfig::parse("").unwrap();
-        assert_eq!(format!("{:?}", c.settings()), format!("{:?}", d.settings()));
+        // The log key is made per server (in its data folder), so it is not a default.
+        let (mut cs, ds) = (c.settings(), d.settings());
+        cs.log_key = ds.log_key.clone();
+        assert_eq!(format!("{cs:?}"), format!("{ds:?}"));
         assert_eq!((c.listen, c.data_dir), (d.listen, d.data_dir));
     }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use api::log::Record;
+use api::log::{Entry, Record};
 use base::{Error, ErrorKind, ResultExt, err};
 use crypto::keys::{hex, unhex};
 use crypto::tlog::{self, Frontier, Hash, SignedTreeHead};
@@ -186,21 +186,13 @@ async fn verify(a: VerifyLogArgs) -> Result<(), Error> {
     let new = server.head().await?;
     let kept = load(&state)?;
 
+    // The key heads must be signed by: the kept one, followed through any logged change.
+    let mut trusted: Option<[u8; 32]> = match &kept {
+        Some((k, _, _)) => Some(to_hash(&k.log_key, "the kept log key")?),
+        None => None,
+    };
     let (mut frontier, from) = match &kept {
-        Some((k, old, f)) => {
-            let key = to_hash(&k.log_key, "the kept log key")?;
-            if new.log_key.to_bytes() != key {
-                return Err(conflict(
-                    &state,
-                    old,
-                    &new,
-                    format!(
-                        "the head is signed by {}, not by the log key {} kept from before",
-                        new.log_key.fingerprint(),
-                        old.log_key.fingerprint()
-                    ),
-                ));
-            }
+        Some((_, old, f)) => {
             if new.head.size < old.head.size {
                 let why = format!("the log shrank from {} to {} entries", old.head.size, new.head.size);
                 return Err(conflict(&state, old, &new, why));
@@ -217,25 +209,62 @@ async fn verify(a: VerifyLogArgs) -> Result<(), Error> {
         }
         None => (Frontier::new(), 0),
     };
+    let fail = |why: String| match &kept {
+        Some((_, old, _)) => conflict(&state, old, &new, why),
+        None => err!(DataLoss, "THE LOG DOES NOT MATCH ITS HEAD: {why}"),
+    };
 
-    // Every new entry: it parses, and hashed onto the kept edge they give the new head.
+    // Every new entry: it parses, and hashed onto the kept edge they give the new head. A
+    // key change counts only if the head that first holds it is signed by the key it
+    // replaces (the one trusted so far).
     let bodies = server.entries(from, new.head.size).await?;
     let mut unreadable = Vec::new();
+    let mut changes = Vec::new();
     for (i, b) in bodies.iter().enumerate() {
-        if let Err(e) = Record::parse(b) {
-            unreadable.push(format!("entry {}: {e}", from + i as u64));
-        }
+        let index = from + i as u64;
         frontier.push(tlog::leaf_hash(b.as_bytes()));
+        match Record::parse(b) {
+            Err(e) => unreadable.push(format!("entry {index}: {e}")),
+            Ok(Record { entry: Entry::OperatorKeyChange { old_key, new_key, .. }, .. }) => {
+                let old_key = to_hash(&old_key, &format!("entry {index}: old_key"))?;
+                let new_key = to_hash(&new_key, &format!("entry {index}: new_key"))?;
+                if trusted.is_some_and(|t| t != old_key) {
+                    return Err(fail(format!("entry {index} changes the log key from a key that is not the log's")));
+                }
+                let v = server.get(&format!("/api/log/heads/{}", index + 1)).await?;
+                let old_pub = crypto::keys::IdentityPublic::from_bytes(&old_key)
+                    .map_err(|e| err!(DataLoss, "entry {index}: old_key: {e}"))?;
+                let attested = unhex(v["signed"].as_str().unwrap_or(""))
+                    .and_then(|b| SignedTreeHead::verify(&b, &old_pub).ok())
+                    .is_some_and(|h| h.head.size == index + 1 && h.head.root == frontier.root());
+                if !attested {
+                    return Err(fail(format!(
+                        "the key change in entry {index} is not attested by a head signed by the old key"
+                    )));
+                }
+                trusted = Some(new_key);
+                changes.push(format!("entry {index}: the log key changed to {}", hex(&new_key)));
+            }
+            Ok(_) => {}
+        }
+    }
+    if let Some(t) = trusted
+        && new.log_key.to_bytes() != t
+    {
+        return Err(fail(format!(
+            "the head is signed by {}, not by the log's key {} (and no logged key change leads to it)",
+            new.log_key.fingerprint(),
+            hex(&t)
+        )));
     }
     if frontier.root() != new.head.root {
-        let why = format!(
+        return Err(fail(format!(
             "entries {from}..{} as served do not hash to the signed head of {} entries",
             new.head.size, new.head.size
-        );
-        return Err(match &kept {
-            Some((_, old, _)) => conflict(&state, old, &new, why),
-            None => err!(DataLoss, "THE LOG DOES NOT MATCH ITS HEAD: {why}"),
-        });
+        )));
+    }
+    for c in &changes {
+        println!("{c} (attested by the old key)");
     }
 
     for &i in &a.entries {

@@ -156,3 +156,45 @@ fn verify_log_catches_tampering_rewrites_and_forks() {
     let (ok, out) = verify(&s2.url, &b, &["--peer-head", "zz"]);
     assert!(!ok && out.contains("--peer-head 1: expected hex"), "{out}");
 }
+
+/// A logged key change is followed (the old key signs the head that holds it); a key
+/// swapped in without one is refused.
+#[test]
+fn verify_log_follows_a_logged_key_change_and_refuses_a_silent_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("s");
+    let mut s = ServerProc::start(&d);
+    s.kill9();
+    let data = s.data_dir.clone();
+    append(&data, &(0..4).map(|i| demand(i, "before")).collect::<Vec<_>>());
+    let mut s = ServerProc::start(&d);
+    let a = dir.path().join("a.json");
+    let (ok, out) = verify(&s.url, &a, &[]);
+    assert!(ok, "{out}");
+    s.kill9();
+
+    let (ok, out) = porchlight(&["log-key-rotate", "--config", s.config.to_str().unwrap(), "--reason", "x"]);
+    assert!(!ok && out.contains("--reason"), "{out}");
+    let (ok, out) =
+        porchlight(&["log-key-rotate", "--config", s.config.to_str().unwrap(), "--reason", "yearly rotation"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("log key changed"), "{out}");
+    append(&data, &[demand(4, "after")]);
+    let mut s = ServerProc::start(&d);
+    let (ok, out) = verify(&s.url, &a, &["--entry", "4"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("the log key changed") && out.contains("consistent with the 4 seen before"), "{out}");
+    // A fresh verifier checks the change from the start too.
+    let (ok, out) = verify(&s.url, &dir.path().join("fresh.json"), &[]);
+    assert!(ok && out.contains("the log key changed"), "{out}");
+    s.kill9();
+
+    // Another key swapped in without an entry: refused, and the evidence kept.
+    std::fs::remove_file(data.join("log.key")).unwrap();
+    std::fs::write(data.join("log.key"), [7u8; 32]).unwrap();
+    append(&data, &[demand(5, "silent")]);
+    let s = ServerProc::start(&d);
+    let (ok, out) = verify(&s.url, &a, &[]);
+    assert!(!ok && out.contains("no logged key change leads to it"), "{out}");
+    assert_eq!(evidence(&a).len(), 1);
+}
