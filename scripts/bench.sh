@@ -187,5 +187,6 @@ if [ "$what" = agencies ]; then
   start_pg
   psql -h 127.0.0.1 -p $pgport -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'agencies'" | grep -q 1 ||
     psql -h 127.0.0.1 -p $pgport -U postgres -c 'CREATE DATABASE agencies' > /dev/null
-  $bin bench agencies --database "postgres://postgres@127.0.0.1:$pgport/agencies" --households 1000000 --entries 10000000
+  $bin bench agencies --database "postgres://postgres@127.0.0.1:$pgport/agencies" --households 1000000 \
+    --entries "${PG_ENTRIES:-10000000}"
 fi

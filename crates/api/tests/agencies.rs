@@ -331,6 +331,18 @@ async fn suite(s: &Server) {
     let got = near_in.owner.ok(Method::GET, &format!("/api/households/{}/alerts", near_in.household), None).await;
     assert!(got.as_array().unwrap().is_empty(), "expired: {got}");
 
+    // Times at the ends of the range are refused, not overflowed (found by schemathesis).
+    let (st, v) = near_in
+        .owner
+        .call(
+            Method::POST,
+            &format!("/api/households/{}/clips/prepare", near_in.household),
+            Some(json!({"request": "00", "prepare": {"start_ms": i64::MIN + 1, "end_ms": 301_894, "seal": true}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("prepare.end_ms: a posted clip is at most"), "{v}");
+
     // Legal demands: the operator records them; nobody else can.
     let demand = json!({"authority": "Supreme Court of New York", "reference": "SW-2026-114", "demanded": "all footage of 5th Ave", "produced": "ciphertext and object metadata only; the server cannot decrypt footage"});
     let (st, _) = agency.call(Method::POST, "/api/operator/legal-demands", Some(demand.clone())).await;

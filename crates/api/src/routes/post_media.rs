@@ -258,7 +258,7 @@ pub async fn prepare_clip(
     if p.end_ms <= p.start_ms {
         return Err(err!(InvalidArgument, "prepare.end_ms: must be after start_ms").into());
     }
-    if p.end_ms - p.start_ms > CLIP_SECONDS_MAX * 1000 {
+    if p.end_ms.saturating_sub(p.start_ms) > CLIP_SECONDS_MAX * 1000 {
         return Err(err!(InvalidArgument, "prepare.end_ms: a posted clip is at most {CLIP_SECONDS_MAX} s long").into());
     }
     if !in_window(&m, p.start_ms) {

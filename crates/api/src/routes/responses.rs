@@ -195,8 +195,8 @@ pub async fn respond(
         if g.purpose != purpose {
             bail!(InvalidArgument, "{field}.grant: its purpose must be {purpose:?}");
         }
-        let duration_ms = o.end_ms - o.start_ms;
-        total_ms += duration_ms;
+        let duration_ms = o.end_ms.saturating_sub(o.start_ms);
+        total_ms = total_ms.saturating_add(duration_ms);
         grants.push(FootageGrant {
             response_id: String::new(),
             object_id: o.id,
