@@ -310,16 +310,7 @@ pub async fn session(State(st): State<AppState>, actor: Actor) -> ApiResult<Json
         households,
         operator: crate::routes::neighbourhood::is_operator(&st, a),
         map_tile_url: st.settings.map_tile_url.clone(),
-        agency: st.db.agency_of_account(&a.id).await?.map(|g| {
-            if g.verified_ms.is_some() {
-                "verified"
-            } else if g.rejected_reason.is_some() {
-                "rejected"
-            } else {
-                "applied"
-            }
-            .to_owned()
-        }),
+        agency: st.db.agency_of_account(&a.id).await?.map(|g| g.status().to_owned()),
     }))
 }
 

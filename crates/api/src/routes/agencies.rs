@@ -171,13 +171,7 @@ pub struct OfferedRequestJson {
 }
 
 fn agency_json(a: Agency, current_keys: Option<&[u8]>) -> AgencyJson {
-    let status = if a.verified_ms.is_some() {
-        "verified"
-    } else if a.rejected_reason.is_some() {
-        "rejected"
-    } else {
-        "applied"
-    };
+    let status = a.status();
     let keys = a.public_keys.as_deref().or(current_keys);
     let fingerprint = keys.and_then(|k| PublicKeys::parse(k).ok()).map(|k| k.identity.fingerprint());
     AgencyJson {

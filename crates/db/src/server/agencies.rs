@@ -25,6 +25,19 @@ pub struct Agency {
     pub rejected_reason: Option<String>,
 }
 
+impl Agency {
+    /// `applied`, `verified` or `rejected`.
+    pub fn status(&self) -> &'static str {
+        if self.verified_ms.is_some() {
+            "verified"
+        } else if self.rejected_reason.is_some() {
+            "rejected"
+        } else {
+            "applied"
+        }
+    }
+}
+
 const AGENCY_COLS: &str = "id, account_id, name, jurisdiction, website, phone, applied_ms, public_keys, verified_ms, \
                            verified_log_index, rejected_reason";
 

@@ -164,19 +164,6 @@ impl Db {
             .collect())
     }
 
-    /// Every entry of `kind`, in order (for the public page's statistics).
-    pub async fn log_entries_of(&self, kind: &str) -> Result<Vec<LogEntry>, Error> {
-        let rows = sqlx::query("SELECT idx, kind, created_ms, body FROM log_entry WHERE kind = $1 ORDER BY idx")
-            .bind(kind)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err("reading log entries"))?;
-        Ok(rows
-            .iter()
-            .map(|r| LogEntry { index: r.get(0), kind: r.get(1), created_ms: r.get(2), body: r.get(3) })
-            .collect())
-    }
-
     /// The head signed at `size`, if one was.
     pub async fn log_head(&self, size: i64) -> Result<Option<Vec<u8>>, Error> {
         let r = sqlx::query("SELECT signed FROM log_head WHERE size = $1")
