@@ -236,6 +236,8 @@ pub struct Inner {
     /// The area of each neighbourhood post made, deleted or hidden, for the feeds' live
     /// streams (which then fetch the feed again).
     pub new_posts: broadcast::Sender<i64>,
+    /// The transparency log's tall subtree hashes, read once (they never change).
+    pub log_nodes: crate::log::NodeCache,
 }
 
 /// One live view: the signed request, and the relay's two ends until each side takes its own.
@@ -312,6 +314,7 @@ impl AppState {
             prepared_clips: Mutex::new(HashMap::new()),
             area_posts: tokio::sync::OnceCell::new(),
             new_posts: broadcast::channel(256).0,
+            log_nodes: crate::log::NodeCache::default(),
             live_seq: std::sync::atomic::AtomicU64::new(0),
             db,
             blobs,

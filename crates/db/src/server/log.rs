@@ -33,8 +33,12 @@ pub struct NewLogEntry {
 /// SQLite's limit of 32,766).
 const NODES_PER_QUERY: usize = 256;
 
+/// Rows per multi-row INSERT: 4 or 3 bound values each, well under both databases' limits.
+const ROWS_PER_INSERT: usize = 1000;
+
 /// Appends `entries` in `tx` and returns the index of the first; nothing is visible until
-/// the caller commits.
+/// the caller commits. The hashes are computed first (a node made in this batch is never
+/// read back), then entries and nodes are written in multi-row INSERTs.
 pub(crate) async fn append_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     entries: &[NewLogEntry],
@@ -47,21 +51,13 @@ pub(crate) async fn append_in(
         .map_err(db_err("growing the log"))?
         .get(0);
     let first = new_size - n;
-    // Nodes made by this batch, so that joining them never reads back what was just written.
     let mut made: HashMap<(i64, i64), Hash> = HashMap::new();
+    let mut nodes: Vec<(i64, i64, Hash)> = Vec::with_capacity(2 * entries.len());
     for (k, e) in entries.iter().enumerate() {
         let index = first + k as i64;
-        sqlx::query("INSERT INTO log_entry (idx, kind, created_ms, body) VALUES ($1, $2, $3, $4)")
-            .bind(index)
-            .bind(&e.kind)
-            .bind(e.created_ms)
-            .bind(&e.body)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err("storing a log entry"))?;
         let (mut level, mut x, mut h) = (0i64, index, leaf_hash(e.body.as_bytes()));
         loop {
-            put_node(tx, level, x, &h).await?;
+            nodes.push((level, x, h));
             made.insert((level, x), h);
             if x & 1 == 0 {
                 break;
@@ -75,18 +71,38 @@ pub(crate) async fn append_in(
             x >>= 1;
         }
     }
+    for (c, part) in entries.chunks(ROWS_PER_INSERT).enumerate() {
+        let mut sql = String::from("INSERT INTO log_entry (idx, kind, created_ms, body) VALUES ");
+        for i in 0..part.len() {
+            let p = 4 * i;
+            sql.push_str(&format!(
+                "{}(${}, ${}, ${}, ${})",
+                if i == 0 { "" } else { ", " },
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            ));
+        }
+        let mut q = sqlx::query(safe(sql));
+        for (i, e) in part.iter().enumerate() {
+            q = q.bind(first + (c * ROWS_PER_INSERT + i) as i64).bind(&e.kind).bind(e.created_ms).bind(&e.body);
+        }
+        q.execute(&mut **tx).await.map_err(db_err("storing log entries"))?;
+    }
+    for part in nodes.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from("INSERT INTO log_node (level, idx, hash) VALUES ");
+        for i in 0..part.len() {
+            let p = 3 * i;
+            sql.push_str(&format!("{}(${}, ${}, ${})", if i == 0 { "" } else { ", " }, p + 1, p + 2, p + 3));
+        }
+        let mut q = sqlx::query(safe(sql));
+        for (level, x, h) in part {
+            q = q.bind(*level).bind(*x).bind(h.to_vec());
+        }
+        q.execute(&mut **tx).await.map_err(db_err("storing log nodes"))?;
+    }
     Ok(first)
-}
-
-async fn put_node(tx: &mut sqlx::Transaction<'static, sqlx::Any>, level: i64, x: i64, h: &Hash) -> Result<(), Error> {
-    sqlx::query("INSERT INTO log_node (level, idx, hash) VALUES ($1, $2, $3)")
-        .bind(level)
-        .bind(x)
-        .bind(h.to_vec())
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err("storing a log node"))?;
-    Ok(())
 }
 
 async fn node_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, level: i64, x: i64) -> Result<Hash, Error> {
