@@ -185,8 +185,8 @@ if [ "$what" = agencies ]; then
   # A million households' homes and ten million log entries, kept in $scratch between runs.
   $bin bench agencies --database "sqlite:$scratch/agencies.db" --households 1000000 --entries 10000000
   start_pg
-  psql -h 127.0.0.1 -p $pgport -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'agencies_v9'" | grep -q 1 ||
-    psql -h 127.0.0.1 -p $pgport -U postgres -c 'CREATE DATABASE agencies_v9' > /dev/null
-  $bin bench agencies --database "postgres://postgres@127.0.0.1:$pgport/agencies_v9" --households 1000000 \
+  psql -h 127.0.0.1 -p $pgport -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'bench_agencies'" | grep -q 1 ||
+    psql -h 127.0.0.1 -p $pgport -U postgres -c 'CREATE DATABASE bench_agencies' > /dev/null
+  $bin bench agencies --database "postgres://postgres@127.0.0.1:$pgport/bench_agencies" --households 1000000 \
     --entries "${PG_ENTRIES:-10000000}"
 fi
