@@ -247,6 +247,9 @@ describe('agencies', () => {
     const row = page.getByRole('table', { name: 'Agencies' }).locator('tr[data-agency]');
     const stat = (s: string) => row.locator(`[data-stat=${s}]`).textContent();
     expect([await stat('requests'), await stat('offered'), await stat('answers'), await stat('clips')]).toEqual(['1', '2', '1', '1']);
+    // The shared clip is the event's clip with its pre- and post-roll (3 s each), not the
+    // instant of the ring.
+    expect(Number(await stat('minutes'))).toBeGreaterThanOrEqual(0.1);
     expect(await page.textContent('body')).not.toMatch(/inside@example|CB-2026-0412|DC Patel/);
     await shoot(page, 'transparency');
     const r = spawnSync(bin, ['verify-log', server.url, '--state', join(dir, 'log-state.json'), '--entry', '1'], { encoding: 'utf8' });

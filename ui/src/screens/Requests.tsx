@@ -109,8 +109,11 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
       const out: Picked[] = [];
       for (const e of p.s.events.filter((x) => chosen.has(x.id))) {
         if (redact) {
-          const start = Math.max(e.start_ms, r.window_from_ms);
-          const end = Math.min(e.end_ms, r.window_until_ms, start + 120_000);
+          // The event's clip (with its pre- and post-roll), within the window and the 120 s a
+          // prepared clip may last.
+          const clip = await parseHeader(await fetchSealed(e.clip_object!));
+          const start = Math.max(clip.startMs, r.window_from_ms);
+          const end = Math.min(clip.endMs, r.window_until_ms, start + 120_000);
           const ac = new AbortController();
           const { made, bytes } = await prepareClip(
             p.householdId,
@@ -164,8 +167,7 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
             <legend>Your clips from that time</legend>
             {p.s.events.map((e) => (
               <label key={e.id} className="check">
-                <input type="checkbox" checked={chosen.has(e.id)} onChange={() => toggle(e.id)} /> {e.camera}, {when(e.start_ms)} (
-                {Math.round((e.end_ms - e.start_ms) / 1000)} s)
+                <input type="checkbox" checked={chosen.has(e.id)} onChange={() => toggle(e.id)} /> {e.camera}, {when(e.start_ms)}
               </label>
             ))}
           </fieldset>

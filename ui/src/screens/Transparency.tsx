@@ -61,17 +61,17 @@ export function statsOf(records: Rec[]): Map<string, Stats> {
 
 export function Transparency() {
   const [head, setHead] = useState<TreeHead | null>(null);
-  const [records, setRecords] = useState<(Rec & { index: number })[] | null>(null);
+  const [records, setRecords] = useState<{ index: number; body: string; rec: Rec }[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     (async () => {
       const h = await latestHead();
       const entries = await allEntries(h);
       setHead(h);
-      setRecords(entries.map((e) => ({ ...(JSON.parse(e.body) as Rec), index: e.index })));
+      setRecords(entries.map((e) => ({ index: e.index, body: e.body, rec: JSON.parse(e.body) as Rec })));
     })().catch((e: unknown) => setError(message(e)));
   }, []);
-  const stats = records ? statsOf(records) : null;
+  const stats = records ? statsOf(records.map((r) => r.rec)) : null;
   return (
     <main>
       <section aria-labelledby="tl-title" className="nb">
@@ -126,9 +126,9 @@ export function Transparency() {
         {records && (
           <ol aria-label="Entries" reversed>
             {[...records].reverse().map((r) => (
-              <li key={r.index} data-kind={r.kind}>
-                <strong>#{r.index}</strong> {r.kind.replace(/_/g, ' ')} · {when(r.time_ms)}
-                <pre>{JSON.stringify(r, null, 1)}</pre>
+              <li key={r.index} data-kind={r.rec.kind}>
+                <strong>#{r.index}</strong> {r.rec.kind.replace(/_/g, ' ')} · {when(r.rec.time_ms)}
+                <pre>{r.body}</pre>
               </li>
             ))}
           </ol>
