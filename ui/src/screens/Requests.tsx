@@ -35,7 +35,10 @@ export function Requests(p: { householdId: string; keys: Keyring }) {
       const home = await neighbourhood.home(p.householdId).catch(() => null);
       const point = home ? await openPoint(p.keys.encryptionSecret, p.householdId, home.sealed_point) : null;
       if (!point) {
-        if (live) setNote('Set your home on the Neighbourhood page: requests are shown only for homes inside their area.');
+        const why = home
+          ? "Your household's home was set from another member's account, so this device cannot read the exact point. Set it again on the Neighbourhood page to see requests."
+          : 'Set your home on the Neighbourhood page: requests are shown only for homes inside their area.';
+        if (live) setNote(why);
         if (live) setShown([]);
         return;
       }
