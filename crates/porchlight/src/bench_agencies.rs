@@ -178,34 +178,9 @@ async fn seed_homes(db: &Db, n: usize) -> Result<Vec<community::Point>, Error> {
     let now = crate::bench_server::now_ms();
     let owner = api::secrets::random_hex(16);
     db.insert_account(&owner, "bench-agencies@example.org", "unused", &[0u8; 20], now).await?;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let mut hs = String::from(
-            "INSERT INTO household (id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms) VALUES ",
-        );
-        let mut ho = String::from(
-            "INSERT INTO home (household_id, cell8, cell7, cell6, cell5, sealed_point, updated_ms) VALUES ",
-        );
-        for (j, &i) in chunk.iter().enumerate() {
-            let sep = if j == 0 { "" } else { "," };
-            let id = format!("{:032x}", 0xa9e0_0000_0000u64 + i as u64);
-            let [c8, c7, c6, c5] = community::home_chain(community::home_cell(homes[i])).map(|c| u64::from(c) as i64);
-            hs.push_str(&format!("{sep}('{id}', '{NAME}', '{owner}', 30, 0, NULL, {now})"));
-            ho.push_str(&format!(
-                "{sep}('{id}', {c8}, {c7}, {c6}, {c5}, {}, {now})",
-                if db.backend() == db::server::Backend::Postgres { "'\\x00'::bytea" } else { "x'00'" }
-            ));
-        }
-        let mut tx = pool.begin().await.map_err(sql)?;
-        // Built from numbers and ids generated here, never from input.
-        sqlx::query(sqlx::AssertSqlSafe(hs)).execute(&mut *tx).await.map_err(sql)?;
-        sqlx::query(sqlx::AssertSqlSafe(ho)).execute(&mut *tx).await.map_err(sql)?;
-        tx.commit().await.map_err(sql)?;
-    }
-    // As `set_home` keeps it for homes set one by one.
-    sqlx::query("INSERT INTO home_count (cell8, n) SELECT cell8, COUNT(*) FROM home GROUP BY cell8")
-        .execute(pool)
-        .await
-        .map_err(sql)?;
+    let ids: Vec<String> = (0..n).map(|i| format!("{:032x}", 0xa9e0_0000_0000u64 + i as u64)).collect();
+    let cells: Vec<h3o::CellIndex> = homes.iter().map(|p| community::home_cell(*p)).collect();
+    crate::bench_feed::insert_households(db, &owner, NAME, &ids, &cells, 0, now).await?;
     eprintln!("seeded {n} households in {:.1} s", t.elapsed().as_secs_f64());
     Ok(homes)
 }
