@@ -531,6 +531,20 @@ async fn respond_and_read(
             .unwrap();
     }
     assert_eq!(e["responses"][1]["contact"], "flat 2, ring any time");
+
+    // A clip sealed without an event (as the agent seals a redacted answer) outlives the
+    // sweep of objects no event names once it is granted; one never shared does not.
+    use crypto::object::Kind;
+    let t = now - 4 * HOUR;
+    let shared = upload(near, Kind::Clip, "porch", t, t + 8_000, &[9u8; 50_000], 1 << 20).await;
+    let unshared = upload(near, Kind::Clip, "porch", t, t + 8_000, &[8u8; 50_000], 1 << 20).await;
+    let (_, sealed3) = download(&near.owner, &shared).await;
+    let g3 = grant(&Header::parse(&sealed3).unwrap(), &agency_enc, &purpose, &near.owner_keys);
+    let r = near.owner.ok(Method::POST, &path, Some(json!({"clips": [{"object_id": shared, "grant": g3}]}))).await;
+    assert_eq!(r["resident"], 3);
+    blob::retention_pass(&s.state.db, s.now() + 2 * DAY).await.unwrap();
+    assert_eq!(download(agency, &shared).await.0, StatusCode::OK, "a granted clip was swept");
+    assert!(s.state.db.object(&unshared).await.unwrap().is_none(), "an unshared sealed clip stays");
 }
 
 fn rec_agency(r: &Record) -> String {

@@ -1348,12 +1348,14 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes objects that no event names (uploads whose event never arrived) created
-    /// before `before_ms`.
+    /// Deletes objects that no event names (uploads whose event never arrived, clips an
+    /// agent sealed for an answer that was never sent) and no grant to an agency names,
+    /// created before `before_ms`.
     pub async fn delete_orphan_objects(&self, before_ms: i64, now_ms: i64) -> Result<u64, Error> {
         let rows = sqlx::query(
             "SELECT id FROM object o WHERE created_ms < $1 AND NOT EXISTS (SELECT 1 FROM event e WHERE \
-             e.meta_object = o.id OR e.snapshot_object = o.id OR e.clip_object = o.id)",
+             e.meta_object = o.id OR e.snapshot_object = o.id OR e.clip_object = o.id) \
+             AND NOT EXISTS (SELECT 1 FROM footage_grant g WHERE g.object_id = o.id)",
         )
         .bind(before_ms)
         .fetch_all(&self.pool)
