@@ -280,28 +280,13 @@ pub const LOG_KEY_FILE: &str = "log.key";
 /// the server's first start. Losing it means an `operator_key_change` entry and telling
 /// every verifier; it is the one secret the server holds that matters to the public.
 pub fn log_key(path: &std::path::Path) -> Result<api::log::LogKey, Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let seed: [u8; 32] = match std::fs::read(path) {
         Ok(b) => b.try_into().map_err(|b: Vec<u8>| {
             err!(InvalidArgument, "{}: expected a 32-byte log key, found {} bytes", path.display(), b.len())
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crypto::keys::IdentitySecret::generate();
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .err_kind(ErrorKind::Internal, || format!("creating {}", path.display()))?;
-            f.write_all(&key.to_bytes()[..])
-                .and_then(|()| f.sync_all())
-                .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))?;
-            if let Some(dir) = path.parent() {
-                std::fs::File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .err_kind(ErrorKind::Internal, || format!("syncing {}", dir.display()))?;
-            }
+            agent::sealing::create_secret_file(path, &key.to_bytes()[..])?;
             tracing::info!(path = %path.display(), "created the transparency log's key");
             *key.to_bytes()
         }
@@ -428,19 +413,7 @@ pub async fn rotate_log_key(c: ServerConfig, reason: &str) -> Result<(), Error> 
     }
     let aside = c.data_dir.join(format!("{LOG_KEY_FILE}.old-{}", api::system_clock()()));
     std::fs::rename(&path, &aside).err_kind(ErrorKind::Internal, || format!("moving {}", path.display()))?;
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .err_kind(ErrorKind::Internal, || format!("creating {}", path.display()))?;
-        f.write_all(&new.to_bytes()[..])
-            .and_then(|()| f.sync_all())
-            .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))?;
-    }
+    agent::sealing::create_secret_file(&path, &new.to_bytes()[..])?;
     db.close().await;
     println!(
         "log key changed from {} to {} (entry {index}; the head of {} entries is signed by the old key); the old key is in {}; restart the server",
