@@ -133,13 +133,17 @@ if [ "$what" = all ] || [ "$what" = upload ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = timeline ]; then
-  # One million events, seeded once per database and reused.
-  $bin bench timeline --database "sqlite:$scratch/timeline.db" --rate 2000 --connections 32 --seconds 30
-  $bin bench timeline --database "sqlite:$scratch/timeline.db" --rate 1000 --connections 16 --seconds 30
-  start_pg
-  psql -h 127.0.0.1 -p $pgport -U postgres -c 'create database bench' > /dev/null 2>&1 || true
-  $bin bench timeline --database "postgres://postgres@127.0.0.1:$pgport/bench" --rate 2000 --connections 32 --seconds 30
-  $bin bench timeline --database "postgres://postgres@127.0.0.1:$pgport/bench" --rate 1000 --connections 16 --seconds 30
+  # One million events, seeded once per database and reused. Each database twice at
+  # 2,000/s: with the server's timeline cache (its default) and with it off.
+  for db in "sqlite:$scratch/timeline.db" pg; do
+    if [ "$db" = pg ]; then
+      start_pg
+      psql -h 127.0.0.1 -p $pgport -U postgres -c 'create database bench' > /dev/null 2>&1 || true
+      db="postgres://postgres@127.0.0.1:$pgport/bench"
+    fi
+    $bin bench timeline --database "$db" --rate 2000 --connections 32 --seconds 30
+    $bin bench timeline --database "$db" --rate 2000 --connections 32 --seconds 30 --cache-mib 0
+  done
   kill $pg; wait $pg 2>/dev/null || true
 fi
 

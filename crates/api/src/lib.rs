@@ -69,7 +69,17 @@ async fn health() -> extract::Json<types::Ok> {
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)), tag = "meta")]
 async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render())
+    let mut text = st.metrics.render();
+    let c = st.db.timeline_cache_stats();
+    for (name, kind, help, v) in [
+        ("porchlight_timeline_cache_hits_total", "counter", "timeline pages served from memory", c.hits),
+        ("porchlight_timeline_cache_misses_total", "counter", "timeline pages read from the database", c.misses),
+        ("porchlight_timeline_cache_pages", "gauge", "timeline pages in memory", c.pages),
+        ("porchlight_timeline_cache_bytes", "gauge", "bytes the timeline cache holds", c.bytes),
+    ] {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {

@@ -246,12 +246,92 @@ async fn concurrent_uploads_suite(s: &Server) {
     assert_eq!(all.as_array().unwrap().len(), 24, "{all}");
 }
 
+/// An event with only its metadata object (cheaper to upload than [`event`]).
+async fn bare_event(home: &Home, camera: &str, start_ms: i64) -> serde_json::Value {
+    let meta = upload(home, crypto::object::Kind::Event, camera, start_ms, start_ms + 5_000, b"{}", 1 << 20).await;
+    let mut id = [0u8; 16];
+    crypto::random_bytes(&mut id);
+    let mut d = home.device.clone();
+    d.ok(Method::POST, "/api/events", Some(json!({"id": crypto::keys::hex(&id), "meta_object": meta}))).await
+}
+
+fn ids(page: &serde_json::Value) -> Vec<String> {
+    page.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The timeline cache never serves a page older than the household's last change: a page
+/// read again is a hit, and an upload or a deletion is in the very next read, also while
+/// other members read the same page at the same time.
+async fn timeline_cache_suite(s: &Server) {
+    let home = home(s, "cache@example.org").await;
+    let other = common::home(s, "cache-other@example.org").await;
+    let hid = home.household.clone();
+    let t = s.now();
+    let day = format!("/api/households/{hid}/events?camera=door&from_ms={}&until_ms={}", t - 86_400_000, t + 60_000);
+    let mut owner = home.owner.clone();
+    let e1 = bare_event(&home, "door", t - 3_600_000).await;
+    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e1["id"].as_str().unwrap()]);
+    let before = s.state.db.timeline_cache_stats();
+    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e1["id"].as_str().unwrap()]);
+    let after = s.state.db.timeline_cache_stats();
+    assert_eq!((after.hits - before.hits, after.misses - before.misses), (1, 0), "the second read is a hit");
+
+    // Another household's upload keeps this page; this household's own drops it.
+    bare_event(&other, "door", t - 60_000).await;
+    owner.ok(Method::GET, &day, None).await;
+    assert_eq!(s.state.db.timeline_cache_stats().hits - after.hits, 1);
+    let e2 = bare_event(&home, "door", t - 1_800_000).await;
+    let page = owner.ok(Method::GET, &day, None).await;
+    assert_eq!(ids(&page), vec![e1["id"].as_str().unwrap(), e2["id"].as_str().unwrap()]);
+    // A deletion, by the owner here (retention goes through the same call).
+    owner.ok(Method::DELETE, &format!("/api/events/{}", e1["id"].as_str().unwrap()), None).await;
+    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e2["id"].as_str().unwrap()]);
+
+    // Readers hammer the page while events arrive one by one; after each upload returns,
+    // the next read has it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (mut c, day, stop) = (home.owner.clone(), day.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    c.ok(Method::GET, &day, None).await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut want = vec![e2["id"].as_str().unwrap().to_owned()];
+    for i in 0..12 {
+        let e = bare_event(&home, "door", t - 1_700_000 + i * 60_000).await;
+        want.push(e["id"].as_str().unwrap().to_owned());
+        assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), want, "after upload {i}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.unwrap() > 0);
+    }
+    let q = db::server::TimelineQuery {
+        camera: Some("door"),
+        from_ms: t - 86_400_000,
+        until_ms: t + 60_000,
+        limit: 100,
+        ..Default::default()
+    };
+    let typed: Vec<api::types::EventJson> =
+        s.state.db.timeline(&hid, &q).await.unwrap().into_iter().map(Into::into).collect();
+    assert_eq!(serde_json::to_value(typed).unwrap(), owner.ok(Method::GET, &day, None).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_on_sqlite_and_a_local_folder() {
     let s = Server::start_local().await;
     storage_suite(&s).await;
     timeline_json_suite(&s).await;
     concurrent_uploads_suite(&s).await;
+    timeline_cache_suite(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,4 +350,5 @@ async fn storage_on_postgresql_and_s3() {
     storage_suite(&s).await;
     timeline_json_suite(&s).await;
     concurrent_uploads_suite(&s).await;
+    timeline_cache_suite(&s).await;
 }

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use base::{Error, ErrorKind, ResultExt, bail, err};
 use db::server::{Db, Device, Household};
@@ -42,6 +43,14 @@ pub struct TimelineArgs {
     /// Events a request returns at most (one page of the timeline).
     #[arg(long, default_value_t = 100)]
     pub limit: u64,
+    /// The server's timeline cache in MiB (0: off, every request reads the database).
+    #[arg(long, default_value_t = 64)]
+    pub cache_mib: u64,
+    /// New events the household's cameras record per minute while wrk runs, each through
+    /// `Db::insert_event`, which drops the household's cached pages. The default is the
+    /// seeded rate (1,000,000 events a year over 4 cameras: 1.9 a minute).
+    #[arg(long, default_value_t = 1.9)]
+    pub new_events_per_minute: f64,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -234,25 +243,51 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
     if !(1..=1000).contains(&a.limit) || a.connections == 0 || a.rate == 0 {
         bail!(InvalidArgument, "--limit: 1 to 1000; --connections and --rate at least 1");
     }
+    if !(0.0..=60_000.0).contains(&a.new_events_per_minute) || a.cache_mib > 65_536 {
+        bail!(InvalidArgument, "--new-events-per-minute: 0 to 60000; --cache-mib: 0 to 65536");
+    }
     // The same runtime as `porchlight serve` for this database.
     crate::server_runtime(&a.database)?.block_on(async {
-        let db = Db::open(&a.database).await?;
+        let db = Db::open(&a.database).await?.with_timeline_cache((a.cache_mib as usize) << 20);
         let scratch = std::env::temp_dir().join(format!("porchlight-bench-blobs-{}", std::process::id()));
         let blobs = blob::BlobStore::open(&blob::Location::Local(scratch.clone()))?;
         // The seeded household is the one named "bench-timeline"; reuse it when present.
         let (household, token) = bench_household(&db).await?;
         let device = db.devices(&household).await?.into_iter().next().ok_or_else(|| err!(Internal, "no device"))?;
         let (start, span) = seed_events(&db, &household, &device.id, a.events).await?;
-        let addr = start_server(db, blobs).await?;
+        let addr = start_server(db.clone(), blobs).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let recorder = tokio::spawn(record_events(
+            db.clone(),
+            household.clone(),
+            device.id.clone(),
+            start + span,
+            a.new_events_per_minute,
+            stop.clone(),
+        ));
         // Each request asks for one camera's day, the day chosen at random per request.
         // wrk runs one thread (one core is all it needs here, and the server and the
         // database share the other), pacing its connections to a schedule of `rate`
         // requests per second (see `run_wrk`), after a 5 s warm-up at the same rate.
         let days = span / 86_400_000 - 1;
         run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, 5, a.rate).await?;
+        let before = db.timeline_cache_stats();
         let text = run_wrk(&scratch, addr, &household, &token, days, start, a.limit, a.connections, a.seconds, a.rate)
             .await?;
         println!("{text}");
+        let after = db.timeline_cache_stats();
+        stop.store(true, Ordering::Relaxed);
+        let recorded = recorder.await.map_err(|e| Error::wrap(ErrorKind::Internal, "recorder task", e))??;
+        // The new events lie after the seeded year, outside every day wrk asks for; they
+        // go again so that the next run starts from the same database.
+        db.delete_events(&recorded, now_ms()).await?;
+        let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
+        println!(
+            "timeline cache ({} MiB): {hits} hits, {misses} misses ({:.1}% hits) while {} new events were recorded",
+            a.cache_mib,
+            100.0 * hits as f64 / (hits + misses).max(1) as f64,
+            recorded.len()
+        );
         let _ = std::fs::remove_dir_all(&scratch);
         let rps_target = a.rate;
         let pct = |p: &str| text.lines().find(|l| l.trim_start().starts_with(p)).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
@@ -271,6 +306,58 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
         }
         Ok(())
     })
+}
+
+/// Records `per_minute` new events (each with its metadata object) until `stop`, as the
+/// household's cameras would, starting at `from_ms`; returns their ids.
+async fn record_events(
+    db: Db,
+    household: String,
+    device: String,
+    from_ms: i64,
+    per_minute: f64,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    if per_minute <= 0.0 {
+        return Ok(ids);
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(60.0 / per_minute));
+    tick.tick().await;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let n = ids.len() as i64;
+        let t0 = from_ms + n * 60_000;
+        let camera = format!("cam{}", n % 4);
+        let object = db::server::Object {
+            id: api::secrets::random_hex(16),
+            household_id: household.clone(),
+            device_id: device.clone(),
+            camera: camera.clone(),
+            kind: "event".into(),
+            start_ms: t0,
+            end_ms: t0 + 10_000,
+            size_bytes: 0,
+            created_ms: now_ms(),
+        };
+        db.insert_object(&object, &[]).await?;
+        let event = db::server::Event {
+            id: api::secrets::random_hex(16),
+            household_id: household.clone(),
+            device_id: device.clone(),
+            camera,
+            start_ms: t0,
+            end_ms: t0 + 10_000,
+            meta_object: object.id,
+            snapshot_object: None,
+            clip_object: None,
+            size_bytes: 0,
+            created_ms: now_ms(),
+        };
+        db.insert_event(&event).await?;
+        ids.push(event.id);
+    }
+    Ok(ids)
 }
 
 async fn bench_household(db: &Db) -> Result<(String, String), Error> {

@@ -51,6 +51,11 @@ pub struct ServerConfig {
     /// Seconds between retention and GC passes (1 to 86400; default 60).
     #[serde(default = "default_retention_interval")]
     pub retention_interval_s: Bounded<1, 86400>,
+    /// Memory for timeline pages already read, in MiB (0 to 65536; default 64; 0 turns the
+    /// cache off). A page is dropped when its household's events change
+    /// (design/server.md, "The timeline cache").
+    #[serde(default = "default_timeline_cache_mib")]
+    pub timeline_cache_mib: Bounded<0, 65536>,
     /// Mark the session cookie `Secure` (default true; browsers accept secure cookies on
     /// http://localhost). Turn off only for tests over plain HTTP on another host name.
     #[serde(default = "yes")]
@@ -134,6 +139,9 @@ fn default_session_hours() -> Bounded<1, 2160> {
 }
 fn default_lock_after() -> Bounded<3, 100> {
     Bounded(5)
+}
+fn default_timeline_cache_mib() -> Bounded<0, 65536> {
+    Bounded((db::server::TIMELINE_CACHE_BYTES >> 20) as u64)
 }
 fn default_lock_minutes() -> Bounded<1, 1440> {
     Bounded(15)
@@ -298,7 +306,8 @@ pub fn log_key(path: &std::path::Path) -> Result<api::log::LogKey, Error> {
 async fn open(c: &ServerConfig) -> Result<(db::server::Db, blob::BlobStore), Error> {
     std::fs::create_dir_all(&c.data_dir)
         .err_kind(ErrorKind::Internal, || format!("creating {}", c.data_dir.display()))?;
-    let db = db::server::Db::open(&c.database_url()).await?;
+    let db =
+        db::server::Db::open(&c.database_url()).await?.with_timeline_cache((c.timeline_cache_mib.0 as usize) << 20);
     let blobs = blob::BlobStore::open(&c.blob_location())?;
     Ok((db, blobs))
 }

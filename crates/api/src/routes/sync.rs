@@ -391,8 +391,8 @@ pub async fn timeline(
         descending,
         limit: limit(q.limit)?,
     };
-    // The database builds the JSON (see `Db::timeline_json`); the tests compare it with
-    // the typed query's `EventJson`s.
+    // The database builds the JSON, or the timeline cache has it (see `Db::timeline_json`);
+    // the tests compare it with the typed query's `EventJson`s.
     let json = st.db.timeline_json(&hid, &tq).await?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
 }

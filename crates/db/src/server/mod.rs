@@ -10,12 +10,14 @@ mod neighbourhood;
 mod queries;
 mod readers;
 mod schema;
+mod timeline_cache;
 
 pub use agencies::*;
 pub use log::{LogEntry, NewLogEntry};
 pub use neighbourhood::*;
 pub use queries::*;
 pub use schema::{SCHEMA_VERSION, schema_dump};
+pub use timeline_cache::TimelineCacheStats;
 
 use base::{Error, ErrorKind, ResultExt};
 use std::sync::Arc;
@@ -37,6 +39,9 @@ const PG_READERS: u32 = 4;
 /// its CPU in the benchmark.
 const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
+/// The timeline cache's default size: 64 MiB, about 2,700 pages of 100 events.
+pub const TIMELINE_CACHE_BYTES: usize = 64 << 20;
+
 /// Which database the pool talks to; the SQL is the same, the schema text differs in types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -55,6 +60,8 @@ pub struct Db {
     /// rows it decodes without the Any driver's per-value conversion, so that the page's
     /// JSON can be written here rather than by PostgreSQL (see `Db::timeline_json`).
     pg: Option<sqlx::PgPool>,
+    /// Timeline pages already read (`timeline_cache.rs`).
+    timeline_cache: Arc<timeline_cache::TimelineCache>,
 }
 
 impl Db {
@@ -111,7 +118,13 @@ impl Db {
             .connect(&url)
             .await
             .err_kind(ErrorKind::Unavailable, || "opening the server database".to_owned())?;
-        let mut db = Db { pool, backend, readers: None, pg: None };
+        let mut db = Db {
+            pool,
+            backend,
+            readers: None,
+            pg: None,
+            timeline_cache: Arc::new(timeline_cache::TimelineCache::new(TIMELINE_CACHE_BYTES)),
+        };
         schema::upgrade_to(&db, version).await?;
         // After the schema exists: a read-only connection cannot create it.
         if let Some(path) = readers::sqlite_path(&url) {
@@ -133,6 +146,18 @@ impl Db {
             db.pg = Some(pg);
         }
         Ok(db)
+    }
+
+    /// The same database with a timeline cache of `bytes` (0: none) instead of the default
+    /// [`TIMELINE_CACHE_BYTES`]; for a new `Db`, before its clones serve requests.
+    pub fn with_timeline_cache(mut self, bytes: usize) -> Db {
+        self.timeline_cache = Arc::new(timeline_cache::TimelineCache::new(bytes));
+        self
+    }
+
+    /// Timeline cache hits, misses and size since the `Db` was opened.
+    pub fn timeline_cache_stats(&self) -> TimelineCacheStats {
+        self.timeline_cache.stats()
     }
 
     pub fn backend(&self) -> Backend {

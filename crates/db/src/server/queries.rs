@@ -5,7 +5,9 @@ use base::{Error, bail, err};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::timeline_cache::PageKey;
 use super::{Db, db_err, safe};
+use bytes::Bytes;
 
 /// A household role, most to least privileged. The permissions each has are in
 /// `api::authz`; the database only stores the name.
@@ -1249,6 +1251,7 @@ impl Db {
         .execute(&self.pool)
         .await
         .map_err(db_err("inserting an event"))?;
+        self.timeline_cache.invalidate(&e.household_id);
         Ok(true)
     }
 
@@ -1289,7 +1292,26 @@ impl Db {
     /// PostgreSQL here, from rows decoded by sqlx's native driver (PostgreSQL's own JSON
     /// and text functions cost it more CPU than the query; the `storage` tests compare
     /// both outputs with the typed rows).
-    pub async fn timeline_json(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<String, Error> {
+    /// The page of events `q` asks for, as the JSON array the API returns; from the
+    /// timeline cache when this household's events have not changed since the same page
+    /// was read (`timeline_cache.rs`).
+    pub async fn timeline_json(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<Bytes, Error> {
+        let cache = &self.timeline_cache;
+        if !cache.enabled() {
+            return Ok(Bytes::from(self.read_timeline_json(household_id, q).await?));
+        }
+        let (from_ms, until_ms, _, limit) = q.bounds();
+        let key = PageKey { camera: q.camera.map(str::to_owned), from_ms, until_ms, descending: q.descending, limit };
+        if let Some(page) = cache.get(household_id, &key) {
+            return Ok(page);
+        }
+        let ticket = cache.ticket();
+        let page = Bytes::from(self.read_timeline_json(household_id, q).await?);
+        cache.put(household_id, key, ticket, page.clone());
+        Ok(page)
+    }
+
+    async fn read_timeline_json(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<String, Error> {
         let (page, order) = q.page_sql();
         if let Some(pg) = &self.pg {
             let rows = q
@@ -1332,19 +1354,26 @@ impl Db {
     /// doomed rows, which the next pass finishes.
     pub async fn delete_events(&self, ids: &[String], now_ms: i64) -> Result<(), Error> {
         let mut tx = self.write_tx().await?;
+        let mut households = std::collections::BTreeSet::new();
         for id in ids {
-            let r = sqlx::query("DELETE FROM event WHERE id = $1 RETURNING meta_object, snapshot_object, clip_object")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err("deleting an event"))?;
+            let r = sqlx::query(
+                "DELETE FROM event WHERE id = $1 RETURNING meta_object, snapshot_object, clip_object, household_id",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err("deleting an event"))?;
             let Some(r) = r else { continue };
+            households.insert(r.get::<String, _>(3));
             let objs: Vec<Option<String>> = vec![Some(r.get(0)), r.get(1), r.get(2)];
             for o in objs.into_iter().flatten() {
                 delete_object_in(&mut tx, &o, now_ms).await?;
             }
         }
         tx.commit().await.map_err(db_err("committing a deletion"))?;
+        for h in households {
+            self.timeline_cache.invalidate(&h);
+        }
         Ok(())
     }
 
