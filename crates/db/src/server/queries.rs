@@ -1286,12 +1286,6 @@ impl Db {
         Ok(rows.iter().map(event).collect())
     }
 
-    /// The same events as [`Db::timeline`], as a JSON array with the keys of
-    /// `api::types::EventJson`, built the cheapest way each database allows: by SQLite
-    /// itself (`json_group_array`, read through the read-only connections), and on
-    /// PostgreSQL here, from rows decoded by sqlx's native driver (PostgreSQL's own JSON
-    /// and text functions cost it more CPU than the query; the `storage` tests compare
-    /// both outputs with the typed rows).
     /// The page of events `q` asks for, as the JSON array the API returns; from the
     /// timeline cache when this household's events have not changed since the same page
     /// was read (`timeline_cache.rs`).
@@ -1311,6 +1305,12 @@ impl Db {
         Ok(page)
     }
 
+    /// Reads the page: the same events as [`Db::timeline`], as a JSON array with the keys of
+    /// `api::types::EventJson`, built the cheapest way each database allows: by SQLite
+    /// itself (`json_group_array`, read through the read-only connections), and on
+    /// PostgreSQL here, from rows decoded by sqlx's native driver (PostgreSQL's own JSON
+    /// and text functions cost it more CPU than the query; the `storage` tests compare
+    /// both outputs with the typed rows).
     async fn read_timeline_json(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<String, Error> {
         let (page, order) = q.page_sql();
         if let Some(pg) = &self.pg {
