@@ -157,9 +157,14 @@ pub const CACHED_LEVEL_MIN: u32 = 10;
 /// At most this many cached nodes (64 bytes each with the key): 100 million entries' worth.
 const CACHED_NODES_MAX: usize = 100_000;
 
-/// The log's tall subtree hashes, read once (`CACHED_LEVEL_MIN`).
+/// What proofs keep of the log between requests: its tall subtree hashes, read once
+/// (`CACHED_LEVEL_MIN`), and the largest size seen. The log only grows, so a proof at a
+/// size no larger than that needs no query to know the size exists.
 #[derive(Default)]
-pub struct NodeCache(std::sync::Mutex<HashMap<(u32, u64), Hash>>);
+pub struct NodeCache {
+    nodes: std::sync::Mutex<HashMap<(u32, u64), Hash>>,
+    size_seen: std::sync::atomic::AtomicU64,
+}
 
 /// Runs `f` over the stored tree of `size` leaves: once over placeholders to learn which
 /// nodes it reads, then over exactly those: the tall ones from memory, the rest fetched in
@@ -174,7 +179,7 @@ async fn with_nodes<T>(
     let mut nodes = HashMap::new();
     let mut fetch = Vec::new();
     {
-        let cache = st.log_nodes.0.lock().expect("node cache");
+        let cache = st.log_nodes.nodes.lock().expect("node cache");
         for k in need.into_nodes() {
             match cache.get(&k) {
                 Some(h) => {
@@ -186,7 +191,7 @@ async fn with_nodes<T>(
     }
     let fetched = st.db.log_nodes(&fetch).await?;
     {
-        let mut cache = st.log_nodes.0.lock().expect("node cache");
+        let mut cache = st.log_nodes.nodes.lock().expect("node cache");
         for (k, h) in &fetched {
             if k.0 >= CACHED_LEVEL_MIN && cache.len() < CACHED_NODES_MAX {
                 cache.insert(*k, *h);
@@ -236,7 +241,12 @@ pub async fn consistency(st: &AppState, from: u64, to: u64) -> Result<Vec<Hash>,
 }
 
 async fn check_size(st: &AppState, size: u64) -> Result<(), Error> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if size <= st.log_nodes.size_seen.load(Relaxed) {
+        return Ok(());
+    }
     let have = st.db.log_size().await? as u64;
+    st.log_nodes.size_seen.fetch_max(have, Relaxed);
     if size > have {
         base::bail!(InvalidArgument, "size: the log has {have} entries, not {size}");
     }

@@ -54,11 +54,13 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite files only: read-only connections for the timeline (`readers.rs`).
+    /// SQLite files only: read-only connections for the timeline and the log's proof nodes
+    /// (`readers.rs`).
     readers: Option<Arc<readers::Readers>>,
     /// PostgreSQL only: a pool on sqlx's own PostgreSQL driver for the timeline, whose
     /// rows it decodes without the Any driver's per-value conversion, so that the page's
-    /// JSON can be written here rather than by PostgreSQL (see `Db::timeline_json`).
+    /// JSON can be written here rather than by PostgreSQL (see `Db::timeline_json`); and
+    /// for the log's proof nodes (`Db::log_nodes`).
     pg: Option<sqlx::PgPool>,
     /// Timeline pages already read (`timeline_cache.rs`).
     timeline_cache: Arc<timeline_cache::TimelineCache>,

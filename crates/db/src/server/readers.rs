@@ -1,5 +1,6 @@
 //! Read-only rusqlite connections to the server's SQLite file, for the timeline, the one
-//! query on the hot path of every app that is open. sqlx runs each SQLite connection on a
+//! query on the hot path of every app that is open (and for the transparency log's proofs,
+//! a handful of primary-key lookups each). sqlx runs each SQLite connection on a
 //! worker thread of its own and converts rows through its Any driver; a timeline page then
 //! costs two thread hand-offs and wake-ups for about 100 µs of SQLite work, and on a
 //! 2-core machine those hand-offs were a third of the server's CPU (BENCHMARKS.md). Here
