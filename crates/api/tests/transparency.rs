@@ -109,6 +109,17 @@ async fn log_suite(s: &Server) {
         assert!(v["message"].as_str().unwrap().starts_with(field), "{path}: {v}");
     }
     assert_eq!(head(&mut c).await, h);
+
+    // The server remembers the largest size it has seen; a log that grew past it still
+    // proves at its new size, and refuses one beyond that.
+    let row = demand(37, s.now());
+    s.state.db.log_append(std::slice::from_ref(&row)).await.unwrap();
+    let mut leaves = leaves;
+    leaves.push(tlog::leaf_hash(row.body.as_bytes()));
+    let p = c.ok(Method::GET, "/api/log/proof/inclusion?index=37&size=38", None).await;
+    tlog::verify_inclusion(&leaves[37], 37, 38, &hashes(&p), &tlog::root(&leaves)).unwrap();
+    let (st, v) = c.call(Method::GET, "/api/log/proof/consistency?from=1&to=39", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
