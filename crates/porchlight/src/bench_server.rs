@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base::{Error, ErrorKind, ResultExt, bail, err};
@@ -256,14 +255,14 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
         let device = db.devices(&household).await?.into_iter().next().ok_or_else(|| err!(Internal, "no device"))?;
         let (start, span) = seed_events(&db, &household, &device.id, a.events).await?;
         let addr = start_server(db.clone(), blobs).await?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let recorder = tokio::spawn(record_events(
             db.clone(),
             household.clone(),
             device.id.clone(),
             start + span,
             a.new_events_per_minute,
-            stop.clone(),
+            stopped,
         ));
         // Each request asks for one camera's day, the day chosen at random per request.
         // wrk runs one thread (one core is all it needs here, and the server and the
@@ -276,14 +275,14 @@ pub fn timeline(a: TimelineArgs) -> Result<(), Error> {
             .await?;
         println!("{text}");
         let after = db.timeline_cache_stats();
-        stop.store(true, Ordering::Relaxed);
+        let _ = stop.send(());
         let recorded = recorder.await.map_err(|e| Error::wrap(ErrorKind::Internal, "recorder task", e))??;
         // The new events lie after the seeded year, outside every day wrk asks for; they
         // go again so that the next run starts from the same database.
         db.delete_events(&recorded, now_ms()).await?;
         let (hits, misses) = (after.hits - before.hits, after.misses - before.misses);
         println!(
-            "timeline cache ({} MiB): {hits} hits, {misses} misses ({:.1}% hits) while {} new events were recorded",
+            "timeline cache ({} MiB): {hits} hits, {misses} misses ({:.1}% hits); new events recorded meanwhile: {}",
             a.cache_mib,
             100.0 * hits as f64 / (hits + misses).max(1) as f64,
             recorded.len()
@@ -316,7 +315,7 @@ async fn record_events(
     device: String,
     from_ms: i64,
     per_minute: f64,
-    stop: Arc<AtomicBool>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<Vec<String>, Error> {
     let mut ids = Vec::new();
     if per_minute <= 0.0 {
@@ -324,8 +323,11 @@ async fn record_events(
     }
     let mut tick = tokio::time::interval(Duration::from_secs_f64(60.0 / per_minute));
     tick.tick().await;
-    while !stop.load(Ordering::Relaxed) {
-        tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut stop => break,
+        }
         let n = ids.len() as i64;
         let t0 = from_ms + n * 60_000;
         let camera = format!("cam{}", n % 4);
