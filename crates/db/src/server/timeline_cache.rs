@@ -183,7 +183,9 @@ impl TimelineCache {
             inner.bytes -= k.cost(household_id, &old);
             inner.pages -= 1;
         }
-        if inner.households.len() > BARE_HOUSEHOLDS_MAX {
+        // Households with pages are at most `pages`; so this runs once per
+        // `BARE_HOUSEHOLDS_MAX` new bare households, however many have pages.
+        if inner.households.len() > BARE_HOUSEHOLDS_MAX + inner.pages {
             let mut forgotten_at = inner.forgotten_at;
             inner.households.retain(|_, h| {
                 let keep = !h.pages.is_empty();
@@ -259,6 +261,7 @@ mod tests {
             c.invalidate(&format!("h{i}"));
         }
         assert!(c.lock().households.len() <= BARE_HOUSEHOLDS_MAX);
+        assert!(c.lock().forgotten_at > t.0);
         c.put("h0", key(1), t, Bytes::from_static(b"[old]"));
         assert_eq!(c.get("h0", &key(1)), None);
         let t = c.ticket();
