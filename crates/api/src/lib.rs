@@ -77,7 +77,7 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         ("porchlight_timeline_cache_pages", "gauge", "timeline pages in memory", c.pages),
         ("porchlight_timeline_cache_bytes", "gauge", "bytes the timeline cache holds", c.bytes),
     ] {
-        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
+        Metrics::push(&mut text, name, kind, help, v);
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

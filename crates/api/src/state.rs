@@ -112,12 +112,14 @@ impl Metrics {
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
+            Metrics::push(&mut out, name, kind, help, v.load(Ordering::Relaxed));
         }
         out
+    }
+
+    /// Appends one metric in the text exposition format.
+    pub fn push(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
     }
 }
 
