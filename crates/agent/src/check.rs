@@ -99,7 +99,8 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
             if s.open {
                 r.unindexed_bytes += len - indexed;
                 r.notes.push(format!(
-                    "{name}: open, {} bytes past the index (written after the last commit; recovery drops them)",
+                    "{name}: open, {} bytes past the index (the padding of its last block, or footage written \
+                     after the last commit; recovery drops them)",
                     len - indexed
                 ));
             } else {

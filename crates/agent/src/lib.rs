@@ -70,6 +70,9 @@ pub struct Options {
     pub flush_interval: Duration,
     /// How long the ingest thread naps before parking (see [`ingest`]); zero disables it.
     pub ingest_coalesce: Duration,
+    /// Write segment files with direct I/O where the file system takes it (see
+    /// [`writer::Ctx::direct_io`]); false writes through the page cache (benchmarks compare).
+    pub direct_io: bool,
     pub segment_duration: Duration,
     pub backoff: Backoff,
     pub overall_retention: retention::Limits,
@@ -129,6 +132,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         next_segment_id: AtomicI64::new(max_segment + 1),
         next_run_id: AtomicI64::new(max_run + 1),
         segment_duration_90k: base::clock::duration_to_90k(opts.segment_duration),
+        direct_io: opts.direct_io,
     });
     let board = StatusBoard::default();
     let remote = remote::Remote::load(&layout);

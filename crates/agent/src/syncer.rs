@@ -1,12 +1,13 @@
-//! Makes written frames durable: write out the writers' buffers, fsync the files, fsync new
-//! directory entries, then commit the index rows, every flush interval, for all streams in
-//! one transaction.
+//! Makes written frames durable: write the writers' buffered bytes, fsync the files, fsync
+//! new directory entries, then commit the index rows, every flush interval, for all streams
+//! in one transaction.
 //!
 //! This order is the heart of crash safety (`design/recording.md`): an index row never
 //! describes bytes that are not on stable storage, so after a crash the index is a prefix
 //! of what the files hold and recovery only has to cut the files back to it.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,59 @@ use std::time::Duration;
 use base::{Error, ErrorKind, ResultExt};
 
 use crate::layout::sync_dir;
-use crate::writer::{Ctx, StreamState};
+use crate::writer::{Ctx, SegBuf, StreamState, verify_written};
+
+/// Emptied buffers kept per stream: the one being filled and the one being written
+/// alternate, plus one for the next segment.
+const SPARE_BUFS_MAX: usize = 2;
+
+/// Drops a just-synced file's pages from the page cache, for files written through it (on
+/// file systems without direct I/O). Footage is written once and read rarely, so keeping it
+/// cached only pushes out what the machine does use; and freed pages are reused by the next
+/// writes, where fresh ones cost a first touch (several times the copy on a virtual machine
+/// whose host backs memory lazily; BENCHMARKS.md). Advice only: a failure changes nothing
+/// but the cache.
+///
+/// Drops the whole pages before byte `end` (or all pages if `end` is 0); the kernel keeps a
+/// page that `end` falls inside, so the next write to it need not read it back.
+fn drop_cached_pages(f: &File, end: i64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `posix_fadvise` only reads its integer arguments; the descriptor is open for
+    // the life of `f`.
+    let _ = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, end, libc::POSIX_FADV_DONTNEED) };
+}
+
+/// One segment's share of a flush: its bytes, taken from the writer under the stream's lock
+/// and written after the lock is released.
+struct Job {
+    stream: usize,
+    file: Arc<File>,
+    direct: bool,
+    buf: SegBuf,
+    row: db::Segment,
+}
+
+impl Job {
+    /// Writes the bytes; a closed segment is then cut to its exact length (the padding of
+    /// its last block goes). Then fsync.
+    fn write_and_sync(&mut self) -> Result<(), Error> {
+        let id = self.row.id;
+        if !self.buf.is_empty() {
+            self.buf.write_to(&self.file, id)?;
+        }
+        if !self.row.open {
+            self.file
+                .set_len(self.row.size_bytes as u64)
+                .err_kind(ErrorKind::Internal, || format!("cutting segment {id} to its length"))?;
+        }
+        verify_written(&self.file, &self.row)?;
+        self.file.sync_data().err_kind(ErrorKind::Internal, || format!("fsync of segment {id}"))?;
+        if !self.direct {
+            drop_cached_pages(&self.file, if self.row.open { self.row.size_bytes } else { 0 });
+        }
+        Ok(())
+    }
+}
 
 pub struct Syncer {
     ctx: Arc<Ctx>,
@@ -26,47 +79,57 @@ impl Syncer {
         Syncer { ctx, streams }
     }
 
-    /// One flush: snapshot dirty rows, fsync, commit.
+    /// One flush: take dirty rows and their bytes, write and fsync, commit.
+    ///
+    /// The writes happen outside the streams' locks, so a slow disk never stalls the
+    /// ingest thread; the syncer is the only thread that writes segment files, so writes to
+    /// a file keep their order.
     pub fn flush(&self) -> Result<(), Error> {
         let mut batch = db::Batch::default();
-        let mut files = Vec::new();
+        let mut jobs = Vec::new();
         let mut dirs = BTreeSet::<PathBuf>::new();
-        for s in &self.streams {
+        for (i, s) in self.streams.iter().enumerate() {
             let mut st = s.lock().expect("stream state");
             let stream_id = st.stream_id;
             batch.runs.append(&mut st.dirty_runs);
-            let closed = std::mem::take(&mut st.closed);
-            for mut seg in closed {
-                seg.write_out()?;
-                seg.verify_written()?;
+            for seg in std::mem::take(&mut st.closed) {
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                 }
-                batch.segments.push(seg.row);
-                files.push(seg.file);
+                batch.segments.push(seg.row.clone());
+                jobs.push(Job { stream: i, file: seg.file, direct: seg.direct, buf: seg.buf, row: seg.row });
             }
-            if let Some(seg) = st.seg.as_mut().filter(|s| s.dirty) {
-                seg.write_out()?;
-                seg.verify_written()?;
+            if st.seg.as_ref().is_some_and(|s| s.dirty) {
+                let mut next = st.take_spare();
+                let seg = st.seg.as_mut().expect("checked above");
+                seg.buf.continue_into(&mut next);
+                let buf = std::mem::replace(&mut seg.buf, next);
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                     seg.new_file = false;
                 }
                 seg.dirty = false;
                 batch.segments.push(seg.row.clone());
-                files.push(seg.file.clone());
+                jobs.push(Job { stream: i, file: seg.file.clone(), direct: seg.direct, buf, row: seg.row.clone() });
             }
         }
         if batch.is_empty() {
             return Ok(());
         }
-        for f in &files {
-            f.sync_data().err_kind(ErrorKind::Internal, || "fsync of a segment file")?;
+        for j in &mut jobs {
+            j.write_and_sync()?;
         }
         for d in &dirs {
             sync_dir(d)?;
         }
-        db::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)
+        db::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)?;
+        for j in jobs {
+            let mut st = self.streams[j.stream].lock().expect("stream state");
+            if st.spare_bufs.len() < SPARE_BUFS_MAX {
+                st.spare_bufs.push(j.buf);
+            }
+        }
+        Ok(())
     }
 
     /// Flushes every `interval` until `stop` says so, then flushes once more. Flushes are at

@@ -7,7 +7,6 @@
 //! procedure and its proof of crash safety are in `design/recording.md`.
 
 use std::fs::File;
-use std::io::{IoSlice, Write};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -29,67 +28,180 @@ pub struct Ctx {
     pub next_run_id: AtomicI64,
     /// Segments are cut at the first key frame after this long.
     pub segment_duration_90k: i64,
+    /// Ask for direct I/O on new segment files (see [`create_segment_file`]). Always true
+    /// in the product; false only to measure or test the page-cache path.
+    pub direct_io: bool,
 }
 
-/// Frames are held (by reference, not copied) and written with one `writev(2)` per flush
-/// (or per this many bytes), which costs far less CPU than one write per frame.
-const WRITE_BUFFER_BYTES_MAX: usize = 1 << 20;
+/// File offsets, lengths and buffer addresses of segment writes are multiples of this, as
+/// direct I/O (`O_DIRECT`) requires. 4 KiB covers the logical block size of common disks and
+/// the usual block size of ext4 and XFS.
+pub const WRITE_ALIGN: usize = 4096;
+
+/// Most bytes one stream may hold waiting for the syncer (about a minute of a 4 Mbit/s
+/// camera). Past it the disk is not keeping up and the stream's run ends (a recorded gap)
+/// rather than the agent's memory grow without bound.
+const BACKLOG_BYTES_MAX: usize = 32 << 20;
+
+/// Initial capacity of a [`SegBuf`]; it grows to what a flush interval of the camera needs.
+const SEG_BUF_INITIAL: usize = 256 << 10;
+
+/// Bytes of one segment waiting to be written, in memory aligned for direct I/O, and the
+/// file offset (a multiple of [`WRITE_ALIGN`]) where they go.
+///
+/// Each flush writes the whole buffer padded with zeros to a multiple of `WRITE_ALIGN`; the
+/// last, partly filled block stays at the start of the next buffer, and the next flush
+/// writes it again with the bytes that followed. Rewriting it is safe for crash safety: its
+/// indexed bytes are rewritten with the same values, so a torn write leaves them intact.
+pub struct SegBuf {
+    /// `WRITE_ALIGN` bytes longer than the capacity, so that an aligned region of the
+    /// capacity fits whatever address the allocator returned. Never reallocated.
+    mem: Vec<u8>,
+    /// Offset in `mem` of the aligned start.
+    start: usize,
+    len: usize,
+    file_off: u64,
+}
+
+impl SegBuf {
+    pub fn with_capacity(capacity: usize) -> SegBuf {
+        let capacity = capacity.next_multiple_of(WRITE_ALIGN).max(WRITE_ALIGN);
+        let mem = vec![0u8; capacity + WRITE_ALIGN];
+        let start = mem.as_ptr().align_offset(WRITE_ALIGN);
+        SegBuf { mem, start, len: 0, file_off: 0 }
+    }
+
+    fn capacity(&self) -> usize {
+        self.mem.len() - WRITE_ALIGN
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// File offset of the first byte.
+    pub fn file_off(&self) -> u64 {
+        self.file_off
+    }
+
+    /// Appends bytes, growing (to the next power of two) when they do not fit.
+    pub fn push(&mut self, data: &[u8]) {
+        let need = self.len + data.len();
+        if need > self.capacity() {
+            let mut bigger = SegBuf::with_capacity(need.next_power_of_two());
+            bigger.file_off = self.file_off;
+            bigger.push(&self.mem[self.start..self.start + self.len]);
+            *self = bigger;
+        }
+        self.mem[self.start + self.len..self.start + need].copy_from_slice(data);
+        self.len = need;
+    }
+
+    /// The bytes padded with zeros to a multiple of `WRITE_ALIGN`, aligned in memory.
+    pub fn padded(&mut self) -> &[u8] {
+        let end = self.len.next_multiple_of(WRITE_ALIGN);
+        self.mem[self.start + self.len..self.start + end].fill(0);
+        &self.mem[self.start..self.start + end]
+    }
+
+    /// Empties `next` and makes it this buffer's continuation: it starts at the block that
+    /// holds this buffer's end, holding that block's bytes.
+    pub fn continue_into(&self, next: &mut SegBuf) {
+        let whole = self.len / WRITE_ALIGN * WRITE_ALIGN;
+        next.len = 0;
+        next.file_off = self.file_off + whole as u64;
+        next.push(&self.mem[self.start + whole..self.start + self.len]);
+    }
+
+    /// Empties the buffer for a new file.
+    pub fn reset(&mut self) {
+        self.len = 0;
+        self.file_off = 0;
+    }
+
+    /// Writes the padded bytes at their offset (`pwrite`, resumed after a short write).
+    pub fn write_to(&mut self, file: &File, segment_id: i64) -> Result<(), Error> {
+        use std::os::unix::fs::FileExt;
+        let off = self.file_off;
+        let mut data = self.padded();
+        let mut at = off;
+        while !data.is_empty() {
+            let n = match file.write_at(data, at) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.err_kind(ErrorKind::Internal, || {
+                    format!("writing {} bytes to segment {segment_id} at offset {at}", data.len())
+                })?,
+            };
+            if n == 0 {
+                base::bail!(Internal, "writing segment {segment_id} at offset {at}: the file accepted no bytes");
+            }
+            data = &data[n..];
+            at += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Creates a segment file and asks for direct I/O on it. Segment bytes go from the aligned
+/// buffers straight to the disk: the kernel neither copies them into the page cache nor
+/// tracks them there for writeback, which was the largest part of the agent's CPU per
+/// stream (BENCHMARKS.md). File systems without direct I/O (tmpfs, some network and FUSE
+/// ones) refuse the flag; their files are written through the page cache, the same way.
+fn create_segment_file(path: &std::path::Path, want_direct: bool) -> Result<(File, bool), Error> {
+    use std::os::fd::AsRawFd;
+    let file = File::options()
+        .create_new(true)
+        .write(true)
+        .open(path)
+        .err_kind(ErrorKind::Internal, || format!("creating segment file {}", path.display()))?;
+    if !want_direct {
+        return Ok((file, false));
+    }
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL and F_SETFL only read and set the open file's status flags; `fd` is
+    // open for the life of `file`.
+    let direct = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) == 0
+    };
+    Ok((file, direct))
+}
 
 /// A segment being written or just closed, with the state of its row.
 pub(crate) struct OpenSeg {
     pub row: db::Segment,
     pub file: Arc<File>,
-    /// Frames already in `row` but not yet written to `file`. Written only under the
-    /// stream's lock, so writes to one file are never reordered.
-    pub unwritten: Vec<Bytes>,
-    /// Total length of `unwritten`.
-    pub unwritten_bytes: usize,
+    /// The file takes direct I/O (see [`create_segment_file`]).
+    pub direct: bool,
+    /// The bytes in `row` that the syncer has not yet taken, from the last block it wrote
+    /// partly.
+    pub buf: SegBuf,
     /// The row changed since the syncer last took it.
     pub dirty: bool,
     /// The file was created since the syncer last took it: its directory needs an fsync.
     pub new_file: bool,
 }
 
-impl OpenSeg {
-    /// Writes the buffered bytes to the file (into the page cache; the syncer fsyncs).
-    pub(crate) fn write_out(&mut self) -> Result<(), Error> {
-        let mut slices: Vec<IoSlice<'_>> = self.unwritten.iter().map(|b| IoSlice::new(b)).collect();
-        let mut rest = &mut slices[..];
-        while !rest.is_empty() {
-            // std caps one call at IOV_MAX slices; a short write continues where it stopped,
-            // and a signal's interruption is retried, as write_all would.
-            let n = match (&*self.file).write_vectored(rest) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => r.err_kind(ErrorKind::Internal, || format!("writing segment {}", self.row.id))?,
-            };
-            if n == 0 {
-                base::bail!(Internal, "writing segment {}: the file accepted no bytes", self.row.id);
-            }
-            IoSlice::advance_slices(&mut rest, n);
-        }
-        drop(slices);
-        self.unwritten.clear();
-        self.unwritten_bytes = 0;
-        Ok(())
+/// The paired check after a segment's bytes are written, before its row is committed: the
+/// file holds exactly the bytes the row indexes, plus (while the segment is open) the zeros
+/// that pad it to a whole block. A mismatch is a bug, and committing would make the index
+/// lie, so the flush fails instead.
+pub(crate) fn verify_written(file: &File, row: &db::Segment) -> Result<(), Error> {
+    let len = file.metadata().err_kind(ErrorKind::Internal, || format!("stat of segment {}", row.id))?.len();
+    let indexed = row.size_bytes as u64;
+    let expected = if row.open { indexed.next_multiple_of(WRITE_ALIGN as u64) } else { indexed };
+    if len != expected {
+        base::bail!(
+            Internal,
+            "segment {} file has {len} bytes but its row indexes {indexed} (expected a file of {expected})",
+            row.id
+        );
     }
-
-    /// The paired check before a row is committed: once the buffer is written out, the file
-    /// holds exactly the bytes the row indexes. A mismatch is a bug, and committing would
-    /// make the index lie, so the flush fails instead.
-    pub(crate) fn verify_written(&self) -> Result<(), Error> {
-        let len =
-            self.file.metadata().err_kind(ErrorKind::Internal, || format!("stat of segment {}", self.row.id))?.len();
-        if len != self.row.size_bytes as u64 || !self.unwritten.is_empty() {
-            base::bail!(
-                Internal,
-                "segment {} file has {len} bytes but its row indexes {} (with {} unwritten)",
-                self.row.id,
-                self.row.size_bytes,
-                self.unwritten_bytes
-            );
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// One stream's write state, guarded by a mutex shared with the syncer.
@@ -100,11 +212,29 @@ pub struct StreamState {
     pub(crate) closed: Vec<OpenSeg>,
     /// Run rows to upsert, in order.
     pub(crate) dirty_runs: Vec<db::Run>,
+    /// Emptied buffers, reused so that a stream's writes keep to memory it recently used.
+    pub(crate) spare_bufs: Vec<SegBuf>,
 }
 
 impl StreamState {
     pub fn new(stream_id: i64) -> Self {
-        StreamState { stream_id, seg: None, closed: Vec::new(), dirty_runs: Vec::new() }
+        StreamState { stream_id, seg: None, closed: Vec::new(), dirty_runs: Vec::new(), spare_bufs: Vec::new() }
+    }
+
+    /// An empty buffer for a new file.
+    pub(crate) fn take_spare(&mut self) -> SegBuf {
+        match self.spare_bufs.pop() {
+            Some(mut b) => {
+                b.reset();
+                b
+            }
+            None => SegBuf::with_capacity(SEG_BUF_INITIAL),
+        }
+    }
+
+    /// Bytes waiting for the syncer.
+    fn backlog(&self) -> usize {
+        self.seg.iter().chain(&self.closed).map(|s| s.buf.len()).sum()
     }
 }
 
@@ -174,9 +304,18 @@ impl Writer {
         self.run.is_some()
     }
 
-    /// Accepts the next frame from the source.
+    /// Accepts the next frame from the source. Fails when the stream's backlog is over
+    /// [`BACKLOG_BYTES_MAX`]; the caller ends the run.
     pub fn push(&mut self, frame: Frame) -> Result<(), Error> {
         self.stats.frames_received += 1;
+        let backlog = self.shared.lock().expect("stream state").backlog();
+        if backlog > BACKLOG_BYTES_MAX {
+            base::bail!(
+                ResourceExhausted,
+                "the disk is not keeping up: {} MiB of this camera's footage wait to be written",
+                backlog >> 20
+            );
+        }
         if let Some(e) = frame.new_sample_entry {
             let id = db::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), &e)?;
             if self.entry_id.is_some_and(|old| old != id) {
@@ -294,11 +433,8 @@ impl Writer {
             }
             let id = self.ctx.next_segment_id.fetch_add(1, Ordering::Relaxed);
             let path = self.ctx.layout.segment(self.stream_id, id);
-            let file = File::options()
-                .create_new(true)
-                .append(true)
-                .open(&path)
-                .err_kind(ErrorKind::Internal, || format!("creating segment file {}", path.display()))?;
+            let (file, direct) = create_segment_file(&path, self.ctx.direct_io)?;
+            let buf = st.take_spare();
             st.seg = Some(OpenSeg {
                 row: db::Segment {
                     id,
@@ -314,18 +450,14 @@ impl Writer {
                     frame_index: Vec::with_capacity(4096),
                 },
                 file: Arc::new(file),
-                unwritten: Vec::new(),
-                unwritten_bytes: 0,
+                direct,
+                buf,
                 dirty: true,
                 new_file: true,
             });
         }
         let seg = st.seg.as_mut().expect("segment exists after rotation");
-        seg.unwritten_bytes += t.item.data.len();
-        seg.unwritten.push(t.item.data.clone());
-        if seg.unwritten_bytes >= WRITE_BUFFER_BYTES_MAX {
-            seg.write_out()?;
-        }
+        seg.buf.push(&t.item.data);
         index::append(&mut seg.row.frame_index, &info);
         seg.row.frames += 1;
         seg.row.key_frames += i64::from(info.is_key);
@@ -361,5 +493,45 @@ impl Writer {
         run.row.end_reason = Some(reason.to_string());
         st.dirty_runs.push(run.row);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seg_buf_stays_aligned_as_it_grows_and_pads_with_zeros() {
+        let mut b = SegBuf::with_capacity(10);
+        assert_eq!(b.capacity(), WRITE_ALIGN);
+        let data: Vec<u8> = (0..3 * WRITE_ALIGN + 5).map(|i| i as u8 | 1).collect();
+        b.push(&data[..100]);
+        b.push(&data[100..]);
+        assert_eq!(b.len(), data.len());
+        assert!(b.capacity() >= data.len());
+        let padded = b.padded();
+        assert_eq!(padded.as_ptr() as usize % WRITE_ALIGN, 0);
+        assert_eq!(padded.len(), 4 * WRITE_ALIGN);
+        assert_eq!(&padded[..data.len()], &data[..]);
+        assert!(padded[data.len()..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn seg_buf_continues_from_its_partly_filled_block() {
+        let mut b = SegBuf::with_capacity(WRITE_ALIGN);
+        b.file_off = 2 * WRITE_ALIGN as u64;
+        let data: Vec<u8> = (0..WRITE_ALIGN + 7).map(|i| (i % 251) as u8).collect();
+        b.push(&data);
+        let mut next = SegBuf::with_capacity(WRITE_ALIGN);
+        next.push(b"stale");
+        b.continue_into(&mut next);
+        assert_eq!(next.file_off(), 3 * WRITE_ALIGN as u64);
+        assert_eq!(next.len(), 7);
+        assert_eq!(next.padded()[..7], data[WRITE_ALIGN..]);
+        // Ending on a block boundary leaves nothing to carry.
+        let mut c = SegBuf::with_capacity(WRITE_ALIGN);
+        c.push(&data[..WRITE_ALIGN]);
+        c.continue_into(&mut next);
+        assert_eq!((next.file_off(), next.len()), (WRITE_ALIGN as u64, 0));
     }
 }

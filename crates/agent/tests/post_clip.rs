@@ -94,6 +94,7 @@ fn a_clip_with_b_frames_is_prepared_from_the_sub_stream_masked_and_blurred() {
         next_segment_id: AtomicI64::new(1),
         next_run_id: AtomicI64::new(1),
         segment_duration_90k: 4 * 90_000,
+        direct_io: true,
     });
     let states: Vec<_> = ids.iter().map(|&id| Arc::new(Mutex::new(StreamState::new(id)))).collect();
     let syncer = Syncer::new(ctx.clone(), states.clone());

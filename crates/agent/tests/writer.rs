@@ -41,6 +41,10 @@ struct Rig {
 
 impl Rig {
     fn new(cameras: &[&str], segment_s: i64) -> Rig {
+        Rig::with_io(cameras, segment_s, true)
+    }
+
+    fn with_io(cameras: &[&str], segment_s: i64, direct_io: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
         let conn = db::open(&layout.db()).unwrap();
@@ -58,6 +62,7 @@ impl Rig {
             next_segment_id: AtomicI64::new(1),
             next_run_id: AtomicI64::new(1),
             segment_duration_90k: segment_s * 90_000,
+            direct_io,
         });
         let syncer = Syncer::new(ctx.clone(), streams.iter().map(|s| s.1.clone()).collect());
         Rig { _dir: dir, layout, clocks, ctx, syncer, streams }
@@ -330,4 +335,90 @@ fn export_round_trips_through_our_demuxer_with_b_frames_and_codec_change() {
     assert_eq!(&rel[..4], &[0, 3, 1, 2]);
     let bad = export::export(&conn, &rig.layout, rig.streams[0].0, end + 90_000, end + 180_000, false);
     assert_eq!(bad.err().unwrap().kind(), base::ErrorKind::NotFound);
+}
+
+/// A frame whose bytes tell where they belong: one NAL unit whose body is `seed` counting up.
+fn marked_frame(pts_90k: i64, is_key: bool, size: usize, seed: u8, entry: Option<Arc<SampleEntry>>) -> Frame {
+    let mut f = frame(pts_90k, is_key, size, entry);
+    let mut data = f.data.to_vec();
+    for (j, b) in data[5..].iter_mut().enumerate() {
+        *b = seed.wrapping_add(j as u8);
+    }
+    f.data = Bytes::from(data);
+    f
+}
+
+/// Frames of sizes that never line up with the write alignment, flushed every few frames,
+/// so that every flush leaves a partly filled block that the next one writes again: each
+/// segment file must hold exactly its frames, back to back; an open segment's file is padded
+/// to a whole block, a closed one cut to its length. Both with direct I/O and through the
+/// page cache.
+#[test]
+fn segment_files_hold_exactly_their_frames_across_partial_block_rewrites() {
+    for direct_io in [true, false] {
+        let rig = Rig::with_io(&["cam"], 2, direct_io);
+        let mut w = rig.writer(0);
+        let mut expected: Vec<Vec<u8>> = Vec::new(); // per segment, in the order written
+        let mut frames = Vec::new();
+        for i in 0..200i64 {
+            let size = 700 + (i as usize * 977) % 5000;
+            let f = marked_frame(i * FRAME_90K, i % 15 == 0, size, i as u8, (i == 0).then(|| sample_entry(640)));
+            frames.push(f.data.clone());
+            w.push(f).unwrap();
+            if i % 7 == 3 {
+                rig.syncer.flush().unwrap();
+                let segs = rig.segments();
+                let open = segs.iter().find(|s| s.open).expect("an open segment");
+                let len = std::fs::metadata(rig.layout.segment(open.stream_id, open.id)).unwrap().len();
+                assert_eq!(len, (open.size_bytes as u64).next_multiple_of(agent::writer::WRITE_ALIGN as u64));
+            }
+        }
+        w.end_run("done").unwrap();
+        rig.syncer.flush().unwrap();
+        let segs = rig.segments();
+        assert!(segs.len() >= 3 && segs.iter().all(|s| !s.open), "{segs:?}");
+        let mut next = 0usize;
+        for s in &segs {
+            let file = std::fs::read(rig.layout.segment(s.stream_id, s.id)).unwrap();
+            assert_eq!(file.len() as i64, s.size_bytes, "closed segment {} is cut to its length", s.id);
+            let mut want = Vec::new();
+            for _ in 0..s.frames {
+                want.extend_from_slice(&frames[next]);
+                next += 1;
+            }
+            expected.push(want);
+            assert!(file == *expected.last().unwrap(), "segment {} (direct_io {direct_io}) differs", s.id);
+        }
+        // The last frame is held for its duration until the run ends; every frame is in.
+        assert_eq!(next, frames.len());
+        rig.check();
+    }
+}
+
+/// A disk that stops taking writes must not make the agent's memory grow without bound:
+/// past the backlog limit the writer refuses frames (the streamer then ends the run) and
+/// accepts them again once the syncer has caught up.
+#[test]
+fn a_backlog_over_the_limit_refuses_frames_until_the_syncer_catches_up() {
+    let rig = Rig::new(&["cam"], 3600);
+    let mut w = rig.writer(0);
+    let mut refused = None;
+    for i in 0..100i64 {
+        match w.push(frame(i * FRAME_90K, i == 0, 1 << 20, (i == 0).then(|| sample_entry(640)))) {
+            Ok(()) => {}
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (i, e) = refused.expect("the writer refused a frame");
+    assert_eq!(e.kind(), base::ErrorKind::ResourceExhausted, "{e}");
+    assert!(e.msg().contains("disk is not keeping up"), "{e}");
+    assert!((32..40).contains(&i), "refused after {i} MiB");
+    rig.syncer.flush().unwrap();
+    w.push(frame(i * FRAME_90K, false, 1 << 20, None)).unwrap();
+    w.end_run("done").unwrap();
+    rig.syncer.flush().unwrap();
+    rig.check();
 }

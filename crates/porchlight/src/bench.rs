@@ -133,6 +133,9 @@ pub struct IngestArgs {
     /// The ingest thread's coalescing nap, as in the config file (0 disables).
     #[arg(long, default_value_t = 40)]
     pub coalesce_ms: u64,
+    /// Write segments through the page cache instead of with direct I/O (for comparison).
+    #[arg(long)]
+    pub buffered_io: bool,
 }
 
 pub fn run(cmd: BenchCmd) -> Result<(), Error> {
@@ -381,7 +384,7 @@ fn fresh_dir(d: &Path) -> Result<(), Error> {
 }
 
 fn ingest(args: IngestArgs) -> Result<(), Error> {
-    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms } = args;
+    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms, buffered_io } = args;
     let (data_dir, flush, coalesce) =
         (data_dir.as_path(), Duration::from_millis(flush_interval_ms), Duration::from_millis(coalesce_ms));
     if streams == 0 || streams > 1024 {
@@ -416,6 +419,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
         clocks: Arc::new(RealClocks),
         flush_interval: flush,
         ingest_coalesce: coalesce,
+        direct_io: !buffered_io,
         segment_duration: Duration::from_secs(60),
         backoff: agent::streamer::Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(10) },
         overall_retention: Default::default(),
@@ -512,6 +516,7 @@ fn ctx_for(layout: &Layout) -> Result<Arc<Ctx>, Error> {
         next_segment_id: AtomicI64::new(s + 1),
         next_run_id: AtomicI64::new(r + 1),
         segment_duration_90k: 60 * 90_000,
+        direct_io: true,
     }))
 }
 

@@ -478,6 +478,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
         clocks: Arc::new(RealClocks),
         flush_interval: c.flush_interval(),
         ingest_coalesce: c.ingest_coalesce(),
+        direct_io: true,
         segment_duration: Duration::from_secs(c.recording.segment_duration_s.get()),
         backoff: agent::streamer::Backoff {
             initial: Duration::from_millis(c.connection.backoff_initial_ms.get()),
