@@ -1,6 +1,12 @@
 //! `porchlight`: the one binary. Each subcommand is a thin layer over the library crates;
 //! see ARCHITECTURE.md for where each piece lives.
 
+/// mimalloc instead of glibc's allocator: the ingest path allocates and frees a buffer for
+/// every frame of every camera (retina's access units, tens of kilobytes, past glibc's
+/// per-thread cache), where glibc's bins cost about 7% of the agent's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod bench_agencies;
 mod bench_feed;
