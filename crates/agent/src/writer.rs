@@ -168,6 +168,16 @@ fn create_segment_file(path: &std::path::Path, want_direct: bool) -> Result<(Fil
         let flags = libc::fcntl(fd, libc::F_GETFL);
         flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) == 0
     };
+    if !direct {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let why = std::io::Error::last_os_error();
+        if !SAID.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "{} does not take direct I/O ({why}); writing segments through the page cache",
+                path.parent().unwrap_or(path).display()
+            );
+        }
+    }
     Ok((file, direct))
 }
 
