@@ -53,7 +53,7 @@ const SEG_BUF_INITIAL: usize = 256 << 10;
 /// last, partly filled block stays at the start of the next buffer, and the next flush
 /// writes it again with the bytes that followed. Rewriting it is safe for crash safety: its
 /// indexed bytes are rewritten with the same values, so a torn write leaves them intact.
-pub struct SegBuf {
+pub(crate) struct SegBuf {
     /// `WRITE_ALIGN` bytes longer than the capacity, so that an aligned region of the
     /// capacity fits whatever address the allocator returned. Never reallocated.
     mem: Vec<u8>,
@@ -64,7 +64,7 @@ pub struct SegBuf {
 }
 
 impl SegBuf {
-    pub fn with_capacity(capacity: usize) -> SegBuf {
+    pub(crate) fn with_capacity(capacity: usize) -> SegBuf {
         let capacity = capacity.next_multiple_of(WRITE_ALIGN).max(WRITE_ALIGN);
         let mem = vec![0u8; capacity + WRITE_ALIGN];
         let start = mem.as_ptr().align_offset(WRITE_ALIGN);
@@ -75,21 +75,16 @@ impl SegBuf {
         self.mem.len() - WRITE_ALIGN
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// File offset of the first byte.
-    pub fn file_off(&self) -> u64 {
-        self.file_off
-    }
-
     /// Appends bytes, growing (to the next power of two) when they do not fit.
-    pub fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         let need = self.len + data.len();
         if need > self.capacity() {
             let mut bigger = SegBuf::with_capacity(need.next_power_of_two());
@@ -102,7 +97,7 @@ impl SegBuf {
     }
 
     /// The bytes padded with zeros to a multiple of `WRITE_ALIGN`, aligned in memory.
-    pub fn padded(&mut self) -> &[u8] {
+    pub(crate) fn padded(&mut self) -> &[u8] {
         let end = self.len.next_multiple_of(WRITE_ALIGN);
         self.mem[self.start + self.len..self.start + end].fill(0);
         &self.mem[self.start..self.start + end]
@@ -110,7 +105,7 @@ impl SegBuf {
 
     /// Empties `next` and makes it this buffer's continuation: it starts at the block that
     /// holds this buffer's end, holding that block's bytes.
-    pub fn continue_into(&self, next: &mut SegBuf) {
+    pub(crate) fn continue_into(&self, next: &mut SegBuf) {
         let whole = self.len / WRITE_ALIGN * WRITE_ALIGN;
         next.len = 0;
         next.file_off = self.file_off + whole as u64;
@@ -118,13 +113,13 @@ impl SegBuf {
     }
 
     /// Empties the buffer for a new file.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.len = 0;
         self.file_off = 0;
     }
 
     /// Writes the padded bytes at their offset (`pwrite`, resumed after a short write).
-    pub fn write_to(&mut self, file: &File, segment_id: i64) -> Result<(), Error> {
+    pub(crate) fn write_to(&mut self, file: &File, segment_id: i64) -> Result<(), Error> {
         use std::os::unix::fs::FileExt;
         let off = self.file_off;
         let mut data = self.padded();
@@ -535,13 +530,13 @@ mod tests {
         let mut next = SegBuf::with_capacity(WRITE_ALIGN);
         next.push(b"stale");
         b.continue_into(&mut next);
-        assert_eq!(next.file_off(), 3 * WRITE_ALIGN as u64);
+        assert_eq!(next.file_off, 3 * WRITE_ALIGN as u64);
         assert_eq!(next.len(), 7);
         assert_eq!(next.padded()[..7], data[WRITE_ALIGN..]);
         // Ending on a block boundary leaves nothing to carry.
         let mut c = SegBuf::with_capacity(WRITE_ALIGN);
         c.push(&data[..WRITE_ALIGN]);
         c.continue_into(&mut next);
-        assert_eq!((next.file_off(), next.len()), (WRITE_ALIGN as u64, 0));
+        assert_eq!((next.file_off, next.len()), (WRITE_ALIGN as u64, 0));
     }
 }
