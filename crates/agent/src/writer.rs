@@ -147,7 +147,6 @@ impl SegBuf {
 /// stream (BENCHMARKS.md). File systems without direct I/O (tmpfs, some network and FUSE
 /// ones) refuse the flag; their files are written through the page cache, the same way.
 fn create_segment_file(path: &std::path::Path, want_direct: bool) -> Result<(File, bool), Error> {
-    use std::os::fd::AsRawFd;
     let file = File::options()
         .create_new(true)
         .write(true)
@@ -156,24 +155,55 @@ fn create_segment_file(path: &std::path::Path, want_direct: bool) -> Result<(Fil
     if !want_direct {
         return Ok((file, false));
     }
+    let direct = match enable_direct(&file) {
+        Ok(()) => true,
+        Err(why) => {
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "{}: no direct I/O ({why}); writing segments through the page cache",
+                    path.parent().unwrap_or(path).display()
+                );
+            }
+            false
+        }
+    };
+    Ok((file, direct))
+}
+
+/// Turns on direct I/O for `file` if its file system takes it with our alignment: asks
+/// `statx` for the file's direct-I/O alignment (Linux 6.1 and later say), then sets
+/// `O_DIRECT`. A file system that needs coarser alignment than [`WRITE_ALIGN`] is refused
+/// here rather than failing every write.
+fn enable_direct(file: &File) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
-    // SAFETY: F_GETFL and F_SETFL only read and set the open file's status flags; `fd` is
-    // open for the life of `file`.
-    let direct = unsafe {
+    // SAFETY: `statx` is a plain C struct, valid when all zero.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx writes only into `stx`; an empty path with AT_EMPTY_PATH names `fd`,
+    // which is open for the life of `file`.
+    let r = unsafe { libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_DIOALIGN, &mut stx) };
+    if r == 0 && stx.stx_mask & libc::STATX_DIOALIGN != 0 {
+        let (mem, off) = (stx.stx_dio_mem_align as usize, stx.stx_dio_offset_align as usize);
+        if off == 0 || mem == 0 {
+            return Err("the file system does not support it".into());
+        }
+        if !WRITE_ALIGN.is_multiple_of(off) || !WRITE_ALIGN.is_multiple_of(mem) {
+            return Err(format!(
+                "it needs file offsets aligned to {off} bytes and memory to {mem}; segments are written in \
+                 blocks of {WRITE_ALIGN}"
+            ));
+        }
+    }
+    // SAFETY: F_GETFL and F_SETFL only read and set the open file's status flags.
+    let set = unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
         flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) == 0
     };
-    if !direct {
-        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        let why = std::io::Error::last_os_error();
-        if !SAID.swap(true, Ordering::Relaxed) {
-            tracing::info!(
-                "{} does not take direct I/O ({why}); writing segments through the page cache",
-                path.parent().unwrap_or(path).display()
-            );
-        }
+    if !set {
+        return Err(std::io::Error::last_os_error().to_string());
     }
-    Ok((file, direct))
+    Ok(())
 }
 
 /// A segment being written or just closed, with the state of its row.
