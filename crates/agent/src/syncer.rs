@@ -44,26 +44,33 @@ struct Job {
     file: Arc<File>,
     direct: bool,
     buf: SegBuf,
-    row: db::Segment,
+    /// From the segment's row as committed by this flush.
+    id: i64,
+    size_bytes: u64,
+    open: bool,
 }
 
 impl Job {
+    fn new(stream: usize, row: &db::Segment, file: Arc<File>, direct: bool, buf: SegBuf) -> Job {
+        Job { stream, file, direct, buf, id: row.id, size_bytes: row.size_bytes as u64, open: row.open }
+    }
+
     /// Writes the bytes; a closed segment is then cut to its exact length (the padding of
     /// its last block goes). Then fsync.
     fn write_and_sync(&mut self) -> Result<(), Error> {
-        let id = self.row.id;
+        let id = self.id;
         if !self.buf.is_empty() {
             self.buf.write_to(&self.file, id)?;
         }
-        if !self.row.open {
+        if !self.open {
             self.file
-                .set_len(self.row.size_bytes as u64)
+                .set_len(self.size_bytes)
                 .err_kind(ErrorKind::Internal, || format!("cutting segment {id} to its length"))?;
         }
-        verify_written(&self.file, &self.row)?;
+        verify_written(&self.file, id, self.size_bytes, self.open)?;
         self.file.sync_data().err_kind(ErrorKind::Internal, || format!("fsync of segment {id}"))?;
         if !self.direct {
-            drop_cached_pages(&self.file, if self.row.open { self.row.size_bytes } else { 0 });
+            drop_cached_pages(&self.file, if self.open { self.size_bytes as i64 } else { 0 });
         }
         Ok(())
     }
@@ -96,8 +103,8 @@ impl Syncer {
                 if seg.new_file {
                     dirs.insert(self.ctx.layout.stream_dir(stream_id));
                 }
-                batch.segments.push(seg.row.clone());
-                jobs.push(Job { stream: i, file: seg.file, direct: seg.direct, buf: seg.buf, row: seg.row });
+                jobs.push(Job::new(i, &seg.row, seg.file, seg.direct, seg.buf));
+                batch.segments.push(seg.row);
             }
             if st.seg.as_ref().is_some_and(|s| s.dirty) {
                 let mut next = st.take_spare();
@@ -109,8 +116,8 @@ impl Syncer {
                     seg.new_file = false;
                 }
                 seg.dirty = false;
+                jobs.push(Job::new(i, &seg.row, seg.file.clone(), seg.direct, buf));
                 batch.segments.push(seg.row.clone());
-                jobs.push(Job { stream: i, file: seg.file.clone(), direct: seg.direct, buf, row: seg.row.clone() });
             }
         }
         if batch.is_empty() {

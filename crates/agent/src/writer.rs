@@ -225,15 +225,13 @@ pub(crate) struct OpenSeg {
 /// file holds exactly the bytes the row indexes, plus (while the segment is open) the zeros
 /// that pad it to a whole block. A mismatch is a bug, and committing would make the index
 /// lie, so the flush fails instead.
-pub(crate) fn verify_written(file: &File, row: &db::Segment) -> Result<(), Error> {
-    let len = file.metadata().err_kind(ErrorKind::Internal, || format!("stat of segment {}", row.id))?.len();
-    let indexed = row.size_bytes as u64;
-    let expected = if row.open { indexed.next_multiple_of(WRITE_ALIGN as u64) } else { indexed };
+pub(crate) fn verify_written(file: &File, id: i64, indexed: u64, open: bool) -> Result<(), Error> {
+    let len = file.metadata().err_kind(ErrorKind::Internal, || format!("stat of segment {id}"))?.len();
+    let expected = if open { indexed.next_multiple_of(WRITE_ALIGN as u64) } else { indexed };
     if len != expected {
         base::bail!(
             Internal,
-            "segment {} file has {len} bytes but its row indexes {indexed} (expected a file of {expected})",
-            row.id
+            "segment {id} file has {len} bytes but its row indexes {indexed} (expected a file of {expected})"
         );
     }
     Ok(())
