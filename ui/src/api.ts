@@ -297,7 +297,21 @@ export interface FootageRequest {
   expired: boolean;
 }
 
-export interface OfferedRequest extends FootageRequest {
+/** A request as a household sees it: never the case number or the investigator. */
+export interface OfferedRequest {
+  id: string;
+  agency_id: string;
+  agency: string;
+  agency_phone: string;
+  category: string;
+  description: string;
+  area: Area;
+  area_sq_mi: number;
+  window_from_ms: number;
+  window_until_ms: number;
+  created_ms: number;
+  expires_ms: number;
+  log_index: number;
   agency_public_keys: string;
   agency_log_index: number;
 }
@@ -407,7 +421,9 @@ export const api = {
   login: (email: string, password: string) => call<SignInReply>('POST', '/api/login', { email, password }),
   loginTotp: (code: string) => call<{ ok: boolean }>('POST', '/api/login/totp', { code }),
   logout: () => call<{ ok: boolean }>('POST', '/api/logout'),
-  setKeys: (public_keys: string, key_backup: string) => call<{ ok: boolean }>('PUT', '/api/me/keys', { public_keys, key_backup }),
+  keysChallenge: () => call<{ challenge: string }>('GET', '/api/me/keys/challenge'),
+  setKeys: (public_keys: string, key_backup: string, proof: string) =>
+    call<{ ok: boolean }>('PUT', '/api/me/keys', { public_keys, key_backup, proof }),
   keyBackup: () => call<{ key_backup: string }>('GET', '/api/me/keys/backup'),
   createHousehold: (name: string) => call<Household>('POST', '/api/households', { name }),
   household: (id: string) => call<Household>('GET', `/api/households/${id}`),

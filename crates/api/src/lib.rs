@@ -19,6 +19,7 @@ macro_rules! bail {
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod guard;
 pub mod log;
 mod routes;
 
@@ -26,6 +27,7 @@ mod routes;
 pub use routes::neighbourhood::DEFAULT_RULES;
 pub use routes::post_media::check_jpeg;
 pub use routes::responses::grant_purpose;
+pub use routes::sync::scoped_event_id;
 
 /// Logs the expiry of every footage request past it; returns how many.
 pub async fn expire_requests(st: &AppState) -> Result<u64, base::Error> {
@@ -67,8 +69,24 @@ async fn health() -> extract::Json<types::Ok> {
     extract::Json(types::Ok { ok: true })
 }
 
-#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)), tag = "meta")]
-async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics, for the operator's scraper only: `Authorization: Bearer` with the
+/// server's `metrics_token` (the Prometheus convention). Without a configured token nobody
+/// may read them.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), tag = "meta")]
+async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Result<Response, error::ApiError> {
+    let Some(want) = st.settings.metrics_token.as_deref() else {
+        return Err(base::err!(PermissionDenied, "metrics: this server has no metrics_token configured").into());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| base::err!(Unauthenticated, "authorization: expected Bearer and the metrics token"))?;
+    use sha2::Digest;
+    // Compared as digests, so the time taken says nothing about how much of it matched.
+    if sha2::Sha256::digest(given.as_bytes()) != sha2::Sha256::digest(want.as_bytes()) {
+        return Err(base::err!(Unauthenticated, "authorization: not the metrics token").into());
+    }
     let mut text = st.metrics.render();
     let c = st.db.timeline_cache_stats();
     for (name, kind, help, v) in [
@@ -79,7 +97,7 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     ] {
         Metrics::push(&mut text, name, kind, help, v);
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -107,6 +125,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::logout))
         .routes(routes!(accounts::session))
         .routes(routes!(accounts::set_keys))
+        .routes(routes!(accounts::keys_challenge))
         .routes(routes!(accounts::key_backup))
         .routes(routes!(accounts::list_tokens, accounts::create_token))
         .routes(routes!(accounts::delete_token))
@@ -209,6 +228,7 @@ pub fn router(st: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(blob::CHUNK_BYTES_MAX + 4096))
+        .layer(middleware::from_fn_with_state(st.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(st.clone(), count))
         .with_state(st)
 }

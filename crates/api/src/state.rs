@@ -44,6 +44,52 @@ pub struct Settings {
     /// The key that signs the transparency log's heads (a fresh one unless the binary
     /// loads the server's own).
     pub log_key: crate::log::LogKey,
+    /// The reverse proxies in front of the server: only from these peers is a forwarded
+    /// client address (`Forwarded`, `X-Forwarded-For`) believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The bearer token Prometheus presents to read `/metrics`; without one, `/metrics`
+    /// answers nobody (its server-wide counts are the operator's, not the public's).
+    pub metrics_token: Option<String>,
+}
+
+/// An address range, `10.0.0.0/8` or `::1/128` (a bare address is a range of one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (a, p) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = a.trim().parse().map_err(|_| format!("expected an IP address or range, got {s:?}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("expected a prefix length of 0 to {max} after the / in {s:?}"))?,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn masked(b: u128, prefix: u8, bits: u8) -> u128 {
+            if prefix == 0 { 0 } else { b >> (bits - prefix) }
+        }
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                masked(u32::from(a).into(), self.prefix, 32) == masked(u32::from(b).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                masked(u128::from(a), self.prefix, 128) == masked(u128::from(b), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -62,6 +108,8 @@ impl Default for Settings {
             posting_rules: crate::routes::neighbourhood::DEFAULT_RULES.to_owned(),
             map_tile_url: None,
             log_key: crate::log::LogKey::generate(),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -87,6 +135,8 @@ pub struct Metrics {
     pub logins_ok: AtomicU64,
     pub live_subscribers: AtomicU64,
     pub webhooks_failed: AtomicU64,
+    pub home_moves: AtomicU64,
+    pub home_moves_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -96,7 +146,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 12] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
             ("porchlight_http_requests_total", "counter", "HTTP requests handled", &self.requests),
             ("porchlight_http_responses_4xx_total", "counter", "client-error responses", &self.responses_4xx),
             ("porchlight_http_responses_5xx_total", "counter", "server-error responses", &self.responses_5xx),
@@ -109,6 +159,13 @@ impl Metrics {
             ("porchlight_logins_total", "counter", "completed sign-ins", &self.logins_ok),
             ("porchlight_live_subscribers", "gauge", "open live event streams", &self.live_subscribers),
             ("porchlight_webhooks_failed_total", "counter", "webhook deliveries that failed", &self.webhooks_failed),
+            ("porchlight_home_moves_total", "counter", "homes moved to another cell", &self.home_moves),
+            (
+                "porchlight_home_moves_refused_total",
+                "counter",
+                "home moves refused for moving too often",
+                &self.home_moves_refused,
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, v) in rows {
@@ -123,11 +180,12 @@ impl Metrics {
     }
 }
 
-/// A fixed-window limiter per client address, bounded in memory: when the table is full
-/// it is cleared, which errs towards letting a burst through rather than growing.
+/// A fixed-window limiter per source (an IPv4 address or an IPv6 /64), bounded in memory:
+/// when the table is full it is cleared, which errs towards letting a burst through rather
+/// than growing.
 pub struct Limiter {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
 }
 
 const LIMITER_ENTRIES_MAX: usize = 100_000;
@@ -137,14 +195,14 @@ impl Limiter {
         Limiter { per_minute, windows: Mutex::new(HashMap::new()) }
     }
 
-    /// Counts an attempt; false when the address is over its limit for this minute.
-    pub fn allow(&self, ip: IpAddr, now_ms: i64) -> bool {
+    /// Counts an attempt; false when the source is over its limit for this minute.
+    pub fn allow(&self, source: &str, now_ms: i64) -> bool {
         let minute = now_ms.div_euclid(60_000);
         let mut w = self.windows.lock().expect("limiter lock");
         if w.len() >= LIMITER_ENTRIES_MAX {
             w.clear();
         }
-        let e = w.entry(ip).or_insert((minute, 0));
+        let e = w.entry(source.to_owned()).or_insert((minute, 0));
         if e.0 != minute {
             *e = (minute, 0);
         }
@@ -349,11 +407,31 @@ mod tests {
     #[test]
     fn limiter_counts_per_minute_and_address() {
         let l = Limiter::new(3);
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let (a, b) = ("127.0.0.1", "127.0.0.2");
         assert!((0..3).all(|_| l.allow(a, 1_000)));
         assert!(!l.allow(a, 2_000));
         assert!(l.allow(b, 2_000));
         assert!(l.allow(a, 61_000));
+    }
+
+    #[test]
+    fn ranges_contain_what_they_should() {
+        let check = |range: &str, ip: &str, want: bool| {
+            let c = Cidr::parse(range).unwrap();
+            assert_eq!(c.contains(ip.parse().unwrap()), want, "{range} contains {ip}");
+        };
+        check("10.0.0.0/8", "10.200.3.4", true);
+        check("10.0.0.0/8", "11.0.0.1", false);
+        check("127.0.0.1", "127.0.0.1", true);
+        check("127.0.0.1", "127.0.0.2", false);
+        check("127.0.0.1", "::ffff:127.0.0.1", true);
+        check("0.0.0.0/0", "203.0.113.9", true);
+        check("0.0.0.0/0", "::1", false);
+        check("2001:db8::/32", "2001:db8:ffff::1", true);
+        check("2001:db8::/32", "2001:db9::1", false);
+        check("::/0", "::1", true);
+        for bad in ["", "10.0.0.0/33", "::/129", "localhost", "10.0.0.0/x"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

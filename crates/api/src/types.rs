@@ -131,8 +131,19 @@ pub struct SessionReply {
 pub struct SetKeys {
     /// The signed public-key bundle (design/crypto-format.md), hex.
     pub public_keys: String,
+    /// The bundle's identity key's signature over this account's current challenge
+    /// (`GET /api/me/keys/challenge`), hex: proof that the caller holds the private key.
+    pub proof: String,
     /// The recovery-code backup of the private keys (ciphertext), hex.
     pub key_backup: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeysChallenge {
+    /// 32 bytes, hex, for the new identity key to sign with the domain
+    /// `porchlight/key-possession/v1` (design/crypto-format.md). It changes whenever the
+    /// account's keys do.
+    pub challenge: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -314,7 +325,9 @@ pub struct ObjectJson {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
-    /// 32 hex digits chosen by the device (stable across retries).
+    /// 32 hex digits chosen by the device (stable across retries). The server stores the
+    /// event under an id scoped to the device (`EventJson.id`): the same `id` from another
+    /// device is another event.
     pub id: String,
     /// The sealed event metadata (kind `event`): labels, zones, scores.
     pub meta_object: String,

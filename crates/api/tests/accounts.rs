@@ -63,20 +63,45 @@ async fn an_interrupted_sign_up_can_be_finished_and_opens_nothing_before() {
     assert_eq!(c2.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::OK);
 }
 
+/// Signs in through the test's trusted proxy, as a client at `from`.
+async fn login_from(s: &Server, from: &str, email: &str, pw: &str) -> (StatusCode, serde_json::Value) {
+    let r = s
+        .http
+        .post(format!("{}/api/login", s.base))
+        .header("x-forwarded-for", format!("192.0.2.99, {from}"))
+        .json(&json!({"email": email, "password": pw}))
+        .send()
+        .await
+        .unwrap();
+    let st = r.status();
+    (st, r.json().await.unwrap_or_default())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_guessing_locks_the_account() {
-    let s = Server::start_local().await;
+async fn password_guessing_locks_out_only_the_guesser() {
+    // Behind a proxy on loopback, as the README sets the server up.
+    let s =
+        Server::start_local_with(|st| st.trusted_proxies = vec![api::state::Cidr::parse("127.0.0.1").unwrap()]).await;
     let u = s.user("b@example.org").await;
-    for _ in 0..5 {
-        let (_, st, _) = login(&s, "b@example.org", "wrong password!").await;
+    let (guesser, owner) = ("203.0.113.7", "198.51.100.2");
+    let (_, wrong) = login_from(&s, guesser, "b@example.org", "wrong password!").await;
+    for _ in 1..5 {
+        let (st, _) = login_from(&s, guesser, "b@example.org", "wrong password!").await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
     }
-    // Locked: even the right password is refused, and says until when.
-    let (_, st, v) = login(&s, "b@example.org", "a long password").await;
-    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("locked"));
+    // The guesser is locked out: even the right password gets exactly a wrong password's
+    // answer, which tells nothing about the account or the lock.
+    let (st, v) = login_from(&s, guesser, "b@example.org", "a long password").await;
+    assert_eq!((st, &v), (StatusCode::UNAUTHORIZED, &wrong), "{v}");
+    // Another IPv6 address in the guesser's /64 is the same source.
+    let (st, _) = login_from(&s, "2001:db8:1:2::5", "b@example.org", "wrong password!").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // The owner, elsewhere, signs in; so does anyone the proxy did not vouch for: a
+    // forwarded address from a peer that is not a trusted proxy is not believed.
+    let (st, v) = login_from(&s, owner, "b@example.org", "a long password").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
     s.advance(15 * 60_000 + 1);
-    let (_, st, _) = login(&s, "b@example.org", "a long password").await;
+    let (st, _) = login_from(&s, guesser, "b@example.org", "a long password").await;
     assert_eq!(st, StatusCode::OK);
     // The owner sees what happened.
     let mut owner = u.clone();
@@ -149,23 +174,25 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         (
             Method::PUT,
             "/api/me/keys".into(),
-            Some(json!({"public_keys": "zz"})),
+            Some(json!({"public_keys": "zz", "proof": "00"})),
             StatusCode::BAD_REQUEST,
             "public_keys:",
         ),
         (
             Method::PUT,
             "/api/me/keys".into(),
-            Some(json!({"public_keys": "00"})),
+            Some(json!({"public_keys": "00", "proof": "00"})),
             StatusCode::BAD_REQUEST,
             "public_keys:",
         ),
         (Method::GET, "/api/nowhere".into(), None, StatusCode::NOT_FOUND, "no such endpoint"),
     ];
     for (m, path, body, want, field) in cases {
+        let before = s.snapshot().await;
         let (st, v) = u.call(m.clone(), &path, body).await;
         assert_eq!(st, want, "{m} {path}: {v}");
         assert!(v["message"].as_str().unwrap_or("").contains(field), "{m} {path}: {v} lacks {field:?}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{m} {path} was refused but changed");
     }
     let h = u.ok(Method::POST, "/api/households", Some(json!({"name": "Home"}))).await;
     let hid = h["id"].as_str().unwrap();
@@ -175,9 +202,11 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         (json!({"webhook_url": "ftp://x"}), "webhook_url:"),
         (json!({"name": "ok", "retention_bytes": -5}), "retention_bytes:"),
     ] {
+        let before = s.snapshot().await;
         let (st, v) = u.call(Method::PATCH, &format!("/api/households/{hid}"), Some(body)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
         assert!(v["message"].as_str().unwrap().contains(field), "{v}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "a refused PATCH changed something");
     }
     // Nothing changed: the name from the failed request that also had a good field stays.
     let h = u.ok(Method::GET, &format!("/api/households/{hid}"), None).await;
@@ -189,9 +218,11 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         (json!({"role": "full", "window_until_ms": 1}), "window_from_ms:"),
         (json!({"role": "standard", "expires_in_s": 5}), "expires_in_s:"),
     ] {
+        let before = s.snapshot().await;
         let (st, v) = u.call(Method::POST, &format!("/api/households/{hid}/invitations"), Some(body)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
         assert!(v["message"].as_str().unwrap().contains(field), "{v}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "a refused invitation changed something");
     }
 }
 
@@ -200,6 +231,8 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let db = db::server::Db::open(&format!("sqlite:{}", dir.path().join("s.db").display())).await.unwrap();
     let blobs = blob::BlobStore::open(&blob::Location::Local(dir.path().join("b"))).unwrap();
+    // A forwarded address from a peer that is not a trusted proxy is not believed: the
+    // attempts all count against the peer.
     let settings = api::Settings { auth_attempts_per_minute: 3, secure_cookies: false, ..Default::default() };
     let state = api::AppState::new(db, blobs, settings, std::sync::Arc::new(|| T0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -214,6 +247,7 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
     for _ in 0..4 {
         let r = http
             .post(format!("http://{addr}/api/login"))
+            .header("x-forwarded-for", format!("203.0.113.{}", statuses.len()))
             .json(&json!({"email": "x@example.org", "password": "whatever it is"}))
             .send()
             .await
@@ -221,4 +255,66 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, vec![401, 401, 401, 429]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_are_refused_before_they_are_read() {
+    let s = Server::start_local().await;
+    let big = format!("{{\"email\": \"x@example.org\", \"password\": \"{}\"}}", "p".repeat(1 << 20));
+    // Declared too long: refused on the length alone.
+    let r = s
+        .http
+        .post(format!("{}/api/login", s.base))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().starts_with("body: "), "{v}");
+    // Sent without a length: cut off at the sign-in limit while it is read.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.as_bytes().chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let r = s
+        .http
+        .post(format!("{}/api/login", s.base))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // A JSON route takes a megabyte at most; a chunk upload takes a chunk.
+    let mut u = s.user("big@example.org").await;
+    let (st, v) = u.call(Method::POST, "/api/households", Some(json!({"name": "x".repeat((1 << 20) + 10)}))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("body: "), "{v}");
+    // Every API answer, errors included, forbids sniffing and framing.
+    for path in ["/api/health", "/api/nowhere", "/api/session"] {
+        let r = s.http.get(format!("{}{path}", s.base)).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_operators_token() {
+    let s = Server::start_local().await;
+    let url = format!("{}/metrics", s.base);
+    assert_eq!(s.http.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.http.get(&url).bearer_auth("a-wrong-token-of-some-length").send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let mut owner = s.user("m@example.org").await;
+    assert_eq!(owner.call(Method::GET, "/metrics", None).await.0, StatusCode::UNAUTHORIZED);
+    let r = s.http.get(&url).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("porchlight_logins_total 1\n"));
+    // Without a token configured, nobody reads them.
+    let closed = Server::start_local_with(|st| st.metrics_token = None).await;
+    let r = closed.http.get(format!("{}/metrics", closed.base)).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

@@ -43,7 +43,7 @@ async fn verified_agency(s: &Server, operator: &mut Client, email: &str, name: &
     let (st, v) = a.call(Method::POST, "/api/agencies", Some(app.clone())).await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["message"].as_str().unwrap().starts_with("public_keys:"), "{v}");
-    a.ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&keys.public().encode())}))).await;
+    assert_eq!(a.set_keys(&keys).await.0, StatusCode::OK);
     let applied = a.ok(Method::POST, "/api/agencies", Some(app.clone())).await;
     assert_eq!(applied["status"], "applied");
     let id = applied["id"].as_str().unwrap().to_owned();
@@ -114,7 +114,7 @@ async fn suite(s: &Server) {
     // Applications: checked fields, and an account in a household cannot apply.
     let mut plain = s.user("plain@example.org").await;
     let k = Keyring::generate("plain", s.now()).unwrap();
-    plain.ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&k.public().encode())}))).await;
+    assert_eq!(plain.set_keys(&k).await.0, StatusCode::OK);
     for (body, field) in [
         (
             json!({"name": "X", "jurisdiction": "NY", "website": "https://a.example", "phone": "+1 212 555 0100"}),
@@ -150,13 +150,13 @@ async fn suite(s: &Server) {
         }
         e => panic!("{e:?}"),
     }
+    impostors_cannot_take_an_agencys_keys(s, &agency.account_id, &agency_keys).await;
+
     // Its keys are public; changing the account's keys later changes nothing logged.
     let list = Client::anonymous(s).ok(Method::GET, "/api/agencies", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let other = Keyring::generate("swap", s.now()).unwrap();
-    agency
-        .ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&other.public().encode())})))
-        .await;
+    assert_eq!(agency.set_keys(&other).await.0, StatusCode::OK);
     let list = Client::anonymous(s).ok(Method::GET, "/api/agencies", None).await;
     assert_eq!(list[0]["public_keys"].as_str().unwrap(), crypto::keys::hex(&agency_keys.public().encode()));
     // An agency's account cannot join or make a household.
@@ -237,7 +237,14 @@ async fn suite(s: &Server) {
         assert_eq!(o[0]["id"], rid.as_str());
         assert_eq!(o[0]["agency_public_keys"].as_str().unwrap(), crypto::keys::hex(&agency_keys.public().encode()));
         assert_eq!(o[0]["agency_log_index"], 0);
-        assert_eq!(o[0]["case_number"], "24-0001");
+        // What happened, where, when and who asks; never the case number or the
+        // investigator's name and number.
+        assert!(o[0]["description"].as_str().unwrap().contains("break-in"), "{o}");
+        assert_eq!(o[0]["agency_phone"], "+1 212-555-0100");
+        let text = o.to_string();
+        for private in ["24-0001", "Alvarez", "case_number", "investigator"] {
+            assert!(!text.contains(private), "a household is shown {private:?}: {text}");
+        }
     }
     let area = community::area::Area::circle(LAT, LON, 300.0).unwrap();
     assert!(area.contains(inside) && !area.contains(outside), "the devices' exact test tells them apart");
@@ -263,12 +270,47 @@ async fn suite(s: &Server) {
     s.advance(HOUR);
     // The far household moves into the area's cell: offered to three now; and back out.
     set_home(&mut far.owner, &far.household, inside).await;
+    // The requests made before it moved in stay the old residents': a home that moves into
+    // an area does not see them, so moving around cannot read other areas' requests.
+    let o = far.owner.ok(Method::GET, &format!("/api/households/{}/footage-requests", far.household), None).await;
+    assert!(o.as_array().unwrap().is_empty(), "requests made before the move: {o}");
     let r3 = agency.ok(Method::POST, "/api/agency/requests", Some(request("24-0200", s.now()))).await;
     assert_eq!(r3["households_offered"], 3, "{r3}");
+    let o = far.owner.ok(Method::GET, &format!("/api/households/{}/footage-requests", far.household), None).await;
+    assert_eq!(o.as_array().unwrap().len(), 1, "{o}");
+    assert_eq!(o[0]["id"], r3["id"]);
     set_home(&mut far.owner, &far.household, centre.offset(5_000.0, 0.0).unwrap()).await;
     set_home(&mut far.owner, &far.household, centre.offset(5_000.0, 0.0).unwrap()).await;
     let cell = u64::from(community::home_cell(inside)) as i64;
     assert_eq!(s.state.db.households_in_cells(&[cell]).await.unwrap(), 2, "moving out and saving twice counts once");
+    // Moving out, the household still has the request it was offered while inside.
+    let o = far.owner.ok(Method::GET, &format!("/api/households/{}/footage-requests", far.household), None).await;
+    assert_eq!(o.as_array().unwrap().len(), 1, "{o}");
+    // Two moves in 30 days after the first setting; a third is refused and changes nothing.
+    let before = s.snapshot().await;
+    let (st, v) = far
+        .owner
+        .call(
+            Method::PUT,
+            &format!("/api/households/{}/home", far.household),
+            Some(json!({"home_cell": community::home_cell(inside).to_string(), "sealed_point": "00".repeat(32)})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("home_cell:"), "{v}");
+    assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "a refused move changed something");
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("porchlight_home_moves_total 2\n"), "{metrics}");
+    assert!(metrics.contains("porchlight_home_moves_refused_total 1\n"), "{metrics}");
     assert_eq!(agency.ok(Method::GET, "/api/agency/requests", None).await.as_array().unwrap().len(), 6);
 
     // Expiry: logged once, and the request leaves the households' lists.
@@ -278,7 +320,7 @@ async fn suite(s: &Server) {
     let o =
         near_in.owner.ok(Method::GET, &format!("/api/households/{}/footage-requests", near_in.household), None).await;
     assert_eq!(o.as_array().unwrap().len(), 1, "only the sixth is still offered: {o}");
-    assert_eq!(o[0]["case_number"], "24-0200");
+    assert_eq!(o[0]["id"], r3["id"]);
     let log = entries(s).await;
     let expired: Vec<&Record> = log.iter().filter(|r| matches!(r.entry, Entry::RequestExpired { .. })).collect();
     assert_eq!(expired.len(), 5, "the five requests made at the start expired");
@@ -355,7 +397,7 @@ async fn suite(s: &Server) {
     // Rejecting: a reason, once; a rejected agency cannot ask.
     let mut b = s.user("fake@example.org").await;
     let bk = Keyring::generate("fake", s.now()).unwrap();
-    b.ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&bk.public().encode())}))).await;
+    assert_eq!(b.set_keys(&bk).await.0, StatusCode::OK);
     let app = b.ok(Method::POST, "/api/agencies", Some(json!({"name": "Fake PD", "jurisdiction": "Nowhere", "website": "https://fake.example", "phone": "+1 555 0100"}))).await;
     let all = operator.ok(Method::GET, "/api/operator/agencies", None).await;
     assert_eq!(all[0]["status"], "applied", "applications first: {all}");
@@ -565,4 +607,53 @@ async fn agencies_and_requests_on_postgresql() {
     let url = pg.fresh_database("agencies");
     let s = Server::start(&url, &blob::Location::Local(tempfile::tempdir().unwrap().keep()), None).await;
     suite(&s).await;
+}
+
+/// Someone uploads a verified agency's public bundle to become "the same" agency: without
+/// the private key there is no proof of possession; a proof made for the agency's account
+/// does not move to another; and even a holder of the private key cannot bind it to a
+/// second account. Each refusal changes nothing.
+async fn impostors_cannot_take_an_agencys_keys(s: &Server, agency_account: &str, agency_keys: &Keyring) {
+    let mut impostor = s.user("impostor@example.org").await;
+    let public = crypto::keys::hex(&agency_keys.public().encode());
+    let own = Keyring::generate("impostor", s.now()).unwrap();
+    let challenge =
+        |c: &Value| -> [u8; 32] { crypto::keys::unhex(c["challenge"].as_str().unwrap()).unwrap().try_into().unwrap() };
+    let c = impostor.ok(Method::GET, "/api/me/keys/challenge", None).await;
+    // The agency's account's challenge, as if a proof for it had been captured.
+    let theirs = crypto::keys::possession_challenge(agency_account, Some(&agency_keys.public().encode()));
+    let attempts = [
+        ("no proof", json!({"public_keys": public}), StatusCode::BAD_REQUEST, "body"),
+        (
+            "signed by the impostor's own key",
+            json!({"public_keys": public, "proof": crypto::keys::hex(&crypto::keys::prove_possession(&own.identity, &challenge(&c)))}),
+            StatusCode::BAD_REQUEST,
+            "proof:",
+        ),
+        (
+            "a proof made for the agency's account",
+            json!({"public_keys": public, "proof": crypto::keys::hex(&crypto::keys::prove_possession(&agency_keys.identity, &theirs))}),
+            StatusCode::BAD_REQUEST,
+            "proof:",
+        ),
+        (
+            "with the private key, from a second account",
+            json!({"public_keys": public, "proof": crypto::keys::hex(&crypto::keys::prove_possession(&agency_keys.identity, &challenge(&c)))}),
+            StatusCode::CONFLICT,
+            "public_keys:",
+        ),
+    ];
+    for (what, body, want, field) in attempts {
+        let before = s.snapshot().await;
+        let (st, v) = impostor.call(Method::PUT, "/api/me/keys", Some(body)).await;
+        assert_eq!(st, want, "{what}: {v}");
+        assert!(v["message"].as_str().unwrap().starts_with(field), "{what}: {v}");
+        assert_eq!(
+            before.changes(&s.snapshot().await),
+            Vec::<String>::new(),
+            "{what}: a refused upload changed something"
+        );
+    }
+    let session = impostor.ok(Method::GET, "/api/session", None).await;
+    assert_eq!(session["has_keys"], false);
 }

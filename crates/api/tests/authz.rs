@@ -48,13 +48,14 @@ const DEVICE: &[Who] = &[Device];
 /// (method, OpenAPI path, who is allowed). Everyone else must get 401 or 403.
 const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/health", EVERYONE),
-    ("GET", "/metrics", EVERYONE),
+    ("GET", "/metrics", &[]),
     ("POST", "/api/signup", EVERYONE),
     ("POST", "/api/login", EVERYONE),
     ("POST", "/api/totp/confirm", &[Pending]),
     ("POST", "/api/login/totp", &[Pending]),
     ("GET", "/api/session", ACCOUNTS),
     ("PUT", "/api/me/keys", ACCOUNTS),
+    ("GET", "/api/me/keys/challenge", ACCOUNTS),
     ("GET", "/api/me/keys/backup", ACCOUNTS),
     ("GET", "/api/me/tokens", ACCOUNTS),
     ("POST", "/api/me/tokens", ACCOUNTS),
@@ -289,6 +290,8 @@ async fn every_endpoint_against_every_caller() {
                 );
             }
             let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let want_allowed = allowed.contains(&who);
+            let before = if want_allowed { None } else { Some(s.snapshot().await) };
             let status = if path == "/api/chunks/{hash}" {
                 c.request(m, &concrete).body(chunk.clone()).send().await.unwrap().status()
             } else if method == "GET" && path.ends_with("/live") {
@@ -298,23 +301,76 @@ async fn every_endpoint_against_every_caller() {
                 c.call(m, &concrete, body).await.0
             };
             let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
-            let want_allowed = allowed.contains(&who);
             if status.is_server_error() || denied == want_allowed {
                 failures.push(format!(
                     "{method} {path} as {who:?}: {status} (expected {})",
                     if want_allowed { "allowed" } else { "denied" }
                 ));
             }
+            // A refusal changes nothing: not a row, not a blob.
+            if let Some(before) = before {
+                let changes = before.changes(&s.snapshot().await);
+                if !changes.is_empty() {
+                    failures.push(format!(
+                        "{method} {path} as {who:?} was refused ({status}) but changed:\n  {}",
+                        changes.join("\n  ")
+                    ));
+                }
+            }
         }
     }
+
+    // Another household's owner, naming their own household and this household's things
+    // (the device, a member, an event's objects): refused, and nothing changes. This is how
+    // one household cut off another's agent while being told 404.
+    // A new stranger: the matrix signed the first one out.
+    let stranger = common::home(&s, "stranger-two@example.org").await.owner;
+    let stranger_hid = stranger_home_id(&stranger).await;
+    let victim_ids = [
+        ("{device_id}", home.device_id.clone()),
+        ("{account_id}", victim.account_id.clone()),
+        ("{media_id}", late_clip.clone()),
+        ("{post_id}", late["id"].as_str().unwrap().to_owned()),
+        ("{request_id}", late["id"].as_str().unwrap().to_owned()),
+    ];
+    for &(method, path, _) in MATRIX {
+        if !path.contains("{household_id}") || !victim_ids.iter().any(|(k, _)| path.contains(k)) {
+            continue;
+        }
+        let mut concrete = path.replace("{household_id}", &stranger_hid);
+        for (k, v) in &victim_ids {
+            concrete = concrete.replace(k, v);
+        }
+        let before = s.snapshot().await;
+        let mut c = stranger.clone();
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, body) = c.call(m, &concrete, body_for(method, path, &chunk_hash)).await;
+        if status.is_success() || status.is_server_error() {
+            failures.push(format!("{method} {concrete} (another household's ids) as Stranger: {status} {body}"));
+        }
+        let changes = before.changes(&s.snapshot().await);
+        if !changes.is_empty() {
+            failures.push(format!("{method} {concrete} as Stranger ({status}) changed:\n  {}", changes.join("\n  ")));
+        }
+    }
+    // The victim's agent still works.
+    let mut device = home.device.clone();
+    let (st, _) = device.call(Method::GET, "/api/device", None).await;
+    assert_eq!(st, StatusCode::OK, "the household's agent was cut off by another household");
     assert!(failures.is_empty(), "authorization matrix mismatches:\n{}", failures.join("\n"));
+}
+
+async fn stranger_home_id(stranger: &Client) -> String {
+    let mut c = stranger.clone();
+    let r = c.ok(Method::GET, "/api/session", None).await;
+    r["households"].as_array().unwrap()[0]["household_id"].as_str().unwrap().to_owned()
 }
 
 /// An agency account with keys, applied and verified by the operator.
 async fn verified_agency(s: &Server, operator: &mut Client) -> Client {
     let mut a = s.user("agency-matrix@example.org").await;
     let keys = crypto::keys::Keyring::generate("agency", s.now()).unwrap();
-    a.ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&keys.public().encode())}))).await;
+    assert_eq!(a.set_keys(&keys).await.0, StatusCode::OK);
     let app =
         json!({"name": "Matrix PD", "jurisdiction": "NY", "website": "https://pd.example", "phone": "+1 212 555 0100"});
     let id = a.ok(Method::POST, "/api/agencies", Some(app)).await["id"].as_str().unwrap().to_owned();
@@ -336,7 +392,7 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         }
         ("POST", "/api/login") => json!({"email": "pending@example.org", "password": "a long password"}),
         ("POST", "/api/totp/confirm") | ("POST", "/api/login/totp") => json!({"code": "000000"}),
-        ("PUT", "/api/me/keys") => json!({"public_keys": "00"}),
+        ("PUT", "/api/me/keys") => json!({"public_keys": "00", "proof": "00"}),
         ("POST", "/api/me/tokens") => json!({"label": "script"}),
         ("POST", "/api/passkeys/register/start") => json!({"name": "laptop"}),
         ("POST", "/api/passkeys/register/finish") | ("POST", "/api/login/passkey/finish") => json!({"credential": {}}),

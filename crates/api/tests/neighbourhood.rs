@@ -27,7 +27,7 @@ async fn neighbour(s: &Server, i: u32, cell: h3o::CellIndex) {
     };
     s.state.db.insert_household(&h).await.unwrap();
     let chain = community::home_chain(cell).map(|c| u64::from(c) as i64);
-    s.state.db.set_home(&id, chain, &[1; 32], s.now()).await.unwrap();
+    s.state.db.set_home(&id, chain, &[1; 32], s.now(), 2, 30 * 86_400_000).await.unwrap();
 }
 
 async fn suite(s: &Server) {

@@ -281,6 +281,36 @@ impl PublicKeys {
     }
 }
 
+const POSSESSION_DOMAIN: &[u8] = b"porchlight/key-possession/v1";
+
+/// What a server asks an account to sign before it takes the account's new public keys:
+/// SHA-256 over a domain tag, the account's id and the SHA-256 of the bundle it holds now
+/// (32 zero bytes when none). A proof therefore holds for one account and one state of its
+/// keys: it cannot be moved to another account, nor replayed once the keys have changed.
+///
+/// ```text
+/// SHA-256("porchlight/key-possession-challenge/v1" 00 || account id (UTF-8) || 00 || SHA-256(current bundle) or 32 × 00)
+/// ```
+pub fn possession_challenge(account_id: &str, current: Option<&[u8]>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"porchlight/key-possession-challenge/v1\0");
+    h.update(account_id.as_bytes());
+    h.update([0]);
+    h.update(current.map(|c| <[u8; 32]>::from(Sha256::digest(c))).unwrap_or([0; 32]));
+    h.finalize().into()
+}
+
+/// The identity key's signature over `challenge` ([`possession_challenge`]): proof that
+/// whoever uploads a bundle holds its identity's private key.
+pub fn prove_possession(identity: &IdentitySecret, challenge: &[u8; 32]) -> [u8; 64] {
+    sign(&identity.0, POSSESSION_DOMAIN, challenge)
+}
+
+/// Checks a [`prove_possession`] signature (strict Ed25519, like every signature here).
+pub fn verify_possession(identity: &IdentityPublic, challenge: &[u8; 32], proof: &[u8; 64]) -> Result<(), Error> {
+    verify(identity, POSSESSION_DOMAIN, challenge, proof, "proof of possession")
+}
+
 /// Everything secret a user (or a device) holds: the identity, the current encryption key,
 /// and earlier encryption keys kept after a rotation so old clips stay readable.
 ///

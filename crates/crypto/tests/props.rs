@@ -170,6 +170,35 @@ proptest! {
         bad[flip.index(enc.len())] ^= 0x80;
         prop_assert!(Settings::parse(&bad).is_err());
     }
+
+    /// A proof of possession holds for its account and its keys' state only: another
+    /// account, another current bundle, another signer or any flipped bit fails.
+    #[test]
+    fn possession_proofs_bind_account_and_keys(
+        account in "[0-9a-f]{1,32}",
+        other in "[0-9a-f]{1,32}",
+        current in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+        flip in 0usize..64,
+        bit in 0u8..8,
+    ) {
+        use porchlight_crypto::keys::{possession_challenge, prove_possession, verify_possession};
+        let f = fx();
+        let c = possession_challenge(&account, current.as_deref());
+        let proof = prove_possession(&f.alice.identity, &c);
+        prop_assert!(verify_possession(&f.alice.identity.public(), &c, &proof).is_ok());
+        prop_assert!(verify_possession(&f.bob.identity.public(), &c, &proof).is_err());
+        if other != account {
+            let c2 = possession_challenge(&other, current.as_deref());
+            prop_assert!(verify_possession(&f.alice.identity.public(), &c2, &proof).is_err());
+        }
+        let mut changed = current.clone().unwrap_or_default();
+        changed.push(1);
+        let c3 = possession_challenge(&account, Some(&changed));
+        prop_assert!(verify_possession(&f.alice.identity.public(), &c3, &proof).is_err());
+        let mut bad = proof;
+        bad[flip] ^= 1 << bit;
+        prop_assert!(verify_possession(&f.alice.identity.public(), &c, &bad).is_err());
+    }
 }
 
 #[test]

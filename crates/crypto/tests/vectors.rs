@@ -93,6 +93,22 @@ fn compute() -> Value {
         "public_keys": hx(pk.encode()),
     });
 
+    // The proof of possession an account gives with new keys, once with no keys yet and
+    // once against the bundle above.
+    let possession: Vec<Value> = [None, Some(pk.encode())]
+        .into_iter()
+        .map(|current| {
+            let account_id = "0123456789abcdef0123456789abcdef";
+            let c = porchlight_crypto::keys::possession_challenge(account_id, current.as_deref());
+            json!({
+                "account_id": account_id,
+                "current": current.as_deref().map(hx),
+                "challenge": hx(c),
+                "proof": hx(porchlight_crypto::keys::prove_possession(&alice.identity, &c)),
+            })
+        })
+        .collect();
+
     let aad = b"porchlight test aad";
     let ck = ContentKey::from_bytes(arr(0x50));
     let eph: [u8; 32] = arr(0x61);
@@ -223,6 +239,7 @@ fn compute() -> Value {
         "comment": "Porchlight crypto format v1 test vectors; see design/crypto-format.md. All hex is lowercase.",
         "stream": streams,
         "keys": keys,
+        "possession": possession,
         "wrap": wrap,
         "object": obj,
         "grant": grant,

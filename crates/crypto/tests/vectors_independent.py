@@ -198,6 +198,12 @@ def check(v):
     assert r.i64() == k["created_ms"] and r.var().decode() == k["label"]
     verify(ident_pub, b"porchlight/public-keys/v1", pk[:r.pos], r.take(64))
 
+    for p in v["possession"]:
+        cur = sha256(h(p["current"])) if p["current"] is not None else bytes(32)
+        c = sha256(b"porchlight/key-possession-challenge/v1\0" + p["account_id"].encode() + b"\0" + cur)
+        assert c.hex() == p["challenge"]
+        verify(ident_pub, b"porchlight/key-possession/v1", c, h(p["proof"]))
+
     w = v["wrap"]
     assert p256_public(h(w["ephemeral_secret"])).hex() == w["enc"], "enc is the ephemeral's public key"
     got = hpke_open(h(w["recipient_secret"]), h(w["enc"]), w["info"].encode(), h(w["aad"]), h(w["ciphertext"]))

@@ -81,3 +81,32 @@ async fn upgraded_equals_fresh() {
     let Some(pg) = testkit::Postgres::start() else { return };
     upgrade_and_compare(&pg.fresh_database("upgrade_old"), &pg.fresh_database("upgrade_fresh")).await;
 }
+
+/// An upgrade and the version it reaches commit together: when recording the version fails
+/// (as a crash right after the script would leave it), the script's tables are not there
+/// either, and the next start upgrades cleanly instead of refusing to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_moves_the_version_in_its_own_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    let old = Db::open_at(&url, SCHEMA_VERSION - 1).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER crash BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'crashed before the version moved'); END",
+    )
+    .execute(old.pool())
+    .await
+    .unwrap();
+    let before = schema_dump(&old).await.unwrap();
+    old.close().await;
+
+    let e = Db::open(&url).await.err().expect("the version could not be recorded");
+    assert!(e.to_string().contains("crashed before the version moved"), "{e}");
+    let again = Db::open_at(&url, SCHEMA_VERSION - 1).await.unwrap();
+    assert_eq!(schema_dump(&again).await.unwrap(), before, "the script's changes were kept without the version");
+    sqlx::query("DROP TRIGGER crash").execute(again.pool()).await.unwrap();
+    again.close().await;
+
+    let upgraded = Db::open(&url).await.unwrap();
+    let (v,): (i64,) = sqlx::query_as("SELECT version FROM meta").fetch_one(upgraded.pool()).await.unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+}

@@ -41,6 +41,21 @@ impl Client {
         }
         Ok(v)
     }
+
+    /// Uploads `keys`' public bundle and its backup, with the proof of possession the
+    /// server asks for.
+    async fn set_keys(&mut self, keys: &crypto::keys::Keyring, backup: &str) -> Result<Value, Error> {
+        let c = self.call(reqwest::Method::GET, "/api/me/keys/challenge", None).await?;
+        let challenge: [u8; 32] = c["challenge"]
+            .as_str()
+            .and_then(crypto::keys::unhex)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| base::err!(Internal, "demo set-up: the server's key challenge is not 32 bytes"))?;
+        let proof = crypto::keys::prove_possession(&keys.identity, &challenge);
+        let public = crypto::keys::hex(&keys.public().encode());
+        let body = json!({"public_keys": public, "key_backup": backup, "proof": crypto::keys::hex(&proof)});
+        self.call(reqwest::Method::PUT, "/api/me/keys", Some(body)).await
+    }
 }
 
 fn now_ms() -> i64 {
@@ -78,11 +93,10 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     let keys = crypto::keys::Keyring::generate("Demo owner", now_ms()).map_err(agent::sealing::from_crypto)?;
     let keys_path = data_dir.join("owner.keys");
     agent::sealing::create_secret_file(&keys_path, &keys.encode())?;
-    let public = crypto::keys::hex(&keys.public().encode());
     // The web app restores the owner's keys in a browser from this backup and the code.
     let recovery = crypto::backup::RecoveryCode::generate();
     let backup = crypto::keys::hex(&crypto::backup::seal(&keys, &recovery));
-    c.call(reqwest::Method::PUT, "/api/me/keys", Some(json!({"public_keys": public, "key_backup": backup}))).await?;
+    c.set_keys(&keys, &backup).await?;
     let h = c.call(reqwest::Method::POST, "/api/households", Some(json!({"name": "Demo home"}))).await?;
     let hid = h["id"].as_str().unwrap_or_default().to_owned();
     let t = c.call(reqwest::Method::POST, "/api/me/tokens", Some(json!({"label": "demo"}))).await?;
@@ -133,8 +147,7 @@ async fn seed_agency(operator: &mut Client, url: &str) -> Result<String, Error> 
     let keys = crypto::keys::Keyring::generate("Demo police", now_ms()).map_err(agent::sealing::from_crypto)?;
     let recovery = crypto::backup::RecoveryCode::generate();
     let backup = crypto::keys::hex(&crypto::backup::seal(&keys, &recovery));
-    let public = crypto::keys::hex(&keys.public().encode());
-    a.call(reqwest::Method::PUT, "/api/me/keys", Some(json!({"public_keys": public, "key_backup": backup}))).await?;
+    a.set_keys(&keys, &backup).await?;
     let g = a
         .call(
             reqwest::Method::POST,

@@ -32,7 +32,9 @@ pub struct ServerConfig {
     /// Sessions last this many hours (1 to 2160; default 336, two weeks).
     #[serde(default = "default_session_hours")]
     pub session_hours: Bounded<1, 2160>,
-    /// Failed sign-in steps before an account locks for `lock_minutes` (3 to 100; default 5).
+    /// Failed sign-in steps from one source (an IPv4 address or an IPv6 /64) before that
+    /// source, and only that source, is locked out of the account for `lock_minutes` (3 to
+    /// 100; default 5).
     #[serde(default = "default_lock_after")]
     pub lock_after: Bounded<3, 100>,
     /// 1 to 1440; default 15.
@@ -81,6 +83,15 @@ pub struct ServerConfig {
     /// plain grid and needs no network). Browsers then fetch tiles from that origin, which
     /// learns roughly where the viewer looks; the page allows images from it and no other.
     pub map_tile_url: Option<String>,
+    /// The reverse proxies in front of the server (addresses or ranges such as `127.0.0.1`
+    /// or `10.0.0.0/8`; default none). Only a request from one of these is counted under the
+    /// client address it forwards (`Forwarded` or `X-Forwarded-For`): behind the TLS proxy
+    /// the README asks for, without this every user shares the proxy's one sign-in limit.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The bearer token Prometheus presents to read `/metrics` (16 to 256 characters;
+    /// default none, and then `/metrics` answers nobody). Its counts are server-wide.
+    pub metrics_token: Option<String>,
     /// The rules' text: from `posting_rules_file` once loaded.
     #[serde(skip, default = "default_rules")]
     pub posting_rules: String,
@@ -196,6 +207,14 @@ impl ServerConfig {
         if let Some(t) = &c.map_tile_url {
             tile_origin(t)?;
         }
+        for (i, p) in c.trusted_proxies.iter().enumerate() {
+            api::state::Cidr::parse(p).map_err(|e| err!(InvalidArgument, "trusted_proxies[{i}]: {e}"))?;
+        }
+        if let Some(t) = &c.metrics_token
+            && (!(16..=256).contains(&t.len()) || !t.chars().all(|c| c.is_ascii_graphic()))
+        {
+            bail!(InvalidArgument, "metrics_token: expected 16 to 256 printable ASCII characters without spaces");
+        }
         for (i, e) in c.operators.iter().enumerate() {
             let e = e.trim();
             if e.len() > 254 || e.split('@').count() != 2 || e.starts_with('@') || e.ends_with('@') {
@@ -265,6 +284,12 @@ impl ServerConfig {
             posting_rules: self.posting_rules.clone(),
             map_tile_url: self.map_tile_url.clone(),
             log_key: api::log::LogKey::generate(),
+            trusted_proxies: self
+                .trusted_proxies
+                .iter()
+                .map(|p| api::state::Cidr::parse(p).expect("checked when the config was parsed"))
+                .collect(),
+            metrics_token: self.metrics_token.clone(),
         }
     }
 
@@ -500,6 +525,9 @@ mod tests {
             ("public_url = \"porchlight\"", "public_url: expected https://HOST"),
             ("public_url = \"https://cam.example.org/ui\"", "with no path"),
             ("operators = [\"root\"]", "operators[0]: expected an email address"),
+            ("trusted_proxies = [\"10.0.0.0/40\"]", "trusted_proxies[0]: expected a prefix length"),
+            ("trusted_proxies = [\"proxy\"]", "trusted_proxies[0]: expected an IP address"),
+            ("metrics_token = \"short\"", "metrics_token: expected 16 to 256"),
             (
                 "map_tile_url = \"https://t.example.org/{z}/{x}.png\"",
                 "map_tile_url: expected a URL template with {z}, {x} and {y}",

@@ -54,6 +54,12 @@ describe('keys', () => {
     bad[40]! ^= 1;
     await expect(f.parsePublicKeys(bad)).rejects.toThrow(/self-signature/);
   });
+  it('proves possession of the identity key byte for byte', async () => {
+    const ring = { createdMs: k.created_ms, label: k.label, identitySeed: unhex(k.identity_seed), encryptionSecret: unhex(k.encryption_secret), previous: [] };
+    for (const p of v.possession) {
+      expect(hex(await f.provePossession(ring, unhex(p.challenge)))).toBe(p.proof);
+    }
+  });
   it('generates keyrings that round-trip', async () => {
     const ring = await f.generateKeyring('browser', 1_700_000_000_000);
     const back = f.parseKeyring(f.encodeKeyring(ring));

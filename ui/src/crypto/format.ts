@@ -302,6 +302,12 @@ function group4(s: string): string {
   return s.match(/.{1,4}/g)?.join('-') ?? '';
 }
 
+/** Proof that this browser holds the identity key: its signature over the server's challenge. */
+export async function provePossession(k: Keyring, challenge: Uint8Array): Promise<Uint8Array> {
+  if (challenge.length !== 32) throw new FormatError('key challenge: 32 bytes');
+  return edSign(k.identitySeed, 'porchlight/key-possession/v1', challenge);
+}
+
 export async function fingerprint(identity: Uint8Array): Promise<string> {
   const d = await sha256(concat(utf8('porchlight/fingerprint/v1'), Uint8Array.of(0), identity));
   return group4(base32(d.slice(0, 13)).slice(0, 20));

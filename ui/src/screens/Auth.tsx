@@ -8,6 +8,7 @@ import {
   generateKeyring,
   openBackup,
   parseRecoveryCode,
+  provePossession,
   publicKeys,
   randomBytes,
   sealBackup,
@@ -190,7 +191,9 @@ export function KeySetup(p: { session: Session; keys: Keyring | null; onDone: ()
       const pk = await publicKeys(ring);
       const recovery = randomBytes(20);
       const backup = await sealBackup(ring, recovery);
-      await api.setKeys(hex(pk.bytes), hex(backup));
+      const { challenge } = await api.keysChallenge();
+      const proof = await provePossession(ring, unhex(challenge));
+      await api.setKeys(hex(pk.bytes), hex(backup), hex(proof));
       saveKeyring(p.session.account_id, ring);
       setShown({ code: showRecoveryCode(recovery), fp: await fingerprint(pk.identity) });
     });

@@ -155,12 +155,12 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
   return (
     <li className="card post" data-request={r.id}>
       <p>
-        <strong>{r.agency}</strong> asks about a <strong>{words(r.category)}</strong> · case {r.case_number}
+        <strong>{r.agency}</strong> asks about a <strong>{words(r.category)}</strong>
       </p>
       <p className="post-body">{r.description}</p>
       <p className="muted">
         Footage from {when(r.window_from_ms)} to {when(r.window_until_ms)} · area {r.area_sq_mi.toFixed(3)} sq mi · open until{' '}
-        {when(r.expires_ms)} · investigator: {r.investigator}
+        {when(r.expires_ms)} · the agency's verified number: {r.agency_phone}
       </p>
       {done ? (
         <p role="status">{done}</p>

@@ -21,18 +21,63 @@ pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<ClientIp, ApiError> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<ClientIp, ApiError> {
+        Ok(ClientIp(client_ip(st, &parts.extensions, &parts.headers)))
+    }
+}
+
+/// The client's address: the peer's, or, when the peer is one of the configured trusted
+/// proxies, the address it forwarded: the rightmost address in `Forwarded` (RFC 7239) or
+/// else `X-Forwarded-For` that is not itself a trusted proxy. From any other peer those
+/// headers are ignored, so that nobody chooses the address they are counted under.
+pub(crate) fn client_ip(st: &AppState, ext: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> IpAddr {
+    let peer = ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let trusted = |ip: IpAddr| st.settings.trusted_proxies.iter().any(|c| c.contains(ip));
+    if !trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = if let Some(v) = headers.get("forwarded").and_then(|v| v.to_str().ok()) {
+        v.split(',')
+            .flat_map(|hop| hop.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .filter(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+            .filter_map(|(_, v)| forwarded_for(v.trim()))
+            .collect()
+    } else if let Some(v) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        v.split(',').filter_map(|a| a.trim().parse::<IpAddr>().ok()).collect()
+    } else {
+        Vec::new()
+    };
+    forwarded.iter().rev().map(|ip| ip.to_canonical()).find(|ip| !trusted(*ip)).unwrap_or(peer)
+}
+
+/// A `for=` value of a `Forwarded` header: `192.0.2.1`, `"192.0.2.1:8080"`,
+/// `"[2001:db8::1]:443"`; `unknown` and obfuscated names are no address.
+fn forwarded_for(v: &str) -> Option<IpAddr> {
+    let v = v.trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split_once(']').and_then(|(a, _)| a.parse().ok());
+    }
+    v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(a, _)| a.parse().ok()))
+}
+
+/// Whom sign-in failures and attempts are counted against: an IPv4 address, or an IPv6
+/// address's /64 (one subscriber's allocation, which they can cycle through at will).
+pub(crate) fn source(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 
 pub(crate) fn limit_attempts(st: &AppState, ip: IpAddr) -> Result<(), base::Error> {
-    if !st.limiter.allow(ip, st.now_ms()) {
+    if !st.limiter.allow(&source(ip), st.now_ms()) {
         bail!(ResourceExhausted, "too many attempts from {ip}: wait a minute");
     }
     Ok(())
@@ -83,7 +128,6 @@ pub async fn signup(
     ClientIp(ip): ClientIp,
     Json(req): Json<SignUp>,
 ) -> ApiResult<impl IntoResponse> {
-    limit_attempts(&st, ip)?;
     let email = normalize_email(&req.email)?;
     secrets::check_password_rules(&req.password)?;
     let pw = req.password.clone();
@@ -160,20 +204,20 @@ pub(crate) async fn count_failure(
     why: &str,
 ) -> Result<(), base::Error> {
     Metrics::add(&st.metrics.logins_failed, 1);
-    let n = st.db.login_failed(&account.id, st.now_ms(), st.settings.lock_after, st.settings.lock_ms).await?;
-    if n >= st.settings.lock_after {
-        st.auth_cache.clear();
-    }
+    let n = st
+        .db
+        .sign_in_failed(&account.id, &source(ip), st.now_ms(), st.settings.lock_after, st.settings.lock_ms)
+        .await?;
     let detail = if why.is_empty() { format!("failure {n}") } else { format!("{why}, failure {n}") };
     security(st, Some(&account.id), kind, ip, &detail).await
 }
 
-/// Refuses a locked account.
-pub(crate) fn check_unlocked(st: &AppState, account: &db::server::Account) -> Result<(), base::Error> {
-    if account.locked_until_ms > st.now_ms() {
-        bail!(ResourceExhausted, "account: locked after repeated failures until {} ms", account.locked_until_ms);
-    }
-    Ok(())
+/// Whether `ip`'s source is locked out of `account` after repeated failures. Only that
+/// source is: whoever fails on purpose locks out nobody but themselves. The caller answers
+/// a locked source exactly as it answers a wrong password or code, so the answer does not
+/// tell that the account exists or that someone else is trying it.
+pub(crate) async fn locked_out(st: &AppState, ip: IpAddr, account: &db::server::Account) -> Result<bool, base::Error> {
+    Ok(st.db.sign_in_locked_until(&account.id, &source(ip)).await? > st.now_ms())
 }
 
 /// The account and session of a caller who gave the password and owes the second factor.
@@ -193,7 +237,7 @@ pub(crate) async fn finish_second_factor(
     id_hash: &str,
     detail: &str,
 ) -> Result<(), base::Error> {
-    st.db.login_succeeded(&account.id).await?;
+    st.db.sign_in_succeeded(&account.id, &source(ip)).await?;
     st.db.complete_session_mfa(id_hash).await?;
     st.auth_cache.clear();
     Metrics::add(&st.metrics.logins_ok, 1);
@@ -206,7 +250,6 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Json(req): Json<SignIn>,
 ) -> ApiResult<impl IntoResponse> {
-    limit_attempts(&st, ip)?;
     let email = req.email.trim().to_lowercase();
     if req.password.len() > secrets::PASSWORD_BYTES_MAX {
         bail!(InvalidArgument, "password: expected at most {} bytes", secrets::PASSWORD_BYTES_MAX);
@@ -223,9 +266,10 @@ pub async fn login(
         security(&st, None, "login_failed", ip, "unknown address").await?;
         bail!(Unauthenticated, "email or password: wrong");
     };
-    if let Err(e) = check_unlocked(&st, &account) {
+    if locked_out(&st, ip, &account).await? {
+        Metrics::add(&st.metrics.logins_failed, 1);
         security(&st, Some(&account.id), "login_locked", ip, "").await?;
-        return Err(e.into());
+        bail!(Unauthenticated, "email or password: wrong");
     }
     if !ok {
         count_failure(&st, ip, &account, "login_failed", "wrong password").await?;
@@ -257,7 +301,6 @@ pub async fn login_totp(
     actor: Actor,
     Json(req): Json<TotpCode>,
 ) -> ApiResult<Json<crate::types::Ok>> {
-    limit_attempts(&st, ip)?;
     let (account, id_hash) = signing_in(actor)?;
     if !account.totp_confirmed {
         bail!(
@@ -265,7 +308,10 @@ pub async fn login_totp(
             "session: this account has no TOTP; use its passkey or, at sign-up, /api/totp/confirm"
         );
     }
-    check_unlocked(&st, &account)?;
+    if locked_out(&st, ip, &account).await? {
+        security(&st, Some(&account.id), "totp_locked", ip, "").await?;
+        bail!(Unauthenticated, "code: wrong, expired or already used");
+    }
     second_factor(&st, ip, &account, &id_hash, &req.code, false).await?;
     Ok(Json(crate::types::Ok { ok: true }))
 }
@@ -323,13 +369,47 @@ pub async fn set_keys(
 ) -> ApiResult<Json<crate::types::Ok>> {
     let a = actor.account()?;
     let pk = hex_decode("public_keys", &req.public_keys, 4096)?;
-    crypto::keys::PublicKeys::parse(&pk)
+    let keys = crypto::keys::PublicKeys::parse(&pk)
         .map_err(|e| err!(InvalidArgument, "public_keys: not a signed public-key bundle: {}", e.message()))?;
+    let proof: [u8; 64] = hex_decode("proof", &req.proof, 64)?
+        .try_into()
+        .map_err(|_| err!(InvalidArgument, "proof: expected a 64-byte Ed25519 signature (128 hex digits)"))?;
+    let current = a.public_keys.as_deref();
+    let challenge = crypto::keys::possession_challenge(&a.id, current);
+    crypto::keys::verify_possession(&keys.identity, &challenge, &proof).map_err(|_| {
+        err!(
+            InvalidArgument,
+            "proof: not the bundle's identity key's signature over this account's current challenge \
+             (GET /api/me/keys/challenge)"
+        )
+    })?;
     let backup = req.key_backup.as_deref().map(|b| hex_decode("key_backup", b, 16384)).transpose()?;
-    st.db.set_keys(&a.id, &pk, backup.as_deref()).await?;
+    let identity = keys.identity.to_bytes();
+    match st.db.set_keys(&a.id, &identity, &pk, backup.as_deref(), current, st.now_ms()).await? {
+        db::server::KeysSet::Stored => {}
+        db::server::KeysSet::IdentityTaken => bail!(
+            FailedPrecondition,
+            "public_keys: identity key {} belongs to another account; make keys of your own",
+            keys.identity.fingerprint()
+        ),
+        db::server::KeysSet::Stale => {
+            bail!(
+                FailedPrecondition,
+                "proof: this account's keys changed meanwhile; fetch the new challenge and sign it"
+            )
+        }
+    }
     st.auth_cache.clear();
     security(&st, Some(&a.id), "keys_set", ip, "").await?;
     Ok(Json(crate::types::Ok { ok: true }))
+}
+
+/// What the caller must sign with a new bundle's identity key before uploading it.
+#[utoipa::path(get, path = "/api/me/keys/challenge", responses((status = 200, body = KeysChallenge)), tag = "accounts")]
+pub async fn keys_challenge(actor: Actor) -> ApiResult<Json<KeysChallenge>> {
+    let a = actor.account()?;
+    let c = crypto::keys::possession_challenge(&a.id, a.public_keys.as_deref());
+    Ok(Json(KeysChallenge { challenge: crypto::keys::hex(&c) }))
 }
 
 #[utoipa::path(get, path = "/api/me/keys/backup", responses((status = 200, body = KeyBackup), (status = 404, body = crate::error::ErrorBody)), tag = "accounts")]

@@ -160,10 +160,27 @@ pub struct FootageRequestJson {
     pub expired: bool,
 }
 
+/// A request as the households it is offered to see it: what happened, where and when,
+/// and which verified agency asks. Never the case number or the investigator's name and
+/// contact (design/agencies.md, "What a household sees"): those are the agency's own
+/// records, and a household that wants to talk to the agency has the agency's public
+/// telephone number from its verified record.
 #[derive(Serialize, ToSchema)]
 pub struct OfferedRequestJson {
-    #[serde(flatten)]
-    pub request: FootageRequestJson,
+    pub id: String,
+    pub agency_id: String,
+    pub agency: String,
+    /// The agency's public telephone number, as the operator verified it.
+    pub agency_phone: String,
+    pub category: String,
+    pub description: String,
+    pub area: Area,
+    pub area_sq_mi: f64,
+    pub window_from_ms: i64,
+    pub window_until_ms: i64,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub log_index: i64,
     /// The agency's logged public keys (hex): the only keys a response may be for. The app
     /// checks them against log entry `agency_log_index` before using them.
     pub agency_public_keys: String,
@@ -488,24 +505,28 @@ pub async fn create_request(
         );
     }
     let cells: Vec<i64> = shape.home_cells().into_iter().map(|c| u64::from(c) as i64).collect();
-    let offered = st.db.households_in_cells(&cells).await?;
     let area_m2 = shape.area_m2().round() as i64;
     let id = random_hex(16);
-    let entry = Record::new(
-        Entry::RequestMade {
-            request_id: id.clone(),
-            agency_id: agency.id.clone(),
-            agency: agency.name.clone(),
-            category: req.category.clone(),
-            area: req.area.clone(),
-            area_m2,
-            window_from_ms: from,
-            window_until_ms: until,
-            expires_ms: req.expires_ms,
-            households_offered: offered,
-        },
-        now,
-    );
+    // The households offered are the homes in the area now, counted in the transaction
+    // that stores the request and its offers.
+    let entry = |offered: i64| {
+        Record::new(
+            Entry::RequestMade {
+                request_id: id.clone(),
+                agency_id: agency.id.clone(),
+                agency: agency.name.clone(),
+                category: req.category.clone(),
+                area: req.area.clone(),
+                area_m2,
+                window_from_ms: from,
+                window_until_ms: until,
+                expires_ms: req.expires_ms,
+                households_offered: offered,
+            },
+            now,
+        )
+        .to_row()
+    };
     let row = FootageRequest {
         id: id.clone(),
         agency_id: agency.id.clone(),
@@ -519,12 +540,12 @@ pub async fn create_request(
         window_until_ms: until,
         created_ms: now,
         expires_ms: req.expires_ms,
-        households_offered: offered,
+        households_offered: 0,
         log_index: 0,
         expired_log_index: None,
     };
-    match st.db.insert_request(&row, &cells, PER_CASE_MAX, &entry.to_row()).await? {
-        Ok(index) => {
+    match st.db.insert_request(&row, &cells, PER_CASE_MAX, entry).await? {
+        Ok((index, offered)) => {
             tracing::info!(request = %id, agency = %agency.id, log_index = index, offered, "footage request made");
             let r = st.db.footage_request(&id).await?.ok_or_else(|| err!(Internal, "a request just stored"))?;
             Ok(Json(request_json(r, &agency.name)?))
@@ -555,13 +576,25 @@ pub async fn offered(
 ) -> ApiResult<Json<Vec<OfferedRequestJson>>> {
     actor.member(&st, &hid, crate::auth::Permission::RespondToRequests).await?;
     expire_due(&st).await?;
-    let Some((cell, _)) = st.db.home(&hid).await? else { return Ok(Json(Vec::new())) };
     let mut out = Vec::new();
-    for r in st.db.requests_for_cell(cell, st.now_ms()).await? {
+    for r in st.db.requests_for_household(&hid, st.now_ms()).await? {
         let a = st.db.agency(&r.agency_id).await?.ok_or_else(|| err!(Internal, "a request's agency"))?;
         let (Some(keys), Some(index)) = (a.public_keys.as_deref(), a.verified_log_index) else { continue };
+        let j = request_json(r, &a.name)?;
         out.push(OfferedRequestJson {
-            request: request_json(r, &a.name)?,
+            id: j.id,
+            agency_id: j.agency_id,
+            agency: j.agency,
+            agency_phone: a.phone.clone(),
+            category: j.category,
+            description: j.description,
+            area: j.area,
+            area_sq_mi: j.area_sq_mi,
+            window_from_ms: j.window_from_ms,
+            window_until_ms: j.window_until_ms,
+            created_ms: j.created_ms,
+            expires_ms: j.expires_ms,
+            log_index: j.log_index,
             agency_public_keys: hex(keys),
             agency_log_index: index,
         });

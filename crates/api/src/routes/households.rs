@@ -5,7 +5,7 @@ use axum::extract::State;
 use base::err;
 use db::server::{Device, Household, Invitation, Role};
 
-use super::accounts::{ClientIp, limit_attempts, security};
+use super::accounts::{ClientIp, security};
 use crate::auth::{Actor, Permission, format_token};
 use crate::error::ApiResult;
 use crate::secrets::{hex_decode, random_hex, secret_hash};
@@ -241,12 +241,7 @@ async fn pairing_household(st: &AppState, token: &str) -> Result<Household, base
 }
 
 #[utoipa::path(get, path = "/api/pair/{token}", params(("token" = String, Path)), responses((status = 200, body = PairingOffer), (status = 404, body = crate::error::ErrorBody)), tag = "pairing")]
-pub async fn pairing_offer(
-    State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
-    Path(token): Path<String>,
-) -> ApiResult<Json<PairingOffer>> {
-    limit_attempts(&st, ip)?;
+pub async fn pairing_offer(State(st): State<AppState>, Path(token): Path<String>) -> ApiResult<Json<PairingOffer>> {
     let h = pairing_household(&st, &token).await?;
     let owner = st.db.account_by_id(&h.owner_id).await?.ok_or_else(|| err!(Internal, "owner vanished"))?;
     let pk = owner.public_keys.ok_or_else(|| err!(FailedPrecondition, "pairing: the owner has no public keys"))?;
@@ -260,7 +255,6 @@ pub async fn complete_pairing(
     Path(token): Path<String>,
     Json(req): Json<CompletePairing>,
 ) -> ApiResult<Json<PairedReply>> {
-    limit_attempts(&st, ip)?;
     check_text("name", &req.name, 1, 64)?;
     let identity = hex_decode("identity", &req.identity, 32)?;
     let arr: [u8; 32] = identity

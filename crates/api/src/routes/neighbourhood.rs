@@ -10,7 +10,7 @@ use crate::auth::{Actor, Permission};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
 use crate::secrets::{hex_decode, random_hex};
-use crate::state::AppState;
+use crate::state::{AppState, Metrics};
 use crate::types::*;
 
 /// Rows of a scan through posts by time that cost about as much as one seek into an area
@@ -104,7 +104,13 @@ async fn describe(st: &AppState, home: CellIndex, sealed_point: &[u8]) -> ApiRes
     })
 }
 
-#[utoipa::path(put, path = "/api/households/{household_id}/home", params(("household_id" = String, Path)), request_body = SetHomeJson, responses((status = 200, body = HomeJson), (status = 400, body = crate::error::ErrorBody)), tag = "neighbourhood")]
+/// How often a home may move to another cell: a move, and a correction or two, a month.
+/// Moving is how an account would look into other areas' footage requests and feeds, and
+/// how it would count itself into a request's households (design/agencies.md).
+pub const HOME_MOVES_MAX: i64 = 2;
+pub const HOME_MOVES_WINDOW_MS: i64 = 30 * 86_400_000;
+
+#[utoipa::path(put, path = "/api/households/{household_id}/home", params(("household_id" = String, Path)), request_body = SetHomeJson, responses((status = 200, body = HomeJson), (status = 400, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)), tag = "neighbourhood")]
 pub async fn put_home(
     State(st): State<AppState>,
     actor: Actor,
@@ -117,7 +123,20 @@ pub async fn put_home(
     if sealed.len() < 16 {
         return Err(err!(InvalidArgument, "sealed_point: expected the sealed point, at least 16 bytes").into());
     }
-    st.db.set_home(&hid, chain(home), &sealed, st.now_ms()).await?;
+    let set = st.db.set_home(&hid, chain(home), &sealed, st.now_ms(), HOME_MOVES_MAX, HOME_MOVES_WINDOW_MS).await?;
+    match set {
+        db::server::HomeSet::Moved => Metrics::add(&st.metrics.home_moves, 1),
+        db::server::HomeSet::TooManyMoves => {
+            Metrics::add(&st.metrics.home_moves_refused, 1);
+            return Err(err!(
+                ResourceExhausted,
+                "home_cell: a home may move at most {HOME_MOVES_MAX} times in 30 days; it has moved that often \
+                 already, so it stays where it is for now"
+            )
+            .into());
+        }
+        db::server::HomeSet::First | db::server::HomeSet::Same => {}
+    }
     Ok(Json(describe(&st, home, &sealed).await?))
 }
 

@@ -15,7 +15,7 @@ use crate::auth::{Actor, Via};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
 use crate::routes::accounts::{
-    ClientIp, check_unlocked, count_failure, finish_second_factor, limit_attempts, security, signing_in,
+    ClientIp, count_failure, finish_second_factor, limit_attempts, locked_out, security, signing_in,
 };
 use crate::secrets::random_hex;
 use crate::state::AppState;
@@ -160,9 +160,11 @@ pub async fn login_start(
     ClientIp(ip): ClientIp,
     actor: Actor,
 ) -> ApiResult<Json<PasskeyOptions>> {
-    limit_attempts(&st, ip)?;
     let (account, id_hash) = signing_in(actor)?;
-    check_unlocked(&st, &account)?;
+    if locked_out(&st, ip, &account).await? {
+        security(&st, Some(&account.id), "passkey_locked", ip, "").await?;
+        bail!(Unauthenticated, "passkey: the answer did not verify");
+    }
     let rp = relying_party(&st)?;
     let mut keys = Vec::new();
     for row in st.db.passkeys(&account.id).await? {
@@ -184,9 +186,11 @@ pub async fn login_finish(
     actor: Actor,
     Json(req): Json<PasskeyCredential>,
 ) -> ApiResult<Json<crate::types::Ok>> {
-    limit_attempts(&st, ip)?;
     let (account, id_hash) = signing_in(actor)?;
-    check_unlocked(&st, &account)?;
+    if locked_out(&st, ip, &account).await? {
+        security(&st, Some(&account.id), "passkey_locked", ip, "").await?;
+        bail!(Unauthenticated, "passkey: the answer did not verify");
+    }
     let rp = relying_party(&st)?;
     let credential: PublicKeyCredential = parse(req.credential)?;
     let now = st.now_ms();

@@ -46,13 +46,17 @@ pub fn media_json(m: &db::server::PostMedia) -> PostMediaJson {
 /// A JPEG with no application or comment segment other than JFIF's APP0 and colour
 /// information (an ICC profile, Adobe's transform flag): EXIF (APP1, where cameras and
 /// phones put the GPS position), XMP, IPTC and the rest are refused, not stripped, so the
-/// server never rewrites what the poster previewed.
+/// server never rewrites what the poster previewed. Every segment is walked, including
+/// those between and after the scans of a progressive JPEG, and nothing may follow the
+/// end-of-image marker: metadata placed after the picture data, or a second file appended,
+/// is refused like metadata before it.
 pub fn check_jpeg(b: &[u8]) -> Result<(), base::Error> {
     let bad = |why: &str| err!(InvalidArgument, "photo: {why}");
     if b.len() < 4 || b[..2] != [0xff, 0xd8] {
         return Err(bad("not a JPEG (it must start with FF D8)"));
     }
     let mut pos = 2;
+    let mut scans = 0usize;
     loop {
         // Fill bytes may precede a marker.
         while b.get(pos) == Some(&0xff) && b.get(pos + 1) == Some(&0xff) {
@@ -63,8 +67,17 @@ pub fn check_jpeg(b: &[u8]) -> Result<(), base::Error> {
         };
         pos += 2;
         match marker {
-            0xd8 | 0x01 | 0xd0..=0xd7 => continue,
-            0xd9 => return Err(bad("the image ends before any picture data")),
+            0xd8 => return Err(bad(&format!("a second start of image at byte {}", pos - 2))),
+            0x01 | 0xd0..=0xd7 => continue,
+            0xd9 if scans == 0 => return Err(bad("the image ends before any picture data")),
+            0xd9 if pos != b.len() => {
+                return Err(bad(&format!(
+                    "{} bytes follow the end of the image at byte {} (appended data is refused)",
+                    b.len() - pos,
+                    pos - 2
+                )));
+            }
+            0xd9 => return Ok(()),
             _ => {}
         }
         let len = b.get(pos..pos + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])));
@@ -82,14 +95,24 @@ pub fn check_jpeg(b: &[u8]) -> Result<(), base::Error> {
                  it was taken; the app removes it, or re-save the picture without metadata"
             )));
         }
-        if marker == 0xda {
-            // Start of scan: entropy-coded data follows; the file must end with EOI.
-            if !b.ends_with(&[0xff, 0xd9]) {
-                return Err(bad("it does not end with FF D9 (truncated)"));
-            }
-            return Ok(());
-        }
         pos += len;
+        if marker == 0xda {
+            // Start of scan: entropy-coded data up to the next marker that is not a stuffed
+            // zero or a restart marker.
+            scans += 1;
+            loop {
+                let Some(i) = b[pos..].iter().position(|&x| x == 0xff) else {
+                    return Err(bad("it does not end with FF D9 (truncated)"));
+                };
+                pos += i;
+                match b.get(pos + 1) {
+                    Some(0x00 | 0xd0..=0xd7) => pos += 2,
+                    Some(0xff) => pos += 1,
+                    Some(_) => break,
+                    None => return Err(bad("it does not end with FF D9 (truncated)")),
+                }
+            }
+        }
     }
 }
 
@@ -333,5 +356,53 @@ mod tests {
         cut.truncate(cut.len() - 2);
         assert!(check_jpeg(&cut).unwrap_err().to_string().contains("truncated"));
         assert!(check_jpeg(&[0xff, 0xd8, 0xff, 0xdb, 0x00]).is_err());
+    }
+
+    /// What the outside test slipped past: metadata after the picture data, and a second
+    /// JPEG appended to the first.
+    #[test]
+    fn nothing_hides_after_the_picture_data() {
+        let jfif: &[u8] = b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+        let ok = jpeg(&[(0xe0, jfif), (0xda, &[0; 10])]);
+        // Stuffed zeros, restart markers and fill bytes are picture data.
+        let mut stuffed = ok[..ok.len() - 2].to_vec();
+        stuffed.extend_from_slice(&[0xff, 0x00, 0x55, 0xff, 0xd3, 0x66, 0xff, 0xff, 0xd9]);
+        assert!(check_jpeg(&stuffed).is_ok());
+        // A progressive JPEG: tables between two scans.
+        let mut progressive = ok[..ok.len() - 2].to_vec();
+        progressive.extend_from_slice(&[0xff, 0xc4, 0x00, 0x04, 0x00, 0x00, 0xff, 0xda, 0x00, 0x04, 0x01, 0x02, 0x77]);
+        progressive.extend_from_slice(&[0xff, 0xd9]);
+        assert!(check_jpeg(&progressive).is_ok());
+        // EXIF after the scan.
+        let mut late = ok[..ok.len() - 2].to_vec();
+        late.extend_from_slice(&[0xff, 0xe1, 0x00, 0x0a]);
+        late.extend_from_slice(b"Exif\0\0GP");
+        late.extend_from_slice(&[0xff, 0xd9]);
+        let e = check_jpeg(&late).unwrap_err();
+        assert!(e.to_string().contains("FF E1"), "{e}");
+        // A second JPEG, or any bytes, after the end of the image.
+        let mut two = ok.clone();
+        two.extend_from_slice(&jpeg(&[(0xe1, b"Exif\0\0GPS"), (0xda, &[0; 10])]));
+        let e = check_jpeg(&two).unwrap_err();
+        assert!(e.to_string().contains("follow the end of the image"), "{e}");
+        let mut tail = ok.clone();
+        tail.extend_from_slice(b"GPS 40.7411,-73.9897");
+        assert!(check_jpeg(&tail).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever is appended to a valid JPEG is refused, and nothing panics.
+        #[test]
+        fn appended_bytes_are_always_refused(extra in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300)) {
+            let ok = jpeg(&[(0xe0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"), (0xda, &[0; 10])]);
+            let mut b = ok.clone();
+            b.extend_from_slice(&extra);
+            proptest::prop_assert!(check_jpeg(&b).is_err());
+        }
+
+        #[test]
+        fn any_bytes_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = check_jpeg(&b);
+        }
     }
 }

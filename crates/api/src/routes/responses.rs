@@ -133,11 +133,9 @@ pub async fn respond(
     check_id("request_id", &rid)?;
     expire_due(&st).await?;
     let now = st.now_ms();
-    let (cell, _) =
-        st.db.home(&hid).await?.ok_or_else(|| err!(NotFound, "request_id: no request {rid} for this household"))?;
     let r = st
         .db
-        .requests_for_cell(cell, now)
+        .requests_for_household(&hid, now)
         .await?
         .into_iter()
         .find(|r| r.id == rid)

@@ -307,6 +307,7 @@ pub async fn commit_event(
 ) -> ApiResult<Json<EventJson>> {
     let d = actor.device()?;
     check_id("id", &req.id)?;
+    let id = scoped_event_id(&d.id, &req.id);
     let meta = own_object(&st, d, "meta_object", &req.meta_object, "event").await?;
     let mut size = meta.size_bytes;
     for (field, id, kind) in
@@ -320,8 +321,8 @@ pub async fn commit_event(
             size += o.size_bytes;
         }
     }
-    let e = Event {
-        id: req.id,
+    let mut e = Event {
+        id,
         household_id: d.household_id.clone(),
         device_id: d.id.clone(),
         camera: meta.camera,
@@ -333,6 +334,13 @@ pub async fn commit_event(
         size_bytes: size,
         created_ms: st.now_ms(),
     };
+    // An event this device stored before ids were scoped keeps its id: a retry of it is
+    // the same event. Another device's row under that id is not this device's concern.
+    if let Some(old) = st.db.event(&req.id).await?
+        && old.device_id == d.id
+    {
+        e.id = req.id;
+    }
     let created = st.db.insert_event(&e).await?;
     let json = EventJson::from(e);
     if created {
@@ -343,6 +351,20 @@ pub async fn commit_event(
         webhook(&st, &d.household_id, &json).await;
     }
     Ok(Json(json))
+}
+
+/// The stored id of event `id` of device `device_id`: both, hashed. The agent derives `id`
+/// from its public identity key and a local counter, so anyone can compute a device's next
+/// ids; scoping them to the device (whose id the server chose at random when it was paired)
+/// means no other device can take one first and make the owner's event refused.
+pub fn scoped_event_id(device_id: &str, id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"porchlight/server-event-id/v1\0");
+    h.update(device_id.as_bytes());
+    h.update(b"\0");
+    h.update(id.as_bytes());
+    crypto::keys::hex(&h.finalize()[..16])
 }
 
 /// Posts the new event to the household's webhook in the background (three tries, 5 s

@@ -21,38 +21,127 @@ pub struct Server {
     pub now: Arc<AtomicI64>,
     pub state: AppState,
     pub http: reqwest::Client,
+    pub db_url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
 /// The account that runs the test server (it moderates neighbourhood posts).
 pub const OPERATOR: &str = "operator@example.org";
 
+/// What the test server's Prometheus scraper presents.
+pub const METRICS_TOKEN: &str = "a-metrics-token-for-the-tests";
+
 impl Server {
     /// SQLite in a temporary folder and a local blob folder.
     pub async fn start_local() -> Server {
+        Server::start_local_with(|_| {}).await
+    }
+
+    /// Like `start_local`, with `change` applied to the test settings first.
+    pub async fn start_local_with(change: impl FnOnce(&mut api::Settings)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("server.db").display());
         let loc = blob::Location::Local(dir.path().join("blobs"));
-        Server::start(&url, &loc, Some(dir)).await
+        Server::start_with(&url, &loc, Some(dir), change).await
     }
 
     pub async fn start(db_url: &str, loc: &blob::Location, dir: Option<tempfile::TempDir>) -> Server {
+        Server::start_with(db_url, loc, dir, |_| {}).await
+    }
+
+    pub async fn start_with(
+        db_url: &str,
+        loc: &blob::Location,
+        dir: Option<tempfile::TempDir>,
+        change: impl FnOnce(&mut api::Settings),
+    ) -> Server {
         let db = db::server::Db::open(db_url).await.unwrap();
         let blobs = blob::BlobStore::open(loc).unwrap();
         let now = Arc::new(AtomicI64::new(T0));
         let n2 = now.clone();
-        let settings = api::Settings {
+        let mut settings = api::Settings {
             secure_cookies: false,
             auth_attempts_per_minute: 10_000,
             operators: vec![OPERATOR.to_owned()],
+            metrics_token: Some(METRICS_TOKEN.to_owned()),
             ..Default::default()
         };
+        change(&mut settings);
         let state = AppState::new(db, blobs, settings, Arc::new(move || n2.load(Ordering::SeqCst)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server { base: format!("http://{addr}"), now, state, http: reqwest::Client::new(), _dir: dir }
+        Server {
+            base: format!("http://{addr}"),
+            now,
+            state,
+            http: reqwest::Client::new(),
+            db_url: db_url.to_owned(),
+            _dir: dir,
+        }
+    }
+
+    /// Everything the server stores: every table's rows, sorted (read with SQLite's own
+    /// library, not through the server, or as PostgreSQL's text of each row), and every
+    /// blob's name and size (a blob's name is its SHA-256). Two equal snapshots mean nothing
+    /// was written, deleted or changed in between.
+    pub async fn snapshot(&self) -> Snapshot {
+        let mut tables = std::collections::BTreeMap::new();
+        if let Some(path) = self.db_url.strip_prefix("sqlite:") {
+            let conn = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .unwrap();
+            let names: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for t in names {
+                let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+                let n = stmt.column_count();
+                let mut rows: Vec<String> = stmt
+                    .query_map([], |r| {
+                        Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join(" | "))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                rows.sort();
+                tables.insert(t, rows);
+            }
+        } else {
+            use sqlx::Row;
+            let pool = self.state.db.pool();
+            let names: Vec<String> = sqlx::query(
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            for t in names {
+                let mut rows: Vec<String> =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT CAST(t AS TEXT) FROM \"{t}\" AS t")))
+                        .fetch_all(pool)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                rows.sort();
+                tables.insert(t, rows);
+            }
+        }
+        let blobs =
+            self.state.blobs.list_chunks().await.unwrap().into_iter().map(|(h, n)| (h, n.to_string())).collect();
+        Snapshot { tables, blobs }
     }
 
     pub fn advance(&self, ms: i64) {
@@ -76,6 +165,35 @@ impl Server {
         assert_eq!(r.0, StatusCode::OK, "totp confirm: {}", r.1);
         c.totp = secret;
         c
+    }
+}
+
+/// What [`Server::snapshot`] read.
+#[derive(PartialEq, Eq)]
+pub struct Snapshot {
+    pub tables: std::collections::BTreeMap<String, Vec<String>>,
+    pub blobs: std::collections::BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    /// The tables (and "blobs") that differ from `after`, each with the rows only one side
+    /// has; empty when nothing changed.
+    pub fn changes(&self, after: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        let names: std::collections::BTreeSet<&String> = self.tables.keys().chain(after.tables.keys()).collect();
+        let empty = Vec::new();
+        for t in names {
+            let (a, b) = (self.tables.get(t).unwrap_or(&empty), after.tables.get(t).unwrap_or(&empty));
+            if a != b {
+                let gone: Vec<&String> = a.iter().filter(|r| !b.contains(r)).collect();
+                let new: Vec<&String> = b.iter().filter(|r| !a.contains(r)).collect();
+                out.push(format!("table {t}: removed {gone:?}, added {new:?}"));
+            }
+        }
+        if self.blobs != after.blobs {
+            out.push(format!("blobs: {} before, {} after", self.blobs.len(), after.blobs.len()));
+        }
+        out
     }
 }
 
@@ -139,6 +257,17 @@ impl Client {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Uploads `keys`' public bundle with the proof of possession the server asks for:
+    /// the identity key's signature over this account's current challenge.
+    pub async fn set_keys(&mut self, keys: &Keyring) -> (StatusCode, Value) {
+        let c = self.ok(Method::GET, "/api/me/keys/challenge", None).await;
+        let challenge: [u8; 32] = crypto::keys::unhex(c["challenge"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let proof = crypto::keys::prove_possession(&keys.identity, &challenge);
+        let body =
+            json!({"public_keys": crypto::keys::hex(&keys.public().encode()), "proof": crypto::keys::hex(&proof)});
+        self.call(Method::PUT, "/api/me/keys", Some(body)).await
+    }
+
     pub async fn ok(&mut self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (s, v) = self.call(method.clone(), path, body).await;
         assert!(s.is_success(), "{method} {path}: {s} {v}");
@@ -159,9 +288,8 @@ pub struct Home {
 pub async fn home(s: &Server, email: &str) -> Home {
     let mut owner = s.user(email).await;
     let owner_keys = Keyring::generate(email, s.now()).unwrap();
-    owner
-        .ok(Method::PUT, "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&owner_keys.public().encode())})))
-        .await;
+    let (st, v) = owner.set_keys(&owner_keys).await;
+    assert_eq!(st, StatusCode::OK, "keys: {v}");
     let h = owner.ok(Method::POST, "/api/households", Some(json!({"name": "Home"}))).await;
     let household = h["id"].as_str().unwrap().to_owned();
     let (device, device_id, device_keys) = pair(s, &mut owner, &household, "porch").await;

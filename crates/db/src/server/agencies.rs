@@ -229,16 +229,18 @@ impl Db {
         Ok(r.get(0))
     }
 
-    /// Stores a request, the cells it is offered in, and its log entry, together, unless
-    /// the agency already made `per_case` requests for its case number (checked in the
-    /// same transaction). Returns the entry's index.
+    /// Stores a request, the cells it touches, the households it is offered to (those
+    /// whose home is in those cells now) and its log entry, together, unless the agency
+    /// already made `per_case` requests for its case number (checked in the same
+    /// transaction). `entry` makes the log entry from the number of households offered, so
+    /// the log, the row and the offers agree. Returns the entry's index and that number.
     pub async fn insert_request(
         &self,
         r: &FootageRequest,
         cells: &[i64],
         per_case: i64,
-        entry: &NewLogEntry,
-    ) -> Result<Result<i64, RequestRefused>, Error> {
+        entry: impl FnOnce(i64) -> NewLogEntry,
+    ) -> Result<Result<(i64, i64), RequestRefused>, Error> {
         let mut tx = self.write_tx().await?;
         let have: i64 = sqlx::query("SELECT COUNT(*) FROM footage_request WHERE agency_id = $1 AND case_number = $2")
             .bind(&r.agency_id)
@@ -250,7 +252,22 @@ impl Db {
         if have >= per_case {
             return Ok(Err(RequestRefused::CaseFull(have)));
         }
-        let index = append_in(&mut tx, std::slice::from_ref(entry)).await?;
+        let mut homes: Vec<String> = Vec::new();
+        for part in cells.chunks(256) {
+            let marks: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
+            let mut q = sqlx::query(safe(format!(
+                "SELECT household_id FROM home WHERE cell8 IN ({}) ORDER BY household_id",
+                marks.join(", ")
+            )));
+            for c in part {
+                q = q.bind(*c);
+            }
+            homes.extend(
+                q.fetch_all(&mut *tx).await.map_err(db_err("finding the homes in an area"))?.iter().map(|r| r.get(0)),
+            );
+        }
+        let offered = homes.len() as i64;
+        let index = append_in(&mut tx, std::slice::from_ref(&entry(offered))).await?;
         sqlx::query(safe(format!(
             "INSERT INTO footage_request ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
              $13, $14, $15)"
@@ -267,12 +284,20 @@ impl Db {
         .bind(r.window_until_ms)
         .bind(r.created_ms)
         .bind(r.expires_ms)
-        .bind(r.households_offered)
+        .bind(offered)
         .bind(index)
         .bind(None::<i64>)
         .execute(&mut *tx)
         .await
         .map_err(db_err("storing a footage request"))?;
+        for h in &homes {
+            sqlx::query("INSERT INTO footage_request_home (request_id, household_id) VALUES ($1, $2)")
+                .bind(&r.id)
+                .bind(h)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("storing a request's households"))?;
+        }
         for c in cells {
             sqlx::query("INSERT INTO footage_request_cell (cell8, request_id) VALUES ($1, $2)")
                 .bind(*c)
@@ -282,7 +307,7 @@ impl Db {
                 .map_err(db_err("storing a request's cells"))?;
         }
         tx.commit().await.map_err(db_err("committing a footage request"))?;
-        Ok(Ok(index))
+        Ok(Ok((index, offered)))
     }
 
     pub async fn footage_request(&self, id: &str) -> Result<Option<FootageRequest>, Error> {
@@ -306,15 +331,17 @@ impl Db {
         Ok(rows.iter().map(request).collect())
     }
 
-    /// The requests offered in home cell `cell8` now: not expired.
-    pub async fn requests_for_cell(&self, cell8: i64, now_ms: i64) -> Result<Vec<FootageRequest>, Error> {
+    /// The requests offered to a household now: made while its home was in their area,
+    /// and not expired.
+    pub async fn requests_for_household(&self, household_id: &str, now_ms: i64) -> Result<Vec<FootageRequest>, Error> {
         let cols: Vec<String> = REQUEST_COLS.split(", ").map(|c| format!("r.{c}")).collect();
         let rows = sqlx::query(safe(format!(
-            "SELECT {} FROM footage_request_cell c JOIN footage_request r ON r.id = c.request_id \
-             WHERE c.cell8 = $1 AND r.expires_ms > $2 AND r.expired_log_index IS NULL ORDER BY r.created_ms DESC, r.id",
+            "SELECT {} FROM footage_request_home o JOIN footage_request r ON r.id = o.request_id \
+             WHERE o.household_id = $1 AND r.expires_ms > $2 AND r.expired_log_index IS NULL \
+             ORDER BY r.created_ms DESC, r.id",
             cols.join(", ")
         )))
-        .bind(cell8)
+        .bind(household_id)
         .bind(now_ms)
         .fetch_all(&self.pool)
         .await

@@ -192,16 +192,34 @@ pub struct RelayMessage {
     pub created_ms: i64,
 }
 
+/// What [`Db::set_home`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HomeSet {
+    /// The household's first home.
+    First,
+    /// Moved to another cell.
+    Moved,
+    /// The same cell, saved again.
+    Same,
+    /// Refused: the household moved too often lately; nothing changed.
+    TooManyMoves,
+}
+
 impl Db {
     /// Sets the household's home: its cells at resolutions 8, 7, 6 and 5 (`cells`, finest
-    /// first) and the exact point sealed for the household's own keys.
+    /// first) and the exact point sealed for the household's own keys. Setting it the first
+    /// time and each move to another cell is a row of `home_move`; a move is refused (and
+    /// nothing changes) when the household moved `moves_max` times in the `window_ms`
+    /// before `now_ms`. Saving the same cell again (a new sealed point) is not a move.
     pub async fn set_home(
         &self,
         household_id: &str,
         cells: [i64; 4],
         sealed_point: &[u8],
         now_ms: i64,
-    ) -> Result<(), Error> {
+        moves_max: i64,
+        window_ms: i64,
+    ) -> Result<HomeSet, Error> {
         let mut tx = self.write_tx().await?;
         let old: Option<i64> = sqlx::query("SELECT cell8 FROM home WHERE household_id = $1")
             .bind(household_id)
@@ -209,6 +227,28 @@ impl Db {
             .await
             .map_err(db_err("reading a home"))?
             .map(|r| r.get(0));
+        if old.is_some() && old != Some(cells[0]) {
+            let moves: i64 = sqlx::query("SELECT COUNT(*) FROM home_move WHERE household_id = $1 AND moved_ms > $2")
+                .bind(household_id)
+                .bind(now_ms - window_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("counting a home's moves"))?
+                .get(0);
+            // The first setting counts as a move too, hence the one more.
+            if moves > moves_max {
+                tx.rollback().await.map_err(db_err("rolling back"))?;
+                return Ok(HomeSet::TooManyMoves);
+            }
+        }
+        if old != Some(cells[0]) {
+            sqlx::query("INSERT INTO home_move (household_id, moved_ms) VALUES ($1, $2)")
+                .bind(household_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("counting a home's move"))?;
+        }
         sqlx::query(
             "INSERT INTO home (household_id, cell8, cell7, cell6, cell5, sealed_point, updated_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (household_id) DO UPDATE SET cell8 = excluded.cell8, \
@@ -242,7 +282,13 @@ impl Db {
             .map_err(db_err("counting homes"))?;
         }
         tx.commit().await.map_err(db_err("committing a home"))?;
-        Ok(())
+        Ok(if old.is_none() {
+            HomeSet::First
+        } else if old != Some(cells[0]) {
+            HomeSet::Moved
+        } else {
+            HomeSet::Same
+        })
     }
 
     pub async fn home(&self, household_id: &str) -> Result<Option<(i64, Vec<u8>)>, Error> {

@@ -38,6 +38,16 @@ impl Role {
     }
 }
 
+/// What [`Db::set_keys`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeysSet {
+    Stored,
+    /// Another account uploaded this identity key first; nothing changed.
+    IdentityTaken,
+    /// The account's keys are no longer the ones the proof was made against; nothing changed.
+    Stale,
+}
+
 #[derive(Clone, Debug)]
 pub struct Account {
     pub id: String,
@@ -46,15 +56,13 @@ pub struct Account {
     pub totp_secret: Option<Vec<u8>>,
     pub totp_confirmed: bool,
     pub totp_last_step: i64,
-    pub failed_logins: i64,
-    pub locked_until_ms: i64,
     pub public_keys: Option<Vec<u8>>,
     pub key_backup: Option<Vec<u8>>,
     pub created_ms: i64,
 }
 
-const ACCOUNT_COLS: &str = "id, email, password_hash, totp_secret, totp_confirmed, totp_last_step, failed_logins, \
-                            locked_until_ms, public_keys, key_backup, created_ms";
+const ACCOUNT_COLS: &str =
+    "id, email, password_hash, totp_secret, totp_confirmed, totp_last_step, public_keys, key_backup, created_ms";
 
 fn account(r: &AnyRow) -> Account {
     Account {
@@ -64,11 +72,9 @@ fn account(r: &AnyRow) -> Account {
         totp_secret: r.get(3),
         totp_confirmed: r.get::<i64, _>(4) != 0,
         totp_last_step: r.get(5),
-        failed_logins: r.get(6),
-        locked_until_ms: r.get(7),
-        public_keys: r.get(8),
-        key_backup: r.get(9),
-        created_ms: r.get(10),
+        public_keys: r.get(6),
+        key_backup: r.get(7),
+        created_ms: r.get(8),
     }
 }
 
@@ -424,53 +430,120 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Counts a failed sign-in; from `lock_after` failures the account is locked until
-    /// `now_ms + lock_ms`. Returns the new failure count.
-    pub async fn login_failed(
+    /// Counts a failed sign-in step of `account_id` from `source`; from `lock_after`
+    /// failures that source is locked out of that account until `now_ms + lock_ms` (and
+    /// starts counting afresh). Other sources are not affected. Returns the failures
+    /// counted so far in this round.
+    pub async fn sign_in_failed(
         &self,
         account_id: &str,
+        source: &str,
         now_ms: i64,
         lock_after: i64,
         lock_ms: i64,
     ) -> Result<i64, Error> {
         let mut tx = self.write_tx().await?;
-        let n: i64 =
-            sqlx::query("UPDATE account SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
-                .bind(account_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("counting a failed sign-in"))?
-                .get(0);
+        let n: i64 = sqlx::query(
+            "INSERT INTO sign_in_failure (account_id, source, failures, locked_until_ms, updated_ms) \
+             VALUES ($1, $2, 1, 0, $3) ON CONFLICT (account_id, source) \
+             DO UPDATE SET failures = sign_in_failure.failures + 1, updated_ms = excluded.updated_ms RETURNING failures",
+        )
+        .bind(account_id)
+        .bind(source)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("counting a failed sign-in"))?
+        .get(0);
         if n >= lock_after {
-            sqlx::query("UPDATE account SET locked_until_ms = $1, failed_logins = 0 WHERE id = $2")
-                .bind(now_ms + lock_ms)
-                .bind(account_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("locking an account"))?;
+            sqlx::query(
+                "UPDATE sign_in_failure SET locked_until_ms = $1, failures = 0 WHERE account_id = $2 AND source = $3",
+            )
+            .bind(now_ms + lock_ms)
+            .bind(account_id)
+            .bind(source)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("locking a source out"))?;
         }
         tx.commit().await.map_err(db_err("committing"))?;
         Ok(n)
     }
 
-    pub async fn login_succeeded(&self, account_id: &str) -> Result<(), Error> {
-        sqlx::query("UPDATE account SET failed_logins = 0 WHERE id = $1")
+    /// Until when `source` is locked out of `account_id` (0 when it is not).
+    pub async fn sign_in_locked_until(&self, account_id: &str, source: &str) -> Result<i64, Error> {
+        Ok(sqlx::query("SELECT locked_until_ms FROM sign_in_failure WHERE account_id = $1 AND source = $2")
             .bind(account_id)
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a sign-in lock"))?
+            .map(|r| r.get(0))
+            .unwrap_or(0))
+    }
+
+    /// `source` signed in to `account_id`: its failures are forgotten.
+    pub async fn sign_in_succeeded(&self, account_id: &str, source: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM sign_in_failure WHERE account_id = $1 AND source = $2")
+            .bind(account_id)
+            .bind(source)
             .execute(&self.pool)
             .await
             .map_err(db_err("resetting sign-in failures"))?;
         Ok(())
     }
 
-    pub async fn set_keys(&self, account_id: &str, public_keys: &[u8], key_backup: Option<&[u8]>) -> Result<(), Error> {
-        sqlx::query("UPDATE account SET public_keys = $1, key_backup = COALESCE($2, key_backup) WHERE id = $3")
-            .bind(public_keys.to_vec())
-            .bind(key_backup.map(<[u8]>::to_vec))
-            .bind(account_id)
-            .execute(&self.pool)
+    /// Stores an account's public keys, whose `identity` is bound to this account from now
+    /// on, if the account's keys are still `current` (the ones its proof of possession was
+    /// made against). Changes nothing when the identity is another account's, or when the
+    /// keys changed since.
+    pub async fn set_keys(
+        &self,
+        account_id: &str,
+        identity: &[u8; 32],
+        public_keys: &[u8],
+        key_backup: Option<&[u8]>,
+        current: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Result<KeysSet, Error> {
+        let mut tx = self.write_tx().await?;
+        let owner: Option<String> = sqlx::query("SELECT account_id FROM account_identity WHERE identity = $1")
+            .bind(identity.to_vec())
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(db_err("storing keys"))?;
-        Ok(())
+            .map_err(db_err("reading an identity's account"))?
+            .map(|r| r.get(0));
+        match owner.as_deref() {
+            Some(o) if o != account_id => return Ok(KeysSet::IdentityTaken),
+            Some(_) => {}
+            None => {
+                sqlx::query("INSERT INTO account_identity (identity, account_id, created_ms) VALUES ($1, $2, $3)")
+                    .bind(identity.to_vec())
+                    .bind(account_id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err("binding an identity"))?;
+            }
+        }
+        let n = sqlx::query(
+            "UPDATE account SET public_keys = $1, key_backup = COALESCE($2, key_backup) \
+             WHERE id = $3 AND public_keys IS NOT DISTINCT FROM $4",
+        )
+        .bind(public_keys.to_vec())
+        .bind(key_backup.map(<[u8]>::to_vec))
+        .bind(account_id)
+        .bind(current.map(<[u8]>::to_vec))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("storing keys"))?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await.map_err(db_err("rolling back"))?;
+            return Ok(KeysSet::Stale);
+        }
+        tx.commit().await.map_err(db_err("committing keys"))?;
+        Ok(KeysSet::Stored)
     }
 
     // ---- sessions and tokens ----
@@ -511,11 +584,13 @@ impl Db {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err("reading a session"))?;
+        // The session's own columns follow the account's.
+        let n = ACCOUNT_COLS.split(", ").count();
         Ok(r.map(|r| Session {
             account: account(&r),
-            csrf: r.get(11),
-            mfa_done: r.get::<i64, _>(12) != 0,
-            expires_ms: r.get(13),
+            csrf: r.get(n),
+            mfa_done: r.get::<i64, _>(n + 1) != 0,
+            expires_ms: r.get(n + 2),
         }))
     }
 
@@ -1054,13 +1129,24 @@ impl Db {
                 .await
                 .map_err(db_err("revoking a device"))?
                 .rows_affected();
-        sqlx::query("DELETE FROM api_token WHERE device_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("deleting device tokens"))?;
+        if n != 1 {
+            // Not this household's device, or revoked already: nothing is touched. The
+            // tokens' delete below is scoped to the household as well, so that no later
+            // edit of this check can let one household cut off another's agent.
+            tx.rollback().await.map_err(db_err("rolling back"))?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "DELETE FROM api_token WHERE device_id = $1 \
+             AND device_id IN (SELECT id FROM device WHERE id = $1 AND household_id = $2)",
+        )
+        .bind(id)
+        .bind(household_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("deleting device tokens"))?;
         tx.commit().await.map_err(db_err("committing"))?;
-        Ok(n == 1)
+        Ok(true)
     }
 
     // ---- chunks and objects ----
@@ -1228,14 +1314,19 @@ impl Db {
     /// Inserts an event; idempotent like [`Db::insert_object`]. Every object it names must
     /// exist, belong to the same device and camera.
     pub async fn insert_event(&self, e: &Event) -> Result<bool, Error> {
-        if let Some(existing) = self.event(&e.id).await? {
+        let same = |existing: Event| -> Result<bool, Error> {
             if (Event { created_ms: e.created_ms, ..existing }) != *e {
                 bail!(FailedPrecondition, "event id {}: a different event with this id exists", e.id);
             }
-            return Ok(false);
+            Ok(false)
+        };
+        if let Some(existing) = self.event(&e.id).await? {
+            return same(existing);
         }
-        sqlx::query(safe(format!(
-            "INSERT INTO event ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        // Two tries of one event at once: the second inserts nothing and compares.
+        let n = sqlx::query(safe(format!(
+            "INSERT INTO event ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (id) DO NOTHING"
         )))
         .bind(&e.id)
         .bind(&e.household_id)
@@ -1250,7 +1341,13 @@ impl Db {
         .bind(e.created_ms)
         .execute(&self.pool)
         .await
-        .map_err(db_err("inserting an event"))?;
+        .map_err(db_err("inserting an event"))?
+        .rows_affected();
+        if n == 0 {
+            let existing =
+                self.event(&e.id).await?.ok_or_else(|| err!(Internal, "event {}: conflicted, then gone", e.id))?;
+            return same(existing);
+        }
         self.timeline_cache.invalidate(&e.household_id);
         Ok(true)
     }

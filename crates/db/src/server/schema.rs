@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The fresh schema of each version, in the shared dialect.
 const FRESH: &[&str] = &[
@@ -20,6 +20,7 @@ const FRESH: &[&str] = &[
     include_str!("schema/v7.sql"),
     include_str!("schema/v8.sql"),
     include_str!("schema/v9.sql"),
+    include_str!("schema/v10.sql"),
 ];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
@@ -32,6 +33,7 @@ const UPGRADES: &[&str] = &[
     include_str!("schema/v6_to_v7.sql"),
     include_str!("schema/v7_to_v8.sql"),
     include_str!("schema/v8_to_v9.sql"),
+    include_str!("schema/v9_to_v10.sql"),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
@@ -57,10 +59,21 @@ async fn current_version(db: &Db) -> Result<Option<i64>, Error> {
     Ok(Some(v))
 }
 
-async fn run_script(db: &Db, sql: &str) -> Result<(), Error> {
+/// Runs a script in one transaction; for an upgrade to `version`, the version row moves in
+/// that same transaction, so a crash leaves the database wholly at the old version or
+/// wholly at the new one (a commit of the script without the version would make the next
+/// start run it again, on tables that already exist).
+async fn run_script(db: &Db, sql: &str, version: Option<i64>) -> Result<(), Error> {
     let mut tx = db.write_tx().await?;
     for stmt in split_statements(&dialect(sql, db.backend)) {
         sqlx::query(safe(stmt)).execute(&mut *tx).await.map_err(db_err("applying the schema"))?;
+    }
+    if let Some(v) = version {
+        sqlx::query("UPDATE meta SET version = $1")
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("recording the schema version"))?;
     }
     tx.commit().await.map_err(db_err("committing the schema"))?;
     Ok(())
@@ -90,18 +103,13 @@ fn split_statements(sql: &str) -> Vec<String> {
 /// Creates the schema at `target` when the database is empty, or applies upgrades up to it.
 pub(super) async fn upgrade_to(db: &Db, target: i64) -> Result<(), Error> {
     match current_version(db).await? {
-        None => run_script(db, FRESH[(target - 1) as usize]).await,
+        None => run_script(db, FRESH[(target - 1) as usize], None).await,
         Some(v) if v > SCHEMA_VERSION => {
             bail!(FailedPrecondition, "server database: schema version {v} is newer than this build's {SCHEMA_VERSION}")
         }
         Some(mut v) => {
             while v < target {
-                run_script(db, UPGRADES[(v - 1) as usize]).await?;
-                sqlx::query("UPDATE meta SET version = $1")
-                    .bind(v + 1)
-                    .execute(&db.pool)
-                    .await
-                    .map_err(db_err("recording the schema version"))?;
+                run_script(db, UPGRADES[(v - 1) as usize], Some(v + 1)).await?;
                 v += 1;
             }
             Ok(())

@@ -117,6 +117,16 @@ impl Web {
         r.bytes().unwrap().to_vec()
     }
 
+    /// Uploads `keys`' public bundle with the proof of possession the server asks for.
+    pub fn set_keys(&mut self, keys: &crypto::keys::Keyring) {
+        let c = self.ok("GET", "/api/me/keys/challenge", None);
+        let challenge: [u8; 32] = crypto::keys::unhex(c["challenge"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let proof = crypto::keys::prove_possession(&keys.identity, &challenge);
+        let body =
+            json!({"public_keys": crypto::keys::hex(&keys.public().encode()), "proof": crypto::keys::hex(&proof)});
+        self.ok("PUT", "/api/me/keys", Some(body));
+    }
+
     /// Signs up with TOTP, uploads `keys`' public bundle, makes a household; returns its id.
     pub fn owner(base: &str, email: &str, keys: &crypto::keys::Keyring) -> (Web, String) {
         let mut w = Web::new(base);
@@ -126,7 +136,7 @@ impl Web {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         let code = format!("{:06}", api::secrets::totp_at(&secret, now / 30_000));
         w.ok("POST", "/api/totp/confirm", Some(json!({"code": code})));
-        w.ok("PUT", "/api/me/keys", Some(json!({"public_keys": crypto::keys::hex(&keys.public().encode())})));
+        w.set_keys(keys);
         let h = w.ok("POST", "/api/households", Some(json!({"name": "Home"})));
         (w, h["id"].as_str().unwrap().to_owned())
     }
