@@ -393,8 +393,9 @@ pub fn store_event(store: &Store, row: db::EventRow, e: &Event, quality: u8) -> 
     store_row(&store.layout, &store.db, row, jpeg.as_deref())
 }
 
-/// Stores an event row with its snapshot JPEG, the JPEG first (written whole, then renamed
-/// into place). Returns the row with its id.
+/// Stores an event row with its snapshot JPEG, the JPEG first: written whole, fsynced,
+/// renamed into place and its folder fsynced before the row commits, so that a row never
+/// names a snapshot a power cut lost. Returns the row with its id.
 pub fn store_row(
     layout: &Layout,
     db: &Mutex<db::Connection>,
@@ -407,10 +408,7 @@ pub fn store_row(
     if let Some(j) = jpeg {
         let dir = layout.snapshots();
         std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
-        let path = layout.snapshot(id);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, j).err_kind(ErrorKind::Internal, || format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;
+        crate::sealing::replace_file(&layout.snapshot(id), j)?;
     }
     let got = db::insert_event(&conn, &row)?;
     debug_assert_eq!(got, id);

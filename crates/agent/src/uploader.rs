@@ -655,6 +655,25 @@ impl Client {
 /// `STATUS_EVERY_MS`).
 const STATUS_EVERY: Duration = Duration::from_secs(15);
 
+/// Live and clip sessions remembered as answered (a few minutes' worth at most).
+const ANSWERED_SESSIONS_KEPT: usize = 256;
+
+/// What a relayed offer asks for.
+#[derive(Debug)]
+enum Offer {
+    Live,
+    Clip(crate::post_clip::Ask),
+}
+
+/// An offer without `prepare` is a live view; with one, a clip to prepare. A `prepare`
+/// this agent cannot read is an error: it is refused, never answered as a live view.
+fn offer_kind(prepare: &serde_json::Value) -> Result<Offer, String> {
+    match prepare {
+        serde_json::Value::Null => Ok(Offer::Live),
+        p => serde_json::from_value::<crate::post_clip::Ask>(p.clone()).map(Offer::Clip).map_err(|e| e.to_string()),
+    }
+}
+
 /// What the owner tells the agent through the server: publish the agent's keys once, then
 /// hold a long poll and fetch the roster or settings whenever their serial moves, so a mode
 /// change reaches the cameras within a round trip.
@@ -669,6 +688,10 @@ async fn control(
     let mut backoff = Duration::from_secs(1);
     let mut published = false;
     let mut live_after = 0u64;
+    let mut live_epoch: Option<String> = None;
+    // Sessions already answered, most recent last: a server that restarted, or several
+    // behind one name, may offer one again under a new number.
+    let mut answered: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let sessions_stop = shutdown.clone();
     loop {
         let r = async {
@@ -688,25 +711,49 @@ async fn control(
                 .await
                 .map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)?;
             let (roster, settings) = (v["roster"].as_u64(), v["settings"].as_u64());
+            let epoch = v["live_epoch"].as_str().map(str::to_owned);
+            if epoch != live_epoch {
+                // Another server process (a restart): its sessions are numbered afresh, and
+                // this reply was filtered by the old numbers; ask again from the start.
+                if live_epoch.is_some() {
+                    tracing::info!("the server restarted: taking its live requests from the first");
+                }
+                live_epoch = epoch;
+                live_after = 0;
+                return Ok::<(), Error>(());
+            }
             for offer in v["live"].as_array().into_iter().flatten() {
                 live_after = live_after.max(offer["seq"].as_u64().unwrap_or(0));
                 let (c, l, h) = (client.clone(), layout.clone(), hub.clone());
                 let (sid, req) =
                     (offer["session_id"].as_str().unwrap_or_default(), offer["request"].as_str().unwrap_or_default());
                 let (sid, req) = (sid.to_owned(), req.to_owned());
+                if answered.contains(&sid) {
+                    continue;
+                }
+                if answered.len() >= ANSWERED_SESSIONS_KEPT {
+                    answered.pop_front();
+                }
+                answered.push_back(sid.clone());
                 let mut stop = sessions_stop.clone();
-                let ask = serde_json::from_value::<crate::post_clip::Ask>(offer["prepare"].clone()).ok();
+                let kind = match offer_kind(&offer["prepare"]) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::warn!(session = %sid, "refusing a clip request this agent cannot read: {e}");
+                        continue;
+                    }
+                };
                 let posting = posting.clone();
                 tokio::spawn(async move {
-                    match (ask, posting) {
-                        (Some(ask), Some(p)) => tokio::select! {
+                    match (kind, posting) {
+                        (Offer::Clip(ask), Some(p)) => tokio::select! {
                             _ = c.clip_session(p, sid, req, ask) => {}
                             _ = stop.wait() => {}
                         },
-                        (Some(_), None) => {
+                        (Offer::Clip(_), None) => {
                             tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips")
                         }
-                        (None, _) => tokio::select! {
+                        (Offer::Live, _) => tokio::select! {
                             _ = c.live_session(l, h, sid, req) => {}
                             _ = stop.wait() => {}
                         },
@@ -895,6 +942,17 @@ mod tests {
         assert_eq!(enforce_limit(&layout, 3500).unwrap(), 2);
         assert_eq!(ids(&layout), vec![3, 4, 5], "the oldest went first");
         assert_eq!(read_cursor(&layout).unwrap(), 5, "dropped events are not sealed again");
+    }
+
+    #[test]
+    fn offers_are_live_views_only_without_a_prepare() {
+        assert!(matches!(offer_kind(&serde_json::Value::Null), Ok(Offer::Live)));
+        let ask = serde_json::json!({"start_ms": 0, "end_ms": 1000, "people": true, "faces": true, "text": false});
+        assert!(matches!(offer_kind(&ask), Ok(Offer::Clip(a)) if a.end_ms == 1000 && a.people));
+        // A clip request from a newer server, or a damaged one, is refused, never streamed live.
+        for bad in [serde_json::json!({"start_ms": "soon"}), serde_json::json!([]), serde_json::json!(7)] {
+            assert!(offer_kind(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

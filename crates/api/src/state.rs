@@ -288,7 +288,11 @@ pub struct Inner {
     /// time it stops being postable (memory only, like live sessions: a restart means
     /// preparing again).
     pub prepared_clips: Mutex<HashMap<String, Vec<(String, i64)>>>,
+    /// The sequence number of the latest live or clip session offered to the agents.
     pub live_seq: std::sync::atomic::AtomicU64,
+    /// This server process's id: agents start counting live offers afresh when it changes
+    /// (a restarted server numbers its sessions from the start again).
+    pub live_epoch: String,
     /// How many posts each neighbourhood area holds, loaded at the first feed and kept by
     /// this process as it stores and deletes posts (the server is one process, as for live
     /// sessions): the feed query's plan, and which areas it can skip as empty.
@@ -376,6 +380,7 @@ impl AppState {
             new_posts: broadcast::channel(256).0,
             log_nodes: crate::log::NodeCache::default(),
             live_seq: std::sync::atomic::AtomicU64::new(0),
+            live_epoch: crate::secrets::random_hex(8),
             db,
             blobs,
             settings,

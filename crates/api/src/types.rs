@@ -505,6 +505,9 @@ pub struct WaitReply {
     pub settings: Option<i64>,
     /// Live view requests for this agent's cameras that no agent has answered yet.
     pub live: Vec<LiveOffer>,
+    /// The server process whose session numbers `live` and `live_after` are: when it
+    /// changes, the agent asks again with `live_after` 0.
+    pub live_epoch: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -72,8 +72,19 @@ async fn the_owner_signs_the_roster_and_agents_fetch_it() {
     assert_eq!((fetched["serial"].as_i64(), fetched["roster"].as_str()), (Some(1), Some(good.as_str())));
     let parsed = Roster::parse(&crypto::keys::unhex(fetched["roster"].as_str().unwrap()).unwrap()).unwrap();
     assert_eq!(parsed.members.len(), 2);
+    // An agent waiting with serial 1 is woken by serial 2 at once, not at the end of its
+    // 25 s wait (a removed member would get new footage until then).
+    let mut waiting = mine.device.clone();
+    let waiter =
+        tokio::spawn(async move { waiting.ok(Method::GET, "/api/device/wait?roster=1&wait_ms=25000", None).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let newer = roster(&mine.owner_keys, &hid, 2, &[&mine.owner_keys]);
     mine.owner.ok(Method::PUT, &path, Some(json!({"roster": newer}))).await;
+    let woke = tokio::time::timeout(std::time::Duration::from_secs(15), waiter)
+        .await
+        .expect("the waiting agent was not woken by the new roster")
+        .unwrap();
+    assert_eq!(woke["roster"], 2);
     assert_eq!(mine.owner.ok(Method::GET, &path, None).await["serial"], 2);
     // Another household's agent gets its own household's roster (none).
     let (st, _) = other.device.call(Method::GET, "/api/device/roster", None).await;

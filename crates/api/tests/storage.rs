@@ -325,9 +325,83 @@ async fn timeline_cache_suite(s: &Server) {
     assert_eq!(serde_json::to_value(typed).unwrap(), owner.ok(Method::GET, &day, None).await);
 }
 
+/// An object whose chunks do not hold the body its signed header describes (a byte
+/// changed, a byte missing, a byte extra) is refused when committed, and nothing changes.
+async fn altered_bodies_suite(s: &Server) {
+    let home = home(s, "altered@example.org").await;
+    let meta = crypto::object::Meta {
+        kind: crypto::object::Kind::Clip,
+        camera: "porch".into(),
+        start_ms: s.now(),
+        end_ms: s.now() + 1000,
+    };
+    let sealed =
+        crypto::object::seal(&home.device_keys.identity, meta, &[home.owner_keys.public().encryption], &[9u8; 200_000])
+            .unwrap();
+    let header_len = crypto::object::Header::parse(&sealed).unwrap().len;
+    let mut flipped = sealed.clone();
+    flipped[header_len + 150_000] ^= 1;
+    let short = sealed[..sealed.len() - 1].to_vec();
+    let mut long = sealed.clone();
+    long.push(0);
+    for (what, bytes, want) in [
+        ("a body byte changed", flipped, "does not match the SHA-256"),
+        ("a byte short", short, "bytes, not the"),
+        ("a byte extra", long, "more than the"),
+    ] {
+        let hashes: Vec<String> = bytes.chunks(64 * 1024).map(blob::chunk_hash).collect();
+        let mut d = home.device.clone();
+        for (h, c) in hashes.iter().zip(bytes.chunks(64 * 1024)) {
+            let r = d.request(Method::PUT, &format!("/api/chunks/{h}")).body(c.to_vec()).send().await.unwrap();
+            assert!(r.status().is_success());
+        }
+        let before = s.snapshot().await;
+        let (st, v) = d.call(Method::POST, "/api/objects", Some(json!({"chunks": hashes}))).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{what}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(want), "{what}: {v}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{what}: the refusal changed something");
+    }
+    // The object as sealed is taken.
+    upload_sealed(&home.device, &sealed, 64 * 1024).await;
+}
+
+/// A blob no row names (a crash between storing a chunk and recording it) goes at the
+/// sweep once it is old enough, and `check` stops listing it; blobs with rows stay.
+/// Expired sessions, pairing offers and invitations go at the retention pass.
+async fn sweeps_suite(s: &Server) {
+    let mut home = home(s, "sweeps@example.org").await;
+    let kept = upload(&home, crypto::object::Kind::Snapshot, "porch", s.now(), s.now(), b"kept", 1 << 20).await;
+    let orphan = bytes::Bytes::from_static(b"a blob whose row was never written");
+    let orphan_hash = blob::chunk_hash(&orphan);
+    s.state.blobs.put_chunk(&orphan_hash, orphan).await.unwrap();
+    let report = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert_eq!(report.orphan_blobs, vec![orphan_hash.clone()]);
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    // Too new: kept (it may be a chunk whose row is being written).
+    assert_eq!(s.state.blobs.sweep_orphans(&s.state.db, wall - 60_000).await.unwrap(), 0);
+    assert_eq!(s.state.blobs.sweep_orphans(&s.state.db, wall + 60_000).await.unwrap(), 1);
+    let report = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
+    assert!(report.orphan_blobs.is_empty() && report.problems.is_empty(), "{report:?}");
+    assert!(s.state.db.object(&kept).await.unwrap().is_some());
+
+    // Expired credentials.
+    let hid = home.household.clone();
+    home.owner.ok(Method::POST, &format!("/api/households/{hid}/pairings"), None).await;
+    home.owner.ok(Method::POST, &format!("/api/households/{hid}/invitations"), Some(json!({"role": "standard"}))).await;
+    s.advance(15 * 86_400_000);
+    let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
+    assert!(stats.expired_rows >= 3, "the session, the pairing and the invitation: {stats:?}");
+    let snap = s.snapshot().await;
+    for t in ["pairing", "invitation", "session"] {
+        assert!(snap.tables[t].is_empty(), "{t}: {:?}", snap.tables[t]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_on_sqlite_and_a_local_folder() {
     let s = Server::start_local().await;
+    sweeps_suite(&s).await;
+    altered_bodies_suite(&s).await;
     storage_suite(&s).await;
     timeline_json_suite(&s).await;
     concurrent_uploads_suite(&s).await;
@@ -347,6 +421,8 @@ async fn storage_on_postgresql_and_s3() {
         secret_access_key: "test".into(),
     };
     let s = Server::start(&url, &loc, None).await;
+    sweeps_suite(&s).await;
+    altered_bodies_suite(&s).await;
     storage_suite(&s).await;
     timeline_json_suite(&s).await;
     concurrent_uploads_suite(&s).await;

@@ -8,7 +8,8 @@ use db::server::Db;
 use crate::BlobStore;
 
 /// What `check` found. `problems` must be empty; `orphan_blobs` (blobs with no row, left by
-/// a crash between storing a chunk and recording it) are harmless and removed by GC.
+/// a crash between storing a chunk and recording it) are harmless, and the server's daily
+/// sweep removes them once they are a day old (`BlobStore::sweep_orphans`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     pub chunks: usize,

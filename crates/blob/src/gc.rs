@@ -22,7 +22,12 @@ pub struct GcStats {
     pub bytes_released: i64,
     pub orphan_objects: u64,
     pub chunks_deleted: u64,
+    /// Expired sessions, pairing offers, invitations and old sign-in failures deleted.
+    pub expired_rows: u64,
 }
+
+/// Sign-in failures that lock nobody are forgotten after this long.
+pub const SIGN_IN_FAILURES_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 /// Events deleted per household per pass; keeps one pass's I/O bounded.
 const EVENTS_PER_PASS: i64 = 1000;
@@ -58,6 +63,7 @@ pub async fn retention_pass(db: &Db, now_ms: i64) -> Result<GcStats, Error> {
     // Photos and clips uploaded for a post that was never made.
     stats.orphan_objects += db.expire_pending_media(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
     db.doom_unreferenced_chunks(now_ms - UPLOAD_GRACE_MS, now_ms).await?;
+    stats.expired_rows = db.delete_expired(now_ms, SIGN_IN_FAILURES_KEPT_MS).await?;
     Ok(stats)
 }
 

@@ -198,6 +198,34 @@ impl BlobStore {
         }
     }
 
+    /// Deletes blobs that no row names (neither `chunk` nor `doomed_chunk`) and that were
+    /// written before `before_ms`: left by a crash between storing a chunk and recording it
+    /// ([`BlobStore::store`]). Each is re-checked under the chunk's lock, so a chunk being
+    /// stored again meanwhile keeps its blob. Lists the whole store: the server runs it
+    /// once a day. Returns how many went.
+    pub async fn sweep_orphans(&self, db: &db::server::Db, before_ms: i64) -> Result<u64, Error> {
+        let prefix = StorePath::from("chunks");
+        let metas: Vec<_> =
+            self.store.list(Some(&prefix)).try_collect().await.map_err(store_err("listing chunks".to_owned()))?;
+        let mut n = 0;
+        for m in metas {
+            let Some(h) = m.location.filename().filter(|f| check_hash("", f).is_ok()).map(str::to_owned) else {
+                continue;
+            };
+            if m.last_modified.timestamp_millis() >= before_ms {
+                continue;
+            }
+            let _held = self.stripe(&h).lock().await;
+            if db.chunk_size(&h).await?.is_some() || db.is_doomed(&h).await? {
+                continue;
+            }
+            tracing::info!(chunk = %h, "deleting a blob no row names");
+            self.delete_chunk(&h).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Every stored chunk with its size.
     pub async fn list_chunks(&self) -> Result<Vec<(String, u64)>, Error> {
         let prefix = StorePath::from("chunks");

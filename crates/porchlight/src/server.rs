@@ -395,10 +395,23 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// Retention, then GC, every `every`; a failed pass is logged and retried next time.
+/// How often the blob store is listed for blobs no row names.
+const ORPHAN_SWEEP_EVERY_MS: i64 = 24 * 3600 * 1000;
+
+/// Retention, then GC, every `every`, and once a day the sweep of orphan blobs; a failed
+/// pass is logged and retried next time.
 async fn retention_worker(db: db::server::Db, blobs: blob::BlobStore, every: Duration) {
+    let mut swept_ms = i64::MIN;
     loop {
         let now = api::system_clock()();
+        if now - swept_ms >= ORPHAN_SWEEP_EVERY_MS {
+            match blobs.sweep_orphans(&db, now - blob::gc::UPLOAD_GRACE_MS).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(blobs = n, "deleted blobs no row names"),
+                Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+            }
+            swept_ms = now;
+        }
         match blob::retention_pass(&db, now).await {
             Ok(s) if s != blob::GcStats::default() => tracing::info!(?s, "retention pass"),
             Ok(_) => {}

@@ -150,3 +150,57 @@ fn one_household_cannot_cut_off_or_silence_another_households_agent() {
     assert!(devices[0]["revoked_ms"].is_null(), "{devices}");
     victim_agent.stop_with(libc::SIGTERM);
 }
+
+/// Opens a live view of `door` and returns the first bytes the agent relays, or `None`
+/// when none came within 30 s.
+fn watch(web: &mut Web, household: &str, keys: &crypto::keys::Keyring) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let hh: [u8; 16] = crypto::keys::unhex(household).unwrap().try_into().unwrap();
+    let session = crypto::keys::EncryptionSecret::generate();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let q = crypto::live::LiveRequest::create(keys, hh, "door", session.public(), now).unwrap();
+    let started = web.ok(
+        "POST",
+        &format!("/api/households/{household}/live"),
+        Some(json!({"request": crypto::keys::hex(&q.encode())})),
+    );
+    let sid = started["session_id"].as_str().unwrap();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let mut r =
+        http.get(format!("{}/api/live/{sid}", web.base)).header("cookie", web.cookie.clone().unwrap()).send().ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let mut buf = vec![0u8; 64];
+    r.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// A restarted server numbers its live sessions from the start again; the agent, which
+/// skips offers it has seen, must still answer the new ones without being restarted.
+#[test]
+fn live_view_works_across_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = ServerProc::start_on(&dir.path().join("server"), port);
+    let keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, hid) = Web::owner(&server.url, "owner@example.org", &keys);
+    let data = dir.path().join("home/data");
+    web.pair_agent(&hid, &keys, &data);
+    let (agent, _) = agent(&dir.path().join("home"));
+    wait_until("the agent to record", Duration::from_secs(30), || agent.recorded("door") > 30);
+    // The agent reports its cameras every 15 s; live requests go to an agent that did.
+    wait_until("the camera on the server", Duration::from_secs(40), || {
+        web.ok("GET", &format!("/api/households/{hid}/cameras"), None).as_array().is_some_and(|a| !a.is_empty())
+    });
+    assert!(watch(&mut web, &hid, &keys).is_some(), "live view before the restart");
+
+    server.kill9();
+    let server = ServerProc::start_on(&dir.path().join("server"), port);
+    wait_until("the camera on the restarted server", Duration::from_secs(40), || {
+        web.ok("GET", &format!("/api/households/{hid}/cameras"), None).as_array().is_some_and(|a| !a.is_empty())
+    });
+    assert!(watch(&mut web, &hid, &keys).is_some(), "live view after the server restarted");
+    drop(server);
+    agent.stop_with(libc::SIGTERM);
+}

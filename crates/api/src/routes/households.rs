@@ -400,6 +400,9 @@ pub async fn put_roster(
         let cur = st.db.roster(&hid).await?.map(|c| c.0).unwrap_or(0);
         bail!(FailedPrecondition, "roster: serial {serial} is not newer than the stored serial {cur}");
     }
+    // The agents' long polls answer now: a removed member stops getting new footage at
+    // once, not at the next poll.
+    st.signal_agents();
     security(
         &st,
         Some(&m.account_id),

@@ -111,12 +111,13 @@ pub async fn device_wait(
         let roster = st.db.roster(&d.household_id).await?.map(|r| r.0);
         let settings = st.db.settings(&d.household_id).await?.map(|s| s.0);
         let live = super::live_view::offers(&st, &d.household_id, &cameras, q.live_after.unwrap_or(0));
+        let live_epoch = st.live_epoch.clone();
         if roster != q.roster || settings != q.settings || !live.is_empty() {
-            return Ok(Json(WaitReply { roster, settings, live }));
+            return Ok(Json(WaitReply { roster, settings, live, live_epoch }));
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => continue,
-            _ => return Ok(Json(WaitReply { roster, settings, live })),
+            _ => return Ok(Json(WaitReply { roster, settings, live, live_epoch })),
         }
     }
 }
@@ -229,6 +230,7 @@ pub async fn commit_object(
         bail!(PermissionDenied, "object: signed by device key {}, not by this device's", h.device.fingerprint());
     }
     let size = h.len as u64 + crypto::stream::sealed_len(h.plaintext_len);
+    check_body(&st, &req.chunks, &h, size).await?;
     let o = Object {
         id: crypto::keys::hex(&h.object_id),
         household_id: d.household_id.clone(),
@@ -253,6 +255,39 @@ pub async fn commit_object(
         size_bytes: o.size_bytes,
         created,
     }))
+}
+
+/// Checks that an object's chunks hold exactly its signed header and a body of the length
+/// and SHA-256 the header states. The server holds every chunk by now; without this, an
+/// object whose body a device (or a co-recipient re-uploading it) altered would be stored
+/// and served, and fail only in each reader's hands. Reads one chunk at a time.
+async fn check_body(
+    st: &AppState,
+    chunks: &[String],
+    h: &crypto::object::Header,
+    size: u64,
+) -> Result<(), base::Error> {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    let mut at = 0u64;
+    for (i, c) in chunks.iter().enumerate() {
+        let bytes =
+            st.blobs.get_chunk(c).await.map_err(|e| err!(FailedPrecondition, "chunks[{i}]: chunk {c}: {}", e.msg()))?;
+        let end = at + bytes.len() as u64;
+        if end > size {
+            bail!(InvalidArgument, "chunks: more than the {size} bytes the signed header gives the object");
+        }
+        let skip = (h.len as u64).saturating_sub(at).min(bytes.len() as u64) as usize;
+        digest.update(&bytes[skip..]);
+        at = end;
+    }
+    if at != size {
+        bail!(InvalidArgument, "chunks: {at} bytes, not the {size} the signed header gives the object");
+    }
+    if <[u8; 32]>::from(digest.finalize()) != h.body_digest {
+        bail!(InvalidArgument, "chunks: the body does not match the SHA-256 in its signed header (altered)");
+    }
+    Ok(())
 }
 
 /// Reads and checks the signed header from the start of an object's chunks (it may span

@@ -612,13 +612,26 @@ impl Db {
         Ok(())
     }
 
-    pub async fn delete_expired_sessions(&self, now_ms: i64) -> Result<u64, Error> {
-        Ok(sqlx::query("DELETE FROM session WHERE expires_ms <= $1")
+    /// Deletes what has expired and can never be used again: sessions, pairing offers and
+    /// invitations past their expiry, and sign-in failures neither locking nor counted
+    /// within `failures_kept_ms`. Returns how many rows went.
+    pub async fn delete_expired(&self, now_ms: i64, failures_kept_ms: i64) -> Result<u64, Error> {
+        let mut n = 0;
+        for (sql, what) in [
+            ("DELETE FROM session WHERE expires_ms <= $1", "deleting expired sessions"),
+            ("DELETE FROM pairing WHERE expires_ms <= $1", "deleting expired pairings"),
+            ("DELETE FROM invitation WHERE expires_ms <= $1", "deleting expired invitations"),
+        ] {
+            n += sqlx::query(sql).bind(now_ms).execute(&self.pool).await.map_err(db_err(what))?.rows_affected();
+        }
+        n += sqlx::query("DELETE FROM sign_in_failure WHERE locked_until_ms <= $1 AND updated_ms <= $2")
             .bind(now_ms)
+            .bind(now_ms - failures_kept_ms)
             .execute(&self.pool)
             .await
-            .map_err(db_err("deleting expired sessions"))?
-            .rows_affected())
+            .map_err(db_err("deleting old sign-in failures"))?
+            .rows_affected();
+        Ok(n)
     }
 
     pub async fn insert_account_token(
@@ -1222,12 +1235,18 @@ impl Db {
         let mut tx = self.write_tx().await?;
         let mut total = 0i64;
         for h in chunks {
-            let r = sqlx::query("SELECT size_bytes FROM chunk WHERE hash = $1 AND household_id = $2")
-                .bind(h)
-                .bind(&o.household_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err("reading a chunk"))?;
+            // An update that changes nothing, for its row lock (PostgreSQL; SQLite's write
+            // transactions are serial anyway): a deletion that would doom this chunk now
+            // waits for this transaction, and then sees the new reference (see
+            // `doom_if_unreferenced`).
+            let r = sqlx::query(
+                "UPDATE chunk SET size_bytes = size_bytes WHERE hash = $1 AND household_id = $2 RETURNING size_bytes",
+            )
+            .bind(h)
+            .bind(&o.household_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err("reading a chunk"))?;
             let Some(r) = r else { bail!(FailedPrecondition, "chunks: chunk {h} has not been uploaded") };
             total += r.get::<i64, _>(0);
         }
@@ -1507,11 +1526,12 @@ impl Db {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err("finding unreferenced chunks"))?;
+        let mut n = 0;
         for r in &rows {
-            doom_chunk_in(&mut tx, &r.get::<String, _>(0), now_ms).await?;
+            n += u64::from(doom_if_unreferenced(&mut tx, &r.get::<String, _>(0), now_ms).await?);
         }
         tx.commit().await.map_err(db_err("committing"))?;
-        Ok(rows.len() as u64)
+        Ok(n)
     }
 
     pub async fn is_doomed(&self, hash: &str) -> Result<bool, Error> {
@@ -1779,11 +1799,26 @@ async fn delete_object_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, n
 }
 
 /// Dooms a chunk that no object and no post's photo or clip names any more.
+/// Dooms a chunk that nothing references; returns whether it did. The chunk's row is
+/// locked before its references are read, and `insert_object` locks the same row before it
+/// adds a reference: on PostgreSQL (read committed) a deletion that read "no references"
+/// while an upload was adding one would otherwise doom a chunk the new object names, and
+/// the collector would delete a blob in use. Whichever locks first wins; the other then
+/// sees its effect (the reference, or the chunk gone, which the upload is told to send
+/// again).
 pub(super) async fn doom_if_unreferenced(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     hash: &str,
     now_ms: i64,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
+    let exists = sqlx::query("UPDATE chunk SET size_bytes = size_bytes WHERE hash = $1 RETURNING size_bytes")
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err("locking a chunk"))?;
+    if exists.is_none() {
+        return Ok(false);
+    }
     let still = sqlx::query(
         "SELECT 1 FROM object_chunk WHERE hash = $1 UNION ALL SELECT 1 FROM post_media WHERE hash = $1 LIMIT 1",
     )
@@ -1791,10 +1826,11 @@ pub(super) async fn doom_if_unreferenced(
     .fetch_optional(&mut **tx)
     .await
     .map_err(db_err("checking a chunk's references"))?;
-    if still.is_none() {
-        doom_chunk_in(tx, hash, now_ms).await?;
+    if still.is_some() {
+        return Ok(false);
     }
-    Ok(())
+    doom_chunk_in(tx, hash, now_ms).await?;
+    Ok(true)
 }
 
 async fn doom_chunk_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, hash: &str, now_ms: i64) -> Result<(), Error> {
