@@ -1,7 +1,7 @@
 //! `porchlight keys …`, `pair`, `trust`, `decrypt`, `verify`: the key life-cycle and sealed
 //! clips from the command line. The formats are in design/crypto-format.md.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use agent::layout::Layout;
@@ -444,37 +444,121 @@ fn in_clip(clip: &Path) -> impl Fn(Error) -> Error + '_ {
     move |e| Error::new(e.kind(), format!("{}: {e}", clip.display()))
 }
 
-/// `porchlight decrypt`: verifies and decrypts a sealed clip (streaming; the output appears
-/// only once every chunk and the digest have checked out).
-pub fn decrypt(clip: &Path, keys: &Path, grant: Option<&Path>, output: &Path) -> Result<(), Error> {
+/// The device a reader trusts to have signed a clip: a fingerprint and the rotations that
+/// lead on from it (`--device`, `--device-rotation`).
+#[derive(Clone, Copy)]
+pub struct Signer<'a> {
+    pub device: Option<&'a str>,
+    pub rotations: &'a [PathBuf],
+}
+
+impl Signer<'_> {
+    /// Refuses a clip not signed by the named device or one of its rotations; says so when
+    /// no device was named.
+    fn check(&self, h: &crypto::object::Header) -> Result<(), Error> {
+        let Some(want) = self.device else {
+            eprintln!(
+                "WARNING: signed by device {}, which you did not name with --device: anyone who can seal for \
+                 your key (another recipient of your household's clips, say) could have made this clip. \
+                 Compare the fingerprint with your agent's (`porchlight keys show`) or pass --device.",
+                h.device.fingerprint()
+            );
+            return Ok(());
+        };
+        let norm = |s: &str| s.replace(['-', ' '], "").to_uppercase();
+        // The accepted device keys: the one named, then each rotation that the previous key
+        // signed, in the order given.
+        let mut chain = vec![norm(want)];
+        for r in self.rotations {
+            let rot = Rotation::parse(&read(r)?).map_err(with_path(r))?;
+            if norm(&rot.old.fingerprint()) != *chain.last().expect("non-empty") {
+                bail!(
+                    Unauthenticated,
+                    "--device-rotation {}: signed by {}, which is not the previous device key",
+                    r.display(),
+                    rot.old.fingerprint()
+                );
+            }
+            chain.push(norm(&rot.new.identity.fingerprint()));
+        }
+        if !chain.contains(&norm(&h.device.fingerprint())) {
+            bail!(
+                Unauthenticated,
+                "--device: the clip is signed by {}, not {want} or its rotations",
+                h.device.fingerprint()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `porchlight decrypt`: verifies and decrypts a sealed clip. No unverified plaintext is
+/// released: to a file, the plaintext goes to a new private file beside the output that is
+/// renamed into place only once every chunk and the digest have checked out (and removed on
+/// any failure); to standard output, the whole body is verified first and then decrypted
+/// (the clip is read twice), unless `unverified_stream` asks for one pass.
+pub fn decrypt(
+    clip: &Path,
+    keys: &Path,
+    grant: Option<&Path>,
+    output: &Path,
+    signer: Signer<'_>,
+    unverified_stream: bool,
+) -> Result<(), Error> {
     let k = sealing::read_keyring(keys)?;
     let (mut f, h) = open_clip(clip)?;
+    signer.check(&h).map_err(in_clip(clip))?;
     let key = match grant {
         Some(g) => Grant::parse(&read(g)?).and_then(|gr| gr.content_key(&k, &h)).map_err(with_path(g))?,
         None => h.content_key(&k).map_err(from_crypto)?,
     };
     let opener = h.opener(&key).map_err(from_crypto)?;
-    let to_stdout = output == Path::new("-");
-    let tmp = output.with_extension("partial");
-    let r = if to_stdout {
-        sealing::stream_body(&mut f, &h, Some(&opener), &mut std::io::stdout().lock())
+    if output == Path::new("-") {
+        if !unverified_stream {
+            use std::io::{Seek, SeekFrom};
+            sealing::stream_body(&mut f, &h, None, &mut std::io::sink()).map_err(in_clip(clip))?;
+            f.seek(SeekFrom::Start(h.len as u64)).err_kind(ErrorKind::Internal, || "rewinding the clip")?;
+        }
+        sealing::stream_body(&mut f, &h, Some(&opener), &mut std::io::stdout().lock()).map_err(in_clip(clip))?;
     } else {
-        std::fs::File::create(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display())).and_then(
-            |out| {
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
-                sealing::stream_body(&mut f, &h, Some(&opener), &mut w)?;
-                w.flush().err_kind(ErrorKind::Internal, || "writing output")?;
-                std::fs::rename(&tmp, output)
-                    .err_kind(ErrorKind::Internal, || format!("renaming to {}", output.display()))
-            },
-        )
-    };
-    if let Err(e) = r {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(in_clip(clip)(e));
+        let (tmp, out) = new_partial(output)?;
+        let r = (|| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+            sealing::stream_body(&mut f, &h, Some(&opener), &mut w)?;
+            let out = w.into_inner().map_err(|e| Error::wrap(ErrorKind::Internal, "writing output", e.into_error()))?;
+            out.sync_all().err_kind(ErrorKind::Internal, || "writing output")?;
+            std::fs::rename(&tmp, output).err_kind(ErrorKind::Internal, || format!("renaming to {}", output.display()))
+        })();
+        if let Err(e) = r {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(in_clip(clip)(e));
+        }
     }
     eprintln!("decrypted {} bytes; {}", h.plaintext_len, sealing::describe(&h));
     Ok(())
+}
+
+/// A new file for plaintext beside `output`: created exclusively (a file or symbolic link
+/// already there is never opened, let alone followed), readable by this user only, with a
+/// random name so that nobody can plant one in advance.
+fn new_partial(output: &Path) -> Result<(PathBuf, std::fs::File), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut rnd = [0u8; 8];
+    crypto::random_bytes(&mut rnd);
+    let tmp = dir.join(format!(".{name}.{}.partial", hex(&rnd)));
+    let f = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
+    Ok((tmp, f))
 }
 
 /// `porchlight share`: a grant for one more recipient, made from a clip this keyring opens.
@@ -499,29 +583,7 @@ pub fn verify(clip: &Path, grant: Option<&Path>, device: Option<&str>, rotations
     sealing::stream_body(&mut f, &h, None, &mut std::io::sink()).map_err(in_clip(clip))?;
     println!("OK: {}", sealing::describe(&h));
     if let Some(want) = device {
-        let norm = |s: &str| s.replace(['-', ' '], "").to_uppercase();
-        // The accepted device keys: the one named, then each rotation that the previous key
-        // signed, in the order given.
-        let mut chain = vec![norm(want)];
-        for r in rotations {
-            let rot = Rotation::parse(&read(r)?).map_err(with_path(r))?;
-            if norm(&rot.old.fingerprint()) != *chain.last().expect("non-empty") {
-                bail!(
-                    Unauthenticated,
-                    "--device-rotation {}: signed by {}, which is not the previous device key",
-                    r.display(),
-                    rot.old.fingerprint()
-                );
-            }
-            chain.push(norm(&rot.new.identity.fingerprint()));
-        }
-        if !chain.contains(&norm(&h.device.fingerprint())) {
-            bail!(
-                Unauthenticated,
-                "--device: the clip is signed by {}, not {want} or its rotations",
-                h.device.fingerprint()
-            );
-        }
+        Signer { device: Some(want), rotations }.check(&h)?;
         println!(
             "device {} is {want}{}",
             h.device.fingerprint(),

@@ -134,6 +134,20 @@ enum Cmd {
         /// Output file, or `-` for standard output.
         #[arg(long, short)]
         output: PathBuf,
+        /// Fail unless the clip was signed by the device with this fingerprint (without it,
+        /// the signer is named with a warning: anyone who can seal for your key, such as
+        /// another recipient of the household's clips, can make a clip that opens).
+        #[arg(long)]
+        device: Option<String>,
+        /// Rotation statements of that device, oldest first: also accept the keys they
+        /// lead to.
+        #[arg(long = "device-rotation", requires = "device")]
+        device_rotations: Vec<PathBuf>,
+        /// With `-o -`: write plaintext as it is decrypted, before the body's digest has
+        /// been checked (for a player reading a pipe). Without it the clip is verified
+        /// whole first, and nothing reaches standard output unless it verifies.
+        #[arg(long)]
+        unverified_stream: bool,
     },
     /// Share a sealed clip you can open with one more person: writes a grant that wraps the
     /// clip's key for their public keys, signed by you; the clip itself is unchanged.
@@ -374,7 +388,14 @@ fn run(cmd: Cmd) -> Result<(), Error> {
             keys::pair(&data.dir()?, owner.as_deref(), code.as_deref(), qr.as_deref())
         }
         Cmd::Trust { cmd } => keys::trust(cmd),
-        Cmd::Decrypt { clip, keys, grant, output } => keys::decrypt(&clip, &keys, grant.as_deref(), &output),
+        Cmd::Decrypt { clip, keys, grant, output, device, device_rotations, unverified_stream } => keys::decrypt(
+            &clip,
+            &keys,
+            grant.as_deref(),
+            &output,
+            keys::Signer { device: device.as_deref(), rotations: &device_rotations },
+            unverified_stream,
+        ),
         Cmd::Share { clip, keys, to, purpose, output } => keys::share(&clip, &keys, &to, &purpose, &output),
         Cmd::Verify { clip, grant, device, device_rotations } => {
             keys::verify(&clip, grant.as_deref(), device.as_deref(), &device_rotations)

@@ -247,3 +247,74 @@ fn keys_pairing_sealed_export_decrypt_verify() {
     let t = ok(&["trust", "show", "--data-dir", &data]);
     assert!(t.contains(&format!("pinned owner:   {code}")), "{t}");
 }
+
+/// What a co-recipient can forge (a body that decrypts chunk by chunk under the clip's key
+/// but is not the body the device signed) never reaches standard output; a failed decrypt
+/// leaves nothing beside its output and never writes through a planted link; `--device`
+/// refuses a clip from another device, and without it the signer is named with a warning.
+#[test]
+fn decrypt_releases_only_verified_plaintext() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let owner = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    std::fs::write(p("owner.keys"), &*owner.encode()).unwrap();
+    let device = crypto::keys::IdentitySecret::generate();
+    let meta = crypto::object::Meta { kind: crypto::object::Kind::Clip, camera: "door".into(), start_ms: 0, end_ms: 1 };
+    let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let sealed = crypto::object::seal(&device, meta, &[owner.public().encryption], &plain).unwrap();
+    std::fs::write(p("clip.plc"), &sealed).unwrap();
+    // The forgery: the same signed header, a body sealed anew under the clip's key.
+    let h = crypto::object::Header::parse(&sealed).unwrap();
+    let key = h.content_key(&owner).unwrap();
+    let other = vec![0x55u8; plain.len()];
+    let (body, _, _) = crypto::stream::seal_body(&key, h.nonce_prefix, &other).unwrap();
+    let mut forged = sealed[..h.len].to_vec();
+    forged.extend_from_slice(&body);
+    std::fs::write(p("forged.plc"), &forged).unwrap();
+
+    let run = |args: &[&str]| Command::new(bin()).args(args).env("NO_COLOR", "1").output().unwrap();
+    let out = run(&["decrypt", &s(&p("forged.plc")), "--keys", &s(&p("owner.keys")), "-o", "-"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "{} bytes of unverified plaintext reached stdout", out.stdout.len());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digest does not match"));
+    // Asked for explicitly, one pass streams and still fails at the end.
+    let out = run(&["decrypt", &s(&p("forged.plc")), "--keys", &s(&p("owner.keys")), "-o", "-", "--unverified-stream"]);
+    assert!(!out.status.success() && !out.stdout.is_empty());
+    // The genuine clip reaches stdout whole.
+    let out = run(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("owner.keys")), "-o", "-"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, plain);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WARNING: signed by device") && err.contains(&device.public().fingerprint()), "{err}");
+
+    // To a file: a link planted where the old code put its partial file is never written
+    // through, and nothing is left beside the output.
+    std::fs::write(p("victim.txt"), b"keep me").unwrap();
+    std::os::unix::fs::symlink(p("victim.txt"), p("out.partial")).unwrap();
+    let out = run(&["decrypt", &s(&p("forged.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("out"))]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(p("victim.txt")).unwrap(), b"keep me");
+    assert!(!p("out").exists());
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial") && n != "out.partial")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    ok(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("out"))]);
+    assert_eq!(std::fs::read(p("out")).unwrap(), plain);
+    assert_eq!(std::fs::metadata(p("out")).unwrap().permissions().mode() & 0o777, 0o600, "plaintext is private");
+
+    // --device: the right one passes quietly; another is refused before anything is written.
+    let fp = device.public().fingerprint();
+    let out = run(&["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("owner.keys")), "-o", "-", "--device", &fp]);
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+    let stranger = crypto::keys::IdentitySecret::generate().public().fingerprint();
+    fails(
+        &["decrypt", &s(&p("clip.plc")), "--keys", &s(&p("owner.keys")), "-o", &s(&p("d.mp4")), "--device", &stranger],
+        1,
+        "--device: the clip is signed by",
+    );
+    assert!(!p("d.mp4").exists());
+}
