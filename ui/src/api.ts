@@ -100,6 +100,7 @@ export interface Household {
   retention_days: number;
   retention_bytes: number;
   webhook_url: string | null;
+  webhook_secret: string | null;
   cameras: string[];
 }
 

@@ -43,6 +43,7 @@ pub mod secrets;
 pub mod state;
 pub mod types;
 pub mod webauthn;
+pub mod webhook;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};

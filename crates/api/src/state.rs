@@ -50,6 +50,9 @@ pub struct Settings {
     /// The bearer token Prometheus presents to read `/metrics`; without one, `/metrics`
     /// answers nobody (its server-wide counts are the operator's, not the public's).
     pub metrics_token: Option<String>,
+    /// Let webhooks reach loopback, private and link-local addresses (an operator whose
+    /// users' receivers are on the same network). Off: they reach public addresses only.
+    pub webhook_allow_private: bool,
 }
 
 /// An address range, `10.0.0.0/8` or `::1/128` (a bare address is a range of one).
@@ -110,6 +113,7 @@ impl Default for Settings {
             log_key: crate::log::LogKey::generate(),
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            webhook_allow_private: false,
         }
     }
 }
@@ -135,6 +139,7 @@ pub struct Metrics {
     pub logins_ok: AtomicU64,
     pub live_subscribers: AtomicU64,
     pub webhooks_failed: AtomicU64,
+    pub webhooks_delivered: AtomicU64,
     pub home_moves: AtomicU64,
     pub home_moves_refused: AtomicU64,
 }
@@ -146,7 +151,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 15] = [
             ("porchlight_http_requests_total", "counter", "HTTP requests handled", &self.requests),
             ("porchlight_http_responses_4xx_total", "counter", "client-error responses", &self.responses_4xx),
             ("porchlight_http_responses_5xx_total", "counter", "server-error responses", &self.responses_5xx),
@@ -159,6 +164,12 @@ impl Metrics {
             ("porchlight_logins_total", "counter", "completed sign-ins", &self.logins_ok),
             ("porchlight_live_subscribers", "gauge", "open live event streams", &self.live_subscribers),
             ("porchlight_webhooks_failed_total", "counter", "webhook deliveries that failed", &self.webhooks_failed),
+            (
+                "porchlight_webhooks_delivered_total",
+                "counter",
+                "webhook deliveries answered 2xx",
+                &self.webhooks_delivered,
+            ),
             ("porchlight_home_moves_total", "counter", "homes moved to another cell", &self.home_moves),
             (
                 "porchlight_home_moves_refused_total",
@@ -269,6 +280,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub limiter: Limiter,
     pub http: reqwest::Client,
+    /// Webhook deliveries waiting and in flight.
+    pub webhooks: crate::webhook::Webhooks,
     pub auth_cache: AuthCache,
     /// `None` when `settings.public_url` cannot be a WebAuthn origin (the binary refuses
     /// such a config; this only happens with hand-built settings): passkey requests are
@@ -389,6 +402,7 @@ impl AppState {
             metrics: Metrics::default(),
             limiter,
             http,
+            webhooks: crate::webhook::Webhooks::default(),
             auth_cache: AuthCache::default(),
         }))
     }

@@ -192,7 +192,11 @@ pub struct HouseholdJson {
     pub owner_id: String,
     pub retention_days: i64,
     pub retention_bytes: i64,
+    /// Shown only to those who may change the settings, like the secret.
     pub webhook_url: Option<String>,
+    /// The key each delivery's `X-Porchlight-Signature` is made with: `t=<unix ms>,v1=<hex
+    /// HMAC-SHA256 over "<t>.<body>">`.
+    pub webhook_secret: Option<String>,
     pub cameras: Vec<String>,
 }
 
@@ -204,8 +208,11 @@ pub struct PatchHousehold {
     pub retention_days: Option<i64>,
     /// 0: no byte limit.
     pub retention_bytes: Option<i64>,
-    /// An http(s) URL that receives a POST per new event; "" removes it.
+    /// An http(s) URL on a public address that receives a signed POST per new event; ""
+    /// removes it.
     pub webhook_url: Option<String>,
+    /// True: replace the webhook's signing secret with a new one.
+    pub rotate_webhook_secret: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]

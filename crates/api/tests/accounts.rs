@@ -257,24 +257,59 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
     assert_eq!(statuses, vec![401, 401, 401, 429]);
 }
 
+/// Sends only a request's head, declaring `len` bytes of body that never come, and returns
+/// the answer: a limit checked before the body is read answers at once.
+async fn head_only(s: &Server, path: &str, len: usize, c: Option<&Client>) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.base.strip_prefix("http://").unwrap();
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head =
+        format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n");
+    if let Some(c) = c {
+        head.push_str(&format!(
+            "cookie: {}\r\nx-csrf-token: {}\r\n",
+            c.cookie.clone().unwrap(),
+            c.csrf.clone().unwrap()
+        ));
+    }
+    head.push_str("\r\n");
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answer = loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .expect("no answer before the body: the server waited for it")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(i) = text.find("\r\n\r\n") {
+            let clen: usize = text
+                .lines()
+                .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            if got.len() >= i + 4 + clen {
+                break text;
+            }
+        }
+    };
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_bodies_are_refused_before_they_are_read() {
     let s = Server::start_local().await;
-    let big = format!("{{\"email\": \"x@example.org\", \"password\": \"{}\"}}", "p".repeat(1 << 20));
-    // Declared too long: refused on the length alone.
-    let r = s
-        .http
-        .post(format!("{}/api/login", s.base))
-        .header("content-type", "application/json")
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let v: serde_json::Value = r.json().await.unwrap();
+    // A sign-in takes 16 KiB at most, and is refused on its declared length alone.
+    let (st, v) = head_only(&s, "/api/login", 8 << 20, None).await;
+    assert_eq!(st, 400, "{v}");
     assert!(v["message"].as_str().unwrap().starts_with("body: "), "{v}");
-    // Sent without a length: cut off at the sign-in limit while it is read.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.as_bytes().chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    // Sent without a length: cut off at the sign-in limit while it is read. (Just over the
+    // limit, so the client has sent everything before the server answers and closes.)
+    let over = format!("{{\"email\": \"x@example.org\", \"password\": \"{}\"}}", "p".repeat(20 * 1024));
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = over.as_bytes().chunks(4096).map(|c| Ok(c.to_vec())).collect();
     let r = s
         .http
         .post(format!("{}/api/login", s.base))
@@ -284,11 +319,19 @@ async fn big_bodies_are_refused_before_they_are_read() {
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
-    // A JSON route takes a megabyte at most; a chunk upload takes a chunk.
-    let mut u = s.user("big@example.org").await;
-    let (st, v) = u.call(Method::POST, "/api/households", Some(json!({"name": "x".repeat((1 << 20) + 10)}))).await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    // A JSON route takes a megabyte at most.
+    let u = s.user("big@example.org").await;
+    let (st, v) = head_only(&s, "/api/households", (1 << 20) + 1, Some(&u)).await;
+    assert_eq!(st, 400, "{v}");
     assert!(v["message"].as_str().unwrap().starts_with("body: "), "{v}");
+    // Anonymous attempts are counted before their bodies are read: with the limit spent,
+    // the next one is refused as soon as its head arrives.
+    let tight = Server::start_local_with(|st| st.auth_attempts_per_minute = 2).await;
+    for _ in 0..2 {
+        assert_eq!(head_only(&tight, "/api/login", 8 << 20, None).await.0, 400);
+    }
+    let (st, v) = head_only(&tight, "/api/login", 100, None).await;
+    assert_eq!(st, 429, "{v}");
     // Every API answer, errors included, forbids sniffing and framing.
     for path in ["/api/health", "/api/nowhere", "/api/session"] {
         let r = s.http.get(format!("{}{path}", s.base)).send().await.unwrap();

@@ -24,6 +24,7 @@ async fn neighbour(s: &Server, i: u32, cell: h3o::CellIndex) {
         retention_bytes: 0,
         webhook_url: None,
         created_ms: s.now(),
+        webhook_secret: None,
     };
     s.state.db.insert_household(&h).await.unwrap();
     let chain = community::home_chain(cell).map(|c| u64::from(c) as i64);

@@ -161,6 +161,8 @@ async fn wrong_answers_are_refused_and_change_nothing(s: &Server) {
     c.ok(Method::GET, "/api/session", None).await;
 }
 
+/// Five failed answers lock this source out of the account, answered as a failed answer
+/// is (design/threat-model.md: only the guesser's own source is locked).
 async fn failed_answers_lock_the_account(s: &Server) {
     let mut key = SoftPasskey::new(true);
     passkey_user(s, "l@example.org", &mut key).await;
@@ -174,7 +176,8 @@ async fn failed_answers_lock_the_account(s: &Server) {
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
     }
     let (st, v) = c.call(Method::POST, "/api/login/passkey/start", None).await;
-    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "locked: {v}");
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "locked: {v}");
+    assert!(v["message"].as_str().unwrap().starts_with("credential: the passkey's answer does not verify"), "{v}");
     s.advance(15 * 60_000 + 1);
     let answer = assertion(&mut c, &mut key).await;
     c.ok(Method::POST, "/api/login/passkey/finish", Some(json!({"credential": answer}))).await;

@@ -13,6 +13,7 @@ async fn forward_only(db: &Db) {
         retention_bytes: 1 << 30,
         webhook_url: None,
         created_ms: 1,
+        webhook_secret: None,
     };
     db.insert_household(&h).await.unwrap();
     assert_eq!(db.roster(&h.id).await.unwrap(), None);

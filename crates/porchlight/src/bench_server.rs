@@ -71,6 +71,7 @@ async fn seed_people(db: &Db) -> Result<(String, String, String), Error> {
         retention_bytes: 0,
         webhook_url: None,
         created_ms: now,
+        webhook_secret: None,
     };
     db.insert_household(&h).await?;
     let (tid, secret) = (api::secrets::random_hex(16), api::secrets::random_hex(32));

@@ -92,6 +92,11 @@ pub struct ServerConfig {
     /// The bearer token Prometheus presents to read `/metrics` (16 to 256 characters;
     /// default none, and then `/metrics` answers nobody). Its counts are server-wide.
     pub metrics_token: Option<String>,
+    /// Let households' webhooks reach loopback, private and link-local addresses (default
+    /// false: public addresses only, so that a webhook cannot make the server reach what
+    /// only it can reach, such as a cloud's metadata service or a database on its network).
+    #[serde(default)]
+    pub webhook_allow_private: bool,
     /// The rules' text: from `posting_rules_file` once loaded.
     #[serde(skip, default = "default_rules")]
     pub posting_rules: String,
@@ -290,6 +295,7 @@ impl ServerConfig {
                 .map(|p| api::state::Cidr::parse(p).expect("checked when the config was parsed"))
                 .collect(),
             metrics_token: self.metrics_token.clone(),
+            webhook_allow_private: self.webhook_allow_private,
         }
     }
 

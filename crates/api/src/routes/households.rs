@@ -16,7 +16,9 @@ use crate::types::*;
 pub const PAIRING_MS: i64 = 10 * 60_000;
 const INVITATION_S_MAX: i64 = 14 * 86_400;
 
-async fn household_json(st: &AppState, h: Household) -> Result<HouseholdJson, base::Error> {
+/// The household as a member sees it; the webhook and its signing secret only for those
+/// who may change the settings.
+async fn household_json(st: &AppState, h: Household, settings: bool) -> Result<HouseholdJson, base::Error> {
     let cameras = st.db.cameras(&h.id).await?;
     Ok(HouseholdJson {
         id: h.id,
@@ -24,7 +26,8 @@ async fn household_json(st: &AppState, h: Household) -> Result<HouseholdJson, ba
         owner_id: h.owner_id,
         retention_days: h.retention_days,
         retention_bytes: h.retention_bytes,
-        webhook_url: h.webhook_url,
+        webhook_url: h.webhook_url.filter(|_| settings),
+        webhook_secret: h.webhook_secret.filter(|_| settings),
         cameras,
     })
 }
@@ -46,25 +49,19 @@ pub async fn create(
         retention_bytes: st.settings.default_retention_bytes,
         webhook_url: None,
         created_ms: st.now_ms(),
+        webhook_secret: None,
     };
     st.db.insert_household(&h).await?;
     st.auth_cache.clear();
-    Ok(Json(household_json(&st, h).await?))
+    Ok(Json(household_json(&st, h, true).await?))
 }
 
 #[utoipa::path(get, path = "/api/households/{household_id}", params(("household_id" = String, Path)), responses((status = 200, body = HouseholdJson), (status = 403, body = crate::error::ErrorBody)), tag = "households")]
 pub async fn get(State(st): State<AppState>, actor: Actor, Path(hid): Path<String>) -> ApiResult<Json<HouseholdJson>> {
-    actor.member(&st, &hid, Permission::View).await?;
+    let m = actor.member(&st, &hid, Permission::View).await?;
     let h = st.db.household(&hid).await?.ok_or_else(|| err!(NotFound, "household {hid}"))?;
-    Ok(Json(household_json(&st, h).await?))
-}
-
-fn check_webhook(u: &str) -> Result<(), base::Error> {
-    let parsed = url::Url::parse(u).map_err(|e| err!(InvalidArgument, "webhook_url: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || u.len() > 2048 {
-        bail!(InvalidArgument, "webhook_url: expected an http or https URL of at most 2048 bytes");
-    }
-    Ok(())
+    let settings = crate::auth::allows(m.role, Permission::Settings);
+    Ok(Json(household_json(&st, h, settings).await?))
 }
 
 #[utoipa::path(patch, path = "/api/households/{household_id}", params(("household_id" = String, Path)), request_body = PatchHousehold, responses((status = 200, body = HouseholdJson)), tag = "households")]
@@ -96,12 +93,15 @@ pub async fn patch(
         if w.is_empty() {
             h.webhook_url = None;
         } else {
-            check_webhook(&w)?;
+            crate::webhook::check_url(&w, st.settings.webhook_allow_private)?;
             h.webhook_url = Some(w);
         }
     }
+    if h.webhook_url.is_some() && (h.webhook_secret.is_none() || req.rotate_webhook_secret == Some(true)) {
+        h.webhook_secret = Some(random_hex(32));
+    }
     st.db.update_household(&h).await?;
-    Ok(Json(household_json(&st, h).await?))
+    Ok(Json(household_json(&st, h, true).await?))
 }
 
 #[utoipa::path(get, path = "/api/households/{household_id}/members", params(("household_id" = String, Path)), responses((status = 200, body = Vec<MemberJson>)), tag = "households")]

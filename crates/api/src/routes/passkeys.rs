@@ -163,7 +163,7 @@ pub async fn login_start(
     let (account, id_hash) = signing_in(actor)?;
     if locked_out(&st, ip, &account).await? {
         security(&st, Some(&account.id), "passkey_locked", ip, "").await?;
-        bail!(Unauthenticated, "passkey: the answer did not verify");
+        bail!(Unauthenticated, "credential: the passkey's answer does not verify");
     }
     let rp = relying_party(&st)?;
     let mut keys = Vec::new();
@@ -189,7 +189,7 @@ pub async fn login_finish(
     let (account, id_hash) = signing_in(actor)?;
     if locked_out(&st, ip, &account).await? {
         security(&st, Some(&account.id), "passkey_locked", ip, "").await?;
-        bail!(Unauthenticated, "passkey: the answer did not verify");
+        bail!(Unauthenticated, "credential: the passkey's answer does not verify");
     }
     let rp = relying_party(&st)?;
     let credential: PublicKeyCredential = parse(req.credential)?;

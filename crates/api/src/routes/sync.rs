@@ -383,7 +383,7 @@ pub async fn commit_event(
     }
     if created && req.notify.unwrap_or(true) {
         let _ = st.live.send(Live { household_id: d.household_id.clone(), event: json.clone() });
-        webhook(&st, &d.household_id, &json).await;
+        webhook(&st, &d.household_id, &json).await?;
     }
     Ok(Json(json))
 }
@@ -402,24 +402,15 @@ pub fn scoped_event_id(device_id: &str, id: &str) -> String {
     crypto::keys::hex(&h.finalize()[..16])
 }
 
-/// Posts the new event to the household's webhook in the background (three tries, 5 s
-/// timeout each). The payload is what the server already knows: no labels.
-async fn webhook(st: &AppState, household_id: &str, e: &EventJson) {
-    let Ok(Some(h)) = st.db.household(household_id).await else { return };
-    let Some(url) = h.webhook_url else { return };
-    let body = serde_json::json!({"household_id": household_id, "event": e});
-    let st = st.clone();
-    tokio::spawn(async move {
-        for attempt in 0..3u32 {
-            match st.http.post(&url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => return,
-                Ok(r) => tracing::warn!(%url, status = %r.status(), attempt, "webhook refused"),
-                Err(e) => tracing::warn!(%url, error = %e, attempt, "webhook failed"),
-            }
-            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
-        }
-        Metrics::add(&st.metrics.webhooks_failed, 1);
-    });
+/// Queues the new event for the household's webhook (`crate::webhook`). The payload is
+/// what the server already knows: no labels.
+async fn webhook(st: &AppState, household_id: &str, e: &EventJson) -> Result<(), base::Error> {
+    let Some(h) = st.db.household(household_id).await? else { return Ok(()) };
+    let (Some(url), Some(secret)) = (h.webhook_url, h.webhook_secret) else { return Ok(()) };
+    let body =
+        serde_json::to_vec(&serde_json::json!({"household_id": household_id, "event": e})).expect("events serialize");
+    st.webhooks.enqueue(st, crate::webhook::Delivery { url, secret, body });
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/households/{household_id}/events", params(("household_id" = String, Path), TimelineParams), responses((status = 200, body = Vec<EventJson>)), tag = "timeline")]

@@ -109,7 +109,12 @@ pub struct Household {
     pub retention_bytes: i64,
     pub webhook_url: Option<String>,
     pub created_ms: i64,
+    /// What the webhook's deliveries are signed with.
+    pub webhook_secret: Option<String>,
 }
+
+const HOUSEHOLD_COLS: &str =
+    "id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms, webhook_secret";
 
 fn household(r: &AnyRow) -> Household {
     Household {
@@ -120,6 +125,7 @@ fn household(r: &AnyRow) -> Household {
         retention_bytes: r.get(4),
         webhook_url: r.get(5),
         created_ms: r.get(6),
+        webhook_secret: r.get(7),
     }
 }
 
@@ -893,34 +899,32 @@ impl Db {
     }
 
     pub async fn household(&self, id: &str) -> Result<Option<Household>, Error> {
-        let r = sqlx::query(
-            "SELECT id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms FROM household WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err("reading a household"))?;
+        let r = sqlx::query(safe(format!("SELECT {HOUSEHOLD_COLS} FROM household WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a household"))?;
         Ok(r.as_ref().map(household))
     }
 
     pub async fn households(&self) -> Result<Vec<Household>, Error> {
-        let rows = sqlx::query(
-            "SELECT id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms FROM household ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err("listing households"))?;
+        let rows = sqlx::query(safe(format!("SELECT {HOUSEHOLD_COLS} FROM household ORDER BY id")))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing households"))?;
         Ok(rows.iter().map(household).collect())
     }
 
     pub async fn update_household(&self, h: &Household) -> Result<(), Error> {
         sqlx::query(
-            "UPDATE household SET name = $1, retention_days = $2, retention_bytes = $3, webhook_url = $4 WHERE id = $5",
+            "UPDATE household SET name = $1, retention_days = $2, retention_bytes = $3, webhook_url = $4, \
+             webhook_secret = $5 WHERE id = $6",
         )
         .bind(&h.name)
         .bind(h.retention_days)
         .bind(h.retention_bytes)
         .bind(h.webhook_url.clone())
+        .bind(h.webhook_secret.clone())
         .bind(&h.id)
         .execute(&self.pool)
         .await

@@ -51,7 +51,8 @@ CREATE TABLE household (
   retention_days BIGINT NOT NULL,
   retention_bytes BIGINT NOT NULL,
   webhook_url TEXT,
-  created_ms BIGINT NOT NULL
+  created_ms BIGINT NOT NULL,
+  webhook_secret TEXT
 );
 
 CREATE TABLE member (

@@ -51,3 +51,7 @@ CREATE INDEX sign_in_failure_updated ON sign_in_failure (updated_ms);
 -- for everyone.
 ALTER TABLE account DROP COLUMN failed_logins;
 ALTER TABLE account DROP COLUMN locked_until_ms;
+
+-- The key each household's webhook deliveries are signed with (HMAC-SHA256), made when a
+-- webhook is first set; the owner sees it in the household's settings.
+ALTER TABLE household ADD COLUMN webhook_secret TEXT;
