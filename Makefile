@@ -42,10 +42,17 @@ demo: testdata build
 
 ## Format, lint, and every test (unit, property, integration with real RTSP servers,
 ## the web app's component tests and its end-to-end tests in Debian's Chromium).
+## With ../shared/data present, the tests that fall back to generated footage without it
+## run a second time with it hidden, as in a user's fresh clone, so that CI proves both.
 test: testdata lint ui
 	cd ui && npm run --silent test
 	PORCHLIGHT_REQUIRE_MODELS=1 PORCHLIGHT_REQUIRE_SERVERS=1 PORCHLIGHT_REQUIRE_UI=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	@if [ -d $(SHARED_DATA) ]; then \
+	  echo "make test: again without $(SHARED_DATA), as a fresh clone has it"; \
+	  PORCHLIGHT_HIDE_SHARED_DATA=1 PORCHLIGHT_REQUIRE_MODELS=1 PORCHLIGHT_REQUIRE_SERVERS=1 PORCHLIGHT_REQUIRE_UI=1 \
+	    $(CARGO) test -p porchlight --test web_app --test events --test rtsp; \
+	fi
 
 lint: ui-deps
 	$(CARGO) fmt --all --check

@@ -21,6 +21,12 @@ ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
 [ -s "$out/front-sub.mp4" ] || ff -i "$out/front.mp4" -vf scale=640:360 -c:v libx264 -preset veryfast \
   -profile:v baseline -g 50 -keyint_min 50 -sc_threshold 0 -b:v 400k -pix_fmt yuv420p "$out/front-sub.mp4"
 
+# front-sub-loop: front-sub repeated for 5 minutes by stream copy: the camera the
+# neighbourhood and agency end-to-end tests record when ../shared/data is absent. Baseline
+# like a real sub-stream, so the agent's redaction decodes it (OpenH264 cannot decode the
+# B-frames of front-loop), exercising the same path as the real clip.
+[ -s "$out/front-sub-loop.mp4" ] || ff -stream_loop 14 -i "$out/front-sub.mp4" -c copy -movflags +faststart "$out/front-sub-loop.mp4"
+
 # The same for the real person clip in ../shared/data, when it is there: it is Main profile
 # with B-frames, like many cameras' main streams.
 person=../shared/data/one-by-one-person-detection.mp4

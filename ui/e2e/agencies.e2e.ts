@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, createAccount, launch, pair, repo, ringWhileRecording, scratch, shoot, startAgent, startRtsp, startServer, stopAll, waitFor } from './harness';
+import { bin, createAccount, doorCamera, launch, pair, ringWhileRecording, scratch, shoot, startAgent, startRtsp, startServer, stopAll, waitFor } from './harness';
 
 const PASSWORD = 'correct horse battery staple';
 const OPERATOR = 'operator@example.org';
@@ -128,8 +128,7 @@ describe('agencies', () => {
     const data = join(agentDir, 'data');
     mkdirSync(agentDir, { recursive: true });
     pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
-    const person = join(repo, 'testdata/generated/person-sub.mp4');
-    const rtsp = await startRtsp(agentDir, existsSync(person) ? person : join(repo, 'testdata/generated/front-loop.mp4'));
+    const rtsp = await startRtsp(agentDir, doorCamera());
     const http = await startAgent(agentDir, data, rtsp, 3);
     await ringWhileRecording(data, http, 5, 90_000);
     const hid = (await session(inside)).households[0]!.household_id;

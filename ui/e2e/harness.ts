@@ -2,7 +2,7 @@
 // killed at the end; and Chromium (Debian's) through playwright-core.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -66,6 +66,19 @@ export async function startServer(dir: string, extraConfig = ''): Promise<{ url:
 }
 
 /** tests/rtsp_server.py serving `file` at rtsp://127.0.0.1:PORT/cam. */
+/**
+ * The camera the neighbourhood and agency tests record: the real person clip's sub-stream
+ * when ../shared/data was there for `make testdata` (and PORCHLIGHT_HIDE_SHARED_DATA is not
+ * set, as `make test`'s second pass sets it), else the generated Baseline test pattern, which
+ * the agent's redaction decodes as it does a real sub-stream.
+ */
+export function doorCamera(): string {
+  const person = join(repo, 'testdata/generated/person-sub.mp4');
+  if (!process.env.PORCHLIGHT_HIDE_SHARED_DATA && existsSync(person)) return person;
+  console.log('NOTE: recording the generated test pattern (../shared/data absent or hidden)');
+  return join(repo, 'testdata/generated/front-sub-loop.mp4');
+}
+
 export async function startRtsp(dir: string, file: string): Promise<string> {
   const port = await freePort();
   start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/cam=${file}`], join(dir, 'rtsp.log'));

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import {
   createAccount,
+  doorCamera,
   freePort,
   launch,
   pair,
@@ -154,8 +155,7 @@ describe('the neighbourhood', () => {
     const data = join(agentDir, 'data');
     mkdirSync(agentDir, { recursive: true });
     pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
-    const person = join(repo, 'testdata/generated/person-sub.mp4');
-    const rtsp = await startRtsp(agentDir, existsSync(person) ? person : join(repo, 'testdata/generated/front-loop.mp4'));
+    const rtsp = await startRtsp(agentDir, doorCamera());
     const http = await startAgent(agentDir, data, rtsp, 3);
     // The person clip has 10 frames a second.
     await ringWhileRecording(data, http, 5, 90_000);

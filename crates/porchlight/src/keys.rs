@@ -376,6 +376,7 @@ pub fn trust(cmd: TrustCmd) -> Result<(), Error> {
             let Some(t) = sealing::load_trust(&layout)? else {
                 bail!(FailedPrecondition, "not paired: run `porchlight pair` first");
             };
+            println!("household:      {}", hex(&t.household_id));
             println!("pinned owner:   {}", t.pinned().fingerprint());
             println!("current owner:  {} ({:?})", t.owner().identity.fingerprint(), t.owner().label);
             match t.roster() {

@@ -66,8 +66,8 @@ fn events_snapshots_doorbell_sensor_and_mqtt() {
     // The real person clip's sub-stream when it is there; else the generated moving test
     // pattern (motion, no people).
     // (`make testdata` makes person-sub.mp4 only when ../shared/data is there.)
-    let person = repo_root().join("testdata/generated/person-sub.mp4");
-    let clip = if person.exists() { person } else { testdata("front-sub.mp4") };
+    let person = person_sub();
+    let clip = person.clone().unwrap_or_else(|| testdata("front-sub.mp4"));
     let token = "a-long-enough-token";
     let agent = Agent::start(
         dir.path(),

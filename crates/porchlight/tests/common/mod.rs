@@ -21,9 +21,26 @@ pub fn testdata(name: &str) -> PathBuf {
     p
 }
 
+/// `make test` runs the tests that use ../shared/data a second time with
+/// `PORCHLIGHT_HIDE_SHARED_DATA` set, as a user's fresh clone (which has none) would.
+pub fn shared_data_hidden() -> bool {
+    std::env::var_os("PORCHLIGHT_HIDE_SHARED_DATA").is_some()
+}
+
+/// The real person clip's sub-stream that `make testdata` makes from ../shared/data, unless
+/// it is absent or hidden.
+pub fn person_sub() -> Option<PathBuf> {
+    let p = repo_root().join("testdata/generated/person-sub.mp4");
+    (p.exists() && !shared_data_hidden()).then_some(p)
+}
+
 /// A clip from ../shared/data, or None (after saying so loudly) when it is absent.
 pub fn shared_data(name: &str) -> Option<PathBuf> {
     let p = repo_root().join("../shared/data").join(name);
+    if shared_data_hidden() {
+        eprintln!("SKIPPING: {} is hidden (PORCHLIGHT_HIDE_SHARED_DATA)", p.display());
+        return None;
+    }
     if p.exists() {
         Some(p)
     } else {
