@@ -186,7 +186,12 @@ describe('agencies', () => {
     await nav(inside, 'Requests').click();
     const card = inside.locator('li[data-request]');
     await card.waitFor();
-    expect(await card.textContent()).toMatch(/Cambridge Police asks about a burglary · case CB-2026-0412/);
+    // What happened, where and when, and the agency's verified number; never the case
+    // number or the investigator (design/agencies.md, "What a household sees").
+    const shown = (await card.textContent())!;
+    expect(shown).toMatch(/Cambridge Police asks about a burglary/);
+    expect(shown).toMatch(/the agency's verified number: \+44/);
+    expect(shown).not.toMatch(/CB-2026-0412|DC Patel|0199/);
     await card.getByRole('checkbox').first().check();
     expect(await card.getByLabel(/Blur people, faces and text/).isChecked()).toBe(true);
     const asked = Date.now();

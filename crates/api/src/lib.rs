@@ -41,6 +41,7 @@ pub async fn preload(st: &AppState) -> Result<(), base::Error> {
 }
 pub mod secrets;
 pub mod state;
+pub mod totp_keys;
 pub mod types;
 pub mod webauthn;
 pub mod webhook;

@@ -53,6 +53,9 @@ pub struct Settings {
     /// Let webhooks reach loopback, private and link-local addresses (an operator whose
     /// users' receivers are on the same network). Off: they reach public addresses only.
     pub webhook_allow_private: bool,
+    /// What TOTP secrets are sealed with at rest (a fresh key unless the binary loads the
+    /// server's own from outside the database).
+    pub totp_keys: Arc<crate::totp_keys::TotpKeys>,
 }
 
 /// An address range, `10.0.0.0/8` or `::1/128` (a bare address is a range of one).
@@ -114,6 +117,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             webhook_allow_private: false,
+            totp_keys: Arc::new(crate::totp_keys::TotpKeys::generate()),
         }
     }
 }

@@ -361,3 +361,29 @@ async fn metrics_need_the_operators_token() {
     let r = closed.http.get(format!("{}/metrics", closed.base)).bearer_auth(METRICS_TOKEN).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// The database never holds a TOTP secret in the clear: it holds it sealed with the
+/// server's TOTP key, bound to the account, and sign-in opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_secrets_are_sealed_at_rest() {
+    let s = Server::start_local().await;
+    let u = s.user("sealed@example.org").await;
+    let stored = s.state.db.account_by_email("sealed@example.org").await.unwrap().unwrap().totp_secret.unwrap();
+    assert!(api::totp_keys::is_sealed(&stored), "stored in the clear");
+    assert!(!stored.windows(u.totp.len()).any(|w| w == u.totp.as_slice()), "the secret is in the row");
+    let snap = s.snapshot().await;
+    let hex = crypto::keys::hex(&u.totp).to_uppercase();
+    assert!(!snap.tables["account"].iter().any(|r| r.to_uppercase().contains(&hex)));
+    assert_eq!(&s.state.settings.totp_keys.open(&u.account_id, &stored).unwrap()[..], u.totp.as_slice());
+    // A secret from before sealing existed is sealed by the pass the server runs at start.
+    s.state.db.replace_totp_secret(&u.account_id, &stored, &u.totp).await.unwrap();
+    assert_eq!(api::totp_keys::reseal(&s.state.db, &s.state.settings.totp_keys).await.unwrap(), 1);
+    let again = s.state.db.account_by_email("sealed@example.org").await.unwrap().unwrap().totp_secret.unwrap();
+    assert!(api::totp_keys::is_sealed(&again));
+    // And signing in with a code still works.
+    s.advance(30_000);
+    let (mut c, st, _) = login(&s, "sealed@example.org", "a long password").await;
+    assert_eq!(st, StatusCode::OK);
+    let code = format!("{:06}", api::secrets::totp_at(&u.totp, s.now() / 30_000));
+    c.ok(Method::POST, "/api/login/totp", Some(json!({"code": code}))).await;
+}

@@ -204,6 +204,12 @@ enum Cmd {
         #[arg(long)]
         reason: String,
     },
+    /// Seal every account's TOTP secret under a new key and drop the old one (the key file
+    /// `totp.key` in the server's data folder; stop the server first).
+    TotpKeyRotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Verify that the recording index and the segment files agree.
     Check {
         #[command(flatten)]
@@ -411,6 +417,10 @@ fn run(cmd: Cmd) -> Result<(), Error> {
         Cmd::LogKeyRotate { config, reason } => {
             let c = server::ServerConfig::load(config.as_deref())?;
             runtime()?.block_on(server::rotate_log_key(c, &reason))
+        }
+        Cmd::TotpKeyRotate { config } => {
+            let c = server::ServerConfig::load(config.as_deref())?;
+            runtime()?.block_on(server::rotate_totp_key(c))
         }
         Cmd::Check { data, deep } => check(&data.dir()?, deep),
         Cmd::Recordings { data, camera } => recordings(&data.dir()?, camera.as_deref()),

@@ -296,6 +296,8 @@ impl ServerConfig {
                 .collect(),
             metrics_token: self.metrics_token.clone(),
             webhook_allow_private: self.webhook_allow_private,
+            // `serve` loads the server's own (`totp_keys`).
+            totp_keys: std::sync::Arc::new(api::totp_keys::TotpKeys::generate()),
         }
     }
 
@@ -334,6 +336,59 @@ pub fn log_key(path: &std::path::Path) -> Result<api::log::LogKey, Error> {
     Ok(api::log::LogKey(std::sync::Arc::new(crypto::keys::IdentitySecret::from_bytes(&seed))))
 }
 
+/// The TOTP key file, in the data folder.
+pub const TOTP_KEY_FILE: &str = "totp.key";
+/// An environment variable that, when set, holds the TOTP key file's bytes in hex instead
+/// (for deployments that keep secrets out of the data folder).
+pub const TOTP_KEYS_ENV: &str = "PORCHLIGHT_TOTP_KEYS";
+
+/// The keys TOTP secrets are sealed with: from `PORCHLIGHT_TOTP_KEYS` when it is set, else
+/// from the data folder's `totp.key`, created (readable by this user only) on the first
+/// start. They are never in the database: a stolen database alone yields no second factor.
+pub fn totp_keys(data_dir: &Path) -> Result<api::totp_keys::TotpKeys, Error> {
+    if let Ok(hex) = std::env::var(TOTP_KEYS_ENV) {
+        let b = crypto::keys::unhex(hex.trim())
+            .ok_or_else(|| err!(InvalidArgument, "{TOTP_KEYS_ENV}: expected the key file's bytes in hex"))?;
+        return api::totp_keys::TotpKeys::parse(&b).map_err(|e| err!(InvalidArgument, "{TOTP_KEYS_ENV}: {}", e.msg()));
+    }
+    let path = data_dir.join(TOTP_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => {
+            api::totp_keys::TotpKeys::parse(&b).map_err(|e| err!(InvalidArgument, "{}: {}", path.display(), e.msg()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keys = api::totp_keys::TotpKeys::generate();
+            agent::sealing::create_secret_file(&path, &keys.encode())?;
+            tracing::info!(path = %path.display(), "created the key TOTP secrets are sealed with");
+            Ok(keys)
+        }
+        Err(e) => Err(Error::wrap(ErrorKind::Internal, format!("reading {}", path.display()), e)),
+    }
+}
+
+/// `porchlight totp-key-rotate`: a new key seals every TOTP secret; the old key is then
+/// dropped. The file first holds both, so a crash at any point leaves every secret
+/// openable, and the next start (or run) finishes.
+pub async fn rotate_totp_key(c: ServerConfig) -> Result<(), Error> {
+    if std::env::var_os(TOTP_KEYS_ENV).is_some() {
+        bail!(
+            FailedPrecondition,
+            "{TOTP_KEYS_ENV} is set: rotate the keys where you keep them, not in the data folder"
+        );
+    }
+    let (db, _) = open(&c).await?;
+    let path = c.data_dir.join(TOTP_KEY_FILE);
+    let old = totp_keys(&c.data_dir)?;
+    let both = old.rotated();
+    agent::sealing::replace_file(&path, &both.encode())?;
+    let n = api::totp_keys::reseal(&db, &both).await?;
+    let new = both.current_only();
+    agent::sealing::replace_file(&path, &new.encode())?;
+    println!("TOTP key rotated: {:?} -> {:?}; {n} secrets sealed anew", old.ids(), new.ids());
+    db.close().await;
+    Ok(())
+}
+
 async fn open(c: &ServerConfig) -> Result<(db::server::Db, blob::BlobStore), Error> {
     std::fs::create_dir_all(&c.data_dir)
         .err_kind(ErrorKind::Internal, || format!("creating {}", c.data_dir.display()))?;
@@ -350,6 +405,14 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     let mut settings = c.settings();
     settings.log_key = log_key(&c.data_dir.join(LOG_KEY_FILE))?;
     tracing::info!(key = %settings.log_key.0.public().fingerprint(), "transparency log key");
+    let totp = totp_keys(&c.data_dir)?;
+    // Secrets stored before sealing existed, or left under an older key by an interrupted
+    // rotation, are sealed under the current key before anyone signs in.
+    let resealed = api::totp_keys::reseal(&db, &totp).await?;
+    if resealed > 0 {
+        tracing::info!(accounts = resealed, "sealed TOTP secrets under the current key");
+    }
+    settings.totp_keys = std::sync::Arc::new(totp);
     let st = api::AppState::new(db.clone(), blobs.clone(), settings, api::system_clock());
     let listener = tokio::net::TcpListener::bind(&c.listen)
         .await

@@ -547,3 +547,45 @@ fn the_owners_mode_reaches_the_agent_at_once_and_decides_what_it_records() {
     assert_eq!(st, 400);
     agent.stop_with(libc::SIGTERM);
 }
+
+/// `porchlight totp-key-rotate` seals every TOTP secret under a new key and drops the old
+/// one; sign-in with a code works before and after, and the old key opens nothing new.
+#[test]
+fn the_totp_key_rotates_and_sign_in_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = ServerProc::start_on(&dir.path().join("server"), port);
+    let mut w = Web::new(&server.url);
+    let r =
+        w.ok("POST", "/api/signup", Some(serde_json::json!({"email": "t@example.org", "password": "a long password"})));
+    w.csrf = r["csrf"].as_str().map(str::to_owned);
+    let secret = api::secrets::base32_rfc4648_decode(r["totp_secret"].as_str().unwrap()).unwrap();
+    let code = |step_offset: i64| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        format!("{:06}", api::secrets::totp_at(&secret, now / 30_000 + step_offset))
+    };
+    w.ok("POST", "/api/totp/confirm", Some(serde_json::json!({"code": code(0)})));
+    server.kill9();
+    let key_file = server.data_dir.join("totp.key");
+    let before = std::fs::read(&key_file).unwrap();
+    let (ok, out) = porchlight(&["totp-key-rotate", "--config", server.config.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 secrets sealed anew"), "{out}");
+    let after = std::fs::read(&key_file).unwrap();
+    assert_ne!(before, after);
+    assert_eq!(after.len(), 6 + 40, "the old key is dropped");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    // The database file holds no secret in the clear.
+    let db = std::fs::read(server.data_dir.join("server.db")).unwrap();
+    assert!(!db.windows(secret.len()).any(|w| w == secret.as_slice()));
+
+    let server = ServerProc::start_on(&dir.path().join("server"), port);
+    let mut w = Web::new(&server.url);
+    let r =
+        w.ok("POST", "/api/login", Some(serde_json::json!({"email": "t@example.org", "password": "a long password"})));
+    w.csrf = r["csrf"].as_str().map(str::to_owned);
+    // The confirming code's step is used up; the next one signs in.
+    w.ok("POST", "/api/login/totp", Some(serde_json::json!({"code": code(1)})));
+    w.ok("GET", "/api/session", None);
+}

@@ -137,7 +137,8 @@ pub async fn signup(
     let mut totp = [0u8; secrets::TOTP_SECRET_BYTES];
     crypto::random_bytes(&mut totp);
     let id = random_hex(16);
-    st.db.insert_account(&id, &email, &hash, &totp, st.now_ms()).await?;
+    let sealed = st.settings.totp_keys.seal(&id, &totp)?;
+    st.db.insert_account(&id, &email, &hash, &sealed, st.now_ms()).await?;
     security(&st, Some(&id), "signup", ip, "").await?;
     let (cookie, csrf) = new_session(&st, &id, false).await?;
     let reply = SignUpReply {
@@ -180,8 +181,9 @@ async fn second_factor(
     confirm: bool,
 ) -> Result<(), base::Error> {
     let now = st.now_ms();
-    let secret = account.totp_secret.as_deref().ok_or_else(|| err!(Internal, "account has no TOTP secret"))?;
-    let step = secrets::totp_match(secret, code, now);
+    let sealed = account.totp_secret.as_deref().ok_or_else(|| err!(Internal, "account has no TOTP secret"))?;
+    let secret = st.settings.totp_keys.open(&account.id, sealed)?;
+    let step = secrets::totp_match(&secret, code, now);
     let fresh = match step {
         Some(s) => st.db.use_totp_step(&account.id, s, confirm).await?,
         None => false,
@@ -285,7 +287,9 @@ pub async fn login(
     }
     let next = factors.first().cloned().unwrap_or_else(|| "enrol".to_owned());
     let totp_url = match (&account.totp_secret, factors.is_empty()) {
-        (Some(secret), true) => Some(secrets::otpauth_url(&account.email, secret)),
+        (Some(sealed), true) => {
+            Some(secrets::otpauth_url(&account.email, &st.settings.totp_keys.open(&account.id, sealed)?))
+        }
         _ => None,
     };
     Ok((AppendHeaders([(SET_COOKIE, cookie)]), Json(SignInReply { next, factors, csrf, totp_url })))

@@ -436,6 +436,28 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Every account's stored TOTP secret (sealed, or plain from before sealing existed).
+    pub async fn totp_secrets(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let rows = sqlx::query("SELECT id, totp_secret FROM account WHERE totp_secret IS NOT NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing TOTP secrets"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Replaces an account's stored TOTP secret if it is still `old`; false otherwise.
+    pub async fn replace_totp_secret(&self, account_id: &str, old: &[u8], new: &[u8]) -> Result<bool, Error> {
+        let n = sqlx::query("UPDATE account SET totp_secret = $1 WHERE id = $2 AND totp_secret = $3")
+            .bind(new.to_vec())
+            .bind(account_id)
+            .bind(old.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("replacing a TOTP secret"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Counts a failed sign-in step of `account_id` from `source`; from `lock_after`
     /// failures that source is locked out of that account until `now_ms + lock_ms` (and
     /// starts counting afresh). Other sources are not affected. Returns the failures
