@@ -144,6 +144,46 @@ impl FromRequestParts<AppState> for Actor {
 }
 
 /// Splits `plt_<id>_<secret>` into the id (32 hex digits) and the secret.
+/// The client's address: the peer's, or, when the peer is one of the `trusted` proxies,
+/// the address it forwarded: the rightmost address in `Forwarded` (RFC 7239) or else
+/// `X-Forwarded-For` that is not itself a trusted proxy. From any other peer those headers
+/// are ignored, so that nobody chooses the address they are counted under.
+pub fn forwarded_client(
+    peer: std::net::IpAddr,
+    trusted: &[crate::state::Cidr],
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = if let Some(v) = headers.get("forwarded").and_then(|v| v.to_str().ok()) {
+        v.split(',')
+            .flat_map(|hop| hop.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .filter(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+            .filter_map(|(_, v)| forwarded_for(v.trim()))
+            .collect()
+    } else if let Some(v) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        v.split(',').filter_map(|a| a.trim().parse::<IpAddr>().ok()).collect()
+    } else {
+        Vec::new()
+    };
+    forwarded.iter().rev().map(|ip| ip.to_canonical()).find(|ip| !is_trusted(*ip)).unwrap_or(peer)
+}
+
+/// A `for=` value of a `Forwarded` header: `192.0.2.1`, `"192.0.2.1:8080"`,
+/// `"[2001:db8::1]:443"`; `unknown` and obfuscated names are no address.
+fn forwarded_for(v: &str) -> Option<std::net::IpAddr> {
+    let v = v.trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split_once(']').and_then(|(a, _)| a.parse().ok());
+    }
+    v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(a, _)| a.parse().ok()))
+}
+
 pub fn parse_token(tok: &str) -> Option<(&str, &str)> {
     let (id, secret) = tok.strip_prefix("plt_")?.split_once('_')?;
     (id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()) && !secret.is_empty()).then_some((id, secret))
@@ -250,6 +290,32 @@ pub fn denied(what: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let proxies =
+            [crate::state::Cidr::parse("127.0.0.1").unwrap(), crate::state::Cidr::parse("10.0.0.0/8").unwrap()];
+        let check = |peer: &str, name: &'static str, value: &str, want: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_str(value).unwrap());
+            assert_eq!(
+                forwarded_client(peer.parse().unwrap(), &proxies, &h),
+                want.parse::<std::net::IpAddr>().unwrap(),
+                "{peer} {name}: {value}"
+            );
+        };
+        check("127.0.0.1", "x-forwarded-for", "203.0.113.7", "203.0.113.7");
+        // The client may put anything first; the rightmost untrusted hop counts.
+        check("127.0.0.1", "x-forwarded-for", "1.2.3.4, 203.0.113.7, 10.1.1.1", "203.0.113.7");
+        check("127.0.0.1", "forwarded", "for=1.2.3.4, for=\"[2001:db8::1]:443\";proto=https", "2001:db8::1");
+        check("127.0.0.1", "forwarded", "for=\"198.51.100.2:8080\"", "198.51.100.2");
+        check("127.0.0.1", "forwarded", "for=unknown", "127.0.0.1");
+        check("127.0.0.1", "x-forwarded-for", "garbage, 10.0.0.9", "127.0.0.1");
+        // From anyone else, the headers are ignored.
+        check("198.51.100.9", "x-forwarded-for", "203.0.113.7", "198.51.100.9");
+        check("::ffff:127.0.0.1", "x-forwarded-for", "203.0.113.7", "203.0.113.7");
+    }
 
     #[test]
     fn role_table() {

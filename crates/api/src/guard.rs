@@ -66,8 +66,39 @@ pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Resp
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     };
+    if (resp.status().is_client_error() || resp.status().is_server_error()) && !is_json(&resp) {
+        resp = json_error(resp);
+    }
     security_headers(&mut resp);
     resp
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// An error that something other than a handler made (the router's "method not allowed",
+/// a body that failed to read) gets the one error body too, so every error a client sees
+/// is JSON with a kind and a message.
+fn json_error(resp: Response) -> Response {
+    let status = resp.status();
+    let (kind, message) = match status.as_u16() {
+        405 => ("invalid_argument", "method: this path does not take that method".to_owned()),
+        413 => ("invalid_argument", "body: too large for this endpoint".to_owned()),
+        415 => ("invalid_argument", "content-type: expected application/json".to_owned()),
+        s if s >= 500 => ("internal", "the server failed; the failure is in its log".to_owned()),
+        _ => ("invalid_argument", format!("request: {}", status.canonical_reason().unwrap_or("refused"))),
+    };
+    let mut out = (status, axum::Json(crate::error::ErrorBody { error: kind.to_owned(), message })).into_response();
+    for (k, v) in resp.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 fn check(st: &AppState, req: Request, limit: BodyLimit, credential: bool) -> Result<Request, ApiError> {

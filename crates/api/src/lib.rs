@@ -209,10 +209,43 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(responses::export))
 }
 
-/// The OpenAPI document of every route the router serves (the router and the document
-/// are built together, so neither can miss a route).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The OpenAPI document of every route the router serves, as JSON (the router and the
+/// document are built together, so neither can miss a route). Every operation also lists
+/// the error statuses any request can meet before or around its handler (a bad or too
+/// large body, no or the wrong credentials, an unknown id, a conflict, a limit, a busy
+/// database), each with the one error body.
+pub fn openapi_json() -> String {
+    document_common_errors(&api_router().split_for_parts().1)
+}
+
+fn document_common_errors(doc: &utoipa::openapi::OpenApi) -> String {
+    let mut v = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    let common = [
+        ("400", "the request is malformed or out of bounds; `message` names the field"),
+        ("401", "not signed in, or the credentials are wrong"),
+        ("403", "signed in, but not allowed"),
+        ("404", "no such thing for this caller"),
+        ("409", "it conflicts with the current state"),
+        ("429", "a limit was reached; try again later"),
+        ("503", "the server is busy; try again"),
+    ];
+    if let Some(paths) = v["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(ops) = item.as_object_mut() else { continue };
+            for op in ops.values_mut() {
+                let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else { continue };
+                for (code, why) in common {
+                    responses.entry(code).or_insert_with(|| {
+                        serde_json::json!({
+                            "description": why,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                        })
+                    });
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&v).expect("JSON serializes")
 }
 
 /// Unknown `/api/…` paths get a JSON 404 like every other error.
@@ -222,7 +255,7 @@ async fn not_found() -> error::ApiError {
 
 pub fn router(st: AppState) -> Router {
     let (router, doc) = api_router().split_for_parts();
-    let json = doc.to_pretty_json().expect("the OpenAPI document serializes");
+    let json = document_common_errors(&doc);
     router
         .route(
             "/api/openapi.json",

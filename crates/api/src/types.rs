@@ -15,13 +15,36 @@ pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
 
 pub fn check_text(field: &str, s: &str, min: usize, max: usize) -> Result<(), Error> {
     let n = s.chars().count();
-    if n < min || s.len() > max {
+    if n < min || n > max {
         bail!(InvalidArgument, "{field}: expected {min} to {max} characters, got {n}");
     }
+    check_chars(field, s)
+}
+
+/// Like [`check_text`] for names whose limit is in bytes of UTF-8 (a camera's name, which
+/// the sealed object format bounds in bytes).
+pub fn check_text_bytes(field: &str, s: &str, min: usize, max: usize) -> Result<(), Error> {
+    if s.len() < min || s.len() > max {
+        bail!(InvalidArgument, "{field}: expected {min} to {max} bytes of UTF-8, got {}", s.len());
+    }
+    check_chars(field, s)
+}
+
+/// No control characters, and none of Unicode's bidirectional controls, which can make a
+/// name read differently from what it is (a right-to-left override turning "gpj.exe" into
+/// "exe.jpg").
+pub fn check_chars(field: &str, s: &str) -> Result<(), Error> {
     if s.chars().any(char::is_control) {
         bail!(InvalidArgument, "{field}: control characters are not allowed");
     }
+    if s.chars().any(is_bidi_control) {
+        bail!(InvalidArgument, "{field}: bidirectional control characters (which can disguise text) are not allowed");
+    }
     Ok(())
+}
+
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -376,6 +399,7 @@ impl From<db::server::Event> for EventJson {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineParams {
     pub camera: Option<String>,
@@ -390,6 +414,7 @@ pub struct TimelineParams {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitParams {
     /// 1 to 1000, default 200.
@@ -492,6 +517,7 @@ pub struct StoredSettings {
 }
 
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitParams {
     /// The roster serial the agent holds (absent: none).
@@ -601,6 +627,7 @@ pub struct PreparedJson {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MediaParams {
     /// photo (a JPEG without metadata) or clip (an MP4 the household's agent prepared).
@@ -692,6 +719,7 @@ pub struct PostJson {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FeedParams {
     /// 200 to 8000 metres around the household's home cell; default 2000.

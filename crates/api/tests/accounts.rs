@@ -208,6 +208,33 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         assert!(v["message"].as_str().unwrap().contains(field), "{v}");
         assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "a refused PATCH changed something");
     }
+    // Names count characters, and refuse the controls that make text read otherwise.
+    let (st, v) = u.call(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"name": "é".repeat(64)}))).await;
+    assert_eq!(st, StatusCode::OK, "64 characters of two bytes each: {v}");
+    for (name, want) in [
+        ("é".repeat(65), "name: expected 1 to 64 characters, got 65"),
+        ("photo\u{202E}gpj.exe".to_owned(), "name: bidirectional control characters"),
+        ("a\u{2066}b".to_owned(), "name: bidirectional control characters"),
+    ] {
+        let before = s.snapshot().await;
+        let (st, v) = u.call(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"name": name}))).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["message"].as_str().unwrap().starts_with(want), "{v}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new());
+    }
+    u.ok(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"name": "Home"}))).await;
+    // Retention is for the household's cameras only.
+    let before = s.snapshot().await;
+    let (st, v) = u
+        .call(
+            Method::PUT,
+            &format!("/api/households/{hid}/cameras/nosuch/retention"),
+            Some(json!({"retention_days": 7})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    assert!(v["message"].as_str().unwrap().starts_with("camera:"), "{v}");
+    assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new());
     // Nothing changed: the name from the failed request that also had a good field stays.
     let h = u.ok(Method::GET, &format!("/api/households/{hid}"), None).await;
     assert_eq!((h["name"].as_str(), h["retention_days"].as_i64()), (Some("Home"), Some(30)));
@@ -217,6 +244,9 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         (json!({"role": "guest", "window_until_ms": 1}), "window_until_ms: must be in the future"),
         (json!({"role": "full", "window_until_ms": 1}), "window_from_ms:"),
         (json!({"role": "standard", "expires_in_s": 5}), "expires_in_s:"),
+        (json!({"role": "guest", "window_until_ms": i64::MAX}), "window_until_ms: a guest's access lasts at most"),
+        (json!({"role": "limited", "window_from_ms": i64::MIN}), "window_from_ms: expected a time within 100 years"),
+        (json!({"role": "limited", "window_until_ms": i64::MAX}), "window_until_ms: expected a time within 100 years"),
     ] {
         let before = s.snapshot().await;
         let (st, v) = u.call(Method::POST, &format!("/api/households/{hid}/invitations"), Some(body)).await;

@@ -455,3 +455,44 @@ async fn home_of_stranger(s: &Server) -> Client {
     let h = home(s, "stranger@example.org").await;
     h.owner
 }
+
+/// The document says where each parameter goes (a query parameter documented as a path
+/// parameter is one schemathesis never varies), and every operation lists the error
+/// statuses any request can meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_places_every_parameter() {
+    let s = Server::start_local().await;
+    let doc: Value = s.http.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    let mut problems = Vec::new();
+    let mut queries = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let in_path: BTreeSet<String> =
+            path.split('{').skip(1).map(|p| p.split('}').next().unwrap().to_owned()).collect();
+        for (method, op) in ops.as_object().unwrap() {
+            let mut declared = BTreeSet::new();
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap().to_owned();
+                match p["in"].as_str().unwrap() {
+                    "path" if !in_path.contains(&name) => {
+                        problems.push(format!("{method} {path}: {name} is not in the path"));
+                    }
+                    "path" => {
+                        declared.insert(name);
+                    }
+                    "query" => queries += 1,
+                    _ => {}
+                }
+            }
+            if declared != in_path {
+                problems.push(format!("{method} {path}: path parameters {declared:?}, the path has {in_path:?}"));
+            }
+            for code in ["400", "401", "403", "404", "429"] {
+                if op["responses"][code].is_null() {
+                    problems.push(format!("{method} {path}: no {code} documented"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(queries >= 20, "only {queries} query parameters documented");
+}

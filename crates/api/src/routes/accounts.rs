@@ -26,42 +26,11 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// The client's address: the peer's, or, when the peer is one of the configured trusted
-/// proxies, the address it forwarded: the rightmost address in `Forwarded` (RFC 7239) or
-/// else `X-Forwarded-For` that is not itself a trusted proxy. From any other peer those
-/// headers are ignored, so that nobody chooses the address they are counted under.
+/// The client's address (`crate::auth::forwarded_client` with the configured proxies).
 pub(crate) fn client_ip(st: &AppState, ext: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> IpAddr {
-    let peer = ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let trusted = |ip: IpAddr| st.settings.trusted_proxies.iter().any(|c| c.contains(ip));
-    if !trusted(peer) {
-        return peer;
-    }
-    let forwarded: Vec<IpAddr> = if let Some(v) = headers.get("forwarded").and_then(|v| v.to_str().ok()) {
-        v.split(',')
-            .flat_map(|hop| hop.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .filter(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-            .filter_map(|(_, v)| forwarded_for(v.trim()))
-            .collect()
-    } else if let Some(v) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        v.split(',').filter_map(|a| a.trim().parse::<IpAddr>().ok()).collect()
-    } else {
-        Vec::new()
-    };
-    forwarded.iter().rev().map(|ip| ip.to_canonical()).find(|ip| !trusted(*ip)).unwrap_or(peer)
-}
-
-/// A `for=` value of a `Forwarded` header: `192.0.2.1`, `"192.0.2.1:8080"`,
-/// `"[2001:db8::1]:443"`; `unknown` and obfuscated names are no address.
-fn forwarded_for(v: &str) -> Option<IpAddr> {
-    let v = v.trim_matches('"');
-    if let Some(rest) = v.strip_prefix('[') {
-        return rest.split_once(']').and_then(|(a, _)| a.parse().ok());
-    }
-    v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(a, _)| a.parse().ok()))
+    let peer =
+        ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    crate::auth::forwarded_client(peer, &st.settings.trusted_proxies, headers)
 }
 
 /// Whom sign-in failures and attempts are counted against: an IPv4 address, or an IPv6

@@ -15,6 +15,10 @@ use crate::types::*;
 /// How long an agent has to use a pairing token.
 pub const PAIRING_MS: i64 = 10 * 60_000;
 const INVITATION_S_MAX: i64 = 14 * 86_400;
+/// A guest's access lasts at most this long.
+const GUEST_MS_MAX: i64 = 366 * 86_400_000;
+/// How far from now a member's window may start or end.
+const WINDOW_MS_SPAN_MAX: i64 = 100 * 366 * 86_400_000;
 
 /// The household as a member sees it; the webhook and its signing secret only for those
 /// who may change the settings.
@@ -168,6 +172,9 @@ pub async fn invite(
             if until <= now {
                 bail!(InvalidArgument, "window_until_ms: must be in the future");
             }
+            if until > now.saturating_add(GUEST_MS_MAX) {
+                bail!(InvalidArgument, "window_until_ms: a guest's access lasts at most a year from now");
+            }
             (Some(now), Some(until))
         }
         Role::Limited => (Some(req.window_from_ms.unwrap_or(now)), req.window_until_ms),
@@ -182,6 +189,14 @@ pub async fn invite(
         && u <= f
     {
         bail!(InvalidArgument, "window_until_ms: must be after window_from_ms");
+    }
+    // Windows are times, not sentinels: within a century of now either way.
+    for (field, t) in [("window_from_ms", from), ("window_until_ms", until)] {
+        if let Some(t) = t
+            && t.saturating_sub(now).saturating_abs() > WINDOW_MS_SPAN_MAX
+        {
+            bail!(InvalidArgument, "{field}: expected a time within 100 years of now, in ms since 1970");
+        }
     }
     let token = random_hex(16);
     let expires_ms = now + expires_s * 1000;
@@ -348,7 +363,17 @@ pub async fn set_camera_retention(
     Json(req): Json<CameraRetention>,
 ) -> ApiResult<Json<Vec<CameraRetentionJson>>> {
     actor.member(&st, &hid, Permission::Settings).await?;
-    check_text("camera", &camera, 1, crypto::object::CAMERA_BYTES_MAX)?;
+    check_text_bytes("camera", &camera, 1, crypto::object::CAMERA_BYTES_MAX)?;
+    // A camera of the household: one with stored events, or one its agents report.
+    let reported = st
+        .camera_status
+        .lock()
+        .expect("status lock")
+        .values()
+        .any(|r| r.household_id == hid && r.cameras.iter().any(|c| c.camera == camera));
+    if !reported && !st.db.cameras(&hid).await?.contains(&camera) {
+        bail!(NotFound, "camera: this household has no camera {camera:?} (none of its events or agents names it)");
+    }
     let limits = match (req.retention_days, req.retention_bytes) {
         (None, None) => None,
         (d, b) => {

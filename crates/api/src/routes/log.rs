@@ -56,6 +56,7 @@ pub struct LogEntriesJson {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntriesParams {
     /// The first index.
@@ -65,6 +66,7 @@ pub struct EntriesParams {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionParams {
     pub index: u64,
@@ -73,6 +75,7 @@ pub struct InclusionParams {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyParams {
     pub from: u64,

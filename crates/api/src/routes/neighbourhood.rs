@@ -421,6 +421,12 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), base::Error> {
     if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         base::bail!(InvalidArgument, "{field}: control characters other than line breaks and tabs are not allowed");
     }
+    if text.chars().any(crate::types::is_bidi_control) {
+        base::bail!(
+            InvalidArgument,
+            "{field}: bidirectional control characters (which can disguise text) are not allowed"
+        );
+    }
     Ok(())
 }
 

@@ -140,7 +140,7 @@ pub async fn device_status(
     }
     let now = st.now_ms();
     for (i, c) in req.cameras.iter().enumerate() {
-        check_text(&format!("cameras[{i}].camera"), &c.camera, 1, crypto::object::CAMERA_BYTES_MAX)?;
+        check_text_bytes(&format!("cameras[{i}].camera"), &c.camera, 1, crypto::object::CAMERA_BYTES_MAX)?;
         if !CAMERA_STATES.contains(&c.state.as_str()) {
             bail!(InvalidArgument, "cameras[{i}].state: expected one of {CAMERA_STATES:?}, got {:?}", c.state);
         }
@@ -422,7 +422,7 @@ pub async fn timeline(
 ) -> ApiResult<Response> {
     let m = actor.member(&st, &hid, Permission::View).await?;
     if let Some(c) = &q.camera {
-        check_text("camera", c, 1, crypto::object::CAMERA_BYTES_MAX)?;
+        check_text_bytes("camera", c, 1, crypto::object::CAMERA_BYTES_MAX)?;
     }
     let descending = match q.order.as_deref() {
         None | Some("asc") => false,
