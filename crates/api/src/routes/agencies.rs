@@ -540,6 +540,7 @@ pub async fn create_request(
         window_until_ms: until,
         created_ms: now,
         expires_ms: req.expires_ms,
+        // Both counted and assigned in the insert's transaction.
         households_offered: 0,
         log_index: 0,
         expired_log_index: None,

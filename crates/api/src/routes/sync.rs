@@ -383,7 +383,10 @@ pub async fn commit_event(
     }
     if created && req.notify.unwrap_or(true) {
         let _ = st.live.send(Live { household_id: d.household_id.clone(), event: json.clone() });
-        webhook(&st, &d.household_id, &json).await?;
+        // The event is stored; a webhook that cannot be queued does not undo that.
+        if let Err(e) = webhook(&st, &d.household_id, &json).await {
+            tracing::warn!(household = %d.household_id, "webhook: {e}");
+        }
     }
     Ok(Json(json))
 }
