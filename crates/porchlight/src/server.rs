@@ -570,9 +570,11 @@ mod tests {
         let text = include_str!("../../../porchlight-server.example.toml");
         let c = ServerConfig::parse(text).unwrap();
         let d = ServerConfig::parse("").unwrap();
-        // The log key is made per server (in its data folder), so it is not a default.
+        // The log and TOTP keys are made per server (in its data folder), so they are not
+        // defaults.
         let (mut cs, ds) = (c.settings(), d.settings());
         cs.log_key = ds.log_key.clone();
+        cs.totp_keys = ds.totp_keys.clone();
         assert_eq!(format!("{cs:?}"), format!("{ds:?}"));
         assert_eq!((c.listen, c.data_dir), (d.listen, d.data_dir));
     }
