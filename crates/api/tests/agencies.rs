@@ -286,7 +286,8 @@ async fn suite(s: &Server) {
     // Moving out, the household still has the request it was offered while inside.
     let o = far.owner.ok(Method::GET, &format!("/api/households/{}/footage-requests", far.household), None).await;
     assert_eq!(o.as_array().unwrap().len(), 1, "{o}");
-    // Two moves in 30 days after the first setting; a third is refused and changes nothing.
+    // Two moves in 30 days (the first setting is not one); a third is refused and changes
+    // nothing.
     let before = s.snapshot().await;
     let (st, v) = far
         .owner

@@ -44,7 +44,8 @@ async fn the_owner_seals_settings_and_waiting_agents_wake() {
     let (st, _) = mine.device.call(Method::GET, "/api/device/settings", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let w = mine.device.ok(Method::GET, "/api/device/wait?settings=3&wait_ms=0", None).await;
-    assert_eq!(w, json!({"roster": null, "settings": null, "live": []}));
+    assert_eq!((&w["roster"], &w["settings"], &w["live"]), (&json!(null), &json!(null), &json!([])), "{w}");
+    assert_eq!(w["live_epoch"].as_str().unwrap().len(), 16, "{w}");
     let (st, e) = mine.device.call(Method::GET, "/api/device/wait?wait_ms=26000", None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     assert!(e["message"].as_str().unwrap().contains("wait_ms"), "{e}");
@@ -77,7 +78,7 @@ async fn the_owner_seals_settings_and_waiting_agents_wake() {
     let r = mine.owner.ok(Method::PUT, &path, Some(json!({"settings": good}))).await;
     assert_eq!(r["serial"], 1);
     let woke = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
-    assert_eq!(woke, json!({"roster": null, "settings": 1, "live": []}));
+    assert_eq!((&woke["roster"], &woke["settings"], &woke["live"]), (&json!(null), &json!(1), &json!([])), "{woke}");
 
     // Stored as sent; the agent opens it, the server has nothing to open it with.
     let (st, e) = mine.owner.call(Method::PUT, &path, Some(json!({"settings": good}))).await;

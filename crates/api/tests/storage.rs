@@ -397,6 +397,59 @@ async fn sweeps_suite(s: &Server) {
     }
 }
 
+/// PostgreSQL runs transactions side by side (read committed): a deletion that found no
+/// other reference to a chunk while an upload was adding one must not doom it, or the
+/// collector would delete a blob the new object names. The upload's transaction is played
+/// by hand here: it locks the chunk's row as `insert_object` does, the deletion runs
+/// meanwhile, then the upload adds its reference and commits.
+async fn doom_race_suite(s: &Server) {
+    use sqlx::Row;
+    let mut home = home(s, "race@example.org").await;
+    let e = event(&home, "porch", s.now(), s.now() + 1000).await;
+    let clip = e["clip_object"].as_str().unwrap().to_owned();
+    let pool = s.state.db.pool();
+    let hash: String = sqlx::query("SELECT hash FROM object_chunk WHERE object_id = $1 ORDER BY seq LIMIT 1")
+        .bind(&clip)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0);
+    let mut upload = pool.begin().await.unwrap();
+    sqlx::query("UPDATE chunk SET size_bytes = size_bytes WHERE hash = $1")
+        .bind(&hash)
+        .execute(&mut *upload)
+        .await
+        .unwrap();
+    let path = format!("/api/events/{}", e["id"].as_str().unwrap());
+    let deletion = tokio::spawn(async move { home.owner.call(Method::DELETE, &path, None).await });
+    // Give the deletion time to reach the chunk (were it quicker than this, it would see
+    // the reference and the test could not fail either way).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let other = "f".repeat(32);
+    sqlx::query(
+        "INSERT INTO object (id, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms) \
+         SELECT $1, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms FROM object WHERE id = $2",
+    )
+    .bind(&other)
+    .bind(&clip)
+    .execute(&mut *upload)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO object_chunk (object_id, seq, hash) VALUES ($1, 0, $2)")
+        .bind(&other)
+        .bind(&hash)
+        .execute(&mut *upload)
+        .await
+        .unwrap();
+    upload.commit().await.unwrap();
+    let (st, v) = deletion.await.unwrap();
+    assert!(st.is_success(), "{v}");
+    let doomed =
+        sqlx::query("SELECT 1 FROM doomed_chunk WHERE hash = $1").bind(&hash).fetch_optional(pool).await.unwrap();
+    assert!(doomed.is_none(), "a chunk the new object names was doomed");
+    assert!(s.state.db.chunk_size(&hash).await.unwrap().is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_on_sqlite_and_a_local_folder() {
     let s = Server::start_local().await;
@@ -421,6 +474,7 @@ async fn storage_on_postgresql_and_s3() {
         secret_access_key: "test".into(),
     };
     let s = Server::start(&url, &loc, None).await;
+    doom_race_suite(&s).await;
     sweeps_suite(&s).await;
     altered_bodies_suite(&s).await;
     storage_suite(&s).await;

@@ -207,10 +207,10 @@ pub enum HomeSet {
 
 impl Db {
     /// Sets the household's home: its cells at resolutions 8, 7, 6 and 5 (`cells`, finest
-    /// first) and the exact point sealed for the household's own keys. Setting it the first
-    /// time and each move to another cell is a row of `home_move`; a move is refused (and
-    /// nothing changes) when the household moved `moves_max` times in the `window_ms`
-    /// before `now_ms`. Saving the same cell again (a new sealed point) is not a move.
+    /// first) and the exact point sealed for the household's own keys. Each move to another
+    /// cell is a row of `home_move`; a move is refused (and nothing changes) when the
+    /// household moved `moves_max` times in the `window_ms` before `now_ms`. Setting it the
+    /// first time, or saving the same cell again (a new sealed point), is not a move.
     pub async fn set_home(
         &self,
         household_id: &str,
@@ -235,13 +235,12 @@ impl Db {
                 .await
                 .map_err(db_err("counting a home's moves"))?
                 .get(0);
-            // The first setting counts as a move too, hence the one more.
-            if moves > moves_max {
+            if moves >= moves_max {
                 tx.rollback().await.map_err(db_err("rolling back"))?;
                 return Ok(HomeSet::TooManyMoves);
             }
         }
-        if old != Some(cells[0]) {
+        if old.is_some() && old != Some(cells[0]) {
             sqlx::query("INSERT INTO home_move (household_id, moved_ms) VALUES ($1, $2)")
                 .bind(household_id)
                 .bind(now_ms)

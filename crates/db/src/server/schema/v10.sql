@@ -484,7 +484,7 @@ CREATE TABLE footage_request_home (
 );
 CREATE INDEX footage_request_home_household ON footage_request_home (household_id);
 
--- Each time a household's home was set or moved, for the limit on moves.
+-- Each time a household's home moved to another cell, for the limit on moves.
 CREATE TABLE home_move (
   household_id TEXT NOT NULL REFERENCES household (id) ON DELETE CASCADE,
   moved_ms BIGINT NOT NULL

@@ -27,7 +27,7 @@ CREATE INDEX footage_request_home_household ON footage_request_home (household_i
 INSERT INTO footage_request_home (request_id, household_id)
   SELECT c.request_id, h.household_id FROM footage_request_cell c JOIN home h ON h.cell8 = c.cell8;
 
--- Each time a household's home was set or moved, for the limit on moves.
+-- Each time a household's home moved to another cell, for the limit on moves.
 CREATE TABLE home_move (
   household_id TEXT NOT NULL REFERENCES household (id) ON DELETE CASCADE,
   moved_ms BIGINT NOT NULL
