@@ -197,9 +197,11 @@ async fn suite(s: &Server) {
         (with("surprise", json!(1)), "body"),
     ];
     for (body, field) in cases {
+        let before = s.snapshot().await;
         let (st, v) = agency.call(Method::POST, "/api/agency/requests", Some(body)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{field}: {v}");
         assert!(v["message"].as_str().unwrap().starts_with(field), "{field}: {v}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{field}: refused, but changed");
     }
     assert_eq!(s.state.db.log_size().await.unwrap(), 1, "no refused request was logged");
     assert!(agency.ok(Method::GET, "/api/agency/requests", None).await.as_array().unwrap().is_empty());

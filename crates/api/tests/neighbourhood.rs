@@ -49,9 +49,11 @@ async fn suite(s: &Server) {
         (json!({"home_cell": here.to_string(), "sealed_point": "abcd"}), "sealed_point: expected the sealed point"),
         (json!({"home_cell": here.to_string()}), "sealed_point"),
     ] {
+        let before = s.snapshot().await;
         let (st, e) = mine.owner.call(Method::PUT, &path, Some(body)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
         assert!(e["message"].as_str().unwrap().contains(words), "{words}: {e}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{words}: refused, but changed");
     }
     let (st, _) = mine.owner.call(Method::GET, &path, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "nothing was stored");
@@ -100,9 +102,11 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
         (json!({"category": "crime", "body": "bell\u{7}"}), "body: control characters"),
         (json!({"category": "crime"}), "body"),
     ] {
+        let before = s.snapshot().await;
         let (st, e) = mine.owner.call(Method::POST, &new_post, Some(body)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
         assert!(e["message"].as_str().unwrap().contains(words), "{words}: {e}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{words}: refused, but changed");
     }
     // The posting rules come first, accepted by their hash.
     let first = json!({"category": "lost_pet", "body": "Grey cat, answers to Miso"});
@@ -206,9 +210,11 @@ async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home, ope
         ("clip", clip.clone(), "was not prepared by your household's agent"),
         ("photo", Vec::new(), "body: empty"),
     ] {
+        let before = s.snapshot().await;
         let (st, e) = upload(&mut mine.owner, &hid, kind, bytes).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
         assert!(e["message"].as_str().unwrap().contains(words), "{words}: {e}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{words}: refused, but changed");
     }
     assert_eq!(s.state.db.recent_media(&mine.owner.account_id, 0).await.unwrap().0, 0, "nothing was stored");
 
@@ -514,9 +520,11 @@ async fn talk(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home) -> C
         (json!({"action": "hide"}), "reason: hiding a post needs a reason"),
         (json!({"action": "burn", "reason": "x"}), "action: expected hide or keep"),
     ] {
+        let before = s.snapshot().await;
         let (st, e) = op.call(Method::POST, &moderate, Some(body)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
         assert!(e["message"].as_str().unwrap().contains(words), "{e}");
+        assert_eq!(before.changes(&s.snapshot().await), Vec::<String>::new(), "{words}: refused, but changed");
     }
     op.ok(Method::POST, &moderate, Some(json!({"action": "hide", "reason": "Rule 3: names a private person"}))).await;
     let feed_of = |h: &str| format!("/api/households/{h}/feed?radius_m=3000");
