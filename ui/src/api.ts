@@ -53,7 +53,11 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
     // Not JSON (a proxy's page): keep the status.
   }
   if (r.status >= 500) message = `The server failed (${r.status}). Try again; if it persists, the operator can read its log.`;
-  if (r.status === 401 && !path.startsWith('/api/login') && path !== '/api/signup') signedOut.forEach((f) => f());
+  // A session that ends while the app is in use says so. The app's first look at
+  // `/api/session` is not that: a visitor without a session is simply signed out.
+  if (r.status === 401 && !path.startsWith('/api/login') && path !== '/api/signup' && path !== '/api/session') {
+    signedOut.forEach((f) => f());
+  }
   throw new ApiError(r.status, code, message);
 }
 
