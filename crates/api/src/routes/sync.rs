@@ -225,12 +225,12 @@ pub async fn commit_object(
 ) -> ApiResult<Json<ObjectJson>> {
     let d = actor.device()?;
     check_chunk_list("chunks", &req.chunks)?;
-    let h = read_header(&st, &req.chunks).await?;
+    let (h, head, read) = read_header_bytes(&st, &req.chunks).await?;
     if h.device.to_bytes().as_slice() != d.identity.as_slice() {
         bail!(PermissionDenied, "object: signed by device key {}, not by this device's", h.device.fingerprint());
     }
     let size = h.len as u64 + crypto::stream::sealed_len(h.plaintext_len);
-    check_body(&st, &req.chunks, &h, size).await?;
+    check_body(&st, &req.chunks, read, &head, &h, size).await?;
     let o = Object {
         id: crypto::keys::hex(&h.object_id),
         household_id: d.household_id.clone(),
@@ -260,17 +260,24 @@ pub async fn commit_object(
 /// Checks that an object's chunks hold exactly its signed header and a body of the length
 /// and SHA-256 the header states. The server holds every chunk by now; without this, an
 /// object whose body a device (or a co-recipient re-uploading it) altered would be stored
-/// and served, and fail only in each reader's hands. Reads one chunk at a time.
+/// and served, and fail only in each reader's hands. `head` is the bytes of the first
+/// `read` chunks, already read for the header; the others are read one at a time.
 async fn check_body(
     st: &AppState,
     chunks: &[String],
+    read: usize,
+    head: &[u8],
     h: &crypto::object::Header,
     size: u64,
 ) -> Result<(), base::Error> {
     use sha2::{Digest, Sha256};
     let mut digest = Sha256::new();
-    let mut at = 0u64;
-    for (i, c) in chunks.iter().enumerate() {
+    if head.len() as u64 > size {
+        bail!(InvalidArgument, "chunks: more than the {size} bytes the signed header gives the object");
+    }
+    digest.update(&head[h.len..]);
+    let mut at = head.len() as u64;
+    for (i, c) in chunks.iter().enumerate().skip(read) {
         let bytes =
             st.blobs.get_chunk(c).await.map_err(|e| err!(FailedPrecondition, "chunks[{i}]: chunk {c}: {}", e.msg()))?;
         let end = at + bytes.len() as u64;
@@ -293,7 +300,16 @@ async fn check_body(
 /// Reads and checks the signed header from the start of an object's chunks (it may span
 /// several small chunks; it is never longer than `HEADER_BYTES_MAX`).
 pub(crate) async fn read_header(st: &AppState, chunks: &[String]) -> Result<crypto::object::Header, base::Error> {
+    Ok(read_header_bytes(st, chunks).await?.0)
+}
+
+/// [`read_header`], also returning the bytes of the chunks it read and how many it read.
+async fn read_header_bytes(
+    st: &AppState,
+    chunks: &[String],
+) -> Result<(crypto::object::Header, Vec<u8>, usize), base::Error> {
     let mut buf = Vec::new();
+    let mut read = 0;
     let mut want = crypto::object::PREFIX_BYTES;
     for (i, c) in chunks.iter().enumerate() {
         if buf.len() >= want {
@@ -303,13 +319,16 @@ pub(crate) async fn read_header(st: &AppState, chunks: &[String]) -> Result<cryp
             bail!(FailedPrecondition, "chunks[{i}]: chunk {c} has not been uploaded");
         }
         buf.extend_from_slice(&st.blobs.get_chunk(c).await?);
+        read = i + 1;
         if buf.len() >= crypto::object::PREFIX_BYTES {
             want = crypto::object::header_len_from_prefix(&buf[..crypto::object::PREFIX_BYTES])
                 .map_err(|e| err!(InvalidArgument, "chunks: not a sealed object: {}", e.message()))?;
         }
     }
-    crypto::object::Header::parse(&buf)
-        .map_err(|e| err!(InvalidArgument, "chunks: not a sealed object with a valid signed header: {}", e.message()))
+    let h = crypto::object::Header::parse(&buf).map_err(|e| {
+        err!(InvalidArgument, "chunks: not a sealed object with a valid signed header: {}", e.message())
+    })?;
+    Ok((h, buf, read))
 }
 
 async fn own_object(
