@@ -6,7 +6,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use base::{Error, ErrorKind, err};
+use base::{Error, err};
 use db::server::{Account, Device, Member, Role};
 
 use crate::error::ApiError;
@@ -280,11 +280,6 @@ pub fn window(m: &Member) -> (Option<i64>, Option<i64>) {
 pub fn in_window(m: &Member, start_ms: i64) -> bool {
     let (from, until) = window(m);
     from.is_none_or(|f| start_ms >= f) && until.is_none_or(|u| start_ms < u)
-}
-
-/// Errors for a kind used by handlers that check ownership of a resource by id.
-pub fn denied(what: &str) -> Error {
-    Error::new(ErrorKind::PermissionDenied, format!("{what}: not yours"))
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub fn seal(keyring: &Keyring, code: &RecoveryCode) -> Vec<u8> {
 }
 
 /// [`seal`] with a fixed salt and nonce: for test vectors only.
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub fn seal_with(keyring: &Keyring, code: &RecoveryCode, salt: [u8; 16], nonce: [u8; 12]) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER_BYTES + 200);
     v.extend_from_slice(MAGIC);

@@ -47,7 +47,7 @@ impl Grant {
     }
 
     /// [`create`](Self::create) with a fixed HPKE ephemeral secret: for test vectors only.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn create_with_ephemeral(
         keyring: &Keyring,
         header: &Header,

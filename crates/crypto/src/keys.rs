@@ -147,7 +147,7 @@ impl EncryptionPublic {
 
     /// [`wrap`](Self::wrap) with a fixed ephemeral secret: for test vectors only. Reusing an
     /// ephemeral secret is unsafe.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn wrap_with_ephemeral(&self, key: &ContentKey, aad: &[u8], eph: &[u8; 32]) -> WrappedKey {
         self.wrap_inner(key, aad, Some(eph))
     }

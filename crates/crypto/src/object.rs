@@ -260,7 +260,7 @@ impl ObjectSealer {
 
     /// [`new`](Self::new) with a fixed key, object id and nonce prefix: for test vectors
     /// only. Reusing a content key with the same nonce prefix destroys confidentiality.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn new_with(
         meta: Meta,
         recipients: &[EncryptionPublic],
@@ -298,7 +298,7 @@ impl ObjectSealer {
 
     /// [`finish`](Self::finish) with fixed HPKE ephemeral secrets, one per recipient: for
     /// test vectors only.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn finish_with_ephemerals(self, device: &IdentitySecret, ephs: &[[u8; 32]]) -> Result<Vec<u8>, Error> {
         if ephs.len() != self.recipients.len() {
             bail!(InvalidArgument, "ephemerals: expected {}, got {}", self.recipients.len(), ephs.len());

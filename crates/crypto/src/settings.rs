@@ -70,7 +70,7 @@ impl Settings {
 
     /// [`seal`](Self::seal) with a fixed content key, nonce and HPKE ephemerals (one per
     /// recipient): for test vectors only. Reusing any of them is unsafe.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     #[allow(clippy::too_many_arguments)]
     pub fn seal_with(
         owner: &Keyring,

@@ -75,7 +75,7 @@ impl Db {
 
     /// Like [`Db::open`], but creates or upgrades the schema only up to `version`: for the
     /// migration tests, which build an old database and upgrade it.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub async fn open_at(url: &str, version: i64) -> Result<Db, Error> {
         disable_sqlite_memstatus();
         if !(1..=SCHEMA_VERSION).contains(&version) {

@@ -1418,6 +1418,9 @@ impl Db {
         Ok(r.as_ref().map(event))
     }
 
+    /// The timeline as rows (the API serves [`Db::timeline_json`]): for tests that compare the
+    /// two.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn timeline(&self, household_id: &str, q: &TimelineQuery<'_>) -> Result<Vec<Event>, Error> {
         let (page, _) = q.page_sql();
         let rows = q
