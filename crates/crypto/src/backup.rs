@@ -66,12 +66,16 @@ impl RecoveryCode {
 
 /// Seals `keyring` under `code` with a fresh salt and nonce.
 pub fn seal(keyring: &Keyring, code: &RecoveryCode) -> Vec<u8> {
-    seal_with(keyring, code, crate::random_array(), crate::random_array())
+    seal_fixed(keyring, code, crate::random_array(), crate::random_array())
 }
 
 /// [`seal`] with a fixed salt and nonce: for test vectors only.
 #[cfg(any(test, feature = "testing"))]
 pub fn seal_with(keyring: &Keyring, code: &RecoveryCode, salt: [u8; 16], nonce: [u8; 12]) -> Vec<u8> {
+    seal_fixed(keyring, code, salt, nonce)
+}
+
+fn seal_fixed(keyring: &Keyring, code: &RecoveryCode, salt: [u8; 16], nonce: [u8; 12]) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER_BYTES + 200);
     v.extend_from_slice(MAGIC);
     v.put_u8(1);

@@ -152,7 +152,7 @@ impl EncryptionPublic {
         self.wrap_inner(key, aad, Some(eph))
     }
 
-    fn wrap_inner(&self, key: &ContentKey, aad: &[u8], eph: Option<&[u8; 32]>) -> WrappedKey {
+    pub(crate) fn wrap_inner(&self, key: &ContentKey, aad: &[u8], eph: Option<&[u8; 32]>) -> WrappedKey {
         let (enc, ct) = crate::prim::hpke_seal(&self.0, WRAP_INFO, aad, key.as_bytes(), eph)
             .expect("HPKE seal to a validated P-256 key with a valid ephemeral cannot fail");
         WrappedKey { key_id: self.key_id(), enc, ciphertext: ct.try_into().expect("32-byte key + 16-byte tag") }

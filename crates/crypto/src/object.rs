@@ -255,13 +255,23 @@ pub struct ObjectSealer {
 
 impl ObjectSealer {
     pub fn new(meta: Meta, recipients: &[EncryptionPublic]) -> Result<ObjectSealer, Error> {
-        Self::new_with(meta, recipients, ContentKey::generate(), crate::random_array(), crate::random_array())
+        Self::new_fixed(meta, recipients, ContentKey::generate(), crate::random_array(), crate::random_array())
     }
 
     /// [`new`](Self::new) with a fixed key, object id and nonce prefix: for test vectors
     /// only. Reusing a content key with the same nonce prefix destroys confidentiality.
     #[cfg(any(test, feature = "testing"))]
     pub fn new_with(
+        meta: Meta,
+        recipients: &[EncryptionPublic],
+        key: ContentKey,
+        object_id: [u8; 16],
+        nonce_prefix: [u8; NONCE_PREFIX_BYTES],
+    ) -> Result<ObjectSealer, Error> {
+        Self::new_fixed(meta, recipients, key, object_id, nonce_prefix)
+    }
+
+    fn new_fixed(
         meta: Meta,
         recipients: &[EncryptionPublic],
         key: ContentKey,

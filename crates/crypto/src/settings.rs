@@ -115,7 +115,7 @@ impl Settings {
             .iter()
             .enumerate()
             .map(|(i, r)| match fixed {
-                Some((_, _, ephs)) => r.wrap_with_ephemeral(key, &aad, &ephs[i]),
+                Some((_, _, ephs)) => r.wrap_inner(key, &aad, Some(&ephs[i])),
                 None => r.wrap(key, &aad),
             })
             .collect();

@@ -70,13 +70,17 @@ impl Db {
     /// Opens (creating when absent) the database at `url` (`sqlite:PATH` or
     /// `postgres://…`) and brings its schema to [`SCHEMA_VERSION`].
     pub async fn open(url: &str) -> Result<Db, Error> {
-        Db::open_at(url, SCHEMA_VERSION).await
+        Db::open_up_to(url, SCHEMA_VERSION).await
     }
 
     /// Like [`Db::open`], but creates or upgrades the schema only up to `version`: for the
     /// migration tests, which build an old database and upgrade it.
     #[cfg(any(test, feature = "testing"))]
     pub async fn open_at(url: &str, version: i64) -> Result<Db, Error> {
+        Db::open_up_to(url, version).await
+    }
+
+    async fn open_up_to(url: &str, version: i64) -> Result<Db, Error> {
         disable_sqlite_memstatus();
         if !(1..=SCHEMA_VERSION).contains(&version) {
             base::bail!(InvalidArgument, "schema version: expected 1 to {SCHEMA_VERSION}, got {version}");
