@@ -4,17 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base::{Error, ErrorKind};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// What every failed request returns: a stable code and a message naming the field or value
-/// at fault.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// `invalid_argument`, `not_found`, `unauthenticated`, `permission_denied`, …
-    pub error: String,
-    pub message: String,
-}
+pub use wire::ErrorBody;
 
 pub struct ApiError(pub Error);
 
@@ -50,7 +40,7 @@ impl IntoResponse for ApiError {
         } else {
             self.0.msg().to_owned()
         };
-        (status, Json(ErrorBody { error: self.0.kind().as_str().to_owned(), message })).into_response()
+        (status, Json(ErrorBody { error: self.0.kind().into(), message })).into_response()
     }
 }
 

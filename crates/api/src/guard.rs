@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::routes::accounts::{client_ip, limit_attempts};
+use crate::session::{client_ip, limit_attempts};
 use crate::state::AppState;
 
 /// A credential attempt: sign-up, sign-in and its factors, pairing. Small JSON.
@@ -84,15 +84,16 @@ fn is_json(resp: &Response) -> bool {
 /// a body that failed to read) gets the one error body too, so every error a client sees
 /// is JSON with a kind and a message.
 fn json_error(resp: Response) -> Response {
+    use wire::ErrorCode;
     let status = resp.status();
     let (kind, message) = match status.as_u16() {
-        405 => ("invalid_argument", "method: this path does not take that method".to_owned()),
-        413 => ("invalid_argument", "body: too large for this endpoint".to_owned()),
-        415 => ("invalid_argument", "content-type: expected application/json".to_owned()),
-        s if s >= 500 => ("internal", "the server failed; the failure is in its log".to_owned()),
-        _ => ("invalid_argument", format!("request: {}", status.canonical_reason().unwrap_or("refused"))),
+        405 => (ErrorCode::InvalidArgument, "method: this path does not take that method".to_owned()),
+        413 => (ErrorCode::InvalidArgument, "body: too large for this endpoint".to_owned()),
+        415 => (ErrorCode::InvalidArgument, "content-type: expected application/json".to_owned()),
+        s if s >= 500 => (ErrorCode::Internal, "the server failed; the failure is in its log".to_owned()),
+        _ => (ErrorCode::InvalidArgument, format!("request: {}", status.canonical_reason().unwrap_or("refused"))),
     };
-    let mut out = (status, axum::Json(crate::error::ErrorBody { error: kind.to_owned(), message })).into_response();
+    let mut out = (status, axum::Json(crate::error::ErrorBody { error: kind, message })).into_response();
     for (k, v) in resp.headers() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
             out.headers_mut().insert(k.clone(), v.clone());

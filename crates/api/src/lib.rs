@@ -16,12 +16,18 @@ macro_rules! bail {
     };
 }
 
+pub mod actor;
 pub mod auth;
 pub mod error;
 mod extract;
 pub mod guard;
 pub mod log;
+mod objects;
+mod posts;
+mod relay;
+mod requests;
 mod routes;
+mod session;
 
 /// The neighbourhood posting rules a server has unless its operator writes its own.
 pub use routes::neighbourhood::DEFAULT_RULES;
@@ -31,7 +37,7 @@ pub use routes::sync::scoped_event_id;
 
 /// Logs the expiry of every footage request past it; returns how many.
 pub async fn expire_requests(st: &AppState) -> Result<u64, base::Error> {
-    routes::agencies::expire_due(st).await
+    requests::expire_due(st).await
 }
 
 /// Loads what the first requests would otherwise wait for: the neighbourhood feed's

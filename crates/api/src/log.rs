@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+pub use wire::Area;
 
 use base::{Error, err};
 use crypto::keys::IdentitySecret;
@@ -30,15 +31,6 @@ impl std::fmt::Debug for LogKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "LogKey({})", self.0.public().fingerprint())
     }
-}
-
-/// A public area: a circle, or a polygon of 3 to 32 points (the first is not repeated at
-/// the end), in degrees.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "shape", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Area {
-    Circle { lat: f64, lon: f64, radius_m: f64 },
-    Polygon { points: Vec<[f64; 2]> },
 }
 
 /// What an entry records. Each is public in full; none names a household, a resident or a

@@ -347,7 +347,7 @@ impl LiveSession {
         created_ms: i64,
         prepare: Option<crate::types::PrepareJson>,
     ) -> LiveSession {
-        let (tx, rx) = tokio::sync::mpsc::channel(crate::routes::live_view::RELAY_DEPTH);
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::relay::RELAY_DEPTH);
         LiveSession {
             seq: 0,
             household_id: household_id.to_owned(),

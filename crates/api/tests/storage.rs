@@ -43,7 +43,7 @@ async fn storage_suite(s: &Server) {
         ..Default::default()
     };
     let typed: Vec<api::types::EventJson> =
-        s.state.db.timeline(&hid, &q).await.unwrap().into_iter().map(Into::into).collect();
+        s.state.db.timeline(&hid, &q).await.unwrap().into_iter().map(porchlight_api::types::event_json).collect();
     assert_eq!(serde_json::to_value(typed).unwrap(), all);
 
     // Download the clip: it verifies and decrypts with the owner's keys, not with others'.
@@ -225,8 +225,15 @@ async fn timeline_json_suite(s: &Server) {
     assert_eq!(all[0]["id"], full["id"]);
     assert!(all[1]["clip_object"].is_null() && all[1]["snapshot_object"].is_null(), "{all}");
     let q = db::server::TimelineQuery { from_ms: 0, until_ms: i64::MAX, limit: 200, ..Default::default() };
-    let typed: Vec<api::types::EventJson> =
-        s.state.db.timeline(&home.household, &q).await.unwrap().into_iter().map(Into::into).collect();
+    let typed: Vec<api::types::EventJson> = s
+        .state
+        .db
+        .timeline(&home.household, &q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(porchlight_api::types::event_json)
+        .collect();
     assert_eq!(serde_json::to_value(typed).unwrap(), all);
     let (st, v) =
         owner.call(Method::GET, &format!("/api/households/{}/events?camera=nowhere", home.household), None).await;
@@ -321,7 +328,7 @@ async fn timeline_cache_suite(s: &Server) {
         ..Default::default()
     };
     let typed: Vec<api::types::EventJson> =
-        s.state.db.timeline(&hid, &q).await.unwrap().into_iter().map(Into::into).collect();
+        s.state.db.timeline(&hid, &q).await.unwrap().into_iter().map(porchlight_api::types::event_json).collect();
     assert_eq!(serde_json::to_value(typed).unwrap(), owner.ok(Method::GET, &day, None).await);
 }
 

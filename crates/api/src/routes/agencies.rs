@@ -7,20 +7,19 @@
 
 use axum::extract::State;
 use base::err;
-use community::area::{Area as Shape, M2_PER_SQ_MILE};
+use community::area::Area as Shape;
 use crypto::keys::{PublicKeys, hex};
 use db::server::{Agency, FootageRequest, RequestRefused};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Actor;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
 use crate::log::{Area, Entry, Record};
-use crate::routes::neighbourhood::operator;
+use crate::requests::{expire_due, request_json};
 use crate::secrets::random_hex;
 use crate::state::AppState;
-use crate::types::{check_id, check_text};
+use crate::types::*;
+use crate::types::{FootageRequestJson, check_id, check_text};
 
 /// The offences a request may name. There is deliberately nothing for protests, public
 /// order, or any other lawful assembly or speech, and no "other".
@@ -53,139 +52,6 @@ pub const PER_CASE_MAX: i64 = 2;
 /// Requests per agency: per hour and per day.
 pub const PER_HOUR_MAX: i64 = 5;
 pub const PER_DAY_MAX: i64 = 20;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgencyApplication {
-    /// The agency's name, as the public will see it.
-    pub name: String,
-    /// Where it has authority (a city, a county).
-    pub jurisdiction: String,
-    /// Its public website (https), where the operator can check the phone number.
-    pub website: String,
-    /// Its public switchboard number, which the operator calls to verify.
-    pub phone: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AgencyJson {
-    pub id: String,
-    pub name: String,
-    pub jurisdiction: String,
-    pub website: String,
-    pub phone: String,
-    pub applied_ms: i64,
-    /// `applied`, `verified` or `rejected`.
-    pub status: String,
-    pub rejected_reason: Option<String>,
-    pub verified_ms: Option<i64>,
-    /// The log entry that verified it.
-    pub log_index: Option<i64>,
-    /// The logged public key bundle (hex) and its identity fingerprint, once verified; while
-    /// applied, the fingerprint of the keys the account holds now, which the operator
-    /// compares with what the agency reads out on the phone.
-    pub public_keys: Option<String>,
-    pub fingerprint: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyAgency {
-    /// The agency's identity fingerprint as the agency read it out, checked against its keys.
-    pub fingerprint: String,
-    /// How the agency was checked (logged publicly), e.g. "called the number on its website".
-    pub statement: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RejectAgency {
-    pub reason: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LegalDemandJson {
-    /// Who made the demand (a court, an agency).
-    pub authority: String,
-    /// Its reference (a warrant or subpoena number).
-    pub reference: String,
-    /// What was demanded.
-    pub demanded: String,
-    /// What the operator could produce: ciphertext and metadata only; the server holds no
-    /// footage it can open.
-    pub produced: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LoggedJson {
-    /// The index of the log entry made.
-    pub log_index: i64,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewFootageRequest {
-    pub case_number: String,
-    /// One of [`CATEGORIES`].
-    pub category: String,
-    /// What happened and what footage would help (shown to residents).
-    pub description: String,
-    /// The investigator's name and contact.
-    pub investigator: String,
-    pub area: Area,
-    pub window_from_ms: i64,
-    pub window_until_ms: i64,
-    /// When the request stops being offered: at most 14 days from now.
-    pub expires_ms: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FootageRequestJson {
-    pub id: String,
-    pub agency_id: String,
-    pub agency: String,
-    pub case_number: String,
-    pub category: String,
-    pub description: String,
-    pub investigator: String,
-    pub area: Area,
-    pub area_sq_mi: f64,
-    pub window_from_ms: i64,
-    pub window_until_ms: i64,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-    pub households_offered: i64,
-    pub log_index: i64,
-    pub expired: bool,
-}
-
-/// A request as the households it is offered to see it: what happened, where and when,
-/// and which verified agency asks. Never the case number or the investigator's name and
-/// contact (design/agencies.md, "What a household sees"): those are the agency's own
-/// records, and a household that wants to talk to the agency has the agency's public
-/// telephone number from its verified record.
-#[derive(Serialize, ToSchema)]
-pub struct OfferedRequestJson {
-    pub id: String,
-    pub agency_id: String,
-    pub agency: String,
-    /// The agency's public telephone number, as the operator verified it.
-    pub agency_phone: String,
-    pub category: String,
-    pub description: String,
-    pub area: Area,
-    pub area_sq_mi: f64,
-    pub window_from_ms: i64,
-    pub window_until_ms: i64,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-    pub log_index: i64,
-    /// The agency's logged public keys (hex): the only keys a response may be for. The app
-    /// checks them against log entry `agency_log_index` before using them.
-    pub agency_public_keys: String,
-    pub agency_log_index: i64,
-}
 
 fn agency_json(a: Agency, current_keys: Option<&[u8]>) -> AgencyJson {
     let status = a.status();
@@ -221,29 +87,6 @@ fn check_website(s: &str) -> ApiResult<()> {
         bail!(InvalidArgument, "website: expected an https:// address of at most 200 characters, got {s:?}");
     }
     Ok(())
-}
-
-/// Refuses household membership to an agency's account: the two roles never mix, so an
-/// agency sees footage only through grants made to its logged keys.
-pub async fn not_an_agency(st: &AppState, account_id: &str) -> ApiResult<()> {
-    if st.db.agency_of_account(account_id).await?.is_some() {
-        bail!(FailedPrecondition, "agency: an agency's account cannot belong to a household; use a separate account");
-    }
-    Ok(())
-}
-
-/// The caller's agency, verified.
-pub(crate) async fn my_agency(st: &AppState, actor: &Actor) -> ApiResult<Agency> {
-    let account = actor.account()?;
-    let a = st
-        .db
-        .agency_of_account(&account.id)
-        .await?
-        .ok_or_else(|| err!(PermissionDenied, "authorization: only verified agencies can do this"))?;
-    if a.verified_ms.is_none() {
-        bail!(PermissionDenied, "authorization: the agency {:?} is not verified yet", a.name);
-    }
-    Ok(a)
 }
 
 #[utoipa::path(post, path = "/api/agencies", request_body = AgencyApplication,
@@ -306,7 +149,7 @@ pub async fn verified(State(st): State<AppState>) -> ApiResult<Json<Vec<AgencyJs
 
 #[utoipa::path(get, path = "/api/operator/agencies", responses((status = 200, body = Vec<AgencyJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
 pub async fn operator_list(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<AgencyJson>>> {
-    operator(&st, &actor)?;
+    actor.operator(&st)?;
     let mut out = Vec::new();
     for a in st.db.agencies().await? {
         let keys = st.db.account_by_id(&a.account_id).await?.and_then(|acc| acc.public_keys);
@@ -324,7 +167,7 @@ pub async fn verify(
     Path(id): Path<String>,
     Json(req): Json<VerifyAgency>,
 ) -> ApiResult<Json<AgencyJson>> {
-    let op = operator(&st, &actor)?;
+    let op = actor.operator(&st)?;
     check_id("agency_id", &id)?;
     check_text("statement", req.statement.trim(), 10, 500)?;
     let a = st.db.agency(&id).await?.ok_or_else(|| err!(NotFound, "agency_id: no agency {id}"))?;
@@ -374,7 +217,7 @@ pub async fn reject(
     Path(id): Path<String>,
     Json(req): Json<RejectAgency>,
 ) -> ApiResult<Json<AgencyJson>> {
-    operator(&st, &actor)?;
+    actor.operator(&st)?;
     check_id("agency_id", &id)?;
     check_text("reason", req.reason.trim(), 3, 500)?;
     if st.db.agency(&id).await?.is_none() {
@@ -395,7 +238,7 @@ pub async fn legal_demand(
     actor: Actor,
     Json(req): Json<LegalDemandJson>,
 ) -> ApiResult<Json<LoggedJson>> {
-    let op = operator(&st, &actor)?;
+    let op = actor.operator(&st)?;
     check_text("authority", req.authority.trim(), 2, 200)?;
     check_text("reference", req.reference.trim(), 1, 100)?;
     check_text("demanded", req.demanded.trim(), 3, 2000)?;
@@ -422,44 +265,6 @@ fn shape_of(a: &Area) -> ApiResult<Shape> {
     })
 }
 
-/// Logs the expiry of every request past its expiry (called before requests are listed,
-/// and by the server's worker every minute).
-pub async fn expire_due(st: &AppState) -> Result<u64, base::Error> {
-    let mut n = 0;
-    for r in st.db.requests_to_expire(st.now_ms()).await? {
-        let entry = Record::new(
-            Entry::RequestExpired { request_id: r.id.clone(), agency_id: r.agency_id.clone() },
-            r.expires_ms,
-        );
-        if st.db.expire_request(&r.id, &entry.to_row()).await? {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-pub(crate) fn request_json(r: FootageRequest, agency: &str) -> ApiResult<FootageRequestJson> {
-    let area: Area = serde_json::from_str(&r.area).map_err(|e| err!(Internal, "a stored area: {e}"))?;
-    Ok(FootageRequestJson {
-        id: r.id,
-        agency_id: r.agency_id,
-        agency: agency.to_owned(),
-        case_number: r.case_number,
-        category: r.category,
-        description: r.description,
-        investigator: r.investigator,
-        area,
-        area_sq_mi: r.area_m2 as f64 / M2_PER_SQ_MILE,
-        window_from_ms: r.window_from_ms,
-        window_until_ms: r.window_until_ms,
-        created_ms: r.created_ms,
-        expires_ms: r.expires_ms,
-        households_offered: r.households_offered,
-        log_index: r.log_index,
-        expired: r.expired_log_index.is_some(),
-    })
-}
-
 #[utoipa::path(post, path = "/api/agency/requests", request_body = NewFootageRequest,
     responses((status = 200, body = FootageRequestJson), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)),
     tag = "agencies")]
@@ -468,7 +273,7 @@ pub async fn create_request(
     actor: Actor,
     Json(req): Json<NewFootageRequest>,
 ) -> ApiResult<Json<FootageRequestJson>> {
-    let agency = my_agency(&st, &actor).await?;
+    let agency = actor.verified_agency(&st).await?;
     let now = st.now_ms();
     let case = req.case_number.trim();
     check_text("case_number", case, 1, 64)?;
@@ -560,7 +365,7 @@ pub async fn create_request(
 
 #[utoipa::path(get, path = "/api/agency/requests", responses((status = 200, body = Vec<FootageRequestJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
 pub async fn agency_requests(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<FootageRequestJson>>> {
-    let agency = my_agency(&st, &actor).await?;
+    let agency = actor.verified_agency(&st).await?;
     expire_due(&st).await?;
     let rows = st.db.requests_of_agency(&agency.id).await?;
     Ok(Json(rows.into_iter().map(|r| request_json(r, &agency.name)).collect::<ApiResult<_>>()?))
@@ -607,31 +412,6 @@ pub async fn offered(
 pub const ALERTS_PER_DAY_MAX: i64 = 10;
 pub const ALERT_DAYS_MAX: i64 = 7;
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAlert {
-    /// What residents should know (10 to 1,000 characters).
-    pub body: String,
-    /// The centre of the area it is for, and its radius (200 m to 8 km).
-    pub lat: f64,
-    pub lon: f64,
-    pub radius_m: f64,
-    /// When it leaves the feeds: at most 7 days from now.
-    pub expires_ms: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AlertJson {
-    pub id: String,
-    pub agency: String,
-    pub body: String,
-    pub lat: f64,
-    pub lon: f64,
-    pub radius_m: f64,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-}
-
 fn alert_json(a: db::server::AgencyAlert, agency: &str) -> AlertJson {
     AlertJson {
         id: a.id,
@@ -653,7 +433,7 @@ pub async fn post_alert(
     actor: Actor,
     Json(req): Json<NewAlert>,
 ) -> ApiResult<Json<AlertJson>> {
-    let agency = my_agency(&st, &actor).await?;
+    let agency = actor.verified_agency(&st).await?;
     let now = st.now_ms();
     check_text("body", req.body.trim(), 10, 1000)?;
     community::Point::new(req.lat, req.lon)?;
@@ -684,7 +464,7 @@ pub async fn post_alert(
 /// The alerts of the caller's agency.
 #[utoipa::path(get, path = "/api/agency/alerts", responses((status = 200, body = Vec<AlertJson>), (status = 403, body = crate::error::ErrorBody)), tag = "agencies")]
 pub async fn agency_alerts(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<AlertJson>>> {
-    let agency = my_agency(&st, &actor).await?;
+    let agency = actor.verified_agency(&st).await?;
     let rows = st.db.alerts_of_agency(&agency.id).await?;
     Ok(Json(rows.into_iter().map(|a| alert_json(a, &agency.name)).collect()))
 }

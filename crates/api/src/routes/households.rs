@@ -5,10 +5,10 @@ use axum::extract::State;
 use base::err;
 use db::server::{Device, Household, Invitation, Role};
 
-use super::accounts::{ClientIp, security};
 use crate::auth::{Actor, Permission, format_token};
 use crate::error::ApiResult;
 use crate::secrets::{hex_decode, random_hex, secret_hash};
+use crate::session::{ClientIp, security};
 use crate::state::AppState;
 use crate::types::*;
 
@@ -44,7 +44,7 @@ pub async fn create(
 ) -> ApiResult<Json<HouseholdJson>> {
     let a = actor.account()?;
     check_text("name", &req.name, 1, 64)?;
-    crate::routes::agencies::not_an_agency(&st, &a.id).await?;
+    crate::actor::not_an_agency(&st, &a.id).await?;
     let h = Household {
         id: random_hex(16),
         name: req.name,
@@ -213,7 +213,7 @@ pub async fn accept(
 ) -> ApiResult<Json<MemberJson>> {
     let a = actor.account()?;
     check_id("token", &req.token)?;
-    crate::routes::agencies::not_an_agency(&st, &a.id).await?;
+    crate::actor::not_an_agency(&st, &a.id).await?;
     let m = st.db.accept_invitation(&secret_hash(&req.token), &a.id, st.now_ms()).await?;
     st.auth_cache.clear();
     Ok(Json(MemberJson {

@@ -4,95 +4,32 @@
 
 use axum::extract::State;
 use crypto::keys::hex;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
 use crate::log::{self as tlog};
 use crate::state::AppState;
+use crate::types::*;
 
 /// Entries per page of `GET /api/log/entries`.
 pub const ENTRIES_PAGE_MAX: i64 = 1000;
 
-#[derive(Serialize, ToSchema)]
-pub struct LogHeadJson {
-    pub size: u64,
-    /// The tree's head hash, hex.
-    pub root: String,
-    pub timestamp_ms: i64,
-    /// The log's Ed25519 key, hex, and its fingerprint.
-    pub log_key: String,
-    pub fingerprint: String,
-    /// The signed head (`"PLTH"` format), hex: what a verifier keeps.
-    pub signed: String,
-}
-
-impl From<&crypto::tlog::SignedTreeHead> for LogHeadJson {
-    fn from(h: &crypto::tlog::SignedTreeHead) -> LogHeadJson {
-        LogHeadJson {
-            size: h.head.size,
-            root: hex(&h.head.root),
-            timestamp_ms: h.head.timestamp_ms,
-            log_key: hex(&h.log_key.to_bytes()),
-            fingerprint: h.log_key.fingerprint(),
-            signed: hex(&h.encode()),
-        }
+fn head_json(h: &crypto::tlog::SignedTreeHead) -> LogHeadJson {
+    LogHeadJson {
+        size: h.head.size,
+        root: hex(&h.head.root),
+        timestamp_ms: h.head.timestamp_ms,
+        log_key: hex(&h.log_key.to_bytes()),
+        fingerprint: h.log_key.fingerprint(),
+        signed: hex(&h.encode()),
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LogEntryJson {
-    pub index: i64,
-    pub kind: String,
-    pub created_ms: i64,
-    /// The entry's JSON text: its UTF-8 bytes are the leaf.
-    pub body: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LogEntriesJson {
-    pub entries: Vec<LogEntryJson>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct EntriesParams {
-    /// The first index.
-    pub start: i64,
-    /// One past the last index; at most `start + 1000`, and at most the log's size.
-    pub end: i64,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct InclusionParams {
-    pub index: u64,
-    /// The size of the tree the proof is for (a head's size).
-    pub size: u64,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ConsistencyParams {
-    pub from: u64,
-    pub to: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProofJson {
-    /// The proof's hashes, hex, in the order RFC 9162 gives them.
-    pub hashes: Vec<String>,
 }
 
 /// The latest signed tree head.
 #[utoipa::path(get, path = "/api/log/head", responses((status = 200, body = LogHeadJson)), tag = "log")]
 pub async fn head(State(st): State<AppState>) -> ApiResult<Json<LogHeadJson>> {
     let h = tlog::current_head(&st).await?;
-    Ok(Json(LogHeadJson::from(&h)))
+    Ok(Json(head_json(&h)))
 }
 
 /// The head the server signed at `size`, if it signed one (for comparing what two
@@ -104,7 +41,7 @@ pub async fn head_at(State(st): State<AppState>, Path(size): Path<u64>) -> ApiRe
         bail!(NotFound, "size: no head was signed at {size} entries");
     };
     let h = crypto::tlog::SignedTreeHead::parse(&b).map_err(|e| base::err!(Internal, "a kept tree head: {e}"))?;
-    Ok(Json(LogHeadJson::from(&h)))
+    Ok(Json(head_json(&h)))
 }
 
 /// Entries `start..end`, in order.

@@ -9,6 +9,7 @@ use h3o::CellIndex;
 use crate::auth::{Actor, Permission};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
+use crate::posts::home_of;
 use crate::secrets::{hex_decode, random_hex};
 use crate::state::{AppState, Metrics};
 use crate::types::*;
@@ -149,16 +150,6 @@ pub async fn get_home(State(st): State<AppState>, actor: Actor, Path(hid): Path<
     Ok(Json(describe(&st, home, &sealed).await?))
 }
 
-/// The household's home cell, or a 409 saying it must be set first.
-pub(crate) async fn home_of(st: &AppState, hid: &str) -> ApiResult<CellIndex> {
-    let (cell, _) = st
-        .db
-        .home(hid)
-        .await?
-        .ok_or_else(|| err!(FailedPrecondition, "home: set your home location first (Settings → Neighbourhood)"))?;
-    Ok(CellIndex::try_from(cell as u64).map_err(|_| err!(DataLoss, "home: stored cell {cell:#x} is not a cell"))?)
-}
-
 fn check_post(category: &str, body: &str) -> Result<(), base::Error> {
     if !POST_CATEGORIES.contains(&category) {
         base::bail!(InvalidArgument, "category: expected one of {}, got {category:?}", POST_CATEGORIES.join(", "));
@@ -197,7 +188,7 @@ async fn with_media(st: &AppState, mut posts: Vec<PostJson>) -> ApiResult<Vec<Po
         p.media = media
             .iter()
             .filter(|m| m.post_id.as_deref() == Some(p.id.as_str()))
-            .map(super::post_media::media_json)
+            .map(crate::posts::media_json)
             .collect();
     }
     Ok(posts)
@@ -212,11 +203,11 @@ pub async fn create_post(
 ) -> ApiResult<Json<PostJson>> {
     let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
     check_post(&req.category, &req.body)?;
-    if req.media.len() > super::post_media::MEDIA_PER_POST_MAX {
+    if req.media.len() > crate::posts::MEDIA_PER_POST_MAX {
         return Err(err!(
             InvalidArgument,
             "media: at most {} photos and clips on a post, got {}",
-            super::post_media::MEDIA_PER_POST_MAX,
+            crate::posts::MEDIA_PER_POST_MAX,
             req.media.len()
         )
         .into());
@@ -322,7 +313,7 @@ pub async fn feed_live(
     // Each post made, deleted or hidden within the widest radius is a signal to fetch the
     // feed again (which applies the member's own radius); the signal carries only the area
     // the feed would show.
-    let stream = crate::routes::sync::broadcast_stream(st.new_posts.subscribe()).filter_map(move |area| {
+    let stream = crate::relay::broadcast_stream(st.new_posts.subscribe()).filter_map(move |area| {
         let near =
             CellIndex::try_from(area as u64).ok().filter(|c| community::in_feed(home, community::RADIUS_MAX_M, *c));
         futures::future::ready(near.map(|cell| {
@@ -666,23 +657,9 @@ pub async fn accept_rules(
     Ok(Json(RulesJson { text: st.settings.posting_rules.clone(), hash, accepted: true }))
 }
 
-/// Whether `account` runs this server.
-pub fn is_operator(st: &AppState, account: &db::server::Account) -> bool {
-    let email = account.email.to_lowercase();
-    st.settings.operators.contains(&email)
-}
-
-pub(crate) fn operator<'a>(st: &AppState, actor: &'a Actor) -> ApiResult<&'a db::server::Account> {
-    let account = actor.account()?;
-    if !is_operator(st, account) {
-        return Err(err!(PermissionDenied, "authorization: only this server's operators can do this").into());
-    }
-    Ok(account)
-}
-
 #[utoipa::path(get, path = "/api/moderation/reports", responses((status = 200, body = Vec<ReportedPostJson>), (status = 403, body = crate::error::ErrorBody)), tag = "neighbourhood")]
 pub async fn moderation_queue(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<ReportedPostJson>>> {
-    operator(&st, &actor)?;
+    actor.operator(&st)?;
     let mut out = Vec::new();
     for r in st.db.reported_posts(200).await? {
         out.push(ReportedPostJson {
@@ -700,7 +677,7 @@ pub async fn moderate(
     Path(pid): Path<String>,
     Json(req): Json<ModerateJson>,
 ) -> ApiResult<Json<PostJson>> {
-    let op = operator(&st, &actor)?;
+    let op = actor.operator(&st)?;
     crate::types::check_id("post_id", &pid)?;
     let reason = match (req.action.as_str(), req.reason.as_deref().map(str::trim).filter(|r| !r.is_empty())) {
         ("hide", Some(r)) => {

@@ -14,10 +14,8 @@ use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCreden
 use crate::auth::{Actor, Via};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
-use crate::routes::accounts::{
-    ClientIp, count_failure, finish_second_factor, limit_attempts, locked_out, security, signing_in,
-};
 use crate::secrets::random_hex;
+use crate::session::{ClientIp, count_failure, finish_second_factor, limit_attempts, locked_out, security, signing_in};
 use crate::state::AppState;
 use crate::types::*;
 use crate::webauthn::{Ceremony, finish_login, finish_registration, parse, user_handle};

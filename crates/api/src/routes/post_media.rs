@@ -23,6 +23,7 @@ use h3o::CellIndex;
 use crate::auth::{Actor, Permission, in_window};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
+use crate::posts::media_json;
 use crate::secrets::random_hex;
 use crate::state::{AppState, LiveSession};
 use crate::types::*;
@@ -30,18 +31,12 @@ use crate::types::*;
 /// Uploads per account per hour, and their bytes.
 const UPLOADS_PER_HOUR: i64 = 20;
 const UPLOAD_BYTES_PER_HOUR: i64 = 128 << 20;
-/// Media on one post.
-pub const MEDIA_PER_POST_MAX: usize = 4;
 /// The longest clip an agent is asked to prepare.
 pub const CLIP_SECONDS_MAX: i64 = 120;
 /// How long a declared clip hash stays postable.
 const PREPARED_TTL_MS: i64 = 24 * 3_600_000;
 /// Declared hashes remembered per household.
 const PREPARED_PER_HOUSEHOLD_MAX: usize = 200;
-
-pub fn media_json(m: &db::server::PostMedia) -> PostMediaJson {
-    PostMediaJson { id: m.id.clone(), kind: m.kind.clone(), size_bytes: m.size_bytes, sha256: m.hash.clone() }
-}
 
 /// A JPEG with no application or comment segment other than JFIF's APP0 and colour
 /// information (an ICC profile, Adobe's transform flag): EXIF (APP1, where cameras and
@@ -219,7 +214,7 @@ pub async fn get_media(
         Some(pid) => {
             let p = st.db.post(pid).await?.ok_or_else(missing)?;
             let area = CellIndex::try_from(p.area_cell as u64).map_err(|_| err!(DataLoss, "post {pid}: bad area"))?;
-            let home = super::neighbourhood::home_of(&st, &hid).await?;
+            let home = crate::posts::home_of(&st, &hid).await?;
             (p.hidden_ms.is_none() || p.author_id == m.account_id)
                 && (p.household_id == hid || community::in_feed(home, community::RADIUS_MAX_M, area))
         }
@@ -238,7 +233,7 @@ pub async fn moderation_media(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     // Operators judge a reported post by all of it; uploads not yet posted are nobody's business.
-    super::neighbourhood::operator(&st, &actor)?;
+    actor.operator(&st)?;
     check_id("media_id", &mid)?;
     let media = st
         .db
@@ -253,7 +248,7 @@ pub async fn moderation_media(
 async fn serve(st: &AppState, media: &db::server::PostMedia, headers: &HeaderMap) -> ApiResult<Response> {
     let bytes = st.blobs.get_chunk(&media.hash).await?;
     let total = bytes.len() as u64;
-    let range = match super::sync::requested_range(headers, total)? {
+    let range = match crate::objects::requested_range(headers, total)? {
         Ok(r) => r,
         Err(unsatisfiable) => return Ok(unsatisfiable),
     };
@@ -263,7 +258,7 @@ async fn serve(st: &AppState, media: &db::server::PostMedia, headers: &HeaderMap
     let ct = if media.kind == "clip" { "video/mp4" } else { "image/jpeg" };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    super::sync::mark_range(&mut resp, range, total);
+    crate::objects::mark_range(&mut resp, range, total);
     Ok(resp)
 }
 
@@ -288,8 +283,8 @@ pub async fn prepare_clip(
         return Err(err!(PermissionDenied, "prepare.start_ms: outside the footage window your role may see").into());
     }
     let now = st.now_ms();
-    let (bytes, q) = super::live_view::parse_request(&hid, &req.request, now)?;
-    let session_id = super::live_view::open_session(
+    let (bytes, q) = crate::relay::parse_request(&hid, &req.request, now)?;
+    let session_id = crate::relay::open_session(
         &st,
         LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Some(req.prepare.clone())),
     )?;

@@ -13,16 +13,16 @@ use base::err;
 use crypto::grant::Grant;
 use crypto::keys::{PublicKeys, hex};
 use db::server::{Agency, AgencyAccess, FootageGrant, FootageRequest, FootageResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::{Actor, Permission};
 use crate::error::ApiResult;
 use crate::extract::{Json, Path};
 use crate::log::{Entry, Record};
-use crate::routes::agencies::{FootageRequestJson, expire_due, request_json};
+use crate::requests::expire_due;
+use crate::requests::request_json;
 use crate::secrets::{hex_decode, random_hex};
 use crate::state::AppState;
+use crate::types::*;
 use crate::types::{check_id, check_text};
 
 /// Clips in one response.
@@ -33,86 +33,8 @@ pub fn grant_purpose(request_id: &str) -> String {
     format!("footage request {request_id}")
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SharedClip {
-    pub object_id: String,
-    /// The signed grant (`"PLGR"` format), hex.
-    pub grant: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RespondJson {
-    /// 1 to 20 clips from the request's window. (Not answering at all needs no request:
-    /// declining is never sent.)
-    pub clips: Vec<SharedClip>,
-    /// Contact details for the investigator; leave out to stay "Resident N".
-    pub contact: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RespondedJson {
-    /// The number the agency knows this answer by ("Resident 7").
-    pub resident: i64,
-    pub log_index: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct GrantedClipJson {
-    pub object_id: String,
-    pub camera: String,
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub size_bytes: i64,
-    /// The owner's grant (hex): with the agency's key it opens the clip.
-    pub grant: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ResponseJson {
-    pub resident: i64,
-    pub contact: Option<String>,
-    pub created_ms: i64,
-    pub log_index: i64,
-    pub clips: Vec<GrantedClipJson>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CustodyJson {
-    /// `download` or `export`.
-    pub action: String,
-    pub object_id: Option<String>,
-    pub account_id: String,
-    pub created_ms: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProvedEntryJson {
-    pub index: i64,
-    /// The entry's text (its UTF-8 bytes are the leaf).
-    pub body: String,
-    /// Its inclusion proof in the tree of `EvidenceJson::head`, hex.
-    pub proof: Vec<String>,
-}
-
-/// What an evidence export needs from the server, recorded as an export in the chain of
-/// custody before it is returned.
-#[derive(Serialize, ToSchema)]
-pub struct EvidenceJson {
-    pub request: FootageRequestJson,
-    pub responses: Vec<ResponseJson>,
-    pub custody: Vec<CustodyJson>,
-    /// The signed tree head the proofs are for, hex, and the log's key (hex).
-    pub head: String,
-    pub log_key: String,
-    pub request_entry: ProvedEntryJson,
-    pub agency_entry: ProvedEntryJson,
-    pub grant_entries: Vec<ProvedEntryJson>,
-}
-
 async fn own_request(st: &AppState, actor: &Actor, rid: &str) -> ApiResult<(Agency, FootageRequest)> {
-    let agency = crate::routes::agencies::my_agency(st, actor).await?;
+    let agency = actor.verified_agency(st).await?;
     check_id("request_id", rid)?;
     let r = st.db.footage_request(rid).await?.filter(|r| r.agency_id == agency.id);
     let r = r.ok_or_else(|| err!(NotFound, "request_id: your agency has no request {rid}"))?;
@@ -178,7 +100,7 @@ pub async fn respond(
         if o.end_ms <= r.window_from_ms || o.start_ms >= r.window_until_ms {
             bail!(InvalidArgument, "{field}.object_id: the clip is outside the request's window");
         }
-        let header = crate::routes::sync::read_header(&st, &st.db.object_chunks(&o.id).await?).await?;
+        let header = crate::objects::read_header(&st, &st.db.object_chunks(&o.id).await?).await?;
         let g_bytes = hex_decode(&format!("{field}.grant"), &c.grant, 4096)?;
         let g = Grant::parse(&g_bytes).map_err(|e| err!(InvalidArgument, "{field}.grant: {}", e.message()))?;
         if !g.is_for(&header) {
@@ -326,32 +248,4 @@ pub async fn export(
         log_key: hex(&head.log_key.to_bytes()),
         grant_entries,
     }))
-}
-
-/// An agency's download of a clip granted to it (called by `GET /api/objects/{id}` for an
-/// agency's account): recorded in the chain of custody and the household's access log
-/// before a byte leaves. `None` when the account is not an agency's.
-pub(crate) async fn agency_download(st: &AppState, actor: &Actor, o: &db::server::Object) -> ApiResult<Option<()>> {
-    let account = actor.account()?;
-    let Some(agency) = st.db.agency_of_account(&account.id).await? else { return Ok(None) };
-    if agency.verified_ms.is_none() {
-        bail!(PermissionDenied, "object_id: your agency is not verified");
-    }
-    let Some(rid) = st.db.granted_request(&o.id, &agency.id).await? else {
-        bail!(PermissionDenied, "object_id: {} was not shared with your agency", o.id);
-    };
-    let now = st.now_ms();
-    st.db
-        .insert_agency_access(&AgencyAccess {
-            id: random_hex(16),
-            agency_id: agency.id,
-            account_id: account.id.clone(),
-            request_id: rid,
-            object_id: Some(o.id.clone()),
-            action: "download".into(),
-            created_ms: now,
-        })
-        .await?;
-    st.db.insert_access(&random_hex(16), &o.household_id, (Some(&account.id), None), &o.id, &o.kind, now).await?;
-    Ok(Some(()))
 }
