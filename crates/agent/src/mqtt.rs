@@ -48,6 +48,31 @@ pub struct MqttSpec {
 
 const KINDS: [&str; 5] = ["motion", "person", "vehicle", "animal", "package"];
 
+/// Home Assistant's MQTT discovery config for one entity (its `device` groups a camera's).
+#[derive(serde::Serialize)]
+struct HaConfig {
+    name: String,
+    unique_id: String,
+    availability_topic: String,
+    device: HaDevice,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_types: Option<&'static [&'static str]>,
+}
+
+#[derive(Clone, serde::Serialize)]
+struct HaDevice {
+    identifiers: Vec<String>,
+    name: String,
+    manufacturer: &'static str,
+    model: &'static str,
+}
+
 impl MqttSpec {
     fn available(&self) -> String {
         format!("{}/available", self.prefix)
@@ -58,35 +83,41 @@ impl MqttSpec {
         let Some(dp) = &self.discovery_prefix else { return Vec::new() };
         let mut out = Vec::new();
         for (cam, doorbell) in &self.cameras {
-            let device = json!({
-                "identifiers": [format!("porchlight_{cam}")],
-                "name": cam,
-                "manufacturer": "Porchlight",
-                "model": if *doorbell { "doorbell camera" } else { "camera" },
-            });
-            let base = |id: &str, name: &str| {
-                json!({
-                    "name": name,
-                    "unique_id": format!("porchlight_{cam}_{id}"),
-                    "availability_topic": self.available(),
-                    "device": device,
-                })
+            let device = HaDevice {
+                identifiers: vec![format!("porchlight_{cam}")],
+                name: cam.clone(),
+                manufacturer: "Porchlight",
+                model: if *doorbell { "doorbell camera" } else { "camera" },
             };
+            let base = |id: &str, name: &str| HaConfig {
+                name: name.to_owned(),
+                unique_id: format!("porchlight_{cam}_{id}"),
+                availability_topic: self.available(),
+                device: device.clone(),
+                state_topic: None,
+                topic: None,
+                device_class: None,
+                event_types: None,
+            };
+            let text = |c: HaConfig| serde_json::to_string(&c).expect("discovery configs serialize");
             for kind in KINDS {
-                let mut c = base(kind, &capitalised(kind));
-                c["state_topic"] = json!(format!("{}/{cam}/{kind}", self.prefix));
-                c["device_class"] = json!(if kind == "motion" { "motion" } else { "occupancy" });
-                out.push((format!("{dp}/binary_sensor/porchlight_{cam}_{kind}/config"), c.to_string()));
+                let c = HaConfig {
+                    state_topic: Some(format!("{}/{cam}/{kind}", self.prefix)),
+                    device_class: Some(if kind == "motion" { "motion" } else { "occupancy" }),
+                    ..base(kind, &capitalised(kind))
+                };
+                out.push((format!("{dp}/binary_sensor/porchlight_{cam}_{kind}/config"), text(c)));
             }
-            let mut c = base("snapshot", "Snapshot");
-            c["topic"] = json!(format!("{}/{cam}/snapshot", self.prefix));
-            out.push((format!("{dp}/camera/porchlight_{cam}_snapshot/config"), c.to_string()));
+            let c = HaConfig { topic: Some(format!("{}/{cam}/snapshot", self.prefix)), ..base("snapshot", "Snapshot") };
+            out.push((format!("{dp}/camera/porchlight_{cam}_snapshot/config"), text(c)));
             if *doorbell {
-                let mut c = base("doorbell", "Doorbell");
-                c["state_topic"] = json!(format!("{}/{cam}/doorbell", self.prefix));
-                c["device_class"] = json!("doorbell");
-                c["event_types"] = json!(["press"]);
-                out.push((format!("{dp}/event/porchlight_{cam}_doorbell/config"), c.to_string()));
+                let c = HaConfig {
+                    state_topic: Some(format!("{}/{cam}/doorbell", self.prefix)),
+                    device_class: Some("doorbell"),
+                    event_types: Some(&["press"]),
+                    ..base("doorbell", "Doorbell")
+                };
+                out.push((format!("{dp}/event/porchlight_{cam}_doorbell/config"), text(c)));
             }
         }
         out
@@ -300,9 +331,16 @@ mod tests {
         let (topic, payload) = d.iter().find(|(t, _)| t.contains("/event/")).unwrap();
         assert_eq!(topic, "homeassistant/event/porchlight_front_doorbell/config");
         let v: serde_json::Value = serde_json::from_str(payload).unwrap();
-        assert_eq!(v["device_class"], "doorbell");
-        assert_eq!(v["event_types"][0], "press");
-        assert_eq!(v["availability_topic"], "porchlight/available");
+        let want = serde_json::json!({
+            "name": "Doorbell",
+            "unique_id": "porchlight_front_doorbell",
+            "availability_topic": "porchlight/available",
+            "device": {"identifiers": ["porchlight_front"], "name": "front", "manufacturer": "Porchlight", "model": "doorbell camera"},
+            "state_topic": "porchlight/front/doorbell",
+            "device_class": "doorbell",
+            "event_types": ["press"],
+        });
+        assert_eq!(v, want);
         let off = MqttSpec { discovery_prefix: None, ..spec() };
         assert!(off.discovery().is_empty());
     }

@@ -19,27 +19,13 @@ use db::{Connection, StreamKind};
 use detect::redact::plan::Kind;
 use detect::redact::{Options, Redactor};
 use detect::zone::Polygon;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::layout::Layout;
 
 /// The largest clip a post takes (the server's `blob::CHUNK_BYTES_MAX`).
 pub const POST_BYTES_MAX: u64 = 8 << 20;
-
-/// What the member asked for (the server's `PrepareJson`).
-#[derive(Clone, Debug, Deserialize)]
-pub struct Ask {
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub people: bool,
-    pub faces: bool,
-    pub text: bool,
-    /// Also seal the clip as an object signed by this device, for the household, and upload
-    /// it: for answering a footage request, where the agency gets a grant for that object.
-    #[serde(default)]
-    pub seal: bool,
-}
 
 /// What was prepared, sent to the browser (sealed) ahead of the clip's bytes.
 #[derive(Clone, Debug, Serialize)]
@@ -106,7 +92,7 @@ impl Posting {
     }
 
     /// Prepares the clip (blocking: seconds to a minute); returns its description and bytes.
-    pub fn prepare(&self, camera: &str, ask: &Ask) -> Result<(Made, Vec<u8>), Error> {
+    pub fn prepare(&self, camera: &str, ask: &wire::PrepareJson) -> Result<(Made, Vec<u8>), Error> {
         let started = std::time::Instant::now();
         if ask.end_ms <= ask.start_ms || ask.end_ms - ask.start_ms > 120_000 {
             bail!(InvalidArgument, "prepare: the range must be 0 to 120 s long");

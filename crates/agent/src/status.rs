@@ -8,15 +8,8 @@ use base::Error;
 use base::clock::format_90k;
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Connecting,
-    Streaming,
-    /// Waiting before the next attempt after an error.
-    Retrying,
-    Stopped,
-}
+/// What a camera's recorder is doing (the same states the server is told).
+pub use wire::CameraState as State;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LastError {
@@ -97,9 +90,9 @@ impl StatusBoard {
         let mut out: BTreeMap<String, (bool, State, i64)> = BTreeMap::new();
         for s in self.0.lock().expect("status").values() {
             let main = s.stream == "main";
-            let e = out.entry(s.camera.clone()).or_insert((main, s.state.clone(), s.since_90k));
+            let e = out.entry(s.camera.clone()).or_insert((main, s.state, s.since_90k));
             if main && !e.0 {
-                *e = (true, s.state.clone(), s.since_90k);
+                *e = (true, s.state, s.since_90k);
             }
         }
         out.into_iter().map(|(c, (_, st, since))| (c, st, since)).collect()

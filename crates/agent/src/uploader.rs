@@ -34,6 +34,8 @@ use db::{Connection, StreamKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use wire::Offer;
+
 use crate::layout::{Layout, sync_dir};
 use crate::sealing::{self, SealWriter, from_crypto, replace_file};
 
@@ -303,41 +305,19 @@ enum Failure {
 }
 
 pub struct Client {
-    http: reqwest::Client,
+    api: wire::client::Client,
     link: ServerLink,
+}
+
+/// A failed call as the queue treats it: retried later, or (a refusal that would recur)
+/// given up on.
+fn failure(e: Error) -> Failure {
+    if wire::client::retryable(&e) { Failure::Retry(e) } else { Failure::Reject(e) }
 }
 
 impl Client {
     pub fn new(link: ServerLink) -> Client {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .expect("building an HTTP client");
-        Client { http, link }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.link.url.trim_end_matches('/'))
-    }
-
-    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<serde_json::Value, Failure> {
-        let r = rb
-            .bearer_auth(&self.link.token)
-            .send()
-            .await
-            .map_err(|e| Failure::Retry(Error::wrap(ErrorKind::Unavailable, "reaching the server", e)))?;
-        let status = r.status();
-        let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        let msg = format!("server said {status}: {}", body["message"].as_str().unwrap_or(""));
-        if status.is_server_error() || status.as_u16() == 401 || status.as_u16() == 429 {
-            Err(Failure::Retry(Error::new(ErrorKind::Unavailable, msg)))
-        } else {
-            Err(Failure::Reject(Error::new(ErrorKind::FailedPrecondition, msg)))
-        }
+        Client { api: wire::client::Client::new(&link.url).with_token(&link.token), link }
     }
 
     /// Uploads one sealed file; returns the object id.
@@ -348,22 +328,13 @@ impl Client {
         let bytes = tokio::fs::read(path).await.map_err(io)?;
         let hashes: Vec<String> =
             bytes.chunks(UPLOAD_CHUNK_BYTES).map(|c| crypto::keys::hex(&Sha256::digest(c))).collect();
-        let missing = self
-            .send(self.http.post(self.url("/api/chunks/missing")).json(&serde_json::json!({"chunks": hashes})))
-            .await?;
-        let missing: Vec<&str> =
-            missing["chunks"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        let missing = self.api.missing_chunks(hashes.clone()).await.map_err(failure)?.chunks;
         for (h, c) in hashes.iter().zip(bytes.chunks(UPLOAD_CHUNK_BYTES)) {
-            if missing.contains(&h.as_str()) {
-                self.send(self.http.put(self.url(&format!("/api/chunks/{h}"))).body(c.to_vec())).await?;
+            if missing.contains(h) {
+                self.api.put_chunk(h, c.to_vec()).await.map_err(failure)?;
             }
         }
-        let o =
-            self.send(self.http.post(self.url("/api/objects")).json(&serde_json::json!({"chunks": hashes}))).await?;
-        o["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Failure::Retry(err!(Internal, "server reply lacks an object id")))
+        Ok(self.api.commit_object(hashes).await.map_err(failure)?.id)
     }
 
     async fn report_status(
@@ -371,15 +342,14 @@ impl Client {
         board: &crate::status::StatusBoard,
         remote: &crate::remote::Remote,
     ) -> Result<(), Failure> {
-        let cameras: Vec<serde_json::Value> = board
+        let cameras = board
             .cameras()
             .into_iter()
-            .map(|(camera, state, since_90k)| {
-                serde_json::json!({"camera": camera, "state": state, "since_ms": since_90k.div_euclid(90)})
-            })
+            .map(|(camera, state, since_90k)| wire::CameraReport { camera, state, since_ms: since_90k.div_euclid(90) })
             .collect();
-        let body = serde_json::json!({ "cameras": cameras, "settings_serial": remote.serial() });
-        self.send(self.http.put(self.url("/api/device/status")).json(&body)).await?;
+        let report =
+            wire::DeviceStatus { cameras, settings_serial: remote.serial().and_then(|s| i64::try_from(s).ok()) };
+        self.api.device_status(&report).await.map_err(failure)?;
         Ok(())
     }
 
@@ -387,22 +357,8 @@ impl Client {
     /// The agent checks the owner's signature itself (`Trust::accept_roster`): the server
     /// only relays the roster and cannot add a member.
     async fn sync_roster(&self, layout: &Layout) -> Result<(), Error> {
-        let r = self
-            .http
-            .get(self.url("/api/device/roster"))
-            .bearer_auth(&self.link.token)
-            .send()
-            .await
-            .map_err(|e| Error::wrap(ErrorKind::Unavailable, "reaching the server", e))?;
-        if r.status().as_u16() == 404 {
-            return Ok(());
-        }
-        if !r.status().is_success() {
-            bail!(Unavailable, "the server said {} to GET /api/device/roster", r.status());
-        }
-        let body: serde_json::Value =
-            r.json().await.map_err(|e| Error::wrap(ErrorKind::DataLoss, "the roster reply is not JSON", e))?;
-        let bytes = crypto::keys::unhex(body["roster"].as_str().unwrap_or_default())
+        let Some(stored) = self.api.device_roster().await? else { return Ok(()) };
+        let bytes = crypto::keys::unhex(&stored.roster)
             .ok_or_else(|| base::err!(DataLoss, "the server sent a roster that is not hex"))?;
         let layout = layout.clone();
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
@@ -421,23 +377,19 @@ impl Client {
     }
 
     /// Publishes the agent's public key bundle, so the owner's app can seal settings to it.
-    async fn publish_keys(&self, layout: &Layout) -> Result<(), Failure> {
-        let device = sealing::read_keyring(&layout.device_keys()).map_err(Failure::Retry)?;
-        let body = serde_json::json!({ "public_keys": crypto::keys::hex(&device.public().encode()) });
-        self.send(self.http.put(self.url("/api/device/keys")).json(&body)).await?;
+    async fn publish_keys(&self, layout: &Layout) -> Result<(), Error> {
+        let device = sealing::read_keyring(&layout.device_keys())?;
+        let keys = wire::DeviceKeysJson { public_keys: crypto::keys::hex(&device.public().encode()) };
+        self.api.publish_device_keys(&keys).await?;
         Ok(())
     }
 
     /// Fetches the household's settings and applies them if they are newer and the owner
     /// signed them (`Remote::accept` checks; the server only relays).
     async fn sync_settings(&self, layout: &Layout, remote: &crate::remote::Remote) -> Result<(), Error> {
-        let body = match self.send(self.http.get(self.url("/api/device/settings"))).await {
-            Ok(b) => b,
-            Err(Failure::Retry(e)) => return Err(e),
-            // 404: the owner has sealed none yet.
-            Err(Failure::Reject(_)) => return Ok(()),
-        };
-        let bytes = crypto::keys::unhex(body["settings"].as_str().unwrap_or_default())
+        // None: the owner has sealed none yet.
+        let Some(stored) = self.api.device_settings().await? else { return Ok(()) };
+        let bytes = crypto::keys::unhex(&stored.settings)
             .ok_or_else(|| base::err!(DataLoss, "the server sent settings that are not hex"))?;
         let (layout, remote) = (layout.clone(), remote.clone());
         tokio::task::spawn_blocking(move || remote.accept(&layout, &bytes))
@@ -453,16 +405,15 @@ impl Client {
         roster: Option<u64>,
         settings: Option<u64>,
         live_after: u64,
-    ) -> Result<serde_json::Value, Failure> {
-        let mut q = vec![("live_after", live_after)];
-        if let Some(r) = roster {
-            q.push(("roster", r));
-        }
-        if let Some(s) = settings {
-            q.push(("settings", s));
-        }
-        let rb = self.http.get(self.url("/api/device/wait")).query(&q).timeout(Duration::from_secs(40));
-        self.send(rb).await
+    ) -> Result<wire::WaitReply, Error> {
+        let serial = |s: Option<u64>| s.and_then(|s| i64::try_from(s).ok());
+        let q = wire::WaitParams {
+            roster: serial(roster),
+            settings: serial(settings),
+            wait_ms: None,
+            live_after: Some(live_after),
+        };
+        self.api.device_wait(&q).await
     }
 
     /// A relayed request checked against the trust file (who signed it, for which household,
@@ -493,7 +444,7 @@ impl Client {
         });
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("HTTP client");
         let post = http
-            .post(self.url(&format!("/api/device/live/{session_id}")))
+            .post(self.api.url(&format!("/api/device/live/{session_id}")))
             .bearer_auth(&self.link.token)
             .header("content-type", "application/octet-stream")
             .body(reqwest::Body::wrap_stream(body))
@@ -534,7 +485,7 @@ impl Client {
         posting: Arc<crate::post_clip::Posting>,
         session_id: String,
         request: String,
-        ask: crate::post_clip::Ask,
+        ask: wire::PrepareJson,
     ) {
         let Some(q) = Self::checked_request(&posting.layout, &session_id, &request) else { return };
         tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "preparing a clip to post");
@@ -560,13 +511,11 @@ impl Client {
             };
             let made = match made {
                 Ok((made, bytes)) => {
-                    let body = serde_json::json!({ "sha256": made.sha256, "object_id": made.object_id });
-                    match self
-                        .send(self.http.put(self.url(&format!("/api/device/prepared/{session_id}"))).json(&body))
-                        .await
-                    {
+                    let prepared =
+                        wire::PreparedJson { sha256: made.sha256.clone(), object_id: made.object_id.clone() };
+                    match self.api.device_prepared(&session_id, &prepared).await {
                         Ok(_) => Ok((made, bytes)),
-                        Err(Failure::Retry(e) | Failure::Reject(e)) => Err(e),
+                        Err(e) => Err(e),
                     }
                 }
                 Err(e) => Err(e),
@@ -642,11 +591,14 @@ impl Client {
         let Some(meta) = ids.get("meta") else {
             return Err(Failure::Reject(err!(DataLoss, "{}: no meta.plob", dir.display())));
         };
-        let body = serde_json::json!({
-            "id": event_id, "meta_object": meta, "snapshot_object": ids.get("snapshot"), "clip_object": ids.get("clip"),
-            "notify": !dir.join(QUIET).exists(),
-        });
-        self.send(self.http.post(self.url("/api/events")).json(&body)).await?;
+        let event = wire::NewEvent {
+            id: event_id.to_owned(),
+            meta_object: meta.clone(),
+            snapshot_object: ids.get("snapshot").cloned(),
+            clip_object: ids.get("clip").cloned(),
+            notify: Some(!dir.join(QUIET).exists()),
+        };
+        self.api.commit_event(&event).await.map_err(failure)?;
         Ok(())
     }
 }
@@ -657,22 +609,6 @@ const STATUS_EVERY: Duration = Duration::from_secs(15);
 
 /// Live and clip sessions remembered as answered (a few minutes' worth at most).
 const ANSWERED_SESSIONS_KEPT: usize = 256;
-
-/// What a relayed offer asks for.
-#[derive(Debug)]
-enum Offer {
-    Live,
-    Clip(crate::post_clip::Ask),
-}
-
-/// An offer without `prepare` is a live view; with one, a clip to prepare. A `prepare`
-/// this agent cannot read is an error: it is refused, never answered as a live view.
-fn offer_kind(prepare: &serde_json::Value) -> Result<Offer, String> {
-    match prepare {
-        serde_json::Value::Null => Ok(Offer::Live),
-        p => serde_json::from_value::<crate::post_clip::Ask>(p.clone()).map(Offer::Clip).map_err(|e| e.to_string()),
-    }
-}
 
 /// What the owner tells the agent through the server: publish the agent's keys once, then
 /// hold a long poll and fetch the roster or settings whenever their serial moves, so a mode
@@ -696,7 +632,7 @@ async fn control(
     loop {
         let r = async {
             if !published {
-                client.publish_keys(&layout).await.map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)?;
+                client.publish_keys(&layout).await?;
                 published = true;
             }
             let held_roster = {
@@ -706,12 +642,10 @@ async fn control(
                     .map_err(|e| Error::wrap(ErrorKind::Internal, "trust task", e))??
                     .and_then(|t| t.roster().map(|r| r.serial))
             };
-            let v = client
-                .wait_for_change(held_roster, remote.serial(), live_after)
-                .await
-                .map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)?;
-            let (roster, settings) = (v["roster"].as_u64(), v["settings"].as_u64());
-            let epoch = v["live_epoch"].as_str().map(str::to_owned);
+            let v = client.wait_for_change(held_roster, remote.serial(), live_after).await?;
+            let (roster, settings) =
+                (v.roster.and_then(|r| u64::try_from(r).ok()), v.settings.and_then(|s| u64::try_from(s).ok()));
+            let epoch = Some(v.live_epoch);
             if epoch != live_epoch {
                 // Another server process (a restart): its sessions are numbered afresh, and
                 // this reply was filtered by the old numbers; ask again from the start.
@@ -722,12 +656,10 @@ async fn control(
                 live_after = 0;
                 return Ok::<(), Error>(());
             }
-            for offer in v["live"].as_array().into_iter().flatten() {
-                live_after = live_after.max(offer["seq"].as_u64().unwrap_or(0));
+            for offer in v.live {
+                live_after = live_after.max(offer.seq);
                 let (c, l, h) = (client.clone(), layout.clone(), hub.clone());
-                let (sid, req) =
-                    (offer["session_id"].as_str().unwrap_or_default(), offer["request"].as_str().unwrap_or_default());
-                let (sid, req) = (sid.to_owned(), req.to_owned());
+                let (sid, req) = (offer.session_id, offer.request);
                 if answered.contains(&sid) {
                     continue;
                 }
@@ -736,21 +668,14 @@ async fn control(
                 }
                 answered.push_back(sid.clone());
                 let mut stop = sessions_stop.clone();
-                let kind = match offer_kind(&offer["prepare"]) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        tracing::warn!(session = %sid, "refusing a clip request this agent cannot read: {e}");
-                        continue;
-                    }
-                };
                 let posting = posting.clone();
                 tokio::spawn(async move {
-                    match (kind, posting) {
-                        (Offer::Clip(ask), Some(p)) => tokio::select! {
+                    match (offer.offer, posting) {
+                        (Offer::PrepareClip(ask), Some(p)) => tokio::select! {
                             _ = c.clip_session(p, sid, req, ask) => {}
                             _ = stop.wait() => {}
                         },
-                        (Offer::Clip(_), None) => {
+                        (Offer::PrepareClip(_), None) => {
                             tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips")
                         }
                         (Offer::Live, _) => tokio::select! {
@@ -945,14 +870,27 @@ mod tests {
     }
 
     #[test]
-    fn offers_are_live_views_only_without_a_prepare() {
-        assert!(matches!(offer_kind(&serde_json::Value::Null), Ok(Offer::Live)));
-        let ask = serde_json::json!({"start_ms": 0, "end_ms": 1000, "people": true, "faces": true, "text": false});
-        assert!(matches!(offer_kind(&ask), Ok(Offer::Clip(a)) if a.end_ms == 1000 && a.people));
-        // A clip request from a newer server, or a damaged one, is refused, never streamed live.
-        for bad in [serde_json::json!({"start_ms": "soon"}), serde_json::json!([]), serde_json::json!(7)] {
-            assert!(offer_kind(&bad).is_err(), "{bad}");
+    fn an_offer_is_live_only_when_it_says_so() {
+        let read = |v: serde_json::Value| serde_json::from_value::<wire::LiveOffer>(v).map(|o| o.offer);
+        let base = |offer: serde_json::Value| serde_json::json!({"session_id": "s", "seq": 1, "request": "00", "offer": offer});
+        assert_eq!(read(base(serde_json::json!("live"))).unwrap(), Offer::Live);
+        let ask = serde_json::json!({"prepare_clip": {"start_ms": 0, "end_ms": 1000, "text": false}});
+        assert!(matches!(read(base(ask)).unwrap(), Offer::PrepareClip(a) if a.end_ms == 1000 && a.people && !a.text));
+        // A clip request from a newer server, or a damaged one, or none at all, is refused,
+        // never streamed live.
+        for bad in [
+            serde_json::json!({"prepare_clip": {"start_ms": "soon"}}),
+            serde_json::json!({"prepare_clip": []}),
+            serde_json::json!("prepare_clip"),
+            serde_json::json!({"record_audio": {}}),
+            serde_json::json!(7),
+            serde_json::Value::Null,
+        ] {
+            assert!(read(base(bad.clone())).is_err(), "{bad}");
         }
+        let mut none = base(serde_json::Value::Null);
+        none.as_object_mut().unwrap().remove("offer");
+        assert!(read(none).is_err(), "an offer without its kind");
     }
 
     #[test]

@@ -12,13 +12,14 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
 use agent::layout::Layout;
-use agent::post_clip::{Ask, Posting};
+use agent::post_clip::Posting;
 use agent::syncer::Syncer;
 use agent::writer::{Ctx, StreamState, Writer};
 use base::clock::SimulatedClocks;
 use bytes::Bytes;
 use media::Frame;
 use sha2::{Digest, Sha256};
+use wire::PrepareJson as Ask;
 
 fn shared(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);

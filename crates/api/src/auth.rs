@@ -40,34 +40,7 @@ pub enum Actor {
     },
 }
 
-/// What a household member may do. `allows` is the whole policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
-    /// Timeline, live events, and downloading clips and snapshots (within a limited
-    /// member's or guest's window).
-    View,
-    /// See who else is in the household.
-    ViewMembers,
-    /// Change the household's name, retention and webhook; list devices.
-    Settings,
-    /// Delete events and their footage.
-    Delete,
-    /// Invite and remove members.
-    ManageMembers,
-    /// Pair and revoke agents.
-    Pair,
-    /// Read who opened which clip.
-    AccessLog,
-    /// Change the settings agents obey (zones, modes): the owner only, because agents
-    /// obey only the owner's signature.
-    SignSettings,
-    /// Read and write the neighbourhood feed as a resident: owners, full and standard
-    /// members, not limited members or guests.
-    Neighbourhood,
-    /// See agencies' footage requests and answer them: the owner, whose keys sign what the
-    /// household shares.
-    RespondToRequests,
-}
+pub use wire::Permission;
 
 /// The role table of ../shared/PRODUCT.md: owners do everything; full members everything
 /// but membership, pairing and the access log; standard members watch; limited members and

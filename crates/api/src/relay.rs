@@ -66,7 +66,7 @@ pub fn offers(st: &AppState, household_id: &str, cameras: &[String], after: u64)
             session_id: id.clone(),
             seq: s.seq,
             request: crypto::keys::hex(&s.request),
-            prepare: s.prepare.clone(),
+            offer: s.offer.clone(),
         })
         .collect();
     out.sort_by_key(|o| o.seq);

@@ -329,8 +329,8 @@ pub struct LiveSession {
     pub camera: String,
     pub request: Vec<u8>,
     pub created_ms: i64,
-    /// Set when the session carries a clip prepared for posting instead of live video.
-    pub prepare: Option<crate::types::PrepareJson>,
+    /// Live video, or a clip prepared for posting.
+    pub offer: crate::types::Offer,
     /// Taken by the agent that answers.
     pub to_viewer: Option<tokio::sync::mpsc::Sender<axum::body::Bytes>>,
     /// Taken by the browser that asked.
@@ -345,7 +345,7 @@ impl LiveSession {
         camera: &str,
         request: Vec<u8>,
         created_ms: i64,
-        prepare: Option<crate::types::PrepareJson>,
+        offer: crate::types::Offer,
     ) -> LiveSession {
         let (tx, rx) = tokio::sync::mpsc::channel(crate::relay::RELAY_DEPTH);
         LiveSession {
@@ -355,7 +355,7 @@ impl LiveSession {
             camera: camera.to_owned(),
             request,
             created_ms,
-            prepare,
+            offer,
             to_viewer: Some(tx),
             from_agent: Some(rx),
         }

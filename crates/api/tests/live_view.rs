@@ -56,6 +56,7 @@ async fn a_members_live_request_reaches_the_agent_and_its_stream_reaches_only_th
     let woke = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
     let offer = &woke["live"][0];
     assert_eq!(offer["session_id"], sid.as_str());
+    assert_eq!(offer["offer"], "live", "a live request is offered as live video: {offer}");
     let got = LiveRequest::parse(&crypto::keys::unhex(offer["request"].as_str().unwrap()).unwrap()).unwrap();
     assert_eq!(got, q);
     // Seen offers are not offered again.

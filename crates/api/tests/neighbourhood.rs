@@ -240,7 +240,7 @@ async fn media(s: &Server, mine: &mut Home, near: &mut Home, far: &mut Home, ope
     let status = json!({"cameras": [{"camera": "door", "state": "streaming", "since_ms": 0}]});
     mine.device.ok(Method::PUT, "/api/device/status", Some(status)).await;
     let offers = mine.device.ok(Method::GET, "/api/device/wait?wait_ms=0", None).await;
-    assert_eq!(offers["live"][0]["prepare"]["end_ms"], json!(s.now()), "{offers}");
+    assert_eq!(offers["live"][0]["offer"]["prepare_clip"]["end_ms"], json!(s.now()), "{offers}");
     let declare = json!({"sha256": blob::chunk_hash(&clip)});
     let (st, _) = far.device.call(Method::PUT, &format!("/api/device/prepared/{sid}"), Some(declare.clone())).await;
     assert_eq!(st, StatusCode::NOT_FOUND);

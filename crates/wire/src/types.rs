@@ -89,12 +89,92 @@ pub struct PasskeyInfo {
     pub last_used_ms: Option<i64>,
 }
 
+/// A household role, most to least privileged. What each may do is `api::auth::allows`
+/// (the browser is told as [`Membership::permissions`]); the database stores the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Full,
+    Standard,
+    Limited,
+    Guest,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Owner, Role::Full, Role::Standard, Role::Limited, Role::Guest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Full => "full",
+            Role::Standard => "standard",
+            Role::Limited => "limited",
+            Role::Guest => "guest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What a household member may do. `api::auth::allows` is the whole policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Timeline, live events, and downloading clips and snapshots (within a limited
+    /// member's or guest's window).
+    View,
+    /// See who else is in the household.
+    ViewMembers,
+    /// Change the household's name, retention and webhook; list devices.
+    Settings,
+    /// Delete events and their footage.
+    Delete,
+    /// Invite and remove members.
+    ManageMembers,
+    /// Pair and revoke agents.
+    Pair,
+    /// Read who opened which clip.
+    AccessLog,
+    /// Change the settings agents obey (zones, modes): the owner only, because agents
+    /// obey only the owner's signature.
+    SignSettings,
+    /// Read and write the neighbourhood feed as a resident: owners, full and standard
+    /// members, not limited members or guests.
+    Neighbourhood,
+    /// See agencies' footage requests and answer them: the owner, whose keys sign what the
+    /// household shares.
+    RespondToRequests,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 10] = [
+        Permission::View,
+        Permission::ViewMembers,
+        Permission::Settings,
+        Permission::Delete,
+        Permission::ManageMembers,
+        Permission::Pair,
+        Permission::AccessLog,
+        Permission::SignSettings,
+        Permission::Neighbourhood,
+        Permission::RespondToRequests,
+    ];
+}
+
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Membership {
     pub household_id: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
+    /// What this member may do in this household (the server's policy, so the app shows
+    /// what the server will allow).
+    pub permissions: Vec<Permission>,
     pub window_from_ms: Option<i64>,
     pub window_until_ms: Option<i64>,
 }
@@ -434,14 +514,25 @@ pub struct CameraRetentionJson {
 }
 
 /// What an agent reports of one camera (its main stream, else its sub-stream).
+/// What a camera's recorder is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    Connecting,
+    Streaming,
+    /// Waiting before the next attempt after an error.
+    Retrying,
+    Stopped,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CameraReport {
     /// The camera's name, as in its objects' headers (1 to 64 bytes).
     pub camera: String,
-    /// `connecting`, `streaming`, `retrying` or `stopped`.
-    pub state: String,
+    pub state: CameraState,
     /// When the camera entered this state (Unix ms).
     pub since_ms: i64,
 }
@@ -462,7 +553,7 @@ pub struct DeviceStatus {
 pub struct CameraStatusJson {
     pub camera: String,
     pub device_id: String,
-    pub state: String,
+    pub state: CameraState,
     pub since_ms: i64,
     /// When the agent last reported (Unix ms).
     pub reported_ms: i64,
@@ -560,10 +651,22 @@ pub struct LiveOffer {
     pub session_id: String,
     /// Increases with each request; agents pass the highest they saw as `live_after`.
     pub seq: u64,
+    /// The member's signed request (hex, `crypto::live`): camera, session key, time.
     pub request: String,
-    /// Present when the member asks for a clip prepared for posting, not live video.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prepare: Option<PrepareJson>,
+    /// What the member asks for.
+    pub offer: Offer,
+}
+
+/// What a relayed request asks the agent for. There is no default: an offer the agent
+/// cannot read is refused, never answered as something else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Offer {
+    /// Live video from the request's camera.
+    Live,
+    /// A clip prepared for posting (or, sealed, for answering a footage request).
+    PrepareClip(PrepareJson),
 }
 
 /// A stretch of footage to prepare for posting, and what to blur in it.

@@ -9,7 +9,7 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse};
 use base::err;
 
-use crate::auth::{Actor, SESSION_COOKIE, Via, format_token};
+use crate::auth::{Actor, Permission, SESSION_COOKIE, Via, format_token};
 use crate::error::ApiResult;
 use crate::secrets::{self, hex_decode, random_hex, secret_hash};
 use crate::session::{ClientIp, count_failure, finish_second_factor, locked_out, security, signing_in};
@@ -218,7 +218,8 @@ pub async fn session(State(st): State<AppState>, actor: Actor) -> ApiResult<Json
         households.push(Membership {
             household_id: m.household_id,
             name,
-            role: m.role.as_str().to_owned(),
+            role: m.role,
+            permissions: Permission::ALL.into_iter().filter(|p| crate::auth::allows(m.role, *p)).collect(),
             window_from_ms: m.window_from_ms,
             window_until_ms: m.window_until_ms,
         });

@@ -27,7 +27,7 @@ pub async fn start_live(
     let m = actor.member(&st, &hid, Permission::View).await?;
     let now = st.now_ms();
     let (bytes, q) = parse_request(&hid, &req.request, now)?;
-    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, None))?;
+    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Offer::Live))?;
     Ok(Json(LiveStarted { session_id }))
 }
 

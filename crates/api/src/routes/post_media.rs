@@ -286,7 +286,7 @@ pub async fn prepare_clip(
     let (bytes, q) = crate::relay::parse_request(&hid, &req.request, now)?;
     let session_id = crate::relay::open_session(
         &st,
-        LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Some(req.prepare.clone())),
+        LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Offer::PrepareClip(req.prepare.clone())),
     )?;
     Ok(Json(LiveStarted { session_id }))
 }
@@ -309,7 +309,7 @@ pub async fn device_prepared(
         .lock()
         .expect("live lock")
         .get(&sid)
-        .is_some_and(|s| s.household_id == d.household_id && s.prepare.is_some());
+        .is_some_and(|s| s.household_id == d.household_id && matches!(s.offer, Offer::PrepareClip(_)));
     if !ok {
         return Err(err!(NotFound, "session_id: no clip being prepared for this household as {sid}").into());
     }

@@ -9,34 +9,7 @@ use super::timeline_cache::PageKey;
 use super::{Db, db_err, safe};
 use bytes::Bytes;
 
-/// A household role, most to least privileged. The permissions each has are in
-/// `api::authz`; the database only stores the name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Owner,
-    Full,
-    Standard,
-    Limited,
-    Guest,
-}
-
-impl Role {
-    pub const ALL: [Role; 5] = [Role::Owner, Role::Full, Role::Standard, Role::Limited, Role::Guest];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Full => "full",
-            Role::Standard => "standard",
-            Role::Limited => "limited",
-            Role::Guest => "guest",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
+pub use wire::Role;
 
 /// What [`Db::set_keys`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

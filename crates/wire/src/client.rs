@@ -1,0 +1,237 @@
+//! The typed client: the one way the agent, the CLI and tests talk to a server.
+//!
+//! Every call sends a typed request and reads a typed reply. A failed request's
+//! [`ErrorBody`] comes back as a `base::Error` of the same kind, its message prefixed
+//! with the status; a reply that is not the promised type is `DataLoss`; an unreachable
+//! server is `Unavailable`. [`retryable`] says which of these a caller should try again.
+
+use std::time::Duration;
+
+use base::{Error, ErrorKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    ChunkList, DeviceKeysJson, DeviceSelf, DeviceStatus, ErrorBody, EventJson, LogEntriesJson, LogHeadJson, NewEvent,
+    NewObject, ObjectJson, PreparedJson, ProofJson, StoredRoster, StoredSettings, WaitParams, WaitReply,
+};
+
+/// A server's base URL and the caller's credentials.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// Whether a failure may pass if the same request is made again later: the server or the
+/// network failed, the server was busy, or the credentials are (for now) not accepted.
+pub fn retryable(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Unavailable
+            | ErrorKind::Internal
+            | ErrorKind::DataLoss
+            | ErrorKind::ResourceExhausted
+            | ErrorKind::Unauthenticated
+            | ErrorKind::Cancelled
+    )
+}
+
+impl Client {
+    /// A client for the server at `base` (`https://host[:port]`), with a 120 s limit on each
+    /// whole request and 10 s on connecting.
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("building an HTTP client");
+        Client { http, base: base.trim_end_matches('/').to_owned(), token: None }
+    }
+
+    /// The same server, calling with a bearer token (a device's or an API token).
+    pub fn with_token(mut self, token: &str) -> Client {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request to `path` with this client's credentials, for the few calls whose body or
+    /// reply is a stream (the live relay); [`Client::send`] reads its reply.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Sends `rb` and reads a `T` from a success, or the server's error.
+    pub async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T, Error> {
+        let r = rb.send().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reaching the server", e))?;
+        let status = r.status();
+        let bytes =
+            r.bytes().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reading the server's reply", e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(ErrorKind::DataLoss, format!("the server's reply is not what the API promises: {e}"))
+            });
+        }
+        Err(error_of(status, &bytes))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    pub async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+        self.send(self.request(reqwest::Method::PUT, path).json(body)).await
+    }
+
+    // The device's calls (a device token).
+
+    pub async fn device_self(&self) -> Result<DeviceSelf, Error> {
+        self.get("/api/device").await
+    }
+
+    /// Which of `chunks` (hex SHA-256) the server lacks.
+    pub async fn missing_chunks(&self, chunks: Vec<String>) -> Result<ChunkList, Error> {
+        self.post("/api/chunks/missing", &ChunkList { chunks }).await
+    }
+
+    pub async fn put_chunk(&self, sha256: &str, bytes: Vec<u8>) -> Result<crate::Ok, Error> {
+        self.send(self.request(reqwest::Method::PUT, &format!("/api/chunks/{sha256}")).body(bytes)).await
+    }
+
+    pub async fn commit_object(&self, chunks: Vec<String>) -> Result<ObjectJson, Error> {
+        self.post("/api/objects", &NewObject { chunks }).await
+    }
+
+    pub async fn commit_event(&self, e: &NewEvent) -> Result<EventJson, Error> {
+        self.post("/api/events", e).await
+    }
+
+    pub async fn device_status(&self, s: &DeviceStatus) -> Result<crate::Ok, Error> {
+        self.put("/api/device/status", s).await
+    }
+
+    pub async fn publish_device_keys(&self, k: &DeviceKeysJson) -> Result<crate::Ok, Error> {
+        self.put("/api/device/keys", k).await
+    }
+
+    /// The household's roster; `None` until the owner has signed one.
+    pub async fn device_roster(&self) -> Result<Option<StoredRoster>, Error> {
+        absent_is_none(self.get("/api/device/roster").await)
+    }
+
+    /// The household's sealed settings; `None` until the owner has sealed any.
+    pub async fn device_settings(&self) -> Result<Option<StoredSettings>, Error> {
+        absent_is_none(self.get("/api/device/settings").await)
+    }
+
+    /// The long poll: returns once the roster or settings serial differs from `q`'s, a live
+    /// request is waiting, or the server's wait is over.
+    pub async fn device_wait(&self, q: &WaitParams) -> Result<WaitReply, Error> {
+        let rb = self.request(reqwest::Method::GET, "/api/device/wait").query(q).timeout(Duration::from_secs(40));
+        self.send(rb).await
+    }
+
+    /// Declares the clip prepared for session `session_id`.
+    pub async fn device_prepared(&self, session_id: &str, p: &PreparedJson) -> Result<crate::Ok, Error> {
+        self.put(&format!("/api/device/prepared/{session_id}"), p).await
+    }
+
+    // The transparency log (no credentials).
+
+    pub async fn log_head(&self) -> Result<LogHeadJson, Error> {
+        self.get("/api/log/head").await
+    }
+
+    /// The head the server signed at `size`; `None` when it signed none there.
+    pub async fn log_head_at(&self, size: u64) -> Result<Option<LogHeadJson>, Error> {
+        absent_is_none(self.get(&format!("/api/log/heads/{size}")).await)
+    }
+
+    pub async fn log_entries(&self, start: u64, end: u64) -> Result<LogEntriesJson, Error> {
+        self.get(&format!("/api/log/entries?start={start}&end={end}")).await
+    }
+
+    pub async fn log_inclusion(&self, index: u64, size: u64) -> Result<ProofJson, Error> {
+        self.get(&format!("/api/log/proof/inclusion?index={index}&size={size}")).await
+    }
+
+    pub async fn log_consistency(&self, from: u64, to: u64) -> Result<ProofJson, Error> {
+        self.get(&format!("/api/log/proof/consistency?from={from}&to={to}")).await
+    }
+}
+
+fn absent_is_none<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The error a failed reply carries: the kind the server named, else one from the status.
+fn error_of(status: reqwest::StatusCode, body: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => Error::new(b.error.into(), format!("the server said {status}: {}", b.message)),
+        Err(_) => {
+            let kind = match status.as_u16() {
+                400 | 413 | 415 | 422 => ErrorKind::InvalidArgument,
+                401 => ErrorKind::Unauthenticated,
+                403 => ErrorKind::PermissionDenied,
+                404 => ErrorKind::NotFound,
+                409 => ErrorKind::FailedPrecondition,
+                416 => ErrorKind::OutOfRange,
+                429 => ErrorKind::ResourceExhausted,
+                502..=504 => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            };
+            Error::new(kind, format!("the server said {status} without an error body"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_error_keeps_its_kind_and_message() {
+        let e = error_of(
+            reqwest::StatusCode::CONFLICT,
+            br#"{"error":"failed_precondition","message":"home: set your home location first"}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
+        assert!(e.msg().contains("home: set your home location first"), "{e}");
+        assert!(!retryable(&e));
+        let e = error_of(reqwest::StatusCode::TOO_MANY_REQUESTS, br#"{"error":"resource_exhausted","message":"x"}"#);
+        assert!(retryable(&e));
+    }
+
+    #[test]
+    fn an_unknown_code_or_a_bare_status_still_has_a_kind() {
+        let e = error_of(reqwest::StatusCode::IM_A_TEAPOT, br#"{"error":"from_the_future","message":"x"}"#);
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        let e = error_of(reqwest::StatusCode::BAD_GATEWAY, b"<html>proxy</html>");
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(retryable(&e));
+        let e = error_of(reqwest::StatusCode::NOT_FOUND, b"");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+}
