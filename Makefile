@@ -23,6 +23,7 @@ ui-deps:
 
 ## Type-check and build the web app into ui/dist, which the binary embeds.
 ui: ui-deps
+	bash scripts/gen-api-types.sh
 	cd ui && npm run --silent build
 
 build: setup ui
@@ -57,6 +58,7 @@ test: testdata lint ui
 lint: ui-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	bash scripts/gen-api-types.sh --check
 	cd ui && npm run --silent check
 
 ## Run each fuzz target for FUZZ_SECONDS (needs the nightly toolchain and cargo-fuzz).

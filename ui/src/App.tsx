@@ -1,5 +1,5 @@
 import { Component, type ReactNode, Suspense, lazy, useCallback, useEffect, useState } from 'react';
-import { ApiError, type Session, api, onSignedOut, setCsrf } from './api';
+import { ApiError, type Session, api, can, onSignedOut, setCsrf } from './api';
 import type { Keyring } from './crypto/format';
 import { loadKeyring } from './keystore';
 import { syncRoster } from './roster';
@@ -176,7 +176,8 @@ function Shell() {
   }
   const membership = session.households.find((h) => h.household_id === query.get('h')) ?? session.households[0]!;
   const hid = membership.household_id;
-  const resident = ['owner', 'full', 'standard'].includes(membership.role);
+  const resident = can(membership, 'neighbourhood');
+  const answersRequests = can(membership, 'respond_to_requests');
   const signOut = signOutNow;
   return (
     <>
@@ -196,7 +197,7 @@ function Shell() {
               Neighbourhood
             </a>
           )}
-          {membership.role === 'owner' && (
+          {answersRequests && (
             <a href="#/requests" aria-current={path === '/requests' ? 'page' : undefined}>
               Requests
             </a>
@@ -226,18 +227,18 @@ function Shell() {
           <Timeline key={`${hid}/${query.get('camera') ?? ''}`} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
         ) : path === '/neighbourhood' && resident ? (
           <Suspense fallback={<p aria-busy="true">Loading…</p>}>
-            <Neighbourhood key={hid} membership={membership} keys={keys} tiles={session.map_tile_url} />
+            <Neighbourhood key={hid} membership={membership} keys={keys} tiles={session.map_tile_url ?? null} />
           </Suspense>
         ) : path === '/moderation' && session.operator ? (
           <Moderation />
         ) : path === '/agencies' && session.operator ? (
           <Agencies />
-        ) : path === '/requests' && membership.role === 'owner' ? (
+        ) : path === '/requests' && answersRequests ? (
           <Requests key={hid} householdId={hid} keys={keys} />
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (
-          <Home householdId={hid} keys={keys} isOwner={membership.role === 'owner'} />
+          <Home householdId={hid} keys={keys} isOwner={can(membership, 'sign_settings')} />
         )}
       </main>
     </>

@@ -1,6 +1,16 @@
 // The server's JSON API (crates/api; /api/openapi.json). One error type: every failed
 // call throws an ApiError carrying the server's code and message (which names the field).
 
+import type { components } from './api.gen';
+
+/** The server's JSON types, generated from its OpenAPI document (scripts/gen-api-types.sh). */
+export type Schemas = components['schemas'];
+export type Role = Schemas['Role'];
+export type Permission = Schemas['Permission'];
+
+/** Whether the member may do `what` in their household: the server's own answer, sent with the session. */
+export const can = (m: Membership, what: Permission): boolean => m.permissions.includes(what);
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -61,176 +71,45 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   throw new ApiError(r.status, code, message);
 }
 
-export interface Membership {
-  household_id: string;
-  name: string;
-  role: string;
-  window_from_ms: number | null;
-  window_until_ms: number | null;
-}
+export type Membership = Schemas['Membership'];
 
-export interface Session {
-  account_id: string;
-  email: string;
-  csrf: string | null;
-  has_keys: boolean;
-  households: Membership[];
-  /** This account runs the server: it moderates neighbourhood posts. */
-  operator: boolean;
-  /** The neighbourhood map's tile URL template ({z}/{x}/{y}), if the operator set one. */
-  map_tile_url: string | null;
-  /** When this account applied as a public-safety agency: its status. */
-  agency: 'applied' | 'verified' | 'rejected' | null;
-}
+export type Session = Schemas['SessionReply'];
 
-export interface SignUpReply {
-  account_id: string;
-  totp_url: string;
-  totp_secret: string;
-  csrf: string;
-}
+export type SignUpReply = Schemas['SignUpReply'];
 
-export interface SignInReply {
-  next: 'totp' | 'passkey' | 'enrol';
-  factors: string[];
-  csrf: string;
-  totp_url: string | null;
-}
+export type SignInReply = Schemas['SignInReply'];
 
-export interface Household {
-  id: string;
-  name: string;
-  owner_id: string;
-  retention_days: number;
-  retention_bytes: number;
-  webhook_url: string | null;
-  webhook_secret: string | null;
-  cameras: string[];
-}
+export type Household = Schemas['HouseholdJson'];
 
-export interface EventJson {
-  id: string;
-  camera: string;
-  device_id: string;
-  start_ms: number;
-  end_ms: number;
-  meta_object: string;
-  snapshot_object: string | null;
-  clip_object: string | null;
-  size_bytes: number;
-}
+export type EventJson = Schemas['EventJson'];
 
-export interface Device {
-  id: string;
-  name: string;
-  identity: string;
-  paired_ms: number;
-  revoked_ms: number | null;
-  public_keys: string | null;
-}
+export type Device = Schemas['DeviceJson'];
 
-export interface Member {
-  account_id: string;
-  email: string;
-  role: string;
-  window_from_ms: number | null;
-  window_until_ms: number | null;
-  public_keys: string | null;
-}
+export type Member = Schemas['MemberJson'];
 
-export interface Access {
-  account_id: string | null;
-  email: string | null;
-  object_id: string;
-  kind: string;
-  at_ms: number;
-}
+export type Access = Schemas['AccessJson'];
 
-export interface CameraStatus {
-  camera: string;
-  device_id: string;
-  state: string;
-  since_ms: number;
-  reported_ms: number;
-  online: boolean;
-  settings_serial: number | null;
-}
+export type CameraStatus = Schemas['CameraStatusJson'];
 
-export interface PostArea {
-  cell: string;
-  resolution: number;
-  households: number | null;
-  area_km2: number;
-}
+export type PostArea = Schemas['PostAreaJson'];
 
-export interface HomeJson {
-  home_cell: string;
-  sealed_point: string;
-  min_crowd: number;
-  post_area: PostArea | null;
-  cannot_post: string | null;
-}
+export type HomeJson = Schemas['HomeJson'];
 
-export interface Post {
-  id: string;
-  category: string;
-  body: string;
-  area: PostArea;
-  created_ms: number;
-  edited_ms: number | null;
-  mine: boolean;
-  editable: boolean;
-  comments: number;
-  hidden_reason: string | null;
-  media: PostMedia[];
-}
+export type Post = Schemas['PostJson'];
 
-export interface PostMedia {
-  id: string;
-  kind: 'photo' | 'clip';
-  size_bytes: number;
-  sha256: string;
-}
+export type PostMedia = Schemas['PostMediaJson'];
 
-export interface Comment {
-  id: string;
-  by: string;
-  body: string;
-  created_ms: number;
-  mine: boolean;
-}
+export type Comment = Schemas['CommentJson'];
 
-export interface RelayThread {
-  id: string;
-  post_id: string;
-  post_category: string;
-  role: 'poster' | 'neighbour';
-  last_ms: number;
-}
+export type RelayThread = Schemas['RelayThreadJson'];
 
-export interface RelayMessage {
-  id: string;
-  from_me: boolean;
-  body: string;
-  reveal: string | null;
-  created_ms: number;
-}
+export type RelayMessage = Schemas['RelayMessageJson'];
 
-export interface Conversation {
-  thread: RelayThread;
-  messages: RelayMessage[];
-}
+export type Conversation = Schemas['RelayConversationJson'];
 
-export interface Rules {
-  text: string;
-  hash: string;
-  accepted: boolean;
-}
+export type Rules = Schemas['RulesJson'];
 
-export interface ReportedPost {
-  post: Post;
-  reports: { reason: string; created_ms: number }[];
-}
+export type ReportedPost = Schemas['ReportedPostJson'];
 
 export const neighbourhood = {
   home: (hid: string) => call<HomeJson>('GET', `/api/households/${hid}/home`),
@@ -266,94 +145,22 @@ export const neighbourhood = {
   moderate: (pid: string, action: 'hide' | 'keep', reason?: string) => call<Post>('POST', `/api/moderation/posts/${pid}`, { action, reason }),
 };
 
-export interface Agency {
-  id: string;
-  name: string;
-  jurisdiction: string;
-  website: string;
-  phone: string;
-  applied_ms: number;
-  status: 'applied' | 'verified' | 'rejected';
-  rejected_reason: string | null;
-  verified_ms: number | null;
-  log_index: number | null;
-  public_keys: string | null;
-  fingerprint: string | null;
-}
+export type Agency = Schemas['AgencyJson'];
 
-export type Area = import('./area').Area;
+export type Area = Schemas['Area'];
 
-export interface FootageRequest {
-  id: string;
-  agency_id: string;
-  agency: string;
-  case_number: string;
-  category: string;
-  description: string;
-  investigator: string;
-  area: Area;
-  area_sq_mi: number;
-  window_from_ms: number;
-  window_until_ms: number;
-  created_ms: number;
-  expires_ms: number;
-  households_offered: number;
-  log_index: number;
-  expired: boolean;
-}
+export type FootageRequest = Schemas['FootageRequestJson'];
 
 /** A request as a household sees it: never the case number or the investigator. */
-export interface OfferedRequest {
-  id: string;
-  agency_id: string;
-  agency: string;
-  agency_phone: string;
-  category: string;
-  description: string;
-  area: Area;
-  area_sq_mi: number;
-  window_from_ms: number;
-  window_until_ms: number;
-  created_ms: number;
-  expires_ms: number;
-  log_index: number;
-  agency_public_keys: string;
-  agency_log_index: number;
-}
+export type OfferedRequest = Schemas['OfferedRequestJson'];
 
-export interface GrantedClip {
-  object_id: string;
-  camera: string;
-  start_ms: number;
-  end_ms: number;
-  size_bytes: number;
-  grant: string;
-}
+export type GrantedClip = Schemas['GrantedClipJson'];
 
-export interface FootageResponse {
-  resident: number;
-  contact: string | null;
-  created_ms: number;
-  log_index: number;
-  clips: GrantedClip[];
-}
+export type FootageResponse = Schemas['ResponseJson'];
 
-export interface ProvedEntry {
-  index: number;
-  body: string;
-  proof: string[];
-}
+export type ProvedEntry = Schemas['ProvedEntryJson'];
 
-export interface Evidence {
-  request: FootageRequest;
-  responses: FootageResponse[];
-  custody: { action: string; object_id: string | null; account_id: string; created_ms: number }[];
-  head: string;
-  log_key: string;
-  request_entry: ProvedEntry;
-  agency_entry: ProvedEntry;
-  grant_entries: ProvedEntry[];
-}
+export type Evidence = Schemas['EvidenceJson'];
 
 /** The offence categories a request may name (the server's list; nothing for protests or speech). */
 export const CATEGORIES = [
@@ -371,27 +178,9 @@ export const CATEGORIES = [
   'kidnapping',
 ] as const;
 
-export interface NewRequest {
-  case_number: string;
-  category: string;
-  description: string;
-  investigator: string;
-  area: Area;
-  window_from_ms: number;
-  window_until_ms: number;
-  expires_ms: number;
-}
+export type NewRequest = Schemas['NewFootageRequest'];
 
-export interface AgencyAlert {
-  id: string;
-  agency: string;
-  body: string;
-  lat: number;
-  lon: number;
-  radius_m: number;
-  created_ms: number;
-  expires_ms: number;
-}
+export type AgencyAlert = Schemas['AlertJson'];
 
 export const agencies = {
   alerts: (hid: string) => call<AgencyAlert[]>('GET', `/api/households/${hid}/alerts`),

@@ -84,7 +84,9 @@ pub enum Notice {
     Event(db::EventRow),
 }
 
-pub type Notices = tokio::sync::mpsc::UnboundedSender<Notice>;
+/// Notices for MQTT, bounded (`NOTICES_QUEUE`): when the broker is slower than events, the
+/// newest notices are dropped and logged, never queued without limit.
+pub type Notices = tokio::sync::mpsc::Sender<Notice>;
 
 /// The streamer's end: hands frames over without ever blocking.
 pub struct FrameSink {
@@ -179,8 +181,10 @@ impl Worker<'_> {
     }
 
     fn notify(&self, n: Notice) {
-        if let Some(tx) = &self.store.notices {
-            let _ = tx.send(n);
+        if let Some(tx) = &self.store.notices
+            && tx.try_send(n).is_err()
+        {
+            tracing::warn!("MQTT notice dropped: the queue is full or closed");
         }
     }
 

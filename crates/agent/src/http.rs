@@ -20,7 +20,7 @@ use base::shutdown::Receiver;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 use crate::inputs::Input;
 
@@ -39,7 +39,7 @@ pub struct HttpSpec {
 const CONNECTIONS_MAX: usize = 32;
 
 /// Serves until shutdown.
-pub async fn serve(spec: HttpSpec, listener: TcpListener, inputs: UnboundedSender<Input>, mut shutdown: Receiver) {
+pub async fn serve(spec: HttpSpec, listener: TcpListener, inputs: Sender<Input>, mut shutdown: Receiver) {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
         let conn = tokio::select! {
@@ -66,7 +66,7 @@ pub async fn serve(spec: HttpSpec, listener: TcpListener, inputs: UnboundedSende
     }
 }
 
-async fn handle(mut stream: TcpStream, spec: &HttpSpec, inputs: &UnboundedSender<Input>) {
+async fn handle(mut stream: TcpStream, spec: &HttpSpec, inputs: &Sender<Input>) {
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -83,8 +83,10 @@ async fn handle(mut stream: TcpStream, spec: &HttpSpec, inputs: &UnboundedSender
     };
     let (status, body) = match route(&buf[..head_end], spec) {
         Ok((input, body)) => {
-            if let Some(i) = input {
-                let _ = inputs.send(i);
+            if let Some(i) = input
+                && inputs.try_send(i).is_err()
+            {
+                tracing::warn!("input dropped: the queue is full or closed");
             }
             (if body.get("ok").is_some() { 200 } else { 202 }, body)
         }

@@ -22,7 +22,7 @@ use base::{Error, bail};
 use detect::decode::H264Decoder;
 use detect::motion::MotionConfig;
 use detect::zone::{Masker, Polygon};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver as InputsReceiver;
 
 use crate::analysis::{EventsConfig, Notice, Notices};
 use crate::layout::Layout;
@@ -63,7 +63,7 @@ pub async fn run(
     db: Arc<Mutex<db::Connection>>,
     clocks: Arc<dyn Clocks>,
     notices: Option<Notices>,
-    mut rx: UnboundedReceiver<Input>,
+    mut rx: InputsReceiver<Input>,
     mut shutdown: Receiver,
 ) {
     let mut last_press: HashMap<String, i64> = HashMap::new();
@@ -100,7 +100,7 @@ pub async fn run(
             }
             last_press.insert(camera.clone(), now);
             if let Some(n) = &notices {
-                let _ = n.send(Notice::Doorbell { camera: camera.clone(), at_90k: now });
+                let _ = n.try_send(Notice::Doorbell { camera: camera.clone(), at_90k: now });
             }
         }
         let ev = &cam.events;
@@ -135,7 +135,7 @@ pub async fn run(
                 Ok(Ok(row)) => {
                     tracing::info!(camera = %row.camera, id = row.id, kind = %row.kind, label = %row.label, snapshot = row.has_snapshot, "event");
                     if let Some(n) = &notices {
-                        let _ = n.send(Notice::Event(row));
+                        let _ = n.try_send(Notice::Event(row));
                     }
                 }
                 Ok(Err(e)) => tracing::error!("storing an input's event: {e}"),

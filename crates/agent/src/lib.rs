@@ -95,6 +95,11 @@ pub struct Summary {
 
 /// Runs the agent until `shutdown` fires, then stops every stream, commits everything
 /// written, and returns.
+/// Notices waiting for the MQTT broker; beyond this the newest are dropped and logged.
+const NOTICES_QUEUE: usize = 1024;
+/// Doorbell presses and sensor changes waiting to be handled.
+const INPUTS_QUEUE: usize = 256;
+
 pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, Error> {
     let layout = Layout::new(&opts.data_dir);
     let _lock = layout.lock()?;
@@ -141,12 +146,12 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     // Notices (for MQTT) and inputs (doorbells, sensors) flow through two channels.
     let (notices_tx, notices_rx) = match &opts.mqtt {
         Some(_) => {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = tokio::sync::mpsc::channel(NOTICES_QUEUE);
             (Some(tx), Some(rx))
         }
         None => (None, None),
     };
-    let (inputs_tx, inputs_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (inputs_tx, inputs_rx) = tokio::sync::mpsc::channel(INPUTS_QUEUE);
     let http_listener = match &opts.http {
         Some((addr, _)) => Some(
             tokio::net::TcpListener::bind(addr)

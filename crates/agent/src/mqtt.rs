@@ -26,7 +26,7 @@ use base::Error;
 use base::shutdown::Receiver;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::json;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{Receiver as QueueReceiver, Sender as QueueSender};
 
 use crate::analysis::Notice;
 use crate::inputs::Input;
@@ -196,8 +196,8 @@ pub fn valid_name(s: &str) -> bool {
 pub async fn run(
     spec: MqttSpec,
     layout: Layout,
-    mut notices: UnboundedReceiver<Notice>,
-    inputs: UnboundedSender<Input>,
+    mut notices: QueueReceiver<Notice>,
+    inputs: QueueSender<Input>,
     shutdown: Receiver,
 ) -> Result<(), Error> {
     let spec = Arc::new(spec);
@@ -212,6 +212,8 @@ pub async fn run(
     // The event loop: connection, subscriptions, incoming messages. It stops once the
     // goodbye is sent (or could not be).
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Told to stop polling when the broker does not take the goodbye in time.
+    let (give_up, mut given_up) = tokio::sync::oneshot::channel::<()>();
     let poller = {
         let (client, spec, stopping) = (client.clone(), spec.clone(), stopping.clone());
         let mut shutdown = shutdown;
@@ -219,7 +221,10 @@ pub async fn run(
             let mut backoff = Duration::from_millis(500);
             let mut inputs = Some(inputs);
             loop {
-                let ev = eventloop.poll().await;
+                let ev = tokio::select! {
+                    ev = eventloop.poll() => ev,
+                    _ = &mut given_up => break,
+                };
                 if shutdown.is_shutdown() {
                     inputs = None;
                 }
@@ -234,8 +239,10 @@ pub async fn run(
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => match spec.parse_incoming(&p.topic, &p.payload) {
                         Some(i) => {
-                            if let Some(tx) = &inputs {
-                                let _ = tx.send(i);
+                            if let Some(tx) = &inputs
+                                && tx.try_send(i).is_err()
+                            {
+                                tracing::warn!("MQTT input dropped: the queue is full or closed");
                             }
                         }
                         None => tracing::debug!(topic = %p.topic, "MQTT message ignored"),
@@ -272,7 +279,8 @@ pub async fn run(
     let mut poller = poller;
     if tokio::time::timeout(Duration::from_secs(3), &mut poller).await.is_err() {
         tracing::warn!("MQTT: the broker did not take the goodbye in time");
-        poller.abort();
+        let _ = give_up.send(());
+        let _ = poller.await;
     }
     Ok(())
 }

@@ -105,7 +105,31 @@ async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> 
     ] {
         Metrics::push(&mut text, name, kind, help, v);
     }
+    worker_metrics(&mut text, &st.workers.lock().expect("workers").status());
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Each background worker's passes, failures, work done and last success, labelled by name.
+fn worker_metrics(text: &mut String, workers: &[base::worker::WorkerStatus]) {
+    use std::fmt::Write;
+    type Read = fn(&base::worker::WorkerStatus) -> i64;
+    let rows: [(&str, &str, &str, Read); 4] = [
+        ("porchlight_worker_passes_total", "counter", "passes a background worker ran", |w| w.passes as i64),
+        ("porchlight_worker_failures_total", "counter", "passes a background worker failed", |w| w.failures as i64),
+        ("porchlight_worker_done_total", "counter", "things a background worker did", |w| w.done as i64),
+        (
+            "porchlight_worker_last_success_ms",
+            "gauge",
+            "when a background worker last succeeded (Unix ms; 0: never)",
+            |w| w.last_success_ms.unwrap_or(0),
+        ),
+    ];
+    for (name, kind, help, f) in rows {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for w in workers {
+            let _ = writeln!(text, "{name}{{worker=\"{}\"}} {}", w.name, f(w));
+        }
+    }
 }
 
 async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {

@@ -317,6 +317,8 @@ pub struct Inner {
     /// The area of each neighbourhood post made, deleted or hidden, for the feeds' live
     /// streams (which then fetch the feed again).
     pub new_posts: broadcast::Sender<i64>,
+    /// The process's background workers (retention, GC, request expiry…), for `/metrics`.
+    pub workers: Mutex<base::worker::StatusHandle>,
     /// The transparency log's tall subtree hashes, read once (they never change).
     pub log_nodes: crate::log::NodeCache,
 }
@@ -395,6 +397,7 @@ impl AppState {
             prepared_clips: Mutex::new(HashMap::new()),
             area_posts: tokio::sync::OnceCell::new(),
             new_posts: broadcast::channel(256).0,
+            workers: Mutex::new(base::worker::StatusHandle::default()),
             log_nodes: crate::log::NodeCache::default(),
             live_seq: std::sync::atomic::AtomicU64::new(0),
             live_epoch: crate::secrets::random_hex(8),

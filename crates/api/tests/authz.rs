@@ -496,3 +496,32 @@ async fn the_openapi_document_places_every_parameter() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(queries >= 20, "only {queries} query parameters documented");
 }
+
+/// Every permission of the role table gates some endpoint in the matrix: for each, a row
+/// admits exactly the household roles `auth::allows` gives it. A permission the matrix
+/// never exercises (or a role table that drifted from the rows) fails here.
+#[test]
+fn every_permission_of_the_role_table_is_in_the_matrix() {
+    use api::auth::{Permission, allows};
+    use db::server::Role;
+    let who = |r: Role| match r {
+        Role::Owner => Owner,
+        Role::Full => Full,
+        Role::Standard => Standard,
+        Role::Limited => Limited,
+        Role::Guest => Guest,
+    };
+    let members = [Owner, Full, Standard, Limited, Guest];
+    for p in Permission::ALL {
+        let want: BTreeSet<_> = Role::ALL.into_iter().filter(|r| allows(*r, p)).map(|r| who(r) as u8).collect();
+        let rows: Vec<_> = MATRIX
+            .iter()
+            .filter(|(_, _, allowed)| {
+                let got: BTreeSet<_> = allowed.iter().filter(|w| members.contains(w)).map(|w| *w as u8).collect();
+                got == want
+            })
+            .map(|(m, path, _)| format!("{m} {path}"))
+            .collect();
+        assert!(!rows.is_empty(), "{p:?}: no endpoint in the matrix admits exactly {want:?}");
+    }
+}

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod error;
 pub mod shutdown;
+pub mod worker;
 
 pub use error::{Error, ErrorKind, ResultExt};
 

@@ -631,11 +631,17 @@ fn demo(
         demo_seed::EMAIL
     ))?;
     runtime()?.block_on(async move {
-        let server = tokio::spawn(server::serve(sc));
+        let (stop_server, server_stop) = base::shutdown::channel();
+        let server = tokio::spawn(server::serve_until(sc, server_stop));
         let url = format!("http://{listen}");
         demo_seed::seed(&url, &abs(data_dir)).await?;
         let r = run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)).await;
-        server.abort();
+        stop_server.shutdown();
+        match server.await {
+            Ok(Err(e)) => tracing::warn!("the demo server: {e}"),
+            Err(e) => tracing::warn!("the demo server's task: {e}"),
+            Ok(Ok(())) => {}
+        }
         r
     })
 }

@@ -400,6 +400,13 @@ async fn open(c: &ServerConfig) -> Result<(db::server::Db, blob::BlobStore), Err
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(c: ServerConfig) -> Result<(), Error> {
+    let (_never, stop) = base::shutdown::channel();
+    serve_until(c, stop).await
+}
+
+/// Runs the server until SIGINT, SIGTERM or `stop` (the demo stops its server with its
+/// agent). Either way the background workers finish their passes before the database closes.
+pub async fn serve_until(c: ServerConfig, mut stop: base::shutdown::Receiver) -> Result<(), Error> {
     use tokio::signal::unix::{SignalKind, signal};
     let (db, blobs) = open(&c).await?;
     let mut settings = c.settings();
@@ -421,20 +428,9 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
     // Tests and scripts read this line to learn the port when `listen` ends in `:0`.
     println!("porchlight server listening on http://{addr}");
     tracing::info!(%addr, database = %c.database_url(), "server listening");
-    let worker = tokio::spawn(retention_worker(db.clone(), blobs, Duration::from_secs(c.retention_interval_s.get())));
-    // Footage requests past their expiry are logged as expired within a minute, whether or
-    // not anyone lists requests.
-    let expiry_state = st.clone();
-    let expiry = tokio::spawn(async move {
-        loop {
-            match api::expire_requests(&expiry_state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(requests = n, "footage requests expired"),
-                Err(e) => tracing::warn!(error = %e, "expiring footage requests"),
-            }
-            tokio::time::sleep(Duration::from_secs(60)).await;
-        }
-    });
+    let (stop_workers, workers_stop) = base::shutdown::channel();
+    let workers = server_workers(&st, &db, &blobs, Duration::from_secs(c.retention_interval_s.get()), workers_stop);
+    *st.workers.lock().expect("workers") = workers.status_handle();
     // The feed's per-area counts, loaded now rather than on the first feed request (1.4 s
     // with a million posts on SQLite); a failure here is retried by that request.
     let warm = st.clone();
@@ -454,44 +450,89 @@ pub async fn serve(c: ServerConfig) -> Result<(), Error> {
             tokio::select! {
                 _ = int.recv() => tracing::info!("SIGINT: stopping"),
                 _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = stop.wait() => tracing::info!("stopping"),
             }
         })
         .await
         .err_kind(ErrorKind::Internal, || "serving".to_owned())?;
-    worker.abort();
-    expiry.abort();
+    stop_workers.shutdown();
+    workers.stop(Duration::from_secs(30)).await;
     db.close().await;
     Ok(())
 }
 
-/// How often the blob store is listed for blobs no row names.
-const ORPHAN_SWEEP_EVERY_MS: i64 = 24 * 3600 * 1000;
+/// The server's periodic jobs: retention (events past their household's limits, and
+/// expired sessions, pairings, invitations and sign-in failures) followed by GC of the
+/// chunks it doomed, the daily sweep of blobs no row names, and the expiry of footage requests (logged
+/// within a minute whether or not anyone lists requests).
+fn server_workers(
+    st: &api::AppState,
+    db: &db::server::Db,
+    blobs: &blob::BlobStore,
+    every: Duration,
+    stop: base::shutdown::Receiver,
+) -> base::worker::Workers {
+    let mut w = base::worker::Workers::new();
+    w.spawn(Retention { db: db.clone(), blobs: blobs.clone(), every }, stop.clone());
+    w.spawn(OrphanSweep { db: db.clone(), blobs: blobs.clone() }, stop.clone());
+    w.spawn(RequestExpiry { st: st.clone() }, stop);
+    w
+}
 
-/// Retention, then GC, every `every`, and once a day the sweep of orphan blobs; a failed
-/// pass is logged and retried next time.
-async fn retention_worker(db: db::server::Db, blobs: blob::BlobStore, every: Duration) {
-    let mut swept_ms = i64::MIN;
-    loop {
-        let now = api::system_clock()();
-        if now - swept_ms >= ORPHAN_SWEEP_EVERY_MS {
-            match blobs.sweep_orphans(&db, now - blob::gc::UPLOAD_GRACE_MS).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(blobs = n, "deleted blobs no row names"),
-                Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
-            }
-            swept_ms = now;
-        }
-        match blob::retention_pass(&db, now).await {
-            Ok(s) if s != blob::GcStats::default() => tracing::info!(?s, "retention pass"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "retention pass failed"),
-        }
-        match blob::collect(&db, &blobs).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(chunks = n, "deleted doomed chunks"),
-            Err(e) => tracing::warn!(error = %e, "GC failed"),
-        }
-        tokio::time::sleep(every).await;
+struct Retention {
+    db: db::server::Db,
+    blobs: blob::BlobStore,
+    every: Duration,
+}
+
+impl base::worker::Worker for Retention {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    /// Retention, then GC of what it doomed, in one pass (never at the same time).
+    async fn pass(&mut self) -> Result<u64, Error> {
+        let s = blob::retention_pass(&self.db, api::system_clock()()).await?;
+        let chunks = blob::collect(&self.db, &self.blobs).await?;
+        Ok(s.events_deleted + s.orphan_objects + s.expired_rows + chunks)
+    }
+}
+
+/// How often the blob store is listed for blobs no row names.
+const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+struct OrphanSweep {
+    db: db::server::Db,
+    blobs: blob::BlobStore,
+}
+
+impl base::worker::Worker for OrphanSweep {
+    fn name(&self) -> &'static str {
+        "orphan_sweep"
+    }
+    fn interval(&self) -> Duration {
+        ORPHAN_SWEEP_EVERY
+    }
+    async fn pass(&mut self) -> Result<u64, Error> {
+        self.blobs.sweep_orphans(&self.db, api::system_clock()() - blob::gc::UPLOAD_GRACE_MS).await
+    }
+}
+
+struct RequestExpiry {
+    st: api::AppState,
+}
+
+impl base::worker::Worker for RequestExpiry {
+    fn name(&self) -> &'static str {
+        "request_expiry"
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    async fn pass(&mut self) -> Result<u64, Error> {
+        api::expire_requests(&self.st).await
     }
 }
 

@@ -588,3 +588,49 @@ fn the_totp_key_rotates_and_sign_in_still_works() {
     w.ok("POST", "/api/login/totp", Some(serde_json::json!({"code": code(1)})));
     w.ok("GET", "/api/session", None);
 }
+
+/// The server's background workers run from the start and report on `/metrics`; SIGTERM
+/// stops them (cooperatively: the process exits cleanly, not killed mid-pass).
+#[test]
+fn the_servers_workers_report_on_metrics_and_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProc::start_with(
+        dir.path(),
+        free_port(),
+        "metrics_token = \"m3tr1cs-t0ken-for-the-test\"\nretention_interval_s = 1\n",
+    );
+    let http = reqwest::blocking::Client::new();
+    let read = || {
+        http.get(format!("{}/metrics", server.url))
+            .bearer_auth("m3tr1cs-t0ken-for-the-test")
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let value = |text: &str, line: &str| -> Option<i64> {
+        text.lines().find_map(|l| l.strip_prefix(line).and_then(|v| v.trim().parse().ok()))
+    };
+    wait_until("the retention worker's second pass", Duration::from_secs(20), || {
+        value(&read(), "porchlight_worker_passes_total{worker=\"retention\"}").is_some_and(|n| n >= 2)
+    });
+    let text = read();
+    for w in ["retention", "orphan_sweep", "request_expiry"] {
+        assert!(
+            value(&text, &format!("porchlight_worker_passes_total{{worker=\"{w}\"}}")).is_some_and(|n| n >= 1),
+            "{w}: {text}"
+        );
+        assert_eq!(
+            value(&text, &format!("porchlight_worker_failures_total{{worker=\"{w}\"}}")),
+            Some(0),
+            "{w}: {text}"
+        );
+        assert!(
+            value(&text, &format!("porchlight_worker_last_success_ms{{worker=\"{w}\"}}")).is_some_and(|t| t > 0),
+            "{w}"
+        );
+    }
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
+}

@@ -15,6 +15,7 @@ import {
   agencies,
   api,
   neighbourhood as nb,
+  can,
 } from '../api';
 import type { Keyring } from '../crypto/format';
 import { openPoint, sealPoint } from '../homepoint';
@@ -42,7 +43,7 @@ function areaText(a: Post['area']): string {
 
 export function Neighbourhood(p: { membership: Membership; keys: Keyring; tiles: string | null }) {
   const hid = p.membership.household_id;
-  const canSetHome = p.membership.role === 'owner' || p.membership.role === 'full';
+  const canSetHome = can(p.membership, 'settings');
   const [home, setHome] = useState<HomeJson | null | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {

@@ -35,7 +35,7 @@ export function Notifications(p: { householdId: string; keys: Keyring }) {
     <div className="toasts" role="status" aria-live="polite">
       {toasts.map((t) => (
         <a key={t.e.id} className="toast" href={`#/timeline?camera=${encodeURIComponent(t.e.camera)}`} data-testid="notification">
-          <Snapshot id={t.e.snapshot_object} keys={p.keys} alt={`Snapshot of the new event on ${t.e.camera}`} />
+          <Snapshot id={t.e.snapshot_object ?? null} keys={p.keys} alt={`Snapshot of the new event on ${t.e.camera}`} />
           <span>
             <strong>{t.label ?? 'New event'}</strong> on {t.e.camera}
             <br />

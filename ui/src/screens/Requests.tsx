@@ -7,7 +7,7 @@
 // for the agency's key, once that key is proved to be the one the transparency log recorded.
 import { useEffect, useState } from 'react';
 import { type EventJson, type OfferedRequest, agencies, api, neighbourhood } from '../api';
-import { contains } from '../area';
+import { type Area, contains } from '../area';
 import { hex, unhex } from '../crypto/bytes';
 import { type Keyring, openObject, parseHeader, parsePublicKeys } from '../crypto/format';
 import { makeGrant } from '../crypto/grant';
@@ -46,7 +46,7 @@ export function Requests(p: { householdId: string; keys: Keyring }) {
       const out: Shown[] = [];
       for (const r of offered) {
         // The exact test, here on the device: the server only knows the home's cell.
-        if (!contains(r.area, point[0], point[1])) continue;
+        if (!contains(r.area as Area, point[0], point[1])) continue; // The schema types points as number[][]; the server checks they are pairs.
         const events = await api.events(p.householdId, { from_ms: r.window_from_ms, until_ms: r.window_until_ms, order: 'asc', limit: 200 });
         const clips = events.filter((e) => e.clip_object && e.end_ms > r.window_from_ms && e.start_ms < r.window_until_ms);
         if (clips.length > 0) out.push({ r, events: clips });

@@ -1,5 +1,5 @@
 import { type FormEvent, type ReactNode, useState } from 'react';
-import { type Membership, type Session, api } from '../api';
+import { type Membership, type Session, api, can } from '../api';
 import { type Keyring, fingerprint, publicKeys } from '../crypto/format';
 import { createPasskey } from '../passkey';
 import { syncRoster } from '../roster';
@@ -22,20 +22,19 @@ function Section(p: { title: string; children: ReactNode }) {
 
 export function Settings(p: { session: Session; membership: Membership; keys: Keyring }) {
   const hid = p.membership.household_id;
-  const isOwner = p.membership.role === 'owner';
-  const canManage = isOwner || p.membership.role === 'full';
+  const m = p.membership;
   return (
     <>
       <h1>Settings</h1>
-      <Household hid={hid} canManage={canManage} />
-      {isOwner && (
+      <Household hid={hid} canManage={can(m, 'settings')} />
+      {can(m, 'sign_settings') && (
         <Section title="Cameras">
           <CameraSettingsPanel hid={hid} keys={p.keys} />
         </Section>
       )}
-      {isOwner && <Pairing hid={hid} keys={p.keys} />}
-      {canManage && <Members hid={hid} keys={p.keys} isOwner={isOwner} />}
-      {canManage && <AccessLog hid={hid} />}
+      {can(m, 'pair') && <Pairing hid={hid} keys={p.keys} />}
+      {can(m, 'view_members') && <Members hid={hid} keys={p.keys} canManage={can(m, 'manage_members')} />}
+      {can(m, 'access_log') && <AccessLog hid={hid} />}
       <Account session={p.session} keys={p.keys} />
     </>
   );
@@ -129,19 +128,20 @@ function Pairing(p: { hid: string; keys: Keyring }) {
   );
 }
 
-function Members(p: { hid: string; keys: Keyring; isOwner: boolean }) {
+function Members(p: { hid: string; keys: Keyring; canManage: boolean }) {
   const [tick, setTick] = useState(0);
   const members = useAsync(async () => {
     const list = await api.members(p.hid);
     // The member list and the agents' roster move together (see roster.ts).
-    const serial = p.isOwner ? await syncRoster(p.hid, p.keys) : null;
+    // Whoever manages members (the owner) signs the roster the agents seal for.
+    const serial = p.canManage ? await syncRoster(p.hid, p.keys) : null;
     // And the settings, so a member who just joined can read the mode.
-    if (p.isOwner) await resealIfNeeded(p.hid, p.keys).catch((e: Error) => console.warn(`settings: ${e.message}`));
+    if (p.canManage) await resealIfNeeded(p.hid, p.keys).catch((e: Error) => console.warn(`settings: ${e.message}`));
     const fps = await Promise.all(
       list.map(async (m) => (m.public_keys ? fingerprint((await parsePublicKeys(unhex(m.public_keys))).identity).catch(() => null) : null)),
     );
     return { list, fps, serial };
-  }, [p.hid, p.keys, p.isOwner, tick]);
+  }, [p.hid, p.keys, p.canManage, tick]);
   const [role, setRole] = useState('standard');
   const [until, setUntil] = useState('');
   const [token, setToken] = useState<string | null>(null);
@@ -172,7 +172,7 @@ function Members(p: { hid: string; keys: Keyring; isOwner: boolean }) {
                 <span className="muted"> · has not made keys yet: sees events, cannot open footage</span>
               ))}
             {m.window_until_ms ? ` · until ${new Date(m.window_until_ms).toLocaleString()}` : ''}
-            {m.role !== 'owner' && (
+            {p.canManage && m.role !== 'owner' && (
               <button className="link" onClick={() => void run(async () => (await api.removeMember(p.hid, m.account_id), setTick((t) => t + 1)))}>
                 Remove
               </button>
@@ -180,11 +180,12 @@ function Members(p: { hid: string; keys: Keyring; isOwner: boolean }) {
           </li>
         ))}
       </ul>
+      {p.canManage && (
       <form onSubmit={invite} aria-label="Invite a member">
         <label className="field">
           <span>Role</span>
           <select value={role} onChange={(e) => setRole(e.target.value)}>
-            <option value="full">Full: everything but ownership</option>
+            <option value="full">Full: events, clips and household settings; not members or pairing</option>
             <option value="standard">Standard: live view, events, clips</option>
             <option value="limited">Limited: from now on, no settings</option>
             <option value="guest">Guest: live view and events until an end time</option>
@@ -200,6 +201,7 @@ function Members(p: { hid: string; keys: Keyring; isOwner: boolean }) {
           Invite
         </button>
       </form>
+      )}
       {members.error && <p role="alert">{members.error}</p>}
       {members.value?.serial && (
         <p className="muted" data-testid="roster">

@@ -271,7 +271,7 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
           return (
             <li key={r.key} className="event" style={{ top }}>
               <button className="event-row" onClick={() => setOpen(r.e)} aria-label={`${meta ? titleOf(meta) : 'Event'} on ${r.e.camera} at ${new Date(r.e.start_ms).toLocaleTimeString()}: play`}>
-                <Snapshot id={r.e.snapshot_object} keys={p.keys} alt="" />
+                <Snapshot id={r.e.snapshot_object ?? null} keys={p.keys} alt="" />
                 <span className="event-text">
                   <strong>{meta ? titleOf(meta) : m instanceof Error ? 'Cannot open' : '…'}</strong>
                   <span>

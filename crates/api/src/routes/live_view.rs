@@ -53,7 +53,7 @@ pub async fn watch_live(State(st): State<AppState>, actor: Actor, Path(sid): Pat
     Ok(resp)
 }
 
-#[utoipa::path(post, path = "/api/device/live/{session_id}", params(("session_id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = crate::types::Ok), (status = 404, body = crate::error::ErrorBody)), tag = "live")]
+#[utoipa::path(post, path = "/api/device/live/{session_id}", params(("session_id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = crate::types::Ok), (status = 404, body = crate::error::ErrorBody)), tag = "live", operation_id = "device_live_stream")]
 pub async fn feed_live(
     State(st): State<AppState>,
     actor: Actor,
