@@ -81,7 +81,7 @@ pub enum Notice {
     /// A doorbell was pressed (its event follows).
     Doorbell { camera: String, at_90k: i64 },
     /// An event was stored.
-    Event(db::EventRow),
+    Event(index::EventRow),
 }
 
 /// Notices for MQTT, bounded (`NOTICES_QUEUE`): when the broker is slower than events, the
@@ -128,7 +128,7 @@ fn same_motion(a: &MotionConfig, b: &MotionConfig) -> bool {
 pub struct Store {
     pub camera: String,
     pub layout: Layout,
-    pub db: Arc<Mutex<db::Connection>>,
+    pub db: Arc<Mutex<index::Connection>>,
     pub notices: Option<Notices>,
     pub events: EventsConfig,
 }
@@ -356,7 +356,7 @@ impl Worker<'_> {
             });
         }
         let ev = &self.store.events;
-        let row = db::EventRow {
+        let row = index::EventRow {
             id: 0,
             camera: self.store.camera.clone(),
             kind: e.kind.name().into(),
@@ -389,7 +389,7 @@ impl Worker<'_> {
 
 /// Writes the snapshot (if any), then the row: a row never names a snapshot that is not on
 /// disk. Returns the stored row.
-pub fn store_event(store: &Store, row: db::EventRow, e: &Event, quality: u8) -> Result<db::EventRow, Error> {
+pub fn store_event(store: &Store, row: index::EventRow, e: &Event, quality: u8) -> Result<index::EventRow, Error> {
     let jpeg = match &e.snapshot {
         Some(s) => Some(detect::snapshot::jpeg(&s.picture, quality)?),
         None => None,
@@ -402,19 +402,19 @@ pub fn store_event(store: &Store, row: db::EventRow, e: &Event, quality: u8) -> 
 /// names a snapshot a power cut lost. Returns the row with its id.
 pub fn store_row(
     layout: &Layout,
-    db: &Mutex<db::Connection>,
-    mut row: db::EventRow,
+    db: &Mutex<index::Connection>,
+    mut row: index::EventRow,
     jpeg: Option<&[u8]>,
-) -> Result<db::EventRow, Error> {
+) -> Result<index::EventRow, Error> {
     row.has_snapshot = jpeg.is_some();
     let conn = db.lock().expect("db mutex");
-    let id = db::next_event_id(&conn)?;
+    let id = index::next_event_id(&conn)?;
     if let Some(j) = jpeg {
         let dir = layout.snapshots();
         std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
         crate::sealing::replace_file(&layout.snapshot(id), j)?;
     }
-    let got = db::insert_event(&conn, &row)?;
+    let got = index::insert_event(&conn, &row)?;
     debug_assert_eq!(got, id);
     row.id = got;
     Ok(row)

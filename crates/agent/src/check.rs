@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
 
 use base::Error;
-use db::Connection;
-use media::index;
+use index::Connection;
+use media::index as frame_index;
 
 use crate::layout::Layout;
 use crate::recovery::segment_files;
@@ -35,7 +35,7 @@ impl CheckReport {
 /// Checks the data folder. With `deep`, also reads every frame and checks its NAL framing.
 pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckReport, Error> {
     let mut r = CheckReport::default();
-    let segments = db::all_segments(conn)?;
+    let segments = index::all_segments(conn)?;
     let mut entries_ok: HashMap<i64, bool> = HashMap::new();
     let mut prev_end: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut rows = HashSet::new();
@@ -46,7 +46,7 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
         let name = format!("segment {} (stream {})", s.id, s.stream_id);
         let ok = *entries_ok
             .entry(s.sample_entry_id)
-            .or_insert_with(|| db::get_sample_entry(conn, s.sample_entry_id).is_ok());
+            .or_insert_with(|| index::get_sample_entry(conn, s.sample_entry_id).is_ok());
         if !ok {
             r.problems.push(format!("{name}: sample entry {} is missing or invalid", s.sample_entry_id));
         }
@@ -56,7 +56,7 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
             r.problems.push(format!("{name}: starts {} (90 kHz) before segment {prev} ends", end - s.start_90k));
         }
         prev_end.insert(s.stream_id, (s.end_90k(), s.id));
-        let frames = match index::decode(&s.frame_index) {
+        let frames = match frame_index::decode(&s.frame_index) {
             Ok(f) => f,
             Err(e) => {
                 r.problems.push(format!("{name}: {}", e.msg()));

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use base::{Error, bail};
-use db::Connection;
+use index::Connection;
+use media::SampleEntry;
+use media::index as frame_index;
 use media::mp4::mux::{self, BodyRange, Part, Plan};
-use media::{SampleEntry, index};
 
 use crate::layout::Layout;
 
@@ -39,7 +40,7 @@ pub fn export(
     if end_90k <= start_90k {
         bail!(InvalidArgument, "--to must be after --from");
     }
-    let segments = db::segments_in_range(conn, stream_id, start_90k, end_90k)?;
+    let segments = index::segments_in_range(conn, stream_id, start_90k, end_90k)?;
     let mut entry_index: HashMap<i64, usize> = HashMap::new();
     let mut entries = Vec::new();
     let mut parts = Vec::new();
@@ -49,7 +50,7 @@ pub fn export(
     let mut frames_total = 0u64;
     for s in &segments {
         let frames =
-            index::decode(&s.frame_index).map_err(|e| base::err!(DataLoss, "segment {}: {}", s.id, e.msg()))?;
+            frame_index::decode(&s.frame_index).map_err(|e| base::err!(DataLoss, "segment {}: {}", s.id, e.msg()))?;
         // Frame start times, and the first frame to include.
         let mut t = s.start_90k;
         let mut starts = Vec::with_capacity(frames.len());
@@ -79,7 +80,7 @@ pub fn export(
         let entry = match entry_index.get(&s.sample_entry_id) {
             Some(&i) => i,
             None => {
-                entries.push(Arc::new(db::get_sample_entry(conn, s.sample_entry_id)?));
+                entries.push(Arc::new(index::get_sample_entry(conn, s.sample_entry_id)?));
                 entry_index.insert(s.sample_entry_id, n);
                 n
             }

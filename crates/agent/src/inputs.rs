@@ -60,7 +60,7 @@ pub struct InputCameras {
 /// for their snapshot are stored before it returns.
 pub async fn run(
     cams: InputCameras,
-    db: Arc<Mutex<db::Connection>>,
+    db: Arc<Mutex<index::Connection>>,
     clocks: Arc<dyn Clocks>,
     notices: Option<Notices>,
     mut rx: InputsReceiver<Input>,
@@ -104,7 +104,7 @@ pub async fn run(
             }
         }
         let ev = &cam.events;
-        let row = db::EventRow {
+        let row = index::EventRow {
             id: 0,
             camera: camera.clone(),
             kind: kind.into(),

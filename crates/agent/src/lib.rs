@@ -34,7 +34,7 @@ use std::time::Duration;
 use base::clock::Clocks;
 use base::shutdown::Receiver;
 use base::{Error, ErrorKind, ResultExt};
-use db::StreamKind;
+use index::StreamKind;
 use media::source::Opener;
 
 use crate::layout::{Layout, sync_dir};
@@ -103,7 +103,7 @@ const INPUTS_QUEUE: usize = 256;
 pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, Error> {
     let layout = Layout::new(&opts.data_dir);
     let _lock = layout.lock()?;
-    let mut conn = db::open(&layout.db())?;
+    let mut conn = index::open(&layout.db())?;
     let report = recovery::recover(&mut conn, &layout)?;
     if report != recovery::RecoveryReport::default() {
         tracing::info!(
@@ -114,15 +114,15 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             "recovered from an unclean stop"
         );
     }
-    let (max_segment, max_run) = db::max_ids(&conn)?;
+    let (max_segment, max_run) = index::max_ids(&conn)?;
     std::fs::create_dir_all(layout.streams()).err_kind(ErrorKind::Internal, || "creating streams folder")?;
     let mut planned = Vec::new();
     for cam in &opts.cameras {
         for s in &cam.streams {
-            let stream_id = db::ensure_stream(&conn, &cam.name, s.kind)?;
+            let stream_id = index::ensure_stream(&conn, &cam.name, s.kind)?;
             let dir = layout.stream_dir(stream_id);
             std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
-            let last_end = db::footage_end_90k(&conn, stream_id)?;
+            let last_end = index::footage_end_90k(&conn, stream_id)?;
             let analysed = cam.analysis.clone().filter(|_| std::ptr::eq(s, cam.streams.last().expect("a stream")));
             planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end, analysed));
         }

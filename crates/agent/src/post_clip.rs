@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use base::{Error, ErrorKind, bail};
-use db::{Connection, StreamKind};
 use detect::redact::plan::Kind;
 use detect::redact::{Options, Redactor};
 use detect::zone::Polygon;
+use index::{Connection, StreamKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -101,7 +101,7 @@ impl Posting {
             let conn = self.conn.lock().expect("agent db");
             [StreamKind::Main, StreamKind::Sub]
                 .into_iter()
-                .filter_map(|k| db::find_stream(&conn, camera, k).transpose().map(|r| r.map(|id| (k, id))))
+                .filter_map(|k| index::find_stream(&conn, camera, k).transpose().map(|r| r.map(|id| (k, id))))
                 .collect::<Result<Vec<_>, Error>>()?
         };
         if streams.is_empty() {

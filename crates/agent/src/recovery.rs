@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use base::{Error, ErrorKind, ResultExt, bail};
-use db::Connection;
+use index::Connection;
 
 use crate::layout::{Layout, parse_segment_file_name, sync_dir};
 
@@ -23,7 +23,7 @@ pub struct RecoveryReport {
 
 pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport, Error> {
     let mut report = RecoveryReport::default();
-    let open = db::open_segments(conn)?;
+    let open = index::open_segments(conn)?;
     let mut drop_rows = Vec::new();
     for s in &open {
         let path = layout.segment(s.stream_id, s.id);
@@ -59,10 +59,10 @@ pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport,
     }
     let tx = conn.transaction().err_kind(ErrorKind::Internal, || "begin recovery")?;
     for id in &drop_rows {
-        db::delete_segment(&tx, *id)?;
+        index::delete_segment(&tx, *id)?;
     }
-    report.runs_closed = db::close_interrupted(&tx, "agent stopped without closing the run (crash or power loss)")?;
-    db::delete_empty_runs(&tx)?;
+    report.runs_closed = index::close_interrupted(&tx, "agent stopped without closing the run (crash or power loss)")?;
+    index::delete_empty_runs(&tx)?;
     tx.commit().err_kind(ErrorKind::Internal, || "commit recovery")?;
     report.orphans_removed = remove_orphans(conn, layout)?;
     Ok(report)
@@ -71,7 +71,7 @@ pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport,
 /// Deletes segment files that have no row: created after the last commit before a crash,
 /// or whose row retention deleted just before a crash.
 fn remove_orphans(conn: &Connection, layout: &Layout) -> Result<usize, Error> {
-    let known: HashSet<(i64, i64)> = db::all_segment_ids(conn)?.into_iter().collect();
+    let known: HashSet<(i64, i64)> = index::all_segment_ids(conn)?.into_iter().collect();
     let mut removed = 0;
     for (stream_id, id, path) in segment_files(layout)? {
         if !known.contains(&(stream_id, id)) {

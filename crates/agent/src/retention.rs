@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base::{Error, ErrorKind, ResultExt};
-use db::{Connection, Extent};
+use index::{Connection, Extent};
 
 use crate::layout::Layout;
 
@@ -39,7 +39,7 @@ pub struct PassReport {
 /// One bounded retention pass.
 pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i64) -> Result<PassReport, Error> {
     let bound = policy.segments_per_pass_max.max(1);
-    let usage = db::usage(conn)?;
+    let usage = index::usage(conn)?;
     // Per-stream queues of the oldest closed segments, and per-camera byte totals.
     let mut queues: BTreeMap<i64, std::collections::VecDeque<Extent>> = BTreeMap::new();
     let mut camera_of: HashMap<i64, String> = HashMap::new();
@@ -49,7 +49,7 @@ pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i6
         camera_of.insert(u.stream_id, u.camera.clone());
         *camera_bytes.entry(u.camera.clone()).or_default() += u.size_bytes;
         total_bytes += u.size_bytes;
-        queues.insert(u.stream_id, db::oldest_closed(conn, u.stream_id, bound + 1)?.into());
+        queues.insert(u.stream_id, index::oldest_closed(conn, u.stream_id, bound + 1)?.into());
     }
     let over = |limits: &Limits, bytes: i64, c: &Extent| {
         limits.max_bytes.is_some_and(|m| bytes > m) || limits.max_age_90k.is_some_and(|a| c.end_90k < now_90k - a)
@@ -83,9 +83,9 @@ pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i6
     }
     let tx = conn.transaction().err_kind(ErrorKind::Internal, || "begin retention")?;
     for c in &doomed {
-        db::delete_segment(&tx, c.id)?;
+        index::delete_segment(&tx, c.id)?;
     }
-    db::delete_empty_runs(&tx)?;
+    index::delete_empty_runs(&tx)?;
     tx.commit().err_kind(ErrorKind::Internal, || "commit retention")?;
     for c in &doomed {
         let p = layout.segment(c.stream_id, c.id);

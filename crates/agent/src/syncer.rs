@@ -51,7 +51,7 @@ struct Job {
 }
 
 impl Job {
-    fn new(stream: usize, row: &db::Segment, file: Arc<File>, direct: bool, buf: SegBuf) -> Job {
+    fn new(stream: usize, row: &index::Segment, file: Arc<File>, direct: bool, buf: SegBuf) -> Job {
         Job { stream, file, direct, buf, id: row.id, size_bytes: row.size_bytes as u64, open: row.open }
     }
 
@@ -92,7 +92,7 @@ impl Syncer {
     /// ingest thread; the syncer is the only thread that writes segment files, so writes to
     /// a file keep their order.
     pub fn flush(&self) -> Result<(), Error> {
-        let mut batch = db::Batch::default();
+        let mut batch = index::Batch::default();
         let mut jobs = Vec::new();
         let mut dirs = BTreeSet::<PathBuf>::new();
         for (i, s) in self.streams.iter().enumerate() {
@@ -129,7 +129,7 @@ impl Syncer {
         for d in &dirs {
             sync_dir(d)?;
         }
-        db::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)?;
+        index::commit(&mut self.ctx.db.lock().expect("db mutex"), &batch)?;
         for j in jobs {
             let mut st = self.streams[j.stream].lock().expect("stream state");
             if st.spare_bufs.len() < SPARE_BUFS_MAX {

@@ -30,7 +30,7 @@ use base::shutdown::Receiver;
 use base::{Error, ErrorKind, ResultExt, bail, err};
 use crypto::keys::Keyring;
 use crypto::object::{Kind, Meta};
-use db::{Connection, StreamKind};
+use index::{Connection, StreamKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -169,12 +169,12 @@ pub fn seal_finished(
     let mut cursor = read_cursor(layout)?;
     let mut sealed = 0;
     loop {
-        let ids = db::events_to_upload(&conn.lock().expect("db"), cursor, 16)?;
+        let ids = index::events_to_upload(&conn.lock().expect("db"), cursor, 16)?;
         if ids.is_empty() {
             return Ok(sealed);
         }
         for id in ids {
-            let Some(e) = db::get_event(&conn.lock().expect("db"), id)? else { continue };
+            let Some(e) = index::get_event(&conn.lock().expect("db"), id)? else { continue };
             if e.clip_end_90k + base::clock::duration_to_90k(settle) > now_90k {
                 return Ok(sealed);
             }
@@ -194,7 +194,7 @@ fn seal_event(
     layout: &Layout,
     device: &Keyring,
     trust: &crypto::trust::Trust,
-    e: &db::EventRow,
+    e: &index::EventRow,
     quiet: bool,
 ) -> Result<(), Error> {
     let final_dir = event_dir(layout, e.id);
@@ -227,9 +227,9 @@ fn seal_event(
     }
     // The clip: the main stream (best quality), else whatever was recorded.
     let c = conn.lock().expect("db");
-    let stream = match db::find_stream(&c, &e.camera, StreamKind::Main)? {
+    let stream = match index::find_stream(&c, &e.camera, StreamKind::Main)? {
         Some(s) => Some(s),
-        None => db::find_stream(&c, &e.camera, StreamKind::Sub)?,
+        None => index::find_stream(&c, &e.camera, StreamKind::Sub)?,
     };
     let ex = match stream {
         Some(s) => match crate::export::export(
@@ -819,7 +819,7 @@ async fn pass(
             Ok(()) => {
                 // The row first: a crash before the folder goes re-sends an event the
                 // server already has, which it accepts as a retry.
-                db::mark_event_uploaded(&conn.lock().expect("db"), id)?;
+                index::mark_event_uploaded(&conn.lock().expect("db"), id)?;
                 std::fs::remove_dir_all(&dir)
                     .err_kind(ErrorKind::Internal, || format!("removing {}", dir.display()))?;
                 status.uploaded_events += 1;

@@ -14,7 +14,7 @@ use base::clock::Clocks;
 use base::{Error, ErrorKind, ResultExt};
 use bytes::Bytes;
 use media::Frame;
-use media::index::{self, FrameInfo};
+use media::index::{self as frame_index, FrameInfo};
 use media::reorder::{Discontinuity, Reorderer, Timed};
 
 use crate::layout::Layout;
@@ -23,7 +23,7 @@ use crate::layout::Layout;
 pub struct Ctx {
     pub layout: Layout,
     pub clocks: Arc<dyn Clocks>,
-    pub db: Arc<Mutex<db::Connection>>,
+    pub db: Arc<Mutex<index::Connection>>,
     pub next_segment_id: AtomicI64,
     pub next_run_id: AtomicI64,
     /// Segments are cut at the first key frame after this long.
@@ -208,7 +208,7 @@ fn enable_direct(file: &File) -> Result<(), String> {
 
 /// A segment being written or just closed, with the state of its row.
 pub(crate) struct OpenSeg {
-    pub row: db::Segment,
+    pub row: index::Segment,
     pub file: Arc<File>,
     /// The file takes direct I/O (see [`create_segment_file`]).
     pub direct: bool,
@@ -244,7 +244,7 @@ pub struct StreamState {
     /// Closed segments whose final row is not yet committed.
     pub(crate) closed: Vec<OpenSeg>,
     /// Run rows to upsert, in order.
-    pub(crate) dirty_runs: Vec<db::Run>,
+    pub(crate) dirty_runs: Vec<index::Run>,
     /// Emptied buffers, reused so that a stream's writes keep to memory it recently used.
     pub(crate) spare_bufs: Vec<SegBuf>,
 }
@@ -278,7 +278,7 @@ struct Item {
 }
 
 struct RunCtx {
-    row: db::Run,
+    row: index::Run,
     first_dts_90k: Option<i64>,
     last_duration_90k: u32,
 }
@@ -309,9 +309,9 @@ pub struct Writer {
 }
 
 /// Longest accepted wait between key frames. With the longest configurable segment (600 s)
-/// this keeps every segment within `db::SEGMENT_DURATION_90K_MAX` (15 minutes).
+/// this keeps every segment within `index::SEGMENT_DURATION_90K_MAX` (15 minutes).
 const KEY_FRAME_INTERVAL_90K_MAX: i64 = 5 * 60 * 90_000;
-const _: () = assert!(600 * 90_000 + KEY_FRAME_INTERVAL_90K_MAX <= db::SEGMENT_DURATION_90K_MAX);
+const _: () = assert!(600 * 90_000 + KEY_FRAME_INTERVAL_90K_MAX <= index::SEGMENT_DURATION_90K_MAX);
 
 /// Duration given to the last frame of a run when no better estimate exists (1/30 s).
 const DEFAULT_FRAME_DURATION_90K: u32 = 3000;
@@ -350,7 +350,7 @@ impl Writer {
             );
         }
         if let Some(e) = frame.new_sample_entry {
-            let id = db::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), &e)?;
+            let id = index::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), &e)?;
             if self.entry_id.is_some_and(|old| old != id) {
                 tracing::info!(stream = self.stream_id, codec = %e.rfc6381_codec, width = e.width, height = e.height,
                     "codec parameters changed mid-stream; starting a new segment");
@@ -375,7 +375,7 @@ impl Writer {
             self.last_key_pts_90k = pts_90k;
         } else if pts_90k.saturating_sub(self.last_key_pts_90k) > KEY_FRAME_INTERVAL_90K_MAX {
             // Segments end only at key frames; without them a segment would grow past what
-            // the index's range queries assume (db::SEGMENT_DURATION_90K_MAX).
+            // the index's range queries assume (index::SEGMENT_DURATION_90K_MAX).
             tracing::warn!(stream = self.stream_id, "camera sent no key frame for 5 minutes; ending the run");
             self.end_run("camera sent no key frame for 5 minutes")?;
             self.stats.frames_skipped += 1;
@@ -410,7 +410,7 @@ impl Writer {
             wall
         };
         let id = self.ctx.next_run_id.fetch_add(1, Ordering::Relaxed);
-        let row = db::Run { id, stream_id: self.stream_id, start_90k: start, end_90k: None, end_reason: None };
+        let row = index::Run { id, stream_id: self.stream_id, start_90k: start, end_90k: None, end_reason: None };
         self.shared.lock().expect("stream state").dirty_runs.push(row.clone());
         self.run = Some(RunCtx { row, first_dts_90k: None, last_duration_90k: DEFAULT_FRAME_DURATION_90K });
         self.stats.runs += 1;
@@ -469,7 +469,7 @@ impl Writer {
             let (file, direct) = create_segment_file(&path, self.ctx.direct_io)?;
             let buf = st.take_spare();
             st.seg = Some(OpenSeg {
-                row: db::Segment {
+                row: index::Segment {
                     id,
                     stream_id: self.stream_id,
                     run_id,
@@ -491,7 +491,7 @@ impl Writer {
         }
         let seg = st.seg.as_mut().expect("segment exists after rotation");
         seg.buf.push(&t.item.data);
-        index::append(&mut seg.row.frame_index, &info);
+        frame_index::append(&mut seg.row.frame_index, &info);
         seg.row.frames += 1;
         seg.row.key_frames += i64::from(info.is_key);
         seg.row.size_bytes += i64::from(info.size_bytes);

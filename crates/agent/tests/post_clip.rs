@@ -82,8 +82,9 @@ fn a_clip_with_b_frames_is_prepared_from_the_sub_stream_masked_and_blurred() {
 
     let layout = Layout::new(dir.path().join("data"));
     std::fs::create_dir_all(&layout.root).unwrap();
-    let conn = db::open(&layout.db()).unwrap();
-    let ids = [db::StreamKind::Main, db::StreamKind::Sub].map(|k| db::ensure_stream(&conn, "front", k).unwrap());
+    let conn = index::open(&layout.db()).unwrap();
+    let ids =
+        [index::StreamKind::Main, index::StreamKind::Sub].map(|k| index::ensure_stream(&conn, "front", k).unwrap());
     for id in ids {
         std::fs::create_dir_all(layout.stream_dir(id)).unwrap();
     }
@@ -103,7 +104,7 @@ fn a_clip_with_b_frames_is_prepared_from_the_sub_stream_masked_and_blurred() {
     record(&mut Writer::new(ctx.clone(), states[1].clone(), 0), &sub, 16.0);
     syncer.flush().unwrap();
     let start_ms = {
-        let segs = db::all_segments(&ctx.db.lock().unwrap()).unwrap();
+        let segs = index::all_segments(&ctx.db.lock().unwrap()).unwrap();
         segs.iter().filter(|s| s.stream_id == ids[1]).map(|s| s.start_90k).min().unwrap() / 90
     };
 

@@ -47,10 +47,10 @@ impl Rig {
     fn with_io(cameras: &[&str], segment_s: i64, direct_io: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        let conn = db::open(&layout.db()).unwrap();
+        let conn = index::open(&layout.db()).unwrap();
         let mut streams = Vec::new();
         for c in cameras {
-            let id = db::ensure_stream(&conn, c, db::StreamKind::Main).unwrap();
+            let id = index::ensure_stream(&conn, c, index::StreamKind::Main).unwrap();
             std::fs::create_dir_all(layout.stream_dir(id)).unwrap();
             streams.push((id, Arc::new(Mutex::new(StreamState::new(id)))));
         }
@@ -72,12 +72,12 @@ impl Rig {
         Writer::new(self.ctx.clone(), self.streams[i].1.clone(), 0)
     }
 
-    fn segments(&self) -> Vec<db::Segment> {
-        db::all_segments(&self.ctx.db.lock().unwrap()).unwrap()
+    fn segments(&self) -> Vec<index::Segment> {
+        index::all_segments(&self.ctx.db.lock().unwrap()).unwrap()
     }
 
-    fn runs(&self, i: usize) -> Vec<(db::Run, i64, i64)> {
-        db::runs_in_range(&self.ctx.db.lock().unwrap(), self.streams[i].0, i64::MIN / 2, i64::MAX / 2).unwrap()
+    fn runs(&self, i: usize) -> Vec<(index::Run, i64, i64)> {
+        index::runs_in_range(&self.ctx.db.lock().unwrap(), self.streams[i].0, i64::MIN / 2, i64::MAX / 2).unwrap()
     }
 
     fn check(&self) -> check::CheckReport {
@@ -95,7 +95,7 @@ fn push_frames(w: &mut Writer, pts0: i64, n: i64, gop: i64, first_entry: Option<
     }
 }
 
-fn assert_contiguous(segs: &[db::Segment]) {
+fn assert_contiguous(segs: &[index::Segment]) {
     for w in segs.windows(2) {
         assert_eq!(w[1].start_90k, w[0].end_90k(), "segments {} and {} are not contiguous", w[0].id, w[1].id);
     }

@@ -1,16 +1,5 @@
-//! The recording index: which frames of which camera are in which segment file.
-//!
-//! Owns the SQLite schema (frozen `schema/vN.sql` plus `vN_to_vN+1` upgrades), the row types
-//! and every query. Deliberately does not touch segment files: the agent crate pairs rows
-//! with files and documents the crash-safety procedure (`design/recording.md`).
-//!
-//! The database runs in WAL mode with `synchronous = FULL`, so a committed transaction
-//! survives power loss; the agent commits every flush interval (default 500 ms).
+//! The server's database: accounts, households, devices, the rows that describe the
+//! ciphertext the blob store holds, the neighbourhood, agencies and the transparency log,
+//! on SQLite or PostgreSQL (`server`). The agent's recording index is the `index` crate.
 
-mod rows;
-mod schema;
 pub mod server;
-
-pub use rows::*;
-pub use rusqlite::Connection;
-pub use schema::{SCHEMA_VERSION, create_at_version, open, open_read_only};

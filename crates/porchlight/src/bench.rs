@@ -13,9 +13,9 @@ use agent::{CameraSpec, StreamSpec};
 use base::clock::{Clocks, RealClocks};
 use base::{Error, ErrorKind, ResultExt, bail};
 use bytes::Bytes;
-use db::StreamKind;
+use index::StreamKind;
 use media::Frame;
-use media::index::{self, FrameInfo};
+use media::index::{self as frame_index, FrameInfo};
 use media::source::rtsp::RtspOpener;
 
 #[derive(clap::Subcommand)]
@@ -507,8 +507,8 @@ fn synthetic_entry() -> media::SampleEntry {
 }
 
 fn ctx_for(layout: &Layout) -> Result<Arc<Ctx>, Error> {
-    let conn = db::open(&layout.db())?;
-    let (s, r) = db::max_ids(&conn)?;
+    let conn = index::open(&layout.db())?;
+    let (s, r) = index::max_ids(&conn)?;
     Ok(Arc::new(Ctx {
         layout: layout.clone(),
         clocks: Arc::new(RealClocks),
@@ -529,16 +529,16 @@ fn export(data_dir: &Path, hours: u64, bitrate: u64, runs: u32) -> Result<(), Er
     if !marker.exists() {
         fresh_dir(data_dir)?;
         let ctx = ctx_for(&layout)?;
-        let stream_id = db::ensure_stream(&ctx.db.lock().expect("db"), "bench", StreamKind::Main)?;
+        let stream_id = index::ensure_stream(&ctx.db.lock().expect("db"), "bench", StreamKind::Main)?;
         std::fs::create_dir_all(layout.stream_dir(stream_id)).err_kind(ErrorKind::Internal, || "mkdir")?;
         let t = Instant::now();
         synthesize(&ctx, &Arc::new(Mutex::new(StreamState::new(stream_id))), frames, frame_bytes)?;
         eprintln!("synthesized {frames} frames in {:.1} s", t.elapsed().as_secs_f64());
         std::fs::write(&marker, b"").err_kind(ErrorKind::Internal, || "marker")?;
     }
-    let conn = db::open_read_only(&layout.db())?;
+    let conn = index::open_read_only(&layout.db())?;
     let stream_id =
-        db::find_stream(&conn, "bench", StreamKind::Main)?.ok_or_else(|| base::err!(NotFound, "bench stream"))?;
+        index::find_stream(&conn, "bench", StreamKind::Main)?.ok_or_else(|| base::err!(NotFound, "bench stream"))?;
     let out_path = data_dir.join("export.mp4");
     // Two destinations: a new file on the same disk (what `porchlight export -o` does) and
     // a pipe drained by another thread (as when a fast client downloads it over a socket).
@@ -614,11 +614,11 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
     let layout = Layout::new(data_dir);
     fresh_dir(data_dir)?;
     let t = Instant::now();
-    let conn = db::open(&layout.db())?;
+    let conn = index::open(&layout.db())?;
     let mut conn = conn;
     let segments_per_camera = hours * 60;
     let frames_per_segment = 1800u32;
-    let entry_id = db::intern_sample_entry(&conn, &synthetic_entry())?;
+    let entry_id = index::intern_sample_entry(&conn, &synthetic_entry())?;
     let mut seg_id = 0i64;
     let start0 = RealClocks.realtime_90k() - hours as i64 * 3600 * 90_000;
     // Index rows are real (a 1-minute, 30 fps frame index each); files hold 16-byte frames so
@@ -626,22 +626,22 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
     let frame = FrameInfo { size_bytes: 16, duration_90k: 3000, is_key: false, pts_offset_90k: 0 };
     let mut blob = Vec::new();
     for i in 0..frames_per_segment {
-        index::append(&mut blob, &FrameInfo { is_key: i % 60 == 0, ..frame });
+        frame_index::append(&mut blob, &FrameInfo { is_key: i % 60 == 0, ..frame });
     }
     let mut file_bytes = vec![0x41u8; 16 * frames_per_segment as usize];
     for chunk in file_bytes.chunks_mut(16) {
         chunk[0..4].copy_from_slice(&12u32.to_be_bytes());
     }
     for cam in 0..cameras {
-        let stream_id = db::ensure_stream(&conn, &format!("cam{cam}"), StreamKind::Main)?;
+        let stream_id = index::ensure_stream(&conn, &format!("cam{cam}"), StreamKind::Main)?;
         let dir = layout.stream_dir(stream_id);
         std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || "mkdir")?;
-        let run = db::Run { id: cam as i64 + 1, stream_id, start_90k: start0, end_90k: None, end_reason: None };
-        let mut batch = db::Batch { runs: vec![run], segments: Vec::new() };
+        let run = index::Run { id: cam as i64 + 1, stream_id, start_90k: start0, end_90k: None, end_reason: None };
+        let mut batch = index::Batch { runs: vec![run], segments: Vec::new() };
         for k in 0..segments_per_camera {
             seg_id += 1;
             std::fs::write(layout.segment(stream_id, seg_id), &file_bytes).err_kind(ErrorKind::Internal, || "write")?;
-            batch.segments.push(db::Segment {
+            batch.segments.push(index::Segment {
                 id: seg_id,
                 stream_id,
                 run_id: cam as i64 + 1,
@@ -655,7 +655,7 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
                 frame_index: blob.clone(),
             });
         }
-        db::commit(&mut conn, &batch)?;
+        index::commit(&mut conn, &batch)?;
     }
     drop(conn);
     eprintln!("built {seg_id} segments for {cameras} cameras in {:.1} s", t.elapsed().as_secs_f64());
@@ -664,7 +664,7 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
         // The crash state: each camera's last segment open with an unindexed tail, plus an
         // orphan file created after the last commit.
         {
-            let conn = db::open(&layout.db())?;
+            let conn = index::open(&layout.db())?;
             conn.execute(
                 "update segment set open = 1 where id in (select max(id) from segment group by stream_id)",
                 [],
@@ -693,9 +693,9 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
         // What `porchlight agent` does before it can record: lock, open, recover, read ids.
         let t = Instant::now();
         let _lock = layout.lock()?;
-        let mut conn = db::open(&layout.db())?;
+        let mut conn = index::open(&layout.db())?;
         let report = agent::recovery::recover(&mut conn, &layout)?;
-        db::max_ids(&conn)?;
+        index::max_ids(&conn)?;
         times.push(t.elapsed().as_secs_f64());
         if report.segments_closed != cameras || report.orphans_removed != cameras {
             bail!(Internal, "recovery did not repair the crash state: {report:?}");

@@ -32,7 +32,7 @@ use agent::{CameraSpec, StreamSpec};
 use base::clock::{RealClocks, format_90k};
 use base::{Error, ErrorKind, bail};
 use clap::{Parser, Subcommand};
-use db::StreamKind;
+use index::StreamKind;
 use media::source::Opener;
 use media::source::file::FileOpener;
 use media::source::rtsp::RtspOpener;
@@ -662,10 +662,10 @@ fn export(args: ExportArgs) -> Result<(), Error> {
         bail!(InvalidArgument, "--output: --seal needs a file (its signed header is written last), not `-`");
     }
     let layout = Layout::new(dir);
-    let conn = db::open_read_only(&layout.db())?;
+    let conn = index::open_read_only(&layout.db())?;
     let (camera, from_90k, to_90k) = match (event, camera, from) {
         (Some(id), _, _) => {
-            let Some(e) = db::get_event(&conn, id)? else {
+            let Some(e) = index::get_event(&conn, id)? else {
                 bail!(NotFound, "--event: no event {id} (`porchlight events` lists them)");
             };
             (e.camera, e.clip_start_90k, e.clip_end_90k)
@@ -679,9 +679,9 @@ fn export(args: ExportArgs) -> Result<(), Error> {
         _ => bail!(InvalidArgument, "--camera and --from, or --event, are required"),
     };
     let camera = camera.as_str();
-    let Some(stream_id) = db::find_stream(&conn, camera, kind)? else {
+    let Some(stream_id) = index::find_stream(&conn, camera, kind)? else {
         let names: Vec<String> =
-            db::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
+            index::list_streams(&conn)?.into_iter().map(|s| format!("{}/{}", s.camera, s.kind)).collect();
         bail!(NotFound, "--camera: no stream {camera}/{stream} (recorded: {})", names.join(", "));
     };
     let sealing = if seal {
@@ -743,7 +743,7 @@ fn export(args: ExportArgs) -> Result<(), Error> {
 
 fn check(dir: &Path, deep: bool) -> Result<(), Error> {
     let layout = Layout::new(dir);
-    let conn = db::open_read_only(&layout.db())?;
+    let conn = index::open_read_only(&layout.db())?;
     let r = agent::check::check(&conn, &layout, deep)?;
     for n in &r.notes {
         println!("note: {n}");
@@ -768,13 +768,13 @@ fn check(dir: &Path, deep: bool) -> Result<(), Error> {
 
 fn events(dir: &Path, camera: Option<&str>, limit: usize, json: bool) -> Result<(), Error> {
     let layout = Layout::new(dir);
-    let conn = db::open_read_only(&layout.db())?;
+    let conn = index::open_read_only(&layout.db())?;
     if let Some(c) = camera
-        && !db::list_streams(&conn)?.iter().any(|s| s.camera == c)
+        && !index::list_streams(&conn)?.iter().any(|s| s.camera == c)
     {
         bail!(NotFound, "--camera: no camera named {c:?}");
     }
-    for e in db::list_events(&conn, camera, limit)? {
+    for e in index::list_events(&conn, camera, limit)? {
         let snapshot = e.has_snapshot.then(|| layout.snapshot(e.id));
         if json {
             let v = serde_json::json!({
@@ -805,8 +805,8 @@ fn events(dir: &Path, camera: Option<&str>, limit: usize, json: bool) -> Result<
 
 fn recordings(dir: &Path, camera: Option<&str>) -> Result<(), Error> {
     let layout = Layout::new(dir);
-    let conn = db::open_read_only(&layout.db())?;
-    let streams = db::list_streams(&conn)?;
+    let conn = index::open_read_only(&layout.db())?;
+    let streams = index::list_streams(&conn)?;
     if let Some(c) = camera
         && !streams.iter().any(|s| s.camera == c)
     {
@@ -815,7 +815,7 @@ fn recordings(dir: &Path, camera: Option<&str>) -> Result<(), Error> {
     for s in streams.iter().filter(|s| camera.is_none_or(|c| c == s.camera)) {
         println!("{}/{}:", s.camera, s.kind);
         let mut prev_end: Option<i64> = None;
-        for (run, start, end) in db::runs_in_range(&conn, s.id, i64::MIN / 2, i64::MAX / 2)? {
+        for (run, start, end) in index::runs_in_range(&conn, s.id, i64::MIN / 2, i64::MAX / 2)? {
             if let Some(p) = prev_end
                 && start > p
             {

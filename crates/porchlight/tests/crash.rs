@@ -16,8 +16,8 @@ fn now_90k() -> i64 {
 
 /// The newest indexed frame end over all segments of all streams.
 fn newest_indexed_end(data_dir: &std::path::Path) -> i64 {
-    let conn = db::open_read_only(&data_dir.join("index.db")).unwrap();
-    db::all_segments(&conn).unwrap().iter().map(|s| s.end_90k()).max().unwrap_or(0)
+    let conn = index::open_read_only(&data_dir.join("index.db")).unwrap();
+    index::all_segments(&conn).unwrap().iter().map(|s| s.end_90k()).max().unwrap_or(0)
 }
 
 fn config() -> String {
@@ -112,8 +112,8 @@ fn clean_stop_indexes_every_byte() {
             "signal {sig} left unindexed data:\n{text}"
         );
         // Every frame the agent received is in the index.
-        let conn = db::open_read_only(&data_dir.join("index.db")).unwrap();
-        let indexed: i64 = db::all_segments(&conn).unwrap().iter().map(|s| s.frames).sum();
+        let conn = index::open_read_only(&data_dir.join("index.db")).unwrap();
+        let indexed: i64 = index::all_segments(&conn).unwrap().iter().map(|s| s.frames).sum();
         let recorded: u64 = status(&data_dir).iter().map(|s| s["frames_recorded"].as_u64().unwrap()).sum();
         assert_eq!(indexed as u64, recorded, "signal {sig}");
         let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();

@@ -23,9 +23,9 @@ fn retention_worker_keeps_a_camera_under_its_limit() {
     );
     let data_dir = agent.data_dir.clone();
     let bytes = |camera: &str| -> (i64, usize, i64) {
-        let conn = db::open_read_only(&data_dir.join("index.db")).unwrap();
-        let id = db::find_stream(&conn, camera, db::StreamKind::Main).unwrap().unwrap();
-        let segs: Vec<_> = db::all_segments(&conn).unwrap().into_iter().filter(|s| s.stream_id == id).collect();
+        let conn = index::open_read_only(&data_dir.join("index.db")).unwrap();
+        let id = index::find_stream(&conn, camera, index::StreamKind::Main).unwrap().unwrap();
+        let segs: Vec<_> = index::all_segments(&conn).unwrap().into_iter().filter(|s| s.stream_id == id).collect();
         (segs.iter().map(|s| s.size_bytes).sum(), segs.len(), segs.first().map_or(0, |s| s.start_90k))
     };
     // Wait until the unlimited camera holds well over the limit.

@@ -4,20 +4,29 @@
 //! accept (`$N` placeholders, `BIGINT`, `TEXT`). Which plaintext columns exist and why is
 //! `design/server.md`; nothing here ever holds a frame, a snapshot, a label or a private key.
 
+mod accounts;
 mod agencies;
+mod audit;
+mod events;
+mod households;
 mod log;
 mod neighbourhood;
-mod queries;
 mod readers;
 mod schema;
+mod storage;
 mod timeline_cache;
 
+pub use accounts::*;
 pub use agencies::*;
+pub use audit::*;
+pub use events::*;
+pub use households::*;
 pub use log::{LogEntry, NewLogEntry};
 pub use neighbourhood::*;
-pub use queries::*;
 pub use schema::{SCHEMA_VERSION, schema_dump};
+pub use storage::*;
 pub use timeline_cache::TimelineCacheStats;
+pub use wire::Role;
 
 use base::{Error, ErrorKind, ResultExt};
 use std::sync::Arc;

@@ -360,7 +360,7 @@ impl Db {
             .map_err(db_err("deleting a post"))?
             .rows_affected();
         for h in &hashes {
-            super::queries::doom_if_unreferenced(&mut tx, h, now_ms).await?;
+            super::storage::doom_if_unreferenced(&mut tx, h, now_ms).await?;
         }
         let doomed = doomed_among(&mut tx, &hashes).await?;
         tx.commit().await.map_err(db_err("committing a post's deletion"))?;
@@ -471,7 +471,7 @@ impl Db {
                 .map(|r| r.get(0))
                 .collect();
         for h in &hashes {
-            super::queries::doom_if_unreferenced(&mut tx, h, now_ms).await?;
+            super::storage::doom_if_unreferenced(&mut tx, h, now_ms).await?;
         }
         tx.commit().await.map_err(db_err("committing"))?;
         Ok(hashes.len() as u64)

@@ -258,9 +258,9 @@ pub fn assert_same_frames(what: &str, got: &[Packet], want: &[Packet], tol_s: f6
 
 /// (run id, first frame, end) of each run of `camera`'s main stream.
 pub fn runs(data_dir: &Path, camera: &str) -> Vec<(i64, i64, i64, Option<String>)> {
-    let conn = db::open_read_only(&data_dir.join("index.db")).unwrap();
-    let Some(id) = db::find_stream(&conn, camera, db::StreamKind::Main).unwrap() else { return Vec::new() };
-    db::runs_in_range(&conn, id, i64::MIN / 2, i64::MAX / 2)
+    let conn = index::open_read_only(&data_dir.join("index.db")).unwrap();
+    let Some(id) = index::find_stream(&conn, camera, index::StreamKind::Main).unwrap() else { return Vec::new() };
+    index::runs_in_range(&conn, id, i64::MIN / 2, i64::MAX / 2)
         .unwrap()
         .into_iter()
         .map(|(r, s, e)| (r.id, s, e, r.end_reason))
