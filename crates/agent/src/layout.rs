@@ -1,11 +1,22 @@
-//! Where the agent keeps things inside its data folder.
+//! Where the agent keeps things inside its data folder: every path is named here once
+//! (the table is in design/recording.md, "The data folder"), and every small file the
+//! agent replaces is written by [`write_atomic`].
 //!
 //! ```text
-//! <data>/index.db            SQLite recording index (+ -wal, -shm)
-//! <data>/lock                held with flock(2) by the one process that may write
-//! <data>/status.json         camera states, rewritten every second
-//! <data>/streams/<id>/<hex>  segment files: stream id, then segment id as 16 hex digits
-//! <data>/snapshots/<id>.jpg  event snapshots, by event id
+//! <data>/index.db                 SQLite recording index (+ -wal, -shm)
+//! <data>/lock                     held with flock(2) by the one process that may write
+//! <data>/status.json              camera states, rewritten every second
+//! <data>/streams/<id>/<hex>       segment files: stream id, then segment id as 16 hex digits
+//! <data>/snapshots/<id>.jpg       event snapshots, by event id
+//! <data>/device.keys              the agent's device keys (0600)
+//! <data>/trust.bin                the owner key pinned at pairing, rotations, the roster
+//! <data>/settings.plcf            the owner's sealed settings in force
+//! <data>/server.json              the paired server and the device credential (0600)
+//! <data>/sync.json                the uploader's counters
+//! <data>/outbox/<id>/             a sealed event waiting for upload (`<id>.tmp` while sealed)
+//! <data>/outbox/cursor            the last event sealed
+//! <data>/outbox/rejected/<id>/    events the server refused for good
+//! <data>/.post-clip-*.mp4         a clip being prepared for a post (removed when done)
 //! ```
 
 use std::fs::File;
@@ -44,13 +55,59 @@ impl Layout {
     pub fn segment(&self, stream_id: i64, segment_id: i64) -> PathBuf {
         self.stream_dir(stream_id).join(segment_file_name(segment_id))
     }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+    /// The agent's own keys (its device identity signs everything it seals).
+    pub fn device_keys(&self) -> PathBuf {
+        self.root.join("device.keys")
+    }
+    /// The owner key pinned at pairing, rotations and the household roster.
+    pub fn trust(&self) -> PathBuf {
+        self.root.join("trust.bin")
+    }
+    /// The owner's sealed household settings the agent obeys.
+    pub fn settings(&self) -> PathBuf {
+        self.root.join("settings.plcf")
+    }
+    /// The server this agent is paired with, and its device credential.
+    pub fn server_link(&self) -> PathBuf {
+        self.root.join("server.json")
+    }
+    /// The uploader's counters.
+    pub fn sync_status(&self) -> PathBuf {
+        self.root.join("sync.json")
+    }
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+    /// A sealed event waiting for upload.
+    pub fn outbox_event(&self, event_id: i64) -> PathBuf {
+        self.outbox().join(format!("{event_id:016}"))
+    }
+    /// The last event sealed (or given up on).
+    pub fn outbox_cursor(&self) -> PathBuf {
+        self.outbox().join("cursor")
+    }
+    /// Events the server refused for good.
+    pub fn outbox_rejected(&self) -> PathBuf {
+        self.outbox().join("rejected")
+    }
+    /// A clip prepared for a member and sealed as an object, until it is uploaded.
+    pub fn outbox_prepared(&self, session_id: &str) -> PathBuf {
+        self.outbox().join(format!("prepared-{session_id}.plob"))
+    }
+    /// A working file of clip preparation number `n`.
+    pub fn post_clip_work(&self, n: u32, what: &str) -> PathBuf {
+        self.root.join(format!(".post-clip-{n}-{what}.mp4"))
+    }
 
     /// Takes the data folder's exclusive lock, creating the folder if needed. The lock is
     /// released when the returned file is dropped or the process dies (even by SIGKILL).
     pub fn lock(&self) -> Result<File, Error> {
         std::fs::create_dir_all(&self.root)
             .err_kind(ErrorKind::Internal, || format!("creating {}", self.root.display()))?;
-        let p = self.root.join("lock");
+        let p = self.lock_file();
         let f = File::options()
             .create(true)
             .truncate(false)
@@ -86,4 +143,51 @@ pub fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .err_kind(ErrorKind::Internal, || format!("fsync of directory {}", dir.display()))
+}
+
+/// How far a [`write_atomic`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The new contents survive power loss once the call returns: the file and then its
+    /// folder are synced. For keys, trust, settings, the server link, counters, the outbox.
+    Synced,
+    /// Readers see the old file or the new one, never a mix; after power loss it may be
+    /// the old one. For `status.json`, rewritten every second.
+    Replaced,
+}
+
+/// Replaces `path` with `bytes` atomically: written under a temporary name beside it
+/// (mode 0600: several of these files hold credentials), then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".porchlight-tmp");
+    let tmp = path.with_file_name(name);
+    let r = File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            if durability == Durability::Synced { f.sync_all() } else { Ok(()) }
+        })
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = r {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::wrap(ErrorKind::Internal, format!("writing {}", path.display()), e));
+    }
+    match durability {
+        Durability::Synced => sync_dir(parent(path)),
+        Durability::Replaced => Ok(()),
+    }
+}
+
+fn parent(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
 }

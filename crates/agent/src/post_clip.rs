@@ -124,7 +124,7 @@ impl Posting {
         }
         let redactor = guard.as_mut().expect("just loaded");
         let n = std::process::id();
-        let tmp = |what: &str| -> PathBuf { self.layout.root.join(format!(".post-clip-{n}-{what}.mp4")) };
+        let tmp = |what: &str| -> PathBuf { self.layout.post_clip_work(n, what) };
         let (src, out) = (tmp("source"), tmp("redacted"));
         let mut last_err = None;
         for (kind, stream_id) in streams {

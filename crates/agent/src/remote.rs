@@ -179,7 +179,7 @@ pub struct Remote {
 }
 
 fn path(layout: &Layout) -> PathBuf {
-    layout.root.join("settings.plcf")
+    layout.settings()
 }
 
 impl Remote {

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base::{Error, ErrorKind, ResultExt, bail};
 use crypto::keys::{IdentityPublic, Keyring};
@@ -33,18 +33,6 @@ pub fn from_crypto(e: crypto::Error) -> Error {
     Error::new(kind, e.to_string())
 }
 
-impl Layout {
-    /// The agent's own keys (its device identity signs everything it seals).
-    pub fn device_keys(&self) -> PathBuf {
-        self.root.join("device.keys")
-    }
-
-    /// The owner key pinned at pairing, rotations and the household roster.
-    pub fn trust(&self) -> PathBuf {
-        self.root.join("trust.bin")
-    }
-}
-
 /// Writes a new secret file (mode 0600); refuses to replace an existing one, since that
 /// would destroy keys.
 pub fn create_secret_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -64,24 +52,9 @@ pub fn create_secret_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     sync_dir(parent(path))
 }
 
-/// Replaces `path` atomically with `bytes`.
+/// Replaces `path` atomically with `bytes`, synced (`layout::write_atomic`).
 pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".porchlight-tmp");
-    let tmp = path.with_file_name(name);
-    let r = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = r {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::wrap(ErrorKind::Internal, format!("writing {}", path.display()), e));
-    }
-    sync_dir(parent(path))
+    crate::layout::write_atomic(path, bytes, crate::layout::Durability::Synced)
 }
 
 fn parent(p: &Path) -> &Path {

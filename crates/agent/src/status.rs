@@ -98,11 +98,10 @@ impl StatusBoard {
         out.into_iter().map(|(c, (_, st, since))| (c, st, since)).collect()
     }
 
-    /// Writes the board as JSON to `path` atomically (write a temporary file, rename).
-    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(&self.snapshot()).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, path)
+    /// Writes the board as JSON to `path` atomically (`layout::write_atomic`, not synced:
+    /// it is rewritten every second).
+    pub fn write(&self, path: &std::path::Path) -> Result<(), base::Error> {
+        let json = serde_json::to_vec_pretty(&self.snapshot()).expect("the status serializes");
+        crate::layout::write_atomic(path, &json, crate::layout::Durability::Replaced)
     }
 }

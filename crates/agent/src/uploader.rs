@@ -55,12 +55,8 @@ pub struct ServerLink {
     pub token: String,
 }
 
-pub fn link_path(layout: &Layout) -> PathBuf {
-    layout.root.join("server.json")
-}
-
 pub fn load_link(layout: &Layout) -> Result<Option<ServerLink>, Error> {
-    let p = link_path(layout);
+    let p = layout.server_link();
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -71,7 +67,7 @@ pub fn load_link(layout: &Layout) -> Result<Option<ServerLink>, Error> {
 }
 
 pub fn save_link(layout: &Layout, l: &ServerLink) -> Result<(), Error> {
-    replace_file(&link_path(layout), &serde_json::to_vec_pretty(l).expect("serializable"))
+    replace_file(&layout.server_link(), &serde_json::to_vec_pretty(l).expect("serializable"))
 }
 
 #[derive(Clone, Debug)]
@@ -97,14 +93,6 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
 }
 
-fn outbox(layout: &Layout) -> PathBuf {
-    layout.root.join("outbox")
-}
-
-fn event_dir(layout: &Layout, id: i64) -> PathBuf {
-    outbox(layout).join(format!("{id:016}"))
-}
-
 /// The server-side id of a local event: stable across retries and restarts, distinct per
 /// device.
 pub fn server_event_id(device_identity: &[u8; 32], local_id: i64) -> String {
@@ -116,7 +104,7 @@ pub fn server_event_id(device_identity: &[u8; 32], local_id: i64) -> String {
 }
 
 fn read_cursor(layout: &Layout) -> Result<i64, Error> {
-    let p = outbox(layout).join("cursor");
+    let p = layout.outbox_cursor();
     match std::fs::read_to_string(&p) {
         Ok(s) => s.trim().parse().map_err(|_| err!(DataLoss, "{}: not an event id", p.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
@@ -126,7 +114,7 @@ fn read_cursor(layout: &Layout) -> Result<i64, Error> {
 
 /// The complete event folders in the outbox, oldest first, with their sizes.
 pub fn queued(layout: &Layout) -> Result<Vec<(i64, PathBuf, u64)>, Error> {
-    let dir = outbox(layout);
+    let dir = layout.outbox();
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(&dir) {
         Ok(rd) => rd,
@@ -159,7 +147,7 @@ pub fn seal_finished(
     settle: Duration,
     remote: &crate::remote::Remote,
 ) -> Result<u64, Error> {
-    let dir = outbox(layout);
+    let dir = layout.outbox();
     std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
     for e in std::fs::read_dir(&dir).err_kind(ErrorKind::Internal, || "listing the outbox")?.flatten() {
         if e.file_name().to_string_lossy().ends_with(".tmp") {
@@ -178,13 +166,13 @@ pub fn seal_finished(
             if e.clip_end_90k + base::clock::duration_to_90k(settle) > now_90k {
                 return Ok(sealed);
             }
-            if !event_dir(layout, id).exists() {
+            if !layout.outbox_event(id).exists() {
                 // The mode's rule when the event is sealed, seconds after it ended.
                 seal_event(conn, layout, device, trust, &e, !remote.rule(&e.camera).notify)?;
                 sealed += 1;
             }
             cursor = id;
-            replace_file(&dir.join("cursor"), cursor.to_string().as_bytes())?;
+            replace_file(&layout.outbox_cursor(), cursor.to_string().as_bytes())?;
         }
     }
 }
@@ -197,7 +185,7 @@ fn seal_event(
     e: &index::EventRow,
     quiet: bool,
 ) -> Result<(), Error> {
-    let final_dir = event_dir(layout, e.id);
+    let final_dir = layout.outbox_event(e.id);
     let tmp = final_dir.with_extension("tmp");
     std::fs::create_dir_all(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
     if quiet {
@@ -264,14 +252,11 @@ fn seal_event(
     }
     sync_dir(&tmp)?;
     std::fs::rename(&tmp, &final_dir).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;
-    sync_dir(&outbox(layout))
+    sync_dir(&layout.outbox())
 }
 
 fn write_synced(path: &Path, b: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    std::fs::File::create(path)
-        .and_then(|mut f| f.write_all(b).and_then(|_| f.sync_all()))
-        .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))
+    crate::layout::write_atomic(path, b, crate::layout::Durability::Synced)
 }
 
 /// Drops the oldest queued events while the outbox exceeds `max` bytes. Returns how many.
@@ -571,9 +556,9 @@ impl Client {
         let meta = Meta { kind: Kind::Clip, camera: made.camera.clone(), start_ms: made.start_ms, end_ms: made.end_ms };
         let sealed = crypto::object::seal(&device.identity, meta, &trust.recipients(made.start_ms), bytes)
             .map_err(crate::sealing::from_crypto)?;
-        let dir = outbox(layout);
+        let dir = layout.outbox();
         std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("prepared-{session_id}.plob"));
+        let path = layout.outbox_prepared(session_id);
         write_synced(&path, &sealed)?;
         let id = self.upload_file(&path).await;
         let _ = std::fs::remove_file(&path);
@@ -740,7 +725,7 @@ pub async fn run(
     let control_task =
         tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, posting, shutdown.clone()));
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
-    if let Ok(b) = std::fs::read(layout.root.join("sync.json"))
+    if let Ok(b) = std::fs::read(layout.sync_status())
         && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)
     {
         status =
@@ -763,8 +748,7 @@ pub async fn run(
             status.queued_events = q.len() as u64;
             status.queued_bytes = q.iter().map(|(_, _, s)| s).sum();
         }
-        if let Err(e) =
-            replace_file(&layout.root.join("sync.json"), &serde_json::to_vec_pretty(&status).expect("serializable"))
+        if let Err(e) = replace_file(&layout.sync_status(), &serde_json::to_vec_pretty(&status).expect("serializable"))
         {
             tracing::warn!("writing sync.json: {e}");
         }
@@ -827,7 +811,7 @@ async fn pass(
                 tracing::info!(event = id, "uploaded");
             }
             Err(Failure::Reject(e)) => {
-                let rejected = outbox(layout).join("rejected");
+                let rejected = layout.outbox_rejected();
                 std::fs::create_dir_all(&rejected).err_kind(ErrorKind::Internal, || "creating outbox/rejected")?;
                 let to = rejected.join(dir.file_name().expect("named"));
                 std::fs::rename(&dir, &to).err_kind(ErrorKind::Internal, || format!("moving {}", dir.display()))?;
@@ -845,7 +829,7 @@ mod tests {
     use super::*;
 
     fn event_folder(layout: &Layout, id: i64, bytes: usize) {
-        let d = event_dir(layout, id);
+        let d = layout.outbox_event(id);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("clip.plob"), vec![0u8; bytes]).unwrap();
     }
@@ -858,9 +842,9 @@ mod tests {
             event_folder(&layout, id, 1000);
         }
         // What the queue is not: half-sealed folders, rejected ones, the cursor.
-        std::fs::create_dir_all(outbox(&layout).join("0000000000000006.tmp")).unwrap();
-        std::fs::create_dir_all(outbox(&layout).join("rejected/0000000000000009")).unwrap();
-        std::fs::write(outbox(&layout).join("cursor"), "5").unwrap();
+        std::fs::create_dir_all(layout.outbox().join("0000000000000006.tmp")).unwrap();
+        std::fs::create_dir_all(layout.outbox().join("rejected/0000000000000009")).unwrap();
+        std::fs::write(layout.outbox().join("cursor"), "5").unwrap();
         let ids = |l: &Layout| queued(l).unwrap().into_iter().map(|(id, _, _)| id).collect::<Vec<_>>();
         assert_eq!(ids(&layout), vec![1, 2, 3, 4, 5]);
         assert_eq!(enforce_limit(&layout, 5000).unwrap(), 0, "at the limit nothing goes");

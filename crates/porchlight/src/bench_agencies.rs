@@ -6,10 +6,9 @@
 use std::time::Instant;
 
 use api::log::{Entry, Record};
-use base::{Error, ErrorKind, bail, err};
+use base::{Error, bail, err};
 use crypto::tlog;
 use db::server::Db;
-use sqlx::Row;
 
 #[derive(clap::Args)]
 pub struct AgenciesArgs {
@@ -160,14 +159,7 @@ pub fn agencies(a: AgenciesArgs) -> Result<(), Error> {
 async fn seed_homes(db: &Db, n: usize) -> Result<Vec<community::Point>, Error> {
     let centre = community::Point::new(40.7411, -73.9897)?;
     let homes = community::town::generate(centre, n, 13)?;
-    let pool = db.pool();
-    let sql = |e| Error::wrap(ErrorKind::Internal, "seeding", e);
-    let have: i64 = sqlx::query("SELECT COUNT(*) FROM household WHERE name = $1")
-        .bind(NAME)
-        .fetch_one(pool)
-        .await
-        .map_err(sql)?
-        .get(0);
+    let have = db::server::fixtures::households_named(db, NAME).await?.len() as i64;
     if have as usize == n {
         return Ok(homes);
     }

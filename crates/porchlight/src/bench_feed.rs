@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use base::{Error, ErrorKind, bail, err};
+use base::{Error, bail, err};
 use db::server::Db;
 
 #[derive(clap::Args)]
@@ -88,21 +88,8 @@ pub fn feed(a: FeedArgs) -> Result<(), Error> {
 /// The bench households (all owned by one account) with homes, and the posts; reused when
 /// already there. Returns (owner account id, household ids).
 async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
-    use sqlx::Row;
-    let pool = db.pool();
-    let ids: Vec<String> = sqlx::query("SELECT id FROM household WHERE name = $1 ORDER BY id")
-        .bind(NAME)
-        .fetch_all(pool)
-        .await
-        .map_err(|e| Error::wrap(ErrorKind::Internal, "listing households", e))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let posts: i64 = sqlx::query("SELECT COUNT(*) FROM post")
-        .fetch_one(pool)
-        .await
-        .map_err(|e| Error::wrap(ErrorKind::Internal, "counting posts", e))?
-        .get(0);
+    let ids = db::server::fixtures::households_named(db, NAME).await?;
+    let posts = db::server::fixtures::count_posts(db).await?;
     if ids.len() == a.households && posts as usize >= a.posts {
         let owner = db.households().await?.into_iter().find(|h| h.name == NAME).map(|h| h.owner_id);
         return Ok((owner.ok_or_else(|| err!(Internal, "no bench owner"))?, ids[..VIEWERS.min(ids.len())].to_vec()));
@@ -120,45 +107,34 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
     let mut counts = community::Counts::default();
     cells.iter().for_each(|c| counts.add(*c));
     let ids: Vec<String> = (0..a.households).map(|i| format!("{:032x}", 0xfeed_0000_0000u64 + i as u64)).collect();
-    let sql = |e| Error::wrap(ErrorKind::Internal, "seeding", e);
     insert_households(db, &owner, NAME, &ids, &cells, VIEWERS, now).await?;
     let mut rng = community::town::Rng::new(12);
     let year_ms = 365 * 86_400_000i64;
-    let mut i = 0usize;
-    while i < a.posts {
-        let k = 500.min(a.posts - i);
-        let mut ps = String::from(
-            "INSERT INTO post (id, household_id, author_id, category, body, area_cell, created_ms, edited_ms) VALUES ",
-        );
-        for j in 0..k {
-            // A household that may post (a few alone on a farm may not).
-            let (h, area) = loop {
-                let h = (rng.next_u64() % a.households as u64) as usize;
-                if let Ok(area) = community::post_area(cells[h], &counts, community::K_DEFAULT) {
-                    break (h, area);
-                }
-            };
-            let sep = if ps.ends_with("VALUES ") { "" } else { "," };
-            ps.push_str(&format!(
-                "{sep}('{:032x}', '{}', '{owner}', 'general', 'Seen near the park', {}, {}, NULL)",
-                i + j,
-                ids[h],
-                u64::from(area) as i64,
-                now - (rng.next_u64() % year_ms as u64) as i64
-            ));
-        }
-        if !ps.ends_with("VALUES ") {
-            sqlx::query(sqlx::AssertSqlSafe(ps)).execute(pool).await.map_err(sql)?;
-        }
-        i += k;
+    let mut posts = Vec::with_capacity(a.posts);
+    for i in 0..a.posts {
+        // A household that may post (a few alone on a farm may not).
+        let (h, area) = loop {
+            let h = (rng.next_u64() % a.households as u64) as usize;
+            if let Ok(area) = community::post_area(cells[h], &counts, community::K_DEFAULT) {
+                break (h, area);
+            }
+        };
+        posts.push(db::server::fixtures::BulkPost {
+            id: format!("{i:032x}"),
+            household: ids[h].clone(),
+            author: owner.clone(),
+            area_cell: u64::from(area) as i64,
+            created_ms: now - (rng.next_u64() % year_ms as u64) as i64,
+        });
     }
+    db::server::fixtures::insert_posts(db, &posts).await?;
     eprintln!("seeded {} households and {} posts in {:.1} s", a.households, a.posts, t.elapsed().as_secs_f64());
     Ok((owner, ids[..VIEWERS.min(ids.len())].to_vec()))
 }
 
 /// Inserts households named `name`, owned by `owner`, with homes in `cells` (and the
-/// per-cell counts `set_home` keeps), in transactions of 500; `owner` is a member of the
-/// first `members` of them. For benchmarks: faster than the API by far.
+/// per-cell counts `set_home` keeps); `owner` is a member of the first `members` of them.
+/// For benchmarks: faster than the API by far (`db::server::fixtures`).
 pub(crate) async fn insert_households(
     db: &Db,
     owner: &str,
@@ -168,42 +144,6 @@ pub(crate) async fn insert_households(
     members: usize,
     now: i64,
 ) -> Result<(), Error> {
-    let pool = db.pool();
-    let sql = |e| Error::wrap(ErrorKind::Internal, "seeding", e);
-    let point = if db.backend() == db::server::Backend::Postgres { "'\\x00'::bytea" } else { "x'00'" };
-    for chunk in (0..ids.len()).collect::<Vec<_>>().chunks(500) {
-        let mut hs = String::from(
-            "INSERT INTO household (id, name, owner_id, retention_days, retention_bytes, webhook_url, created_ms) VALUES ",
-        );
-        let mut ms = String::from(
-            "INSERT INTO member (household_id, account_id, role, window_from_ms, window_until_ms, created_ms) VALUES ",
-        );
-        let mut ho = String::from(
-            "INSERT INTO home (household_id, cell8, cell7, cell6, cell5, sealed_point, updated_ms) VALUES ",
-        );
-        for (j, &i) in chunk.iter().enumerate() {
-            let sep = if j == 0 { "" } else { "," };
-            let [c8, c7, c6, c5] = community::home_chain(cells[i]).map(|c| u64::from(c) as i64);
-            hs.push_str(&format!("{sep}('{}', '{name}', '{owner}', 30, 0, NULL, {now})", ids[i]));
-            if i < members {
-                let sep = if ms.ends_with("VALUES ") { "" } else { "," };
-                ms.push_str(&format!("{sep}('{}', '{owner}', 'owner', NULL, NULL, {now})", ids[i]));
-            }
-            ho.push_str(&format!("{sep}('{}', {c8}, {c7}, {c6}, {c5}, {point}, {now})", ids[i]));
-        }
-        let mut tx = pool.begin().await.map_err(sql)?;
-        // Built from numbers and ids generated here, never from input.
-        sqlx::query(sqlx::AssertSqlSafe(hs)).execute(&mut *tx).await.map_err(sql)?;
-        if !ms.ends_with("VALUES ") {
-            sqlx::query(sqlx::AssertSqlSafe(ms)).execute(&mut *tx).await.map_err(sql)?;
-        }
-        sqlx::query(sqlx::AssertSqlSafe(ho)).execute(&mut *tx).await.map_err(sql)?;
-        tx.commit().await.map_err(sql)?;
-    }
-    // As `set_home` keeps it for homes set one by one.
-    sqlx::query("INSERT INTO home_count (cell8, n) SELECT cell8, COUNT(*) FROM home GROUP BY cell8")
-        .execute(pool)
-        .await
-        .map_err(sql)?;
-    Ok(())
+    let chains: Vec<[i64; 4]> = cells.iter().map(|c| community::home_chain(*c).map(|c| u64::from(c) as i64)).collect();
+    db::server::fixtures::insert_households(db, owner, name, ids, &chains, members, now).await
 }

@@ -138,27 +138,18 @@ pub fn upload(a: UploadArgs) -> Result<(), Error> {
                 })
                 .collect(),
         );
-        let client = reqwest::Client::new();
+        let client = wire::client::Client::new(&format!("http://{addr}")).with_token(&device);
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let cpu0 = crate::bench::cpu_time().as_secs_f64();
         let t = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..a.concurrency {
-            let (client, next, chunks, device) = (client.clone(), next.clone(), chunks.clone(), device.clone());
+            let (client, next, chunks) = (client.clone(), next.clone(), chunks.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((hash, body)) = chunks.get(i) else { return Ok::<(), Error>(()) };
-                    let r = client
-                        .put(format!("http://{addr}/api/chunks/{hash}"))
-                        .bearer_auth(&device)
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .map_err(|e| Error::wrap(ErrorKind::Unavailable, "uploading", e))?;
-                    if !r.status().is_success() {
-                        bail!(Internal, "upload refused: {}", r.status());
-                    }
+                    client.put_chunk(hash, body.clone()).await?;
                 }
             }));
         }
@@ -182,59 +173,14 @@ pub fn upload(a: UploadArgs) -> Result<(), Error> {
 /// Seeds `events` events over 4 cameras and a year (with their metadata objects), in
 /// batches, unless the database already holds them.
 async fn seed_events(db: &Db, household: &str, device: &str, events: i64) -> Result<(i64, i64), Error> {
-    use sqlx::Row;
-    let pool = db.pool();
-    let have: i64 = sqlx::query("SELECT COUNT(*) FROM event WHERE household_id = $1")
-        .bind(household)
-        .fetch_one(pool)
-        .await
-        .map_err(|e| Error::wrap(ErrorKind::Internal, "counting", e))?
-        .get(0);
+    let have = db::server::fixtures::count_events(db, household).await?;
     let year_ms = 365 * 86_400_000i64;
     let start = 1_750_000_000_000i64;
     if have >= events {
         return Ok((start, year_ms));
     }
-    let step = year_ms / events;
-    let batch = 500i64;
     let t = Instant::now();
-    let mut i = 0i64;
-    while i < events {
-        let k = batch.min(events - i);
-        let mut objs = String::from(
-            "INSERT INTO object (id, household_id, device_id, camera, kind, start_ms, end_ms, size_bytes, created_ms) VALUES ",
-        );
-        let mut evs = String::from(
-            "INSERT INTO event (id, household_id, device_id, camera, start_ms, end_ms, meta_object, snapshot_object, clip_object, size_bytes, created_ms) VALUES ",
-        );
-        for j in 0..k {
-            let n = i + j;
-            let t0 = start + n * step;
-            let cam = format!("cam{}", n % 4);
-            let (oid, eid) = (format!("{:032x}", n * 2), format!("{:032x}", n * 2 + 1));
-            let sep = if j == 0 { "" } else { "," };
-            objs.push_str(&format!(
-                "{sep}('{oid}', '{household}', '{device}', '{cam}', 'event', {t0}, {}, 400, {t0})",
-                t0 + 10_000
-            ));
-            evs.push_str(&format!(
-                "{sep}('{eid}', '{household}', '{device}', '{cam}', {t0}, {}, '{oid}', NULL, NULL, 400, {t0})",
-                t0 + 10_000
-            ));
-        }
-        let mut tx = pool.begin().await.map_err(|e| Error::wrap(ErrorKind::Internal, "begin", e))?;
-        // Built from numbers and ids generated above, never from input.
-        sqlx::query(sqlx::AssertSqlSafe(objs))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::wrap(ErrorKind::Internal, "seeding objects", e))?;
-        sqlx::query(sqlx::AssertSqlSafe(evs))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::wrap(ErrorKind::Internal, "seeding events", e))?;
-        tx.commit().await.map_err(|e| Error::wrap(ErrorKind::Internal, "commit", e))?;
-        i += k;
-    }
+    db::server::fixtures::insert_events(db, household, device, start, year_ms / events, have, events - have).await?;
     eprintln!("seeded {events} events in {:.1} s", t.elapsed().as_secs_f64());
     Ok((start, year_ms))
 }

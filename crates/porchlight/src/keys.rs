@@ -313,30 +313,28 @@ pub async fn pair_server(dir: &Path, server: &str, token: &str, code: &str, name
         bail!(InvalidArgument, "--server: expected an http or https URL");
     }
     let server = server.trim_end_matches('/');
-    let http = reqwest_client()?;
-    let unreachable = |e: reqwest::Error| Error::wrap(ErrorKind::Unavailable, format!("reaching {server}"), e);
-    let r = http.get(format!("{server}/api/pair/{token}")).send().await.map_err(unreachable)?;
-    let offer = json_reply(r, "--token").await?;
-    let household = offer["household_id"].as_str().unwrap_or_default().to_owned();
+    let api = wire::client::Client::new(server);
+    // The token is the caller's mistake when refused (400, 404, 409), the server's otherwise.
+    let at = |e: Error| Error::new(e.kind(), format!("--token: {e}"));
+    let offer = api.pairing_offer(token).await.map_err(at)?;
+    let household = offer.household_id;
     let hh: [u8; 16] = api::secrets::hex_decode("household_id", &household, 16)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| base::err!(DataLoss, "the server sent a malformed household id"))?;
-    let keys =
-        api::secrets::hex_decode("owner_public_keys", offer["owner_public_keys"].as_str().unwrap_or_default(), 4096)
-            .map_err(|e| base::err!(DataLoss, "the server sent malformed owner keys: {}", e.msg()))?;
+    let keys = api::secrets::hex_decode("owner_public_keys", &offer.owner_public_keys, 4096)
+        .map_err(|e| base::err!(DataLoss, "the server sent malformed owner keys: {}", e.msg()))?;
     let t = Trust::pair_with_code(hh, &keys, code).map_err(from_crypto)?;
     let device = sealing::device_keyring(&layout, now_ms())?;
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
     let name = name.map(str::to_owned).unwrap_or(if host.is_empty() { "agent".to_owned() } else { host });
-    let body = serde_json::json!({"name": name, "identity": hex(&device.identity.public().to_bytes())});
-    let r = http.post(format!("{server}/api/pair/{token}")).json(&body).send().await.map_err(unreachable)?;
-    let paired = json_reply(r, "--token").await?;
+    let complete = wire::CompletePairing { name, identity: hex(&device.identity.public().to_bytes()) };
+    let paired = api.complete_pairing(token, &complete).await.map_err(at)?;
     let link = agent::uploader::ServerLink {
         url: server.to_owned(),
         household_id: household,
-        device_id: paired["device_id"].as_str().unwrap_or_default().to_owned(),
-        token: paired["token"].as_str().unwrap_or_default().to_owned(),
+        device_id: paired.device_id,
+        token: paired.token,
     };
     sealing::save_trust(&layout, &t)?;
     agent::uploader::save_link(&layout, &link)?;
@@ -347,26 +345,6 @@ pub async fn pair_server(dir: &Path, server: &str, token: &str, code: &str, name
         link.device_id
     );
     Ok(())
-}
-
-fn reqwest_client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| Error::wrap(ErrorKind::Internal, "building an HTTP client", e))
-}
-
-async fn json_reply(r: reqwest::Response, field: &str) -> Result<serde_json::Value, Error> {
-    let status = r.status();
-    let v: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        let kind = if status.is_client_error() { ErrorKind::InvalidArgument } else { ErrorKind::Unavailable };
-        return Err(Error::new(
-            kind,
-            format!("{field}: the server said {status}: {}", v["message"].as_str().unwrap_or("")),
-        ));
-    }
-    Ok(v)
 }
 
 pub fn trust(cmd: TrustCmd) -> Result<(), Error> {

@@ -49,32 +49,36 @@ struct Kept {
 const PAGE: u64 = 1000;
 
 struct Server {
-    base: String,
-    http: reqwest::Client,
+    api: wire::client::Client,
+}
+
+/// Whatever went wrong fetching, the log could not be read: not a verdict on the log.
+fn unreadable(path: String) -> impl Fn(Error) -> Error {
+    move |e| Error::new(ErrorKind::Unavailable, format!("GET {path}: {e}"))
 }
 
 impl Server {
-    async fn get(&self, path: &str) -> Result<serde_json::Value, Error> {
-        let url = format!("{}{path}", self.base);
-        let r = self.http.get(&url).send().await.err_kind(ErrorKind::Unavailable, || format!("GET {url}"))?;
-        let status = r.status();
-        let body: serde_json::Value =
-            r.json().await.err_kind(ErrorKind::Unavailable, || format!("GET {url}: reading the reply"))?;
-        if !status.is_success() {
-            base::bail!(Unavailable, "GET {url}: {status}: {}", body["message"].as_str().unwrap_or(""));
-        }
-        Ok(body)
-    }
-
     async fn head(&self) -> Result<SignedTreeHead, Error> {
-        let v = self.get("/api/log/head").await?;
-        parse_head(v["signed"].as_str().unwrap_or(""), "the server's head")
+        let v = self.api.log_head().await.map_err(unreadable("/api/log/head".into()))?;
+        parse_head(&v.signed, "the server's head")
     }
 
-    async fn proof(&self, path: &str) -> Result<Vec<Hash>, Error> {
-        let v = self.get(path).await?;
-        let Some(a) = v["hashes"].as_array() else { base::bail!(DataLoss, "{path}: the reply has no hashes") };
-        a.iter().map(|h| to_hash(h.as_str().unwrap_or(""), path)).collect()
+    /// The head the server signed at `size`, if it signed one.
+    async fn head_at(&self, size: u64) -> Result<Option<String>, Error> {
+        let v = self.api.log_head_at(size).await.map_err(unreadable(format!("/api/log/heads/{size}")))?;
+        Ok(v.map(|h| h.signed))
+    }
+
+    async fn consistency(&self, from: u64, to: u64) -> Result<Vec<Hash>, Error> {
+        let path = format!("/api/log/proof/consistency?from={from}&to={to}");
+        let v = self.api.log_consistency(from, to).await.map_err(unreadable(path.clone()))?;
+        v.hashes.iter().map(|h| to_hash(h, &path)).collect()
+    }
+
+    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
+        let path = format!("/api/log/proof/inclusion?index={index}&size={size}");
+        let v = self.api.log_inclusion(index, size).await.map_err(unreadable(path.clone()))?;
+        v.hashes.iter().map(|h| to_hash(h, &path)).collect()
     }
 
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<String>, Error> {
@@ -82,16 +86,20 @@ impl Server {
         let mut at = start;
         while at < end {
             let to = end.min(at + PAGE);
-            let v = self.get(&format!("/api/log/entries?start={at}&end={to}")).await?;
-            let page = v["entries"].as_array().cloned().unwrap_or_default();
+            let page = self
+                .api
+                .log_entries(at, to)
+                .await
+                .map_err(unreadable(format!("/api/log/entries?start={at}&end={to}")))?
+                .entries;
             if page.len() as u64 != to - at {
                 base::bail!(DataLoss, "entries {at}..{to}: the server sent {} of {}", page.len(), to - at);
             }
-            for (i, e) in page.iter().enumerate() {
-                if e["index"].as_u64() != Some(at + i as u64) {
+            for (i, e) in page.into_iter().enumerate() {
+                if e.index != (at + i as u64) as i64 {
                     base::bail!(DataLoss, "entries {at}..{to}: entry {} came out of order", at + i as u64);
                 }
-                out.push(e["body"].as_str().unwrap_or_default().to_owned());
+                out.push(e.body);
             }
             at = to;
         }
@@ -143,10 +151,9 @@ fn save(path: &Path, k: &Kept) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(k).expect("serializes"))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .err_kind(ErrorKind::Internal, || format!("writing {}", path.display()))
+    // Synced: the verifier's memory of the log is what lets it catch a rewritten history.
+    let json = serde_json::to_string_pretty(k).expect("serializes");
+    agent::layout::write_atomic(path, json.as_bytes(), agent::layout::Durability::Synced)
 }
 
 /// Keeps both heads next to the state file and returns the loud error.
@@ -178,11 +185,7 @@ async fn verify(a: VerifyLogArgs) -> Result<(), Error> {
         Some(p) => p.clone(),
         None => default_state(&base)?,
     };
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .err_kind(ErrorKind::Internal, || "building an HTTP client".to_owned())?;
-    let server = Server { base: base.clone(), http };
+    let server = Server { api: wire::client::Client::new(&base) };
     let new = server.head().await?;
     let kept = load(&state)?;
 
@@ -197,9 +200,7 @@ async fn verify(a: VerifyLogArgs) -> Result<(), Error> {
                 let why = format!("the log shrank from {} to {} entries", old.head.size, new.head.size);
                 return Err(conflict(&state, old, &new, why));
             }
-            let proof = server
-                .proof(&format!("/api/log/proof/consistency?from={}&to={}", old.head.size, new.head.size))
-                .await?;
+            let proof = server.consistency(old.head.size, new.head.size).await?;
             if let Err(e) =
                 tlog::verify_consistency(old.head.size, new.head.size, &old.head.root, &new.head.root, &proof)
             {
@@ -231,10 +232,12 @@ async fn verify(a: VerifyLogArgs) -> Result<(), Error> {
                 if trusted.is_some_and(|t| t != old_key) {
                     return Err(fail(format!("entry {index} changes the log key from a key that is not the log's")));
                 }
-                let v = server.get(&format!("/api/log/heads/{}", index + 1)).await?;
+                let signed = server.head_at(index + 1).await?;
                 let old_pub = crypto::keys::IdentityPublic::from_bytes(&old_key)
                     .map_err(|e| err!(DataLoss, "entry {index}: old_key: {e}"))?;
-                let attested = unhex(v["signed"].as_str().unwrap_or(""))
+                let attested = signed
+                    .as_deref()
+                    .and_then(unhex)
                     .and_then(|b| SignedTreeHead::verify(&b, &old_pub).ok())
                     .is_some_and(|h| h.head.size == index + 1 && h.head.root == frontier.root());
                 if !attested {
@@ -269,7 +272,7 @@ async fn verify(a: VerifyLogArgs) -> Result<(), Error> {
 
     for &i in &a.entries {
         let body = server.entries(i, i + 1).await.map_err(|e| err!(InvalidArgument, "--entry {i}: {e}"))?;
-        let proof = server.proof(&format!("/api/log/proof/inclusion?index={i}&size={}", new.head.size)).await?;
+        let proof = server.inclusion(i, new.head.size).await?;
         tlog::verify_inclusion(&tlog::leaf_hash(body[0].as_bytes()), i, new.head.size, &proof, &new.head.root)
             .map_err(|e| err!(DataLoss, "ENTRY {i} IS NOT IN THE SIGNED LOG: {e}"))?;
         println!("entry {i} (proved in the tree of {} entries): {}", new.head.size, body[0]);
@@ -329,8 +332,7 @@ async fn check_peer(server: &Server, ours: &SignedTreeHead, peer: &SignedTreeHea
             Err(fork("two heads of one size differ".into()))
         };
     }
-    let proof =
-        server.proof(&format!("/api/log/proof/consistency?from={}&to={}", small.head.size, big.head.size)).await;
+    let proof = server.consistency(small.head.size, big.head.size).await;
     // A proof up to a size the server no longer admits to is a fork as well.
     let proof = proof.map_err(|e| fork(e.to_string()))?;
     // The server's proof ends at its own current tree; for a peer head beyond ours that

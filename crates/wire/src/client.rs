@@ -5,6 +5,7 @@
 //! with the status; a reply that is not the promised type is `DataLoss`; an unreachable
 //! server is `Unavailable`. [`retryable`] says which of these a caller should try again.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base::{Error, ErrorKind};
@@ -12,16 +13,27 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    ChunkList, DeviceKeysJson, DeviceSelf, DeviceStatus, ErrorBody, EventJson, LogEntriesJson, LogHeadJson, NewEvent,
-    NewObject, ObjectJson, PreparedJson, ProofJson, StoredRoster, StoredSettings, WaitParams, WaitReply,
+    ChunkList, CompletePairing, DeviceKeysJson, DeviceSelf, DeviceStatus, ErrorBody, EventJson, KeysChallenge,
+    LogEntriesJson, LogHeadJson, NewEvent, NewObject, ObjectJson, PairedReply, PairingOffer, PreparedJson, ProofJson,
+    SetKeys, SignUp, SignUpReply, StoredRoster, StoredSettings, TotpCode, WaitParams, WaitReply,
 };
 
-/// A server's base URL and the caller's credentials.
+/// A server's base URL and the caller's credentials: a bearer token (a device's or an API
+/// token), or a session this client signed up or in with (its cookie, and the CSRF value
+/// every unsafe request then carries). Clones share the session.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    session: Arc<Mutex<Session>>,
+}
+
+#[derive(Default)]
+struct Session {
+    /// `name=value` of the session cookie the server last set.
+    cookie: Option<String>,
+    csrf: Option<String>,
 }
 
 /// Whether a failure may pass if the same request is made again later: the server or the
@@ -47,7 +59,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("building an HTTP client");
-        Client { http, base: base.trim_end_matches('/').to_owned(), token: None }
+        Client { http, base: base.trim_end_matches('/').to_owned(), token: None, session: Arc::default() }
     }
 
     /// The same server, calling with a bearer token (a device's or an API token).
@@ -68,17 +80,28 @@ impl Client {
     /// A request to `path` with this client's credentials, for the few calls whose body or
     /// reply is a stream (the live relay); [`Client::send`] reads its reply.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.http.request(method, self.url(path));
-        match &self.token {
-            Some(t) => rb.bearer_auth(t),
-            None => rb,
+        let safe = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+        let mut rb = self.http.request(method, self.url(path));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
         }
+        let s = self.session.lock().expect("session");
+        if let Some(c) = &s.cookie {
+            rb = rb.header(reqwest::header::COOKIE, c);
+        }
+        if let (Some(c), false) = (&s.csrf, safe) {
+            rb = rb.header("x-csrf-token", c);
+        }
+        rb
     }
 
     /// Sends `rb` and reads a `T` from a success, or the server's error.
     pub async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T, Error> {
         let r = rb.send().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reaching the server", e))?;
         let status = r.status();
+        if let Some(c) = r.headers().get(reqwest::header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            self.session.lock().expect("session").cookie = c.split(';').next().map(str::to_owned);
+        }
         let bytes =
             r.bytes().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reading the server's reply", e))?;
         if status.is_success() {
@@ -101,6 +124,45 @@ impl Client {
         self.send(self.request(reqwest::Method::PUT, path).json(body)).await
     }
 
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    // An account's calls (a session).
+
+    /// Signs up; the reply's session (password given, TOTP to enrol) is this client's.
+    pub async fn signup(&self, email: &str, password: &str) -> Result<SignUpReply, Error> {
+        let r: SignUpReply =
+            self.post("/api/signup", &SignUp { email: email.to_owned(), password: password.to_owned() }).await?;
+        self.session.lock().expect("session").csrf = Some(r.csrf.clone());
+        Ok(r)
+    }
+
+    /// Enrols the TOTP secret the sign-up gave with a current code: the session becomes a
+    /// full one.
+    pub async fn totp_confirm(&self, code: &str) -> Result<crate::Ok, Error> {
+        self.post("/api/totp/confirm", &TotpCode { code: code.to_owned() }).await
+    }
+
+    pub async fn keys_challenge(&self) -> Result<KeysChallenge, Error> {
+        self.get("/api/me/keys/challenge").await
+    }
+
+    pub async fn set_keys(&self, k: &SetKeys) -> Result<crate::Ok, Error> {
+        self.put("/api/me/keys", k).await
+    }
+
+    // Pairing an agent (the single-use token is the credential).
+
+    /// What a pairing token offers: the household and its owner's signed keys.
+    pub async fn pairing_offer(&self, token: &str) -> Result<PairingOffer, Error> {
+        self.get(&format!("/api/pair/{token}")).await
+    }
+
+    pub async fn complete_pairing(&self, token: &str, c: &CompletePairing) -> Result<PairedReply, Error> {
+        self.post(&format!("/api/pair/{token}"), c).await
+    }
+
     // The device's calls (a device token).
 
     pub async fn device_self(&self) -> Result<DeviceSelf, Error> {
@@ -112,7 +174,7 @@ impl Client {
         self.post("/api/chunks/missing", &ChunkList { chunks }).await
     }
 
-    pub async fn put_chunk(&self, sha256: &str, bytes: Vec<u8>) -> Result<crate::Ok, Error> {
+    pub async fn put_chunk(&self, sha256: &str, bytes: impl Into<reqwest::Body>) -> Result<crate::Ok, Error> {
         self.send(self.request(reqwest::Method::PUT, &format!("/api/chunks/{sha256}")).body(bytes)).await
     }
 

@@ -8,6 +8,7 @@ mod accounts;
 mod agencies;
 mod audit;
 mod events;
+pub mod fixtures;
 mod households;
 mod log;
 mod neighbourhood;
