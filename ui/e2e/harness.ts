@@ -117,7 +117,7 @@ export async function startAgent(dir: string, data: string, rtsp: string, rollS 
 /** Frames the agent with data folder `data` has recorded from `camera` (its status file;
  * throws while there is none, which `waitFor` retries). */
 export function framesRecorded(data: string, camera: string): number {
-  const s = JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+  const s = (JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { streams: { camera: string; frames_recorded: number }[] }).streams;
   return s.find((x) => x.camera === camera)?.frames_recorded ?? 0;
 }
 

@@ -51,7 +51,7 @@ it('measures the web app', async () => {
   // A doorbell with 15 s before and after: a 30 s clip.
   const http = await startAgent(agentDir, data, rtsp, 15);
   await waitFor('16 s of recording', 60_000, async () => {
-    const s = JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { camera: string; frames_recorded: number }[];
+    const s = (JSON.parse(readFileSync(join(data, 'status.json'), 'utf8')) as { streams: { camera: string; frames_recorded: number }[] }).streams;
     return (s.find((x) => x.camera === 'door')?.frames_recorded ?? 0) > 16 * 30;
   });
   await ringDoorbell(http);

@@ -1,10 +1,14 @@
-//! The home agent's recording side: streamers, the crash-safe segment writer and syncer,
-//! startup recovery, `check`, retention and export.
+//! The home agent: it records the cameras (streamers, the crash-safe segment writer and
+//! syncer, startup recovery, `check`, retention, export), analyses them (`analysis`,
+//! doorbells and sensors through `inputs`, `http` and `mqtt`), seals what it finds for
+//! the household (`sealing`), and talks to its paired server (`uploader`: the outbox and
+//! the long poll, through `wire::client`; `live` and `post_clip` answer members' requests).
 //!
-//! Owns: everything that pairs segment files with index rows. Deliberately does not own:
-//! parsing camera bytes (the `media` crate), SQL (the `db` crate), configuration files (the
-//! binary), or anything networked beyond the cameras. The procedure that keeps recordings
-//! crash-safe is in `design/recording.md`.
+//! Owns: everything that pairs segment files with index rows, and the agent's data folder
+//! (`layout`). Deliberately does not own: parsing camera bytes (`media`), SQL (`index`),
+//! what the server's JSON looks like (`wire`), configuration files (the binary). It links
+//! no server database code. The procedure that keeps recordings crash-safe is in
+//! `design/recording.md`.
 
 pub mod analysis;
 pub mod check;
@@ -323,51 +327,17 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         overall: opts.overall_retention,
         segments_per_pass_max: opts.retention_segments_per_pass_max,
     };
-    let status_path = layout.status();
-    let background = {
-        let ctx = ctx.clone();
-        let board = board.clone();
-        let mut shutdown = shutdown.clone();
-        let interval = opts.retention_interval;
-        tokio::spawn(async move {
-            let mut next_retention = tokio::time::Instant::now();
-            loop {
-                if let Err(e) = board.write(&status_path) {
-                    tracing::warn!("writing {}: {e}", status_path.display());
-                }
-                if tokio::time::Instant::now() >= next_retention {
-                    let (ctx2, policy2) = (ctx.clone(), policy.clone());
-                    let r = tokio::task::spawn_blocking(move || {
-                        let now = ctx2.clocks.realtime_90k();
-                        retention::pass(&mut ctx2.db.lock().expect("db mutex"), &ctx2.layout, &policy2, now)
-                    })
-                    .await;
-                    match r {
-                        Ok(Ok(rep)) if rep.segments_deleted > 0 => {
-                            tracing::info!(
-                                segments = rep.segments_deleted,
-                                bytes = rep.bytes_freed,
-                                "retention deleted old footage"
-                            );
-                            if !rep.more {
-                                next_retention = tokio::time::Instant::now() + interval;
-                            }
-                        }
-                        Ok(Ok(_)) => next_retention = tokio::time::Instant::now() + interval,
-                        Ok(Err(e)) => {
-                            tracing::error!("retention pass failed: {e}");
-                            next_retention = tokio::time::Instant::now() + interval;
-                        }
-                        Err(e) => tracing::error!("retention task panicked: {e}"),
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.wait() => break,
-                }
-            }
-        })
-    };
+    let (stop_workers, workers_stop) = base::shutdown::channel();
+    let mut workers = base::worker::Workers::new();
+    workers.spawn(
+        retention::Worker { ctx: ctx.clone(), policy, every: opts.retention_interval, more: false },
+        workers_stop.clone(),
+    );
+    workers.spawn(
+        status::Writer { board: board.clone(), path: layout.status(), workers: workers.status_handle() },
+        workers_stop,
+    );
+    let workers_status = workers.status_handle();
 
     let mut summary = Summary::default();
     for (key, t) in tasks {
@@ -391,13 +361,14 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     for t in analysis_threads {
         let _ = t.join();
     }
-    let _ = background.await;
+    stop_workers.shutdown();
+    workers.stop(Duration::from_secs(30)).await;
     for t in side_tasks {
         let _ = t.await;
     }
     let _ = stop_tx.send(());
     let synced = syncer_thread.join().map_err(|_| base::err!(Internal, "syncer thread panicked"))?;
-    let _ = board.write(&layout.status());
+    let _ = board.write(&layout.status(), &workers_status.status());
     synced?;
     Ok(summary)
 }

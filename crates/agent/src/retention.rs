@@ -2,8 +2,9 @@
 //!
 //! Limits are by age (a segment goes once its end is older than the limit) and by bytes (the
 //! oldest segments go until usage is under the limit), per camera and overall. Each pass
-//! deletes at most `segments_per_pass_max` segments, so one pass is bounded I/O; the worker
-//! runs passes until nothing is over, sleeping between them. Rows are deleted (committed)
+//! deletes at most `segments_per_pass_max` segments, so one pass is bounded I/O; the
+//! [`Worker`] runs passes back to back while a pass says more is over, then every
+//! `retention_interval`. Rows are deleted (committed)
 //! before files are unlinked: a crash in between leaves orphan files that recovery deletes,
 //! never a row without its file.
 
@@ -96,4 +97,40 @@ pub fn pass(conn: &mut Connection, layout: &Layout, policy: &Policy, now_90k: i6
         }
     }
     Ok(PassReport { segments_deleted: doomed.len(), bytes_freed: doomed.iter().map(|c| c.size_bytes).sum(), more })
+}
+
+/// Retention as a background worker (`base::worker`): one bounded pass at a time, on the
+/// blocking pool; passes follow each other at once while one says more is over the limits.
+pub struct Worker {
+    pub ctx: std::sync::Arc<crate::writer::Ctx>,
+    pub policy: Policy,
+    pub every: std::time::Duration,
+    /// The last pass hit its bound.
+    pub more: bool,
+}
+
+impl base::worker::Worker for Worker {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+
+    fn interval(&self) -> std::time::Duration {
+        if self.more { std::time::Duration::ZERO } else { self.every }
+    }
+
+    async fn pass(&mut self) -> Result<u64, Error> {
+        let (ctx, policy) = (self.ctx.clone(), self.policy.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            let now = ctx.clocks.realtime_90k();
+            pass(&mut ctx.db.lock().expect("db mutex"), &ctx.layout, &policy, now)
+        })
+        .await
+        .map_err(|e| Error::wrap(ErrorKind::Internal, "retention task", e))?;
+        let rep = r.inspect_err(|_| self.more = false)?;
+        self.more = rep.more;
+        if rep.segments_deleted > 0 {
+            tracing::info!(segments = rep.segments_deleted, bytes = rep.bytes_freed, "retention deleted old footage");
+        }
+        Ok(rep.segments_deleted as u64)
+    }
 }

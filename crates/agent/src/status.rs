@@ -98,10 +98,68 @@ impl StatusBoard {
         out.into_iter().map(|(c, (_, st, since))| (c, st, since)).collect()
     }
 
-    /// Writes the board as JSON to `path` atomically (`layout::write_atomic`, not synced:
-    /// it is rewritten every second).
-    pub fn write(&self, path: &std::path::Path) -> Result<(), base::Error> {
-        let json = serde_json::to_vec_pretty(&self.snapshot()).expect("the status serializes");
+    /// Writes the board and the background workers' state as JSON to `path` atomically
+    /// (`layout::write_atomic`, not synced: it is rewritten every second).
+    pub fn write(&self, path: &std::path::Path, workers: &[base::worker::WorkerStatus]) -> Result<(), base::Error> {
+        let doc = AgentStatus { streams: self.snapshot(), workers: workers.iter().map(WorkerJson::from).collect() };
+        let json = serde_json::to_vec_pretty(&doc).expect("the status serializes");
         crate::layout::write_atomic(path, &json, crate::layout::Durability::Replaced)
+    }
+}
+
+/// `status.json`: every stream's state and every background worker's.
+#[derive(Serialize)]
+pub struct AgentStatus {
+    pub streams: Vec<StreamStatus>,
+    pub workers: Vec<WorkerJson>,
+}
+
+/// A background worker as `status.json` shows it.
+#[derive(Serialize)]
+pub struct WorkerJson {
+    pub name: &'static str,
+    pub passes: u64,
+    pub failures: u64,
+    pub done: u64,
+    /// When the last pass that succeeded ended (RFC 3339).
+    pub last_success: Option<String>,
+    /// The last failure since the last success.
+    pub last_error: Option<String>,
+    pub last_pass_ms: u64,
+}
+
+impl From<&base::worker::WorkerStatus> for WorkerJson {
+    fn from(w: &base::worker::WorkerStatus) -> WorkerJson {
+        WorkerJson {
+            name: w.name,
+            passes: w.passes,
+            failures: w.failures,
+            done: w.done,
+            last_success: w.last_success_ms.map(|ms| format_90k(ms * 90)),
+            last_error: w.last_error.as_ref().map(|(ms, e)| format!("{}: {e}", format_90k(ms * 90))),
+            last_pass_ms: w.last_pass_ms,
+        }
+    }
+}
+
+/// Writes `status.json` every second (a background worker).
+pub struct Writer {
+    pub board: StatusBoard,
+    pub path: std::path::PathBuf,
+    pub workers: base::worker::StatusHandle,
+}
+
+impl base::worker::Worker for Writer {
+    fn name(&self) -> &'static str {
+        "status"
+    }
+
+    fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    async fn pass(&mut self) -> Result<u64, Error> {
+        self.board.write(&self.path, &self.workers.status())?;
+        Ok(0)
     }
 }

@@ -1,12 +1,14 @@
-//! Porchlight's server API: the axum router, its JSON types, authentication (passwords,
-//! TOTP and passkeys, sessions with CSRF protection, bearer tokens for scripts and agents) and the one
-//! authorization table.
+//! Porchlight's server API: the axum router and its OpenAPI document, authentication
+//! (passwords, TOTP and passkeys, sessions with CSRF protection, bearer tokens for scripts
+//! and agents), the one authorization table, and the routes (`routes::*`, which never
+//! import each other; what they share is in `objects`, `relay`, `session`, `actor`,
+//! `requests` and `posts`).
 //!
-//! Owns: HTTP. The only crate that knows status codes, cookies or JSON field names; errors
-//! become statuses in exactly one place (`error::status_of`). Deliberately does not own:
-//! storage (`db::server`, `blob`), the meaning of ciphertext (it checks signed headers with
-//! `crypto` but holds no key that opens anything), or configuration files. What the server
-//! may and may not see is design/server.md.
+//! Owns: HTTP. The only crate that knows status codes or cookies; errors become statuses
+//! in exactly one place (`error::status_of`). Deliberately does not own: the JSON's shape
+//! (`wire`), storage (`db::server`, `blob`), the meaning of ciphertext (it checks signed
+//! headers with `crypto` but holds no key that opens anything), or configuration files.
+//! What the server may and may not see is design/server.md.
 
 /// `bail!` for handlers: returns a `base::Error` converted into whatever error type the
 /// function returns (`ApiError` or `base::Error`).

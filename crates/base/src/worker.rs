@@ -46,9 +46,13 @@ pub struct WorkerStatus {
 /// The workers of one process.
 #[derive(Default)]
 pub struct Workers {
-    status: Vec<Arc<Mutex<WorkerStatus>>>,
+    status: Shared,
     tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
 }
+
+/// Every worker's status cell, shared with the [`StatusHandle`]s (which see workers
+/// started after them too).
+type Shared = Arc<Mutex<Vec<Arc<Mutex<WorkerStatus>>>>>;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -63,7 +67,7 @@ impl Workers {
     pub fn spawn<W: Worker>(&mut self, mut w: W, mut shutdown: Receiver) {
         let name = w.name();
         let status = Arc::new(Mutex::new(WorkerStatus { name, ..Default::default() }));
-        self.status.push(status.clone());
+        self.status.lock().expect("workers").push(status.clone());
         let task = tokio::spawn(async move {
             while !shutdown.is_shutdown() {
                 let started = Instant::now();
@@ -100,7 +104,7 @@ impl Workers {
 
     /// Every worker's status, in the order they were started.
     pub fn status(&self) -> Vec<WorkerStatus> {
-        self.status.iter().map(|s| s.lock().expect("worker status").clone()).collect()
+        self.status_handle().status()
     }
 
     /// A handle that reads the status after the workers have moved elsewhere.
@@ -126,11 +130,12 @@ impl Workers {
 
 /// Reads the workers' status from elsewhere (a metrics handler).
 #[derive(Clone, Default)]
-pub struct StatusHandle(Vec<Arc<Mutex<WorkerStatus>>>);
+pub struct StatusHandle(Shared);
 
 impl StatusHandle {
     pub fn status(&self) -> Vec<WorkerStatus> {
-        self.0.iter().map(|s| s.lock().expect("worker status").clone()).collect()
+        let cells = self.0.lock().expect("workers").clone();
+        cells.iter().map(|s| s.lock().expect("worker status").clone()).collect()
     }
 }
 

@@ -433,8 +433,8 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
     let frames = |p: &Path| -> u64 {
         std::fs::read(p)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<serde_json::Value>>(&b).ok())
-            .map(|v| v.iter().filter_map(|s| s["frames_recorded"].as_u64()).sum())
+            .and_then(|b| serde_json::from_slice::<StatusFile>(&b).ok())
+            .map(|v| v.streams.iter().map(|s| s.frames_recorded).sum())
             .unwrap_or(0)
     };
     let result = rt.block_on(async {
@@ -709,4 +709,15 @@ fn recovery(data_dir: &Path, cameras: usize, hours: u64, runs: u32) -> Result<()
         times[times.len() - 1] * 1000.0
     );
     Ok(())
+}
+
+/// What the ingest benchmark reads of `status.json`.
+#[derive(serde::Deserialize)]
+struct StatusFile {
+    streams: Vec<StreamFrames>,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamFrames {
+    frames_recorded: u64,
 }

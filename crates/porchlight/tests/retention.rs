@@ -33,6 +33,15 @@ fn retention_worker_keeps_a_camera_under_its_limit() {
         std::fs::metadata(data_dir.join("index.db")).is_ok() && bytes("big").0 > 6_000_000
     });
     std::thread::sleep(Duration::from_secs(2));
+    // The retention worker reports in status.json: passes run, segments deleted, no failure.
+    let doc = status_doc(&data_dir);
+    let workers = doc["workers"].as_array().cloned().unwrap_or_default();
+    let retention = workers.iter().find(|w| w["name"] == "retention").unwrap_or_else(|| panic!("{doc}"));
+    assert!(retention["passes"].as_u64().unwrap() >= 2, "{retention}");
+    assert!(retention["done"].as_u64().unwrap() >= 1, "it deleted segments: {retention}");
+    assert_eq!(retention["failures"], 0, "{retention}");
+    assert!(retention["last_success"].is_string() && retention["last_error"].is_null(), "{retention}");
+    assert!(workers.iter().any(|w| w["name"] == "status"), "{doc}");
     agent.stop_with(libc::SIGTERM);
     let (small, small_n, small_first) = bytes("small");
     let (big, _, big_first) = bytes("big");

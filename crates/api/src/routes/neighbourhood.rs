@@ -14,10 +14,6 @@ use crate::secrets::{hex_decode, random_hex};
 use crate::state::{AppState, Metrics};
 use crate::types::*;
 
-/// Rows of a scan through posts by time that cost about as much as one seek into an area
-/// (measured with `porchlight bench feed`): the feed's planner weighs the two plans by it.
-const SEEK_ROWS: f64 = 8.0;
-
 /// The per-area post counts (`Inner::area_posts`), loaded on first use.
 pub(crate) async fn area_counts(st: &AppState) -> ApiResult<&std::sync::Mutex<std::collections::HashMap<i64, i64>>> {
     Ok(st
@@ -276,25 +272,20 @@ pub async fn feed(
     }
     let home = home_of(&st, &hid).await?;
     let cells = community::feed_cells(home, radius);
-    // The plan: per area, only those with posts; or through all posts by time, when the
-    // areas hold so large a share that a page comes sooner that way.
-    let (areas, inside, total) = {
+    // The areas with posts, the fullest first (a page fills from them, and its floor then
+    // skips most of the rest); the database picks the plan from their counts.
+    let (areas, total) = {
         let counts = area_counts(&st).await?.lock().expect("area counts");
-        let mut areas: Vec<i64> =
-            cells.iter().map(|c| u64::from(*c) as i64).filter(|a| counts.get(a).is_some_and(|n| *n > 0)).collect();
-        // The fullest first: a page fills from them, and its floor then skips most of the rest.
-        areas.sort_by_key(|a| std::cmp::Reverse(counts[a]));
-        let inside: i64 = areas.iter().map(|a| counts[a]).sum();
-        (areas, inside, counts.values().sum::<i64>())
+        let mut areas: Vec<(i64, i64)> = cells
+            .iter()
+            .map(|c| u64::from(*c) as i64)
+            .filter_map(|a| counts.get(&a).filter(|n| **n > 0).map(|n| (a, *n)))
+            .collect();
+        areas.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        (areas, counts.values().sum::<i64>())
     };
     let before = (q.before_ms.unwrap_or(i64::MAX), before_id.as_str());
-    let items = if areas.is_empty() {
-        Vec::new()
-    } else if (limit as f64) * (total as f64) / (inside as f64) <= SEEK_ROWS * areas.len() as f64 {
-        st.db.feed_by_time(&areas, before, limit, &m.account_id).await?
-    } else {
-        st.db.feed_by_area(&areas, before, limit, &m.account_id).await?
-    };
+    let items = st.db.feed(&areas, total, before, limit, &m.account_id).await?;
     let out =
         items.into_iter().map(|i| post_json(i.post, &hid, &m.account_id, i.comments)).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(with_media(&st, out).await?))

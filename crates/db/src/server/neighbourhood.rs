@@ -98,6 +98,10 @@ async fn doomed_among(tx: &mut sqlx::Transaction<'_, sqlx::Any>, hashes: &[Strin
     Ok(out)
 }
 
+/// Rows of a scan through posts by time that cost about as much as one seek into an area
+/// (measured with `porchlight bench feed`): the feed's planner weighs the two plans by it.
+const SEEK_ROWS: f64 = 8.0;
+
 /// A post in a feed, with its number of comments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedItem {
@@ -498,6 +502,30 @@ impl Db {
             .await
             .map_err(db_err("counting posts by area"))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// One page of the feed over `areas` (each with how many posts it holds, the fullest
+    /// first) out of `total` posts in all: the planner. Reading each area's range costs
+    /// about a seek per area; reading all posts by time costs about the rows skipped before
+    /// a page fills, `limit × total / inside`; whichever is smaller is read.
+    pub async fn feed(
+        &self,
+        areas: &[(i64, i64)],
+        total: i64,
+        before: (i64, &str),
+        limit: i64,
+        viewer: &str,
+    ) -> Result<Vec<FeedItem>, Error> {
+        let inside: i64 = areas.iter().map(|(_, n)| n).sum();
+        if areas.is_empty() || inside <= 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = areas.iter().map(|(a, _)| *a).collect();
+        if (limit as f64) * (total as f64) / (inside as f64) <= SEEK_ROWS * ids.len() as f64 {
+            self.feed_by_time(&ids, before, limit, viewer).await
+        } else {
+            self.feed_by_area(&ids, before, limit, viewer).await
+        }
     }
 
     /// One page of a feed, like [`Db::feed_by_area`], read through all posts newest first

@@ -172,7 +172,13 @@ impl Drop for Agent {
     }
 }
 
+/// The streams in `status.json` (empty before it is first written).
 pub fn status(data_dir: &Path) -> Vec<serde_json::Value> {
+    status_doc(data_dir)["streams"].as_array().cloned().unwrap_or_default()
+}
+
+/// `status.json` whole: `streams` and the background `workers`.
+pub fn status_doc(data_dir: &Path) -> serde_json::Value {
     std::fs::read(data_dir.join("status.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
