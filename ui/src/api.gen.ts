@@ -1719,7 +1719,7 @@ export interface components {
             /** Format: double */
             area_sq_mi: number;
             case_number: string;
-            category: string;
+            category: components["schemas"]["Offence"];
             /** Format: int64 */
             created_ms: number;
             description: string;
@@ -1940,8 +1940,8 @@ export interface components {
         NewFootageRequest: {
             area: components["schemas"]["Area"];
             case_number: string;
-            /** @description One of [`CATEGORIES`]. */
-            category: string;
+            /** @description What happened (no category exists for protests, speech or public order). */
+            category: components["schemas"]["Offence"];
             /** @description What happened and what footage would help (shown to residents). */
             description: string;
             /**
@@ -1988,8 +1988,7 @@ export interface components {
         NewPostJson: {
             /** @description 1 to 4000 characters. */
             body: string;
-            /** @description crime, safety, unusual_activity, lost_pet, found_pet or general. */
-            category: string;
+            category: components["schemas"]["PostCategory"];
             /**
              * @description Photos and clips uploaded for this post (`post-media` ids), at most 4, in order.
              *     Only when posting; an edit keeps the post's media.
@@ -2017,6 +2016,13 @@ export interface components {
             /** Format: int64 */
             start_ms: number;
         };
+        /**
+         * @description The offences a footage request may name: serious offences against people and property,
+         *     and missing people. There is deliberately nothing for protests, public order, or any
+         *     other lawful assembly or speech, and no "other".
+         * @enum {string}
+         */
+        Offence: "homicide" | "assault" | "sexual_offence" | "robbery" | "burglary" | "theft" | "vehicle_theft" | "criminal_damage" | "arson" | "hit_and_run" | "missing_person" | "kidnapping";
         /**
          * @description What a relayed request asks the agent for. There is no default: an offer the agent
          *     cannot read is refused, never answered as something else.
@@ -2047,7 +2053,7 @@ export interface components {
             area: components["schemas"]["Area"];
             /** Format: double */
             area_sq_mi: number;
-            category: string;
+            category: components["schemas"]["Offence"];
             /** Format: int64 */
             created_ms: number;
             description: string;
@@ -2146,11 +2152,16 @@ export interface components {
             /** Format: int32 */
             resolution: number;
         };
+        /**
+         * @description What a neighbourhood post is about.
+         * @enum {string}
+         */
+        PostCategory: "crime" | "safety" | "unusual_activity" | "lost_pet" | "found_pet" | "general";
         PostJson: {
             /** @description Where it comes from: a cell holding at least K households, never a point. */
             area: components["schemas"]["PostAreaJson"];
             body: string;
-            category: string;
+            category: components["schemas"]["PostCategory"];
             /**
              * Format: int64
              * @description How many comments it has (0 where not counted, as in the reply to a new post).
@@ -2264,7 +2275,7 @@ export interface components {
             id: string;
             /** Format: int64 */
             last_ms: number;
-            post_category: string;
+            post_category: components["schemas"]["PostCategory"];
             post_id: string;
             /** @description "poster" when the account asking wrote the post, else "neighbour". */
             role: string;

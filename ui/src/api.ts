@@ -162,8 +162,11 @@ export type ProvedEntry = Schemas['ProvedEntryJson'];
 
 export type Evidence = Schemas['EvidenceJson'];
 
-/** The offence categories a request may name (the server's list; nothing for protests or speech). */
-export const CATEGORIES = [
+export type Offence = Schemas['Offence'];
+
+/** The offence categories a request may name, in the order the form lists them (each is
+ * checked against the server's `Offence` type). */
+export const CATEGORIES: readonly Offence[] = [
   'homicide',
   'assault',
   'sexual_offence',
@@ -176,7 +179,7 @@ export const CATEGORIES = [
   'hit_and_run',
   'missing_person',
   'kidnapping',
-] as const;
+];
 
 export type NewRequest = Schemas['NewFootageRequest'];
 

@@ -29,8 +29,29 @@ pub struct Path<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
+        if let JsonRejection::JsonDataError(e) = &r
+            && let Some(m) = field_message(e)
+        {
+            return ApiError(base::err!(InvalidArgument, "{m}"));
+        }
         ApiError(base::err!(InvalidArgument, "body: {}", r.body_text()))
     }
+}
+
+/// A body that is JSON but not the request's shape, named by its field: `category: unknown
+/// variant ...` (`area.points[2]: ...`), or `body: ...` when the fault is the whole body's
+/// (an unknown or missing field).
+fn field_message(e: &axum::extract::rejection::JsonDataError) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(p) = s.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            let path = p.path().to_string();
+            let what = p.inner().to_string();
+            return Some(if path == "." { format!("body: {what}") } else { format!("{path}: {what}") });
+        }
+        source = s.source();
+    }
+    None
 }
 
 impl From<QueryRejection> for ApiError {

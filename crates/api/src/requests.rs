@@ -29,13 +29,15 @@ pub async fn expire_due(st: &AppState) -> Result<u64, base::Error> {
 }
 
 pub(crate) fn request_json(r: FootageRequest, agency: &str) -> ApiResult<FootageRequestJson> {
+    let category = wire::Offence::parse(&r.category)
+        .ok_or_else(|| err!(DataLoss, "request {}: stored category {:?} is not one", r.id, r.category))?;
     let area: Area = serde_json::from_str(&r.area).map_err(|e| err!(Internal, "a stored area: {e}"))?;
     Ok(FootageRequestJson {
         id: r.id,
         agency_id: r.agency_id,
         agency: agency.to_owned(),
         case_number: r.case_number,
-        category: r.category,
+        category,
         description: r.description,
         investigator: r.investigator,
         area,

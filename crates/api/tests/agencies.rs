@@ -179,7 +179,7 @@ async fn suite(s: &Server) {
         (with("area", json!({"shape": "circle", "lat": LAT, "lon": LON, "radius_m": 100.0})), "area: expected 0.025"),
         (with("area", json!({"shape": "circle", "lat": LAT, "lon": LON, "radius_m": 700.0})), "area: expected 0.025"),
         (with("area", json!({"shape": "polygon", "points": [[LAT, LON], [LAT + 0.004, LON]]})), "area.points"),
-        (with("area", json!({"shape": "square", "lat": LAT})), "body"),
+        (with("area", json!({"shape": "square", "lat": LAT})), "area.shape: unknown variant `square`"),
         (with("window_from_ms", json!(now - 3 * HOUR - 10 * 60_000)), "window_from_ms"),
         (with("window_from_ms", json!(now - 16 * HOUR)), "window_from_ms"),
         (with("window_until_ms", json!(now + HOUR)), "window_until_ms"),
@@ -194,7 +194,7 @@ async fn suite(s: &Server) {
         ),
         (with("expires_ms", json!(now - 1)), "expires_ms"),
         (with("expires_ms", json!(now + 15 * DAY)), "expires_ms"),
-        (with("surprise", json!(1)), "body"),
+        (with("surprise", json!(1)), "surprise: unknown field `surprise`"),
     ];
     for (body, field) in cases {
         let before = s.snapshot().await;

@@ -96,7 +96,10 @@ async fn posts(s: &Server, mine: &mut Home, here: h3o::CellIndex) {
     let hid = mine.household.clone();
     let new_post = format!("/api/households/{hid}/posts");
     for (body, words) in [
-        (json!({"category": "gossip", "body": "hi"}), "category: expected one of crime, safety"),
+        (
+            json!({"category": "gossip", "body": "hi"}),
+            "category: unknown variant `gossip`, expected one of `crime`, `safety`",
+        ),
         (json!({"category": "crime", "body": "   "}), "body: expected 1 to 4000 characters"),
         (json!({"category": "crime", "body": "x".repeat(4001)}), "body: expected 1 to 4000 characters"),
         (json!({"category": "crime", "body": "bell\u{7}"}), "body: control characters"),

@@ -144,7 +144,7 @@ async fn seed_agency(operator: &Client, url: &str) -> Result<String, Error> {
     let (lat, lon) = DEMO_HOME;
     let request = wire::NewFootageRequest {
         case_number: "DEMO-0001".into(),
-        category: "vehicle_theft".into(),
+        category: wire::Offence::VehicleTheft,
         description: "A car was taken from a driveway in the demo street; footage of the road may help.".into(),
         investigator: "DC Demo, +44 1223 555 0199".into(),
         area: wire::Area::Circle { lat, lon, radius_m: 300.0 },
@@ -209,14 +209,17 @@ async fn seed_neighbourhood(owner: &Client, url: &str, keys: &crypto::keys::Keyr
         .await
         .map_err(step("accepting the rules"))?;
     for (i, (category, body)) in [
-        ("lost_pet", "Our grey cat Miso has not come home since Tuesday. She has a blue collar."),
-        ("unusual_activity", "Someone was trying car door handles on the corner around 2 am. Lock your cars."),
-        ("safety", "The street light by the footpath is out again; reported to the council."),
+        (wire::PostCategory::LostPet, "Our grey cat Miso has not come home since Tuesday. She has a blue collar."),
+        (
+            wire::PostCategory::UnusualActivity,
+            "Someone was trying car door handles on the corner around 2 am. Lock your cars.",
+        ),
+        (wire::PostCategory::Safety, "The street light by the footpath is out again; reported to the council."),
     ]
     .into_iter()
     .enumerate()
     {
-        let post = wire::NewPostJson { category: category.into(), body: body.into(), media: Vec::new() };
+        let post = wire::NewPostJson { category, body: body.into(), media: Vec::new() };
         let _: wire::PostJson =
             n.post(&format!("/api/households/{}/posts", households[i]), &post).await.map_err(step("posting"))?;
     }

@@ -84,8 +84,8 @@ pub struct LoggedJson {
 #[serde(deny_unknown_fields)]
 pub struct NewFootageRequest {
     pub case_number: String,
-    /// One of [`CATEGORIES`].
-    pub category: String,
+    /// What happened (no category exists for protests, speech or public order).
+    pub category: Offence,
     /// What happened and what footage would help (shown to residents).
     pub description: String,
     /// The investigator's name and contact.
@@ -110,7 +110,7 @@ pub struct OfferedRequestJson {
     pub agency: String,
     /// The agency's public telephone number, as the operator verified it.
     pub agency_phone: String,
-    pub category: String,
+    pub category: Offence,
     pub description: String,
     pub area: Area,
     pub area_sq_mi: f64,
@@ -159,7 +159,7 @@ pub struct FootageRequestJson {
     pub agency_id: String,
     pub agency: String,
     pub case_number: String,
-    pub category: String,
+    pub category: Offence,
     pub description: String,
     pub investigator: String,
     pub area: Area,
@@ -257,4 +257,82 @@ pub struct EvidenceJson {
     pub request_entry: ProvedEntryJson,
     pub agency_entry: ProvedEntryJson,
     pub grant_entries: Vec<ProvedEntryJson>,
+}
+
+/// The offences a footage request may name: serious offences against people and property,
+/// and missing people. There is deliberately nothing for protests, public order, or any
+/// other lawful assembly or speech, and no "other".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Offence {
+    Homicide,
+    Assault,
+    SexualOffence,
+    Robbery,
+    Burglary,
+    Theft,
+    VehicleTheft,
+    CriminalDamage,
+    Arson,
+    HitAndRun,
+    MissingPerson,
+    Kidnapping,
+}
+
+impl Offence {
+    pub const ALL: [Offence; 12] = [
+        Offence::Homicide,
+        Offence::Assault,
+        Offence::SexualOffence,
+        Offence::Robbery,
+        Offence::Burglary,
+        Offence::Theft,
+        Offence::VehicleTheft,
+        Offence::CriminalDamage,
+        Offence::Arson,
+        Offence::HitAndRun,
+        Offence::MissingPerson,
+        Offence::Kidnapping,
+    ];
+
+    /// The name stored, logged and sent (`vehicle_theft`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Offence::Homicide => "homicide",
+            Offence::Assault => "assault",
+            Offence::SexualOffence => "sexual_offence",
+            Offence::Robbery => "robbery",
+            Offence::Burglary => "burglary",
+            Offence::Theft => "theft",
+            Offence::VehicleTheft => "vehicle_theft",
+            Offence::CriminalDamage => "criminal_damage",
+            Offence::Arson => "arson",
+            Offence::HitAndRun => "hit_and_run",
+            Offence::MissingPerson => "missing_person",
+            Offence::Kidnapping => "kidnapping",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Offence> {
+        Offence::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offence_names_are_their_serde_names() {
+        for o in Offence::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), serde_json::json!(o.as_str()));
+            assert_eq!(Offence::parse(o.as_str()), Some(o));
+        }
+        for c in crate::PostCategory::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+            assert_eq!(crate::PostCategory::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Offence::parse("protest"), None);
+    }
 }

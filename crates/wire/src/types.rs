@@ -775,8 +775,45 @@ pub struct HomeJson {
     pub cannot_post: Option<String>,
 }
 
-/// The categories of a neighbourhood post.
-pub const POST_CATEGORIES: [&str; 6] = ["crime", "safety", "unusual_activity", "lost_pet", "found_pet", "general"];
+/// What a neighbourhood post is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PostCategory {
+    Crime,
+    Safety,
+    UnusualActivity,
+    LostPet,
+    FoundPet,
+    General,
+}
+
+impl PostCategory {
+    pub const ALL: [PostCategory; 6] = [
+        PostCategory::Crime,
+        PostCategory::Safety,
+        PostCategory::UnusualActivity,
+        PostCategory::LostPet,
+        PostCategory::FoundPet,
+        PostCategory::General,
+    ];
+
+    /// The name stored and sent (`lost_pet`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostCategory::Crime => "crime",
+            PostCategory::Safety => "safety",
+            PostCategory::UnusualActivity => "unusual_activity",
+            PostCategory::LostPet => "lost_pet",
+            PostCategory::FoundPet => "found_pet",
+            PostCategory::General => "general",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PostCategory> {
+        PostCategory::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
 /// The longest post, in characters.
 pub const POST_CHARS_MAX: usize = 4000;
 
@@ -784,8 +821,7 @@ pub const POST_CHARS_MAX: usize = 4000;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPostJson {
-    /// crime, safety, unusual_activity, lost_pet, found_pet or general.
-    pub category: String,
+    pub category: PostCategory,
     /// 1 to 4000 characters.
     pub body: String,
     /// Photos and clips uploaded for this post (`post-media` ids), at most 4, in order.
@@ -798,7 +834,7 @@ pub struct NewPostJson {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostJson {
     pub id: String,
-    pub category: String,
+    pub category: PostCategory,
     pub body: String,
     /// Where it comes from: a cell holding at least K households, never a point.
     pub area: PostAreaJson,
@@ -889,7 +925,7 @@ pub struct RelaySendJson {
 pub struct RelayThreadJson {
     pub id: String,
     pub post_id: String,
-    pub post_category: String,
+    pub post_category: PostCategory,
     /// "poster" when the account asking wrote the post, else "neighbour".
     pub role: String,
     pub last_ms: i64,

@@ -104,9 +104,11 @@ function NewRequest(p: { onMade: () => void }) {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => {
+      const category = CATEGORIES.find((c) => c === f.category);
+      if (!category) throw new Error(`Pick one of the listed offences, not ${JSON.stringify(f.category)}.`);
       const r = await agencies.request({
         case_number: f.case_number,
-        category: f.category,
+        category,
         description: f.description,
         investigator: f.investigator,
         area: { shape: 'circle', lat: Number(f.lat), lon: Number(f.lon), radius_m: Number(f.radius_m) },

@@ -146,21 +146,25 @@ pub async fn get_home(State(st): State<AppState>, actor: Actor, Path(hid): Path<
     Ok(Json(describe(&st, home, &sealed).await?))
 }
 
-fn check_post(category: &str, body: &str) -> Result<(), base::Error> {
-    if !POST_CATEGORIES.contains(&category) {
-        base::bail!(InvalidArgument, "category: expected one of {}, got {category:?}", POST_CATEGORIES.join(", "));
-    }
+/// A post's body (its category is a `PostCategory`, checked when the request is read).
+fn check_post(body: &str) -> Result<(), base::Error> {
     check_text("body", body, POST_CHARS_MAX)
+}
+
+/// A category as stored: always one the API accepted.
+fn stored_category(post: &str, s: &str) -> Result<PostCategory, base::Error> {
+    PostCategory::parse(s).ok_or_else(|| err!(DataLoss, "post {post}: stored category {s:?} is not one"))
 }
 
 fn post_json(p: db::server::Post, hid: &str, account: &str, comments: i64) -> ApiResult<PostJson> {
     let area = CellIndex::try_from(p.area_cell as u64)
         .map_err(|_| err!(DataLoss, "post {}: stored area {:#x} is not a cell", p.id, p.area_cell))?;
+    let category = stored_category(&p.id, &p.category)?;
     Ok(PostJson {
         mine: p.household_id == hid,
         editable: p.author_id == account,
         id: p.id,
-        category: p.category,
+        category,
         body: p.body,
         area: PostAreaJson {
             cell: area.to_string(),
@@ -198,7 +202,7 @@ pub async fn create_post(
     Json(req): Json<NewPostJson>,
 ) -> ApiResult<Json<PostJson>> {
     let m = actor.member(&st, &hid, Permission::Neighbourhood).await?;
-    check_post(&req.category, &req.body)?;
+    check_post(&req.body)?;
     if req.media.len() > crate::posts::MEDIA_PER_POST_MAX {
         return Err(err!(
             InvalidArgument,
@@ -226,7 +230,7 @@ pub async fn create_post(
         id: random_hex(16),
         household_id: hid.clone(),
         author_id: m.account_id.clone(),
-        category: req.category,
+        category: req.category.as_str().to_owned(),
         body: req.body,
         area_cell: u64::from(area) as i64,
         created_ms: st.now_ms(),
@@ -338,7 +342,7 @@ pub async fn edit_post(
     Json(req): Json<NewPostJson>,
 ) -> ApiResult<Json<PostJson>> {
     let p = own_post(&st, &actor, &pid).await?;
-    check_post(&req.category, &req.body)?;
+    check_post(&req.body)?;
     if !req.media.is_empty() {
         return Err(err!(
             InvalidArgument,
@@ -347,11 +351,11 @@ pub async fn edit_post(
         .into());
     }
     let now = st.now_ms();
-    st.db.edit_post(&pid, &req.category, &req.body, now).await?;
+    st.db.edit_post(&pid, req.category.as_str(), &req.body, now).await?;
     let comments = st.db.comment_count(&pid).await?;
     let hid = p.household_id.clone();
     let account = p.author_id.clone();
-    let p = db::server::Post { category: req.category, body: req.body, edited_ms: Some(now), ..p };
+    let p = db::server::Post { category: req.category.as_str().to_owned(), body: req.body, edited_ms: Some(now), ..p };
     let j = post_json(p, &hid, &account, comments)?;
     Ok(Json(with_media(&st, vec![j]).await?.pop().expect("one post")))
 }
@@ -516,20 +520,20 @@ pub async fn report_post(
     Ok(Json(ReportedJson { reported: true, new }))
 }
 
-fn relay_thread_json(t: &db::server::RelayThread, account: &str) -> RelayThreadJson {
-    RelayThreadJson {
+fn relay_thread_json(t: &db::server::RelayThread, account: &str) -> ApiResult<RelayThreadJson> {
+    Ok(RelayThreadJson {
         id: t.id.clone(),
         post_id: t.post_id.clone(),
-        post_category: t.post_category.clone(),
+        post_category: stored_category(&t.post_id, &t.post_category)?,
         role: if t.author_id == account { "poster" } else { "neighbour" }.to_owned(),
         last_ms: t.last_ms,
-    }
+    })
 }
 
 async fn conversation(st: &AppState, t: db::server::RelayThread, account: &str) -> ApiResult<RelayConversationJson> {
     let poster = t.author_id == account;
     let stored = st.db.relay_messages(&t.id).await?;
-    let mut thread = relay_thread_json(&t, account);
+    let mut thread = relay_thread_json(&t, account)?;
     if let Some(m) = stored.last() {
         thread.last_ms = m.created_ms;
     }
@@ -584,7 +588,7 @@ pub async fn contact_poster(
 pub async fn relay_threads(State(st): State<AppState>, actor: Actor) -> ApiResult<Json<Vec<RelayThreadJson>>> {
     let account = actor.account()?;
     let ts = st.db.relay_threads(&account.id).await?;
-    Ok(Json(ts.iter().map(|t| relay_thread_json(t, &account.id)).collect()))
+    Ok(Json(ts.iter().map(|t| relay_thread_json(t, &account.id)).collect::<ApiResult<_>>()?))
 }
 
 /// The thread, if `account` is one of its two sides.
