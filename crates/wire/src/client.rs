@@ -109,7 +109,7 @@ impl Client {
                 Error::new(ErrorKind::DataLoss, format!("the server's reply is not what the API promises: {e}"))
             });
         }
-        Err(error_of(status, &bytes))
+        Err(reply_error(status.as_u16(), &bytes))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -248,8 +248,10 @@ fn absent_is_none<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
-/// The error a failed reply carries: the kind the server named, else one from the status.
-fn error_of(status: reqwest::StatusCode, body: &[u8]) -> Error {
+/// The error a failed reply (status `status`, body `body`: untrusted bytes) carries: the
+/// kind the server named, else one from the status. Never panics.
+pub fn reply_error(status: u16, body: &[u8]) -> Error {
+    let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) => Error::new(b.error.into(), format!("the server said {status}: {}", b.message)),
         Err(_) => {
@@ -275,25 +277,36 @@ mod tests {
 
     #[test]
     fn a_server_error_keeps_its_kind_and_message() {
-        let e = error_of(
-            reqwest::StatusCode::CONFLICT,
-            br#"{"error":"failed_precondition","message":"home: set your home location first"}"#,
-        );
+        let e = reply_error(409, br#"{"error":"failed_precondition","message":"home: set your home location first"}"#);
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         assert!(e.msg().contains("home: set your home location first"), "{e}");
         assert!(!retryable(&e));
-        let e = error_of(reqwest::StatusCode::TOO_MANY_REQUESTS, br#"{"error":"resource_exhausted","message":"x"}"#);
+        let e = reply_error(429, br#"{"error":"resource_exhausted","message":"x"}"#);
         assert!(retryable(&e));
     }
 
     #[test]
     fn an_unknown_code_or_a_bare_status_still_has_a_kind() {
-        let e = error_of(reqwest::StatusCode::IM_A_TEAPOT, br#"{"error":"from_the_future","message":"x"}"#);
+        let e = reply_error(418, br#"{"error":"from_the_future","message":"x"}"#);
         assert_eq!(e.kind(), ErrorKind::Internal);
-        let e = error_of(reqwest::StatusCode::BAD_GATEWAY, b"<html>proxy</html>");
+        let e = reply_error(502, b"<html>proxy</html>");
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(retryable(&e));
-        let e = error_of(reqwest::StatusCode::NOT_FOUND, b"");
+        let e = reply_error(404, b"");
         assert_eq!(e.kind(), ErrorKind::NotFound);
+        // Not even a status: a server error.
+        assert_eq!(reply_error(7, b"").kind(), ErrorKind::Internal);
+    }
+
+    proptest::proptest! {
+        /// Whatever a server answers, reading it never panics, and a failure's message
+        /// always says the server said it.
+        #[test]
+        fn any_reply_is_read_without_panic(status in 0u16..1000, body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let e = reply_error(status, &body);
+            proptest::prop_assert!(e.msg().starts_with("the server said "), "{e}");
+            let _ = serde_json::from_slice::<crate::WaitReply>(&body);
+            let _ = serde_json::from_slice::<crate::LiveOffer>(&body);
+        }
     }
 }
