@@ -291,8 +291,11 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             http::HttpSpec { token, cameras: opts.cameras.iter().map(|c| (c.name.clone(), c.doorbell)).collect() };
         side_tasks.push(tokio::spawn(http::serve(spec, listener, inputs_tx.clone(), shutdown.clone())));
     }
+    // The background workers (retention, the status file, uploads); stopped after the streams.
+    let (stop_workers, workers_stop) = base::shutdown::channel();
+    let mut workers = base::worker::Workers::new();
     if let Some(spec) = opts.sync.clone() {
-        side_tasks.push(tokio::spawn(uploader::run(
+        let (uploads, control) = uploader::start(
             spec,
             board.clone(),
             layout.clone(),
@@ -309,7 +312,9 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                 ))),
             },
             shutdown.clone(),
-        )));
+        );
+        side_tasks.push(control);
+        workers.spawn(uploads, workers_stop.clone());
     }
     drop(notices_tx);
     drop(inputs_tx);
@@ -327,8 +332,6 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         overall: opts.overall_retention,
         segments_per_pass_max: opts.retention_segments_per_pass_max,
     };
-    let (stop_workers, workers_stop) = base::shutdown::channel();
-    let mut workers = base::worker::Workers::new();
     workers.spawn(
         retention::Worker { ctx: ctx.clone(), policy, every: opts.retention_interval, more: false },
         workers_stop.clone(),

@@ -709,21 +709,21 @@ pub struct FromOwner {
     pub posting: Option<Arc<crate::post_clip::Posting>>,
 }
 
-/// The sync loop: seal, bound the outbox, upload in order, report the cameras' state;
-/// until `shutdown`. The control loop (roster and settings) runs beside it.
-pub async fn run(
+/// Starts syncing with the server: the control loop (the long poll for roster, settings and
+/// members' requests) as a task until `shutdown`, and returns the upload queue as a
+/// background worker for the caller to run (`base::worker`).
+pub fn start(
     spec: SyncSpec,
     board: crate::status::StatusBoard,
     layout: Layout,
     conn: Arc<Mutex<Connection>>,
     clocks: Arc<dyn Clocks>,
     owner: FromOwner,
-    mut shutdown: Receiver,
-) {
+    shutdown: Receiver,
+) -> (Uploads, tokio::task::JoinHandle<()>) {
     let FromOwner { remote, hub, posting } = owner;
     let client = Arc::new(Client::new(spec.link.clone()));
-    let control_task =
-        tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, posting, shutdown.clone()));
+    let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, posting, shutdown));
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
     if let Ok(b) = std::fs::read(layout.sync_status())
         && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)
@@ -731,44 +731,82 @@ pub async fn run(
         status =
             SyncStatus { server: spec.link.url.clone(), queued_events: 0, queued_bytes: 0, last_error: None, ..old };
     }
-    let mut backoff = Duration::from_secs(1);
-    let mut reported: Option<std::time::Instant> = None;
-    loop {
-        if reported.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
+    let uploads = Uploads {
+        spec,
+        board,
+        layout,
+        conn,
+        clocks,
+        client,
+        remote,
+        status,
+        backoff: Duration::from_secs(1),
+        wait: Duration::ZERO,
+        reported: None,
+    };
+    (uploads, control_task)
+}
+
+/// The upload queue as a background worker: each pass reports the cameras' state (every
+/// `STATUS_EVERY`), seals finished events, bounds the outbox, uploads it in order and
+/// writes `sync.json`; the next pass follows in a second, or after a backoff (1 s doubling
+/// to 60 s) when this one failed.
+pub struct Uploads {
+    spec: SyncSpec,
+    board: crate::status::StatusBoard,
+    layout: Layout,
+    conn: Arc<Mutex<Connection>>,
+    clocks: Arc<dyn Clocks>,
+    client: Arc<Client>,
+    remote: crate::remote::Remote,
+    status: SyncStatus,
+    backoff: Duration,
+    wait: Duration,
+    reported: Option<std::time::Instant>,
+}
+
+impl base::worker::Worker for Uploads {
+    fn name(&self) -> &'static str {
+        "uploads"
+    }
+
+    fn interval(&self) -> Duration {
+        self.wait
+    }
+
+    async fn pass(&mut self) -> Result<u64, Error> {
+        if self.reported.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
             // Best effort: a failed report is retried at the next interval; the home
             // screen shows the camera as offline meanwhile, which is what it is to the server.
-            if let Err(Failure::Retry(e) | Failure::Reject(e)) = client.report_status(&board, &remote).await {
+            if let Err(Failure::Retry(e) | Failure::Reject(e)) =
+                self.client.report_status(&self.board, &self.remote).await
+            {
                 tracing::debug!("status report: {e}");
             }
-            reported = Some(std::time::Instant::now());
+            self.reported = Some(std::time::Instant::now());
         }
-        let ok = pass(&spec, &layout, &conn, &clocks, &client, &remote, &mut status).await;
-        status.last_error = ok.as_ref().err().map(|e| e.to_string());
-        if let Ok(q) = queued(&layout) {
-            status.queued_events = q.len() as u64;
-            status.queued_bytes = q.iter().map(|(_, _, s)| s).sum();
+        let before = self.status.uploaded_events;
+        let ok = pass(&self.spec, &self.layout, &self.conn, &self.clocks, &self.client, &self.remote, &mut self.status)
+            .await;
+        self.status.last_error = ok.as_ref().err().map(|e| e.to_string());
+        if let Ok(q) = queued(&self.layout) {
+            self.status.queued_events = q.len() as u64;
+            self.status.queued_bytes = q.iter().map(|(_, _, s)| s).sum();
         }
-        if let Err(e) = replace_file(&layout.sync_status(), &serde_json::to_vec_pretty(&status).expect("serializable"))
-        {
+        let json = serde_json::to_vec_pretty(&self.status).expect("serializable");
+        if let Err(e) = replace_file(&self.layout.sync_status(), &json) {
             tracing::warn!("writing sync.json: {e}");
         }
-        let wait = match ok {
+        match ok {
             Ok(()) => {
-                backoff = Duration::from_secs(1);
-                Duration::from_secs(1)
+                self.backoff = Duration::from_secs(1);
+                self.wait = Duration::from_secs(1);
+                Ok(self.status.uploaded_events - before)
             }
             Err(e) => {
-                tracing::warn!(retry_in_s = backoff.as_secs(), "sync: {e}");
-                let w = backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                w
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait() => {
-                let _ = control_task.await;
-                return;
+                self.wait = self.backoff;
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+                Err(Error::new(e.kind(), format!("{e} (retrying in {} s)", self.wait.as_secs())))
             }
         }
     }
