@@ -1,4 +1,5 @@
-//! Porchlight's foundations: the one error type, injectable clocks and shutdown.
+//! Porchlight's foundations: the one error type, injectable clocks, shutdown and background
+//! workers (`worker`).
 //!
 //! This crate owns what every other crate needs and nothing domain-specific: it knows no
 //! video, no SQL and no HTTP. Time is injected through [`clock::Clocks`] so that tests can
