@@ -322,6 +322,12 @@ describe('the owner', () => {
     for (const hidden of ['Members', 'Agents', 'Who opened what']) {
       expect(await mp.getByRole('heading', { name: hidden }).count(), hidden).toBe(0);
     }
+    // What the server's permissions for a limited member leave out of the app entirely.
+    const perms = ((await (await mp.request.get(`${server.url}/api/session`)).json()) as { households: { permissions: string[] }[] }).households[0]!.permissions;
+    expect(perms).toEqual(['view']);
+    for (const link of ['Neighbourhood', 'Requests']) {
+      expect(await nav(mp, link).count(), link).toBe(0);
+    }
     // The owner sees that the member opened it.
     await op.reload();
     await waitFor('the access log entry', 30_000, () => op.getByRole('cell', { name: 'member@example.org' }).first().isVisible());
