@@ -149,15 +149,17 @@ pub fn sync_dir(dir: &Path) -> Result<(), Error> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
     /// The new contents survive power loss once the call returns: the file and then its
-    /// folder are synced. For keys, trust, settings, the server link, counters, the outbox.
+    /// folder are synced; mode 0600 (several of these hold credentials). For trust,
+    /// settings, the server link, counters, the outbox.
     Synced,
     /// Readers see the old file or the new one, never a mix; after power loss it may be
-    /// the old one. For `status.json`, rewritten every second.
+    /// the old one; mode 0644, for monitoring to read. For `status.json`, rewritten every
+    /// second.
     Replaced,
 }
 
-/// Replaces `path` with `bytes` atomically: written under a temporary name beside it
-/// (mode 0600: several of these files hold credentials), then renamed over it.
+/// Replaces `path` with `bytes` atomically: written under a temporary name beside it, then
+/// renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), Error> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -168,7 +170,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(if durability == Durability::Synced { 0o600 } else { 0o644 })
         .open(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;
@@ -189,5 +191,32 @@ fn parent(p: &Path) -> &Path {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn write_atomic_replaces_whole_files_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, status) = (dir.path().join("server.json"), dir.path().join("status.json"));
+        for (i, body) in [b"first".as_slice(), b"second, longer".as_slice(), b"3".as_slice()].into_iter().enumerate() {
+            write_atomic(&secret, body, Durability::Synced).unwrap();
+            write_atomic(&status, body, Durability::Replaced).unwrap();
+            assert_eq!(std::fs::read(&secret).unwrap(), body, "write {i}");
+            assert_eq!(std::fs::read(&status).unwrap(), body, "write {i}");
+        }
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&secret), 0o600, "a synced file may hold a credential");
+        assert_eq!(mode(&status) & 0o600, 0o600);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+        // A folder that is not there: an error naming the file, nothing written.
+        let missing = dir.path().join("nope/status.json");
+        let e = write_atomic(&missing, b"x", Durability::Synced).unwrap_err();
+        assert!(e.to_string().contains("nope/status.json"), "{e}");
     }
 }
