@@ -8,8 +8,8 @@
 //! rather than being ignored; replies accept unknown fields, so an older client reads a
 //! newer server.
 //!
-//! Only serde here (utoipa and reqwest behind features): no database, no HTTP framework,
-//! no crypto.
+//! Only serde and `base`'s error kinds here (utoipa and reqwest behind features): no
+//! database, no HTTP framework, no crypto.
 
 mod agencies;
 #[cfg(feature = "client")]
