@@ -1613,6 +1613,10 @@ export interface components {
             /** @description SHA-256 hashes (hex), at most 4096. */
             chunks: string[];
         };
+        /** @description Sealed in place of a [`PreparedClip`] when preparing failed. */
+        ClipFailed: {
+            error: string;
+        };
         CommentJson: {
             body: string;
             /**
@@ -1696,6 +1700,31 @@ export interface components {
             snapshot_object?: string | null;
             /** Format: int64 */
             start_ms: number;
+        };
+        /** @description An event's metadata, sealed by the agent for the household (an object of kind `event`). */
+        EventMeta: {
+            /** @description The object's box, x0, y0, x1, y1 in fractions of the frame. */
+            box?: number[] | null;
+            camera: string;
+            /** Format: int64 */
+            clip_end_ms: number;
+            /**
+             * Format: int64
+             * @description The clip's range, with its pre- and post-roll.
+             */
+            clip_start_ms: number;
+            /** Format: int64 */
+            end_ms: number;
+            /** @description `person`, `vehicle`, `animal`, `package`, `motion`, `doorbell` or `sensor`. */
+            kind: string;
+            /** @description What the detector saw (`person`, `car`, …), or the sensor's name. */
+            label: string;
+            /** Format: double */
+            score: number;
+            /** Format: int64 */
+            start_ms: number;
+            /** @description The zones the event touched. */
+            zones: string[];
         };
         /**
          * @description What an evidence export needs from the server, recorded as an export in the chain of
@@ -2225,6 +2254,45 @@ export interface components {
             /** @description Blur text: number plates, house numbers, signs. Default on. */
             text?: boolean;
         };
+        /**
+         * @description What the agent prepared for a member's post, sealed for the member's session key
+         *     ahead of the clip's bytes.
+         */
+        PreparedClip: {
+            /** @description The recorder stores no audio, so a posted clip never has any. */
+            audio: boolean;
+            camera: string;
+            /** Format: double */
+            duration_s: number;
+            /** Format: int64 */
+            end_ms: number;
+            faces: boolean;
+            frames: number;
+            frames_with_faces: number;
+            /** @description Frames with people / faces / text blurred. */
+            frames_with_people: number;
+            frames_with_text: number;
+            height: number;
+            masks: number;
+            /** @description The sealed object uploaded, when the ask was to seal it. */
+            object_id?: string | null;
+            people: boolean;
+            /** Format: double */
+            seconds_taken: number;
+            /** @description SHA-256 of the MP4, lower-case hex: what the agent declared to the server. */
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /**
+             * Format: int64
+             * @description The time range asked for, so the browser can check it is the one it asked for.
+             */
+            start_ms: number;
+            /** @description `main` or `sub`. */
+            stream: string;
+            text: boolean;
+            width: number;
+        };
         PreparedJson: {
             /**
              * @description When the member asked for it sealed (to answer a footage request): the object the
@@ -2479,6 +2547,14 @@ export interface components {
              * @description The server's current settings serial, if the owner has sealed any.
              */
             settings?: number | null;
+        };
+        /**
+         * @description The body of a webhook delivery (signed; design/server.md): what the server already
+         *     knows of a new event, no labels.
+         */
+        WebhookEvent: {
+            event: components["schemas"]["EventJson"];
+            household_id: string;
         };
     };
     responses: never;

@@ -3,7 +3,7 @@
 // agent checks the signature against the owner's roster and streams fMP4 segments sealed
 // for that key; the server only relays. Segments open in order, so anything dropped,
 // repeated or altered on the way stops the stream.
-import { call } from './api';
+import { type Schemas, call } from './api';
 import { FormatError, Writer, concat, hex, unhex, utf8 } from './crypto/bytes';
 import { type Keyring, WRAP_INFO, aesOpen, edPublic, edSign, hpkeOpen, p256Generate, p256Public } from './crypto/format';
 
@@ -107,30 +107,8 @@ export async function watchLive(
 }
 
 
-/** What the agent says about a clip it prepared for posting (crates/agent/src/post_clip.rs). */
-export interface PreparedClip {
-  sha256: string;
-  size_bytes: number;
-  camera: string;
-  stream: string;
-  start_ms: number;
-  end_ms: number;
-  frames: number;
-  width: number;
-  height: number;
-  duration_s: number;
-  people: boolean;
-  faces: boolean;
-  text: boolean;
-  frames_with_people: number;
-  frames_with_faces: number;
-  frames_with_text: number;
-  masks: number;
-  audio: boolean;
-  seconds_taken: number;
-  /** The sealed object the agent uploaded, when asked to seal the clip. */
-  object_id: string | null;
-}
+/** What the agent says about a clip it prepared for posting (`wire::PreparedClip`, sealed for this browser). */
+export type PreparedClip = Schemas['PreparedClip'];
 
 export interface ClipAsk {
   start_ms: number;
@@ -184,7 +162,7 @@ export async function prepareClip(
         parts.push(seg);
         continue;
       }
-      const d = JSON.parse(new TextDecoder().decode(seg)) as PreparedClip & { error?: string };
+      const d = JSON.parse(new TextDecoder().decode(seg)) as PreparedClip & Partial<Schemas['ClipFailed']>;
       if (d.error) throw new Error(`Your camera hub could not prepare the clip: ${d.error}`);
       made = d;
     }

@@ -19,7 +19,6 @@ use detect::redact::plan::Kind;
 use detect::redact::{Options, Redactor};
 use detect::zone::Polygon;
 use index::{Connection, StreamKind};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::layout::Layout;
@@ -28,34 +27,7 @@ use crate::layout::Layout;
 pub const POST_BYTES_MAX: u64 = 8 << 20;
 
 /// What was prepared, sent to the browser (sealed) ahead of the clip's bytes.
-#[derive(Clone, Debug, Serialize)]
-pub struct Made {
-    pub sha256: String,
-    pub size_bytes: u64,
-    pub camera: String,
-    /// "main" or "sub".
-    pub stream: &'static str,
-    /// The time range asked for, so the browser can check it is the one it asked for.
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub frames: usize,
-    pub width: usize,
-    pub height: usize,
-    pub duration_s: f64,
-    pub people: bool,
-    pub faces: bool,
-    pub text: bool,
-    /// Frames with people / faces / text blurred.
-    pub frames_with_people: usize,
-    pub frames_with_faces: usize,
-    pub frames_with_text: usize,
-    pub masks: usize,
-    /// The recorder stores no audio, so a posted clip never has any.
-    pub audio: bool,
-    pub seconds_taken: f64,
-    /// The sealed object uploaded, when the ask was to seal it.
-    pub object_id: Option<String>,
-}
+pub type Made = wire::PreparedClip;
 
 /// What preparing needs from the rest of the agent.
 pub struct Posting {
@@ -145,7 +117,7 @@ impl Posting {
                         sha256,
                         size_bytes: bytes.len() as u64,
                         camera: camera.to_owned(),
-                        stream: kind.as_str(),
+                        stream: kind.as_str().to_owned(),
                         start_ms: ask.start_ms,
                         end_ms: ask.end_ms,
                         frames: report.frames,

@@ -194,17 +194,25 @@ fn seal_event(
     }
     let (start_ms, end_ms) = (e.start_90k / 90, e.end_90k / 90);
     let recipients = trust.recipients(start_ms);
-    let meta_json = serde_json::json!({
-        "camera": e.camera, "kind": e.kind, "label": e.label, "score": e.score, "zones": e.zones,
-        "box": e.bbox, "start_ms": start_ms, "end_ms": end_ms,
-        "clip_start_ms": e.clip_start_90k / 90, "clip_end_ms": e.clip_end_90k / 90,
-    });
+    let meta = wire::EventMeta {
+        camera: e.camera.clone(),
+        kind: e.kind.clone(),
+        label: e.label.clone(),
+        score: e.score,
+        zones: e.zones.clone(),
+        bbox: e.bbox,
+        start_ms,
+        end_ms,
+        clip_start_ms: e.clip_start_90k / 90,
+        clip_end_ms: e.clip_end_90k / 90,
+    };
+    let meta_json = serde_json::to_vec(&meta).expect("event metadata serializes");
     let seal_small = |kind: Kind, name: &str, plain: &[u8], s: i64, t: i64| -> Result<(), Error> {
         let meta = Meta { kind, camera: e.camera.clone(), start_ms: s, end_ms: t };
         let sealed = crypto::object::seal(&device.identity, meta, &recipients, plain).map_err(from_crypto)?;
         write_synced(&tmp.join(name), &sealed)
     };
-    seal_small(Kind::Event, "meta.plob", meta_json.to_string().as_bytes(), start_ms, end_ms)?;
+    seal_small(Kind::Event, "meta.plob", &meta_json, start_ms, end_ms)?;
     if e.has_snapshot {
         let p = layout.snapshot(e.id);
         match std::fs::read(&p) {
@@ -523,7 +531,7 @@ impl Client {
                 }
                 Err(e) => {
                     tracing::warn!(session = %session_id, "preparing a clip: {e}");
-                    let desc = serde_json::to_vec(&serde_json::json!({ "error": e.to_string() })).expect("json");
+                    let desc = serde_json::to_vec(&wire::ClipFailed { error: e.to_string() }).expect("json");
                     if let Ok(m) = seal(&mut sealer, &desc) {
                         let _ = tx.send(m).await;
                     }

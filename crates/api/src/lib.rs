@@ -70,7 +70,10 @@ use crate::state::Metrics;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Porchlight server API", description = "Stores ciphertext and the least metadata its features need; see design/server.md."),
-    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "agencies"), (name = "meta"))
+    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "agencies"), (name = "meta")),
+    // Not in any operation: sealed between agent and browser, or sent to webhooks. Listed
+    // so that the web app's types for them are generated too.
+    components(schemas(wire::EventMeta, wire::PreparedClip, wire::ClipFailed, wire::WebhookEvent))
 )]
 struct ApiDoc;
 

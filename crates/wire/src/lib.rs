@@ -16,9 +16,11 @@ mod agencies;
 pub mod client;
 mod error;
 mod log;
+mod sealed;
 mod types;
 
 pub use agencies::*;
 pub use error::*;
 pub use log::*;
+pub use sealed::*;
 pub use types::*;

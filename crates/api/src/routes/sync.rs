@@ -393,8 +393,8 @@ pub fn scoped_event_id(device_id: &str, id: &str) -> String {
 async fn webhook(st: &AppState, household_id: &str, e: &EventJson) -> Result<(), base::Error> {
     let Some(h) = st.db.household(household_id).await? else { return Ok(()) };
     let (Some(url), Some(secret)) = (h.webhook_url, h.webhook_secret) else { return Ok(()) };
-    let body =
-        serde_json::to_vec(&serde_json::json!({"household_id": household_id, "event": e})).expect("events serialize");
+    let event = wire::WebhookEvent { household_id: household_id.to_owned(), event: e.clone() };
+    let body = serde_json::to_vec(&event).expect("events serialize");
     st.webhooks.enqueue(st, crate::webhook::Delivery { url, secret, body });
     Ok(())
 }

@@ -1,0 +1,77 @@
+//! What crosses between the agent and a member's browser sealed (the server relays
+//! ciphertext and never reads these), and what a household's webhook receives.
+
+use serde::{Deserialize, Serialize};
+
+use crate::EventJson;
+
+/// An event's metadata, sealed by the agent for the household (an object of kind `event`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventMeta {
+    pub camera: String,
+    /// `person`, `vehicle`, `animal`, `package`, `motion`, `doorbell` or `sensor`.
+    pub kind: String,
+    /// What the detector saw (`person`, `car`, …), or the sensor's name.
+    pub label: String,
+    pub score: f64,
+    /// The zones the event touched.
+    pub zones: Vec<String>,
+    /// The object's box, x0, y0, x1, y1 in fractions of the frame.
+    #[serde(rename = "box")]
+    pub bbox: Option<[f32; 4]>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The clip's range, with its pre- and post-roll.
+    pub clip_start_ms: i64,
+    pub clip_end_ms: i64,
+}
+
+/// What the agent prepared for a member's post, sealed for the member's session key
+/// ahead of the clip's bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreparedClip {
+    /// SHA-256 of the MP4, lower-case hex: what the agent declared to the server.
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub camera: String,
+    /// `main` or `sub`.
+    pub stream: String,
+    /// The time range asked for, so the browser can check it is the one it asked for.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub frames: usize,
+    pub width: usize,
+    pub height: usize,
+    pub duration_s: f64,
+    pub people: bool,
+    pub faces: bool,
+    pub text: bool,
+    /// Frames with people / faces / text blurred.
+    pub frames_with_people: usize,
+    pub frames_with_faces: usize,
+    pub frames_with_text: usize,
+    pub masks: usize,
+    /// The recorder stores no audio, so a posted clip never has any.
+    pub audio: bool,
+    pub seconds_taken: f64,
+    /// The sealed object uploaded, when the ask was to seal it.
+    pub object_id: Option<String>,
+}
+
+/// Sealed in place of a [`PreparedClip`] when preparing failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClipFailed {
+    pub error: String,
+}
+
+/// The body of a webhook delivery (signed; design/server.md): what the server already
+/// knows of a new event, no labels.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookEvent {
+    pub household_id: String,
+    pub event: EventJson,
+}
