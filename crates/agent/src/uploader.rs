@@ -190,7 +190,7 @@ fn seal_event(
     std::fs::create_dir_all(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
     if quiet {
         // Uploaded and listed, not pushed: the household's mode says this camera does not notify.
-        write_synced(&tmp.join(QUIET), b"")?;
+        replace_file(&tmp.join(QUIET), b"")?;
     }
     let (start_ms, end_ms) = (e.start_90k / 90, e.end_90k / 90);
     let recipients = trust.recipients(start_ms);
@@ -210,7 +210,7 @@ fn seal_event(
     let seal_small = |kind: Kind, name: &str, plain: &[u8], s: i64, t: i64| -> Result<(), Error> {
         let meta = Meta { kind, camera: e.camera.clone(), start_ms: s, end_ms: t };
         let sealed = crypto::object::seal(&device.identity, meta, &recipients, plain).map_err(from_crypto)?;
-        write_synced(&tmp.join(name), &sealed)
+        replace_file(&tmp.join(name), &sealed)
     };
     seal_small(Kind::Event, "meta.plob", &meta_json, start_ms, end_ms)?;
     if e.has_snapshot {
@@ -261,10 +261,6 @@ fn seal_event(
     sync_dir(&tmp)?;
     std::fs::rename(&tmp, &final_dir).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;
     sync_dir(&layout.outbox())
-}
-
-fn write_synced(path: &Path, b: &[u8]) -> Result<(), Error> {
-    crate::layout::write_atomic(path, b, crate::layout::Durability::Synced)
 }
 
 /// Drops the oldest queued events while the outbox exceeds `max` bytes. Returns how many.
@@ -567,7 +563,7 @@ impl Client {
         let dir = layout.outbox();
         std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
         let path = layout.outbox_prepared(session_id);
-        write_synced(&path, &sealed)?;
+        replace_file(&path, &sealed)?;
         let id = self.upload_file(&path).await;
         let _ = std::fs::remove_file(&path);
         id.map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)

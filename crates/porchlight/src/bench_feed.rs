@@ -110,7 +110,8 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
     insert_households(db, &owner, NAME, &ids, &cells, VIEWERS, now).await?;
     let mut rng = community::town::Rng::new(12);
     let year_ms = 365 * 86_400_000i64;
-    let mut posts = Vec::with_capacity(a.posts);
+    // Inserted 500 at a time as they are made: a million posts are not held in memory.
+    let mut posts = Vec::with_capacity(500);
     for i in 0..a.posts {
         // A household that may post (a few alone on a farm may not).
         let (h, area) = loop {
@@ -126,8 +127,11 @@ async fn seed(db: &Db, a: &FeedArgs) -> Result<(String, Vec<String>), Error> {
             area_cell: u64::from(area) as i64,
             created_ms: now - (rng.next_u64() % year_ms as u64) as i64,
         });
+        if posts.len() == 500 || i + 1 == a.posts {
+            db::server::fixtures::insert_posts(db, &posts).await?;
+            posts.clear();
+        }
     }
-    db::server::fixtures::insert_posts(db, &posts).await?;
     eprintln!("seeded {} households and {} posts in {:.1} s", a.households, a.posts, t.elapsed().as_secs_f64());
     Ok((owner, ids[..VIEWERS.min(ids.len())].to_vec()))
 }

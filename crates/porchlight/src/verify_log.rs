@@ -72,13 +72,13 @@ impl Server {
     async fn consistency(&self, from: u64, to: u64) -> Result<Vec<Hash>, Error> {
         let path = format!("/api/log/proof/consistency?from={from}&to={to}");
         let v = self.api.log_consistency(from, to).await.map_err(unreadable(path.clone()))?;
-        v.hashes.iter().map(|h| to_hash(h, &path)).collect()
+        proof_hashes(&v, &path)
     }
 
     async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
         let path = format!("/api/log/proof/inclusion?index={index}&size={size}");
         let v = self.api.log_inclusion(index, size).await.map_err(unreadable(path.clone()))?;
-        v.hashes.iter().map(|h| to_hash(h, &path)).collect()
+        proof_hashes(&v, &path)
     }
 
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<String>, Error> {
@@ -105,6 +105,10 @@ impl Server {
         }
         Ok(out)
     }
+}
+
+fn proof_hashes(p: &wire::ProofJson, path: &str) -> Result<Vec<Hash>, Error> {
+    p.hashes.iter().map(|h| to_hash(h, path)).collect()
 }
 
 fn to_hash(s: &str, what: &str) -> Result<Hash, Error> {
