@@ -34,6 +34,10 @@ demo: testdata build
 	@if [ -f $(SHARED_DATA)/one-by-one-person-detection.mp4 ] && [ -f $(SHARED_DATA)/car-detection.mp4 ]; then \
 	  front=$(SHARED_DATA)/one-by-one-person-detection.mp4; back=$(SHARED_DATA)/car-detection.mp4; \
 	  frontsub=testdata/generated/person-sub.mp4; \
+	elif [ -s testdata/generated/street.mp4 ] && [ -s testdata/generated/street-sub.mp4 ]; then \
+	  echo "($(SHARED_DATA) not found: the front camera shows opencv-doc's street, the back a test pattern)"; \
+	  front=testdata/generated/street.mp4; back=testdata/generated/back.mp4; \
+	  frontsub=testdata/generated/street-sub.mp4; \
 	else \
 	  echo "($(SHARED_DATA) not found: using the generated clips in testdata/generated)"; \
 	  front=testdata/generated/front.mp4; back=testdata/generated/back.mp4; \

@@ -56,3 +56,22 @@ if [ ! -s "$out/paramchange.ts" ]; then
   ff -f concat -safe 0 -i "$out/pc-list.txt" -c copy -f mpegts "$out/paramchange.ts"
   rm -f "$out/pc-a.ts" "$out/pc-b.ts" "$out/pc-list.txt"
 fi
+
+# street: real footage from a registry package for the demo without ../shared/data: Debian
+# opencv-doc's vtest.avi (768x576, people walking past a fixed camera), as a camera would
+# send it: the main stream at its own size, a 480x360 sub-stream for analysis, both H.264
+# without B-frames, 2 s GOP at its 10 fps.
+vtest=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+if [ ! -s "$vtest" ] && [ -s "$vtest.gz" ]; then
+  vtest_tmp=$(mktemp -d)
+  gunzip -c "$vtest.gz" > "$vtest_tmp/vtest.avi"
+  vtest=$vtest_tmp/vtest.avi
+fi
+if [ -s "$vtest" ]; then
+  [ -s "$out/street.mp4" ] || ff -i "$vtest" -an -c:v libx264 -preset veryfast -profile:v baseline -g 20 \
+    -keyint_min 20 -sc_threshold 0 -b:v 1200k -pix_fmt yuv420p "$out/street.mp4"
+  [ -s "$out/street-sub.mp4" ] || ff -i "$vtest" -an -vf scale=480:360 -c:v libx264 -preset veryfast \
+    -profile:v baseline -g 20 -keyint_min 20 -sc_threshold 0 -b:v 400k -pix_fmt yuv420p "$out/street-sub.mp4"
+else
+  echo "make-testdata: opencv-doc's vtest.avi is missing (make setup installs it): the demo uses test patterns" >&2
+fi

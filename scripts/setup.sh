@@ -24,6 +24,7 @@ debs=(
   wrk                           # the timeline benchmark's load generator
   chromium                      # plays exported MP4s in the tests (never a downloaded browser)
   fonts-dejavu-core
+  opencv-doc                    # vtest.avi, people walking past a fixed camera: the demo's street without ../shared/data
 )
 
 missing=()

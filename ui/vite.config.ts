@@ -12,6 +12,12 @@ export default defineConfig({
     sourcemap: false,
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 400,
+    // The service worker (alerts while no page is open) is served at /sw.js, unhashed and
+    // revalidated, so that the browser finds its updates; it is registered as a module.
+    rollupOptions: {
+      input: { index: 'index.html', sw: 'src/sw.ts' },
+      output: { entryFileNames: (c) => (c.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js') },
+    },
   },
   oxc: { jsx: { runtime: 'automatic' } },
   test: {

@@ -107,7 +107,20 @@ beforeAll(async () => {
   dir = scratch();
   server = await startServer(join(dir, 'server'));
   browser = await launch();
-  owner = await browser.newContext();
+  // The owner allowed notifications; every system notification the app shows is recorded.
+  owner = await browser.newContext({ permissions: ['notifications'] });
+  await owner.addInitScript(() => {
+    const Real = window.Notification;
+    const seen: { title: string; body: string | undefined }[] = [];
+    (window as unknown as { __notes: typeof seen }).__notes = seen;
+    class Recorded extends Real {
+      constructor(title: string, options?: NotificationOptions) {
+        super(title, options);
+        seen.push({ title, body: options?.body });
+      }
+    }
+    window.Notification = Recorded;
+  });
 });
 
 afterAll(async () => {
@@ -168,8 +181,19 @@ describe('the owner', () => {
     // The home screen refreshes itself every 10 s; agents report every 15 s.
     await page.getByText(/Recording since/).waitFor({ timeout: 90_000 });
     await ringWhileRecording();
+    const rang = Date.now();
     const note = page.getByTestId('notification');
-    await waitFor('the event notification', 90_000, () => note.first().isVisible());
+    // The press's start is sent at once, before its clip's post-roll is recorded: the
+    // toast announces it as going on now, and a system notification names the camera.
+    await waitFor('the event notification', 30_000, () => note.first().isVisible());
+    expect(await note.first().textContent()).toMatch(/on door · now/);
+    const notes = await waitFor('the system notification', 10_000, async () => {
+      const n = await page.evaluate(() => (window as unknown as { __notes: { title: string; body?: string }[] }).__notes);
+      return n.length > 0 ? n : null;
+    });
+    expect(notes[0]!.title).toBe('Doorbell: door');
+    expect(notes[0]!.body).toMatch(/^Someone rang at /);
+    console.log(`doorbell press to notification: ${Date.now() - rang} ms`);
     // The card follows at once with the press's snapshot (taken even without motion analysis).
     await page.getByRole('img', { name: 'Latest snapshot from door' }).waitFor({ timeout: 10_000 });
     await shoot(page, 'home');
@@ -188,6 +212,75 @@ describe('the owner', () => {
     expect(first.spread, 'a decoded frame is not blank').toBeGreaterThan(20);
     await shoot(page, 'player');
     expect(await page.getByTestId('clip-verified').textContent()).toMatch(/Signed by porch agent/);
+    await page.close();
+  });
+
+  it('shows a pushed alert from its service worker, with no page of the app open', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    await page.getByRole('heading', { name: 'Cameras' }).waitFor({ timeout: 30_000 });
+    await waitFor('the service worker', 30_000, () =>
+      page.evaluate(async () => Boolean((await navigator.serviceWorker.getRegistration('/'))?.active)),
+    );
+    // The app's own attempt to subscribe (headless Chromium has no push service) is over.
+    await waitFor('the push subscription attempt', 60_000, () => page.evaluate(() => document.documentElement.dataset.push));
+    // What the server would push for the doorbell event (the browser decrypts a real push
+    // before the worker sees it; the server's encryption is tested in api/tests/push.rs).
+    const s = (await (await page.request.get(`${server.url}/api/session`)).json()) as { households: { household_id: string }[] };
+    const hid = s.households[0]!.household_id;
+    const [e] = (await (await page.request.get(`${server.url}/api/households/${hid}/events?order=desc&limit=1`)).json()) as {
+      id: string;
+      camera: string;
+      start_ms: number;
+      meta_object: string;
+      snapshot_object: string | null;
+    }[];
+    const message = {
+      household_id: hid,
+      event_id: e!.id,
+      camera: e!.camera,
+      start_ms: e!.start_ms,
+      in_progress: false,
+      meta_object: e!.meta_object,
+      snapshot_object: e!.snapshot_object,
+    };
+    // What the worker says, shown if no notification comes.
+    const said: string[] = [];
+    for (const w of owner.serviceWorkers()) w.on('console', (m) => said.push(m.text()));
+    owner.on('serviceworker', (w) => w.on('console', (m) => said.push(m.text())));
+    const cdp = await owner.newCDPSession(page);
+    const registrations: { registrationId: string; scopeURL: string }[] = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (u: { registrations: { registrationId: string; scopeURL: string }[] }) => {
+      registrations.push(...u.registrations);
+    });
+    await cdp.send('ServiceWorker.enable');
+    const reg = await waitFor('the registration', 10_000, async () => registrations.find((r) => r.scopeURL === `${server.url}/`));
+    // The app's page goes away: only the worker is left to alert.
+    await page.goto(`${server.url}/api/health`);
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin: server.url,
+      registrationId: reg.registrationId,
+      data: JSON.stringify(message),
+    });
+    const shown = await waitFor('the notification', 30_000, async () => {
+      const n = await page.evaluate(async () =>
+        (await (await navigator.serviceWorker.getRegistration('/'))!.getNotifications()).map((x) => ({
+          title: x.title,
+          body: x.body,
+          tag: x.tag,
+          image: (x as Notification & { image?: string }).image ?? '',
+          actions: ((x as Notification & { actions?: { action: string }[] }).actions ?? []).map((a) => a.action),
+        })),
+      );
+      return n.length > 0 ? n : null;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; the worker said: ${said.join(' | ') || 'nothing'}`);
+    });
+    // It says what was seen (from the sealed metadata, opened in the worker) and where.
+    expect(shown[0]!.title).toBe('Doorbell press at door');
+    expect(shown[0]!.tag).toBe(e!.id);
+    expect(shown[0]!.image).toMatch(/^data:image\/jpeg;base64,\/9j\//);
+    expect(shown[0]!.actions).toEqual(['live', 'clip']);
     await page.close();
   });
 

@@ -1,7 +1,7 @@
 import { Component, type ReactNode, Suspense, lazy, useCallback, useEffect, useState } from 'react';
 import { ApiError, type Session, api, can, onSignedOut, setCsrf } from './api';
 import type { Keyring } from './crypto/format';
-import { loadKeyring } from './keystore';
+import { loadKeyring, mirrorKeyring } from './keystore';
 import { syncRoster } from './roster';
 import { resealIfNeeded } from './settings';
 import { Auth, KeySetup } from './screens/Auth';
@@ -77,7 +77,10 @@ function Shell() {
       const s = await api.session();
       if (s.csrf) setCsrf(s.csrf);
       setSession(s);
-      setKeys(loadKeyring(s.account_id));
+      const k = loadKeyring(s.account_id);
+      setKeys(k);
+      // Where the service worker finds them to open an alert while no page is open.
+      if (k) void mirrorKeyring(s.account_id, k, s.households.map((h) => h.household_id));
       setFatal(null);
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) setSession(null);
@@ -238,7 +241,7 @@ function Shell() {
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (
-          <Home householdId={hid} keys={keys} isOwner={can(membership, 'sign_settings')} />
+          <Home key={`${hid}/${query.get('live') ?? ''}`} householdId={hid} keys={keys} isOwner={can(membership, 'sign_settings')} watch={query.get('live')} />
         )}
       </main>
     </>

@@ -780,6 +780,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/households/{household_id}/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This account's subscribed browsers for the household. */
+        get: operations["push_subscriptions"];
+        /**
+         * Subscribes this browser to the household's alerts (again: its keys and cameras are
+         *     replaced). Only members who may view footage; what each push names is only what the
+         *     server knows (`wire::PushMessage`).
+         */
+        put: operations["push_subscribe"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/households/{household_id}/push/{subscription_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unsubscribes one of this account's browsers. */
+        delete: operations["push_unsubscribe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/households/{household_id}/roster": {
         parameters: {
             query?: never;
@@ -1365,6 +1404,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/push/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The key browsers subscribe with (public: it identifies this server to push services). */
+        get: operations["push_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/relay": {
         parameters: {
             query?: never;
@@ -1694,6 +1750,11 @@ export interface components {
             /** Format: int64 */
             end_ms: number;
             id: string;
+            /**
+             * @description The event is still going on (its start): the finished event will replace its
+             *     metadata and add the clip.
+             */
+            in_progress?: boolean;
             meta_object: string;
             /** Format: int64 */
             size_bytes: number;
@@ -1710,11 +1771,22 @@ export interface components {
             clip_end_ms: number;
             /**
              * Format: int64
-             * @description The clip's range, with its pre- and post-roll.
+             * @description The clip's range, with its pre- and post-roll (while in progress: as it will be if
+             *     the event ended now).
              */
             clip_start_ms: number;
+            /**
+             * @description The id of the event this one continues (a visit longer than the agent's maximum
+             *     event length is cut into consecutive events).
+             */
+            continues?: string | null;
             /** Format: int64 */
             end_ms: number;
+            /**
+             * @description The event is still going on: this is its start, sealed the moment it became worth
+             *     an alert (`end_ms` is when it was sealed); the finished event replaces it.
+             */
+            in_progress?: boolean;
             /** @description `person`, `vehicle`, `animal`, `package`, `motion`, `doorbell` or `sensor`. */
             kind: string;
             /** @description What the detector saw (`person`, `car`, …), or the sensor's name. */
@@ -1957,6 +2029,12 @@ export interface components {
              *     device is another event.
              */
             id: string;
+            /**
+             * @description True for an event's start, sent while it goes on (metadata and snapshot so far, no
+             *     clip); the finished event follows under the same `id` and replaces it. Alerts go out
+             *     for whichever arrives first. Default false.
+             */
+            in_progress?: boolean | null;
             /** @description The sealed event metadata (kind `event`): labels, zones, scores. */
             meta_object: string;
             /**
@@ -2028,6 +2106,20 @@ export interface components {
         NewPostSignalJson: {
             /** @description The area of the post that was made, deleted or hidden (hex H3 cell). */
             area: string;
+        };
+        /**
+         * @description A browser's Web Push subscription for a household (the Push API's
+         *     `PushSubscription.toJSON()`, flattened).
+         */
+        NewPushSubscription: {
+            /** @description The browser's 16-byte authentication secret, base64url. */
+            auth: string;
+            /** @description The cameras whose events alert this browser; empty or absent: every camera. */
+            cameras?: string[];
+            /** @description The push service's URL for this browser (https, at most 2048 bytes). */
+            endpoint: string;
+            /** @description The browser's P-256 public key, uncompressed, base64url. */
+            p256dh: string;
         };
         NewToken: {
             label: string;
@@ -2313,6 +2405,36 @@ export interface components {
             index: number;
             /** @description Its inclusion proof in the tree of `EvidenceJson::head`, hex. */
             proof: string[];
+        };
+        /**
+         * @description The server's VAPID public key (RFC 8292), uncompressed P-256 in base64url: the
+         *     `applicationServerKey` a browser subscribes to Web Push with.
+         */
+        PushKey: {
+            vapid_public_key: string;
+        };
+        /**
+         * @description What a Web Push message carries, encrypted for the subscribed browser (RFC 8291): only
+         *     what the server already knows. The app's service worker fetches and opens the sealed
+         *     metadata and snapshot it names.
+         */
+        PushMessage: {
+            camera: string;
+            event_id: string;
+            household_id: string;
+            in_progress: boolean;
+            meta_object: string;
+            snapshot_object?: string | null;
+            /** Format: int64 */
+            start_ms: number;
+        };
+        PushSubscriptionJson: {
+            /** @description Empty: every camera. */
+            cameras: string[];
+            /** Format: int64 */
+            created_ms: number;
+            endpoint: string;
+            id: string;
         };
         RejectAgency: {
             reason: string;
@@ -7080,6 +7202,258 @@ export interface operations {
             };
         };
     };
+    push_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                household_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionJson"][];
+                };
+            };
+            /** @description the request is malformed or out of bounds; `message` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such thing for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description it conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a limit was reached; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server is busy; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    push_subscribe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                household_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPushSubscription"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionJson"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such thing for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a limit was reached; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server is busy; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    push_unsubscribe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                household_id: string;
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ok"];
+                };
+            };
+            /** @description the request is malformed or out of bounds; `message` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description signed in, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description it conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a limit was reached; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server is busy; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_roster: {
         parameters: {
             query?: never;
@@ -10575,6 +10949,88 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such thing for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description it conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a limit was reached; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server is busy; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    push_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushKey"];
+                };
+            };
+            /** @description the request is malformed or out of bounds; `message` names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description signed in, but not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;

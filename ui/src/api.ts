@@ -232,6 +232,9 @@ export const api = {
     return call<EventJson[]>('GET', `/api/households/${hid}/events?${p}`);
   },
   devices: (hid: string) => call<Device[]>('GET', `/api/households/${hid}/devices`),
+  pushKey: () => call<Schemas['PushKey']>('GET', '/api/push/key'),
+  pushSubscribe: (hid: string, s: Schemas['NewPushSubscription']) =>
+    call<Schemas['PushSubscriptionJson']>('PUT', `/api/households/${hid}/push`, s),
   members: (hid: string) => call<Member[]>('GET', `/api/households/${hid}/members`),
   removeMember: (hid: string, aid: string) => call<{ ok: boolean }>('DELETE', `/api/households/${hid}/members/${aid}`),
   invite: (hid: string, role: string, window_from_ms: number | null, window_until_ms: number | null) =>

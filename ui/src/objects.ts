@@ -1,6 +1,6 @@
 // Fetching and opening sealed objects: small ones (snapshots, event metadata) whole and
 // cached for the page's life; clips streamed chunk by chunk (see openClipStream).
-import { ApiError } from './api';
+import { ApiError, type Schemas } from './api';
 import { equal } from './crypto/bytes';
 import {
   type Header,
@@ -59,18 +59,19 @@ export function openSmall(id: string, keys: Keyring): Promise<Uint8Array> {
   return p;
 }
 
-export interface EventMeta {
-  camera: string;
-  kind: string;
+/** The sealed event metadata as the agent writes it (`wire::EventMeta`). */
+type SealedEventMeta = Schemas['EventMeta'];
+
+/** What the timeline shows of it: every field present, an empty label or score absent. */
+export type EventMeta = Pick<SealedEventMeta, 'camera' | 'kind' | 'zones' | 'start_ms' | 'end_ms'> & {
   label: string | null;
   score: number | null;
-  zones: string[];
-  start_ms: number;
-  end_ms: number;
-}
+};
 
+/** Opens an event's metadata. It was sealed by a paired agent, perhaps an older one, so a
+ * field it lacks gets a default rather than breaking the timeline. */
 export async function openMeta(id: string, keys: Keyring): Promise<EventMeta> {
-  const m = JSON.parse(new TextDecoder().decode(await openSmall(id, keys))) as Partial<EventMeta>;
+  const m = JSON.parse(new TextDecoder().decode(await openSmall(id, keys))) as Partial<SealedEventMeta>;
   return {
     camera: String(m.camera ?? ''),
     kind: String(m.kind ?? 'motion'),

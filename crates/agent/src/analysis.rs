@@ -55,11 +55,18 @@ pub struct EventsConfig {
     pub post_roll: Duration,
     /// JPEG quality of snapshots (1..=100).
     pub snapshot_quality: u8,
+    /// Longer activity is cut into consecutive events of at most this (10 s to 1 h).
+    pub max_event: Duration,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { pre_roll: Duration::from_secs(5), post_roll: Duration::from_secs(5), snapshot_quality: 85 }
+        EventsConfig {
+            pre_roll: Duration::from_secs(5),
+            post_roll: Duration::from_secs(5),
+            snapshot_quality: 85,
+            max_event: Duration::from_secs(120),
+        }
     }
 }
 
@@ -131,6 +138,9 @@ pub struct Store {
     pub db: Arc<Mutex<index::Connection>>,
     pub notices: Option<Notices>,
     pub events: EventsConfig,
+    /// Rung when an event is stored or finished: the upload worker seals and sends its
+    /// start (or the whole event) at once rather than at its next pass.
+    pub upload_bell: Arc<tokio::sync::Notify>,
 }
 
 /// Starts the analysis thread for stream `key`.
@@ -226,6 +236,7 @@ impl Worker<'_> {
             tracing::error!(camera = %self.key, "the owner's motion settings do not apply, using the file's: {e}");
             Analyser::new(self.spec.motion.clone(), self.spec.fps).expect("validated in start")
         });
+        let a = a.with_max_event(self.store.events.max_event.as_secs_f64()).expect("bounded by the configuration");
         match &self.spec.packages {
             Some(p) => a.with_packages(p.clone()).expect("validated in start"),
             None => a,
@@ -238,6 +249,9 @@ impl Worker<'_> {
         let mut analyser = self.analyser();
         let mut last_entry: Option<Arc<media::frame::SampleEntry>> = None;
         let mut errors = 0u64;
+        // The analyser's event keys and their rows: open ones, and recent ones that a
+        // continuation may name.
+        let mut rows = Rows::default();
         // The latest frame's (stream time, wall-clock arrival), to place events in time.
         let mut anchor = (0.0f64, self.clocks.realtime_90k());
         for (frame, wall) in rx {
@@ -248,7 +262,7 @@ impl Worker<'_> {
                 let next = self.motion_config();
                 if !same_motion(&next, &in_force) {
                     tracing::info!(camera = %self.key, sensitivity = next.sensitivity, zones = next.zones.len(), masks = next.masks.len(), "motion settings changed");
-                    self.finish(&mut analyser, anchor);
+                    self.finish(&mut analyser, anchor, &mut rows);
                     in_force = next;
                     analyser = self.analyser();
                     if frame.new_sample_entry.is_none()
@@ -299,32 +313,33 @@ impl Worker<'_> {
                     }),
                 );
             }
-            for (kind, start) in &a.started {
-                tracing::info!(camera = %self.key, kind = kind.name(), "object event started");
+            for e in a.started {
+                tracing::info!(camera = %self.key, kind = e.kind.name(), "object event started");
                 self.notify(Notice::Active {
                     camera: self.store.camera.clone(),
-                    kind: kind.name().into(),
+                    kind: e.kind.name().into(),
                     active: true,
-                    at_90k: wall_of(*start),
+                    at_90k: wall_of(e.start),
                 });
+                self.opened(e, &wall_of, &mut rows);
             }
             for e in a.ended {
-                self.finished(e, &wall_of);
+                self.finished(e, &wall_of, &mut rows);
             }
         }
-        self.finish(&mut analyser, anchor);
+        self.finish(&mut analyser, anchor, &mut rows);
     }
 
     /// Ends whatever motion and events are open (at the end of the stream, or before new
     /// motion settings replace the analyser); `anchor` places stream time on the wall clock.
-    fn finish(&self, analyser: &mut Analyser, anchor: (f64, i64)) {
+    fn finish(&self, analyser: &mut Analyser, anchor: (f64, i64), rows: &mut Rows) {
         let (change, ended) = analyser.finish(anchor.0);
         let wall_of = |s: f64| anchor.1 + ((s - anchor.0) * 90_000.0).round() as i64;
         if let Some(c) = change {
             self.motion_changed(c, anchor.1);
         }
         for e in ended {
-            self.finished(e, &wall_of);
+            self.finished(e, &wall_of, rows);
         }
     }
 
@@ -345,18 +360,11 @@ impl Worker<'_> {
         self.notify(Notice::Active { camera: self.store.camera.clone(), kind: "motion".into(), active, at_90k });
     }
 
-    fn finished(&self, e: Event, wall_of: &dyn Fn(f64) -> i64) {
+    /// The row an event of the analyser makes, as it stands.
+    fn row_of(&self, e: &Event, wall_of: &dyn Fn(f64) -> i64, rows: &Rows) -> index::EventRow {
         let (start_90k, end_90k) = (wall_of(e.start), wall_of(e.end).max(wall_of(e.start)));
-        if let EventKind::Object(_) = e.kind {
-            self.notify(Notice::Active {
-                camera: self.store.camera.clone(),
-                kind: e.kind.name().into(),
-                active: false,
-                at_90k: end_90k,
-            });
-        }
         let ev = &self.store.events;
-        let row = index::EventRow {
+        index::EventRow {
             id: 0,
             camera: self.store.camera.clone(),
             kind: e.kind.name().into(),
@@ -370,13 +378,54 @@ impl Worker<'_> {
             has_snapshot: e.snapshot.is_some(),
             bbox: e.snapshot.as_ref().and_then(|s| s.bbox).map(|b| [b.x0, b.y0, b.x1, b.y1]),
             uploaded: false,
+            open: false,
+            // The upload worker seals its start, or marks it as having none to send.
+            start_sealed: false,
+            continues: e.continues.and_then(|k| rows.row(k)),
+        }
+    }
+
+    /// An object event became worth an alert: stored open at once, with its snapshot so
+    /// far, so that its start reaches the server while it goes on.
+    fn opened(&self, e: Event, wall_of: &dyn Fn(f64) -> i64, rows: &mut Rows) {
+        let row = index::EventRow { open: true, ..self.row_of(&e, wall_of, rows) };
+        match store_event(self.store, row, &e, self.store.events.snapshot_quality) {
+            Ok(row) => {
+                tracing::info!(camera = %self.key, id = row.id, kind = %row.kind, "event started");
+                rows.insert(e.key, row.id);
+                rows.mark_open(e.key);
+                self.store.upload_bell.notify_one();
+            }
+            Err(err) => {
+                tracing::error!(camera = %self.key, "storing an event's start: {err}");
+                self.set_error(format!("storing an event: {err}"));
+            }
+        }
+    }
+
+    fn finished(&self, e: Event, wall_of: &dyn Fn(f64) -> i64, rows: &mut Rows) {
+        if let EventKind::Object(_) = e.kind {
+            self.notify(Notice::Active {
+                camera: self.store.camera.clone(),
+                kind: e.kind.name().into(),
+                active: false,
+                at_90k: wall_of(e.end).max(wall_of(e.start)),
+            });
+        }
+        let row = self.row_of(&e, wall_of, rows);
+        let done = match rows.open_row(e.key) {
+            Some(id) => finish_event(self.store, index::EventRow { id, ..row }, &e, self.store.events.snapshot_quality),
+            None => store_event(self.store, row, &e, self.store.events.snapshot_quality),
         };
-        match store_event(self.store, row, &e, ev.snapshot_quality) {
+        match done {
             Ok(row) => {
                 tracing::info!(
                     camera = %self.key, id = row.id, kind = %row.kind, label = %row.label,
                     seconds = (row.end_90k - row.start_90k) as f64 / 90_000.0, "event"
                 );
+                rows.insert(e.key, row.id);
+                rows.close(e.key);
+                self.store.upload_bell.notify_one();
                 self.notify(Notice::Event(row));
             }
             Err(err) => {
@@ -385,6 +434,66 @@ impl Worker<'_> {
             }
         }
     }
+}
+
+/// The analyser's event keys and their rows in the index: those open, and the most recent
+/// ones (a continuation names the event it continues by key).
+#[derive(Default)]
+struct Rows {
+    recent: std::collections::BTreeMap<u64, i64>,
+    open: std::collections::BTreeSet<u64>,
+}
+
+impl Rows {
+    const RECENT: usize = 64;
+
+    /// Remembers `key`'s row; beyond `RECENT` keys the oldest closed one is forgotten (an
+    /// open one never: its end must find its row).
+    fn insert(&mut self, key: u64, row: i64) {
+        self.recent.insert(key, row);
+        while self.recent.len() > Self::RECENT {
+            let Some(&old) = self.recent.keys().find(|k| !self.open.contains(k)) else { break };
+            self.recent.remove(&old);
+        }
+    }
+
+    fn row(&self, key: u64) -> Option<i64> {
+        self.recent.get(&key).copied()
+    }
+
+    fn open_row(&self, key: u64) -> Option<i64> {
+        self.open.contains(&key).then(|| self.row(key)).flatten()
+    }
+
+    fn mark_open(&mut self, key: u64) {
+        self.open.insert(key);
+    }
+
+    fn close(&mut self, key: u64) {
+        self.open.remove(&key);
+    }
+}
+
+/// Finishes an open event's row: the final snapshot replaces the one so far (written
+/// whole and synced before the row changes), then the row takes the end, label, score,
+/// zones and clip range.
+pub fn finish_event(store: &Store, row: index::EventRow, e: &Event, quality: u8) -> Result<index::EventRow, Error> {
+    let jpeg = match &e.snapshot {
+        Some(s) => Some(detect::snapshot::jpeg(&s.picture, quality)?),
+        None => None,
+    };
+    let conn = store.db.lock().expect("db mutex");
+    let mut row = row;
+    // The start's snapshot stays when the end has none.
+    let had = index::get_event(&conn, row.id)?.is_some_and(|r| r.has_snapshot);
+    if let Some(j) = &jpeg {
+        crate::sealing::replace_file(&store.layout.snapshot(row.id), j)?;
+    }
+    row.has_snapshot = jpeg.is_some() || had;
+    if !index::finish_event(&conn, &row)? {
+        base::bail!(FailedPrecondition, "event {} was not open", row.id);
+    }
+    Ok(index::get_event(&conn, row.id)?.unwrap_or(row))
 }
 
 /// Writes the snapshot (if any), then the row: a row never names a snapshot that is not on
@@ -418,4 +527,27 @@ pub fn store_row(
     debug_assert_eq!(got, id);
     row.id = got;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rows;
+
+    /// An open event's row is never forgotten, however many events end while it goes on.
+    #[test]
+    fn an_open_event_keeps_its_row() {
+        let mut rows = Rows::default();
+        rows.insert(1, 10);
+        rows.mark_open(1);
+        for k in 2..500 {
+            rows.insert(k, k as i64 * 10);
+            rows.close(k);
+        }
+        assert_eq!(rows.open_row(1), Some(10));
+        assert!(rows.recent.len() <= Rows::RECENT + 1);
+        assert_eq!(rows.row(499), Some(4990), "the newest closed ones are kept for continuations");
+        assert_eq!(rows.row(2), None);
+        rows.close(1);
+        assert_eq!(rows.open_row(1), None);
+    }
 }

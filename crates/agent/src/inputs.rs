@@ -6,11 +6,14 @@
 //! on the same camera are one press (buttons bounce, people press twice). A sensor turning
 //! on (a gate contact, a PIR) is a `sensor` event named after it; turning off is logged.
 //!
-//! Each such event gets a snapshot of who is at the door: the camera's main stream's next
-//! key frame after the press (waiting at most [`SNAPSHOT_WAIT`]), decoded, with the privacy
-//! masks in force black, as a JPEG. Cameras without motion analysis have snapshots too,
-//! so the home screen and the zone editor have a picture. The event is stored once the
-//! snapshot is taken (or not: an offline or H.265 camera's event has none).
+//! Each such event gets a snapshot of who is at the door: the camera's picture at the
+//! moment of the press (the frames its live feed holds since the latest key frame,
+//! decoded; where the decoder cannot follow them, B-frames, that key frame alone; only
+//! without them its next key frame, waiting at most [`SNAPSHOT_WAIT`]), with
+//! the privacy masks in force black, as a JPEG. Cameras without motion analysis have
+//! snapshots too, so the home screen and the zone editor have a picture. The event is
+//! stored once the snapshot is taken (or not: an offline or H.265 camera's event has none)
+//! and the upload worker is rung, which sends its start at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +57,8 @@ pub struct InputCameras {
     pub hub: Hub,
     pub remote: Remote,
     pub layout: Layout,
+    /// Rung when an event is stored (see `analysis::Store::upload_bell`).
+    pub upload_bell: Arc<tokio::sync::Notify>,
 }
 
 /// Stores events for inputs until the channel closes or shutdown; events still waiting
@@ -118,6 +123,9 @@ pub async fn run(
             has_snapshot: false,
             bbox: None,
             uploaded: false,
+            open: false,
+            start_sealed: false,
+            continues: None,
         };
         let masks = match cams.remote.current() {
             Some(a) => a.motion(&camera, &cam.motion).masks,
@@ -125,6 +133,7 @@ pub async fn run(
         };
         let (feed, quality) = (cams.hub.feed(&camera), ev.snapshot_quality);
         let (db, layout, notices, shutdown) = (db.clone(), cams.layout.clone(), notices.clone(), shutdown.clone());
+        let bell = cams.upload_bell.clone();
         storing.spawn(async move {
             let jpeg = snapshot(feed, masks, quality, shutdown).await;
             let stored = tokio::task::spawn_blocking(move || {
@@ -133,6 +142,7 @@ pub async fn run(
             .await;
             match stored {
                 Ok(Ok(row)) => {
+                    bell.notify_one();
                     tracing::info!(camera = %row.camera, id = row.id, kind = %row.kind, label = %row.label, snapshot = row.has_snapshot, "event");
                     if let Some(n) = &notices {
                         let _ = n.try_send(Notice::Event(row));
@@ -146,8 +156,27 @@ pub async fn run(
     while storing.join_next().await.is_some() {}
 }
 
-/// The camera's next key frame as a JPEG with `masks` black; `None` (logged) when there is
-/// none within [`SNAPSHOT_WAIT`], at shutdown, or when it cannot be decoded.
+/// The picture of the last of `frames` (a key frame and those after it): the others are
+/// decoded only as references, no picture copied out.
+fn newest_picture(
+    entry: &media::frame::SampleEntry,
+    frames: &[media::frame::Frame],
+) -> Result<detect::decode::OwnedPicture, Error> {
+    let mut dec = H264Decoder::new(entry)?;
+    let (newest, before) = frames.split_last().expect("at least the key frame");
+    for (i, f) in before.iter().enumerate() {
+        dec.decode_reference(&f.data, i == 0 || f.is_key)?;
+    }
+    match dec.decode(&newest.data, before.is_empty() || newest.is_key)? {
+        Some(pic) => Ok(pic.to_owned()),
+        None => bail!(Unavailable, "the decoder gave no picture for the camera's latest frame"),
+    }
+}
+
+/// The camera's picture at this moment (the cached frames since its latest key frame,
+/// decoded) as a JPEG with `masks` black; without a cached group of pictures, its next key
+/// frame. `None` (logged) when there is neither within [`SNAPSHOT_WAIT`], at shutdown, or
+/// when it cannot be decoded.
 async fn snapshot(
     feed: Option<Arc<Feed>>,
     masks: Vec<Polygon>,
@@ -155,18 +184,30 @@ async fn snapshot(
     mut shutdown: Receiver,
 ) -> Option<Vec<u8>> {
     let feed = feed?;
-    let (entry, frame) = tokio::select! {
-        r = feed.next_key_frame(SNAPSHOT_WAIT) => r,
-        _ = shutdown.wait() => None,
-    }?;
+    let (entry, frames) = match feed.current_gop() {
+        Some(g) => g,
+        None => {
+            let (entry, frame) = tokio::select! {
+                r = feed.next_key_frame(SNAPSHOT_WAIT) => r,
+                _ = shutdown.wait() => None,
+            }?;
+            (entry, vec![frame])
+        }
+    };
     let r = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Error> {
-        let mut dec = H264Decoder::new(&entry)?;
-        let Some(pic) = dec.decode(&frame.data, true)? else {
-            bail!(Unavailable, "the decoder gave no picture for a key frame");
+        // The newest frame; where the decoder cannot follow the group (B-frames, which
+        // OpenH264 does not decode), its key frame, which decodes on its own.
+        let pic = match newest_picture(&entry, &frames) {
+            Ok(p) => p,
+            Err(e) if frames.len() > 1 => {
+                tracing::debug!("snapshot from the key frame: {e}");
+                newest_picture(&entry, &frames[..1])?
+            }
+            Err(e) => return Err(e),
         };
-        let mut out = pic.to_owned();
+        let mut out = pic.clone();
         if !masks.is_empty() {
-            Masker::new(masks).apply(&pic, &mut out);
+            Masker::new(masks).apply(&pic.picture(), &mut out);
         }
         detect::snapshot::jpeg(&out, quality)
     })

@@ -16,6 +16,7 @@
 //! <data>/outbox/<id>/             a sealed event waiting for upload (`<id>.tmp` while sealed)
 //! <data>/outbox/cursor            the last event sealed
 //! <data>/outbox/rejected/<id>/    events the server refused for good
+//! <data>/outbox/starts/<id>/      an event's start (metadata, snapshot so far) waiting for upload
 //! <data>/.post-clip-*.mp4         a clip being prepared for a post (removed when done)
 //! ```
 
@@ -92,6 +93,14 @@ impl Layout {
     /// Events the server refused for good.
     pub fn outbox_rejected(&self) -> PathBuf {
         self.outbox().join("rejected")
+    }
+
+    pub fn outbox_starts(&self) -> PathBuf {
+        self.outbox().join("starts")
+    }
+
+    pub fn outbox_start(&self, event_id: i64) -> PathBuf {
+        self.outbox_starts().join(format!("{event_id:016}"))
     }
     /// A clip prepared for a member and sealed as an object, until it is uploaded.
     pub fn outbox_prepared(&self, session_id: &str) -> PathBuf {

@@ -115,6 +115,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             bytes_discarded = report.bytes_discarded,
             orphans_removed = report.orphans_removed,
             runs_closed = report.runs_closed,
+            events_closed = report.events_closed,
             "recovered from an unclean stop"
         );
     }
@@ -146,6 +147,8 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let board = StatusBoard::default();
     let remote = remote::Remote::load(&layout);
     let hub = live::Hub::new(opts.cameras.iter().map(|c| c.name.clone()));
+    // Rung by whatever stores an event, so the upload worker sends its start at once.
+    let upload_bell = Arc::new(tokio::sync::Notify::new());
     let now = opts.clocks.realtime_90k();
     // Notices (for MQTT) and inputs (doorbells, sensors) flow through two channels.
     let (notices_tx, notices_rx) = match &opts.mqtt {
@@ -196,6 +199,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                     db: ctx.db.clone(),
                     notices: notices_tx.clone(),
                     events: events.unwrap_or_default(),
+                    upload_bell: upload_bell.clone(),
                 };
                 let (sink, thread) =
                     analysis::start(key.clone(), spec, board.clone(), opts.clocks.clone(), store, remote.clone())?;
@@ -270,7 +274,13 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         })
         .collect();
     side_tasks.push(tokio::spawn(inputs::run(
-        inputs::InputCameras { cameras, hub: hub.clone(), remote: remote.clone(), layout: layout.clone() },
+        inputs::InputCameras {
+            cameras,
+            hub: hub.clone(),
+            remote: remote.clone(),
+            layout: layout.clone(),
+            upload_bell: upload_bell.clone(),
+        },
         ctx.db.clone(),
         opts.clocks.clone(),
         notices_tx.clone(),
@@ -291,16 +301,20 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             http::HttpSpec { token, cameras: opts.cameras.iter().map(|c| (c.name.clone(), c.doorbell)).collect() };
         side_tasks.push(tokio::spawn(http::serve(spec, listener, inputs_tx.clone(), shutdown.clone())));
     }
-    // The background workers (retention, the status file, uploads); stopped after the streams.
+    // The background workers (retention, the status file, the control loop, uploads); all but
+    // the control loop stop after the streams.
     let (stop_workers, workers_stop) = base::shutdown::channel();
     let mut workers = base::worker::Workers::new();
     if let Some(spec) = opts.sync.clone() {
         let (uploads, control) = uploader::start(
             spec,
-            board.clone(),
-            layout.clone(),
-            ctx.db.clone(),
-            opts.clocks.clone(),
+            uploader::Local {
+                board: board.clone(),
+                layout: layout.clone(),
+                conn: ctx.db.clone(),
+                clocks: opts.clocks.clone(),
+                upload_bell: upload_bell.clone(),
+            },
             uploader::FromOwner {
                 remote: remote.clone(),
                 hub: hub.clone(),
@@ -313,7 +327,8 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             },
             shutdown.clone(),
         );
-        side_tasks.push(control);
+        // The long poll stops with the agent (its live sessions end with the streams).
+        workers.spawn(control, shutdown.clone());
         workers.spawn(uploads, workers_stop.clone());
     }
     drop(notices_tx);

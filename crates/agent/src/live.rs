@@ -90,6 +90,21 @@ impl Feed {
 }
 
 impl Feed {
+    /// The frames from the latest key frame up to the newest, with the codec parameters
+    /// that decode them: the picture of this very moment, without waiting for the camera's
+    /// next key frame. `None` when nothing current is cached.
+    pub fn current_gop(&self) -> Option<(Arc<SampleEntry>, Vec<Frame>)> {
+        let frames = {
+            let g = self.gop.lock().expect("live gop");
+            if !g.valid || g.frames.is_empty() {
+                return None;
+            }
+            g.frames.clone()
+        };
+        let e = frames[0].new_sample_entry.clone().or_else(|| self.entry.lock().expect("live entry").clone())?;
+        Some((e, frames))
+    }
+
     /// The next key frame to arrive, with the codec parameters that decode it; `None` when
     /// none comes within `wait` (the camera is offline) or the feed ends.
     pub async fn next_key_frame(&self, wait: Duration) -> Option<(Arc<SampleEntry>, Frame)> {

@@ -19,6 +19,8 @@ pub struct RecoveryReport {
     pub bytes_discarded: u64,
     pub orphans_removed: usize,
     pub runs_closed: usize,
+    /// Events that were still going on.
+    pub events_closed: usize,
 }
 
 pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport, Error> {
@@ -62,6 +64,9 @@ pub fn recover(conn: &mut Connection, layout: &Layout) -> Result<RecoveryReport,
         index::delete_segment(&tx, *id)?;
     }
     report.runs_closed = index::close_interrupted(&tx, "agent stopped without closing the run (crash or power loss)")?;
+    // Events still going on when the agent stopped end as they stood: their clip is what
+    // was recorded, and they are uploaded like any other.
+    report.events_closed = index::close_open_events(&tx)?;
     index::delete_empty_runs(&tx)?;
     tx.commit().err_kind(ErrorKind::Internal, || "commit recovery")?;
     report.orphans_removed = remove_orphans(conn, layout)?;

@@ -87,6 +87,9 @@ pub struct SyncStatus {
     pub queued_events: u64,
     pub queued_bytes: u64,
     pub uploaded_events: u64,
+    /// Starts of events sent while they went on (the alerts).
+    #[serde(default)]
+    pub uploaded_starts: u64,
     pub dropped_events: u64,
     pub rejected_events: u64,
     pub last_upload: Option<String>,
@@ -135,8 +138,8 @@ pub fn queued(layout: &Layout) -> Result<Vec<(i64, PathBuf, u64)>, Error> {
     Ok(out)
 }
 
-/// Seals every finished event not yet sealed, in id order; stops at the first event whose
-/// clip is still being recorded. Leftover `.tmp` folders (a crash mid-seal) are removed
+/// Seals every finished event not yet sealed, in id order; stops at the first event still
+/// going on or whose clip is still being recorded. Leftover `.tmp` folders (a crash mid-seal) are removed
 /// and sealed again.
 pub fn seal_finished(
     conn: &Mutex<Connection>,
@@ -163,7 +166,9 @@ pub fn seal_finished(
         }
         for id in ids {
             let Some(e) = index::get_event(&conn.lock().expect("db"), id)? else { continue };
-            if e.clip_end_90k + base::clock::duration_to_90k(settle) > now_90k {
+            // Still going on (its start went already), or its clip still being recorded:
+            // the queue waits, in order (at most `max_event_s` plus post-roll and settle).
+            if e.open || e.clip_end_90k + base::clock::duration_to_90k(settle) > now_90k {
                 return Ok(sealed);
             }
             if !layout.outbox_event(id).exists() {
@@ -175,6 +180,136 @@ pub fn seal_finished(
             replace_file(&layout.outbox_cursor(), cursor.to_string().as_bytes())?;
         }
     }
+}
+
+/// The event's metadata as sealed: finished, or (`in_progress`) its start.
+fn event_meta(e: &index::EventRow, in_progress: bool, device: &Keyring) -> wire::EventMeta {
+    wire::EventMeta {
+        camera: e.camera.clone(),
+        kind: e.kind.clone(),
+        label: e.label.clone(),
+        score: e.score,
+        zones: e.zones.clone(),
+        bbox: e.bbox,
+        start_ms: e.start_90k / 90,
+        end_ms: e.end_90k / 90,
+        clip_start_ms: e.clip_start_90k / 90,
+        clip_end_ms: e.clip_end_90k / 90,
+        in_progress,
+        continues: e.continues.map(|c| server_event_id(&device.public().identity.to_bytes(), c)),
+    }
+}
+
+/// Seals `meta.plob` and (when the event has one still on disk) `snapshot.plob` into `dir`,
+/// with `snapshot.sha256`, the JPEG's hash. The finished event takes the start's sealed
+/// snapshot as it is when the picture has not changed since (a doorbell press's), so the
+/// server keeps one object, the one apps already hold, instead of replacing it.
+fn seal_meta_and_snapshot(
+    layout: &Layout,
+    device: &Keyring,
+    recipients: &[crypto::keys::EncryptionPublic],
+    e: &index::EventRow,
+    in_progress: bool,
+    dir: &Path,
+) -> Result<(), Error> {
+    let (start_ms, end_ms) = (e.start_90k / 90, e.end_90k / 90);
+    let meta_json = serde_json::to_vec(&event_meta(e, in_progress, device)).expect("event metadata serializes");
+    let seal_small = |kind: Kind, name: &str, plain: &[u8], s: i64, t: i64| -> Result<(), Error> {
+        let meta = Meta { kind, camera: e.camera.clone(), start_ms: s, end_ms: t };
+        let sealed = crypto::object::seal(&device.identity, meta, recipients, plain).map_err(from_crypto)?;
+        replace_file(&dir.join(name), &sealed)
+    };
+    seal_small(Kind::Event, "meta.plob", &meta_json, start_ms, end_ms)?;
+    if e.has_snapshot {
+        let p = layout.snapshot(e.id);
+        match std::fs::read(&p) {
+            Ok(jpeg) => {
+                let hash = crypto::keys::hex(&Sha256::digest(&jpeg));
+                let start = layout.outbox_start(e.id);
+                let sent = std::fs::read_to_string(start.join(SNAPSHOT_HASH)).ok();
+                match std::fs::read(start.join("snapshot.plob")) {
+                    Ok(sealed) if !in_progress && sent.as_deref() == Some(hash.as_str()) => {
+                        replace_file(&dir.join("snapshot.plob"), &sealed)?
+                    }
+                    _ => seal_small(Kind::Snapshot, "snapshot.plob", &jpeg, start_ms, start_ms)?,
+                }
+                replace_file(&dir.join(SNAPSHOT_HASH), hash.as_bytes())?;
+            }
+            // Retention may have removed it already; the event goes without.
+            Err(err) => tracing::warn!(event = e.id, "snapshot {}: {err}", p.display()),
+        }
+    }
+    Ok(())
+}
+
+/// In an event folder: the hex SHA-256 of the snapshot JPEG sealed in it.
+const SNAPSHOT_HASH: &str = "snapshot.sha256";
+/// In a start's folder: it was sent (the folder stays until the finished event is, which
+/// may take its sealed snapshot).
+const START_SENT: &str = "sent";
+
+/// Seals the start of every event that has one to send: stored, not finished sealing, its
+/// camera notifying in the household's mode, and still going on or its clip not due yet
+/// (when it is, the finished event goes at once and is the alert). Each goes to `outbox/starts/<id>/`.
+/// Returns how many.
+pub fn seal_starts(
+    conn: &Mutex<Connection>,
+    layout: &Layout,
+    device: &Keyring,
+    trust: &crypto::trust::Trust,
+    now_90k: i64,
+    settle: Duration,
+    remote: &crate::remote::Remote,
+) -> Result<u64, Error> {
+    let ids = index::events_to_start(&conn.lock().expect("db"), 64)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let cursor = read_cursor(layout)?;
+    let mut sealed = 0;
+    for id in ids {
+        let Some(e) = index::get_event(&conn.lock().expect("db"), id)? else { continue };
+        // An event still going on always has a start to send (its clip end is only
+        // provisional); a closed one only while its clip is not due yet.
+        let due = !e.open && e.clip_end_90k + base::clock::duration_to_90k(settle) <= now_90k;
+        if id > cursor && !e.uploaded && !due && remote.rule(&e.camera).notify {
+            let dir = layout.outbox_start(id);
+            let tmp = dir.with_extension("tmp");
+            std::fs::create_dir_all(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
+            seal_meta_and_snapshot(layout, device, &trust.recipients(e.start_90k / 90), &e, true, &tmp)?;
+            sync_dir(&tmp)?;
+            std::fs::rename(&tmp, &dir).err_kind(ErrorKind::Internal, || format!("renaming {}", tmp.display()))?;
+            sync_dir(&layout.outbox_starts())?;
+            sealed += 1;
+        }
+        index::mark_start_sealed(&conn.lock().expect("db"), id)?;
+    }
+    Ok(sealed)
+}
+
+/// The sealed starts waiting for upload (not sent yet), oldest first; leftover `.tmp` folders (a crash
+/// mid-seal) are removed (that start is not sent; the finished event will be).
+fn queued_starts(layout: &Layout) -> Result<Vec<(i64, PathBuf)>, Error> {
+    let dir = layout.outbox_starts();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::wrap(ErrorKind::Internal, format!("listing {}", dir.display()), e)),
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        match name.parse::<i64>() {
+            Ok(_) if e.path().join(START_SENT).exists() => {}
+            Ok(id) => out.push((id, e.path())),
+            Err(_) if name.ends_with(".tmp") => {
+                std::fs::remove_dir_all(e.path()).err_kind(ErrorKind::Internal, || format!("removing {name}"))?
+            }
+            Err(_) => {}
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn seal_event(
@@ -192,35 +327,8 @@ fn seal_event(
         // Uploaded and listed, not pushed: the household's mode says this camera does not notify.
         replace_file(&tmp.join(QUIET), b"")?;
     }
-    let (start_ms, end_ms) = (e.start_90k / 90, e.end_90k / 90);
-    let recipients = trust.recipients(start_ms);
-    let meta = wire::EventMeta {
-        camera: e.camera.clone(),
-        kind: e.kind.clone(),
-        label: e.label.clone(),
-        score: e.score,
-        zones: e.zones.clone(),
-        bbox: e.bbox,
-        start_ms,
-        end_ms,
-        clip_start_ms: e.clip_start_90k / 90,
-        clip_end_ms: e.clip_end_90k / 90,
-    };
-    let meta_json = serde_json::to_vec(&meta).expect("event metadata serializes");
-    let seal_small = |kind: Kind, name: &str, plain: &[u8], s: i64, t: i64| -> Result<(), Error> {
-        let meta = Meta { kind, camera: e.camera.clone(), start_ms: s, end_ms: t };
-        let sealed = crypto::object::seal(&device.identity, meta, &recipients, plain).map_err(from_crypto)?;
-        replace_file(&tmp.join(name), &sealed)
-    };
-    seal_small(Kind::Event, "meta.plob", &meta_json, start_ms, end_ms)?;
-    if e.has_snapshot {
-        let p = layout.snapshot(e.id);
-        match std::fs::read(&p) {
-            Ok(jpeg) => seal_small(Kind::Snapshot, "snapshot.plob", &jpeg, start_ms, start_ms)?,
-            // Retention may have removed it already; the event goes without.
-            Err(err) => tracing::warn!(event = e.id, "snapshot {}: {err}", p.display()),
-        }
-    }
+    let recipients = trust.recipients(e.start_90k / 90);
+    seal_meta_and_snapshot(layout, device, &recipients, e, false, &tmp)?;
     // The clip: the main stream (best quality), else whatever was recorded.
     let c = conn.lock().expect("db");
     let stream = match index::find_stream(&c, &e.camera, StreamKind::Main)? {
@@ -279,6 +387,11 @@ pub fn enforce_limit(layout: &Layout, max: u64) -> Result<u64, Error> {
             "outbox over its limit: dropping the oldest event before the server has it"
         );
         std::fs::remove_dir_all(&path).err_kind(ErrorKind::Internal, || format!("removing {}", path.display()))?;
+        let start = layout.outbox_start(id);
+        if start.exists() {
+            std::fs::remove_dir_all(&start)
+                .err_kind(ErrorKind::Internal, || format!("removing {}", start.display()))?;
+        }
         total -= size;
         dropped += 1;
     }
@@ -569,7 +682,8 @@ impl Client {
         id.map_err(|(Failure::Retry(e) | Failure::Reject(e))| e)
     }
 
-    async fn upload_event(&self, dir: &Path, event_id: &str) -> Result<(), Failure> {
+    /// Uploads an event folder's objects, then the event (`in_progress`: its start).
+    async fn upload_event(&self, dir: &Path, event_id: &str, in_progress: bool) -> Result<(), Failure> {
         let mut ids = std::collections::HashMap::new();
         for (name, _) in OBJECTS {
             let p = dir.join(format!("{name}.plob"));
@@ -586,6 +700,7 @@ impl Client {
             snapshot_object: ids.get("snapshot").cloned(),
             clip_object: ids.get("clip").cloned(),
             notify: Some(!dir.join(QUIET).exists()),
+            in_progress: Some(in_progress),
         };
         self.api.commit_event(&event).await.map_err(failure)?;
         Ok(())
@@ -599,108 +714,130 @@ const STATUS_EVERY: Duration = Duration::from_secs(15);
 /// Live and clip sessions remembered as answered (a few minutes' worth at most).
 const ANSWERED_SESSIONS_KEPT: usize = 256;
 
-/// What the owner tells the agent through the server: publish the agent's keys once, then
-/// hold a long poll and fetch the roster or settings whenever their serial moves, so a mode
-/// change reaches the cameras within a round trip.
-async fn control(
+/// What the owner tells the agent through the server, as the `control` worker: publish the
+/// agent's keys once, then hold a long poll and fetch the roster or settings whenever their
+/// serial moves (so a mode change reaches the cameras within a round trip), and answer
+/// members' live and clip requests. One pass is one round of the long poll; the next
+/// follows at once, or after a backoff (1 s doubling to 60 s) when it failed. Shutdown
+/// ends a poll under way (it only reads); the sessions it started stop with it.
+pub struct Control {
     client: Arc<Client>,
     layout: Layout,
     remote: crate::remote::Remote,
     hub: crate::live::Hub,
     posting: Option<Arc<crate::post_clip::Posting>>,
-    mut shutdown: Receiver,
-) {
-    let mut backoff = Duration::from_secs(1);
-    let mut published = false;
-    let mut live_after = 0u64;
-    let mut live_epoch: Option<String> = None;
-    // Sessions already answered, most recent last: a server that restarted, or several
-    // behind one name, may offer one again under a new number.
-    let mut answered: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let sessions_stop = shutdown.clone();
-    loop {
-        let r = async {
-            if !published {
-                client.publish_keys(&layout).await?;
-                published = true;
-            }
-            let held_roster = {
-                let layout = layout.clone();
-                tokio::task::spawn_blocking(move || sealing::load_trust(&layout))
-                    .await
-                    .map_err(|e| Error::wrap(ErrorKind::Internal, "trust task", e))??
-                    .and_then(|t| t.roster().map(|r| r.serial))
-            };
-            let v = client.wait_for_change(held_roster, remote.serial(), live_after).await?;
-            let (roster, settings) =
-                (v.roster.and_then(|r| u64::try_from(r).ok()), v.settings.and_then(|s| u64::try_from(s).ok()));
-            let epoch = Some(v.live_epoch);
-            if epoch != live_epoch {
-                // Another server process (a restart): its sessions are numbered afresh, and
-                // this reply was filtered by the old numbers; ask again from the start.
-                if live_epoch.is_some() {
-                    tracing::info!("the server restarted: taking its live requests from the first");
-                }
-                live_epoch = epoch;
-                live_after = 0;
-                return Ok::<(), Error>(());
-            }
-            for offer in v.live {
-                live_after = live_after.max(offer.seq);
-                let (c, l, h) = (client.clone(), layout.clone(), hub.clone());
-                let (sid, req) = (offer.session_id, offer.request);
-                if answered.contains(&sid) {
-                    continue;
-                }
-                if answered.len() >= ANSWERED_SESSIONS_KEPT {
-                    answered.pop_front();
-                }
-                answered.push_back(sid.clone());
-                let mut stop = sessions_stop.clone();
-                let posting = posting.clone();
-                tokio::spawn(async move {
-                    match (offer.offer, posting) {
-                        (Offer::PrepareClip(ask), Some(p)) => tokio::select! {
-                            _ = c.clip_session(p, sid, req, ask) => {}
-                            _ = stop.wait() => {}
-                        },
-                        (Offer::PrepareClip(_), None) => {
-                            tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips")
-                        }
-                        (Offer::Live, _) => tokio::select! {
-                            _ = c.live_session(l, h, sid, req) => {}
-                            _ = stop.wait() => {}
-                        },
-                    }
-                });
-            }
-            if roster.is_some() && roster != held_roster {
-                client.sync_roster(&layout).await?;
-            }
-            if settings.is_some() && settings != remote.serial() {
-                client.sync_settings(&layout, &remote).await?;
-            }
-            Ok::<(), Error>(())
+    shutdown: Receiver,
+    backoff: Duration,
+    wait: Duration,
+    published: bool,
+    live_after: u64,
+    live_epoch: Option<String>,
+    /// Sessions already answered, most recent last: a server that restarted, or several
+    /// behind one name, may offer one again under a new number.
+    answered: std::collections::VecDeque<String>,
+}
+
+impl base::worker::Worker for Control {
+    fn name(&self) -> &'static str {
+        "control"
+    }
+
+    fn interval(&self) -> Duration {
+        self.wait
+    }
+
+    async fn pass(&mut self) -> Result<u64, Error> {
+        let mut stop = self.shutdown.clone();
+        let r = tokio::select! {
+            r = self.round() => r,
+            _ = stop.wait() => return Ok(0),
         };
-        let wait = tokio::select! {
-            r = r => match r {
-                Ok(()) => {
-                    backoff = Duration::from_secs(1);
-                    Duration::ZERO
-                }
-                Err(e) => {
-                    tracing::warn!(retry_in_s = backoff.as_secs(), "settings and roster: {e}");
-                    let w = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    w
-                }
-            },
-            _ = shutdown.wait() => return,
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait() => return,
+        match r {
+            Ok(n) => {
+                self.backoff = Duration::from_secs(1);
+                self.wait = Duration::ZERO;
+                Ok(n)
+            }
+            Err(e) => {
+                tracing::warn!(retry_in_s = self.backoff.as_secs(), "settings and roster: {e}");
+                self.wait = self.backoff;
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+                Err(e)
+            }
         }
+    }
+}
+
+impl Control {
+    /// One round: the keys (once), the long poll, then what it said changed. Returns the
+    /// sessions started and syncs made.
+    async fn round(&mut self) -> Result<u64, Error> {
+        let client = self.client.clone();
+        if !self.published {
+            client.publish_keys(&self.layout).await?;
+            self.published = true;
+        }
+        let held_roster = {
+            let layout = self.layout.clone();
+            tokio::task::spawn_blocking(move || sealing::load_trust(&layout))
+                .await
+                .map_err(|e| Error::wrap(ErrorKind::Internal, "trust task", e))??
+                .and_then(|t| t.roster().map(|r| r.serial))
+        };
+        let v = client.wait_for_change(held_roster, self.remote.serial(), self.live_after).await?;
+        let (roster, settings) =
+            (v.roster.and_then(|r| u64::try_from(r).ok()), v.settings.and_then(|s| u64::try_from(s).ok()));
+        let epoch = Some(v.live_epoch);
+        if epoch != self.live_epoch {
+            // Another server process (a restart): its sessions are numbered afresh, and
+            // this reply was filtered by the old numbers; ask again from the start.
+            if self.live_epoch.is_some() {
+                tracing::info!("the server restarted: taking its live requests from the first");
+            }
+            self.live_epoch = epoch;
+            self.live_after = 0;
+            return Ok(0);
+        }
+        let mut done = 0;
+        for offer in v.live {
+            self.live_after = self.live_after.max(offer.seq);
+            let (c, l, h) = (client.clone(), self.layout.clone(), self.hub.clone());
+            let (sid, req) = (offer.session_id, offer.request);
+            if self.answered.contains(&sid) {
+                continue;
+            }
+            if self.answered.len() >= ANSWERED_SESSIONS_KEPT {
+                self.answered.pop_front();
+            }
+            self.answered.push_back(sid.clone());
+            let mut stop = self.shutdown.clone();
+            let posting = self.posting.clone();
+            done += 1;
+            tokio::spawn(async move {
+                match (offer.offer, posting) {
+                    (Offer::PrepareClip(ask), Some(p)) => tokio::select! {
+                        _ = c.clip_session(p, sid, req, ask) => {}
+                        _ = stop.wait() => {}
+                    },
+                    (Offer::PrepareClip(_), None) => {
+                        tracing::warn!(session = %sid, "a clip request, but this agent cannot prepare clips")
+                    }
+                    (Offer::Live, _) => tokio::select! {
+                        _ = c.live_session(l, h, sid, req) => {}
+                        _ = stop.wait() => {}
+                    },
+                }
+            });
+        }
+        if roster.is_some() && roster != held_roster {
+            client.sync_roster(&self.layout).await?;
+            done += 1;
+        }
+        if settings.is_some() && settings != self.remote.serial() {
+            client.sync_settings(&self.layout, &self.remote).await?;
+            done += 1;
+        }
+        Ok(done)
     }
 }
 
@@ -713,21 +850,38 @@ pub struct FromOwner {
     pub posting: Option<Arc<crate::post_clip::Posting>>,
 }
 
-/// Starts syncing with the server: the control loop (the long poll for roster, settings and
-/// members' requests) as a task until `shutdown`, and returns the upload queue as a
-/// background worker for the caller to run (`base::worker`).
-pub fn start(
-    spec: SyncSpec,
-    board: crate::status::StatusBoard,
-    layout: Layout,
-    conn: Arc<Mutex<Connection>>,
-    clocks: Arc<dyn Clocks>,
-    owner: FromOwner,
-    shutdown: Receiver,
-) -> (Uploads, tokio::task::JoinHandle<()>) {
+/// What the agent's own side gives the link: the cameras' state to report, the data
+/// folder and index the events are in, the clocks, and the bell rung when an event is
+/// stored.
+pub struct Local {
+    pub board: crate::status::StatusBoard,
+    pub layout: Layout,
+    pub conn: Arc<Mutex<Connection>>,
+    pub clocks: Arc<dyn Clocks>,
+    pub upload_bell: Arc<tokio::sync::Notify>,
+}
+
+/// Syncing with the server, as two background workers for the caller to run
+/// (`base::worker`): the control loop (the long poll for roster, settings and members'
+/// requests; `shutdown` also ends the sessions it starts) and the upload queue.
+pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver) -> (Uploads, Control) {
     let FromOwner { remote, hub, posting } = owner;
+    let Local { board, layout, conn, clocks, upload_bell } = local;
     let client = Arc::new(Client::new(spec.link.clone()));
-    let control_task = tokio::spawn(control(client.clone(), layout.clone(), remote.clone(), hub, posting, shutdown));
+    let control = Control {
+        client: client.clone(),
+        layout: layout.clone(),
+        remote: remote.clone(),
+        hub,
+        posting,
+        shutdown,
+        backoff: Duration::from_secs(1),
+        wait: Duration::ZERO,
+        published: false,
+        live_after: 0,
+        live_epoch: None,
+        answered: std::collections::VecDeque::new(),
+    };
     let mut status = SyncStatus { server: spec.link.url.clone(), ..Default::default() };
     if let Ok(b) = std::fs::read(layout.sync_status())
         && let Ok(old) = serde_json::from_slice::<SyncStatus>(&b)
@@ -747,8 +901,9 @@ pub fn start(
         backoff: Duration::from_secs(1),
         wait: Duration::ZERO,
         reported: None,
+        bell: upload_bell,
     };
-    (uploads, control_task)
+    (uploads, control)
 }
 
 /// The upload queue as a background worker: each pass reports the cameras' state (every
@@ -767,6 +922,9 @@ pub struct Uploads {
     backoff: Duration,
     wait: Duration,
     reported: Option<std::time::Instant>,
+    /// Rung when an event is stored or finished: the next pass starts at once (also during
+    /// a backoff: events are rare enough that one early retry each costs nothing).
+    bell: Arc<tokio::sync::Notify>,
 }
 
 impl base::worker::Worker for Uploads {
@@ -776,6 +934,10 @@ impl base::worker::Worker for Uploads {
 
     fn interval(&self) -> Duration {
         self.wait
+    }
+
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.bell.clone())
     }
 
     async fn pass(&mut self) -> Result<u64, Error> {
@@ -834,20 +996,40 @@ async fn pass(
             bail!(FailedPrecondition, "not paired with an owner: no trust file");
         };
         let device = sealing::read_keyring(&layout2.device_keys())?;
+        seal_starts(&conn2, &layout2, &device, &trust, now, settle, &remote2)?;
         seal_finished(&conn2, &layout2, &device, &trust, now, settle, &remote2)?;
         Ok((enforce_limit(&layout2, max)?, device.public().identity.to_bytes()))
     })
     .await
     .map_err(|e| Error::wrap(ErrorKind::Internal, "sealing task", e))??;
     status.dropped_events += dropped;
+    // Starts first: they are the alerts.
+    for (id, dir) in queued_starts(layout)? {
+        match client.upload_event(&dir, &server_event_id(&identity, id), true).await {
+            Ok(()) => {
+                status.uploaded_starts += 1;
+                tracing::info!(event = id, "start uploaded");
+            }
+            // The finished event still goes; a refused start is only a lost early alert.
+            Err(Failure::Reject(e)) => tracing::warn!(event = id, "the server refused the event's start: {e}"),
+            Err(Failure::Retry(e)) => return Err(e),
+        }
+        replace_file(&dir.join(START_SENT), b"")?;
+    }
     for (id, dir, _) in queued(layout)? {
-        match client.upload_event(&dir, &server_event_id(&identity, id)).await {
+        match client.upload_event(&dir, &server_event_id(&identity, id), false).await {
             Ok(()) => {
                 // The row first: a crash before the folder goes re-sends an event the
                 // server already has, which it accepts as a retry.
                 index::mark_event_uploaded(&conn.lock().expect("db"), id)?;
                 std::fs::remove_dir_all(&dir)
                     .err_kind(ErrorKind::Internal, || format!("removing {}", dir.display()))?;
+                // A start not sent yet is stale now.
+                let start = layout.outbox_start(id);
+                if start.exists() {
+                    std::fs::remove_dir_all(&start)
+                        .err_kind(ErrorKind::Internal, || format!("removing {}", start.display()))?;
+                }
                 status.uploaded_events += 1;
                 status.last_upload = Some(base::clock::format_90k(clocks.realtime_90k()));
                 tracing::info!(event = id, "uploaded");
@@ -917,6 +1099,64 @@ mod tests {
         let mut none = base(serde_json::Value::Null);
         none.as_object_mut().unwrap().remove("offer");
         assert!(read(none).is_err(), "an offer without its kind");
+    }
+
+    /// An event stored open (its start alerted) is not sealed as finished however old its
+    /// provisional clip end, and holds back the queue; its start is sealed at once (only
+    /// while it matters) and opens for the owner as in progress; finished, it is sealed.
+    #[test]
+    fn an_open_event_waits_for_its_end_and_its_start_goes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let conn = index::open(&layout.db()).unwrap();
+        index::ensure_stream(&conn, "door", index::StreamKind::Main).unwrap();
+        let s = 1_000 * 90_000;
+        let row = index::EventRow {
+            id: 0,
+            camera: "door".into(),
+            kind: "person".into(),
+            label: "person".into(),
+            start_90k: s,
+            end_90k: s,
+            score: 0.5,
+            zones: Vec::new(),
+            clip_start_90k: s - 5 * 90_000,
+            clip_end_90k: s + 5 * 90_000,
+            has_snapshot: false,
+            bbox: None,
+            uploaded: false,
+            open: true,
+            start_sealed: false,
+            continues: None,
+        };
+        let id = index::insert_event(&conn, &row).unwrap();
+        let later =
+            index::insert_event(&conn, &index::EventRow { open: false, start_sealed: true, ..row.clone() }).unwrap();
+        let conn = Mutex::new(conn);
+        let owner = Keyring::generate("owner", 0).unwrap();
+        let code = crypto::keys::pairing_code(&owner.public().identity);
+        let trust = crypto::trust::Trust::pair_with_code([1; 16], &owner.public().encode(), &code).unwrap();
+        let device = Keyring::generate("device", 0).unwrap();
+        let remote = crate::remote::Remote::default();
+        let settle = Duration::from_secs(1);
+        // Long after its provisional clip end: still open, so nothing is sealed.
+        let late = s + 600 * 90_000;
+        assert_eq!(seal_finished(&conn, &layout, &device, &trust, late, settle, &remote).unwrap(), 0);
+        assert!(!layout.outbox_event(id).exists() && !layout.outbox_event(later).exists(), "the queue waits, in order");
+        // Its start: sealed while it goes on, for the owner, marked in progress (also long
+        // after it began, as after a restart with a backlog).
+        assert_eq!(seal_starts(&conn, &layout, &device, &trust, late, settle, &remote).unwrap(), 1);
+        let sealed = std::fs::read(layout.outbox_start(id).join("meta.plob")).unwrap();
+        let meta: wire::EventMeta = serde_json::from_slice(&crypto::object::open(&owner, &sealed).unwrap().1).unwrap();
+        assert!(meta.in_progress && meta.kind == "person");
+        assert_eq!(seal_starts(&conn, &layout, &device, &trust, late, settle, &remote).unwrap(), 0, "once");
+        // Finished: both are sealed, in order.
+        let done = index::EventRow { id, end_90k: s + 30 * 90_000, clip_end_90k: s + 35 * 90_000, ..row };
+        assert!(index::finish_event(&conn.lock().unwrap(), &done).unwrap());
+        assert_eq!(seal_finished(&conn, &layout, &device, &trust, late, settle, &remote).unwrap(), 2);
+        let sealed = std::fs::read(layout.outbox_event(id).join("meta.plob")).unwrap();
+        let meta: wire::EventMeta = serde_json::from_slice(&crypto::object::open(&owner, &sealed).unwrap().1).unwrap();
+        assert!(!meta.in_progress && meta.end_ms == (s + 30 * 90_000) / 90);
     }
 
     #[test]

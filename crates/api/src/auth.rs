@@ -229,11 +229,9 @@ impl Actor {
             }
         };
         let m = m.ok_or_else(|| err!(PermissionDenied, "household {household_id}: you are not a member"))?;
-        if m.role == Role::Guest {
+        if guest_expired(&m, st.now_ms()) {
             let until = m.window_until_ms.unwrap_or(i64::MIN);
-            if st.now_ms() >= until {
-                bail!(PermissionDenied, "household {household_id}: your guest access ended at {until} ms");
-            }
+            bail!(PermissionDenied, "household {household_id}: your guest access ended at {until} ms");
         }
         if !allows(m.role, p) {
             bail!(PermissionDenied, "household {household_id}: the {} role cannot do this ({p:?})", m.role.as_str());
@@ -248,6 +246,11 @@ pub fn window(m: &Member) -> (Option<i64>, Option<i64>) {
         Role::Limited | Role::Guest => (m.window_from_ms, m.window_until_ms),
         _ => (None, None),
     }
+}
+
+/// A guest whose access has ended (a guest's window end is when their access ends).
+pub fn guest_expired(m: &Member, now_ms: i64) -> bool {
+    m.role == Role::Guest && now_ms >= m.window_until_ms.unwrap_or(i64::MIN)
 }
 
 pub fn in_window(m: &Member, start_ms: i64) -> bool {

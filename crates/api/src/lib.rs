@@ -47,6 +47,7 @@ pub async fn expire_requests(st: &AppState) -> Result<u64, base::Error> {
 pub async fn preload(st: &AppState) -> Result<(), base::Error> {
     routes::neighbourhood::area_counts(st).await.map(|_| ()).map_err(|e| e.0)
 }
+pub mod push;
 pub mod secrets;
 pub mod state;
 pub mod totp_keys;
@@ -70,10 +71,10 @@ use crate::state::Metrics;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Porchlight server API", description = "Stores ciphertext and the least metadata its features need; see design/server.md."),
-    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "agencies"), (name = "meta")),
-    // Not in any operation: sealed between agent and browser, or sent to webhooks. Listed
-    // so that the web app's types for them are generated too.
-    components(schemas(wire::EventMeta, wire::PreparedClip, wire::ClipFailed, wire::WebhookEvent))
+    tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "agencies"), (name = "push"), (name = "meta")),
+    // Not in any operation: sealed between agent and browser, or sent to webhooks and push
+    // services. Listed so that the web app's types for them are generated too.
+    components(schemas(wire::EventMeta, wire::PreparedClip, wire::ClipFailed, wire::WebhookEvent, wire::PushMessage))
 )]
 struct ApiDoc;
 
@@ -107,6 +108,12 @@ async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> 
         ("porchlight_timeline_cache_misses_total", "counter", "timeline pages read from the database", c.misses),
         ("porchlight_timeline_cache_pages", "gauge", "timeline pages in memory", c.pages),
         ("porchlight_timeline_cache_bytes", "gauge", "bytes the timeline cache holds", c.bytes),
+        (
+            "porchlight_webhooks_queued",
+            "gauge",
+            "webhook deliveries waiting, retries included",
+            st.webhooks.queued() as u64,
+        ),
     ] {
         Metrics::push(&mut text, name, kind, help, v);
     }
@@ -150,7 +157,8 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 
 fn api_router() -> OpenApiRouter<AppState> {
     use routes::{
-        accounts, agencies, households, live_view, log, neighbourhood, passkeys, post_media, responses, sync,
+        accounts, agencies, households, live_view, log, neighbourhood, passkeys, post_media, push_subscriptions,
+        responses, sync,
     };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
@@ -182,6 +190,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(households::create_pairing))
         .routes(routes!(households::pairing_offer, households::complete_pairing))
         .routes(routes!(households::devices))
+        .routes(routes!(push_subscriptions::push_key))
+        .routes(routes!(push_subscriptions::push_subscriptions, push_subscriptions::push_subscribe))
+        .routes(routes!(push_subscriptions::push_unsubscribe))
         .routes(routes!(households::revoke_device))
         .routes(routes!(households::access_log))
         .routes(routes!(households::set_camera_retention))

@@ -50,12 +50,16 @@ pub struct Settings {
     /// The bearer token Prometheus presents to read `/metrics`; without one, `/metrics`
     /// answers nobody (its server-wide counts are the operator's, not the public's).
     pub metrics_token: Option<String>,
-    /// Let webhooks reach loopback, private and link-local addresses (an operator whose
-    /// users' receivers are on the same network). Off: they reach public addresses only.
+    /// Let webhooks and push endpoints reach loopback, private and link-local addresses (an
+    /// operator whose users' receivers are on the same network). Off: they reach public
+    /// addresses only (push endpoints over https only).
     pub webhook_allow_private: bool,
     /// What TOTP secrets are sealed with at rest (a fresh key unless the binary loads the
     /// server's own from outside the database).
     pub totp_keys: Arc<crate::totp_keys::TotpKeys>,
+    /// The key this server identifies itself with to push services (VAPID, RFC 8292): a
+    /// fresh one unless the binary loads the server's own (browsers subscribe to one key).
+    pub vapid_key: Arc<crate::push::KeyPair>,
 }
 
 /// An address range, `10.0.0.0/8` or `::1/128` (a bare address is a range of one).
@@ -118,6 +122,7 @@ impl Default for Settings {
             metrics_token: None,
             webhook_allow_private: false,
             totp_keys: Arc::new(crate::totp_keys::TotpKeys::generate()),
+            vapid_key: Arc::new(crate::push::KeyPair::generate()),
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct Metrics {
     pub live_subscribers: AtomicU64,
     pub webhooks_failed: AtomicU64,
     pub webhooks_delivered: AtomicU64,
+    pub push_failed: AtomicU64,
+    pub push_delivered: AtomicU64,
     pub home_moves: AtomicU64,
     pub home_moves_refused: AtomicU64,
 }
@@ -155,7 +162,7 @@ impl Metrics {
 
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 15] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 17] = [
             ("porchlight_http_requests_total", "counter", "HTTP requests handled", &self.requests),
             ("porchlight_http_responses_4xx_total", "counter", "client-error responses", &self.responses_4xx),
             ("porchlight_http_responses_5xx_total", "counter", "server-error responses", &self.responses_5xx),
@@ -173,6 +180,13 @@ impl Metrics {
                 "counter",
                 "webhook deliveries answered 2xx",
                 &self.webhooks_delivered,
+            ),
+            ("porchlight_push_failed_total", "counter", "Web Push messages that failed", &self.push_failed),
+            (
+                "porchlight_push_delivered_total",
+                "counter",
+                "Web Push messages a push service took",
+                &self.push_delivered,
             ),
             ("porchlight_home_moves_total", "counter", "homes moved to another cell", &self.home_moves),
             (
@@ -285,7 +299,9 @@ pub struct Inner {
     pub limiter: Limiter,
     pub http: reqwest::Client,
     /// Webhook deliveries waiting and in flight.
-    pub webhooks: crate::webhook::Webhooks,
+    pub webhooks: crate::webhook::Outbound,
+    /// Web Push messages waiting (the `push` worker sends them).
+    pub pushes: crate::webhook::Outbound,
     pub auth_cache: AuthCache,
     /// `None` when `settings.public_url` cannot be a WebAuthn origin (the binary refuses
     /// such a config; this only happens with hand-built settings): passkey requests are
@@ -409,7 +425,8 @@ impl AppState {
             metrics: Metrics::default(),
             limiter,
             http,
-            webhooks: crate::webhook::Webhooks::default(),
+            webhooks: crate::webhook::Outbound::default(),
+            pushes: crate::webhook::Outbound::default(),
             auth_cache: AuthCache::default(),
         }))
     }

@@ -67,5 +67,6 @@ pub fn event_json(e: db::server::Event) -> EventJson {
         snapshot_object: e.snapshot_object,
         clip_object: e.clip_object,
         size_bytes: e.size_bytes,
+        in_progress: e.in_progress,
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 async fn login(s: &Server, email: &str, pw: &str) -> (Client, StatusCode, serde_json::Value) {
     let mut c = Client::anonymous(s);
     let (st, v) = c.call(Method::POST, "/api/login", Some(json!({"email": email, "password": pw}))).await;
-    c.csrf = v["csrf"].as_str().map(str::to_owned);
+    c.set_csrf(v["csrf"].as_str().map(str::to_owned));
     (c, st, v)
 }
 
@@ -49,7 +49,7 @@ async fn an_interrupted_sign_up_can_be_finished_and_opens_nothing_before() {
         .await;
     assert_eq!(r.0, StatusCode::OK);
     // Nothing opens before the second factor.
-    c.csrf = r.1["csrf"].as_str().map(str::to_owned);
+    c.set_csrf(r.1["csrf"].as_str().map(str::to_owned));
     assert_eq!(c.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::UNAUTHORIZED);
     // Signing in again shows the secret once more, and confirming it finishes sign-up.
     let (mut c2, st, v) = login(&s, "e@example.org", "a long password").await;
@@ -118,11 +118,11 @@ async fn password_guessing_locks_out_only_the_guesser() {
 async fn cookie_writes_need_the_csrf_value() {
     let s = Server::start_local().await;
     let u = s.user("c@example.org").await;
-    let mut no_csrf = Client { csrf: None, ..u.clone() };
+    let mut no_csrf = u.with_csrf(None);
     let (st, v) = no_csrf.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert!(v["message"].as_str().unwrap().starts_with("x-csrf-token"), "{v}");
-    let mut wrong = Client { csrf: Some("0".repeat(32)), ..u.clone() };
+    let mut wrong = u.with_csrf(Some("0".repeat(32)));
     assert_eq!(wrong.call(Method::POST, "/api/households", Some(json!({"name": "x"}))).await.0, StatusCode::FORBIDDEN);
     // Reads need none; a bearer token needs none.
     assert_eq!(no_csrf.call(Method::GET, "/api/session", None).await.0, StatusCode::OK);
@@ -296,11 +296,7 @@ async fn head_only(s: &Server, path: &str, len: usize, c: Option<&Client>) -> (u
     let mut head =
         format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n");
     if let Some(c) = c {
-        head.push_str(&format!(
-            "cookie: {}\r\nx-csrf-token: {}\r\n",
-            c.cookie.clone().unwrap(),
-            c.csrf.clone().unwrap()
-        ));
+        head.push_str(&format!("cookie: {}\r\nx-csrf-token: {}\r\n", c.session().0.unwrap(), c.session().1.unwrap()));
     }
     head.push_str("\r\n");
     sock.write_all(head.as_bytes()).await.unwrap();

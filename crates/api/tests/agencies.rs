@@ -25,13 +25,8 @@ async fn entries(s: &Server) -> Vec<Record> {
 }
 
 async fn set_home(c: &mut Client, hid: &str, p: Point) {
-    let cell = community::home_cell(p);
-    c.ok(
-        Method::PUT,
-        &format!("/api/households/{hid}/home"),
-        Some(json!({"home_cell": cell.to_string(), "sealed_point": "00".repeat(32)})),
-    )
-    .await;
+    let home = wire::SetHomeJson { home_cell: community::home_cell(p).to_string(), sealed_point: "00".repeat(32) };
+    let _: wire::HomeJson = c.put(&format!("/api/households/{hid}/home"), &home).await.unwrap();
 }
 
 /// A signed-in agency account with keys, applied and verified; returns it with its keys.
@@ -43,7 +38,7 @@ async fn verified_agency(s: &Server, operator: &mut Client, email: &str, name: &
     let (st, v) = a.call(Method::POST, "/api/agencies", Some(app.clone())).await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["message"].as_str().unwrap().starts_with("public_keys:"), "{v}");
-    assert_eq!(a.set_keys(&keys).await.0, StatusCode::OK);
+    a.set_keys(&keys).await.unwrap();
     let applied = a.ok(Method::POST, "/api/agencies", Some(app.clone())).await;
     assert_eq!(applied["status"], "applied");
     let id = applied["id"].as_str().unwrap().to_owned();
@@ -114,7 +109,7 @@ async fn suite(s: &Server) {
     // Applications: checked fields, and an account in a household cannot apply.
     let mut plain = s.user("plain@example.org").await;
     let k = Keyring::generate("plain", s.now()).unwrap();
-    assert_eq!(plain.set_keys(&k).await.0, StatusCode::OK);
+    plain.set_keys(&k).await.unwrap();
     for (body, field) in [
         (
             json!({"name": "X", "jurisdiction": "NY", "website": "https://a.example", "phone": "+1 212 555 0100"}),
@@ -156,7 +151,7 @@ async fn suite(s: &Server) {
     let list = Client::anonymous(s).ok(Method::GET, "/api/agencies", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     let other = Keyring::generate("swap", s.now()).unwrap();
-    assert_eq!(agency.set_keys(&other).await.0, StatusCode::OK);
+    agency.set_keys(&other).await.unwrap();
     let list = Client::anonymous(s).ok(Method::GET, "/api/agencies", None).await;
     assert_eq!(list[0]["public_keys"].as_str().unwrap(), crypto::keys::hex(&agency_keys.public().encode()));
     // An agency's account cannot join or make a household.
@@ -400,7 +395,7 @@ async fn suite(s: &Server) {
     // Rejecting: a reason, once; a rejected agency cannot ask.
     let mut b = s.user("fake@example.org").await;
     let bk = Keyring::generate("fake", s.now()).unwrap();
-    assert_eq!(b.set_keys(&bk).await.0, StatusCode::OK);
+    b.set_keys(&bk).await.unwrap();
     let app = b.ok(Method::POST, "/api/agencies", Some(json!({"name": "Fake PD", "jurisdiction": "Nowhere", "website": "https://fake.example", "phone": "+1 555 0100"}))).await;
     let all = operator.ok(Method::GET, "/api/operator/agencies", None).await;
     assert_eq!(all[0]["status"], "applied", "applications first: {all}");
@@ -442,7 +437,7 @@ async fn respond_and_read(
     let inside = event(near, "porch", now - 4 * HOUR, now - 4 * HOUR + 20_000).await;
     let before = event(near, "porch", now - 6 * HOUR, now - 6 * HOUR + 20_000).await;
     let theirs = event(far, "gate", now - 4 * HOUR, now - 4 * HOUR + 20_000).await;
-    let clip = inside["clip_object"].as_str().unwrap().to_owned();
+    let clip = inside.clip_object.as_deref().unwrap().to_owned();
     let (st, sealed) = download(&near.owner, &clip).await;
     assert_eq!(st, StatusCode::OK);
     let header = Header::parse(&sealed).unwrap();
@@ -453,7 +448,7 @@ async fn respond_and_read(
     };
     let good = grant(&header, &agency_enc, &purpose, &near.owner_keys);
     let path = format!("/api/households/{hid}/footage-requests/{rid}/responses");
-    let (_, before_sealed) = download(&near.owner, before["clip_object"].as_str().unwrap()).await;
+    let (_, before_sealed) = download(&near.owner, before.clip_object.as_deref().unwrap()).await;
     let before_grant = grant(&Header::parse(&before_sealed).unwrap(), &agency_enc, &purpose, &near.owner_keys);
     let stranger = Keyring::generate("stranger", now).unwrap();
     // Can open the clip (it holds the owner's encryption key) but is not the owner.
@@ -481,11 +476,11 @@ async fn respond_and_read(
         ),
         (json!({"clips": [{"object_id": clip, "grant": "00ff"}]}), "clips[0].grant:"),
         (
-            json!({"clips": [{"object_id": before["clip_object"], "grant": before_grant}]}),
+            json!({"clips": [{"object_id": before.clip_object, "grant": before_grant}]}),
             "clips[0].object_id: the clip is outside",
         ),
-        (json!({"clips": [{"object_id": theirs["clip_object"], "grant": good}]}), "clips[0].object_id: no clip"),
-        (json!({"clips": [{"object_id": inside["meta_object"], "grant": good}]}), "clips[0].object_id:"),
+        (json!({"clips": [{"object_id": theirs.clip_object, "grant": good}]}), "clips[0].object_id: no clip"),
+        (json!({"clips": [{"object_id": inside.meta_object, "grant": good}]}), "clips[0].object_id:"),
         (
             json!({"clips": [{"object_id": clip, "grant": good}, {"object_id": clip, "grant": good}]}),
             "clips[1].object_id:",
@@ -527,8 +522,8 @@ async fn respond_and_read(
     assert_eq!(plain, vec![7u8; 300_000]);
     assert_eq!(h.meta.camera, "porch");
     // Nothing else of the household's: not the clip before the window, not the snapshot.
-    assert_eq!(download(agency, before["clip_object"].as_str().unwrap()).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(download(agency, inside["snapshot_object"].as_str().unwrap()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(download(agency, before.clip_object.as_deref().unwrap()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(download(agency, inside.snapshot_object.as_deref().unwrap()).await.0, StatusCode::FORBIDDEN);
     // The operator has no path to footage either.
     assert_eq!(download(operator, &clip).await.0, StatusCode::FORBIDDEN);
     // The owner sees the agency's download in the access log.
@@ -539,10 +534,10 @@ async fn respond_and_read(
     );
 
     // A second answer, with a contact: Resident 2.
-    let (_, s2) = download(&near.owner, theirs["clip_object"].as_str().unwrap()).await;
+    let (_, s2) = download(&near.owner, theirs.clip_object.as_deref().unwrap()).await;
     assert!(s2.len() < 200, "another household's clip is not the owner's to download");
     let second = event(near, "drive", now - 4 * HOUR, now - 4 * HOUR + 5_000).await;
-    let c2 = second["clip_object"].as_str().unwrap().to_owned();
+    let c2 = second.clip_object.as_deref().unwrap().to_owned();
     let (_, sealed2) = download(&near.owner, &c2).await;
     let g2 = grant(&Header::parse(&sealed2).unwrap(), &agency_enc, &purpose, &near.owner_keys);
     let r = near

@@ -78,6 +78,10 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/pair/{token}", EVERYONE),
     ("POST", "/api/pair/{token}", EVERYONE),
     ("GET", "/api/households/{household_id}/devices", SETTINGS),
+    ("GET", "/api/push/key", EVERYONE),
+    ("GET", "/api/households/{household_id}/push", VIEWERS),
+    ("PUT", "/api/households/{household_id}/push", VIEWERS),
+    ("DELETE", "/api/households/{household_id}/push/{subscription_id}", VIEWERS),
     ("DELETE", "/api/households/{household_id}/devices/{device_id}", OWNER),
     ("GET", "/api/households/{household_id}/access-log", OWNER),
     ("PUT", "/api/households/{household_id}/cameras/{camera}/retention", SETTINGS),
@@ -199,14 +203,14 @@ async fn every_endpoint_against_every_caller() {
     // 20 minutes on: the short guest's access has ended; the long one's has not.
     s.advance(1_200_000);
     let late = event(&home, "porch", s.now(), s.now() + 10_000).await;
-    let late_clip = late["clip_object"].as_str().unwrap().to_owned();
+    let late_clip = late.clip_object.as_deref().unwrap().to_owned();
 
     // Check the guest window directly: the early event is invisible to guests.
     let g = members.get_mut(&Guest).unwrap();
     let tl = g.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
     let ids: Vec<&str> = tl.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![late["id"].as_str().unwrap()], "a guest sees only events since the invitation");
-    let (st, _) = g.call(Method::GET, &format!("/api/objects/{}", early["clip_object"].as_str().unwrap()), None).await;
+    assert_eq!(ids, vec![late.id.as_str()], "a guest sees only events since the invitation");
+    let (st, _) = g.call(Method::GET, &format!("/api/objects/{}", early.clip_object.as_deref().unwrap()), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "a guest cannot download footage from before the invitation");
 
     // Signs in with a password only: a fresh half-signed-in session for each request.
@@ -223,7 +227,7 @@ async fn every_endpoint_against_every_caller() {
             )
             .await;
         assert_eq!(r.0, StatusCode::OK, "{}", r.1);
-        c.csrf = r.1["csrf"].as_str().map(str::to_owned);
+        c.set_csrf(r.1["csrf"].as_str().map(str::to_owned));
         c
     };
 
@@ -278,8 +282,9 @@ async fn every_endpoint_against_every_caller() {
                 .replace("{size}", "0")
                 .replace("{agency_id}", &"0".repeat(32))
                 .replace("{request_id}", &"0".repeat(32))
+                .replace("{subscription_id}", &"0".repeat(32))
                 .replace("{object_id}", &late_clip)
-                .replace("{event_id}", late["id"].as_str().unwrap())
+                .replace("{event_id}", late.id.as_str())
                 .replace("/api/device/wait", "/api/device/wait?wait_ms=0");
             let concrete = if path.ends_with("/post-media") { format!("{concrete}?kind=photo") } else { concrete };
             let mut body = body_for(method, path, &chunk_hash);
@@ -330,8 +335,8 @@ async fn every_endpoint_against_every_caller() {
         ("{device_id}", home.device_id.clone()),
         ("{account_id}", victim.account_id.clone()),
         ("{media_id}", late_clip.clone()),
-        ("{post_id}", late["id"].as_str().unwrap().to_owned()),
-        ("{request_id}", late["id"].as_str().unwrap().to_owned()),
+        ("{post_id}", late.id.clone()),
+        ("{request_id}", late.id.clone()),
     ];
     for &(method, path, _) in MATRIX {
         if !path.contains("{household_id}") || !victim_ids.iter().any(|(k, _)| path.contains(k)) {
@@ -361,27 +366,28 @@ async fn every_endpoint_against_every_caller() {
 }
 
 async fn stranger_home_id(stranger: &Client) -> String {
-    let mut c = stranger.clone();
-    let r = c.ok(Method::GET, "/api/session", None).await;
-    r["households"].as_array().unwrap()[0]["household_id"].as_str().unwrap().to_owned()
+    let r: wire::SessionReply = stranger.get("/api/session").await.unwrap();
+    r.households[0].household_id.clone()
 }
 
 /// An agency account with keys, applied and verified by the operator.
 async fn verified_agency(s: &Server, operator: &mut Client) -> Client {
-    let mut a = s.user("agency-matrix@example.org").await;
+    let a = s.user("agency-matrix@example.org").await;
     let keys = crypto::keys::Keyring::generate("agency", s.now()).unwrap();
-    assert_eq!(a.set_keys(&keys).await.0, StatusCode::OK);
-    let app =
-        json!({"name": "Matrix PD", "jurisdiction": "NY", "website": "https://pd.example", "phone": "+1 212 555 0100"});
-    let id = a.ok(Method::POST, "/api/agencies", Some(app)).await["id"].as_str().unwrap().to_owned();
-    let fp = keys.public().identity.fingerprint();
-    operator
-        .ok(
-            Method::POST,
-            &format!("/api/operator/agencies/{id}/verify"),
-            Some(json!({"fingerprint": fp, "statement": "called the switchboard"})),
-        )
-        .await;
+    a.set_keys(&keys).await.unwrap();
+    let app = wire::AgencyApplication {
+        name: "Matrix PD".into(),
+        jurisdiction: "NY".into(),
+        website: "https://pd.example".into(),
+        phone: "+1 212 555 0100".into(),
+    };
+    let applied: wire::AgencyJson = a.post("/api/agencies", &app).await.unwrap();
+    let verify = wire::VerifyAgency {
+        fingerprint: keys.public().identity.fingerprint(),
+        statement: "called the switchboard".into(),
+    };
+    let _: wire::AgencyJson =
+        operator.post(&format!("/api/operator/agencies/{}/verify", applied.id), &verify).await.unwrap();
     a
 }
 
@@ -397,6 +403,11 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("POST", "/api/passkeys/register/start") => json!({"name": "laptop"}),
         ("POST", "/api/passkeys/register/finish") | ("POST", "/api/login/passkey/finish") => json!({"credential": {}}),
         ("POST", "/api/households") => json!({"name": "Another"}),
+        ("PUT", "/api/households/{household_id}/push") => json!({
+            "endpoint": "https://push.example.net/w/matrix",
+            "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg"
+        }),
         ("PATCH", _) => json!({"retention_days": 30}),
         ("PUT", p) if p.ends_with("/retention") => json!({"retention_days": 365}),
         ("POST", p) if p.ends_with("/invitations") => json!({"role": "standard"}),
@@ -464,11 +475,17 @@ async fn the_openapi_document_places_every_parameter() {
     let s = Server::start_local().await;
     let doc: Value = s.http.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
     let mut problems = Vec::new();
+    let mut operation_ids = BTreeSet::new();
     let mut queries = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let in_path: BTreeSet<String> =
             path.split('{').skip(1).map(|p| p.split('}').next().unwrap().to_owned()).collect();
         for (method, op) in ops.as_object().unwrap() {
+            // Operation ids name the web app's generated types: two alike would merge them.
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            if !operation_ids.insert(id.clone()) {
+                problems.push(format!("{method} {path}: operation id {id:?} is used twice"));
+            }
             let mut declared = BTreeSet::new();
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let name = p["name"].as_str().unwrap().to_owned();

@@ -381,9 +381,10 @@ async fn accept_rules(c: &mut Client) {
     let (st, e) = c.call(Method::POST, "/api/neighbourhood/rules", Some(json!({"hash": "00"}))).await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
     assert!(e["message"].as_str().unwrap().starts_with("hash: the posting rules have changed"), "{e}");
-    let r = c.ok(Method::POST, "/api/neighbourhood/rules", Some(json!({"hash": rules["hash"]}))).await;
-    assert_eq!(r["accepted"], true);
-    assert_eq!(c.ok(Method::GET, "/api/neighbourhood/rules", None).await["accepted"], true);
+    let hash = rules["hash"].as_str().unwrap().to_owned();
+    let r: wire::RulesJson = c.post("/api/neighbourhood/rules", &wire::AcceptRulesJson { hash }).await.unwrap();
+    assert!(r.accepted);
+    assert!(c.get::<wire::RulesJson>("/api/neighbourhood/rules").await.unwrap().accepted);
 }
 
 /// Pages of a feed follow each other without a gap or a repeat, also among posts made in

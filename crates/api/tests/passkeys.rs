@@ -47,7 +47,7 @@ async fn password(s: &Server, email: &str) -> (Client, Value) {
     let (st, v) =
         c.call(Method::POST, "/api/login", Some(json!({"email": email, "password": "a long password"}))).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    c.csrf = v["csrf"].as_str().map(str::to_owned);
+    c.set_csrf(v["csrf"].as_str().map(str::to_owned));
     (c, v)
 }
 
@@ -55,7 +55,7 @@ async fn password(s: &Server, email: &str) -> (Client, Value) {
 async fn passkey_user(s: &Server, email: &str, key: &mut SoftPasskey) -> Client {
     let mut c = Client::anonymous(s);
     let r = c.ok(Method::POST, "/api/signup", Some(json!({"email": email, "password": "a long password"}))).await;
-    c.csrf = r["csrf"].as_str().map(str::to_owned);
+    c.set_csrf(r["csrf"].as_str().map(str::to_owned));
     c.account_id = r["account_id"].as_str().unwrap().to_owned();
     assert_eq!(c.call(Method::GET, "/api/session", None).await.0, StatusCode::UNAUTHORIZED, "not signed in yet");
     let p = register(&mut c, key, "laptop").await;

@@ -32,7 +32,7 @@ async fn the_owner_signs_the_roster_and_agents_fetch_it() {
     // A member's keys reach the owner through the member list.
     let mut member = s.user("member@example.org").await;
     let member_keys = Keyring::generate("member", s.now()).unwrap();
-    assert_eq!(member.set_keys(&member_keys).await.0, StatusCode::OK);
+    member.set_keys(&member_keys).await.unwrap();
     let inv = mine
         .owner
         .ok(Method::POST, &format!("/api/households/{hid}/invitations"), Some(json!({"role": "standard"})))

@@ -30,10 +30,10 @@ async fn storage_suite(s: &Server) {
         )
         .await;
     assert_eq!(tl.as_array().unwrap().len(), 1);
-    assert_eq!(tl[0]["id"], e2["id"]);
+    assert_eq!(tl[0]["id"], e2.id.as_str());
     let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events?order=desc"), None).await;
     let ids: Vec<_> = all.as_array().unwrap().iter().map(|e| e["id"].clone()).collect();
-    assert_eq!(ids, vec![e3["id"].clone(), e2["id"].clone(), e1["id"].clone()]);
+    assert_eq!(ids, vec![e3.id.clone(), e2.id.clone(), e1.id.clone()]);
     // The JSON the database builds is exactly the typed rows' JSON.
     let q = db::server::TimelineQuery {
         from_ms: 0,
@@ -47,7 +47,7 @@ async fn storage_suite(s: &Server) {
     assert_eq!(serde_json::to_value(typed).unwrap(), all);
 
     // Download the clip: it verifies and decrypts with the owner's keys, not with others'.
-    let clip_id = e3["clip_object"].as_str().unwrap();
+    let clip_id = e3.clip_object.as_deref().unwrap();
     let r = home.owner.request(Method::GET, &format!("/api/objects/{clip_id}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let sealed = r.bytes().await.unwrap();
@@ -166,13 +166,13 @@ async fn storage_suite(s: &Server) {
     assert_eq!(after.blobs, after.chunks);
     let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let gone = e1["clip_object"].as_str().unwrap();
+    let gone = e1.clip_object.as_deref().unwrap();
     let (st, _) = home.owner.call(Method::GET, &format!("/api/objects/{gone}"), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Retention by bytes: a limit of one and a half events keeps the newest only; then a
     // limit below one event's size removes that too.
-    let keep = e3["size_bytes"].as_i64().unwrap() * 3 / 2;
+    let keep = e3.size_bytes * 3 / 2;
     home.owner
         .ok(
             Method::PATCH,
@@ -183,7 +183,7 @@ async fn storage_suite(s: &Server) {
     let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
     assert_eq!(stats.events_deleted, 1);
     let all = home.owner.ok(Method::GET, &format!("/api/households/{hid}/events"), None).await;
-    assert_eq!(all[0]["id"], e3["id"]);
+    assert_eq!(all[0]["id"], e3.id.as_str());
     home.owner.ok(Method::PATCH, &format!("/api/households/{hid}"), Some(json!({"retention_bytes": 1000}))).await;
     let stats = blob::retention_pass(&s.state.db, s.now()).await.unwrap();
     assert_eq!(stats.events_deleted, 1);
@@ -204,7 +204,7 @@ async fn storage_suite(s: &Server) {
     let e4 = event(&home, "porch", s.now(), s.now() + 1000).await;
     let before = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
     assert!(before.blobs > 0);
-    home.owner.ok(Method::DELETE, &format!("/api/events/{}", e4["id"].as_str().unwrap()), None).await;
+    home.owner.ok(Method::DELETE, &format!("/api/events/{}", e4.id.as_str()), None).await;
     let after = blob::check(&s.state.db, &s.state.blobs).await.unwrap();
     assert_eq!((after.chunks, after.blobs), (0, 0));
 }
@@ -222,7 +222,7 @@ async fn timeline_json_suite(s: &Server) {
     let mut owner = home.owner.clone();
     let all = owner.ok(Method::GET, &format!("/api/households/{}/events", home.household), None).await;
     assert_eq!(all[0]["camera"], odd);
-    assert_eq!(all[0]["id"], full["id"]);
+    assert_eq!(all[0]["id"], full.id.as_str());
     assert!(all[1]["clip_object"].is_null() && all[1]["snapshot_object"].is_null(), "{all}");
     let q = db::server::TimelineQuery { from_ms: 0, until_ms: i64::MAX, limit: 200, ..Default::default() };
     let typed: Vec<api::types::EventJson> = s
@@ -254,12 +254,19 @@ async fn concurrent_uploads_suite(s: &Server) {
 }
 
 /// An event with only its metadata object (cheaper to upload than [`event`]).
-async fn bare_event(home: &Home, camera: &str, start_ms: i64) -> serde_json::Value {
+async fn bare_event(home: &Home, camera: &str, start_ms: i64) -> wire::EventJson {
     let meta = upload(home, crypto::object::Kind::Event, camera, start_ms, start_ms + 5_000, b"{}", 1 << 20).await;
     let mut id = [0u8; 16];
     crypto::random_bytes(&mut id);
-    let mut d = home.device.clone();
-    d.ok(Method::POST, "/api/events", Some(json!({"id": crypto::keys::hex(&id), "meta_object": meta}))).await
+    let e = wire::NewEvent {
+        id: crypto::keys::hex(&id),
+        meta_object: meta,
+        snapshot_object: None,
+        clip_object: None,
+        notify: None,
+        in_progress: None,
+    };
+    home.device.commit_event(&e).await.unwrap()
 }
 
 fn ids(page: &serde_json::Value) -> Vec<String> {
@@ -277,9 +284,9 @@ async fn timeline_cache_suite(s: &Server) {
     let day = format!("/api/households/{hid}/events?camera=door&from_ms={}&until_ms={}", t - 86_400_000, t + 60_000);
     let mut owner = home.owner.clone();
     let e1 = bare_event(&home, "door", t - 3_600_000).await;
-    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e1["id"].as_str().unwrap()]);
+    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e1.id.as_str()]);
     let before = s.state.db.timeline_cache_stats();
-    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e1["id"].as_str().unwrap()]);
+    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e1.id.as_str()]);
     let after = s.state.db.timeline_cache_stats();
     assert_eq!((after.hits - before.hits, after.misses - before.misses), (1, 0), "the second read is a hit");
 
@@ -289,10 +296,10 @@ async fn timeline_cache_suite(s: &Server) {
     assert_eq!(s.state.db.timeline_cache_stats().hits - after.hits, 1);
     let e2 = bare_event(&home, "door", t - 1_800_000).await;
     let page = owner.ok(Method::GET, &day, None).await;
-    assert_eq!(ids(&page), vec![e1["id"].as_str().unwrap(), e2["id"].as_str().unwrap()]);
+    assert_eq!(ids(&page), vec![e1.id.as_str(), e2.id.as_str()]);
     // A deletion, by the owner here (retention goes through the same call).
-    owner.ok(Method::DELETE, &format!("/api/events/{}", e1["id"].as_str().unwrap()), None).await;
-    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e2["id"].as_str().unwrap()]);
+    owner.ok(Method::DELETE, &format!("/api/events/{}", e1.id.as_str()), None).await;
+    assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), vec![e2.id.as_str()]);
 
     // Readers hammer the page while events arrive one by one; after each upload returns,
     // the next read has it.
@@ -310,10 +317,10 @@ async fn timeline_cache_suite(s: &Server) {
             })
         })
         .collect();
-    let mut want = vec![e2["id"].as_str().unwrap().to_owned()];
+    let mut want = vec![e2.id.clone()];
     for i in 0..12 {
         let e = bare_event(&home, "door", t - 1_700_000 + i * 60_000).await;
-        want.push(e["id"].as_str().unwrap().to_owned());
+        want.push(e.id.clone());
         assert_eq!(ids(&owner.ok(Method::GET, &day, None).await), want, "after upload {i}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -413,7 +420,7 @@ async fn doom_race_suite(s: &Server) {
     use sqlx::Row;
     let mut home = home(s, "race@example.org").await;
     let e = event(&home, "porch", s.now(), s.now() + 1000).await;
-    let clip = e["clip_object"].as_str().unwrap().to_owned();
+    let clip = e.clip_object.as_deref().unwrap().to_owned();
     let pool = s.state.db.pool();
     let hash: String = sqlx::query("SELECT hash FROM object_chunk WHERE object_id = $1 ORDER BY seq LIMIT 1")
         .bind(&clip)
@@ -427,7 +434,7 @@ async fn doom_race_suite(s: &Server) {
         .execute(&mut *upload)
         .await
         .unwrap();
-    let path = format!("/api/events/{}", e["id"].as_str().unwrap());
+    let path = format!("/api/events/{}", e.id.as_str());
     let deletion = tokio::spawn(async move { home.owner.call(Method::DELETE, &path, None).await });
     // Give the deletion time to reach the chunk (were it quicker than this, it would see
     // the reference and the test could not fail either way).

@@ -11,6 +11,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use crate::Error;
 use crate::shutdown::Receiver;
 
@@ -25,6 +27,12 @@ pub trait Worker: Send + 'static {
     /// One bounded pass. `Ok` carries how many things it did (0: nothing to do), which is
     /// logged when not 0.
     fn pass(&mut self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// A bell that ends the wait before the next pass early: a queue's worker is rung when
+    /// work arrives, so it need not poll. `None` (the default): only the interval.
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
 }
 
 /// What a worker has done so far.
@@ -93,8 +101,16 @@ impl Workers {
                     Ok(n) => tracing::info!(worker = name, done = n, "background pass"),
                     Err(e) => tracing::warn!(worker = name, error = %e, "background pass failed"),
                 }
+                let bell = w.wake();
+                let rung = async {
+                    match &bell {
+                        Some(b) => b.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(w.interval()) => {}
+                    _ = rung => {}
                     _ = shutdown.wait() => {}
                 }
             }
@@ -182,6 +198,50 @@ mod tests {
         let stopped = n.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert_eq!(n.load(Ordering::SeqCst), stopped, "no pass after stop");
+    }
+
+    struct Rung {
+        n: Arc<AtomicU64>,
+        bell: Arc<Notify>,
+    }
+
+    impl Worker for Rung {
+        fn name(&self) -> &'static str {
+            "rung"
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        async fn pass(&mut self) -> Result<u64, Error> {
+            Ok(self.n.fetch_add(1, Ordering::SeqCst) + 1)
+        }
+        fn wake(&self) -> Option<Arc<Notify>> {
+            Some(self.bell.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bell_starts_the_next_pass_before_the_interval() {
+        let (tx, rx) = crate::shutdown::channel();
+        let (n, bell) = (Arc::new(AtomicU64::new(0)), Arc::new(Notify::new()));
+        let mut w = Workers::new();
+        w.spawn(Rung { n: n.clone(), bell: bell.clone() }, rx);
+        while n.load(Ordering::SeqCst) < 1 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(n.load(Ordering::SeqCst), 1, "an hour's interval: no second pass unasked");
+        // Rung while waiting, or before the wait began (`notify_one` keeps one permit).
+        bell.notify_one();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while n.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .expect("the bell starts a pass");
+        tx.shutdown();
+        assert!(w.stop(Duration::from_secs(5)).await.is_empty(), "shutdown ends a long wait at once");
     }
 
     #[tokio::test]

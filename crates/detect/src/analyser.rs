@@ -82,9 +82,14 @@ pub struct Snapshot {
     pub picture: OwnedPicture,
 }
 
-/// A finished event.
+/// An event: finished, or (in [`Analysed::started`]) as it stands when it began.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
+    /// This analyser's name for the event, the same when it starts and when it ends.
+    pub key: u64,
+    /// The event this one continues: a visit longer than the analyser's maximum event
+    /// length is cut into consecutive events at that length.
+    pub continues: Option<u64>,
     pub kind: EventKind,
     /// The model's label for object events ("car"), "motion" otherwise.
     pub label: String,
@@ -108,8 +113,10 @@ pub struct Analysed {
     pub change: Option<Change>,
     /// The detector ran on this frame and found these (all labels, best first).
     pub detections: Option<Vec<Detection>>,
-    /// Object events that started with this frame (kind, start time).
-    pub started: Vec<(EventKind, f64)>,
+    /// Object events that started with this frame, confirmed: as they stand (the snapshot
+    /// so far, `end` this frame), to alert at once. The same key ends in a later frame's
+    /// `ended`.
+    pub started: Vec<Event>,
     /// Events that ended with this frame.
     pub ended: Vec<Event>,
     /// The object detector failed on this frame (it is tried again on the next one).
@@ -122,15 +129,26 @@ struct Objects {
     events: ObjectEvents,
     heartbeat: f64,
     last_run: Option<f64>,
-    /// Per open object event: its snapshot and zones so far.
-    open: HashMap<u64, (Option<Snapshot>, Vec<String>)>,
+    /// Per open object event: what it has gathered so far.
+    open: HashMap<u64, OpenObject>,
+}
+
+/// An open object event's key, link and what it has gathered so far.
+#[derive(Default)]
+struct OpenObject {
+    key: u64,
+    continues: Option<u64>,
+    snapshot: Option<Snapshot>,
+    zones: Vec<String>,
 }
 
 impl Objects {
     /// The finished event, with the snapshot and zones gathered while it was open.
     fn ended(&mut self, ev: crate::track::ObjectEvent) -> Event {
-        let (snapshot, zones) = self.open.remove(&ev.id).unwrap_or_default();
+        let OpenObject { key, continues, snapshot, zones } = self.open.remove(&ev.id).unwrap_or_default();
         Event {
+            key,
+            continues,
             kind: EventKind::Object(ev.category),
             label: ev.label,
             start: ev.start,
@@ -144,6 +162,8 @@ impl Objects {
 
 /// The motion event in progress.
 struct MotionVisit {
+    key: u64,
+    continues: Option<u64>,
     start: f64,
     /// An object event was open at some point during it.
     explained: bool,
@@ -156,6 +176,8 @@ impl MotionVisit {
     /// As an unclassified motion event ending at `end`.
     fn into_event(self, end: f64) -> Event {
         Event {
+            key: self.key,
+            continues: self.continues,
             kind: EventKind::Motion,
             label: "motion".into(),
             start: self.start,
@@ -182,6 +204,10 @@ pub struct Analyser {
     masker: Masker,
     visit: Option<MotionVisit>,
     packages: Option<PackageWatch>,
+    /// Events longer than this (seconds) are cut into consecutive events.
+    max_event: Option<f64>,
+    /// The next event key.
+    next_key: u64,
 }
 
 impl Analyser {
@@ -202,7 +228,20 @@ impl Analyser {
             masked: OwnedPicture { width: 0, height: 0, y: Vec::new(), u: Vec::new(), v: Vec::new() },
             visit: None,
             packages: None,
+            max_event: None,
+            next_key: 1,
         })
+    }
+
+    /// Cuts events longer than `seconds` (10 to 3600) into consecutive events, each
+    /// `continues` the one before: a scene that never stops moving still makes events, and
+    /// a long visit is not held back until it ends.
+    pub fn with_max_event(mut self, seconds: f64) -> Result<Analyser, Error> {
+        if !(10.0..=3600.0).contains(&seconds) {
+            bail!(InvalidArgument, "max_event_s: expected 10 to 3600 seconds, got {seconds}");
+        }
+        self.max_event = Some(seconds);
+        Ok(self)
     }
 
     /// Adds the package rule; its zones must be motion zones.
@@ -304,7 +343,9 @@ impl Analyser {
 
         match change {
             Some(Change::Started(start)) => {
-                self.visit = Some(MotionVisit { start, explained: false, zones: Vec::new(), best: None });
+                let key = new_key(&mut self.next_key);
+                self.visit =
+                    Some(MotionVisit { key, continues: None, start, explained: false, zones: Vec::new(), best: None });
                 if let Some(w) = self.packages.as_mut() {
                     w.due = None;
                     if w.reference.is_none() {
@@ -349,32 +390,81 @@ impl Analyser {
                 o.tracker.expire(t, &mut changes);
             }
             let zones = Self::zones_of(&self.cfg, o, &out.motion);
+            let mut started = Vec::new();
             for ch in o.events.push(&o.tracker, &changes) {
                 match ch {
                     ObjectChange::Started(ev) => {
-                        out.started.push((EventKind::Object(ev.category), ev.start));
-                        o.open.insert(ev.id, (None, Vec::new()));
+                        let key = new_key(&mut self.next_key);
+                        o.open.insert(ev.id, OpenObject { key, ..Default::default() });
+                        started.push(ev.id);
                     }
                     ObjectChange::NewBest(id) => {
                         if let Some(slot) = o.open.get_mut(&id)
                             && let Some(ev) = o.events.open().iter().find(|e| e.id == id)
                         {
-                            slot.0 = Some(Snapshot { t, bbox: Some(ev.best.2), picture: pic.to_owned() });
+                            slot.snapshot = Some(Snapshot { t, bbox: Some(ev.best.2), picture: pic.to_owned() });
                         }
                     }
                     ObjectChange::Ended(ev) => out.ended.push(o.ended(ev)),
                 }
             }
+            // Long visits: the part so far ends here, its continuation starts here (with
+            // this frame as its snapshot until a better one comes).
+            if let Some(max) = self.max_event {
+                for (ended, next) in o.events.split_older_than(t, max) {
+                    let done = o.ended(ended);
+                    let key = new_key(&mut self.next_key);
+                    let snapshot =
+                        Some(Snapshot { t, bbox: Some(Self::box_now(o, next.category)), picture: pic.to_owned() });
+                    o.open.insert(next.id, OpenObject { key, continues: Some(done.key), snapshot, zones: Vec::new() });
+                    out.ended.push(done);
+                    started.push(next.id);
+                }
+            }
             for ev in o.events.open() {
                 if let Some(slot) = o.open.get_mut(&ev.id) {
-                    merge_zones(&mut slot.1, &zones);
+                    merge_zones(&mut slot.zones, &zones);
                 }
+            }
+            for id in started {
+                let (Some(ev), Some(slot)) = (o.events.open().iter().find(|e| e.id == id), o.open.get_mut(&id)) else {
+                    continue;
+                };
+                let snapshot = slot
+                    .snapshot
+                    .get_or_insert_with(|| Snapshot { t, bbox: Some(ev.best.2), picture: pic.to_owned() })
+                    .clone();
+                out.started.push(Event {
+                    key: slot.key,
+                    continues: slot.continues,
+                    kind: EventKind::Object(ev.category),
+                    label: ev.label.clone(),
+                    start: ev.start,
+                    end: t.max(ev.start),
+                    score: ev.score,
+                    zones: slot.zones.clone(),
+                    snapshot: Some(snapshot),
+                });
             }
             if !o.events.open().is_empty()
                 && let Some(v) = self.visit.as_mut()
             {
                 v.explained = true;
             }
+        }
+        // A long motion event that no object explains: the part so far is an event, and
+        // the visit goes on from here.
+        if let Some(max) = self.max_event
+            && self.visit.as_ref().is_some_and(|v| t - v.start >= max)
+            && let Some(v) = self.visit.take()
+        {
+            let key = new_key(&mut self.next_key);
+            let continues = (!v.explained).then_some(v.key);
+            if !v.explained {
+                out.ended.push(v.into_event(t));
+            }
+            self.visit =
+                Some(MotionVisit { key, continues, start: t, explained: false, zones: Vec::new(), best: None });
         }
         if let Some(Change::Ended(end)) = change
             && let Some(v) = self.visit.take()
@@ -405,7 +495,10 @@ impl Analyser {
                     continue;
                 }
                 w.present.push(b);
+                let key = new_key(&mut self.next_key);
                 out.ended.push(Event {
+                    key,
+                    continues: None,
                     kind: EventKind::Object(Category::Package),
                     label: "new object".into(),
                     start: t,
@@ -425,6 +518,16 @@ impl Analyser {
         // The frame's motion analysis and events stand; the caller logs the detector's error.
         out.detector_error = object_err;
         Ok(Some(out))
+    }
+
+    /// Where the best confirmed track of `category` is now (the frame's centre if none).
+    fn box_now(o: &Objects, category: Category) -> BBox {
+        o.tracker
+            .tracks()
+            .iter()
+            .filter(|t| t.confirmed && t.category == category)
+            .max_by(|a, b| a.median().total_cmp(&b.median()))
+            .map_or(BBox { x0: 0.25, y0: 0.25, x1: 0.75, y1: 0.75 }, |t| t.bbox)
     }
 
     /// The zones an object touches: those containing the bottom centre (the feet, the
@@ -466,6 +569,11 @@ impl Analyser {
         }
         (change, ended)
     }
+}
+
+fn new_key(next: &mut u64) -> u64 {
+    *next += 1;
+    *next - 1
 }
 
 fn merge_zones(into: &mut Vec<String>, from: &[String]) {

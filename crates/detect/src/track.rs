@@ -349,6 +349,24 @@ impl ObjectEvents {
         }
         out
     }
+
+    /// Ends every open event that began at least `max` seconds before `t`, at `t`, and opens
+    /// its continuation there (a new id, the same category, label, score and tracks; its
+    /// best sighting still to come). Returns each (ended, continuation).
+    pub fn split_older_than(&mut self, t: f64, max: f64) -> Vec<(ObjectEvent, ObjectEvent)> {
+        let mut out = Vec::new();
+        for ev in &mut self.open {
+            if t - ev.start < max {
+                continue;
+            }
+            self.next_id += 1;
+            let next = ObjectEvent { id: self.next_id, start: t, end: t, best: (0.0, t, ev.best.2), ..ev.clone() };
+            let mut ended = std::mem::replace(ev, next.clone());
+            ended.end = t;
+            out.push((ended, next));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +427,35 @@ mod tests {
         f.extend(vec![None; 15]);
         let ch = run(&f);
         assert_eq!(starts_ends(&ch), vec![('S', 0.6), ('E', 6.4)]);
+    }
+
+    #[test]
+    fn a_long_visit_is_split_into_consecutive_events() {
+        let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
+        let mut ev = ObjectEvents::default();
+        let mut changes = Vec::new();
+        let mut splits = Vec::new();
+        // Someone lingering at the door for 30 s at 5 fps; events at most 10 s long.
+        for i in 0..150 {
+            let t = i as f64 * 0.2;
+            let ch = tr.update(t, &[person(0.6, 0.1 + i as f32 * 0.003)]);
+            changes.extend(ev.push(&tr, &ch));
+            splits.extend(ev.split_older_than(t, 10.0));
+        }
+        let starts = changes.iter().filter(|c| matches!(c, ObjectChange::Started(_))).count();
+        assert_eq!(starts, 1, "one visit");
+        let bounds: Vec<(f64, f64, f64)> = splits
+            .iter()
+            .map(|(a, b)| ((a.start * 10.0).round() / 10.0, (a.end * 10.0).round() / 10.0, b.start))
+            .collect();
+        assert_eq!(bounds.len(), 2, "{bounds:?}");
+        // Each part is 10 s, and the next begins where it ended: nothing lost, nothing doubled.
+        assert_eq!((bounds[0].0, bounds[0].1), (0.0, 10.0));
+        assert_eq!(bounds[0].1, (bounds[0].2 * 10.0).round() / 10.0);
+        assert_eq!((bounds[1].0, bounds[1].1), (10.0, 20.0));
+        assert!(splits.iter().all(|(a, b)| a.id != b.id && b.category == a.category && b.tracks == a.tracks));
+        assert_eq!(ev.open().len(), 1);
+        assert_eq!((ev.open()[0].start * 10.0).round() / 10.0, 20.0);
     }
 
     #[test]

@@ -376,7 +376,7 @@ pub fn oldest_closed(conn: &Connection, stream_id: i64, limit: usize) -> Result<
     .err_kind(ErrorKind::Internal, sql_err("querying oldest segments"))
 }
 
-/// An event as stored (see the `event` table in `schema/v2.sql`).
+/// An event as stored (see the `event` table in `schema/v3.sql`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
     /// Assigned by [`insert_event`]; ignored on insert.
@@ -394,6 +394,12 @@ pub struct EventRow {
     /// The object's box, x0,y0,x1,y1 in fractions of the frame.
     pub bbox: Option<[f32; 4]>,
     pub uploaded: bool,
+    /// The event goes on: stored when it began; [`finish_event`] fills in the rest.
+    pub open: bool,
+    /// Its start (metadata and snapshot so far) is sealed for the server, or has none to send.
+    pub start_sealed: bool,
+    /// The event it continues (a long visit cut at the maximum event length).
+    pub continues: Option<i64>,
 }
 
 pub const EVENT_KINDS: [&str; 7] = ["person", "vehicle", "animal", "package", "motion", "doorbell", "sensor"];
@@ -404,12 +410,7 @@ pub fn insert_event(conn: &Connection, e: &EventRow) -> Result<i64, Error> {
     if !EVENT_KINDS.contains(&e.kind.as_str()) {
         base::bail!(InvalidArgument, "event kind {:?}: expected one of {}", e.kind, EVENT_KINDS.join(", "));
     }
-    if e.end_90k < e.start_90k || e.clip_end_90k < e.clip_start_90k {
-        base::bail!(InvalidArgument, "event ends before it starts");
-    }
-    if !(0.0..=1.0).contains(&e.score) {
-        base::bail!(InvalidArgument, "event score {}: expected 0 to 1", e.score);
-    }
+    check_span_and_score(e)?;
     let camera_id: Option<i64> = conn
         .query_row("select id from camera where name = ?", [&e.camera], |r| r.get(0))
         .optional()
@@ -417,10 +418,10 @@ pub fn insert_event(conn: &Connection, e: &EventRow) -> Result<i64, Error> {
     let Some(camera_id) = camera_id else {
         base::bail!(NotFound, "no camera {:?}", e.camera);
     };
-    let bbox = e.bbox.map(|b| format!("{:.4},{:.4},{:.4},{:.4}", b[0], b[1], b[2], b[3]));
     conn.execute(
         "insert into event (camera_id, kind, label, start_90k, end_90k, score, zones, clip_start_90k, clip_end_90k, \
-         has_snapshot, box, uploaded) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         has_snapshot, box, uploaded, open, start_sealed, continues) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             camera_id,
             e.kind,
@@ -432,12 +433,85 @@ pub fn insert_event(conn: &Connection, e: &EventRow) -> Result<i64, Error> {
             e.clip_start_90k,
             e.clip_end_90k,
             e.has_snapshot,
-            bbox,
-            e.uploaded
+            box_text(e.bbox),
+            e.uploaded,
+            e.open,
+            e.start_sealed,
+            e.continues
         ],
     )
     .err_kind(ErrorKind::Internal, sql_err("inserting event"))?;
     Ok(conn.last_insert_rowid())
+}
+
+/// What the schema checks of an event's times and score, as a clear error.
+fn check_span_and_score(e: &EventRow) -> Result<(), Error> {
+    if e.end_90k < e.start_90k || e.clip_end_90k < e.clip_start_90k {
+        base::bail!(InvalidArgument, "event ends before it starts");
+    }
+    if !(0.0..=1.0).contains(&e.score) {
+        base::bail!(InvalidArgument, "event score {}: expected 0 to 1", e.score);
+    }
+    Ok(())
+}
+
+fn box_text(b: Option<[f32; 4]>) -> Option<String> {
+    b.map(|b| format!("{:.4},{:.4},{:.4},{:.4}", b[0], b[1], b[2], b[3]))
+}
+
+/// Closes open event `e.id` with what its end knows: end, label, score, zones, clip range,
+/// snapshot and box. Checked like [`insert_event`]; an event that is not open is left as it
+/// is (false).
+pub fn finish_event(conn: &Connection, e: &EventRow) -> Result<bool, Error> {
+    check_span_and_score(e)?;
+    let n = conn
+        .execute(
+            "update event set label = ?2, end_90k = ?3, score = ?4, zones = ?5, clip_start_90k = ?6, \
+             clip_end_90k = ?7, has_snapshot = ?8, box = ?9, open = 0 where id = ?1 and open = 1",
+            params![
+                e.id,
+                e.label,
+                e.end_90k,
+                e.score,
+                e.zones.join(","),
+                e.clip_start_90k,
+                e.clip_end_90k,
+                e.has_snapshot,
+                box_text(e.bbox)
+            ],
+        )
+        .err_kind(ErrorKind::Internal, sql_err("finishing an event"))?;
+    Ok(n == 1)
+}
+
+/// Closes every event left open (by a crash or a cut stream), as it stands: the agent
+/// calls this at start, before recording. Returns how many.
+pub fn close_open_events(conn: &Connection) -> Result<usize, Error> {
+    conn.execute("update event set open = 0 where open = 1", [])
+        .err_kind(ErrorKind::Internal, sql_err("closing open events"))
+}
+
+/// Ids of events whose start is still to be sealed, oldest first.
+pub fn events_to_start(conn: &Connection, limit: usize) -> Result<Vec<i64>, Error> {
+    event_ids(conn, "start_sealed = 0", 0, limit, "event starts")
+}
+
+/// Ids of events matching `filter` (a fixed condition) after `after_id`, oldest first.
+fn event_ids(conn: &Connection, filter: &str, after_id: i64, limit: usize, what: &str) -> Result<Vec<i64>, Error> {
+    let mut st = conn
+        .prepare_cached(&format!("select id from event where {filter} and id > ?1 order by id limit ?2"))
+        .err_kind(ErrorKind::Internal, sql_err("preparing an event list"))?;
+    let rows = st
+        .query_map(params![after_id, limit.min(i64::MAX as usize) as i64], |r| r.get(0))
+        .err_kind(ErrorKind::Internal, || format!("listing {what}"))?;
+    rows.collect::<Result<Vec<i64>, _>>().err_kind(ErrorKind::Internal, || format!("reading {what}"))
+}
+
+/// Records that event `id`'s start is sealed (or will not be sent).
+pub fn mark_start_sealed(conn: &Connection, id: i64) -> Result<(), Error> {
+    conn.execute("update event set start_sealed = 1 where id = ?1", params![id])
+        .err_kind(ErrorKind::Internal, sql_err("marking an event's start sealed"))?;
+    Ok(())
 }
 
 /// The next id [`insert_event`] will assign (for naming the snapshot before the row).
@@ -460,7 +534,8 @@ fn query_events(
     let mut st = conn
         .prepare(
             "select e.id, c.name, e.kind, e.label, e.start_90k, e.end_90k, e.score, e.zones, e.clip_start_90k, \
-             e.clip_end_90k, e.has_snapshot, e.box, e.uploaded from event e join camera c on c.id = e.camera_id \
+             e.clip_end_90k, e.has_snapshot, e.box, e.uploaded, e.open, e.start_sealed, e.continues \
+             from event e join camera c on c.id = e.camera_id \
              where (?1 is null or c.name = ?1) and (?3 is null or e.id = ?3) order by e.start_90k desc, e.id desc \
              limit ?2",
         )
@@ -486,6 +561,9 @@ fn query_events(
                     v.try_into().ok()
                 }),
                 uploaded: r.get(12)?,
+                open: r.get(13)?,
+                start_sealed: r.get(14)?,
+                continues: r.get(15)?,
             })
         })
         .err_kind(ErrorKind::Internal, sql_err("listing events"))?;
@@ -499,13 +577,7 @@ pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRow>, Error> 
 
 /// Ids of events the server does not have yet, oldest first, after `after_id`.
 pub fn events_to_upload(conn: &Connection, after_id: i64, limit: usize) -> Result<Vec<i64>, Error> {
-    let mut st = conn
-        .prepare("select id from event where uploaded = 0 and id > ?1 order by id limit ?2")
-        .err_kind(ErrorKind::Internal, sql_err("preparing the upload list"))?;
-    let rows = st
-        .query_map(params![after_id, limit.min(i64::MAX as usize) as i64], |r| r.get(0))
-        .err_kind(ErrorKind::Internal, sql_err("listing events to upload"))?;
-    rows.collect::<Result<Vec<i64>, _>>().err_kind(ErrorKind::Internal, sql_err("reading events to upload"))
+    event_ids(conn, "uploaded = 0", after_id, limit, "events to upload")
 }
 
 /// Records that the server has event `id` (clip, snapshot and metadata).

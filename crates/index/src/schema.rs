@@ -5,19 +5,38 @@ use std::path::Path;
 use base::{Error, ErrorKind, ResultExt, bail};
 use rusqlite::{Connection, OpenFlags};
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Frozen schemas, indexed by version − 1. Fresh databases are created at the newest.
-const FROZEN: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
+const FROZEN: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql"), include_str!("schema/v3.sql")];
 
 /// Upgrade steps: `UPGRADES[i]` takes version i+1 to i+2.
-const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2];
+const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2, v2_to_v3];
 
 /// Version 2 adds events (the detection issue): the part of v2.sql after its marker.
 fn v1_to_v2(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
     let v2 = FROZEN[1];
     let at = v2.find("-- EVENT_TABLE_START").expect("v2.sql has its marker");
     tx.execute_batch(&v2[at..])
+}
+
+/// Version 3 (the alerts issue): events open while they go on, linked when a long one is
+/// cut, and whether their start was sealed. The table is rebuilt from v3.sql's text (so an
+/// upgraded database is exactly a fresh one); the events already there are closed and have
+/// no start to send.
+fn v2_to_v3(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let v3 = FROZEN[2];
+    let at = v3.find("-- EVENT_TABLE_START").expect("v3.sql has its marker");
+    tx.execute_batch(
+        "drop index event_camera_start; drop index event_not_uploaded; alter table event rename to event_v2;",
+    )?;
+    tx.execute_batch(&v3[at..])?;
+    tx.execute_batch(
+        "insert into event (id, camera_id, kind, label, start_90k, end_90k, score, zones, clip_start_90k, \
+         clip_end_90k, has_snapshot, box, uploaded, open, start_sealed, continues) \
+         select id, camera_id, kind, label, start_90k, end_90k, score, zones, clip_start_90k, clip_end_90k, \
+         has_snapshot, box, uploaded, 0, 1, null from event_v2; drop table event_v2;",
+    )
 }
 
 const _: () = assert!(FROZEN.len() as i64 == SCHEMA_VERSION && UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
@@ -156,6 +175,9 @@ mod tests {
             has_snapshot: true,
             bbox: Some([0.1, 0.2, 0.3, 0.4]),
             uploaded: false,
+            open: false,
+            start_sealed: true,
+            continues: None,
         };
         assert_eq!(crate::next_event_id(&c).unwrap(), 1);
         let id = crate::insert_event(&c, &e).unwrap();
@@ -171,6 +193,55 @@ mod tests {
         }
         assert_eq!(crate::list_events(&c, None, 10).unwrap().len(), 1);
         assert_eq!(crate::list_events(&c, Some("back"), 10).unwrap().len(), 0);
+    }
+
+    /// v2's events survive the rebuild of their table, closed and with no start to send;
+    /// an event opened at its start is finished once, and a crash's open events are closed.
+    #[test]
+    fn v2_events_survive_and_open_events_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v2.db");
+        let c = create_at_version(&p, 2).unwrap();
+        crate::ensure_stream(&c, "front", crate::StreamKind::Main).unwrap();
+        c.execute_batch(
+            "insert into event (camera_id, kind, label, start_90k, end_90k, score, zones, clip_start_90k, \
+             clip_end_90k, has_snapshot, box, uploaded) select id, 'doorbell', 'doorbell', 10, 10, 0, '', 0, 20, 0, \
+             null, 0 from camera",
+        )
+        .unwrap();
+        drop(c);
+        let c = open(&p).unwrap();
+        let old = crate::get_event(&c, 1).unwrap().unwrap();
+        assert_eq!((old.kind.as_str(), old.open, old.start_sealed, old.continues), ("doorbell", false, true, None));
+        assert!(crate::events_to_start(&c, 10).unwrap().is_empty());
+
+        let opened = crate::EventRow {
+            id: 0,
+            kind: "person".into(),
+            label: "person".into(),
+            start_90k: 100,
+            end_90k: 100,
+            score: 0.4,
+            clip_start_90k: 0,
+            clip_end_90k: 200,
+            open: true,
+            start_sealed: false,
+            continues: Some(1),
+            ..old.clone()
+        };
+        let id = crate::insert_event(&c, &opened).unwrap();
+        assert_eq!(crate::events_to_start(&c, 10).unwrap(), vec![id]);
+        crate::mark_start_sealed(&c, id).unwrap();
+        assert!(crate::events_to_start(&c, 10).unwrap().is_empty());
+        let done = crate::EventRow { id, end_90k: 900, clip_end_90k: 1000, score: 0.8, label: "man".into(), ..opened };
+        assert!(crate::finish_event(&c, &done).unwrap());
+        let got = crate::get_event(&c, id).unwrap().unwrap();
+        assert_eq!(got, crate::EventRow { open: false, start_sealed: true, ..done.clone() });
+        assert!(!crate::finish_event(&c, &done).unwrap(), "finished once");
+        assert!(crate::finish_event(&c, &crate::EventRow { end_90k: 50, ..done.clone() }).is_err());
+        let again = crate::insert_event(&c, &crate::EventRow { open: true, ..done }).unwrap();
+        assert_eq!(crate::close_open_events(&c).unwrap(), 1);
+        assert!(!crate::get_event(&c, again).unwrap().unwrap().open);
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub enum BenchCmd {
     },
     /// Ciphertext upload throughput into the server's local store over loopback HTTP.
     Upload(crate::bench_server::UploadArgs),
+    /// Doorbell press to alert in the owner's app, through a real server and agent on
+    /// loopback (p50 and p95 over the presses).
+    Alerts(crate::bench_alerts::AlertsArgs),
     /// Timeline query latency (one camera, one day) under a steady request rate, with wrk.
     Timeline(crate::bench_server::TimelineArgs),
     /// Neighbourhood feed latency with many households and posts stored.
@@ -145,6 +148,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Recovery { data_dir, cameras, hours, runs } => recovery(&data_dir, cameras, hours, runs),
         BenchCmd::Crypto { seconds } => crypto_bench(seconds),
         BenchCmd::Upload(a) => crate::bench_server::upload(a),
+        BenchCmd::Alerts(a) => crate::bench_alerts::alerts(a),
         BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
         BenchCmd::Feed(a) => crate::bench_feed::feed(a),
         BenchCmd::Agencies(a) => crate::bench_agencies::agencies(a),
@@ -348,7 +352,7 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
         if let Some(an) = a.push(b, *key, *t)? {
             analysed += 1;
             detected += u32::from(an.detections.is_some());
-            confirm_delays.extend(an.started.iter().map(|(k, start)| (k.name().to_owned(), t - start)));
+            confirm_delays.extend(an.started.iter().map(|e| (e.kind.name().to_owned(), t - e.start)));
         }
     }
     let cpu = (cpu_time() - c0).as_secs_f64();

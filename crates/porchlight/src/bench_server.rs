@@ -302,6 +302,7 @@ async fn record_events(
             clip_object: None,
             size_bytes: 0,
             created_ms: now_ms(),
+            in_progress: false,
         };
         db.insert_event(&event).await?;
         ids.push(event.id);

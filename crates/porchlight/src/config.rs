@@ -391,6 +391,15 @@ pub struct EventSettings {
     /// JPEG quality of snapshots. 1..=100, default 85.
     #[serde(default = "d_quality")]
     pub snapshot_quality: Bounded<1, 100>,
+    /// The longest event, in seconds: longer activity becomes consecutive events, each
+    /// reported when it is cut, so a scene that never stops moving still makes events.
+    /// 10..=3600, default 120.
+    #[serde(default = "d_max_event")]
+    pub max_event_s: Bounded<10, 3600>,
+}
+
+fn d_max_event() -> Bounded<10, 3600> {
+    Bounded(120)
 }
 
 fn d_roll() -> Bounded<0, 60> {
@@ -405,7 +414,12 @@ fn d_quality() -> Bounded<1, 100> {
 
 impl Default for EventSettings {
     fn default() -> Self {
-        EventSettings { pre_roll_s: d_roll(), post_roll_s: d_post_roll(), snapshot_quality: d_quality() }
+        EventSettings {
+            pre_roll_s: d_roll(),
+            post_roll_s: d_post_roll(),
+            snapshot_quality: d_quality(),
+            max_event_s: d_max_event(),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ fn step(what: &'static str) -> impl Fn(Error) -> Error {
 }
 
 /// Signs up `email` with TOTP enrolled; returns the session's client and the TOTP secret.
-async fn account(url: &str, email: &str, password: &str) -> Result<(Client, String), Error> {
+pub(crate) async fn account(url: &str, email: &str, password: &str) -> Result<(Client, String), Error> {
     let c = Client::new(url);
     let r = c.signup(email, password).await.map_err(step("signing up"))?;
     let secret =
@@ -29,7 +29,7 @@ async fn account(url: &str, email: &str, password: &str) -> Result<(Client, Stri
 
 /// Uploads `keys`' public bundle and its backup, with the proof of possession the server
 /// asks for.
-async fn set_keys(c: &Client, keys: &crypto::keys::Keyring, backup: &str) -> Result<(), Error> {
+pub(crate) async fn set_keys(c: &Client, keys: &crypto::keys::Keyring, backup: &str) -> Result<(), Error> {
     let ch = c.keys_challenge().await.map_err(step("the key challenge"))?;
     let challenge: [u8; 32] = crypto::keys::unhex(&ch.challenge)
         .and_then(|b| b.try_into().ok())

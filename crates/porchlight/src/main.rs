@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod bench_agencies;
+mod bench_alerts;
 mod bench_feed;
 mod bench_server;
 mod config;
@@ -503,6 +504,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     pre_roll: Duration::from_secs(cam.events.pre_roll_s.get()),
                     post_roll: Duration::from_secs(cam.events.post_roll_s.get()),
                     snapshot_quality: cam.events.snapshot_quality.get() as u8,
+                    max_event: Duration::from_secs(cam.events.max_event_s.get()),
                 },
                 doorbell: cam.doorbell,
                 masks: cam.motion.detector_config(&what)?.masks,

@@ -253,8 +253,8 @@ pub fn run(a: MotionArgs) -> Result<(), Error> {
         if let Some(c) = an.change {
             print(c);
         }
-        for (kind, start) in &an.started {
-            println!("{t:8.1} s  {} event starts (first seen at {start:.1} s)", kind.name());
+        for e in &an.started {
+            println!("{t:8.1} s  {} event starts (first seen at {:.1} s)", e.kind.name(), e.start);
         }
         for e in &an.ended {
             print_event(e);

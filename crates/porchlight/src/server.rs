@@ -92,9 +92,10 @@ pub struct ServerConfig {
     /// The bearer token Prometheus presents to read `/metrics` (16 to 256 characters;
     /// default none, and then `/metrics` answers nobody). Its counts are server-wide.
     pub metrics_token: Option<String>,
-    /// Let households' webhooks reach loopback, private and link-local addresses (default
-    /// false: public addresses only, so that a webhook cannot make the server reach what
-    /// only it can reach, such as a cloud's metadata service or a database on its network).
+    /// Let households' webhooks and browsers' push endpoints reach loopback, private and
+    /// link-local addresses (default false: public addresses only, so that neither can make
+    /// the server reach what only it can reach, such as a cloud's metadata service or a
+    /// database on its network).
     #[serde(default)]
     pub webhook_allow_private: bool,
     /// The rules' text: from `posting_rules_file` once loaded.
@@ -296,8 +297,9 @@ impl ServerConfig {
                 .collect(),
             metrics_token: self.metrics_token.clone(),
             webhook_allow_private: self.webhook_allow_private,
-            // `serve` loads the server's own (`totp_keys`).
+            // `serve` loads the server's own (`totp_keys`, `vapid_key`).
             totp_keys: std::sync::Arc::new(api::totp_keys::TotpKeys::generate()),
+            vapid_key: std::sync::Arc::new(api::push::KeyPair::generate()),
         }
     }
 
@@ -334,6 +336,30 @@ pub fn log_key(path: &std::path::Path) -> Result<api::log::LogKey, Error> {
         Err(e) => return Err(Error::wrap(ErrorKind::Internal, format!("reading {}", path.display()), e)),
     };
     Ok(api::log::LogKey(std::sync::Arc::new(crypto::keys::IdentitySecret::from_bytes(&seed))))
+}
+
+/// The VAPID key file (Web Push, RFC 8292), in the data folder.
+pub const VAPID_KEY_FILE: &str = "vapid.key";
+
+/// Loads the key this server identifies itself with to push services (a P-256 private
+/// key, 32 bytes), creating it, readable by this user only, on the first start. Browsers
+/// subscribe to its public half: a new key means every browser subscribes again.
+pub fn vapid_key(path: &Path) -> Result<api::push::KeyPair, Error> {
+    match std::fs::read(path) {
+        Ok(b) => {
+            let b: [u8; 32] = b.try_into().map_err(|b: Vec<u8>| {
+                err!(InvalidArgument, "{}: expected a 32-byte P-256 key, found {} bytes", path.display(), b.len())
+            })?;
+            api::push::KeyPair::from_bytes(&b).map_err(|e| err!(InvalidArgument, "{}: {}", path.display(), e.msg()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = api::push::KeyPair::generate();
+            agent::sealing::create_secret_file(path, &key.to_bytes())?;
+            tracing::info!(path = %path.display(), "created the Web Push (VAPID) key");
+            Ok(key)
+        }
+        Err(e) => Err(Error::wrap(ErrorKind::Internal, format!("reading {}", path.display()), e)),
+    }
 }
 
 /// The TOTP key file, in the data folder.
@@ -420,6 +446,7 @@ pub async fn serve_until(c: ServerConfig, mut stop: base::shutdown::Receiver) ->
         tracing::info!(accounts = resealed, "sealed TOTP secrets under the current key");
     }
     settings.totp_keys = std::sync::Arc::new(totp);
+    settings.vapid_key = std::sync::Arc::new(vapid_key(&c.data_dir.join(VAPID_KEY_FILE))?);
     let st = api::AppState::new(db.clone(), blobs.clone(), settings, api::system_clock());
     let listener = tokio::net::TcpListener::bind(&c.listen)
         .await
@@ -463,8 +490,9 @@ pub async fn serve_until(c: ServerConfig, mut stop: base::shutdown::Receiver) ->
 
 /// The server's periodic jobs: retention (events past their household's limits, and
 /// expired sessions, pairings, invitations and sign-in failures) followed by GC of the
-/// chunks it doomed, the daily sweep of blobs no row names, and the expiry of footage requests (logged
-/// within a minute whether or not anyone lists requests).
+/// chunks it doomed, the daily sweep of blobs no row names, the expiry of footage requests
+/// (logged within a minute whether or not anyone lists requests), webhook delivery and
+/// Web Push delivery.
 fn server_workers(
     st: &api::AppState,
     db: &db::server::Db,
@@ -475,7 +503,9 @@ fn server_workers(
     let mut w = base::worker::Workers::new();
     w.spawn(Retention { db: db.clone(), blobs: blobs.clone(), every }, stop.clone());
     w.spawn(OrphanSweep { db: db.clone(), blobs: blobs.clone() }, stop.clone());
-    w.spawn(RequestExpiry { st: st.clone() }, stop);
+    w.spawn(RequestExpiry { st: st.clone() }, stop.clone());
+    w.spawn(api::webhook::Sender::new(st, api::webhook::Queue::Webhooks), stop.clone());
+    w.spawn(api::webhook::Sender::new(st, api::webhook::Queue::Push), stop);
     w
 }
 
@@ -616,6 +646,7 @@ mod tests {
         let (mut cs, ds) = (c.settings(), d.settings());
         cs.log_key = ds.log_key.clone();
         cs.totp_keys = ds.totp_keys.clone();
+        cs.vapid_key = ds.vapid_key.clone();
         assert_eq!(format!("{cs:?}"), format!("{ds:?}"));
         assert_eq!((c.listen, c.data_dir), (d.listen, d.data_dir));
     }

@@ -99,6 +99,8 @@ pub fn with_app(api: Router, tile_origin: Option<&str>) -> Router {
     Router::new()
         .route("/", get.clone())
         .route("/index.html", get.clone())
+        // The service worker: at the root, so that its scope is the whole app.
+        .route("/sw.js", get.clone())
         .route("/assets/{*path}", get)
         .with_state(csp)
         .fallback_service(api)
@@ -120,6 +122,8 @@ mod tests {
         let text = std::str::from_utf8(index.2).unwrap();
         assert!(!text.contains("<script>"), "no inline script (the CSP forbids it)");
         assert!(files::FILES.iter().any(|f| f.0.starts_with("/assets/") && f.0.ends_with(".js") && f.3.is_some()));
+        let sw = find("/sw.js").expect("the service worker at the root");
+        assert_eq!(sw.1, "text/javascript; charset=utf-8", "a service worker must be served as JavaScript");
     }
 
     #[test]

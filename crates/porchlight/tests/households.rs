@@ -167,7 +167,7 @@ fn watch(web: &mut Web, household: &str, keys: &crypto::keys::Keyring) -> Option
     let sid = started["session_id"].as_str().unwrap();
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let mut r =
-        http.get(format!("{}/api/live/{sid}", web.base)).header("cookie", web.cookie.clone().unwrap()).send().ok()?;
+        http.get(format!("{}/api/live/{sid}", web.base())).header("cookie", web.cookie().unwrap()).send().ok()?;
     if !r.status().is_success() {
         return None;
     }

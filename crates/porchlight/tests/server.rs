@@ -138,6 +138,18 @@ fn an_event_clip_reaches_the_server_and_opens_only_for_the_owner() {
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .is_some_and(|s| s["uploaded_events"].as_u64() >= Some(1))
     });
+    // Both sides of the link are workers with a record in status.json: the long poll and
+    // the upload queue (which has uploaded).
+    let worker = |doc: &Value, name: &str| -> Value {
+        doc["workers"].as_array().and_then(|w| w.iter().find(|w| w["name"] == name).cloned()).unwrap_or_default()
+    };
+    wait_until("status.json to show the link's workers", Duration::from_secs(10), || {
+        let doc = status_doc(&data_dir);
+        // A control pass is one long poll, which may still be waiting.
+        worker(&doc, "control")["failures"] == 0
+            && worker(&doc, "uploads")["done"].as_u64() >= Some(1)
+            && worker(&doc, "uploads")["last_success"].is_string()
+    });
     agent.stop_with(libc::SIGTERM);
 
     // Nothing on the server's side is plaintext: frames from the middle of the clip, the
@@ -247,9 +259,7 @@ fn no_event_is_lost_or_duplicated_through_server_kills_and_cut_links() {
     // The agent reaches the server only through the proxy.
     let agent_dir = dir.path().join("agent");
     let data = agent_dir.join("data");
-    let mut via_proxy = Web { base: format!("http://127.0.0.1:{}", proxy.port), ..Web::new(&server.url) };
-    via_proxy.cookie = web.cookie.clone();
-    via_proxy.csrf = web.csrf.clone();
+    let mut via_proxy = web.via(&format!("http://127.0.0.1:{}", proxy.port));
     via_proxy.pair_agent(&household, &owner_keys, &data);
 
     let (agent, http_port) = doorbell_agent(&agent_dir, &format!("file = {:?}", testdata("front.mp4")), 1);
@@ -431,30 +441,17 @@ fn the_demo_seeds_an_owner_and_pairs_its_agent_with_its_server() {
         reqwest::blocking::get(format!("{url}/api/health")).is_ok_and(|r| r.status().is_success())
     });
     let mut web = Web::new(&url);
-    let r = web.ok(
-        "POST",
-        "/api/login",
-        Some(serde_json::json!({"email": "owner@demo.porchlight", "password": "porchlight demo owner"})),
-    );
-    web.csrf = r["csrf"].as_str().map(str::to_owned);
+    web.run(web.api.login("owner@demo.porchlight", "porchlight demo owner"));
     // A step after the one the demo used to enrol.
     let secret = api::secrets::base32_rfc4648_decode(secret).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let mut signed_in = false;
-    for step in [now / 30_000, now / 30_000 + 1] {
-        let (st, _) = web.call(
-            "POST",
-            "/api/login/totp",
-            Some(serde_json::json!({"code": format!("{:06}", api::secrets::totp_at(&secret, step))})),
-        );
-        if st == 200 {
-            signed_in = true;
-            break;
-        }
-    }
+    let signed_in = [now / 30_000, now / 30_000 + 1].into_iter().any(|step| {
+        let code = format!("{:06}", api::secrets::totp_at(&secret, step));
+        web.rt_block(web.api.login_totp(&code)).is_ok()
+    });
     assert!(signed_in, "the seeded owner signs in with password and TOTP");
-    let session = web.ok("GET", "/api/session", None);
-    let hid = session["households"][0]["household_id"].as_str().unwrap().to_owned();
+    let session: wire::SessionReply = web.run(web.api.get("/api/session"));
+    let hid = session.households[0].household_id.clone();
     let devices = web.ok("GET", &format!("/api/households/{hid}/devices"), None);
     assert_eq!(devices[0]["name"], "demo agent");
     // The neighbourhood: the home's exact point opens with the owner's keys, the area holds
@@ -554,16 +551,14 @@ fn the_totp_key_rotates_and_sign_in_still_works() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut server = ServerProc::start_on(&dir.path().join("server"), port);
-    let mut w = Web::new(&server.url);
-    let r =
-        w.ok("POST", "/api/signup", Some(serde_json::json!({"email": "t@example.org", "password": "a long password"})));
-    w.csrf = r["csrf"].as_str().map(str::to_owned);
-    let secret = api::secrets::base32_rfc4648_decode(r["totp_secret"].as_str().unwrap()).unwrap();
+    let w = Web::new(&server.url);
+    let r = w.run(w.api.signup("t@example.org", "a long password"));
+    let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
     let code = |step_offset: i64| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         format!("{:06}", api::secrets::totp_at(&secret, now / 30_000 + step_offset))
     };
-    w.ok("POST", "/api/totp/confirm", Some(serde_json::json!({"code": code(0)})));
+    w.run(w.api.totp_confirm(&code(0)));
     server.kill9();
     let key_file = server.data_dir.join("totp.key");
     let before = std::fs::read(&key_file).unwrap();
@@ -580,13 +575,13 @@ fn the_totp_key_rotates_and_sign_in_still_works() {
     assert!(!db.windows(secret.len()).any(|w| w == secret.as_slice()));
 
     let server = ServerProc::start_on(&dir.path().join("server"), port);
-    let mut w = Web::new(&server.url);
-    let r =
-        w.ok("POST", "/api/login", Some(serde_json::json!({"email": "t@example.org", "password": "a long password"})));
-    w.csrf = r["csrf"].as_str().map(str::to_owned);
+    let w = Web::new(&server.url);
+    let r = w.run(w.api.login("t@example.org", "a long password"));
+    assert_eq!(r.next, "totp");
     // The confirming code's step is used up; the next one signs in.
-    w.ok("POST", "/api/login/totp", Some(serde_json::json!({"code": code(1)})));
-    w.ok("GET", "/api/session", None);
+    w.run(w.api.login_totp(&code(1)));
+    let session: wire::SessionReply = w.run(w.api.get("/api/session"));
+    assert_eq!(session.email, "t@example.org");
 }
 
 /// The server's background workers run from the start and report on `/metrics`; SIGTERM
@@ -615,7 +610,7 @@ fn the_servers_workers_report_on_metrics_and_stop_on_sigterm() {
         value(&read(), "porchlight_worker_passes_total{worker=\"retention\"}").is_some_and(|n| n >= 2)
     });
     let text = read();
-    for w in ["retention", "orphan_sweep", "request_expiry"] {
+    for w in ["retention", "orphan_sweep", "request_expiry", "webhooks", "push"] {
         assert!(
             value(&text, &format!("porchlight_worker_passes_total{{worker=\"{w}\"}}")).is_some_and(|n| n >= 1),
             "{w}: {text}"

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     ChunkList, CompletePairing, DeviceKeysJson, DeviceSelf, DeviceStatus, ErrorBody, EventJson, KeysChallenge,
     LogEntriesJson, LogHeadJson, NewEvent, NewObject, ObjectJson, PairedReply, PairingOffer, PreparedJson, ProofJson,
-    SetKeys, SignUp, SignUpReply, StoredRoster, StoredSettings, TotpCode, WaitParams, WaitReply,
+    SetKeys, SignIn, SignInReply, SignUp, SignUpReply, StoredRoster, StoredSettings, TotpCode, WaitParams, WaitReply,
 };
 
 /// A server's base URL and the caller's credentials: a bearer token (a device's or an API
@@ -97,19 +97,49 @@ impl Client {
 
     /// Sends `rb` and reads a `T` from a success, or the server's error.
     pub async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T, Error> {
-        let r = rb.send().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reaching the server", e))?;
-        let status = r.status();
-        if let Some(c) = r.headers().get(reqwest::header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
-            self.session.lock().expect("session").cookie = c.split(';').next().map(str::to_owned);
-        }
-        let bytes =
-            r.bytes().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reading the server's reply", e))?;
+        let (status, bytes) = self.send_raw(rb).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(ErrorKind::DataLoss, format!("the server's reply is not what the API promises: {e}"))
             });
         }
         Err(reply_error(status.as_u16(), &bytes))
+    }
+
+    /// Sends `rb` and returns the status and body as they came (keeping any session cookie
+    /// the server set or cleared): the escape hatch for tests that must see exactly what a
+    /// refused or malformed request is answered. Only an unreachable server is an error.
+    pub async fn send_raw(&self, rb: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Vec<u8>), Error> {
+        let r = rb.send().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reaching the server", e))?;
+        let status = r.status();
+        if let Some(c) = r.headers().get(reqwest::header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            // `name=` (with an expiry in the past) is the server ending the session.
+            let pair = c.split(';').next().unwrap_or("").trim();
+            self.session.lock().expect("session").cookie =
+                (!pair.is_empty() && !pair.ends_with('=')).then(|| pair.to_owned());
+        }
+        let bytes =
+            r.bytes().await.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reading the server's reply", e))?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// The session's cookie (`name=value`) and CSRF value, if any.
+    pub fn session(&self) -> (Option<String>, Option<String>) {
+        let s = self.session.lock().expect("session");
+        (s.cookie.clone(), s.csrf.clone())
+    }
+
+    /// A client of the same server with its own copy of a session (`cookie` as `name=value`,
+    /// `csrf`), no longer shared with this one: a session carried to another address, or a
+    /// request made deliberately without (or with the wrong) CSRF value.
+    pub fn with_session(&self, cookie: Option<String>, csrf: Option<String>) -> Client {
+        Client { session: Arc::new(Mutex::new(Session { cookie, csrf })), ..self.clone() }
+    }
+
+    /// Adopts the CSRF value a reply this client did not read itself handed out (a sign-in
+    /// step sent through [`Client::send_raw`]).
+    pub fn set_csrf(&self, csrf: Option<String>) {
+        self.session.lock().expect("session").csrf = csrf;
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -134,8 +164,22 @@ impl Client {
     pub async fn signup(&self, email: &str, password: &str) -> Result<SignUpReply, Error> {
         let r: SignUpReply =
             self.post("/api/signup", &SignUp { email: email.to_owned(), password: password.to_owned() }).await?;
-        self.session.lock().expect("session").csrf = Some(r.csrf.clone());
+        self.set_csrf(Some(r.csrf.clone()));
         Ok(r)
+    }
+
+    /// Signs in with a password; the reply says the next step (a TOTP code, or enrolment),
+    /// whose session is this client's.
+    pub async fn login(&self, email: &str, password: &str) -> Result<SignInReply, Error> {
+        let r: SignInReply =
+            self.post("/api/login", &SignIn { email: email.to_owned(), password: password.to_owned() }).await?;
+        self.set_csrf(Some(r.csrf.clone()));
+        Ok(r)
+    }
+
+    /// The second step of signing in: a current TOTP code.
+    pub async fn login_totp(&self, code: &str) -> Result<crate::Ok, Error> {
+        self.post("/api/login/totp", &TotpCode { code: code.to_owned() }).await
     }
 
     /// Enrols the TOTP secret the sign-up gave with a current code: the session becomes a

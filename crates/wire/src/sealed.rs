@@ -22,9 +22,18 @@ pub struct EventMeta {
     pub bbox: Option<[f32; 4]>,
     pub start_ms: i64,
     pub end_ms: i64,
-    /// The clip's range, with its pre- and post-roll.
+    /// The clip's range, with its pre- and post-roll (while in progress: as it will be if
+    /// the event ended now).
     pub clip_start_ms: i64,
     pub clip_end_ms: i64,
+    /// The event is still going on: this is its start, sealed the moment it became worth
+    /// an alert (`end_ms` is when it was sealed); the finished event replaces it.
+    #[serde(default)]
+    pub in_progress: bool,
+    /// The id of the event this one continues (a visit longer than the agent's maximum
+    /// event length is cut into consecutive events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<String>,
 }
 
 /// What the agent prepared for a member's post, sealed for the member's session key

@@ -437,6 +437,11 @@ pub struct NewEvent {
     /// event is stored and listed but not pushed to the app or the webhook. Default true.
     #[serde(default)]
     pub notify: Option<bool>,
+    /// True for an event's start, sent while it goes on (metadata and snapshot so far, no
+    /// clip); the finished event follows under the same `id` and replaces it. Alerts go out
+    /// for whichever arrives first. Default false.
+    #[serde(default)]
+    pub in_progress: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -451,6 +456,10 @@ pub struct EventJson {
     pub snapshot_object: Option<String>,
     pub clip_object: Option<String>,
     pub size_bytes: i64,
+    /// The event is still going on (its start): the finished event will replace its
+    /// metadata and add the clip.
+    #[serde(default)]
+    pub in_progress: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -999,4 +1008,54 @@ pub struct ModerateJson {
 pub struct NewPostSignalJson {
     /// The area of the post that was made, deleted or hidden (hex H3 cell).
     pub area: String,
+}
+
+/// The server's VAPID public key (RFC 8292), uncompressed P-256 in base64url: the
+/// `applicationServerKey` a browser subscribes to Web Push with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushKey {
+    pub vapid_public_key: String,
+}
+
+/// A browser's Web Push subscription for a household (the Push API's
+/// `PushSubscription.toJSON()`, flattened).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewPushSubscription {
+    /// The push service's URL for this browser (https, at most 2048 bytes).
+    pub endpoint: String,
+    /// The browser's P-256 public key, uncompressed, base64url.
+    pub p256dh: String,
+    /// The browser's 16-byte authentication secret, base64url.
+    pub auth: String,
+    /// The cameras whose events alert this browser; empty or absent: every camera.
+    #[serde(default)]
+    pub cameras: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushSubscriptionJson {
+    pub id: String,
+    pub endpoint: String,
+    /// Empty: every camera.
+    pub cameras: Vec<String>,
+    pub created_ms: i64,
+}
+
+/// What a Web Push message carries, encrypted for the subscribed browser (RFC 8291): only
+/// what the server already knows. The app's service worker fetches and opens the sealed
+/// metadata and snapshot it names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushMessage {
+    pub household_id: String,
+    pub event_id: String,
+    pub camera: String,
+    pub start_ms: i64,
+    pub in_progress: bool,
+    pub meta_object: String,
+    pub snapshot_object: Option<String>,
 }

@@ -40,10 +40,15 @@ export function equal(a: Uint8Array, b: Uint8Array): boolean {
 
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-export function b64url(b: Uint8Array): string {
+/** Standard base64 (with padding), as `data:` URLs take it. */
+export function bytesToBase64(b: Uint8Array): string {
   let s = '';
   for (const x of b) s += String.fromCharCode(x);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(s);
+}
+
+export function b64url(b: Uint8Array): string {
+  return bytesToBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 export function unb64url(s: string): Uint8Array {

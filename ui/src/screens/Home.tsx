@@ -13,7 +13,8 @@ interface Card {
 }
 
 /** Every camera: its latest snapshot, what it is doing, one tap to its timeline. */
-export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean }) {
+/** `watch`: a camera to open live at once (an alert's "Watch live"). */
+export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; watch?: string | null }) {
   const [tick, setTick] = useState(0);
   useEffect(() => {
     const bump = () => setTick((x) => x + 1);
@@ -39,7 +40,7 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean }
   const settings = useSettings(p.householdId, p.keys, tick + saved * 1000);
   const loaded: Loaded | null = settings.value;
   const label = (camera: string) => loaded?.settings.cameras[camera]?.label ?? camera;
-  const [watching, setWatching] = useState<string | null>(null);
+  const [watching, setWatching] = useState<string | null>(p.watch ?? null);
 
   if (cards.error) return <p role="alert">{cards.error}</p>;
   if (!cards.value) return <p aria-busy="true">Loading cameras…</p>;

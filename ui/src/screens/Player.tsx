@@ -6,6 +6,7 @@ import { ClipPlayer } from '../mse';
 import { VerifyError, openClipStream } from '../objects';
 
 type Status =
+  | { kind: 'waiting' }
   | { kind: 'loading'; received: number; total: number }
   | { kind: 'verified'; device: string; fp: string; download: string; name: string }
   | { kind: 'failed'; message: string; altered: boolean };
@@ -14,12 +15,24 @@ type Status =
  * Plays an event's clip: the header's device signature is checked before a byte plays,
  * each 64 KiB chunk is decrypted as it arrives and handed to Media Source Extensions, and
  * the body's digest is compared with the signed one at the end; a clip that fails any
- * check stops and is not offered for download.
+ * check stops and is not offered for download. An event still going on has no clip yet:
+ * the player says so and plays the clip as soon as the finished event arrives.
  */
 export function Player(p: { event: EventJson; keys: Keyring; householdId: string; onClose: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
+  const [event, setEvent] = useState(p.event);
   const [status, setStatus] = useState<Status>({ kind: 'loading', received: 0, total: 0 });
+
+  // The finished event (Notifications dispatches every update) replaces the one in progress.
+  useEffect(() => {
+    const f = (ev: Event) => {
+      const e = (ev as CustomEvent<EventJson>).detail;
+      if (e.id === p.event.id) setEvent(e);
+    };
+    addEventListener('porchlight:event', f);
+    return () => removeEventListener('porchlight:event', f);
+  }, [p.event.id]);
 
   useEffect(() => {
     const d = dialog.current!;
@@ -27,9 +40,14 @@ export function Player(p: { event: EventJson; keys: Keyring; householdId: string
     const v = video.current!;
     const player = new ClipPlayer(v);
     const abort = new AbortController();
-    const clip = p.event.clip_object;
+    const clip = event.clip_object;
     let shown = 0;
     (async () => {
+      if (!clip && event.in_progress) {
+        setStatus({ kind: 'waiting' });
+        return;
+      }
+      setStatus({ kind: 'loading', received: 0, total: 0 });
       if (!clip) throw new Error('This event has no clip (the camera had nothing recorded for it).');
       const header = await openClipStream(
         clip,
@@ -60,23 +78,28 @@ export function Player(p: { event: EventJson; keys: Keyring; householdId: string
       abort.abort();
       player.release();
     };
-  }, [p.event, p.keys, p.householdId]);
+  }, [event, p.keys, p.householdId]);
 
   useEffect(() => () => {
     if (status.kind === 'verified') URL.revokeObjectURL(status.download);
   }, [status]);
 
   return (
-    <dialog ref={dialog} className="player" aria-label={`Clip from ${p.event.camera}`} onClose={p.onClose}>
+    <dialog ref={dialog} className="player" aria-label={`Clip from ${event.camera}`} onClose={p.onClose}>
       <div className="player-head">
         <h2>
-          {p.event.camera} · {new Date(p.event.start_ms).toLocaleString()}
+          {event.camera} · {new Date(event.start_ms).toLocaleString()}
         </h2>
         <button onClick={() => dialog.current?.close()} aria-label="Close">
           ✕
         </button>
       </div>
       <video ref={video} controls autoPlay muted playsInline aria-label="Event clip" />
+      {status.kind === 'waiting' && (
+        <p aria-busy="true" data-testid="clip-waiting">
+          Going on now: the clip plays here as soon as it ends. Watch the camera live meanwhile.
+        </p>
+      )}
       {status.kind === 'loading' && (
         <p aria-live="polite">
           Verifying and decrypting… {status.total ? `${Math.round((100 * status.received) / status.total)}%` : ''}

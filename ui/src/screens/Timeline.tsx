@@ -81,7 +81,17 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
     const f = (ev: Event) => {
       const e = (ev as CustomEvent<EventJson>).detail;
       if (p.camera && e.camera !== p.camera) return;
-      if (cursor.current.ids.has(e.id)) return;
+      if (cursor.current.ids.has(e.id)) {
+        // An event in progress that finished (or moved on): the same row, its new
+        // metadata opened again.
+        setEvents((old) => old.map((x) => (x.id === e.id ? e : x)));
+        setMetas((old) => {
+          const next = new Map(old);
+          next.delete(e.id);
+          return next;
+        });
+        return;
+      }
       cursor.current.ids.add(e.id);
       setEvents((old) => [e, ...old].sort((a, b) => b.start_ms - a.start_ms));
     };
@@ -275,7 +285,14 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
                 <span className="event-text">
                   <strong>{meta ? titleOf(meta) : m instanceof Error ? 'Cannot open' : '…'}</strong>
                   <span>
-                    {r.e.camera} · {new Date(r.e.start_ms).toLocaleTimeString()} · {Math.max(1, Math.round((r.e.end_ms - r.e.start_ms) / 1000))} s
+                    {r.e.camera} · {new Date(r.e.start_ms).toLocaleTimeString()} ·{' '}
+                    {r.e.in_progress ? (
+                      <span className="in-progress" data-testid="in-progress">
+                        going on now
+                      </span>
+                    ) : (
+                      `${Math.max(1, Math.round((r.e.end_ms - r.e.start_ms) / 1000))} s`
+                    )}
                   </span>
                   {meta && meta.zones.length > 0 && <span className="muted">Zones: {meta.zones.join(', ')}</span>}
                 </span>

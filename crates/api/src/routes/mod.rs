@@ -6,5 +6,6 @@ pub mod log;
 pub mod neighbourhood;
 pub mod passkeys;
 pub mod post_media;
+pub mod push_subscriptions;
 pub mod responses;
 pub mod sync;

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base::err;
-use db::server::{Event, Object, TimelineQuery};
+use db::server::{Event, EventWrite, Object, TimelineQuery};
 use futures::StreamExt;
 
 use crate::auth::{Actor, Permission, in_window, window};
@@ -339,6 +339,10 @@ pub async fn commit_event(
             size += o.size_bytes;
         }
     }
+    let in_progress = req.in_progress.unwrap_or(false);
+    if in_progress && req.clip_object.is_some() {
+        bail!(InvalidArgument, "clip_object: an event in progress has no clip yet; send it with the finished event");
+    }
     let mut e = Event {
         id,
         household_id: d.household_id.clone(),
@@ -351,6 +355,7 @@ pub async fn commit_event(
         clip_object: req.clip_object,
         size_bytes: size,
         created_ms: st.now_ms(),
+        in_progress,
     };
     // An event this device stored before ids were scoped keeps its id: a retry of it is
     // the same event. Another device's row under that id is not this device's concern.
@@ -359,16 +364,27 @@ pub async fn commit_event(
     {
         e.id = req.id;
     }
-    let created = st.db.insert_event(&e).await?;
-    let json = event_json(e);
-    if created {
+    // A start, then the finished event under the same id: the first to arrive is the one
+    // alerted; what follows updates it (open apps' streams hear the update, nothing else).
+    let (json, alert) = match st.db.write_event(&e, st.now_ms()).await? {
+        EventWrite::Created => (event_json(e), true),
+        EventWrite::Updated => (event_json(e), false),
+        EventWrite::Unchanged(stored) => return Ok(Json(event_json(*stored))),
+    };
+    let notify = req.notify.unwrap_or(true);
+    if alert {
         Metrics::add(&st.metrics.events_in, 1);
     }
-    if created && req.notify.unwrap_or(true) {
+    if notify {
         let _ = st.live.send(Live { household_id: d.household_id.clone(), event: json.clone() });
-        // The event is stored; a webhook that cannot be queued does not undo that.
+    }
+    if alert && notify {
+        // The event is stored; a webhook or push that cannot be queued does not undo that.
         if let Err(e) = webhook(&st, &d.household_id, &json).await {
             tracing::warn!(household = %d.household_id, "webhook: {e}");
+        }
+        if let Err(e) = crate::push::alert(&st, &d.household_id, &json).await {
+            tracing::warn!(household = %d.household_id, "push: {e}");
         }
     }
     Ok(Json(json))
@@ -395,7 +411,7 @@ async fn webhook(st: &AppState, household_id: &str, e: &EventJson) -> Result<(),
     let (Some(url), Some(secret)) = (h.webhook_url, h.webhook_secret) else { return Ok(()) };
     let event = wire::WebhookEvent { household_id: household_id.to_owned(), event: e.clone() };
     let body = serde_json::to_vec(&event).expect("events serialize");
-    st.webhooks.enqueue(st, crate::webhook::Delivery { url, secret, body });
+    st.webhooks.enqueue(st, crate::webhook::Delivery { url, body, target: crate::webhook::Target::Webhook { secret } });
     Ok(())
 }
 

@@ -12,7 +12,8 @@ use porchlight_api as api;
 use api::AppState;
 use crypto::keys::Keyring;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+
+use serde_json::Value;
 
 pub const T0: i64 = 1_790_000_000_000;
 
@@ -22,6 +23,9 @@ pub struct Server {
     pub state: AppState,
     pub http: reqwest::Client,
     pub db_url: String,
+    /// The server's webhook and push workers (the others are the binary's, tested there);
+    /// stopped when the server is dropped.
+    _workers: (base::shutdown::Sender, base::worker::Workers),
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -72,12 +76,18 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (stop, stopped) = base::shutdown::channel();
+        let mut workers = base::worker::Workers::new();
+        workers.spawn(api::webhook::Sender::new(&state, api::webhook::Queue::Webhooks), stopped.clone());
+        workers.spawn(api::webhook::Sender::new(&state, api::webhook::Queue::Push), stopped);
+        *state.workers.lock().unwrap() = workers.status_handle();
         Server {
             base: format!("http://{addr}"),
             now,
             state,
             http: reqwest::Client::new(),
             db_url: db_url.to_owned(),
+            _workers: (stop, workers),
             _dir: dir,
         }
     }
@@ -155,14 +165,11 @@ impl Server {
     /// Signs up, confirms TOTP and returns a signed-in user.
     pub async fn user(&self, email: &str) -> Client {
         let mut c = Client::anonymous(self);
-        let r = c.call(Method::POST, "/api/signup", Some(json!({"email": email, "password": "a long password"}))).await;
-        assert_eq!(r.0, StatusCode::OK, "signup {email}: {}", r.1);
-        c.csrf = r.1["csrf"].as_str().map(str::to_owned);
-        let secret = api::secrets::base32_rfc4648_decode(r.1["totp_secret"].as_str().unwrap()).unwrap();
-        c.account_id = r.1["account_id"].as_str().unwrap().to_owned();
+        let r = c.signup(email, "a long password").await.unwrap_or_else(|e| panic!("signup {email}: {e}"));
+        let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
+        c.account_id = r.account_id;
         let code = format!("{:06}", api::secrets::totp_at(&secret, self.now() / 30_000));
-        let r = c.call(Method::POST, "/api/totp/confirm", Some(json!({"code": code}))).await;
-        assert_eq!(r.0, StatusCode::OK, "totp confirm: {}", r.1);
+        c.totp_confirm(&code).await.unwrap();
         c.totp = secret;
         c
     }
@@ -197,75 +204,80 @@ impl Snapshot {
     }
 }
 
-/// A caller: a cookie session (with its CSRF value), a bearer token, or nothing.
-#[derive(Clone)]
+/// A caller: the typed client (a cookie session with its CSRF value, a bearer token, or
+/// nothing), which every request goes through, and what the test knows of the account.
+/// Typed calls are the typed client's own (through `Deref`); [`Client::call`] and
+/// [`Client::ok`] send any JSON and return the status and JSON as they came, for tests of
+/// refusals and of the exact wire format.
 pub struct Client {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub cookie: Option<String>,
-    pub csrf: Option<String>,
-    pub bearer: Option<String>,
+    pub api: wire::client::Client,
     pub account_id: String,
     pub totp: Vec<u8>,
 }
 
+/// A clone is the same caller with its own copy of the session as it is now: a new
+/// session cookie one clone is handed (a sign-in, a sign-out) is not the other's.
+impl Clone for Client {
+    fn clone(&self) -> Client {
+        let (cookie, csrf) = self.session();
+        Client {
+            api: self.api.with_session(cookie, csrf),
+            account_id: self.account_id.clone(),
+            totp: self.totp.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Client {
+    type Target = wire::client::Client;
+    fn deref(&self) -> &wire::client::Client {
+        &self.api
+    }
+}
+
 impl Client {
     pub fn anonymous(s: &Server) -> Client {
-        Client {
-            base: s.base.clone(),
-            http: s.http.clone(),
-            cookie: None,
-            csrf: None,
-            bearer: None,
-            account_id: String::new(),
-            totp: Vec::new(),
-        }
+        Client { api: wire::client::Client::new(&s.base), account_id: String::new(), totp: Vec::new() }
     }
 
     pub fn bearer(s: &Server, token: &str) -> Client {
-        Client { bearer: Some(token.to_owned()), ..Client::anonymous(s) }
+        Client { api: wire::client::Client::new(&s.base).with_token(token), ..Client::anonymous(s) }
     }
 
-    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            rb = rb.header("cookie", c);
+    /// This caller's session with `csrf` instead of its own CSRF value (a forged or missing
+    /// one), not shared with this client.
+    pub fn with_csrf(&self, csrf: Option<String>) -> Client {
+        Client {
+            api: self.api.with_session(self.session().0, csrf),
+            account_id: self.account_id.clone(),
+            totp: self.totp.clone(),
         }
-        if let Some(c) = &self.csrf {
-            rb = rb.header("x-csrf-token", c);
-        }
-        if let Some(b) = &self.bearer {
-            rb = rb.header("authorization", format!("Bearer {b}"));
-        }
-        rb
     }
 
-    /// Sends JSON (or nothing), keeps any new session cookie, returns status and JSON body
-    /// (`Value::Null` when the body is not JSON).
+    /// Sends JSON (or nothing) and returns status and JSON body (`Value::Null` when the
+    /// body is not JSON), whatever the status.
     pub async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut rb = self.request(method, path);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let resp = rb.send().await.unwrap();
-        if let Some(sc) = resp.headers().get("set-cookie") {
-            let v = sc.to_str().unwrap().split(';').next().unwrap().to_owned();
-            self.cookie = if v.ends_with('=') { None } else { Some(v) };
-        }
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let (status, bytes) = self.send_raw(rb).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// Uploads `keys`' public bundle with the proof of possession the server asks for:
     /// the identity key's signature over this account's current challenge.
-    pub async fn set_keys(&mut self, keys: &Keyring) -> (StatusCode, Value) {
-        let c = self.ok(Method::GET, "/api/me/keys/challenge", None).await;
-        let challenge: [u8; 32] = crypto::keys::unhex(c["challenge"].as_str().unwrap()).unwrap().try_into().unwrap();
+    pub async fn set_keys(&self, keys: &Keyring) -> Result<wire::Ok, base::Error> {
+        let c = self.keys_challenge().await?;
+        let challenge: [u8; 32] = crypto::keys::unhex(&c.challenge).unwrap().try_into().unwrap();
         let proof = crypto::keys::prove_possession(&keys.identity, &challenge);
-        let body =
-            json!({"public_keys": crypto::keys::hex(&keys.public().encode()), "proof": crypto::keys::hex(&proof)});
-        self.call(Method::PUT, "/api/me/keys", Some(body)).await
+        self.api
+            .set_keys(&wire::SetKeys {
+                public_keys: crypto::keys::hex(&keys.public().encode()),
+                proof: crypto::keys::hex(&proof),
+                key_backup: None,
+            })
+            .await
     }
 
     pub async fn ok(&mut self, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -288,30 +300,31 @@ pub struct Home {
 pub async fn home(s: &Server, email: &str) -> Home {
     let mut owner = s.user(email).await;
     let owner_keys = Keyring::generate(email, s.now()).unwrap();
-    let (st, v) = owner.set_keys(&owner_keys).await;
-    assert_eq!(st, StatusCode::OK, "keys: {v}");
-    let h = owner.ok(Method::POST, "/api/households", Some(json!({"name": "Home"}))).await;
-    let household = h["id"].as_str().unwrap().to_owned();
-    let (device, device_id, device_keys) = pair(s, &mut owner, &household, "porch").await;
-    Home { owner, owner_keys, household, device, device_id, device_keys }
+    owner.set_keys(&owner_keys).await.unwrap();
+    let h: wire::HouseholdJson =
+        owner.post("/api/households", &wire::NewHousehold { name: "Home".into() }).await.unwrap();
+    let (device, device_id, device_keys) = pair(s, &mut owner, &h.id, "porch").await;
+    Home { owner, owner_keys, household: h.id, device, device_id, device_keys }
 }
 
 pub async fn pair(s: &Server, owner: &mut Client, household: &str, name: &str) -> (Client, String, Keyring) {
-    let p = owner.ok(Method::POST, &format!("/api/households/{household}/pairings"), None).await;
-    let token = p["token"].as_str().unwrap();
+    let p: wire::PairingReply =
+        owner.send(owner.request(Method::POST, &format!("/api/households/{household}/pairings"))).await.unwrap();
     let keys = Keyring::generate(name, s.now()).unwrap();
-    let mut anon = Client::anonymous(s);
-    let offer = anon.ok(Method::GET, &format!("/api/pair/{token}"), None).await;
-    assert_eq!(offer["household_id"], household);
+    let anon = Client::anonymous(s);
+    let offer = anon.pairing_offer(&p.token).await.unwrap();
+    assert_eq!(offer.household_id, household);
     let r = anon
-        .ok(
-            Method::POST,
-            &format!("/api/pair/{token}"),
-            Some(json!({"name": name, "identity": crypto::keys::hex(&keys.public().identity.to_bytes())})),
+        .complete_pairing(
+            &p.token,
+            &wire::CompletePairing {
+                name: name.to_owned(),
+                identity: crypto::keys::hex(&keys.public().identity.to_bytes()),
+            },
         )
-        .await;
-    let device = Client::bearer(s, r["token"].as_str().unwrap());
-    (device, r["device_id"].as_str().unwrap().to_owned(), keys)
+        .await
+        .unwrap();
+    (Client::bearer(s, &r.token), r.device_id, keys)
 }
 
 /// Seals `plaintext` as `kind` on `camera` for the owner and uploads it in chunks of
@@ -334,32 +347,32 @@ pub async fn upload(
 
 pub async fn upload_sealed(device: &Client, sealed: &[u8], chunk: usize) -> String {
     let hashes: Vec<String> = sealed.chunks(chunk).map(blob::chunk_hash).collect();
-    let mut d = device.clone();
-    let missing = d.ok(Method::POST, "/api/chunks/missing", Some(json!({"chunks": hashes}))).await;
-    let missing: Vec<&str> = missing["chunks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let missing = device.missing_chunks(hashes.clone()).await.unwrap().chunks;
     for (h, c) in hashes.iter().zip(sealed.chunks(chunk)) {
-        if missing.contains(&h.as_str()) {
-            let r = d.request(Method::PUT, &format!("/api/chunks/{h}")).body(c.to_vec()).send().await.unwrap();
-            assert!(r.status().is_success(), "put chunk: {}", r.status());
+        if missing.contains(h) {
+            device.put_chunk(h, c.to_vec()).await.unwrap();
         }
     }
-    let o = d.ok(Method::POST, "/api/objects", Some(json!({"chunks": hashes}))).await;
-    o["id"].as_str().unwrap().to_owned()
+    device.commit_object(hashes).await.unwrap().id
 }
 
 /// Uploads an event: metadata, snapshot and clip objects, then the event row.
-pub async fn event(home: &Home, camera: &str, start_ms: i64, end_ms: i64) -> Value {
+pub async fn event(home: &Home, camera: &str, start_ms: i64, end_ms: i64) -> wire::EventJson {
     use crypto::object::Kind;
     let meta = upload(home, Kind::Event, camera, start_ms, end_ms, br#"{"labels":["person"]}"#, 1 << 20).await;
     let snap = upload(home, Kind::Snapshot, camera, start_ms, start_ms, b"\xff\xd8 a jpeg \xff\xd9", 1 << 20).await;
     let clip = upload(home, Kind::Clip, camera, start_ms, end_ms, &vec![7u8; 300_000], 100_000).await;
     let mut id = [0u8; 16];
     crypto::random_bytes(&mut id);
-    let mut d = home.device.clone();
-    d.ok(
-        Method::POST,
-        "/api/events",
-        Some(json!({"id": crypto::keys::hex(&id), "meta_object": meta, "snapshot_object": snap, "clip_object": clip})),
-    )
-    .await
+    home.device
+        .commit_event(&wire::NewEvent {
+            id: crypto::keys::hex(&id),
+            meta_object: meta,
+            snapshot_object: Some(snap),
+            clip_object: Some(clip),
+            notify: None,
+            in_progress: None,
+        })
+        .await
+        .unwrap()
 }

@@ -21,9 +21,23 @@ pub struct Event {
     pub clip_object: Option<String>,
     pub size_bytes: i64,
     pub created_ms: i64,
+    /// Its start, while it goes on: the finished event replaces it ([`Db::write_event`]).
+    pub in_progress: bool,
 }
 
-pub(super) const EVENT_COLS: &str = "id, household_id, device_id, camera, start_ms, end_ms, meta_object, snapshot_object, clip_object, size_bytes, created_ms";
+/// What [`Db::write_event`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventWrite {
+    /// A new event (a start or a finished one): the one to alert.
+    Created,
+    /// An event in progress, replaced by a newer start or its finished self: no new alert.
+    /// The objects it no longer names were deleted.
+    Updated,
+    /// Already stored as sent (a retry), or a start arriving after its finished event.
+    Unchanged(Box<Event>),
+}
+
+pub(super) const EVENT_COLS: &str = "id, household_id, device_id, camera, start_ms, end_ms, meta_object, snapshot_object, clip_object, size_bytes, created_ms, in_progress";
 
 pub(super) fn event(r: &AnyRow) -> Event {
     Event {
@@ -38,6 +52,7 @@ pub(super) fn event(r: &AnyRow) -> Event {
         clip_object: r.get(8),
         size_bytes: r.get(9),
         created_ms: r.get(10),
+        in_progress: r.get::<i64, _>(11) != 0,
     }
 }
 
@@ -53,7 +68,7 @@ pub(super) fn events_json(rows: &[sqlx::postgres::PgRow]) -> String {
         let _ = write!(
             out,
             "{}{{\"id\":\"{}\",\"camera\":{},\"device_id\":\"{}\",\"start_ms\":{},\"end_ms\":{},\"meta_object\":\"{}\",\
-             \"snapshot_object\":{},\"clip_object\":{},\"size_bytes\":{}}}",
+             \"snapshot_object\":{},\"clip_object\":{},\"size_bytes\":{},\"in_progress\":{}}}",
             if i == 0 { "" } else { "," },
             r.get::<&str, _>(0),
             serde_json::Value::from(camera),
@@ -64,6 +79,7 @@ pub(super) fn events_json(rows: &[sqlx::postgres::PgRow]) -> String {
             opt(r.get(7)),
             opt(r.get(8)),
             r.get::<i64, _>(9),
+            r.get::<i64, _>(11) != 0,
         );
     }
     out.push(']');
@@ -140,7 +156,7 @@ impl Db {
         }
         // Two tries of one event at once: the second inserts nothing and compares.
         let n = sqlx::query(safe(format!(
-            "INSERT INTO event ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+            "INSERT INTO event ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO NOTHING"
         )))
         .bind(&e.id)
@@ -154,6 +170,7 @@ impl Db {
         .bind(e.clip_object.clone())
         .bind(e.size_bytes)
         .bind(e.created_ms)
+        .bind(i64::from(e.in_progress))
         .execute(&self.pool)
         .await
         .map_err(db_err("inserting an event"))?
@@ -165,6 +182,68 @@ impl Db {
         }
         self.timeline_cache.invalidate(&e.household_id);
         Ok(true)
+    }
+
+    /// Stores an event from its device: a new one is inserted ([`Db::insert_event`]); one
+    /// in progress is replaced by a newer start or by the finished event (the objects it no
+    /// longer names are deleted, in the same transaction); a finished event stays as it is
+    /// (a start arriving after it changes nothing; anything else under its id must be the
+    /// same event).
+    pub async fn write_event(&self, e: &Event, now_ms: i64) -> Result<EventWrite, Error> {
+        let Some(old) = self.event(&e.id).await? else {
+            return Ok(if self.insert_event(e).await? {
+                EventWrite::Created
+            } else {
+                EventWrite::Unchanged(Box::new(e.clone()))
+            });
+        };
+        if old.device_id != e.device_id || old.household_id != e.household_id || old.camera != e.camera {
+            bail!(FailedPrecondition, "event id {}: a different event with this id exists", e.id);
+        }
+        if !old.in_progress {
+            if e.in_progress {
+                return Ok(EventWrite::Unchanged(Box::new(old)));
+            }
+            self.insert_event(e).await?;
+            return Ok(EventWrite::Unchanged(Box::new(old)));
+        }
+        let same = Event { created_ms: old.created_ms, ..e.clone() };
+        if same == old {
+            return Ok(EventWrite::Unchanged(Box::new(old)));
+        }
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query(
+            "UPDATE event SET start_ms = $2, end_ms = $3, meta_object = $4, snapshot_object = $5, clip_object = $6, \
+             size_bytes = $7, in_progress = $8 WHERE id = $1 AND in_progress = 1",
+        )
+        .bind(&e.id)
+        .bind(e.start_ms)
+        .bind(e.end_ms)
+        .bind(&e.meta_object)
+        .bind(e.snapshot_object.clone())
+        .bind(e.clip_object.clone())
+        .bind(e.size_bytes)
+        .bind(i64::from(e.in_progress))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("updating an event in progress"))?
+        .rows_affected();
+        if n == 0 {
+            // Finished by a concurrent write of the same event: that one stands.
+            drop(tx);
+            let now = self.event(&e.id).await?.ok_or_else(|| err!(Internal, "event {}: updated, then gone", e.id))?;
+            return Ok(EventWrite::Unchanged(Box::new(now)));
+        }
+        let kept = [Some(&e.meta_object), e.snapshot_object.as_ref(), e.clip_object.as_ref()];
+        for o in [Some(&old.meta_object), old.snapshot_object.as_ref(), old.clip_object.as_ref()].into_iter().flatten()
+        {
+            if !kept.contains(&Some(o)) {
+                super::storage::delete_object_in(&mut tx, o, now_ms).await?;
+            }
+        }
+        tx.commit().await.map_err(db_err("committing an event's update"))?;
+        self.timeline_cache.invalidate(&e.household_id);
+        Ok(EventWrite::Updated)
     }
 
     pub async fn event(&self, id: &str) -> Result<Option<Event>, Error> {
@@ -238,7 +317,7 @@ impl Db {
         }
         let fields = "'id', id, 'camera', camera, 'device_id', device_id, 'start_ms', start_ms, 'end_ms', end_ms, \
                       'meta_object', meta_object, 'snapshot_object', snapshot_object, 'clip_object', clip_object, \
-                      'size_bytes', size_bytes";
+                      'size_bytes', size_bytes, 'in_progress', json(CASE WHEN in_progress <> 0 THEN 'true' ELSE 'false' END)";
         let sql = format!(
             "SELECT COALESCE(json_group_array(json_object({fields}) ORDER BY start_ms {order}, id {order}), '[]') \
              FROM ({page}) page"

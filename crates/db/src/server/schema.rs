@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{Backend, Db, db_err, safe};
 
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// The fresh schema of each version, in the shared dialect.
 const FRESH: &[&str] = &[
@@ -21,6 +21,7 @@ const FRESH: &[&str] = &[
     include_str!("schema/v8.sql"),
     include_str!("schema/v9.sql"),
     include_str!("schema/v10.sql"),
+    include_str!("schema/v11.sql"),
 ];
 
 /// `UPGRADES[i]` takes version `i + 1` to `i + 2`.
@@ -34,6 +35,7 @@ const UPGRADES: &[&str] = &[
     include_str!("schema/v7_to_v8.sql"),
     include_str!("schema/v8_to_v9.sql"),
     include_str!("schema/v9_to_v10.sql"),
+    include_str!("schema/v10_to_v11.sql"),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{bin, free_port, wait_until};
 
@@ -68,36 +68,58 @@ impl Drop for ServerProc {
     }
 }
 
-/// A signed-in user of the server.
+/// A user of the server, through the typed client (which keeps the session cookie and
+/// its CSRF value), driven from these blocking tests by a runtime of its own. Typed calls
+/// go through [`Web::run`]; [`Web::call`] and [`Web::ok`] send any JSON and return the
+/// status and JSON as they came.
 pub struct Web {
-    pub base: String,
-    pub http: reqwest::blocking::Client,
-    pub cookie: Option<String>,
-    pub csrf: Option<String>,
+    pub api: wire::client::Client,
+    rt: std::sync::Arc<tokio::runtime::Runtime>,
 }
 
 impl Web {
     pub fn new(base: &str) -> Web {
-        Web { base: base.to_owned(), http: reqwest::blocking::Client::new(), cookie: None, csrf: None }
+        // A thread of its own, so that idle pooled connections see a server go away between
+        // calls (a current-thread runtime would only notice while a call is under way).
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        Web { api: wire::client::Client::new(base), rt: std::sync::Arc::new(rt) }
+    }
+
+    /// The same session, sent to another address (a proxy in front of the same server).
+    pub fn via(&self, base: &str) -> Web {
+        let (cookie, csrf) = self.api.session();
+        Web { api: wire::client::Client::new(base).with_session(cookie, csrf), rt: self.rt.clone() }
+    }
+
+    pub fn base(&self) -> &str {
+        self.api.base()
+    }
+
+    /// The session cookie (`name=value`).
+    pub fn cookie(&self) -> Option<String> {
+        self.api.session().0
+    }
+
+    /// Runs a typed call to completion.
+    pub fn run<T>(&self, call: impl std::future::Future<Output = Result<T, base::Error>>) -> T {
+        self.rt_block(call).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs a typed call and returns its result, failure included.
+    pub fn rt_block<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, base::Error>>,
+    ) -> Result<T, base::Error> {
+        self.rt.block_on(call)
     }
 
     pub fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            rb = rb.header("cookie", c);
-        }
-        if let Some(c) = &self.csrf {
-            rb = rb.header("x-csrf-token", c);
-        }
+        let mut rb = self.api.request(method.parse().unwrap(), path);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let r = rb.send().unwrap();
-        if let Some(sc) = r.headers().get("set-cookie") {
-            self.cookie = Some(sc.to_str().unwrap().split(';').next().unwrap().to_owned());
-        }
-        let status = r.status().as_u16();
-        (status, r.json().unwrap_or(Value::Null))
+        let (status, bytes) = self.rt.block_on(self.api.send_raw(rb)).unwrap();
+        (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     pub fn ok(&mut self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -107,52 +129,51 @@ impl Web {
     }
 
     pub fn bytes(&mut self, path: &str) -> Vec<u8> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie.clone().unwrap())
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.bytes().unwrap().to_vec()
+        let rb = self.api.request(reqwest::Method::GET, path);
+        let (status, bytes) = self.rt.block_on(self.api.send_raw(rb)).unwrap();
+        assert!(status.is_success(), "GET {path}: {status}");
+        bytes
     }
 
     /// Uploads `keys`' public bundle with the proof of possession the server asks for.
     pub fn set_keys(&mut self, keys: &crypto::keys::Keyring) {
-        let c = self.ok("GET", "/api/me/keys/challenge", None);
-        let challenge: [u8; 32] = crypto::keys::unhex(c["challenge"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let c = self.run(self.api.keys_challenge());
+        let challenge: [u8; 32] = crypto::keys::unhex(&c.challenge).unwrap().try_into().unwrap();
         let proof = crypto::keys::prove_possession(&keys.identity, &challenge);
-        let body =
-            json!({"public_keys": crypto::keys::hex(&keys.public().encode()), "proof": crypto::keys::hex(&proof)});
-        self.ok("PUT", "/api/me/keys", Some(body));
+        self.run(self.api.set_keys(&wire::SetKeys {
+            public_keys: crypto::keys::hex(&keys.public().encode()),
+            proof: crypto::keys::hex(&proof),
+            key_backup: None,
+        }));
     }
 
     /// Signs up with TOTP, uploads `keys`' public bundle, makes a household; returns its id.
     pub fn owner(base: &str, email: &str, keys: &crypto::keys::Keyring) -> (Web, String) {
         let mut w = Web::new(base);
-        let r = w.ok("POST", "/api/signup", Some(json!({"email": email, "password": "a long password"})));
-        w.csrf = r["csrf"].as_str().map(str::to_owned);
-        let secret = api::secrets::base32_rfc4648_decode(r["totp_secret"].as_str().unwrap()).unwrap();
+        let r = w.run(w.api.signup(email, "a long password"));
+        let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         let code = format!("{:06}", api::secrets::totp_at(&secret, now / 30_000));
-        w.ok("POST", "/api/totp/confirm", Some(json!({"code": code})));
+        w.run(w.api.totp_confirm(&code));
         w.set_keys(keys);
-        let h = w.ok("POST", "/api/households", Some(json!({"name": "Home"})));
-        (w, h["id"].as_str().unwrap().to_owned())
+        let h: wire::HouseholdJson = w.run(w.api.post("/api/households", &wire::NewHousehold { name: "Home".into() }));
+        (w, h.id)
     }
 
     /// Offers a pairing and pairs the agent whose data folder is `data_dir` through the CLI.
     pub fn pair_agent(&mut self, household: &str, keys: &crypto::keys::Keyring, data_dir: &Path) {
-        let p = self.ok("POST", &format!("/api/households/{household}/pairings"), None);
+        let p: wire::PairingReply = self.run(
+            self.api.send(self.api.request(reqwest::Method::POST, &format!("/api/households/{household}/pairings"))),
+        );
         let code = crypto::keys::pairing_code(&keys.public().identity);
         let (ok, out) = super::porchlight(&[
             "pair",
             "--data-dir",
             data_dir.to_str().unwrap(),
             "--server",
-            &self.base,
+            self.base(),
             "--token",
-            p["token"].as_str().unwrap(),
+            &p.token,
             "--code",
             &code,
             "--name",

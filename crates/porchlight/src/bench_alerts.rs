@@ -1,0 +1,234 @@
+//! `porchlight bench alerts`: how long a doorbell press takes to become an alert in the
+//! owner's app, through the whole system on loopback: a real `porchlight serve` and a real
+//! `porchlight agent` (separate processes, as deployed) recording a clip, the press made
+//! through the agent's HTTP input, and the owner's side doing what the web app does before
+//! it shows a notification: hearing the event on the household's live stream, fetching its
+//! sealed metadata and opening it with the owner's keys. The browser's own drawing of the
+//! notification is not in the figure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base::{Error, ErrorKind, ResultExt, bail, err};
+use futures::StreamExt;
+use wire::client::Client;
+
+#[derive(clap::Args)]
+pub struct AlertsArgs {
+    /// Scratch folder for the server's and the agent's data (emptied first).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The camera's footage, looped (H.264 MP4).
+    #[arg(long, default_value = "testdata/generated/front-loop.mp4")]
+    pub clip: PathBuf,
+    /// Doorbell presses, 3 s apart (the agent takes presses within 2 s as one).
+    #[arg(long, default_value_t = 20)]
+    pub presses: u32,
+    /// The `porchlight` binary that runs the server and the agent (default: this one), to
+    /// measure an older build the same way.
+    #[arg(long)]
+    pub porchlight: Option<PathBuf>,
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").err_kind(ErrorKind::Internal, || "binding a port")?;
+    Ok(l.local_addr().err_kind(ErrorKind::Internal, || "port")?.port())
+}
+
+fn spawn(exe: &Path, args: &[&str], log: &Path) -> Result<Proc, Error> {
+    let out = std::fs::File::create(log).err_kind(ErrorKind::Internal, || format!("creating {}", log.display()))?;
+    let err = out.try_clone().err_kind(ErrorKind::Internal, || "log file")?;
+    let child = Command::new(exe)
+        .args(args)
+        .env("PORCHLIGHT_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .err_kind(ErrorKind::Internal, || format!("starting porchlight {}", args.join(" ")))?;
+    Ok(Proc(child))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
+    if !a.clip.exists() {
+        bail!(NotFound, "--clip {}: no such file (make testdata makes the default)", a.clip.display());
+    }
+    if !(1..=1000).contains(&a.presses) {
+        bail!(InvalidArgument, "--presses: expected 1 to 1000, got {}", a.presses);
+    }
+    let _ = std::fs::remove_dir_all(&a.data_dir);
+    std::fs::create_dir_all(&a.data_dir)
+        .err_kind(ErrorKind::Internal, || format!("creating {}", a.data_dir.display()))?;
+    let dir = a.data_dir.canonicalize().err_kind(ErrorKind::Internal, || "data folder")?;
+    let clip = a.clip.canonicalize().err_kind(ErrorKind::Internal, || "clip")?;
+    let (port, http) = (free_port()?, free_port()?);
+    let url = format!("http://127.0.0.1:{port}");
+    let server_toml = dir.join("server.toml");
+    std::fs::write(
+        &server_toml,
+        format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\nsecure_cookies = false\n", dir.join("server")),
+    )
+    .err_kind(ErrorKind::Internal, || "writing server.toml")?;
+    let exe = match &a.porchlight {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().err_kind(ErrorKind::Internal, || "finding porchlight")?,
+    };
+    let _server =
+        spawn(&exe, &["serve", "--config", server_toml.to_str().expect("utf-8 path")], &dir.join("server.log"))?;
+
+    crate::runtime()?.block_on(async {
+        let probe = Client::new(&url);
+        let up = Instant::now();
+        while probe.get::<wire::Ok>("/api/health").await.is_err() {
+            if up.elapsed() > Duration::from_secs(30) {
+                bail!(Unavailable, "the server did not answer within 30 s (see {})", dir.join("server.log").display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The owner, their keys, a household and the agent paired to it.
+        let (owner, _) = crate::demo_seed::account(&url, "owner@bench.porchlight", "a bench owner's password").await?;
+        let keys = crypto::keys::Keyring::generate("bench owner", api::system_clock()()).map_err(agent::sealing::from_crypto)?;
+        let backup = crypto::keys::hex(&crypto::backup::seal(&keys, &crypto::backup::RecoveryCode::generate()));
+        crate::demo_seed::set_keys(&owner, &keys, &backup).await?;
+        let h: wire::HouseholdJson = owner.post("/api/households", &wire::NewHousehold { name: "Bench".into() }).await?;
+        let p: wire::PairingReply =
+            owner.send(owner.request(reqwest::Method::POST, &format!("/api/households/{}/pairings", h.id))).await?;
+        let agent_data = dir.join("agent");
+        let code = crypto::keys::pairing_code(&keys.public().identity);
+        crate::keys::pair_server(&agent_data, &url, &p.token, &code, Some("bench agent")).await?;
+        let agent_toml = dir.join("agent.toml");
+        std::fs::write(
+            &agent_toml,
+            format!(
+                "data_dir = {agent_data:?}\n[http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"a-long-enough-bench-token\"\n\
+                 [sync]\nsettle_s = 1\n[[cameras]]\nname = \"door\"\ndoorbell = true\n\
+                 main = {{ file = {clip:?}, loop = true }}\nevents = {{ pre_roll_s = 2, post_roll_s = 2 }}\n"
+            ),
+        )
+        .err_kind(ErrorKind::Internal, || "writing agent.toml")?;
+        let _agent = spawn(&exe, &["agent", "--config", agent_toml.to_str().expect("utf-8 path")], &dir.join("agent.log"))?;
+
+        // The owner's live stream, as the web app holds it.
+        let live = owner
+            .request(reqwest::Method::GET, &format!("/api/households/{}/events/live", h.id))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|e| Error::wrap(ErrorKind::Unavailable, "opening the live stream", e))?;
+        if !live.status().is_success() {
+            bail!(Unavailable, "the live stream answered {}", live.status());
+        }
+        let mut live = live.bytes_stream();
+        let mut buf = String::new();
+        let mut next_event = async || -> Result<wire::EventJson, Error> {
+            loop {
+                if let Some(i) = buf.find("\n\n") {
+                    let block: String = buf.drain(..i + 2).collect();
+                    if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) {
+                        return serde_json::from_str(data.trim())
+                            .map_err(|e| err!(DataLoss, "a live event that is not an event: {e}"));
+                    }
+                    continue;
+                }
+                let chunk = live.next().await.ok_or_else(|| err!(Unavailable, "the live stream ended"))?;
+                let chunk = chunk.map_err(|e| Error::wrap(ErrorKind::Unavailable, "reading the live stream", e))?;
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        };
+
+        // Wait until the camera records (and its feed holds a key frame for the snapshot).
+        let status = agent_data.join("status.json");
+        let frames = || -> u64 {
+            std::fs::read(&status)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["streams"][0]["frames_recorded"].as_u64())
+                .unwrap_or(0)
+        };
+        let up = Instant::now();
+        while frames() < 60 {
+            if up.elapsed() > Duration::from_secs(60) {
+                bail!(Unavailable, "the agent did not record within 60 s (see {})", dir.join("agent.log").display());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        let http_client = reqwest::Client::new();
+        let mut to_stream = Vec::new();
+        let mut to_alert = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..a.presses {
+            let t = Instant::now();
+            let r = http_client
+                .post(format!("http://127.0.0.1:{http}/api/v1/cameras/door/doorbell"))
+                .bearer_auth("a-long-enough-bench-token")
+                .send()
+                .await
+                .map_err(|e| Error::wrap(ErrorKind::Unavailable, "pressing the doorbell", e))?;
+            if r.status().as_u16() != 202 {
+                bail!(Internal, "the doorbell answered {}", r.status());
+            }
+            let e = loop {
+                let e = tokio::time::timeout(Duration::from_secs(30), next_event())
+                    .await
+                    .map_err(|_| err!(Unavailable, "press {i}: no event within 30 s"))??;
+                if seen.insert(e.id.clone()) {
+                    break e;
+                }
+            };
+            let heard = t.elapsed();
+            let sealed = owner.send_raw(owner.request(reqwest::Method::GET, &format!("/api/objects/{}", e.meta_object))).await?;
+            if !sealed.0.is_success() {
+                bail!(Internal, "press {i}: the event's metadata answered {}", sealed.0);
+            }
+            let (_, plain) = crypto::object::open(&keys, &sealed.1).map_err(agent::sealing::from_crypto)?;
+            let meta: wire::EventMeta =
+                serde_json::from_slice(&plain).map_err(|e| err!(DataLoss, "press {i}: the metadata: {e}"))?;
+            let alerted = t.elapsed();
+            // An older agent sends no start: the first event heard is then the finished one.
+            if meta.kind != "doorbell" {
+                bail!(Internal, "press {i}: the first event heard is a {} event", meta.kind);
+            }
+            to_stream.push(heard.as_secs_f64() * 1000.0);
+            to_alert.push(alerted.as_secs_f64() * 1000.0);
+            println!(
+                "press {i:>2}: on the stream after {:>6.1} ms, opened after {:>6.1} ms ({}, snapshot {})",
+                heard.as_secs_f64() * 1000.0,
+                alerted.as_secs_f64() * 1000.0,
+                if e.in_progress { "its start" } else { "the finished event" },
+                if e.snapshot_object.is_some() { "yes" } else { "no" },
+            );
+            tokio::time::sleep(Duration::from_millis(3000).saturating_sub(t.elapsed())).await;
+        }
+        for v in [&mut to_stream, &mut to_alert] {
+            v.sort_by(f64::total_cmp);
+        }
+        println!(
+            "doorbell press to alert over {} presses: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms \
+             (heard on the live stream: p50 {:.0} ms, p95 {:.0} ms)",
+            to_alert.len(),
+            percentile(&to_alert, 0.5),
+            percentile(&to_alert, 0.95),
+            to_alert.last().copied().unwrap_or(0.0),
+            percentile(&to_stream, 0.5),
+            percentile(&to_stream, 0.95),
+        );
+        Ok(())
+    })
+}
