@@ -332,7 +332,12 @@ describe('the owner', () => {
     await nav(page, 'Cameras').click();
     await page.getByRole('group', { name: 'Household mode' }).getByRole('button', { name: 'Disarmed' }).click();
     await expect.poll(() => page.getByRole('button', { name: 'Disarmed', pressed: true }).isVisible(), { timeout: 15_000 }).toBe(true);
-    await expect.poll(() => page.getByText('Not recording (Disarmed)').isVisible(), { timeout: 15_000 }).toBe(true);
+    // Confirmed only once the agent reports the new settings (it reports as it applies them).
+    await expect.poll(() => page.getByTestId('mode-switch').getAttribute('data-state'), { timeout: 15_000 }).toBe('confirmed');
+    await expect.poll(() => page.getByTestId('mode-switch').textContent()).toBe('Disarmed is on: the cameras obey it.');
+    await expect.poll(() => page.getByText('Connected, not recording').isVisible(), { timeout: 15_000 }).toBe(true);
+    // A doorbell's presses ring in every mode.
+    await expect.poll(() => page.getByTestId('effect-door').textContent()).toBe('Only doorbell presses in Disarmed');
     await expect.poll(() => page.getByText('Front door', { exact: true }).isVisible()).toBe(true);
     await waitFor('the agent to stop recording', 30_000, async () => {
       const before = framesOf('door');
@@ -342,6 +347,7 @@ describe('the owner', () => {
     // Away again records (and notifies), for the tests that follow.
     await page.getByRole('button', { name: 'Away' }).click();
     await expect.poll(() => page.getByRole('button', { name: 'Away', pressed: true }).isVisible(), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => page.getByTestId('effect-door').textContent(), { timeout: 15_000 }).toBe('Recording and notifying in Away');
     await ringWhileRecording();
     await page.close();
   });

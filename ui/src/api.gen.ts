@@ -1614,6 +1614,10 @@ export interface components {
         CameraReport: {
             /** @description The camera's name, as in its objects' headers (1 to 64 bytes). */
             camera: string;
+            /** @description The camera has a doorbell button (its presses notify in every mode). */
+            doorbell?: boolean;
+            /** @description The agent's configuration places it indoors (the owner's settings may say otherwise). */
+            indoor?: boolean;
             /**
              * Format: int64
              * @description When the camera entered this state (Unix ms).
@@ -1649,6 +1653,10 @@ export interface components {
         CameraStatusJson: {
             camera: string;
             device_id: string;
+            /** @description The camera has a doorbell button (its presses notify in every mode). */
+            doorbell: boolean;
+            /** @description The agent's configuration places it indoors (the owner's settings may say otherwise). */
+            indoor: boolean;
             /** @description Whether that report is recent (within three reporting intervals). */
             online: boolean;
             /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hex, unhex, utf8 } from './crypto/bytes';
 import { generateKeyring } from './crypto/format';
-import { ALL_ON, checkSettings, decodeBody, encodeBody, parseSettings, ruleFor, sealSettings } from './settings';
+import { ALL_ON, checkSettings, decodeBody, encodeBody, modeEffect, parseSettings, ruleFor, sealSettings } from './settings';
 
 const v = JSON.parse(readFileSync(new URL('../../crates/crypto/testdata/vectors.json', import.meta.url), 'utf8'));
 const s = v.settings;
@@ -55,5 +55,14 @@ describe('settings body', () => {
     const st = checkSettings({ mode: 'home', cameras: { f: { modes: { ...ALL_ON, home: { record: false, notify: false } } } } });
     expect(ruleFor(st, 'f')).toEqual({ record: false, notify: false });
     expect(ruleFor(st, 'g')).toEqual({ record: true, notify: true });
+    // The defaults, as the agent decides them (crates/agent/src/remote.rs).
+    const at = (mode: 'disarmed' | 'home' | 'away', cams = {}) => checkSettings({ mode, cameras: cams });
+    expect(ruleFor(at('home'), 'g', { doorbell: false, indoor: true })).toEqual({ record: false, notify: false });
+    expect(ruleFor(at('home', { g: { placement: 'outdoor' } }), 'g', { doorbell: false, indoor: true })).toEqual({ record: true, notify: true });
+    expect(ruleFor(at('away'), 'g', { doorbell: false, indoor: true })).toEqual({ record: true, notify: true });
+    expect(ruleFor(at('disarmed'), 'g')).toEqual({ record: false, notify: false });
+    expect(modeEffect(at('disarmed'), 'door', { doorbell: true, indoor: false }, 'Disarmed')).toBe('Only doorbell presses in Disarmed');
+    expect(modeEffect(at('home', { hall: { placement: 'indoor' } }), 'hall', null, 'Home')).toBe('Not recording in Home');
+    expect(() => checkSettings({ mode: 'home', cameras: { g: { placement: 'attic' } } })).toThrow(/placement/);
   });
 });

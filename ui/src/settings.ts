@@ -43,9 +43,14 @@ export interface CameraSettings {
   /** Absent: the agent's configured zones; present (even empty): these replace them. */
   zones?: Zone[];
   masks?: Point[][];
-  /** What the camera does in each mode (absent: records and notifies in all of them). */
+  /** Where it looks from (absent: the agent's configuration, else outdoor); decides the modes' defaults. */
+  placement?: Placement;
+  /** What the camera does in each mode (absent: the defaults for its placement, `defaultModes`). */
   modes?: Record<Mode, ModeRule>;
 }
+
+export const PLACEMENTS = ['outdoor', 'indoor'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
 
 export interface HouseholdSettings {
   mode: Mode;
@@ -58,6 +63,18 @@ export const ALL_ON: Record<Mode, ModeRule> = {
   home: { record: true, notify: true },
   away: { record: true, notify: true },
 };
+
+const ON: ModeRule = { record: true, notify: true };
+const OFF: ModeRule = { record: false, notify: false };
+
+/**
+ * What each mode does to a camera the owner has not set rules for, as the agent decides it
+ * (crates/agent/src/remote.rs): Disarmed nothing, Home only outdoor cameras, Away all.
+ * A doorbell's presses record and notify in every mode regardless (`effectiveRule`).
+ */
+export function defaultModes(placement: Placement): Record<Mode, ModeRule> {
+  return { disarmed: OFF, home: placement === 'outdoor' ? ON : OFF, away: ON };
+}
 
 const DOMAIN = 'porchlight/settings/v1';
 const RECIPIENTS_MAX = 64;
@@ -196,6 +213,10 @@ export function checkSettings(v: unknown): HouseholdSettings {
       });
     }
     if (c.masks !== undefined) out.masks = c.masks.map((m, j) => checkPoints(`${what}.masks[${j}]`, m));
+    if (c.placement !== undefined) {
+      if (!PLACEMENTS.includes(c.placement)) throw new FormatError(`${what}.placement: expected one of ${PLACEMENTS.join(', ')}`);
+      out.placement = c.placement;
+    }
     if (c.modes !== undefined) {
       out.modes = { ...ALL_ON };
       for (const m of MODES) {
@@ -223,9 +244,39 @@ export function decodeBody(b: Uint8Array): HouseholdSettings {
   return checkSettings(v);
 }
 
-/** Whether a camera records / notifies in the household's current mode. */
-export function ruleFor(s: HouseholdSettings, camera: string): ModeRule {
-  return (s.cameras[camera]?.modes ?? ALL_ON)[s.mode];
+/** What the agent says of a camera (its status report): a doorbell, placed indoors. */
+export interface CameraFacts {
+  doorbell: boolean;
+  indoor: boolean;
+}
+
+/** The camera's placement: the owner's setting, else the agent's configuration. */
+export function placementOf(s: HouseholdSettings, camera: string, facts?: CameraFacts | null): Placement {
+  return s.cameras[camera]?.placement ?? (facts?.indoor ? 'indoor' : 'outdoor');
+}
+
+/** The camera's rules in every mode: the owner's, else the defaults for its placement. */
+export function modesOf(s: HouseholdSettings, camera: string, facts?: CameraFacts | null): Record<Mode, ModeRule> {
+  return s.cameras[camera]?.modes ?? defaultModes(placementOf(s, camera, facts));
+}
+
+/** Whether a camera records / notifies in the household's current mode (a doorbell's presses aside). */
+export function ruleFor(s: HouseholdSettings, camera: string, facts?: CameraFacts | null): ModeRule {
+  return modesOf(s, camera, facts)[s.mode];
+}
+
+/** Whether the camera's stream is recorded in the current mode: by default a doorbell's always is (for its presses' clips). */
+export function recordsFor(s: HouseholdSettings, camera: string, facts?: CameraFacts | null): boolean {
+  return ruleFor(s, camera, facts).record || (!!facts?.doorbell && !s.cameras[camera]?.modes);
+}
+
+/** One line for a camera's card: what the current mode does to it. */
+export function modeEffect(s: HouseholdSettings, camera: string, facts: CameraFacts | null, modeName: string): string {
+  const r = ruleFor(s, camera, facts);
+  if (facts?.doorbell && !r.notify) return `Only doorbell presses in ${modeName}`;
+  if (!r.record) return `Not recording in ${modeName}`;
+  if (!r.notify) return `Recording, not notifying in ${modeName}`;
+  return `Recording and notifying in ${modeName}`;
 }
 
 // --- Fetching, saving, keeping the recipients current ---

@@ -16,7 +16,7 @@
 //! that cannot be loaded or fails is logged and shown in `status.json`; motion analysis and
 //! recording go on.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,6 +35,9 @@ use crate::status::{MotionStatus, StatusBoard};
 
 /// Frames queued for analysis before new ones are dropped (about 2 s at 30 fps).
 const QUEUE_FRAMES: usize = 64;
+/// Without a frame for this long (the camera dropped, or the household's mode paused the
+/// analysis), events still open are ended at the last frame seen.
+const IDLE_FINISH: Duration = Duration::from_secs(5);
 
 /// Makes the camera's object detector (on the analysis thread, so a slow model load does
 /// not hold up the start).
@@ -254,7 +257,36 @@ impl Worker<'_> {
         let mut rows = Rows::default();
         // The latest frame's (stream time, wall-clock arrival), to place events in time.
         let mut anchor = (0.0f64, self.clocks.realtime_90k());
-        for (frame, wall) in rx {
+        // After an idle finish, frames are skipped up to a key frame (a fresh decoder).
+        let mut await_key = false;
+        loop {
+            let (frame, wall) = match rx.recv_timeout(IDLE_FINISH) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    // No frames (the camera dropped, or the mode paused analysis) while an
+                    // event is open: end it now rather than whenever frames return, so its
+                    // clip is sent and the upload queue behind it moves.
+                    if !rows.open.is_empty() {
+                        tracing::info!(camera = %self.key, "no frames: ending the open events");
+                        self.finish(&mut analyser, anchor, &mut rows);
+                        analyser = self.analyser();
+                        if let Some(entry) = &last_entry
+                            && let Err(e) = analyser.set_sample_entry(entry)
+                        {
+                            self.set_error(e.to_string());
+                        }
+                        await_key = true;
+                    }
+                    continue;
+                }
+            };
+            if await_key {
+                if !frame.is_key {
+                    continue;
+                }
+                await_key = false;
+            }
             // New owner settings that change this camera's motion configuration: finish
             // what is open and start afresh (at a key frame, where the decoder can start).
             if generation != self.remote.generation() && frame.is_key {

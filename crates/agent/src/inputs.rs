@@ -108,6 +108,10 @@ pub async fn run(
                 let _ = n.try_send(Notice::Doorbell { camera: camera.clone(), at_90k: now });
             }
         }
+        if kind == "sensor" && !cams.remote.analyses(&camera) {
+            tracing::info!(camera = %camera, sensor = %label, mode = ?cams.remote.mode(), "sensor on, not recorded in this mode");
+            continue;
+        }
         let ev = &cam.events;
         let row = index::EventRow {
             id: 0,

@@ -62,6 +62,8 @@ pub struct CameraSpec {
     pub events: analysis::EventsConfig,
     /// The camera has a doorbell button (presses arrive by MQTT or HTTP).
     pub doorbell: bool,
+    /// Indoor or outdoor: what the modes do to it unless the owner's settings say.
+    pub placement: remote::Placement,
     /// Privacy masks from the configuration file, for snapshots whether or not motion
     /// analysis runs (the owner's settings replace them).
     pub masks: Vec<detect::zone::Polygon>,
@@ -145,7 +147,12 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         direct_io: opts.direct_io,
     });
     let board = StatusBoard::default();
-    let remote = remote::Remote::load(&layout);
+    let roles = opts
+        .cameras
+        .iter()
+        .map(|c| (c.name.clone(), remote::CameraRole { placement: c.placement, doorbell: c.doorbell }))
+        .collect();
+    let remote = remote::Remote::load(&layout, roles);
     let hub = live::Hub::new(opts.cameras.iter().map(|c| c.name.clone()));
     // Rung by whatever stores an event, so the upload worker sends its start at once.
     let upload_bell = Arc::new(tokio::sync::Notify::new());

@@ -56,6 +56,9 @@ impl Streamer {
         // The mode's rule for this camera, re-read only when new settings come into force.
         let mut seen_generation = u64::MAX;
         let mut recording = true;
+        // Whether its frames go to motion and object analysis (a doorbell camera records
+        // in every mode, but is analysed only where the mode records it).
+        let mut analysing = true;
         while !shutdown.is_shutdown() {
             self.status.set_state(&self.key, State::Connecting, now());
             self.status.update(&self.key, |s| s.attempts += 1);
@@ -82,16 +85,21 @@ impl Streamer {
                                 if generation != seen_generation {
                                     seen_generation = generation;
                                     let was = recording;
-                                    recording = self.remote.rule(&self.camera).record;
+                                    recording = self.remote.records(&self.camera);
+                                    let analysed = analysing;
+                                    analysing = recording && self.remote.analyses(&self.camera);
+                                    if analysed
+                                        && !analysing
+                                        && let Some(a) = self.analysis.as_mut()
+                                    {
+                                        a.pause();
+                                    }
                                     if was && !recording {
                                         tracing::info!(camera = %self.key, "the household's mode stops recording");
                                         if let Err(e) =
                                             writer.end_run("the household's mode does not record this camera")
                                         {
                                             break Err(e);
-                                        }
-                                        if let Some(a) = self.analysis.as_mut() {
-                                            a.pause();
                                         }
                                     } else if !was && recording {
                                         tracing::info!(camera = %self.key, "the household's mode resumes recording");
@@ -102,7 +110,7 @@ impl Streamer {
                                     failures = 0;
                                     continue;
                                 }
-                                if let Some(a) = self.analysis.as_mut() {
+                                if analysing && let Some(a) = self.analysis.as_mut() {
                                     a.offer(&frame);
                                 }
                                 if let Err(e) = writer.push(frame) {

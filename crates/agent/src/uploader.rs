@@ -173,7 +173,7 @@ pub fn seal_finished(
             }
             if !layout.outbox_event(id).exists() {
                 // The mode's rule when the event is sealed, seconds after it ended.
-                seal_event(conn, layout, device, trust, &e, !remote.rule(&e.camera).notify)?;
+                seal_event(conn, layout, device, trust, &e, !remote.notifies(&e.camera, &e.kind))?;
                 sealed += 1;
             }
             cursor = id;
@@ -272,7 +272,7 @@ pub fn seal_starts(
         // An event still going on always has a start to send (its clip end is only
         // provisional); a closed one only while its clip is not due yet.
         let due = !e.open && e.clip_end_90k + base::clock::duration_to_90k(settle) <= now_90k;
-        if id > cursor && !e.uploaded && !due && remote.rule(&e.camera).notify {
+        if id > cursor && !e.uploaded && !due && remote.notifies(&e.camera, &e.kind) {
             let dir = layout.outbox_start(id);
             let tmp = dir.with_extension("tmp");
             std::fs::create_dir_all(&tmp).err_kind(ErrorKind::Internal, || format!("creating {}", tmp.display()))?;
@@ -447,7 +447,16 @@ impl Client {
         let cameras = board
             .cameras()
             .into_iter()
-            .map(|(camera, state, since_90k)| wire::CameraReport { camera, state, since_ms: since_90k.div_euclid(90) })
+            .map(|(camera, state, since_90k)| {
+                let role = remote.role(&camera);
+                wire::CameraReport {
+                    doorbell: role.doorbell,
+                    indoor: role.placement == crate::remote::Placement::Indoor,
+                    camera,
+                    state,
+                    since_ms: since_90k.div_euclid(90),
+                }
+            })
             .collect();
         let report =
             wire::DeviceStatus { cameras, settings_serial: remote.serial().and_then(|s| i64::try_from(s).ok()) };
@@ -724,6 +733,9 @@ pub struct Control {
     client: Arc<Client>,
     layout: Layout,
     remote: crate::remote::Remote,
+    /// The cameras' state, reported at once when new settings are applied (the app shows
+    /// a mode switch as done when the agent's report names its serial).
+    board: crate::status::StatusBoard,
     hub: crate::live::Hub,
     posting: Option<Arc<crate::post_clip::Posting>>,
     shutdown: Receiver,
@@ -835,6 +847,11 @@ impl Control {
         }
         if settings.is_some() && settings != self.remote.serial() {
             client.sync_settings(&self.layout, &self.remote).await?;
+            // Confirms the switch now rather than at the next status interval: the
+            // streams obey new settings at their next frame.
+            if let Err(Failure::Retry(e) | Failure::Reject(e)) = client.report_status(&self.board, &self.remote).await {
+                tracing::debug!("status report after new settings: {e}");
+            }
             done += 1;
         }
         Ok(done)
@@ -872,6 +889,7 @@ pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver)
         client: client.clone(),
         layout: layout.clone(),
         remote: remote.clone(),
+        board: board.clone(),
         hub,
         posting,
         shutdown,

@@ -411,6 +411,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
             analysis: None,
             events: Default::default(),
             doorbell: false,
+            placement: agent::remote::Placement::Outdoor,
             masks: Vec::new(),
         })
         .collect();

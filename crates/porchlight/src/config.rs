@@ -322,6 +322,11 @@ pub struct CameraConfig {
     /// This camera is a doorbell: presses arrive by MQTT or HTTP and are events with clips.
     #[serde(default)]
     pub doorbell: bool,
+    /// `outdoor` (default) or `indoor`: what the household's modes do to the camera unless
+    /// the owner's settings in the app say otherwise (indoor cameras neither record nor
+    /// notify in Home; see design/server.md, "Modes").
+    #[serde(default)]
+    pub placement: agent::remote::Placement,
     /// Motion detection: sensitivity, minimum area, zones and privacy masks. Checked at
     /// load; `porchlight motion --config F --camera NAME CLIP` tries them on a clip.
     #[serde(default)]

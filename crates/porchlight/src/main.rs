@@ -507,6 +507,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     max_event: Duration::from_secs(cam.events.max_event_s.get()),
                 },
                 doorbell: cam.doorbell,
+                placement: cam.placement,
                 masks: cam.motion.detector_config(&what)?.masks,
             })
         })

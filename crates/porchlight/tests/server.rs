@@ -544,6 +544,105 @@ fn the_owners_mode_reaches_the_agent_at_once_and_decides_what_it_records() {
     agent.stop_with(libc::SIGTERM);
 }
 
+/// A loopback receiver for the household's webhook: counts the deliveries and keeps their
+/// bodies (answers 200 to each).
+fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut r = BufReader::new(stream);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            if r.read_exact(&mut body).is_ok()
+                && let Ok(v) = serde_json::from_slice(&body)
+            {
+                keep.lock().unwrap().push(v);
+            }
+            let _ = r.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, got)
+}
+
+/// With no rules set, what the modes do follows where each camera is: in Home an indoor
+/// camera records nothing; Disarmed stops everything but the doorbell, whose press still
+/// alerts; Away records all. Each switch is confirmed by the agent's status report.
+#[test]
+fn the_default_modes_follow_placement_and_a_doorbell_rings_when_disarmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = testdata("front.mp4").to_str().unwrap().to_owned();
+    let rtsp = RtspServer::start(&[("cam", clip.clone()), ("cam2", clip)]);
+    let server = ServerProc::start_with(&dir.path().join("server"), free_port(), "webhook_allow_private = true\n");
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    let (hook, delivered) = webhook_receiver();
+    web.ok("PATCH", &format!("/api/households/{household}"), Some(serde_json::json!({ "webhook_url": hook })));
+    let agent_dir = dir.path().join("agent");
+    web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
+    let http_port = free_port();
+    let agent = Agent::start(
+        &agent_dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{TOKEN}\"\n[sync]\nsettle_s = 1\n\
+             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ url = \"{}\" }}\n\
+             events = {{ pre_roll_s = 1, post_roll_s = 1 }}\n\
+             [[cameras]]\nname = \"hall\"\nplacement = \"indoor\"\nmain = {{ url = \"{}\" }}\n",
+            rtsp.url("cam"),
+            rtsp.url("cam2")
+        ),
+    );
+    let cameras = |web: &mut Web| web.ok("GET", &format!("/api/households/{household}/cameras"), None);
+    let camera = |v: &Value, name: &str| v.as_array().unwrap().iter().find(|c| c["camera"] == name).cloned();
+    wait_until("the agent to record the door and report both cameras", Duration::from_secs(30), || {
+        let v = cameras(&mut web);
+        agent.recorded("door") > 30 && camera(&v, "hall").is_some_and(|c| c["state"] == "streaming")
+    });
+    // No settings yet: Home. The indoor camera is connected and records nothing.
+    let v = cameras(&mut web);
+    let (door, hall) = (camera(&v, "door").unwrap(), camera(&v, "hall").unwrap());
+    assert_eq!((door["doorbell"].as_bool(), door["indoor"].as_bool()), (Some(true), Some(false)));
+    assert_eq!((hall["doorbell"].as_bool(), hall["indoor"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(agent.recorded("hall"), 0, "Home keeps an indoor camera from recording");
+    wait_until("the agent to publish its keys", Duration::from_secs(30), || {
+        web.ok("GET", &format!("/api/households/{household}/devices"), None)[0]["public_keys"].is_string()
+    });
+
+    // Disarmed, no rules set: the agent confirms (its report names the serial), the door's
+    // stream is still recorded for presses, the hall's is not, and a press alerts.
+    let settings = |mode: &str| serde_json::json!({"mode": mode, "cameras": {}});
+    put_settings(&mut web, &household, &owner_keys, 1, &settings("disarmed"));
+    wait_until("the agent to confirm Disarmed", Duration::from_secs(10), || {
+        cameras(&mut web).as_array().unwrap().iter().all(|c| c["settings_serial"] == 1)
+    });
+    let door_then = agent.recorded("door");
+    wait_until("the door to keep recording", Duration::from_secs(10), || agent.recorded("door") > door_then + 15);
+    assert_eq!(agent.recorded("hall"), 0);
+    doorbell(http_port, TOKEN);
+    wait_until("the press's alert", Duration::from_secs(30), || !delivered.lock().unwrap().is_empty());
+    let alert = delivered.lock().unwrap()[0].clone();
+    assert_eq!(alert["household_id"], household.as_str());
+    assert_eq!(alert["event"]["camera"], "door");
+
+    // Away: the indoor camera records too.
+    put_settings(&mut web, &household, &owner_keys, 2, &settings("away"));
+    wait_until("the hall to record in Away", Duration::from_secs(20), || agent.recorded("hall") > 15);
+    assert_eq!(delivered.lock().unwrap().len(), 1, "one press, one alert: {:?}", delivered.lock().unwrap());
+    agent.stop_with(libc::SIGTERM);
+}
+
 /// `porchlight totp-key-rotate` seals every TOTP secret under a new key and drops the old
 /// one; sign-in with a code works before and after, and the old key opens nothing new.
 #[test]

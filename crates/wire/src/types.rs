@@ -544,6 +544,12 @@ pub struct CameraReport {
     pub state: CameraState,
     /// When the camera entered this state (Unix ms).
     pub since_ms: i64,
+    /// The camera has a doorbell button (its presses notify in every mode).
+    #[serde(default)]
+    pub doorbell: bool,
+    /// The agent's configuration places it indoors (the owner's settings may say otherwise).
+    #[serde(default)]
+    pub indoor: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -570,6 +576,10 @@ pub struct CameraStatusJson {
     pub online: bool,
     /// The serial of the household settings the agent has applied, if any.
     pub settings_serial: Option<i64>,
+    /// The camera has a doorbell button (its presses notify in every mode).
+    pub doorbell: bool,
+    /// The agent's configuration places it indoors (the owner's settings may say otherwise).
+    pub indoor: bool,
 }
 
 #[derive(Serialize, Deserialize)]

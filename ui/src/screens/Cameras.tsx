@@ -5,16 +5,19 @@ import { api } from '../api';
 import type { Keyring } from '../crypto/format';
 import { imageUrl } from '../objects';
 import {
-  ALL_ON,
+  type CameraFacts,
   type CameraSettings,
   type HouseholdSettings,
   type Loaded,
   MODES,
   type Mode,
+  PLACEMENTS,
   type Point,
   EMPTY,
   checkSettings,
+  defaultModes,
   loadSettings,
+  placementOf,
   saveSettings,
 } from '../settings';
 import { Feedback, message, useAction, useAsync } from './common';
@@ -26,10 +29,45 @@ export function useSettings(hid: string, keys: Keyring, tick: number) {
   return useAsync(() => loadSettings(hid, keys), [hid, keys, tick]);
 }
 
-/** Disarmed / Home / Away: the owner switches, everyone else sees which is on. */
+/** How long the app waits for the agents to confirm a mode switch before saying so. */
+const CONFIRM_WAIT_MS = 15_000;
+
+type Switch = { mode: Mode; serial: number; state: 'waiting' | 'confirmed' | 'offline' | 'late' };
+
+/**
+ * Disarmed / Home / Away: the owner switches, everyone else sees which is on. A switch is
+ * shown as done only when every online agent reports the new settings' serial (they report
+ * at once when they apply it).
+ */
 export function ModeSwitch(p: { hid: string; keys: Keyring; loaded: Loaded | null; isOwner: boolean; onSaved: () => void }) {
   const [run, error, busy] = useAction();
+  const [sw, setSw] = useState<Switch | null>(null);
   const current = (p.loaded?.settings ?? EMPTY).mode;
+  useEffect(() => {
+    if (!sw || sw.state !== 'waiting') return;
+    let live = true;
+    const started = Date.now();
+    const check = async () => {
+      while (live) {
+        try {
+          const online = (await api.cameraStatus(p.hid)).filter((s) => s.online);
+          const state =
+            online.length === 0 ? 'offline' : online.every((s) => (s.settings_serial ?? 0) >= sw.serial) ? 'confirmed' : Date.now() - started > CONFIRM_WAIT_MS ? 'late' : null;
+          if (state) {
+            if (live) setSw({ ...sw, state });
+            return;
+          }
+        } catch {
+          // A failed poll is tried again; the owner sees "waiting" meanwhile.
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    void check();
+    return () => {
+      live = false;
+    };
+  }, [sw, p.hid]);
   if (!p.isOwner) {
     return (
       <p className="mode" data-testid="mode">
@@ -40,9 +78,20 @@ export function ModeSwitch(p: { hid: string; keys: Keyring; loaded: Loaded | nul
   const set = (m: Mode) =>
     void run(async () => {
       const base = p.loaded?.settings ?? EMPTY;
-      await saveSettings(p.hid, p.keys, { ...base, mode: m }, p.loaded?.serial ?? 0);
+      const serial = await saveSettings(p.hid, p.keys, { ...base, mode: m }, p.loaded?.serial ?? 0);
+      setSw({ mode: m, serial, state: 'waiting' });
       p.onSaved();
     });
+  const name = sw ? MODE_NAMES[sw.mode] : '';
+  const said = !sw
+    ? null
+    : sw.state === 'waiting'
+      ? `Switching to ${name}…`
+      : sw.state === 'confirmed'
+        ? `${name} is on: the cameras obey it.`
+        : sw.state === 'offline'
+          ? `${name} is saved; no agent is online, so it applies when one reconnects.`
+          : `${name} is saved, but an agent has not confirmed it yet.`;
   return (
     <div className="mode" data-testid="mode">
       <div role="group" aria-label="Household mode" className="segmented">
@@ -52,6 +101,11 @@ export function ModeSwitch(p: { hid: string; keys: Keyring; loaded: Loaded | nul
           </button>
         ))}
       </div>
+      {said && (
+        <p role="status" className={sw?.state === 'confirmed' ? 'ok' : 'muted'} data-testid="mode-switch" data-state={sw?.state}>
+          {said}
+        </p>
+      )}
       <Feedback error={error} />
     </div>
   );
@@ -69,7 +123,8 @@ export function CameraSettingsPanel(p: { hid: string; keys: Keyring }) {
     return Promise.all(
       names.map(async (camera) => {
         const [latest] = await api.events(p.hid, { camera, order: 'desc', limit: 1 });
-        return { camera, snapshot: latest?.snapshot_object ?? null, applied: status.find((s) => s.camera === camera)?.settings_serial ?? null };
+        const st = status.find((s) => s.camera === camera);
+        return { camera, snapshot: latest?.snapshot_object ?? null, applied: st?.settings_serial ?? null, facts: st ? { doorbell: st.doorbell, indoor: st.indoor } : null };
       }),
     );
   }, [p.hid, tick]);
@@ -88,6 +143,7 @@ export function CameraSettingsPanel(p: { hid: string; keys: Keyring }) {
           camera={c.camera}
           snapshot={c.snapshot}
           applied={c.applied}
+          facts={c.facts}
           loaded={l}
           saved={saved?.camera === c.camera ? saved.serial : null}
           onSaved={(serial) => {
@@ -106,6 +162,7 @@ function CameraForm(p: {
   camera: string;
   snapshot: string | null;
   applied: number | null;
+  facts: CameraFacts | null;
   loaded: Loaded | null;
   saved: number | null;
   onSaved: (serial: number) => void;
@@ -114,7 +171,8 @@ function CameraForm(p: {
   const [cam, setCam] = useState<CameraSettings>(() => all.cameras[p.camera] ?? {});
   const [run, error, busy] = useAction();
   const ok = p.saved === null ? null : `Saved (version ${p.saved}); the agent applies it within seconds.`;
-  const modes = cam.modes ?? ALL_ON;
+  const placement = placementOf({ ...all, cameras: { [p.camera]: cam } }, p.camera, p.facts);
+  const modes = cam.modes ?? defaultModes(placement);
   const save = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     void run(async () => {
@@ -150,8 +208,26 @@ function CameraForm(p: {
         />
       </label>
       <ZoneEditor camera={p.camera} snapshot={p.snapshot} keys={p.keys} cam={cam} onChange={setCam} />
+      <fieldset className="placement">
+        <legend>Where it looks</legend>
+        {PLACEMENTS.map((pl) => (
+          <label key={pl}>
+            <input type="radio" name={`placement-${p.camera}`} checked={placement === pl} onChange={() => setCam({ ...cam, placement: pl })} />
+            {pl === 'outdoor' ? ' Outdoors (door, drive, garden)' : ' Indoors (never records in Home)'}
+          </label>
+        ))}
+      </fieldset>
       <table className="modes">
-        <caption>What this camera does in each mode</caption>
+        <caption>
+          What this camera does in each mode{' '}
+          {cam.modes ? (
+            <button type="button" onClick={() => setCam({ ...cam, modes: undefined })}>
+              Use the defaults for {placement === 'indoor' ? 'an indoor' : 'an outdoor'} camera
+            </button>
+          ) : (
+            <span className="muted">(the defaults for {placement === 'indoor' ? 'an indoor' : 'an outdoor'} camera)</span>
+          )}
+        </caption>
         <thead>
           <tr>
             <th scope="col">Mode</th>
@@ -177,6 +253,7 @@ function CameraForm(p: {
           ))}
         </tbody>
       </table>
+      {p.facts?.doorbell && <p className="muted">Doorbell presses record and notify in every mode.</p>}
       <button type="submit" disabled={busy}>
         Save {title}
       </button>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { type CameraStatus, type EventJson, api } from '../api';
 import type { Keyring } from '../crypto/format';
-import { type Loaded, ruleFor } from '../settings';
+import { type Loaded, modeEffect, recordsFor } from '../settings';
 import { MODE_NAMES, ModeSwitch, useSettings } from './Cameras';
 import { Live } from './Live';
 import { Snapshot, ago, useAsync } from './common';
@@ -72,7 +72,12 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
             <a className="card" href={`#/timeline?camera=${encodeURIComponent(c.camera)}`} aria-label={`${label(c.camera)}: open its timeline`}>
               <Snapshot id={c.latest?.snapshot_object ?? null} keys={p.keys} alt={`Latest snapshot from ${label(c.camera)}`} />
               <span className="card-title">{label(c.camera)}</span>
-              <State s={c.status} rule={loaded ? { ...ruleFor(loaded.settings, c.camera), mode: MODE_NAMES[loaded.settings.mode] } : null} />
+              <State s={c.status} records={loaded ? recordsFor(loaded.settings, c.camera, c.status) : null} />
+              {loaded && (
+                <span className="mode-effect" data-testid={`effect-${c.camera}`}>
+                  {modeEffect(loaded.settings, c.camera, c.status, MODE_NAMES[loaded.settings.mode])}
+                </span>
+              )}
               <span className="muted">{c.latest ? `Last event ${ago(c.latest.start_ms)}` : 'No events yet'}</span>
             </a>
             <button type="button" className="live-button" onClick={() => setWatching(c.camera)} disabled={!c.status?.online}>
@@ -86,13 +91,10 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
   );
 }
 
-function State({ s, rule }: { s: CameraStatus | null; rule: { record: boolean; notify: boolean; mode: string } | null }) {
+function State({ s, records }: { s: CameraStatus | null; records: boolean | null }) {
   if (!s) return <span className="state unknown">Status unknown</span>;
   if (!s.online) return <span className="state offline">Offline since {new Date(s.reported_ms).toLocaleString()}</span>;
-  if (rule && !rule.record) return <span className="state unknown">Not recording ({rule.mode})</span>;
-  if (s.state === 'streaming' && rule && !rule.notify) {
-    return <span className="state ok">Recording without alerts ({rule.mode}) since {new Date(s.since_ms).toLocaleString()}</span>;
-  }
+  if (records === false) return <span className="state unknown">Connected, not recording</span>;
   if (s.state === 'streaming') return <span className="state ok">Recording since {new Date(s.since_ms).toLocaleString()}</span>;
   return <span className="state warn">{s.state === 'retrying' ? 'Reconnecting' : s.state} since {new Date(s.since_ms).toLocaleString()}</span>;
 }

@@ -180,6 +180,8 @@ pub async fn camera_status(
                 reported_ms: r.reported_ms,
                 online: now - r.reported_ms <= 3 * STATUS_EVERY_MS,
                 settings_serial: r.settings_serial,
+                doorbell: c.doorbell,
+                indoor: c.indoor,
             })
         })
         .collect();
