@@ -90,6 +90,7 @@ export type Member = Schemas['MemberJson'];
 export type Access = Schemas['AccessJson'];
 
 export type CameraStatus = Schemas['CameraStatusJson'];
+export type PushSubscriptionJson = Schemas['PushSubscriptionJson'];
 
 export type PostArea = Schemas['PostAreaJson'];
 
@@ -234,7 +235,9 @@ export const api = {
   devices: (hid: string) => call<Device[]>('GET', `/api/households/${hid}/devices`),
   pushKey: () => call<Schemas['PushKey']>('GET', '/api/push/key'),
   pushSubscribe: (hid: string, s: Schemas['NewPushSubscription']) =>
-    call<Schemas['PushSubscriptionJson']>('PUT', `/api/households/${hid}/push`, s),
+    call<PushSubscriptionJson>('PUT', `/api/households/${hid}/push`, s),
+  pushSubscriptions: (hid: string) => call<PushSubscriptionJson[]>('GET', `/api/households/${hid}/push`),
+  pushUnsubscribe: (hid: string, id: string) => call<{ ok: boolean }>('DELETE', `/api/households/${hid}/push/${id}`),
   members: (hid: string) => call<Member[]>('GET', `/api/households/${hid}/members`),
   removeMember: (hid: string, aid: string) => call<{ ok: boolean }>('DELETE', `/api/households/${hid}/members/${aid}`),
   invite: (hid: string, role: string, window_from_ms: number | null, window_until_ms: number | null) =>

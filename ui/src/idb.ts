@@ -1,15 +1,17 @@
 // What the service worker needs to open an alert while no page is open: each account's
 // keyring (the same bytes as localStorage holds; a service worker cannot read
-// localStorage) and which account each household belongs to in this browser. Same-origin
+// localStorage), which account each household belongs to in this browser, and the names
+// the owner gave each household's cameras (names.ts), so that an alert names the camera as
+// the app does. Same-origin
 // storage, like localStorage: nothing here leaves the browser.
 
 const DB = 'porchlight';
-const STORES = ['keys', 'households'] as const;
+const STORES = ['keys', 'households', 'names'] as const;
 type Store = (typeof STORES)[number];
 
 function open(): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
-    const r = indexedDB.open(DB, 1);
+    const r = indexedDB.open(DB, 2);
     r.onupgradeneeded = () => {
       for (const s of STORES) if (!r.result.objectStoreNames.contains(s)) r.result.createObjectStore(s);
     };

@@ -322,7 +322,10 @@ async function recipients(hid: string, owner: Keyring): Promise<Uint8Array[]> {
 export async function saveSettings(hid: string, owner: Keyring, next: HouseholdSettings, prev: number): Promise<number> {
   const body = encodeBody(next);
   const sealed = await sealSettings(owner, hid, prev + 1, Date.now(), await recipients(hid, owner), body);
-  return (await api.putSettings(hid, hex(sealed))).serial;
+  const serial = (await api.putSettings(hid, hex(sealed))).serial;
+  // Screens that show camera names (names.ts) read them again.
+  globalThis.dispatchEvent?.(new CustomEvent('porchlight:settings-saved', { detail: hid }));
+  return serial;
 }
 
 /**

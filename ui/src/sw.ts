@@ -50,10 +50,10 @@ async function opened(id: string, keys: ReturnType<typeof parseKeyring>): Promis
 
 /** The notification for `m`: what was seen when the keys and the session are here; the
  * camera and the time only, otherwise. */
-async function describe(m: PushMessage): Promise<{ title: string; image?: string; doorbell: boolean }> {
+async function describe(m: PushMessage, camera: string): Promise<{ title: string; image?: string; doorbell: boolean }> {
   const account = await idbGet('households', m.household_id);
   const hex = account === undefined ? undefined : await idbGet('keys', account);
-  if (hex === undefined) return { title: `Something at ${m.camera}`, doorbell: false };
+  if (hex === undefined) return { title: `Something at ${camera}`, doorbell: false };
   const keys = parseKeyring(unhex(hex));
   const meta = JSON.parse(new TextDecoder().decode(await opened(m.meta_object, keys))) as Partial<EventMeta>;
   const what = titleOf({
@@ -73,7 +73,7 @@ async function describe(m: PushMessage): Promise<{ title: string; image?: string
       // Without the picture, the words still go.
     }
   }
-  return { title: `${what} at ${m.camera}`, image, doorbell: meta.kind === 'doorbell' };
+  return { title: `${what} at ${camera}`, image, doorbell: meta.kind === 'doorbell' };
 }
 
 sw.addEventListener('push', (e: PushEventLike) => {
@@ -81,12 +81,15 @@ sw.addEventListener('push', (e: PushEventLike) => {
   if (!m || typeof m.camera !== 'string') return;
   e.waitUntil(
     (async () => {
+      // The name the owner gave the camera, as the app last saw it (names.ts).
+      const names = JSON.parse((await idbGet('names', m.household_id).catch(() => undefined)) ?? '{}') as Record<string, string>;
+      const camera = names[m.camera] ?? m.camera;
       let d: Awaited<ReturnType<typeof describe>>;
       try {
-        d = await describe(m);
+        d = await describe(m, camera);
       } catch (err) {
         console.warn(`push: the event could not be opened (${(err as Error).message}); showing the camera and time only`);
-        d = { title: `Something at ${m.camera}`, doorbell: false };
+        d = { title: `Something at ${camera}`, doorbell: false };
       }
       const options = {
         body: `${new Date(m.start_ms).toLocaleTimeString()}${m.in_progress ? ' · going on now' : ''}`,

@@ -18,7 +18,7 @@ type Status =
  * check stops and is not offered for download. An event still going on has no clip yet:
  * the player says so and plays the clip as soon as the finished event arrives.
  */
-export function Player(p: { event: EventJson; keys: Keyring; householdId: string; onClose: () => void }) {
+export function Player(p: { event: EventJson; keys: Keyring; householdId: string; cameraName: string; onClose: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [event, setEvent] = useState(p.event);
@@ -85,10 +85,10 @@ export function Player(p: { event: EventJson; keys: Keyring; householdId: string
   }, [status]);
 
   return (
-    <dialog ref={dialog} className="player" aria-label={`Clip from ${event.camera}`} onClose={p.onClose}>
+    <dialog ref={dialog} className="player" aria-label={`Clip from ${p.cameraName}`} onClose={p.onClose}>
       <div className="player-head">
         <h2>
-          {event.camera} · {new Date(event.start_ms).toLocaleString()}
+          {p.cameraName} · {new Date(event.start_ms).toLocaleString()}
         </h2>
         <button onClick={() => dialog.current?.close()} aria-label="Close">
           ✕

@@ -12,6 +12,7 @@ import { hex, unhex } from '../crypto/bytes';
 import { type Keyring, openObject, parseHeader, parsePublicKeys } from '../crypto/format';
 import { makeGrant } from '../crypto/grant';
 import { openPoint } from '../homepoint';
+import { useCameraNames } from '../names';
 import { prepareClip } from '../live';
 import { fetchSealed } from '../objects';
 import { checkAgencyKeys } from '../tlog';
@@ -91,6 +92,7 @@ interface Picked {
 
 function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
   const r = p.s.r;
+  const name = useCameraNames(p.householdId, p.keys);
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [redact, setRedact] = useState(true);
   const [anonymous, setAnonymous] = useState(true);
@@ -170,7 +172,7 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
             <legend>Your clips from that time</legend>
             {p.s.events.map((e) => (
               <label key={e.id} className="check">
-                <input type="checkbox" checked={chosen.has(e.id)} onChange={() => toggle(e.id)} /> {e.camera}, {when(e.start_ms)}
+                <input type="checkbox" checked={chosen.has(e.id)} onChange={() => toggle(e.id)} /> {name(e.camera)}, {when(e.start_ms)}
               </label>
             ))}
           </fieldset>
@@ -185,7 +187,7 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
             <div className="post-media" aria-label="Preview">
               {preview.map((c) => (
                 <figure key={c.objectId}>
-                  <video src={c.url} controls muted playsInline aria-label={`Preview of ${c.event.camera}`} />
+                  <video src={c.url} controls muted playsInline aria-label={`Preview of ${name(c.event.camera)}`} />
                   <figcaption className="muted">{c.note}</figcaption>
                 </figure>
               ))}

@@ -7,6 +7,7 @@ import { resealIfNeeded } from '../settings';
 import { unhex } from '../crypto/bytes';
 import { parsePublicKeys } from '../crypto/format';
 import { CameraSettingsPanel } from './Cameras';
+import { AlertChooser } from './Notifications';
 import { Feedback, useAction, useAsync } from './common';
 
 function Section(p: { title: string; children: ReactNode }) {
@@ -27,6 +28,9 @@ export function Settings(p: { session: Session; membership: Membership; keys: Ke
     <>
       <h1>Settings</h1>
       <Household hid={hid} canManage={can(m, 'settings')} />
+      <Section title="Alerts on this device">
+        <AlertChooser householdId={hid} keys={p.keys} />
+      </Section>
       {can(m, 'sign_settings') && (
         <Section title="Cameras">
           <CameraSettingsPanel hid={hid} keys={p.keys} />

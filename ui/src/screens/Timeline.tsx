@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { type EventJson, api } from '../api';
 import type { Keyring } from '../crypto/format';
+import { useCameraNames } from '../names';
 import { type EventMeta, openMeta, titleOf } from '../objects';
 import { Player } from './Player';
 import { Snapshot, useAsync } from './common';
@@ -34,6 +35,7 @@ function dayLabel(ms: number): string {
  */
 export function Timeline(p: { householdId: string; keys: Keyring; camera: string }) {
   const [events, setEvents] = useState<EventJson[]>([]);
+  const name = useCameraNames(p.householdId, p.keys);
   const [done, setDone] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [metas, setMetas] = useState<Map<string, EventMeta | Error>>(new Map());
@@ -237,7 +239,9 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
           <select value={p.camera} onChange={(e) => (location.hash = `/timeline${e.target.value ? `?camera=${encodeURIComponent(e.target.value)}` : ''}`)}>
             <option value="">All cameras</option>
             {cameras.map((c) => (
-              <option key={c}>{c}</option>
+              <option key={c} value={c}>
+                {name(c)}
+              </option>
             ))}
           </select>
         </label>
@@ -280,12 +284,12 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
           const meta = m && !(m instanceof Error) ? m : null;
           return (
             <li key={r.key} className="event" style={{ top }}>
-              <button className="event-row" onClick={() => setOpen(r.e)} aria-label={`${meta ? titleOf(meta) : 'Event'} on ${r.e.camera} at ${new Date(r.e.start_ms).toLocaleTimeString()}: play`}>
+              <button className="event-row" onClick={() => setOpen(r.e)} aria-label={`${meta ? titleOf(meta) : 'Event'} on ${name(r.e.camera)} at ${new Date(r.e.start_ms).toLocaleTimeString()}: play`}>
                 <Snapshot id={r.e.snapshot_object ?? null} keys={p.keys} alt="" />
                 <span className="event-text">
                   <strong>{meta ? titleOf(meta) : m instanceof Error ? 'Cannot open' : '…'}</strong>
                   <span>
-                    {r.e.camera} · {new Date(r.e.start_ms).toLocaleTimeString()} ·{' '}
+                    {name(r.e.camera)} · {new Date(r.e.start_ms).toLocaleTimeString()} ·{' '}
                     {r.e.in_progress ? (
                       <span className="in-progress" data-testid="in-progress">
                         going on now
@@ -302,7 +306,7 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
         })}
       </ol>
       {!done && <p aria-busy="true">Loading…</p>}
-      {open && <Player event={open} keys={p.keys} householdId={p.householdId} onClose={() => setOpen(null)} />}
+      {open && <Player event={open} keys={p.keys} householdId={p.householdId} cameraName={name(open.camera)} onClose={() => setOpen(null)} />}
     </section>
   );
 }
