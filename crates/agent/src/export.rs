@@ -37,6 +37,20 @@ pub fn export(
     end_90k: i64,
     fragmented: bool,
 ) -> Result<Export, Error> {
+    export_from(conn, layout, stream_id, start_90k, end_90k, fragmented, i64::MIN)
+}
+
+/// [`export`], starting at no key frame before `floor_90k` (the first one at or after it
+/// when the one before `start_90k` is earlier): nothing before a member's window leaks in.
+pub fn export_from(
+    conn: &Connection,
+    layout: &Layout,
+    stream_id: i64,
+    start_90k: i64,
+    end_90k: i64,
+    fragmented: bool,
+    floor_90k: i64,
+) -> Result<Export, Error> {
     if end_90k <= start_90k {
         bail!(InvalidArgument, "--to must be after --from");
     }
@@ -60,15 +74,14 @@ pub fn export(
         }
         let mut first = 0;
         if first_start.is_none() {
-            // The key frame at or before the start (segments begin with one).
-            for (i, f) in frames.iter().enumerate() {
-                if starts[i] > start_90k {
-                    break;
-                }
-                if f.is_key {
-                    first = i;
-                }
-            }
+            // The key frame at or before the start (segments begin with one), not before
+            // the floor; failing that, the first key frame at or after the floor.
+            let key_ok = |i: usize| frames[i].is_key && starts[i] >= floor_90k;
+            let before = (0..frames.len()).take_while(|&i| starts[i] <= start_90k).filter(|&i| key_ok(i)).last();
+            first = match before.or_else(|| (0..frames.len()).find(|&i| key_ok(i))) {
+                Some(i) => i,
+                None => continue,
+            };
         }
         let last = starts.iter().rposition(|&st| st < end_90k).map_or(0, |i| i + 1);
         if first >= last {

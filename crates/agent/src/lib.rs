@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod check;
 pub mod export;
+pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod inputs;

@@ -152,6 +152,21 @@ pub fn check(layout: &Layout, request: &[u8], now_ms: i64) -> Result<crypto::liv
     Ok(q)
 }
 
+/// Checks a relayed request as [`check`] does, and returns the stretch of recorded time its
+/// signer may see (`Trust::footage_window`).
+pub fn footage_window(
+    layout: &Layout,
+    request: &[u8],
+    now_ms: i64,
+) -> Result<(crypto::live::LiveRequest, (i64, i64)), Error> {
+    let q = crypto::live::LiveRequest::parse(request).map_err(sealing::from_crypto)?;
+    let Some(trust) = sealing::load_trust(layout)? else {
+        bail!(FailedPrecondition, "history: not paired with an owner");
+    };
+    let window = trust.footage_window(&q, now_ms).map_err(sealing::from_crypto)?;
+    Ok((q, window))
+}
+
 /// A one-frame fMP4 fragment: `frame`'s data with the duration until the next frame in
 /// decode order and its composition offset (B-frames).
 fn fragment(frame: &Frame, duration_90k: u32, pts_offset_90k: i32, sequence: u32, decode_90k: u64) -> Vec<u8> {

@@ -666,6 +666,77 @@ impl Client {
         }
     }
 
+    /// Answers a day-view request (`crate::history`): the reply, then the footage, sealed
+    /// for the browser's session key, inside what the request's signer may see.
+    async fn history_session(
+        &self,
+        layout: Layout,
+        conn: Arc<Mutex<Connection>>,
+        session_id: String,
+        request: String,
+        ask: wire::HistoryAsk,
+    ) {
+        let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
+        let checked = crypto::keys::unhex(&request)
+            .ok_or_else(|| base::err!(DataLoss, "the request is not hex"))
+            .and_then(|b| crate::live::footage_window(&layout, &b, now));
+        let (q, window) = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(session = %session_id, "refusing a history request: {e}");
+                return;
+            }
+        };
+        tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), play = ?ask.play_ms, "history requested");
+        let (tx, post) = self.relay(&session_id);
+        let sid = session_id.clone();
+        let work = async move {
+            let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
+            if tx.send(sealer.header()).await.is_err() {
+                return;
+            }
+            let camera = q.camera.clone();
+            let answered = tokio::task::spawn_blocking(move || {
+                let c = conn.lock().expect("agent db");
+                crate::history::answer(&c, &layout, &camera, &ask, window)
+            })
+            .await
+            .map_err(|e| Error::wrap(ErrorKind::Internal, "history task", e))
+            .and_then(|r| r);
+            let (reply, footage) = match answered {
+                Ok(a) => (a.reply, a.footage),
+                Err(e) => {
+                    tracing::warn!(session = %sid, "history: {e}");
+                    let reply = wire::HistoryReply {
+                        camera: q.camera.clone(),
+                        runs: Vec::new(),
+                        play: None,
+                        error: Some(e.to_string()),
+                    };
+                    (reply, None)
+                }
+            };
+            let Ok(first) = sealer.seal(&serde_json::to_vec(&reply).expect("serializable")) else { return };
+            if tx.send(first).await.is_err() {
+                return;
+            }
+            if let Some(f) = footage {
+                let sent = tokio::task::spawn_blocking(move || crate::history::send(&f, &mut sealer, &tx)).await;
+                if let Ok(Err(e)) = sent {
+                    tracing::warn!(session = %sid, "history footage: {e}");
+                }
+            }
+        };
+        let (sent, ()) = tokio::join!(post, work);
+        match sent {
+            Ok(r) if !r.status().is_success() => {
+                tracing::warn!(session = %session_id, status = %r.status(), "the server refused the history stream")
+            }
+            Err(e) => tracing::warn!(session = %session_id, "history stream: {e}"),
+            Ok(_) => tracing::info!(session = %session_id, "history answered"),
+        }
+    }
+
     /// Seals a prepared clip as an object signed by this device, for the household's
     /// recipients at its start time (as recorded clips are), and uploads it; returns its id.
     async fn seal_prepared(
@@ -736,6 +807,8 @@ pub struct Control {
     /// The cameras' state, reported at once when new settings are applied (the app shows
     /// a mode switch as done when the agent's report names its serial).
     board: crate::status::StatusBoard,
+    /// The recording index, for the day view's runs and footage.
+    conn: Arc<Mutex<Connection>>,
     hub: crate::live::Hub,
     posting: Option<Arc<crate::post_clip::Posting>>,
     shutdown: Receiver,
@@ -824,6 +897,7 @@ impl Control {
             self.answered.push_back(sid.clone());
             let mut stop = self.shutdown.clone();
             let posting = self.posting.clone();
+            let conn = self.conn.clone();
             done += 1;
             tokio::spawn(async move {
                 match (offer.offer, posting) {
@@ -836,6 +910,10 @@ impl Control {
                     }
                     (Offer::Live, _) => tokio::select! {
                         _ = c.live_session(l, h, sid, req) => {}
+                        _ = stop.wait() => {}
+                    },
+                    (Offer::History(ask), _) => tokio::select! {
+                        _ = c.history_session(l, conn, sid, req, ask) => {}
                         _ = stop.wait() => {}
                     },
                 }
@@ -890,6 +968,7 @@ pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver)
         layout: layout.clone(),
         remote: remote.clone(),
         board: board.clone(),
+        conn: conn.clone(),
         hub,
         posting,
         shutdown,

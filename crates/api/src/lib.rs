@@ -74,7 +74,7 @@ use crate::state::Metrics;
     tags((name = "accounts"), (name = "passkeys"), (name = "households"), (name = "pairing"), (name = "sync"), (name = "timeline"), (name = "log"), (name = "agencies"), (name = "push"), (name = "meta")),
     // Not in any operation: sealed between agent and browser, or sent to webhooks and push
     // services. Listed so that the web app's types for them are generated too.
-    components(schemas(wire::EventMeta, wire::PreparedClip, wire::ClipFailed, wire::WebhookEvent, wire::PushMessage))
+    components(schemas(wire::EventMeta, wire::PreparedClip, wire::ClipFailed, wire::WebhookEvent, wire::PushMessage, wire::HistoryReply))
 )]
 struct ApiDoc;
 
@@ -224,6 +224,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::device_keys))
         .routes(routes!(sync::device_wait))
         .routes(routes!(live_view::start_live))
+        .routes(routes!(live_view::start_history))
         .routes(routes!(live_view::watch_live))
         .routes(routes!(live_view::feed_live))
         .routes(routes!(sync::camera_status))

@@ -120,6 +120,7 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("PUT", "/api/device/keys", DEVICE),
     ("GET", "/api/device/wait", DEVICE),
     ("POST", "/api/households/{household_id}/live", VIEWERS),
+    ("POST", "/api/households/{household_id}/history", VIEWERS),
     ("GET", "/api/live/{session_id}", ACCOUNTS),
     ("POST", "/api/device/live/{session_id}", DEVICE),
     ("GET", "/api/households/{household_id}/cameras", VIEWERS),
@@ -447,6 +448,9 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         }),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
+        ("POST", p) if p.ends_with("/history") => {
+            json!({"request": "00", "history": {"from_ms": 0, "until_ms": 1000, "play_ms": 500}})
+        }
         ("POST", p) if p.ends_with("/clips/prepare") => {
             json!({"request": "00", "prepare": {"start_ms": 0, "end_ms": 1000}})
         }

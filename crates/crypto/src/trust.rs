@@ -368,6 +368,18 @@ impl Trust {
         }
     }
 
+    /// The stretch of recorded time a live request's signer may see footage of
+    /// (`[from, until)`, Unix ms): everything for the owner, the roster window for a member.
+    /// The request is checked as [`Trust::check_live`] checks it first.
+    pub fn footage_window(&self, q: &crate::live::LiveRequest, now_ms: i64) -> Result<(i64, i64), Error> {
+        self.check_live(q, now_ms)?;
+        if q.member == self.owner().identity {
+            return Ok((i64::MIN, i64::MAX));
+        }
+        let m = self.roster.as_ref().and_then(|r| r.members.iter().find(|m| m.keys.identity == q.member));
+        m.map(|m| (m.from_ms, m.until_ms)).ok_or_else(|| Error::new(ErrorKind::Untrusted, "not in the roster"))
+    }
+
     /// The keys a new object starting at `start_ms` is encrypted to: the owner's current
     /// encryption key and every roster member whose window covers `start_ms`, without
     /// duplicates. Keys of owner identities that were rotated away are never used again,

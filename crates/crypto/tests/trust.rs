@@ -318,4 +318,9 @@ fn only_the_owner_and_current_members_may_watch_live() {
     assert_eq!(t.check_live(&ask(&bob, HH, now - 120_000), now).unwrap_err().kind(), ErrorKind::Stale);
     let late = T0 + 7_200_000;
     assert_eq!(t.check_live(&ask(&guest, HH, late), late).unwrap_err().kind(), ErrorKind::Untrusted);
+    // What each may see of the recording: the owner everything, a member their window.
+    assert_eq!(t.footage_window(&ask(&owner, HH, now), now).unwrap(), (i64::MIN, i64::MAX));
+    assert_eq!(t.footage_window(&ask(&guest, HH, now), now).unwrap(), (T0, T0 + 3_600_000));
+    assert_eq!(t.footage_window(&ask(&server, HH, now), now).unwrap_err().kind(), ErrorKind::Untrusted);
+    assert_eq!(t.footage_window(&ask(&guest, HH, late), late).unwrap_err().kind(), ErrorKind::Untrusted);
 }

@@ -84,3 +84,42 @@ pub struct WebhookEvent {
     pub household_id: String,
     pub event: EventJson,
 }
+
+/// The first sealed message of a history session (`Offer::History`): the runs recorded in
+/// the asked stretch (clipped to the member's window) and, when footage follows, where it
+/// starts and ends. The footage follows as a fragmented MP4 in sealed pieces.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryReply {
+    pub camera: String,
+    /// Recorded stretches of the main stream, oldest first, Unix ms.
+    pub runs: Vec<RecordedRun>,
+    pub play: Option<HistoryPlay>,
+    /// Why nothing (more) follows, when the agent refused or failed.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RecordedRun {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryPlay {
+    /// The moment asked for.
+    pub asked_ms: i64,
+    /// Wall time of the footage's first frame (a key frame at or before `asked_ms`, never
+    /// before the member's window): the video's time 0.
+    pub start_ms: i64,
+    /// Wall time just after its last frame (the end of the run, the member's window, or
+    /// ten minutes on; the app asks again from there).
+    pub end_ms: i64,
+    /// The footage's length in bytes.
+    pub bytes: u64,
+}

@@ -686,6 +686,54 @@ pub enum Offer {
     Live,
     /// A clip prepared for posting (or, sealed, for answering a footage request).
     PrepareClip(PrepareJson),
+    /// The continuous recording: its runs over a stretch, and footage from a moment.
+    History(HistoryAsk),
+}
+
+/// What a member asks of a camera's continuous recording (the day view): the recorded runs
+/// between `from_ms` and `until_ms` and, with `play_ms`, the footage from the key frame at
+/// or before that moment. The agent answers only inside the member's footage window.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryAsk {
+    /// Unix ms; the stretch is at most 48 h long.
+    pub from_ms: i64,
+    pub until_ms: i64,
+    /// A moment inside the stretch to play from (absent: the runs only).
+    #[serde(default)]
+    pub play_ms: Option<i64>,
+}
+
+impl HistoryAsk {
+    /// The longest stretch whose runs one ask lists.
+    pub const SPAN_MS_MAX: i64 = 48 * 3_600_000;
+
+    /// Checks the ask's own consistency; the error names the field.
+    pub fn check(&self) -> Result<(), base::Error> {
+        if self.until_ms <= self.from_ms {
+            base::bail!(InvalidArgument, "history.until_ms: must be after from_ms");
+        }
+        if self.until_ms - self.from_ms > Self::SPAN_MS_MAX {
+            base::bail!(InvalidArgument, "history.until_ms: at most 48 h after from_ms");
+        }
+        if let Some(p) = self.play_ms
+            && !(self.from_ms..self.until_ms).contains(&p)
+        {
+            base::bail!(InvalidArgument, "history.play_ms: must be between from_ms and until_ms");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryStartJson {
+    /// A signed live-view request (hex, `crypto::live`) naming the camera and the browser's
+    /// session key: the agent seals its answer for that key only.
+    pub request: String,
+    pub history: HistoryAsk,
 }
 
 /// A stretch of footage to prepare for posting, and what to blur in it.

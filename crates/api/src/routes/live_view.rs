@@ -31,6 +31,31 @@ pub async fn start_live(
     Ok(Json(LiveStarted { session_id }))
 }
 
+/// The day view: a camera's recorded runs over a stretch and, optionally, footage from a
+/// moment, from the agent (which answers only inside the signer's footage window, sealed
+/// for the browser; `agent::history`). Read with `GET /api/live/{session_id}`.
+#[utoipa::path(post, path = "/api/households/{household_id}/history", params(("household_id" = String, Path)), request_body = HistoryStartJson, responses((status = 200, body = LiveStarted), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), tag = "live")]
+pub async fn start_history(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<HistoryStartJson>,
+) -> ApiResult<Json<LiveStarted>> {
+    let m = actor.member(&st, &hid, Permission::View).await?;
+    req.history.check()?;
+    // The agent checks the window too (the roster's); this refuses early what it would.
+    if let Some(p) = req.history.play_ms
+        && !crate::auth::in_window(&m, p)
+    {
+        return Err(err!(PermissionDenied, "history.play_ms: outside the footage window your role may see").into());
+    }
+    let now = st.now_ms();
+    let (bytes, q) = parse_request(&hid, &req.request, now)?;
+    let offer = Offer::History(req.history);
+    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, offer))?;
+    Ok(Json(LiveStarted { session_id }))
+}
+
 #[utoipa::path(get, path = "/api/live/{session_id}", params(("session_id" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::error::ErrorBody)), tag = "live")]
 pub async fn watch_live(State(st): State<AppState>, actor: Actor, Path(sid): Path<String>) -> ApiResult<Response> {
     let account = actor.account()?;
