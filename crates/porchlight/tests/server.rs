@@ -643,6 +643,133 @@ fn the_default_modes_follow_placement_and_a_doorbell_rings_when_disarmed() {
     agent.stop_with(libc::SIGTERM);
 }
 
+/// Runs one day-view session as the browser does: a request signed by `signer`, posted with
+/// `web`'s session; returns the agent's reply and the footage bytes, decrypted.
+fn history(
+    web: &mut Web,
+    household: &str,
+    signer: &crypto::keys::Keyring,
+    ask: serde_json::Value,
+) -> (wire::HistoryReply, Vec<u8>) {
+    use std::io::Read;
+    let session = crypto::keys::EncryptionSecret::generate();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let hh: [u8; 16] = crypto::keys::unhex(household).unwrap().try_into().unwrap();
+    let q = crypto::live::LiveRequest::create(signer, hh, "door", session.public(), now).unwrap();
+    let started = web.ok(
+        "POST",
+        &format!("/api/households/{household}/history"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&q.encode()), "history": ask})),
+    );
+    let sid = started["session_id"].as_str().unwrap();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let mut r =
+        http.get(format!("{}/api/live/{sid}", web.base())).header("cookie", web.cookie().unwrap()).send().unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let mut body = Vec::new();
+    r.read_to_end(&mut body).unwrap();
+    let mut opener = crypto::live::LiveOpener::new(session);
+    let mut messages = Vec::new();
+    let mut rest = &body[..];
+    while rest.len() >= 4 {
+        let n = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        if let Some(m) = opener.open(&rest[4..4 + n]).unwrap() {
+            messages.push(m);
+        }
+        rest = &rest[4 + n..];
+    }
+    assert!(rest.is_empty(), "a torn message at the end");
+    assert!(!messages.is_empty(), "the agent did not answer");
+    let reply: wire::HistoryReply = serde_json::from_slice(&messages[0]).unwrap();
+    (reply, messages[1..].concat())
+}
+
+/// The day view: the agent lists what it recorded and plays any moment of it from the key
+/// frame before, sealed for the browser; a guest's request is answered only inside the
+/// guest's window in the owner's roster, whatever the relayed ask says.
+#[test]
+fn the_day_view_plays_any_recorded_moment_and_a_guest_only_inside_their_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start(&dir.path().join("server"));
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    let agent_dir = dir.path().join("agent");
+    web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
+    let (agent, _) = doorbell_agent(&agent_dir, &format!("file = {:?}", testdata("front.mp4")), 1);
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let began = now();
+    wait_until("the agent to record 12 s", Duration::from_secs(60), || {
+        now() - began > 12_000 && agent.recorded("door") > 100
+    });
+    let day = serde_json::json!({"from_ms": began - 3_600_000, "until_ms": now() + 60_000});
+
+    // The runs, then a moment 4 s into the first: footage from the key frame at or before it.
+    let (reply, footage) = history(&mut web, &household, &owner_keys, day.clone());
+    assert_eq!((reply.error.as_deref(), reply.play, footage.len()), (None, None, 0));
+    let run = reply.runs[0];
+    assert!(run.end_ms - run.start_ms > 5_000, "{:?}", reply.runs);
+    let at = run.start_ms + 4_000;
+    let mut ask = day.clone();
+    ask["play_ms"] = at.into();
+    let (reply, footage) = history(&mut web, &household, &owner_keys, ask);
+    let play = reply.play.unwrap_or_else(|| panic!("no footage: {:?}", reply.error));
+    assert!(play.start_ms <= at && play.start_ms >= run.start_ms, "{play:?}");
+    assert!(play.end_ms > at, "{play:?}");
+    assert_eq!(footage.len() as u64, play.bytes);
+    assert_eq!(&footage[4..8], b"ftyp");
+    assert!(footage.windows(4).any(|w| w == b"moof"), "a fragmented MP4");
+
+    // A guest whose window opens 6 s into the run: the owner's roster says so.
+    let guest = crypto::keys::Keyring::generate("guest", 0).unwrap();
+    let opens = run.start_ms + 6_000;
+    let hh: [u8; 16] = crypto::keys::unhex(&household).unwrap().try_into().unwrap();
+    let member = |k: &crypto::keys::Keyring, role, from_ms, until_ms| crypto::trust::Member {
+        role,
+        from_ms,
+        until_ms,
+        keys: k.public(),
+    };
+    let roster = crypto::trust::Roster::create(
+        &owner_keys,
+        hh,
+        1,
+        now(),
+        vec![
+            member(&owner_keys, crypto::trust::Role::Owner, 0, i64::MAX),
+            member(&guest, crypto::trust::Role::Guest, opens, now() + 3_600_000),
+        ],
+    )
+    .unwrap();
+    web.ok(
+        "PUT",
+        &format!("/api/households/{household}/roster"),
+        Some(serde_json::json!({"roster": crypto::keys::hex(&roster.encode())})),
+    );
+    // Before the window: refused by the agent, no footage (the ask went through the owner's
+    // session, which the server allows: only the agent's check stands in the way).
+    let mut early = day.clone();
+    early["play_ms"] = at.into();
+    let mut refused = None;
+    wait_until("the agent to take the roster and answer the guest", Duration::from_secs(30), || {
+        let (reply, footage) = history(&mut web, &household, &guest, early.clone());
+        assert!(reply.play.is_none() && footage.is_empty(), "footage before the guest's window: {reply:?}");
+        let got = reply.error.is_some() && !reply.runs.is_empty();
+        refused = Some(reply);
+        got
+    });
+    let refused = refused.unwrap();
+    assert!(refused.error.as_deref().unwrap().contains("outside"), "{refused:?}");
+    assert!(refused.runs.iter().all(|r| r.start_ms >= opens), "runs before the window: {:?}", refused.runs);
+    // Inside the window: footage that starts no earlier than it opens.
+    let mut inside = day;
+    inside["play_ms"] = (opens + 1_000).into();
+    let (reply, footage) = history(&mut web, &household, &guest, inside);
+    let play = reply.play.unwrap_or_else(|| panic!("no footage for the guest: {:?}", reply.error));
+    assert!(play.start_ms >= opens, "{play:?}");
+    assert_eq!(footage.len() as u64, play.bytes);
+    agent.stop_with(libc::SIGTERM);
+}
+
 /// `porchlight totp-key-rotate` seals every TOTP secret under a new key and drops the old
 /// one; sign-in with a code works before and after, and the old key opens nothing new.
 #[test]
