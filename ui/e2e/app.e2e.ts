@@ -381,6 +381,33 @@ describe('the owner', () => {
     await page.close();
   });
 
+  it('scrubs the day: the bar shows what was recorded, and a moment plays from the recording', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    await page.getByRole('link', { name: 'Front door: the whole day' }).click();
+    const bar = page.getByTestId('daybar');
+    await waitFor('the recorded runs', 30_000, async () => Number(await bar.getAttribute('data-runs')) > 0);
+    await expect.poll(() => page.getByTestId('day-summary').textContent()).toMatch(/^Recorded \d+ min in \d+ stretch/);
+    // The doorbell press of the earlier test is on the day's list: play from 2 s before it.
+    const ev = page.getByRole('list', { name: 'Events of the day' }).getByRole('button').first();
+    await waitFor('the day\'s events', 30_000, () => ev.isVisible());
+    await ev.click();
+    const status = page.getByTestId('day-status');
+    await waitFor('the first frame', 30_000, async () => (await status.getAttribute('data-first-frame-ms')) !== '').catch(async (e: Error) => {
+      throw new Error(`${e.message}; the page says: ${await status.textContent()}`);
+    });
+    const first = Number(await status.getAttribute('data-first-frame-ms'));
+    const state = await waitFor('the recording to advance', 30_000, async () => {
+      const s = await frameState(page);
+      return s.t > 0.5 ? s : null;
+    });
+    expect(state.spread, 'a frame of the recording, not blank').toBeGreaterThan(20);
+    await expect.poll(() => status.textContent()).toMatch(/^Front door at \d\d:\d\d:\d\d/);
+    console.log(`day view: moment clicked → first frame ${first} ms`);
+    await shoot(page, 'day-view');
+    await page.close();
+  });
+
   it('invites a limited member, who sees only footage from the invitation on and no settings', async () => {
     const op = await owner.newPage();
     await op.goto(server.url);
@@ -446,7 +473,7 @@ describe('the owner', () => {
     await page.getByLabel('Recovery code').fill(recoveryCode.toLowerCase());
     await page.getByRole('button', { name: 'Restore keys' }).click();
     await nav(page, 'Timeline').click();
-    const row = page.getByRole('button', { name: /on door at .*: play/ }).first();
+    const row = page.getByRole('button', { name: /on Front door at .*: play/ }).first();
     await waitFor('the event', 30_000, () => row.isVisible());
     await row.click();
     await verified(page, 'the clip to verify');
@@ -480,7 +507,7 @@ describe('the owner', () => {
     });
     await page.reload();
     await nav(page, 'Timeline').click();
-    const row = page.getByRole('button', { name: /on door at .*: play/ }).last();
+    const row = page.getByRole('button', { name: /on Front door at .*: play/ }).last();
     await waitFor('the event', 30_000, () => row.isVisible());
     await row.click();
     await verified(page, 'the clip to verify after the drop');
@@ -510,7 +537,7 @@ describe('the owner', () => {
     const page = await owner.newPage();
     await page.goto(server.url);
     await nav(page, 'Timeline').click();
-    await page.getByRole('button', { name: /on door at .*: play/ }).first().click();
+    await page.getByRole('button', { name: /on Front door at .*: play/ }).first().click();
     await waitFor('the refusal', 30_000, () => page.getByTestId('clip-error').isVisible());
     expect(await page.getByTestId('clip-error').textContent()).toMatch(/failed verification|could not be played/);
     expect(await page.getByTestId('clip-verified').count()).toBe(0);

@@ -7,6 +7,7 @@ import { resealIfNeeded } from './settings';
 import { Auth, KeySetup } from './screens/Auth';
 import { Home } from './screens/Home';
 import { Settings } from './screens/Settings';
+import { DayView } from './screens/DayView';
 import { Timeline } from './screens/Timeline';
 import { Notifications } from './screens/Notifications';
 import { Moderation } from './screens/Moderation';
@@ -195,6 +196,9 @@ function Shell() {
           <a href="#/timeline" aria-current={path === '/timeline' ? 'page' : undefined}>
             Timeline
           </a>
+          <a href="#/day" aria-current={path === '/day' ? 'page' : undefined}>
+            Day
+          </a>
           {resident && (
             <a href="#/neighbourhood" aria-current={path === '/neighbourhood' ? 'page' : undefined}>
               Neighbourhood
@@ -226,7 +230,9 @@ function Shell() {
       </header>
       <Notifications householdId={hid} keys={keys} />
       <main>
-        {path === '/timeline' ? (
+        {path === '/day' ? (
+          <DayView key={`${hid}/${query.get('camera') ?? ''}/${query.get('day') ?? ''}`} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} day={query.get('day') ?? ''} />
+        ) : path === '/timeline' ? (
           <Timeline key={`${hid}/${query.get('camera') ?? ''}`} householdId={hid} keys={keys} camera={query.get('camera') ?? ''} />
         ) : path === '/neighbourhood' && resident ? (
           <Suspense fallback={<p aria-busy="true">Loading…</p>}>

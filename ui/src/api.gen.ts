@@ -588,6 +588,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/households/{household_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The day view: a camera's recorded runs over a stretch and, optionally, footage from a
+         *     moment, from the agent (which answers only inside the signer's footage window, sealed
+         *     for the browser; `agent::history`). Read with `GET /api/live/{session_id}`.
+         */
+        post: operations["start_history"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/households/{household_id}/home": {
         parameters: {
             query?: never;
@@ -1858,6 +1879,70 @@ export interface components {
             /** Format: int64 */
             start_ms: number;
         };
+        /**
+         * @description What a member asks of a camera's continuous recording (the day view): the recorded runs
+         *     between `from_ms` and `until_ms` and, with `play_ms`, the footage from the key frame at
+         *     or before that moment. The agent answers only inside the member's footage window.
+         */
+        HistoryAsk: {
+            /**
+             * Format: int64
+             * @description Unix ms; the stretch is at most 48 h long.
+             */
+            from_ms: number;
+            /**
+             * Format: int64
+             * @description A moment inside the stretch to play from (absent: the runs only).
+             */
+            play_ms?: number | null;
+            /** Format: int64 */
+            until_ms: number;
+        };
+        HistoryPlay: {
+            /**
+             * Format: int64
+             * @description The moment asked for.
+             */
+            asked_ms: number;
+            /**
+             * Format: int64
+             * @description The footage's length in bytes.
+             */
+            bytes: number;
+            /**
+             * Format: int64
+             * @description Wall time just after its last frame (the end of the run, the member's window, or
+             *     ten minutes on; the app asks again from there).
+             */
+            end_ms: number;
+            /**
+             * Format: int64
+             * @description Wall time of the footage's first frame (a key frame at or before `asked_ms`, never
+             *     before the member's window): the video's time 0.
+             */
+            start_ms: number;
+        };
+        /**
+         * @description The first sealed message of a history session (`Offer::History`): the runs recorded in
+         *     the asked stretch (clipped to the member's window) and, when footage follows, where it
+         *     starts and ends. The footage follows as a fragmented MP4 in sealed pieces.
+         */
+        HistoryReply: {
+            camera: string;
+            /** @description Why nothing (more) follows, when the agent refused or failed. */
+            error?: string | null;
+            play?: components["schemas"]["HistoryPlay"] | null;
+            /** @description Recorded stretches of the main stream, oldest first, Unix ms. */
+            runs: components["schemas"]["RecordedRun"][];
+        };
+        HistoryStartJson: {
+            history: components["schemas"]["HistoryAsk"];
+            /**
+             * @description A signed live-view request (hex, `crypto::live`) naming the camera and the browser's
+             *     session key: the agent seals its answer for that key only.
+             */
+            request: string;
+        };
         HomeJson: {
             /** @description Why it may not post yet (too few households nearby), if so. */
             cannot_post?: string | null;
@@ -2159,6 +2244,9 @@ export interface components {
         Offer: "live" | {
             /** @description A clip prepared for posting (or, sealed, for answering a footage request). */
             prepare_clip: components["schemas"]["PrepareJson"];
+        } | {
+            /** @description The continuous recording: its runs over a stretch, and footage from a moment. */
+            history: components["schemas"]["HistoryAsk"];
         };
         /**
          * @description A request as the households it is offered to see it: what happened, where and when,
@@ -2443,6 +2531,12 @@ export interface components {
             created_ms: number;
             endpoint: string;
             id: string;
+        };
+        RecordedRun: {
+            /** Format: int64 */
+            end_ms: number;
+            /** Format: int64 */
+            start_ms: number;
         };
         RejectAgency: {
             reason: string;
@@ -5962,6 +6056,92 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description it conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a limit was reached; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server is busy; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                household_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HistoryStartJson"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveStarted"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such thing for this caller */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -177,3 +177,55 @@ export async function prepareClip(
   }
   return { made, bytes };
 }
+
+/** The agent's answer to a day-view request (`wire::HistoryReply`, sealed for this browser). */
+export type HistoryReply = Schemas['HistoryReply'];
+
+/**
+ * Asks the household's agent for `camera`'s recorded runs between `from` and `until` and,
+ * with `play`, the footage from that moment (the agent answers only inside this member's
+ * footage window). Resolves with the reply as soon as it arrives; footage, decrypted, goes
+ * to `onFootage` piece by piece until it ends or `signal` aborts (`done` settles then).
+ */
+export async function askHistory(
+  household: string,
+  camera: string,
+  keys: Keyring,
+  ask: { from_ms: number; until_ms: number; play_ms?: number },
+  onFootage: (piece: Uint8Array) => void,
+  signal: AbortSignal,
+): Promise<{ reply: HistoryReply; done: Promise<void> }> {
+  const secret = await p256Generate();
+  const pub = await p256Public(secret);
+  const request = await liveRequest(keys, household, camera, pub, Date.now());
+  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/history`, { request: hex(request), history: ask });
+  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
+  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the history request`);
+  const reader = r.body.getReader();
+  const framer = new Framer();
+  const opener = new LiveOpener(secret, pub);
+  let reply: HistoryReply | null = null;
+  const early: Uint8Array[] = [];
+  // Reads until the reply is in; the rest (footage) is read by `done`.
+  const pump = async (stopAtReply: boolean): Promise<void> => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      for (const m of framer.push(value)) {
+        const seg = await opener.open(m);
+        if (!seg) continue;
+        if (!reply) reply = JSON.parse(new TextDecoder().decode(seg)) as HistoryReply;
+        else if (stopAtReply) early.push(seg);
+        else onFootage(seg);
+      }
+      if (stopAtReply && reply) return;
+    }
+  };
+  await pump(true);
+  if (!reply) throw new Error('Your camera hub did not answer (is it online?).');
+  const done = (async () => {
+    for (const e of early) onFootage(e);
+    await pump(false);
+  })();
+  return { reply, done };
+}

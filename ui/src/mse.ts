@@ -33,15 +33,17 @@ export class ClipPlayer {
   private url: string | null = null;
   private mode: 'undecided' | 'mse' | 'blob' = 'undecided';
 
-  /** `live`: nothing is kept for a download, old video is dropped from the buffer, and
-   * playback stays near the newest frame. */
+  /** `live`: playback stays near the newest frame. `keep`: the bytes are kept for a
+   * download (default: unless live); otherwise video already watched is dropped from the
+   * buffer as playback moves on. */
   constructor(
     private video: HTMLVideoElement,
     private live = false,
+    private keep = !live,
   ) {}
 
   push(plain: Uint8Array): void {
-    if (!this.live) this.parts.push(plain);
+    if (this.keep) this.parts.push(plain);
     if (this.mode === 'undecided') {
       const type = mimeOf(plain);
       if (type && isFragmented(plain) && 'MediaSource' in window && MediaSource.isTypeSupported(type)) {
@@ -73,13 +75,15 @@ export class ClipPlayer {
     if (!this.sb || this.sb.updating || !this.ms || this.ms.readyState !== 'open') return;
     if (this.live && this.sb.buffered.length > 0) {
       const end = this.sb.buffered.end(this.sb.buffered.length - 1);
-      const start = this.sb.buffered.start(0);
       // Stay live: a tab that fell behind (hidden, slow) jumps to the newest frames. A
       // session starts with the camera's current group of pictures, up to a key-frame
       // interval old: the first picture shows at once and playback catches up quickly.
       const behind = end - this.video.currentTime;
       if (behind > 3) this.video.currentTime = end - 0.3;
       else this.video.playbackRate = behind > 1 ? 2 : behind > 0.3 ? 1.25 : 1;
+    }
+    if (!this.keep && this.sb.buffered.length > 0) {
+      const start = this.sb.buffered.start(0);
       if (this.video.currentTime - start > 30) {
         this.sb.remove(start, this.video.currentTime - 10);
         return;

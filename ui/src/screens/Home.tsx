@@ -80,9 +80,14 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
               )}
               <span className="muted">{c.latest ? `Last event ${ago(c.latest.start_ms)}` : 'No events yet'}</span>
             </a>
-            <button type="button" className="live-button" onClick={() => setWatching(c.camera)} disabled={!c.status?.online}>
-              Watch {label(c.camera)} live
-            </button>
+            <div className="card-actions">
+              <button type="button" className="live-button" onClick={() => setWatching(c.camera)} disabled={!c.status?.online}>
+                Watch {label(c.camera)} live
+              </button>
+              <a className="button" href={`#/day?camera=${encodeURIComponent(c.camera)}`} aria-label={`${label(c.camera)}: the whole day`}>
+                Day view
+              </a>
+            </div>
           </li>
         ))}
       </ul>
