@@ -194,8 +194,9 @@ describe('the owner', () => {
     expect(notes[0]!.title).toBe('Doorbell: door');
     expect(notes[0]!.body).toMatch(/^Someone rang at /);
     console.log(`doorbell press to notification: ${Date.now() - rang} ms`);
-    // The card follows at once with the press's snapshot (taken even without motion analysis).
-    await page.getByRole('img', { name: 'Latest snapshot from door' }).waitFor({ timeout: 10_000 });
+    // The card has a picture: the camera now, from its agent (or, until that arrives, the
+    // press's snapshot, taken even without motion analysis).
+    await page.getByRole('img', { name: /^(door now|Latest snapshot from door)$/ }).first().waitFor({ timeout: 10_000 });
     await shoot(page, 'home');
 
     await nav(page, 'Timeline').click();
@@ -386,7 +387,10 @@ describe('the owner', () => {
     await page.goto(server.url);
     await page.getByRole('link', { name: 'Front door: the whole day' }).click();
     const bar = page.getByTestId('daybar');
-    await waitFor('the recorded runs', 30_000, async () => Number(await bar.getAttribute('data-runs')) > 0);
+    await waitFor('the recorded runs', 30_000, async () => Number(await bar.getAttribute('data-runs')) > 0).catch(async (e: Error) => {
+      const log = readFileSync(join(dir, 'agent', 'agent.log'), 'utf8').split('\n').filter((l) => /history|session|refusing/.test(l));
+      throw new Error(`${e.message}; the page says ${await page.getByTestId('day-summary').textContent()}; the agent says:\n${log.slice(-10).join('\n')}`);
+    });
     await expect.poll(() => page.getByTestId('day-summary').textContent()).toMatch(/^Recorded \d+ min in \d+ stretch/);
     // The doorbell press of the earlier test is on the day's list: play from 2 s before it.
     const ev = page.getByRole('list', { name: 'Events of the day' }).getByRole('button').first();
@@ -405,6 +409,26 @@ describe('the owner', () => {
     await expect.poll(() => status.textContent()).toMatch(/^Front door at \d\d:\d\d:\d\d/);
     console.log(`day view: moment clicked → first frame ${first} ms`);
     await shoot(page, 'day-view');
+    await page.close();
+  });
+
+  it('shows each camera as it is now, and every camera live at once', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    // The card's picture comes from the agent (the camera now, masks black), not the last event.
+    await waitFor('the camera\'s picture now', 30_000, () => page.getByTestId('still-door').isVisible()).catch((e: Error) => {
+      const log = readFileSync(join(dir, 'agent', 'agent.log'), 'utf8').split('\n').filter((l) => /still|session|refusing/.test(l));
+      throw new Error(`${e.message}; the agent says:\n${log.slice(-10).join('\n')}`);
+    });
+    const ok = await page.getByTestId('still-door').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0);
+    expect(ok, 'the still decodes').toBe(true);
+    await page.getByRole('button', { name: 'Watch every camera live' }).click();
+    const grid = page.getByTestId('live-grid');
+    await waitFor('every tile live', 30_000, async () => (await grid.getAttribute('data-all-ms')) !== '');
+    console.log(`live grid: first frame of every tile ${await grid.getAttribute('data-all-ms')} ms`);
+    await expect.poll(() => page.getByTestId('tile-door').getAttribute('data-state')).toBe('live');
+    await shoot(page, 'grid');
+    await page.getByRole('button', { name: 'Close the grid' }).click();
     await page.close();
   });
 

@@ -872,6 +872,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/households/{household_id}/still": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The camera's picture now (the home screen's stills): one JPEG from the agent, sealed for
+         *     the browser's session key, read with `GET /api/live/{session_id}`.
+         */
+        post: operations["start_still"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/invitations/accept": {
         parameters: {
             query?: never;
@@ -2019,6 +2039,8 @@ export interface components {
              *     session key (hex; `crypto::live`).
              */
             request: string;
+            /** @description Watch the camera's sub-stream (the live grid); its main stream when it has none. */
+            sub?: boolean;
         };
         LiveStarted: {
             session_id: string;
@@ -2247,7 +2269,7 @@ export interface components {
         } | {
             /** @description The continuous recording: its runs over a stretch, and footage from a moment. */
             history: components["schemas"]["HistoryAsk"];
-        };
+        } | "live_sub" | "still";
         /**
          * @description A request as the households it is offered to see it: what happened, where and when,
          *     and which verified agency asks. Never the case number or the investigator's name and
@@ -2721,6 +2743,13 @@ export interface components {
             totp_secret: string;
             /** @description Add this to an authenticator app, then confirm a code at `/api/totp/confirm`. */
             totp_url: string;
+        };
+        StillStartJson: {
+            /**
+             * @description A live request signed by the member's identity key, naming the camera and a fresh
+             *     session key (hex; `crypto::live`): the agent seals the picture for that key.
+             */
+            request: string;
         };
         StoredRoster: {
             roster: string;
@@ -7952,6 +7981,93 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a limit was reached; try again later */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the server is busy; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_still: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                household_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StillStartJson"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveStarted"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not signed in, or the credentials are wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description signed in, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such thing for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description it conflicts with the current state */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -77,7 +77,27 @@ export class Framer {
 }
 
 /**
- * Starts live view of `camera` and hands each decrypted segment to `onSegment` until
+ * The camera's picture now, from its agent (privacy masks black), sealed for this browser
+ * alone; null when the agent has none (the camera is offline).
+ */
+export async function fetchStill(household: string, camera: string, keys: Keyring, signal: AbortSignal): Promise<Uint8Array | null> {
+  const secret = await p256Generate();
+  const pub = await p256Public(secret);
+  const request = await liveRequest(keys, household, camera, pub, Date.now());
+  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/still`, { request: hex(request) });
+  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
+  if (!r.ok) throw new Error(`the server answered ${r.status} to the still`);
+  const framer = new Framer();
+  const opener = new LiveOpener(secret, pub);
+  for (const m of framer.push(new Uint8Array(await r.arrayBuffer()))) {
+    const jpeg = await opener.open(m);
+    if (jpeg) return jpeg.length > 0 ? jpeg : null;
+  }
+  return null;
+}
+
+/**
+ * Starts live view of `camera` (`sub`: its sub-stream, for the grid) and hands each decrypted segment to `onSegment` until
  * `signal` aborts or the stream ends. Resolves when it ends; rejects with what went wrong.
  */
 export async function watchLive(
@@ -86,11 +106,12 @@ export async function watchLive(
   keys: Keyring,
   onSegment: (s: Uint8Array) => void,
   signal: AbortSignal,
+  sub = false,
 ): Promise<void> {
   const secret = await p256Generate();
   const pub = await p256Public(secret);
   const request = await liveRequest(keys, household, camera, pub, Date.now());
-  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/live`, { request: hex(request) });
+  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/live`, { request: hex(request), sub });
   const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
   if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the live stream`);
   const reader = r.body.getReader();

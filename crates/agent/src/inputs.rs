@@ -181,7 +181,7 @@ fn newest_picture(
 /// decoded) as a JPEG with `masks` black; without a cached group of pictures, its next key
 /// frame. `None` (logged) when there is neither within [`SNAPSHOT_WAIT`], at shutdown, or
 /// when it cannot be decoded.
-async fn snapshot(
+pub(crate) async fn snapshot(
     feed: Option<Arc<Feed>>,
     masks: Vec<Polygon>,
     quality: u8,

@@ -154,7 +154,9 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         .map(|c| (c.name.clone(), remote::CameraRole { placement: c.placement, doorbell: c.doorbell }))
         .collect();
     let remote = remote::Remote::load(&layout, roles);
-    let hub = live::Hub::new(opts.cameras.iter().map(|c| c.name.clone()));
+    let hub = live::Hub::new(
+        opts.cameras.iter().map(|c| (c.name.clone(), c.streams.iter().any(|s| s.kind == StreamKind::Sub))),
+    );
     // Rung by whatever stores an event, so the upload worker sends its start at once.
     let upload_bell = Arc::new(tokio::sync::Notify::new());
     let now = opts.clocks.realtime_90k();
@@ -225,9 +227,11 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             backoff: opts.backoff,
             last_end_90k: last_end,
             analysis,
-            // Live view watches the camera's first (main) stream.
+            // Live view watches the camera's first (main) stream; the live grid its sub-stream.
             live: if kind == opts.cameras.iter().find(|c| c.name == camera_name).map_or(kind, |c| c.streams[0].kind) {
                 hub.feed(&camera_name)
+            } else if kind == StreamKind::Sub {
+                hub.sub_only(&camera_name)
             } else {
                 None
             },

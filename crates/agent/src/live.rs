@@ -125,20 +125,46 @@ impl Feed {
     }
 }
 
-/// Every camera's feed, by camera name.
+/// Every camera's feed, by camera name: its main stream, and its sub-stream where it has
+/// one (the live grid watches those: a quarter of the pixels, several at once).
 #[derive(Clone, Default)]
 pub struct Hub {
     feeds: Arc<HashMap<String, Arc<Feed>>>,
+    subs: Arc<HashMap<String, Arc<Feed>>>,
 }
 
 impl Hub {
-    pub fn new(cameras: impl IntoIterator<Item = String>) -> Hub {
-        let feeds = cameras.into_iter().map(|c| (c, Arc::new(Feed::new()))).collect();
-        Hub { feeds: Arc::new(feeds) }
+    /// `cameras`: each camera's name and whether it has a sub-stream.
+    pub fn new(cameras: impl IntoIterator<Item = (String, bool)>) -> Hub {
+        let (mut feeds, mut subs) = (HashMap::new(), HashMap::new());
+        for (c, sub) in cameras {
+            if sub {
+                subs.insert(c.clone(), Arc::new(Feed::new()));
+            }
+            feeds.insert(c, Arc::new(Feed::new()));
+        }
+        Hub { feeds: Arc::new(feeds), subs: Arc::new(subs) }
     }
 
     pub fn feed(&self, camera: &str) -> Option<Arc<Feed>> {
         self.feeds.get(camera).cloned()
+    }
+
+    /// The camera's sub-stream, or its main stream when it has none.
+    pub fn sub_feed(&self, camera: &str) -> Option<Arc<Feed>> {
+        self.subs.get(camera).cloned().or_else(|| self.feed(camera))
+    }
+
+    /// This hub with each camera's sub-stream (where it has one) in place of its main
+    /// stream: what a live-grid session watches.
+    pub fn sub_view(&self) -> Hub {
+        let feeds = self.feeds.keys().filter_map(|c| self.sub_feed(c).map(|f| (c.clone(), f))).collect();
+        Hub { feeds: Arc::new(feeds), subs: Arc::new(HashMap::new()) }
+    }
+
+    /// The sub-stream's own feed, for its streamer to publish to (none without one).
+    pub fn sub_only(&self, camera: &str) -> Option<Arc<Feed>> {
+        self.subs.get(camera).cloned()
     }
 }
 

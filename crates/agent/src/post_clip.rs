@@ -52,7 +52,8 @@ impl Posting {
         Posting { layout, conn, remote, config_masks, redactor: Mutex::new(None) }
     }
 
-    fn masks(&self, camera: &str) -> Vec<Polygon> {
+    /// The privacy masks in force for `camera`: the owner's, else the configuration file's.
+    pub fn masks(&self, camera: &str) -> Vec<Polygon> {
         let base = detect::motion::MotionConfig {
             masks: self.config_masks.get(camera).cloned().unwrap_or_default(),
             ..Default::default()

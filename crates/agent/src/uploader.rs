@@ -666,6 +666,36 @@ impl Client {
         }
     }
 
+    /// Answers a request for the camera's picture now (the home screen's stills): one JPEG
+    /// with the privacy masks in force black, sealed for the browser's session key; an
+    /// empty message when there is no picture (the camera is offline).
+    async fn still_session(
+        &self,
+        layout: Layout,
+        hub: crate::live::Hub,
+        posting: Arc<crate::post_clip::Posting>,
+        session_id: String,
+        request: String,
+        shutdown: Receiver,
+    ) {
+        let Some(q) = Self::checked_request(&layout, &session_id, &request) else { return };
+        let (tx, post) = self.relay(&session_id);
+        let work = async move {
+            let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
+            if tx.send(sealer.header()).await.is_err() {
+                return;
+            }
+            let jpeg = crate::inputs::snapshot(hub.feed(&q.camera), posting.masks(&q.camera), 80, shutdown).await;
+            if let Ok(m) = sealer.seal(jpeg.as_deref().unwrap_or_default()) {
+                let _ = tx.send(m).await;
+            }
+        };
+        let (sent, ()) = tokio::join!(post, work);
+        if let Err(e) = sent {
+            tracing::debug!(session = %session_id, "still: {e}");
+        }
+    }
+
     /// Answers a day-view request (`crate::history`): the reply, then the footage, sealed
     /// for the browser's session key, inside what the request's signer may see.
     async fn history_session(
@@ -916,6 +946,17 @@ impl Control {
                         _ = c.history_session(l, conn, sid, req, ask) => {}
                         _ = stop.wait() => {}
                     },
+                    (Offer::LiveSub, _) => tokio::select! {
+                        _ = c.live_session(l, h.sub_view(), sid, req) => {}
+                        _ = stop.wait() => {}
+                    },
+                    (Offer::Still, Some(p)) => tokio::select! {
+                        _ = c.still_session(l, h, p, sid, req, stop.clone()) => {}
+                        _ = stop.wait() => {}
+                    },
+                    (Offer::Still, None) => {
+                        tracing::warn!(session = %sid, "a still request, but this agent has no privacy masks to apply")
+                    }
                 }
             });
         }

@@ -225,6 +225,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::device_wait))
         .routes(routes!(live_view::start_live))
         .routes(routes!(live_view::start_history))
+        .routes(routes!(live_view::start_still))
         .routes(routes!(live_view::watch_live))
         .routes(routes!(live_view::feed_live))
         .routes(routes!(sync::camera_status))

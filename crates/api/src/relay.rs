@@ -38,7 +38,9 @@ pub fn open_session(st: &AppState, mut session: LiveSession) -> Result<String, b
     let session_id = random_hex(16);
     {
         let mut map = st.live_sessions.lock().expect("live lock");
-        map.retain(|_, s| s.to_viewer.is_none() || now - s.created_ms < OFFER_MS);
+        // Kept: those being relayed, and (for a while) those waiting for an agent or, with
+        // the answer in hand, for their browser.
+        map.retain(|_, s| (s.to_viewer.is_none() && !s.agent_done) || now - s.created_ms < OFFER_MS);
         if map.values().filter(|s| s.household_id == session.household_id).count() >= SESSIONS_PER_HOUSEHOLD_MAX {
             bail!(ResourceExhausted, "live: {SESSIONS_PER_HOUSEHOLD_MAX} sessions are open; close one first");
         }

@@ -353,6 +353,9 @@ pub struct LiveSession {
     pub to_viewer: Option<tokio::sync::mpsc::Sender<axum::body::Bytes>>,
     /// Taken by the browser that asked.
     pub from_agent: Option<tokio::sync::mpsc::Receiver<axum::body::Bytes>>,
+    /// The agent's stream ended before the browser came for it (a short answer: a still,
+    /// the day's runs): what it sent waits in the channel for the browser.
+    pub agent_done: bool,
 }
 
 impl LiveSession {
@@ -376,6 +379,7 @@ impl LiveSession {
             offer,
             to_viewer: Some(tx),
             from_agent: Some(rx),
+            agent_done: false,
         }
     }
 }

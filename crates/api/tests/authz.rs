@@ -121,6 +121,7 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("GET", "/api/device/wait", DEVICE),
     ("POST", "/api/households/{household_id}/live", VIEWERS),
     ("POST", "/api/households/{household_id}/history", VIEWERS),
+    ("POST", "/api/households/{household_id}/still", VIEWERS),
     ("GET", "/api/live/{session_id}", ACCOUNTS),
     ("POST", "/api/device/live/{session_id}", DEVICE),
     ("GET", "/api/households/{household_id}/cameras", VIEWERS),
@@ -447,7 +448,7 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
             "window_from_ms": 0, "window_until_ms": 1, "expires_ms": 2,
         }),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
-        ("POST", p) if p.ends_with("/live") => json!({"request": "00"}),
+        ("POST", p) if p.ends_with("/live") || p.ends_with("/still") => json!({"request": "00"}),
         ("POST", p) if p.ends_with("/history") => {
             json!({"request": "00", "history": {"from_ms": 0, "until_ms": 1000, "play_ms": 500}})
         }

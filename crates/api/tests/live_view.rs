@@ -122,4 +122,21 @@ async fn a_members_live_request_reaches_the_agent_and_its_stream_reaches_only_th
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), feeding).await;
     let ended = ended.expect("the agent's request ends when the viewer leaves").unwrap().unwrap();
     assert_eq!(ended.status(), StatusCode::OK);
+
+    // A short answer (a still, a day's runs) that the agent sends in full before the
+    // browser comes for it waits for the browser, which gets all of it, once.
+    let q = LiveRequest::create(&mine.owner_keys, hh, "door", EncryptionSecret::generate().public(), s.now()).unwrap();
+    let started = mine
+        .owner
+        .ok(Method::POST, &format!("/api/households/{hid}/still"), Some(json!({"request": hex(&q.encode())})))
+        .await;
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    let answer = [LiveSealer::new(&q.session_key).header(), vec![7; 300]].concat();
+    let fed = mine.device.request(Method::POST, &format!("/api/device/live/{sid}")).body(answer.clone()).send().await;
+    assert_eq!(fed.unwrap().status(), StatusCode::OK);
+    let late = mine.owner.request(Method::GET, &format!("/api/live/{sid}")).send().await.unwrap();
+    assert_eq!(late.status(), StatusCode::OK);
+    assert_eq!(late.bytes().await.unwrap().to_vec(), answer);
+    let (st, _) = mine.owner.call(Method::GET, &format!("/api/live/{sid}"), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "taken once, then gone");
 }

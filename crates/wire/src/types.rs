@@ -656,6 +656,18 @@ pub struct LiveStartJson {
     /// A live request signed by the member's identity key, naming the camera and a fresh
     /// session key (hex; `crypto::live`).
     pub request: String,
+    /// Watch the camera's sub-stream (the live grid); its main stream when it has none.
+    #[serde(default)]
+    pub sub: bool,
+}
+
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StillStartJson {
+    /// A live request signed by the member's identity key, naming the camera and a fresh
+    /// session key (hex; `crypto::live`): the agent seals the picture for that key.
+    pub request: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -688,6 +700,11 @@ pub enum Offer {
     PrepareClip(PrepareJson),
     /// The continuous recording: its runs over a stretch, and footage from a moment.
     History(HistoryAsk),
+    /// Live video from the request's camera's sub-stream (its main stream without one):
+    /// the live grid.
+    LiveSub,
+    /// The camera's picture at this moment, one JPEG with the privacy masks black.
+    Still,
 }
 
 /// What a member asks of a camera's continuous recording (the day view): the recorded runs

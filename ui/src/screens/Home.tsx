@@ -3,6 +3,7 @@ import { type CameraStatus, type EventJson, api } from '../api';
 import type { Keyring } from '../crypto/format';
 import { type Loaded, modeEffect, recordsFor } from '../settings';
 import { MODE_NAMES, ModeSwitch, useSettings } from './Cameras';
+import { LiveGrid, useStill } from './Grid';
 import { Live } from './Live';
 import { Snapshot, ago, useAsync } from './common';
 
@@ -41,6 +42,7 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
   const loaded: Loaded | null = settings.value;
   const label = (camera: string) => loaded?.settings.cameras[camera]?.label ?? camera;
   const [watching, setWatching] = useState<string | null>(p.watch ?? null);
+  const [grid, setGrid] = useState(false);
 
   if (cards.error) return <p role="alert">{cards.error}</p>;
   if (!cards.value) return <p aria-busy="true">Loading cameras…</p>;
@@ -66,11 +68,24 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
       ) : (
         <ModeSwitch hid={p.householdId} keys={p.keys} loaded={loaded} isOwner={p.isOwner} onSaved={() => setSaved((x) => x + 1)} />
       )}
+      {cards.value.some((c) => c.status?.online) && !grid && (
+        <button type="button" onClick={() => setGrid(true)}>
+          Watch every camera live
+        </button>
+      )}
+      {grid && (
+        <LiveGrid
+          householdId={p.householdId}
+          keys={p.keys}
+          cameras={cards.value.filter((c) => c.status?.online).map((c) => ({ camera: c.camera, label: label(c.camera) }))}
+          onClose={() => setGrid(false)}
+        />
+      )}
       <ul className="cards">
         {cards.value.map((c) => (
           <li key={c.camera}>
             <a className="card" href={`#/timeline?camera=${encodeURIComponent(c.camera)}`} aria-label={`${label(c.camera)}: open its timeline`}>
-              <Snapshot id={c.latest?.snapshot_object ?? null} keys={p.keys} alt={`Latest snapshot from ${label(c.camera)}`} />
+              <Picture householdId={p.householdId} camera={c.camera} keys={p.keys} online={!!c.status?.online} snapshot={c.latest?.snapshot_object ?? null} label={label(c.camera)} />
               <span className="card-title">{label(c.camera)}</span>
               <State s={c.status} records={loaded ? recordsFor(loaded.settings, c.camera, c.status) : null} />
               {loaded && (
@@ -94,6 +109,19 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
       {watching && <Live householdId={p.householdId} camera={watching} label={label(watching)} keys={p.keys} onClose={() => setWatching(null)} />}
     </section>
   );
+}
+
+/** The camera's picture now from its agent (refreshed while the screen is open), else its last event's snapshot. */
+function Picture(p: { householdId: string; camera: string; keys: Keyring; online: boolean; snapshot: string | null; label: string }) {
+  const still = useStill(p.householdId, p.camera, p.keys, p.online);
+  if (still) {
+    return (
+      <div className="thumb">
+        <img src={still} alt={`${p.label} now`} data-testid={`still-${p.camera}`} />
+      </div>
+    );
+  }
+  return <Snapshot id={p.snapshot} keys={p.keys} alt={`Latest snapshot from ${p.label}`} />;
 }
 
 function State({ s, records }: { s: CameraStatus | null; records: boolean | null }) {

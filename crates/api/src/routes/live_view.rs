@@ -27,7 +27,24 @@ pub async fn start_live(
     let m = actor.member(&st, &hid, Permission::View).await?;
     let now = st.now_ms();
     let (bytes, q) = parse_request(&hid, &req.request, now)?;
-    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Offer::Live))?;
+    let offer = if req.sub { Offer::LiveSub } else { Offer::Live };
+    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, offer))?;
+    Ok(Json(LiveStarted { session_id }))
+}
+
+/// The camera's picture now (the home screen's stills): one JPEG from the agent, sealed for
+/// the browser's session key, read with `GET /api/live/{session_id}`.
+#[utoipa::path(post, path = "/api/households/{household_id}/still", params(("household_id" = String, Path)), request_body = StillStartJson, responses((status = 200, body = LiveStarted), (status = 400, body = crate::error::ErrorBody)), tag = "live")]
+pub async fn start_still(
+    State(st): State<AppState>,
+    actor: Actor,
+    Path(hid): Path<String>,
+    Json(req): Json<StillStartJson>,
+) -> ApiResult<Json<LiveStarted>> {
+    let m = actor.member(&st, &hid, Permission::View).await?;
+    let now = st.now_ms();
+    let (bytes, q) = parse_request(&hid, &req.request, now)?;
+    let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, Offer::Still))?;
     Ok(Json(LiveStarted { session_id }))
 }
 
@@ -66,7 +83,13 @@ pub async fn watch_live(State(st): State<AppState>, actor: Actor, Path(sid): Pat
             .get_mut(&sid)
             .filter(|s| s.account_id == account.id)
             .ok_or_else(|| err!(NotFound, "live session {sid}: no such session of yours"))?;
-        s.from_agent.take().ok_or_else(|| err!(FailedPrecondition, "live session {sid}: already being watched"))?
+        let rx =
+            s.from_agent.take().ok_or_else(|| err!(FailedPrecondition, "live session {sid}: already being watched"))?;
+        // The agent answered in full before this browser came: the answer is in `rx`.
+        if s.agent_done {
+            map.remove(&sid);
+        }
+        rx
     };
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
@@ -110,7 +133,17 @@ pub async fn feed_live(
             break; // The browser left.
         }
     }
-    st.live_sessions.lock().expect("live lock").remove(&sid);
+    {
+        let mut map = st.live_sessions.lock().expect("live lock");
+        // A browser that has not come for the answer yet still finds it (until the session
+        // expires unclaimed); otherwise the session is over.
+        match map.get_mut(&sid) {
+            Some(s) if s.from_agent.is_some() => s.agent_done = true,
+            _ => {
+                map.remove(&sid);
+            }
+        }
+    }
     tracing::info!(session = %sid, relayed, "live session ended");
     Ok(Json(crate::types::Ok { ok: true }))
 }
