@@ -28,7 +28,14 @@ function useRoute(): [string, URLSearchParams] {
   };
   const [r, setR] = useState(read);
   useEffect(() => {
-    const f = () => setR(read());
+    const f = () => {
+      const next = read();
+      // Another screen opens at its top (a filter change on the same screen keeps its place).
+      setR((cur) => {
+        if (cur[0] !== next[0]) window.scrollTo(0, 0);
+        return next;
+      });
+    };
     addEventListener('hashchange', f);
     return () => removeEventListener('hashchange', f);
   }, []);
@@ -219,14 +226,16 @@ function Shell() {
               Agencies
             </a>
           )}
-          <a href="#/transparency">Transparency</a>
           <a href="#/settings" aria-current={path === '/settings' ? 'page' : undefined}>
             Settings
           </a>
+        </nav>
+        <div className="bar-extra">
+          <a href="#/transparency">Transparency</a>
           <button className="link" onClick={() => void signOut()}>
             Sign out
           </button>
-        </nav>
+        </div>
       </header>
       <Notifications householdId={hid} keys={keys} />
       <main>

@@ -101,6 +101,11 @@ pub fn with_app(api: Router, tile_origin: Option<&str>) -> Router {
         .route("/index.html", get.clone())
         // The service worker: at the root, so that its scope is the whole app.
         .route("/sw.js", get.clone())
+        // What makes it installable on a phone: the manifest and its icons.
+        .route("/manifest.webmanifest", get.clone())
+        .route("/icon.svg", get.clone())
+        .route("/icon-192.png", get.clone())
+        .route("/icon-512.png", get.clone())
         .route("/assets/{*path}", get)
         .with_state(csp)
         .fallback_service(api)
@@ -124,6 +129,16 @@ mod tests {
         assert!(files::FILES.iter().any(|f| f.0.starts_with("/assets/") && f.0.ends_with(".js") && f.3.is_some()));
         let sw = find("/sw.js").expect("the service worker at the root");
         assert_eq!(sw.1, "text/javascript; charset=utf-8", "a service worker must be served as JavaScript");
+        // Installable: the manifest names icons that are served.
+        let m = find("/manifest.webmanifest").expect("the web app manifest");
+        assert_eq!(m.1, "application/manifest+json");
+        let manifest: serde_json::Value = serde_json::from_slice(m.2).unwrap();
+        assert_eq!(manifest["display"], "standalone");
+        for icon in manifest["icons"].as_array().unwrap() {
+            let src = icon["src"].as_str().unwrap();
+            assert!(find(src).is_some(), "{src} is named by the manifest but not built in");
+        }
+        assert!(text.contains(r#"rel="manifest""#));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { type CameraStatus, type EventJson, api } from '../api';
 import type { Keyring } from '../crypto/format';
-import { type Loaded, modeEffect, recordsFor } from '../settings';
+import { EMPTY, type Loaded, modeEffect, recordsFor } from '../settings';
 import { MODE_NAMES, ModeSwitch, useSettings } from './Cameras';
 import { LiveGrid, useStill } from './Grid';
 import { Live } from './Live';
@@ -41,6 +41,8 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
   const settings = useSettings(p.householdId, p.keys, tick + saved * 1000);
   const loaded: Loaded | null = settings.value;
   const label = (camera: string) => loaded?.settings.cameras[camera]?.label ?? camera;
+  // What the agents obey: the owner's settings, or before any, Home with the defaults.
+  const effective = settings.error ? null : (loaded?.settings ?? (settings.value === null ? EMPTY : null));
   const [watching, setWatching] = useState<string | null>(p.watch ?? null);
   const [grid, setGrid] = useState(false);
 
@@ -87,10 +89,10 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
             <a className="card" href={`#/timeline?camera=${encodeURIComponent(c.camera)}`} aria-label={`${label(c.camera)}: open its timeline`}>
               <Picture householdId={p.householdId} camera={c.camera} keys={p.keys} online={!!c.status?.online} snapshot={c.latest?.snapshot_object ?? null} label={label(c.camera)} />
               <span className="card-title">{label(c.camera)}</span>
-              <State s={c.status} records={loaded ? recordsFor(loaded.settings, c.camera, c.status) : null} />
-              {loaded && (
+              <State s={c.status} records={effective ? recordsFor(effective, c.camera, c.status) : null} />
+              {effective && (
                 <span className="mode-effect" data-testid={`effect-${c.camera}`}>
-                  {modeEffect(loaded.settings, c.camera, c.status, MODE_NAMES[loaded.settings.mode])}
+                  {modeEffect(effective, c.camera, c.status, MODE_NAMES[effective.mode])}
                 </span>
               )}
               <span className="muted">{c.latest ? `Last event ${ago(c.latest.start_ms)}` : 'No events yet'}</span>
