@@ -204,6 +204,13 @@ export async function shoot(page: Page, name: string): Promise<void> {
     await page.setViewportSize({ width: w, height: h });
     await page.waitForTimeout(150);
     await page.screenshot({ path: join(shots, `${name}-${tag}.png`) });
+    // Every screen fits a phone: nothing makes the page scroll sideways.
+    const wide = await page.evaluate(() => {
+      const all = [...document.querySelectorAll('body *')];
+      const worst = all.reduce<Element | null>((a, e) => (!a || e.getBoundingClientRect().right > a.getBoundingClientRect().right ? e : a), null);
+      return { w: document.documentElement.scrollWidth, worst: worst ? `${worst.tagName.toLowerCase()}.${worst.className}: ${(worst.textContent ?? '').slice(0, 60)}` : '' };
+    });
+    if (wide.w > w) throw new Error(`${name} is ${wide.w} px wide at a ${w} px ${tag} viewport (widest: ${wide.worst}): it scrolls sideways`);
   }
   await page.setViewportSize({ width: 1280, height: 800 });
 }

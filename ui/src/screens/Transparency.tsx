@@ -92,7 +92,7 @@ export function Transparency() {
           </p>
         )}
         {stats && (
-          <table aria-label="Agencies">
+          <table aria-label="Agencies" className="stack">
             <thead>
               <tr>
                 <th>Agency</th>
@@ -109,15 +109,15 @@ export function Transparency() {
             <tbody>
               {[...stats.entries()].map(([id, x]) => (
                 <tr key={id} data-agency={id}>
-                  <td>{x.name}</td>
-                  <td data-stat="requests">{x.requests}</td>
-                  <td>{[...x.byCategory].map(([c, n]) => `${c.replace(/_/g, ' ')}: ${n}`).join(', ')}</td>
-                  <td>{x.areaSqMi.toFixed(3)}</td>
-                  <td>{x.hours.toFixed(1)}</td>
-                  <td data-stat="offered">{x.offered}</td>
-                  <td data-stat="answers">{x.answers}</td>
-                  <td data-stat="clips">{x.clips}</td>
-                  <td data-stat="minutes">{x.minutes.toFixed(1)}</td>
+                  <td data-label="Agency">{x.name}</td>
+                  <td data-label="Requests" data-stat="requests">{x.requests}</td>
+                  <td data-label="By offence">{[...x.byCategory].map(([c, n]) => `${c.replace(/_/g, ' ')}: ${n}`).join(', ')}</td>
+                  <td data-label="Area (sq mi)">{x.areaSqMi.toFixed(3)}</td>
+                  <td data-label="Hours of footage asked for">{x.hours.toFixed(1)}</td>
+                  <td data-label="Households offered" data-stat="offered">{x.offered}</td>
+                  <td data-label="Answers" data-stat="answers">{x.answers}</td>
+                  <td data-label="Clips shared" data-stat="clips">{x.clips}</td>
+                  <td data-label="Minutes shared" data-stat="minutes">{x.minutes.toFixed(1)}</td>
                 </tr>
               ))}
             </tbody>
