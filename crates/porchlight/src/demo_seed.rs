@@ -49,7 +49,14 @@ fn now_ms() -> i64 {
 }
 
 /// Makes the demo account and pairs the agent in `data_dir`, unless done before.
-pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
+/// What the demo does later with the seeded accounts: the agency's request about the demo's
+/// own recording, once a window of it has ended (`request_recorded_window`).
+pub struct Later {
+    agency: Client,
+}
+
+/// Seeds the demo's accounts on first run; `Some` then, with what is to follow.
+pub async fn seed(url: &str, data_dir: &Path) -> Result<Option<Later>, Error> {
     let probe = Client::new(url);
     for _ in 0..100 {
         if probe.get::<wire::Ok>("/api/health").await.is_ok() {
@@ -61,11 +68,11 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     let layout = agent::layout::Layout::new(data_dir);
     if agent::uploader::load_link(&layout)?.is_some() {
         print_notes(&notes);
-        return Ok(());
+        return Ok(None);
     }
     if agent::sealing::load_trust(&layout)?.is_some() {
         println!("Server: the demo agent was paired without a server before; it records but does not upload.");
-        return Ok(());
+        return Ok(None);
     }
     std::fs::create_dir_all(data_dir).err_kind(ErrorKind::Internal, || format!("creating {}", data_dir.display()))?;
     let (c, totp_secret) = account(url, EMAIL, PASSWORD).await?;
@@ -91,7 +98,7 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     crate::keys::pair_server(data_dir, url, &p.token, &code, Some("demo agent")).await?;
     let token = t.token;
     seed_neighbourhood(&c, url, &keys, &hid).await?;
-    let agency = seed_agency(&c, url).await?;
+    let (agency, agency_client) = seed_agency(&c, url).await?;
     // Browsers must use the host name the server's passkey origin names (localhost).
     let web = url.replace("127.0.0.1", "localhost");
     let text = format!(
@@ -110,7 +117,40 @@ pub async fn seed(url: &str, data_dir: &Path) -> Result<(), Error> {
     );
     agent::sealing::replace_file(&notes, text.as_bytes())?;
     print_notes(&notes);
-    Ok(())
+    Ok(Some(Later { agency: agency_client }))
+}
+
+/// The shortest window an agency may ask about (the server's rule).
+const WINDOW_MIN: Duration = Duration::from_secs(15 * 60);
+
+impl Later {
+    /// Waits until the demo has recorded for the shortest window an agency may ask about,
+    /// then has the demo agency ask about exactly that stretch around the demo home: the
+    /// owner's Requests page offers it, with the demo's own events to answer from.
+    pub async fn request_recorded_window(self, started_ms: i64) {
+        let until = started_ms + WINDOW_MIN.as_millis() as i64 + 30_000;
+        let wait = Duration::from_millis(u64::try_from(until + 5_000 - now_ms()).unwrap_or(0));
+        tokio::time::sleep(wait).await;
+        let (lat, lon) = DEMO_HOME;
+        let request = wire::NewFootageRequest {
+            case_number: "DEMO-0002".into(),
+            category: wire::Offence::Burglary,
+            description:
+                "A house on the demo street was broken into while the demo ran; the street cameras may show who passed."
+                    .into(),
+            investigator: "DC Demo, +44 1223 555 0199".into(),
+            area: wire::Area::Circle { lat, lon, radius_m: 300.0 },
+            window_from_ms: until - WINDOW_MIN.as_millis() as i64,
+            window_until_ms: until,
+            expires_ms: now_ms() + 7 * 86_400_000,
+        };
+        match self.agency.post::<_, wire::FootageRequestJson>("/api/agency/requests", &request).await {
+            Ok(_) => println!(
+                "Demo: the demo agency asked about the demo's first 15 minutes of recording; the owner's Requests page shows it."
+            ),
+            Err(e) => tracing::warn!("the demo agency's request about the demo's recording: {e}"),
+        }
+    }
 }
 
 pub const AGENCY_EMAIL: &str = "police@demo.porchlight";
@@ -118,8 +158,9 @@ pub const AGENCY_PASSWORD: &str = "porchlight demo agency";
 
 /// A demo agency: its account (with keys and a recovery code, for the portal in a browser),
 /// verified by the demo owner (the demo's operator) by its fingerprint, and one request
-/// around the demo home, all published in the transparency log. Returns the notes' lines.
-async fn seed_agency(operator: &Client, url: &str) -> Result<String, Error> {
+/// around the demo home, all published in the transparency log. Returns the notes' lines
+/// and the agency's session (it asks about the demo's recording later).
+async fn seed_agency(operator: &Client, url: &str) -> Result<(String, Client), Error> {
     let (a, totp_secret) = account(url, AGENCY_EMAIL, AGENCY_PASSWORD).await?;
     let keys = crypto::keys::Keyring::generate("Demo police", now_ms()).map_err(agent::sealing::from_crypto)?;
     let recovery = crypto::backup::RecoveryCode::generate();
@@ -154,12 +195,13 @@ async fn seed_agency(operator: &Client, url: &str) -> Result<String, Error> {
     };
     let _: wire::FootageRequestJson =
         a.post("/api/agency/requests", &request).await.map_err(step("making a footage request"))?;
-    Ok(format!(
+    let notes = format!(
         "Agency: {AGENCY_EMAIL} / {AGENCY_PASSWORD:?}, TOTP secret {totp_secret}, recovery code {} (verified, with one \
-         request; it asks about the hour before the demo started, so the owner's Requests page shows it only for \
-         a request the agency makes about a time the demo cameras recorded)\n",
+         request about the hour before the demo started; about 16 minutes after the first start it asks about the \
+         demo's first 15 minutes of recording, which the owner's Requests page then offers)\n",
         recovery.display().as_str()
-    ))
+    );
+    Ok((notes, a))
 }
 
 /// Where the demo household lives (the exact point, sealed for the owner).

@@ -637,8 +637,23 @@ fn demo(
         let (stop_server, server_stop) = base::shutdown::channel();
         let server = tokio::spawn(server::serve_until(sc, server_stop));
         let url = format!("http://{listen}");
-        demo_seed::seed(&url, &abs(data_dir)).await?;
+        let started_ms = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
+        let later = demo_seed::seed(&url, &abs(data_dir)).await?;
+        // Stops with the demo if the demo stops first.
+        let (stop_asking, mut asking_stop) = base::shutdown::channel();
+        let asking = later.map(|l| {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = l.request_recorded_window(started_ms) => {}
+                    _ = asking_stop.wait() => {}
+                }
+            })
+        });
         let r = run_until_signal(agent_options(&c)?, seconds.map(Duration::from_secs)).await;
+        stop_asking.shutdown();
+        if let Some(a) = asking {
+            let _ = a.await;
+        }
         stop_server.shutdown();
         match server.await {
             Ok(Err(e)) => tracing::warn!("the demo server: {e}"),
