@@ -77,22 +77,44 @@ export class Framer {
 }
 
 /**
+ * One relayed session with the camera's agent: a fresh session key, a request signed with
+ * the member's identity key posted to `path` with `body`, then the agent's messages read
+ * from the relay and opened in order (the header is consumed, not yielded). Ends when the
+ * agent's stream ends; throws when anything arrives altered, dropped or reordered.
+ */
+async function* relay(
+  household: string,
+  camera: string,
+  keys: Keyring,
+  path: string,
+  body: Record<string, unknown>,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  const secret = await p256Generate();
+  const pub = await p256Public(secret);
+  const request = await liveRequest(keys, household, camera, pub, Date.now());
+  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/${path}`, { request: hex(request), ...body });
+  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
+  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the ${path} request`);
+  const reader = r.body.getReader();
+  const framer = new Framer();
+  const opener = new LiveOpener(secret, pub);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    for (const m of framer.push(value)) {
+      const seg = await opener.open(m);
+      if (seg) yield seg;
+    }
+  }
+}
+
+/**
  * The camera's picture now, from its agent (privacy masks black), sealed for this browser
  * alone; null when the agent has none (the camera is offline).
  */
 export async function fetchStill(household: string, camera: string, keys: Keyring, signal: AbortSignal): Promise<Uint8Array | null> {
-  const secret = await p256Generate();
-  const pub = await p256Public(secret);
-  const request = await liveRequest(keys, household, camera, pub, Date.now());
-  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/still`, { request: hex(request) });
-  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
-  if (!r.ok) throw new Error(`the server answered ${r.status} to the still`);
-  const framer = new Framer();
-  const opener = new LiveOpener(secret, pub);
-  for (const m of framer.push(new Uint8Array(await r.arrayBuffer()))) {
-    const jpeg = await opener.open(m);
-    if (jpeg) return jpeg.length > 0 ? jpeg : null;
-  }
+  for await (const jpeg of relay(household, camera, keys, 'still', {}, signal)) return jpeg.length > 0 ? jpeg : null;
   return null;
 }
 
@@ -108,23 +130,7 @@ export async function watchLive(
   signal: AbortSignal,
   sub = false,
 ): Promise<void> {
-  const secret = await p256Generate();
-  const pub = await p256Public(secret);
-  const request = await liveRequest(keys, household, camera, pub, Date.now());
-  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/live`, { request: hex(request), sub });
-  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
-  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the live stream`);
-  const reader = r.body.getReader();
-  const framer = new Framer();
-  const opener = new LiveOpener(secret, pub);
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    for (const m of framer.push(value)) {
-      const seg = await opener.open(m);
-      if (seg) onSegment(seg);
-    }
-  }
+  for await (const seg of relay(household, camera, keys, 'live', { sub }, signal)) onSegment(seg);
 }
 
 
@@ -159,34 +165,16 @@ export async function prepareClip(
   ask: ClipAsk,
   signal: AbortSignal,
 ): Promise<{ made: PreparedClip; bytes: Uint8Array }> {
-  const secret = await p256Generate();
-  const pub = await p256Public(secret);
-  const request = await liveRequest(keys, household, camera, pub, Date.now());
-  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/clips/prepare`, {
-    request: hex(request),
-    prepare: ask,
-  });
-  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
-  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the prepared clip`);
-  const reader = r.body.getReader();
-  const framer = new Framer();
-  const opener = new LiveOpener(secret, pub);
   let made: PreparedClip | null = null;
   const parts: Uint8Array[] = [];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    for (const m of framer.push(value)) {
-      const seg = await opener.open(m);
-      if (!seg) continue;
-      if (made) {
-        parts.push(seg);
-        continue;
-      }
-      const d = JSON.parse(new TextDecoder().decode(seg)) as PreparedClip & Partial<Schemas['ClipFailed']>;
-      if (d.error) throw new Error(`Your camera hub could not prepare the clip: ${d.error}`);
-      made = d;
+  for await (const seg of relay(household, camera, keys, 'clips/prepare', { prepare: ask }, signal)) {
+    if (made) {
+      parts.push(seg);
+      continue;
     }
+    const d = JSON.parse(new TextDecoder().decode(seg)) as PreparedClip & Partial<Schemas['ClipFailed']>;
+    if (d.error) throw new Error(`Your camera hub could not prepare the clip: ${d.error}`);
+    made = d;
   }
   if (!made) throw new Error('Your camera hub did not answer (is it online?).');
   if (made.start_ms !== ask.start_ms || made.end_ms !== ask.end_ms || made.camera !== camera) {
@@ -216,37 +204,12 @@ export async function askHistory(
   onFootage: (piece: Uint8Array) => void,
   signal: AbortSignal,
 ): Promise<{ reply: HistoryReply; done: Promise<void> }> {
-  const secret = await p256Generate();
-  const pub = await p256Public(secret);
-  const request = await liveRequest(keys, household, camera, pub, Date.now());
-  const { session_id } = await call<{ session_id: string }>('POST', `/api/households/${household}/history`, { request: hex(request), history: ask });
-  const r = await fetch(`/api/live/${session_id}`, { credentials: 'same-origin', signal, cache: 'no-store' });
-  if (!r.ok || !r.body) throw new Error(`the server answered ${r.status} to the history request`);
-  const reader = r.body.getReader();
-  const framer = new Framer();
-  const opener = new LiveOpener(secret, pub);
-  let reply: HistoryReply | null = null;
-  const early: Uint8Array[] = [];
-  // Reads until the reply is in; the rest (footage) is read by `done`.
-  const pump = async (stopAtReply: boolean): Promise<void> => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      for (const m of framer.push(value)) {
-        const seg = await opener.open(m);
-        if (!seg) continue;
-        if (!reply) reply = JSON.parse(new TextDecoder().decode(seg)) as HistoryReply;
-        else if (stopAtReply) early.push(seg);
-        else onFootage(seg);
-      }
-      if (stopAtReply && reply) return;
-    }
-  };
-  await pump(true);
-  if (!reply) throw new Error('Your camera hub did not answer (is it online?).');
+  const messages = relay(household, camera, keys, 'history', { history: ask }, signal);
+  const first = await messages.next();
+  if (first.done) throw new Error('Your camera hub did not answer (is it online?).');
+  const reply = JSON.parse(new TextDecoder().decode(first.value)) as HistoryReply;
   const done = (async () => {
-    for (const e of early) onFootage(e);
-    await pump(false);
+    for await (const piece of messages) onFootage(piece);
   })();
   return { reply, done };
 }

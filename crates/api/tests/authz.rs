@@ -450,7 +450,8 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
         ("POST", p) if p.ends_with("/live") || p.ends_with("/still") => json!({"request": "00"}),
         ("POST", p) if p.ends_with("/history") => {
-            json!({"request": "00", "history": {"from_ms": 0, "until_ms": 1000, "play_ms": 500}})
+            // The runs only: a moment outside a guest's window is refused by the role (403).
+            json!({"request": "00", "history": {"from_ms": 0, "until_ms": 1000}})
         }
         ("POST", p) if p.ends_with("/clips/prepare") => {
             json!({"request": "00", "prepare": {"start_ms": 0, "end_ms": 1000}})
