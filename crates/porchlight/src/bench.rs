@@ -90,6 +90,9 @@ pub enum BenchCmd {
     /// Doorbell press to alert in the owner's app, through a real server and agent on
     /// loopback (p50 and p95 over the presses).
     Alerts(crate::bench_alerts::AlertsArgs),
+    /// The day view: a click on a moment of the continuous recording to its first fragment,
+    /// through a real server and agent on loopback.
+    History(crate::bench_history::HistoryArgs),
     /// Timeline query latency (one camera, one day) under a steady request rate, with wrk.
     Timeline(crate::bench_server::TimelineArgs),
     /// Neighbourhood feed latency with many households and posts stored.
@@ -149,6 +152,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Crypto { seconds } => crypto_bench(seconds),
         BenchCmd::Upload(a) => crate::bench_server::upload(a),
         BenchCmd::Alerts(a) => crate::bench_alerts::alerts(a),
+        BenchCmd::History(a) => crate::bench_history::history(a),
         BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
         BenchCmd::Feed(a) => crate::bench_feed::feed(a),
         BenchCmd::Agencies(a) => crate::bench_agencies::agencies(a),

@@ -65,34 +65,44 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
-    if !a.clip.exists() {
-        bail!(NotFound, "--clip {}: no such file (make testdata makes the default)", a.clip.display());
-    }
-    if !(1..=1000).contains(&a.presses) {
-        bail!(InvalidArgument, "--presses: expected 1 to 1000, got {}", a.presses);
-    }
-    let _ = std::fs::remove_dir_all(&a.data_dir);
-    std::fs::create_dir_all(&a.data_dir)
-        .err_kind(ErrorKind::Internal, || format!("creating {}", a.data_dir.display()))?;
-    let dir = a.data_dir.canonicalize().err_kind(ErrorKind::Internal, || "data folder")?;
-    let clip = a.clip.canonicalize().err_kind(ErrorKind::Internal, || "clip")?;
-    let (port, http) = (free_port()?, free_port()?);
-    let url = format!("http://127.0.0.1:{port}");
-    let server_toml = dir.join("server.toml");
-    std::fs::write(
-        &server_toml,
-        format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\nsecure_cookies = false\n", dir.join("server")),
-    )
-    .err_kind(ErrorKind::Internal, || "writing server.toml")?;
-    let exe = match &a.porchlight {
-        Some(p) => p.clone(),
-        None => std::env::current_exe().err_kind(ErrorKind::Internal, || "finding porchlight")?,
-    };
-    let _server =
-        spawn(&exe, &["serve", "--config", server_toml.to_str().expect("utf-8 path")], &dir.join("server.log"))?;
+/// A real server and a real agent on loopback, the owner's account and keys, a household
+/// and the agent paired to it, recording `clip` looped as camera `door` (a doorbell, with
+/// the HTTP input on `http`). Both processes stop when this is dropped.
+pub(crate) struct System {
+    pub dir: PathBuf,
+    pub owner: Client,
+    pub keys: crypto::keys::Keyring,
+    pub household: String,
+    pub agent_data: PathBuf,
+    pub http: u16,
+    _server: Proc,
+    _agent: Proc,
+}
 
-    crate::runtime()?.block_on(async {
+impl System {
+    pub(crate) async fn start(data_dir: &Path, clip: &Path, exe: Option<&Path>) -> Result<System, Error> {
+        if !clip.exists() {
+            bail!(NotFound, "--clip {}: no such file (make testdata makes the default)", clip.display());
+        }
+        let _ = std::fs::remove_dir_all(data_dir);
+        std::fs::create_dir_all(data_dir)
+            .err_kind(ErrorKind::Internal, || format!("creating {}", data_dir.display()))?;
+        let dir = data_dir.canonicalize().err_kind(ErrorKind::Internal, || "data folder")?;
+        let clip = clip.canonicalize().err_kind(ErrorKind::Internal, || "clip")?;
+        let (port, http) = (free_port()?, free_port()?);
+        let url = format!("http://127.0.0.1:{port}");
+        let server_toml = dir.join("server.toml");
+        std::fs::write(
+            &server_toml,
+            format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\nsecure_cookies = false\n", dir.join("server")),
+        )
+        .err_kind(ErrorKind::Internal, || "writing server.toml")?;
+        let exe = match exe {
+            Some(p) => p.to_path_buf(),
+            None => std::env::current_exe().err_kind(ErrorKind::Internal, || "finding porchlight")?,
+        };
+        let server =
+            spawn(&exe, &["serve", "--config", server_toml.to_str().expect("utf-8 path")], &dir.join("server.log"))?;
         let probe = Client::new(&url);
         let up = Instant::now();
         while probe.get::<wire::Ok>("/api/health").await.is_err() {
@@ -103,10 +113,12 @@ pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
         }
         // The owner, their keys, a household and the agent paired to it.
         let (owner, _) = crate::demo_seed::account(&url, "owner@bench.porchlight", "a bench owner's password").await?;
-        let keys = crypto::keys::Keyring::generate("bench owner", api::system_clock()()).map_err(agent::sealing::from_crypto)?;
+        let keys = crypto::keys::Keyring::generate("bench owner", api::system_clock()())
+            .map_err(agent::sealing::from_crypto)?;
         let backup = crypto::keys::hex(&crypto::backup::seal(&keys, &crypto::backup::RecoveryCode::generate()));
         crate::demo_seed::set_keys(&owner, &keys, &backup).await?;
-        let h: wire::HouseholdJson = owner.post("/api/households", &wire::NewHousehold { name: "Bench".into() }).await?;
+        let h: wire::HouseholdJson =
+            owner.post("/api/households", &wire::NewHousehold { name: "Bench".into() }).await?;
         let p: wire::PairingReply =
             owner.send(owner.request(reqwest::Method::POST, &format!("/api/households/{}/pairings", h.id))).await?;
         let agent_data = dir.join("agent");
@@ -122,11 +134,31 @@ pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
             ),
         )
         .err_kind(ErrorKind::Internal, || "writing agent.toml")?;
-        let _agent = spawn(&exe, &["agent", "--config", agent_toml.to_str().expect("utf-8 path")], &dir.join("agent.log"))?;
+        let agent =
+            spawn(&exe, &["agent", "--config", agent_toml.to_str().expect("utf-8 path")], &dir.join("agent.log"))?;
+        Ok(System { dir, owner, keys, household: h.id, agent_data, http, _server: server, _agent: agent })
+    }
 
+    /// Frames the camera has recorded so far (the agent's status file).
+    pub(crate) fn frames(&self) -> u64 {
+        std::fs::read(self.agent_data.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["streams"][0]["frames_recorded"].as_u64())
+            .unwrap_or(0)
+    }
+}
+
+pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
+    if !(1..=1000).contains(&a.presses) {
+        bail!(InvalidArgument, "--presses: expected 1 to 1000, got {}", a.presses);
+    }
+    crate::runtime()?.block_on(async {
+        let sys = System::start(&a.data_dir, &a.clip, a.porchlight.as_deref()).await?;
+        let (owner, keys, dir, http) = (&sys.owner, &sys.keys, &sys.dir, sys.http);
         // The owner's live stream, as the web app holds it.
         let live = owner
-            .request(reqwest::Method::GET, &format!("/api/households/{}/events/live", h.id))
+            .request(reqwest::Method::GET, &format!("/api/households/{}/events/live", sys.household))
             .timeout(Duration::from_secs(3600))
             .send()
             .await
@@ -153,16 +185,8 @@ pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
         };
 
         // Wait until the camera records (and its feed holds a key frame for the snapshot).
-        let status = agent_data.join("status.json");
-        let frames = || -> u64 {
-            std::fs::read(&status)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["streams"][0]["frames_recorded"].as_u64())
-                .unwrap_or(0)
-        };
         let up = Instant::now();
-        while frames() < 60 {
+        while sys.frames() < 60 {
             if up.elapsed() > Duration::from_secs(60) {
                 bail!(Unavailable, "the agent did not record within 60 s (see {})", dir.join("agent.log").display());
             }
@@ -193,11 +217,12 @@ pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
                 }
             };
             let heard = t.elapsed();
-            let sealed = owner.send_raw(owner.request(reqwest::Method::GET, &format!("/api/objects/{}", e.meta_object))).await?;
+            let sealed =
+                owner.send_raw(owner.request(reqwest::Method::GET, &format!("/api/objects/{}", e.meta_object))).await?;
             if !sealed.0.is_success() {
                 bail!(Internal, "press {i}: the event's metadata answered {}", sealed.0);
             }
-            let (_, plain) = crypto::object::open(&keys, &sealed.1).map_err(agent::sealing::from_crypto)?;
+            let (_, plain) = crypto::object::open(keys, &sealed.1).map_err(agent::sealing::from_crypto)?;
             let meta: wire::EventMeta =
                 serde_json::from_slice(&plain).map_err(|e| err!(DataLoss, "press {i}: the metadata: {e}"))?;
             let alerted = t.elapsed();

@@ -11,6 +11,7 @@ mod bench;
 mod bench_agencies;
 mod bench_alerts;
 mod bench_feed;
+mod bench_history;
 mod bench_server;
 mod config;
 mod demo_seed;
