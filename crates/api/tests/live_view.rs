@@ -139,4 +139,34 @@ async fn a_members_live_request_reaches_the_agent_and_its_stream_reaches_only_th
     assert_eq!(late.bytes().await.unwrap().to_vec(), answer);
     let (st, _) = mine.owner.call(Method::GET, &format!("/api/live/{sid}"), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "taken once, then gone");
+
+    // A guest asks the day view for a moment from before their invitation: refused at once
+    // (the agent refuses it too, by the roster), and no offer reaches the agent.
+    let pending = |v: &serde_json::Value| v["live"].as_array().map_or(0, |a| a.len());
+    let before = mine.device.ok(Method::GET, "/api/device/wait?wait_ms=0&live_after=0", None).await;
+    let last = before["live"].as_array().unwrap().iter().filter_map(|o| o["seq"].as_u64()).max().unwrap_or(0);
+    let invitation = mine
+        .owner
+        .ok(
+            Method::POST,
+            &format!("/api/households/{hid}/invitations"),
+            Some(json!({"role": "guest", "window_until_ms": s.now() + 86_400_000})),
+        )
+        .await;
+    let mut guest = s.user("guest@example.org").await;
+    guest.ok(Method::POST, "/api/invitations/accept", Some(json!({"token": invitation["token"]}))).await;
+    let guest_keys = crypto::keys::Keyring::generate("guest", 0).unwrap();
+    let q = LiveRequest::create(&guest_keys, hh, "door", EncryptionSecret::generate().public(), s.now()).unwrap();
+    let ask = json!({"from_ms": s.now() - 3_600_000, "until_ms": s.now() + 60_000, "play_ms": s.now() - 1_800_000});
+    let (st, e) = guest
+        .call(
+            Method::POST,
+            &format!("/api/households/{hid}/history"),
+            Some(json!({"request": hex(&q.encode()), "history": ask})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("history.play_ms"), "{e}");
+    let after = mine.device.ok(Method::GET, &format!("/api/device/wait?wait_ms=0&live_after={last}"), None).await;
+    assert_eq!(pending(&after), 0, "nothing offered to the agent: {after}");
 }
