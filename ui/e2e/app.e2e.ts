@@ -408,6 +408,11 @@ describe('the owner', () => {
     expect(state.spread, 'a frame of the recording, not blank').toBeGreaterThan(20);
     await expect.poll(() => status.textContent()).toMatch(/^Front door at \d\d:\d\d:\d\d/);
     console.log(`day view: moment clicked → first frame ${first} ms`);
+    // Zoomed to two hours around the moment, the recording is wide enough to aim at.
+    const narrow = await bar.locator('.run').first().evaluate((e) => e.getBoundingClientRect().width);
+    await page.getByRole('button', { name: 'Zoom to two hours' }).click();
+    const wide = await bar.locator('.run').first().evaluate((e) => e.getBoundingClientRect().width);
+    expect(wide, 'a run is wider zoomed in').toBeGreaterThan(narrow * 5);
     await shoot(page, 'day-view');
     await page.close();
   });

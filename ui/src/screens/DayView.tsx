@@ -11,6 +11,8 @@ import { useCameraNames } from '../names';
 import { message, useAsync } from './common';
 
 const DAY_MS = 86_400_000;
+/** The bar zoomed: two hours around a moment. */
+const ZOOM_MS = 2 * 3_600_000;
 
 /** Local midnight of `day` (YYYY-MM-DD), or of today. */
 function dayStart(day: string): number {
@@ -118,9 +120,14 @@ export function DayView(p: { householdId: string; keys: Keyring; camera: string;
     const inRun = runs?.some((r) => r.start_ms <= playing.end && r.end_ms > playing.end + 1000);
     if (inRun && v.duration > 0 && v.currentTime > v.duration - 0.5) play(playing.end);
   };
+  // The bar shows the whole day, or two hours around a moment.
+  const [zoom, setZoom] = useState<number | null>(null);
+  const viewFrom = zoom === null ? from : Math.max(from, Math.min(until - ZOOM_MS, zoom - ZOOM_MS / 2));
+  const viewSpan = zoom === null ? DAY_MS : ZOOM_MS;
+  const inView = (a: number, b: number) => b > viewFrom && a < viewFrom + viewSpan;
   const bar = (e: MouseEvent<HTMLDivElement>) => {
     const r = e.currentTarget.getBoundingClientRect();
-    play(from + ((e.clientX - r.left) / r.width) * DAY_MS);
+    play(viewFrom + ((e.clientX - r.left) / r.width) * viewSpan);
   };
   const keys = (e: KeyboardEvent<HTMLDivElement>) => {
     const step = e.shiftKey ? 600_000 : 60_000;
@@ -128,8 +135,18 @@ export function DayView(p: { householdId: string; keys: Keyring; camera: string;
     if (e.key === 'ArrowRight') play(Math.min(until - 1, cur + step));
     else if (e.key === 'ArrowLeft') play(Math.max(from, cur - step));
   };
-  const pct = (ms: number) => `${(Math.min(Math.max(ms - from, 0), DAY_MS) / DAY_MS) * 100}%`;
-  const hours = useMemo(() => [0, 3, 6, 9, 12, 15, 18, 21].map((h) => ({ h, ms: from + h * 3_600_000 })), [from]);
+  const pct = (ms: number) => `${(Math.min(Math.max(ms - viewFrom, 0), viewSpan) / viewSpan) * 100}%`;
+  // Labels: every three hours of the day, or every quarter of an hour zoomed in.
+  const hours = useMemo(() => {
+    const step = zoom === null ? 3 * 3_600_000 : 15 * 60_000;
+    const first = zoom === null ? from : Math.ceil(viewFrom / step) * step;
+    const out: { ms: number; label: string }[] = [];
+    for (let ms = first; ms < viewFrom + viewSpan; ms += step) {
+      out.push({ ms, label: new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false }) });
+    }
+    return out;
+  }, [zoom, from, viewFrom, viewSpan]);
+  const latest = runs?.length ? runs[runs.length - 1]!.end_ms : null;
   const recorded = (runs ?? []).reduce((a, r) => a + r.end_ms - r.start_ms, 0);
 
   if (cams.error) return <p role="alert">{cams.error}</p>;
@@ -173,21 +190,36 @@ export function DayView(p: { householdId: string; keys: Keyring; camera: string;
           data-testid="daybar"
           data-runs={runs?.length ?? -1}
         >
-          {(runs ?? []).map((r) => (
+          {(runs ?? [])
+            .filter((r) => inView(r.start_ms, r.end_ms))
+            .map((r) => (
             <span key={r.start_ms} className="run" style={{ left: pct(r.start_ms), width: `calc(${pct(r.end_ms)} - ${pct(r.start_ms)})` }} title={`Recorded ${clock(r.start_ms)} – ${clock(r.end_ms)}`} />
           ))}
-          {(events.value ?? []).map((e) => (
+          {(events.value ?? [])
+            .filter((e) => inView(e.start_ms, e.start_ms + 1))
+            .map((e) => (
             <span key={e.id} className="marker" style={{ left: pct(e.start_ms) }} title={`Event at ${clock(e.start_ms)}`} />
           ))}
           {(now ?? asked) !== null && <span className="cursor" style={{ left: pct((now ?? asked)!) }} />}
         </div>
         <div className="hours" aria-hidden="true">
-          {hours.map(({ h, ms }) => (
-            <span key={h} style={{ left: pct(ms) }}>
-              {String(h).padStart(2, '0')}:00
+          {hours.map(({ ms, label }) => (
+            <span key={ms} style={{ left: pct(ms) }}>
+              {label}
             </span>
           ))}
         </div>
+      </div>
+      <div className="row">
+        {zoom === null ? (
+          <button type="button" onClick={() => setZoom(now ?? asked ?? latest ?? from + DAY_MS / 2)} disabled={runs === null}>
+            Zoom to two hours
+          </button>
+        ) : (
+          <button type="button" onClick={() => setZoom(null)}>
+            Whole day
+          </button>
+        )}
       </div>
       <p className="muted" data-testid="day-summary">
         {runs === null && !runsError
