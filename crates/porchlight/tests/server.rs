@@ -64,10 +64,15 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn find_doorbell(web: &mut Web, household: &str, keys: &crypto::keys::Keyring) -> Option<(Value, Value)> {
     let events = web.ok("GET", &format!("/api/households/{household}/events"), None);
     for e in events.as_array().unwrap() {
+        // An event's start has no clip yet, and its finished self replaces it (its sealed
+        // metadata with it) at any moment: only finished events are read.
+        if e["clip_object"].is_null() {
+            continue;
+        }
         let sealed = web.bytes(&format!("/api/objects/{}", e["meta_object"].as_str().unwrap()));
         let (_, plain) = crypto::object::open(keys, &sealed).unwrap();
         let meta: Value = serde_json::from_slice(&plain).unwrap();
-        if meta["kind"] == "doorbell" && !e["clip_object"].is_null() {
+        if meta["kind"] == "doorbell" {
             return Some((e.clone(), meta));
         }
     }
