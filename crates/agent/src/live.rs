@@ -168,12 +168,21 @@ impl Hub {
     }
 }
 
-/// Checks a relayed request against the trust file: who signed it, for which household, when.
-pub fn check(layout: &Layout, request: &[u8], now_ms: i64) -> Result<crypto::live::LiveRequest, Error> {
+/// A relayed request, parsed (its signature checked), and the trust file to judge it by.
+fn parse_with_trust(
+    layout: &Layout,
+    request: &[u8],
+) -> Result<(crypto::live::LiveRequest, crypto::trust::Trust), Error> {
     let q = crypto::live::LiveRequest::parse(request).map_err(sealing::from_crypto)?;
     let Some(trust) = sealing::load_trust(layout)? else {
         bail!(FailedPrecondition, "live: not paired with an owner");
     };
+    Ok((q, trust))
+}
+
+/// Checks a relayed request against the trust file: who signed it, for which household, when.
+pub fn check(layout: &Layout, request: &[u8], now_ms: i64) -> Result<crypto::live::LiveRequest, Error> {
+    let (q, trust) = parse_with_trust(layout, request)?;
     trust.check_live(&q, now_ms).map_err(sealing::from_crypto)?;
     Ok(q)
 }
@@ -185,10 +194,7 @@ pub fn footage_window(
     request: &[u8],
     now_ms: i64,
 ) -> Result<(crypto::live::LiveRequest, (i64, i64)), Error> {
-    let q = crypto::live::LiveRequest::parse(request).map_err(sealing::from_crypto)?;
-    let Some(trust) = sealing::load_trust(layout)? else {
-        bail!(FailedPrecondition, "history: not paired with an owner");
-    };
+    let (q, trust) = parse_with_trust(layout, request)?;
     let window = trust.footage_window(&q, now_ms).map_err(sealing::from_crypto)?;
     Ok((q, window))
 }
