@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
-#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll)
+#   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll,
+#                                    alerts, history, grid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -193,4 +194,43 @@ if [ "$what" = agencies ]; then
     psql -h 127.0.0.1 -p $pgport -U postgres -c 'CREATE DATABASE bench_agencies' > /dev/null
   $bin bench agencies --database "postgres://postgres@127.0.0.1:$pgport/bench_agencies" --households 1000000 \
     --entries "${PG_ENTRIES:-10000000}"
+fi
+
+if [ "$what" = alerts ]; then
+  # Doorbell press to alert (a looped clip), then confirmed person track to alert: the real
+  # person clip of ../shared/data when it is there, else the demo's street (Debian
+  # opencv-doc's vtest.avi, people walking past), looped by stream copy and served by the
+  # test RTSP server.
+  $bin bench alerts --data-dir "$scratch/alerts" --presses 20
+  person=testdata/generated/person-sub.mp4
+  [ -s "$person" ] || person=testdata/generated/street-sub.mp4
+  long=$scratch/alerts-$(basename "$person" .mp4)-loop.mp4
+  [ -s "$long" ] || ffmpeg -hide_banner -loglevel error -y -stream_loop 14 -i "$person" -c copy "$long"
+  port=18655
+  /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/cam=$long" > "$scratch/alerts-rtsp.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  sleep 2
+  $bin bench alerts --data-dir "$scratch/alerts-person" --person-from "rtsp://127.0.0.1:$port/cam" --tracks 20
+  kill $server 2>/dev/null || true
+fi
+
+if [ "$what" = history ]; then
+  # The day view over 24 h of 1080p: 5 minutes recorded from a 4 Mbit/s 1080p30 clip (a key
+  # frame every 2 s), the 24 hours before filled with copies of it (about 43 GB), then 20
+  # moments. The scratch copy is removed afterwards.
+  clip=$scratch/hd-1080p.mp4
+  [ -s "$clip" ] || ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 -t 60 \
+    -c:v libx264 -preset veryfast -b:v 4M -maxrate 4M -bufsize 8M -g 60 -pix_fmt yuv420p -profile:v main -bf 0 "$clip"
+  $bin bench history --data-dir "$scratch/history" --clip "$clip" --minutes 5 --moments 20 --backfill-hours 24
+  rm -rf "$scratch/history"
+fi
+
+if [ "$what" = grid ]; then
+  # The live grid in Debian's Chromium: four 640×360 cameras, first frame of all four and
+  # the browser's CPU while they play (ui/e2e/grid.perf.ts).
+  bash scripts/setup-ui.sh
+  (cd ui && npm run --silent build >/dev/null)
+  cargo build --release -q
+  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/grid.perf.ts) 2>&1 | grep '^grid:'
 fi

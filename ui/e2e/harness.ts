@@ -40,7 +40,8 @@ export async function waitFor<T>(what: string, ms: number, f: () => Promise<T | 
   }
 }
 
-function start(cmd: string, args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
+/** Runs `cmd args`, its output appended to `log`; killed by `stopAll`. */
+export function start(cmd: string, args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
   const out = openSync(log, 'a');
   const c = spawn(cmd, args, { stdio: ['ignore', out, out], env: { ...process.env, NO_COLOR: '1', PORCHLIGHT_LOG: 'info', ...env } });
   children.push(c);

@@ -5,11 +5,16 @@
 //! relay's sealed answer opened as it arrives, until the init segment and the first whole
 //! fragment (`moof` + `mdat`, the moment's group of pictures) are in hand. Decoding and
 //! drawing that frame in the browser are not in the figure.
+//!
+//! With `--backfill-hours`, the agent is stopped after recording and the hours before its
+//! recording are filled with copies of what it recorded (its segments' index rows shifted
+//! back in time, and their bytes copied, not linked, so that reads come from disk as on a
+//! real recorder), then the agent starts again and the moments are spread over all of it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use base::{Error, ErrorKind, bail, err};
+use base::{Error, ErrorKind, ResultExt, bail, err};
 use futures::StreamExt;
 
 use crate::bench_alerts::System;
@@ -28,6 +33,60 @@ pub struct HistoryArgs {
     /// Moments asked for, spread at random over what was recorded.
     #[arg(long, default_value_t = 20)]
     pub moments: u32,
+    /// Hours before the recording to fill with copies of it (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub backfill_hours: u64,
+}
+
+/// Fills the `hours` before the agent's recording of camera `door` with copies of its
+/// closed segments: rows shifted back by whole recording spans, files copied byte for byte,
+/// as one closed run ending a minute before the recording began. Returns (segments, bytes).
+fn backfill(agent_data: &Path, hours: u64) -> Result<(usize, u64), Error> {
+    let layout = agent::layout::Layout::new(agent_data);
+    let mut conn = index::open(&layout.db())?;
+    let stream_id = index::find_stream(&conn, "door", index::StreamKind::Main)?
+        .ok_or_else(|| err!(NotFound, "the agent recorded no main stream for camera door"))?;
+    let segs: Vec<index::Segment> =
+        index::all_segments(&conn)?.into_iter().filter(|s| s.stream_id == stream_id && !s.open).collect();
+    let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
+        bail!(Unavailable, "the agent closed no segment to copy");
+    };
+    let span = last.end_90k() - first.start_90k;
+    let gap = 60 * 90_000;
+    let copies = ((hours as i64 * 3600 * 90_000 - gap + span - 1) / span).max(1);
+    let (mut seg_id, run_id) = index::max_ids(&conn)?;
+    let run_id = run_id + 1;
+    let end = first.start_90k - gap;
+    let run = index::Run {
+        id: run_id,
+        stream_id,
+        start_90k: end - copies * span,
+        end_90k: Some(end),
+        end_reason: Some("copied by porchlight bench history".into()),
+    };
+    let mut batch = index::Batch { runs: vec![run], segments: Vec::new() };
+    let (mut n, mut bytes) = (0usize, 0u64);
+    for k in (1..=copies).rev() {
+        for s in &segs {
+            seg_id += 1;
+            let to = layout.segment(stream_id, seg_id);
+            bytes += std::fs::copy(layout.segment(stream_id, s.id), &to)
+                .err_kind(ErrorKind::Internal, || format!("copying segment {} to {}", s.id, to.display()))?;
+            batch.segments.push(index::Segment {
+                id: seg_id,
+                run_id,
+                start_90k: s.start_90k - gap - k * span,
+                ..s.clone()
+            });
+            n += 1;
+        }
+        if batch.segments.len() >= 2_000 || k == 1 {
+            index::commit(&mut conn, &batch)?;
+            batch = index::Batch::default();
+        }
+    }
+    agent::layout::sync_dir(&layout.stream_dir(stream_id))?;
+    Ok((n, bytes))
 }
 
 /// The end of the first whole `moof` + `mdat` after the init segment in `b`, if it is in.
@@ -112,8 +171,11 @@ pub fn history(a: HistoryArgs) -> Result<(), Error> {
     if !(1..=1440).contains(&a.minutes) {
         bail!(InvalidArgument, "--minutes: expected 1 to 1440, got {}", a.minutes);
     }
+    if a.backfill_hours > 24 * 30 {
+        bail!(InvalidArgument, "--backfill-hours: expected 0 to 720, got {}", a.backfill_hours);
+    }
     crate::runtime()?.block_on(async {
-        let sys = System::start(&a.data_dir, &a.clip, None).await?;
+        let mut sys = System::start(&a.data_dir, crate::bench_alerts::Camera::Clip(&a.clip), None).await?;
         let began = Instant::now();
         let up = Instant::now();
         while sys.frames() < 30 {
@@ -124,9 +186,40 @@ pub fn history(a: HistoryArgs) -> Result<(), Error> {
         }
         println!("recording {} min of {} before asking…", a.minutes, a.clip.display());
         tokio::time::sleep(Duration::from_secs(a.minutes * 60).saturating_sub(began.elapsed())).await;
+        if a.backfill_hours > 0 {
+            sys.stop_agent();
+            let t = Instant::now();
+            let (n, bytes) = backfill(&sys.agent_data, a.backfill_hours)?;
+            println!(
+                "copied {n} segments ({:.1} GB) to fill {} h before the recording in {:.0} s",
+                bytes as f64 / 1e9,
+                a.backfill_hours,
+                t.elapsed().as_secs_f64()
+            );
+            let _ = std::fs::remove_file(sys.agent_data.join("status.json"));
+            sys.start_agent()?;
+            let up = Instant::now();
+            while sys.frames() < 30 {
+                if up.elapsed() > Duration::from_secs(120) {
+                    bail!(Unavailable, "the agent did not record again within 120 s");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         let now = api::system_clock()();
         let day = wire::HistoryAsk { from_ms: now - 86_400_000 + 60_000, until_ms: now + 60_000, play_ms: None };
-        let (runs, _) = ask(&sys, &day).await?;
+        // The agent may still be connecting (after a backfill's restart).
+        let up = Instant::now();
+        let runs = loop {
+            match ask(&sys, &day).await {
+                Ok((runs, _)) if runs.error.is_none() => break runs,
+                Ok((runs, _)) if up.elapsed() > Duration::from_secs(60) => {
+                    bail!(Unavailable, "the agent's list of runs: {:?}", runs.error)
+                }
+                Err(e) if up.elapsed() > Duration::from_secs(60) => return Err(e),
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        };
         let total: i64 = runs.runs.iter().map(|r| r.end_ms - r.start_ms).sum();
         if total < 10_000 {
             bail!(Unavailable, "the agent lists {} ms of recording: too little to ask about", total);

@@ -71,7 +71,7 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
         <ModeSwitch hid={p.householdId} keys={p.keys} loaded={loaded} isOwner={p.isOwner} onSaved={() => setSaved((x) => x + 1)} />
       )}
       {cards.value.some((c) => c.status?.online) && !grid && (
-        <button type="button" onClick={() => setGrid(true)}>
+        <button type="button" className="grid-button" onClick={() => setGrid(true)}>
           Watch every camera live
         </button>
       )}
@@ -87,8 +87,10 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
         {cards.value.map((c) => (
           <li key={c.camera}>
             <a className="card" href={`#/timeline?camera=${encodeURIComponent(c.camera)}`} aria-label={`${label(c.camera)}: open its timeline`}>
-              <Picture householdId={p.householdId} camera={c.camera} keys={p.keys} online={!!c.status?.online} snapshot={c.latest?.snapshot_object ?? null} label={label(c.camera)} />
-              <span className="card-title">{label(c.camera)}</span>
+              <div className="card-media">
+                <Picture householdId={p.householdId} camera={c.camera} keys={p.keys} online={!!c.status?.online} snapshot={c.latest?.snapshot_object ?? null} label={label(c.camera)} />
+                <span className="card-title">{label(c.camera)}</span>
+              </div>
               <State s={c.status} records={effective ? recordsFor(effective, c.camera, c.status) : null} />
               {effective && (
                 <span className="mode-effect" data-testid={`effect-${c.camera}`}>
@@ -126,10 +128,32 @@ function Picture(p: { householdId: string; camera: string; keys: Keyring; online
   return <Snapshot id={p.snapshot} keys={p.keys} alt={`Latest snapshot from ${p.label}`} />;
 }
 
+/** A moment as people say it: the time today, else the day and the time. */
+function when(ms: number): string {
+  const d = new Date(ms);
+  const time = d.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
+  return d.toDateString() === new Date().toDateString() ? time : `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })}, ${time}`;
+}
+
 function State({ s, records }: { s: CameraStatus | null; records: boolean | null }) {
   if (!s) return <span className="state unknown">Status unknown</span>;
-  if (!s.online) return <span className="state offline">Offline since {new Date(s.reported_ms).toLocaleString()}</span>;
+  const full = new Date(s.online ? s.since_ms : s.reported_ms).toLocaleString();
+  if (!s.online)
+    return (
+      <span className="state offline" title={full}>
+        Offline since {when(s.reported_ms)}
+      </span>
+    );
   if (records === false) return <span className="state unknown">Connected, not recording</span>;
-  if (s.state === 'streaming') return <span className="state ok">Recording since {new Date(s.since_ms).toLocaleString()}</span>;
-  return <span className="state warn">{s.state === 'retrying' ? 'Reconnecting' : s.state} since {new Date(s.since_ms).toLocaleString()}</span>;
+  if (s.state === 'streaming')
+    return (
+      <span className="state ok" title={full}>
+        Recording since {when(s.since_ms)}
+      </span>
+    );
+  return (
+    <span className="state warn" title={full}>
+      {s.state === 'retrying' ? 'Reconnecting' : s.state} since {when(s.since_ms)}
+    </span>
+  );
 }
