@@ -288,11 +288,12 @@ describe('the owner', () => {
     // read back above) the way a phone's notification shade lays one out.
     const n = shown[0]!;
     const esc = (t: string) => t.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    await page.goto('about:blank'); // away from the app's origin and its content security policy
     await page.setContent(
       `<!doctype html><meta name="viewport" content="width=device-width"><title>Notification</title>
       <body style="margin:0;min-height:100vh;background:linear-gradient(#23303f,#0f161e);font:15px system-ui,sans-serif;color:#111;display:flex;justify-content:center;align-items:flex-start">
       <section aria-label="A push notification" style="box-sizing:border-box;margin:24px 12px;width:min(420px,calc(100% - 24px));background:#f4f6f8;border-radius:18px;padding:14px;box-shadow:0 6px 24px #0008">
-        <header style="display:flex;align-items:center;gap:8px;font-size:12px;color:#555"><img src="${server.url}/icon-192.png" width="18" height="18" alt="">Porchlight · now</header>
+        <header style="display:flex;align-items:center;gap:8px;font-size:12px;color:#555"><img src="data:image/png;base64,${readFileSync(join(repo, 'ui/public/icon-192.png')).toString('base64')}" width="18" height="18" alt="">Porchlight · now</header>
         <h2 style="font-size:16px;margin:8px 0 2px">${esc(n.title)}</h2>
         <p style="margin:0 0 10px;color:#333">${esc(n.body)}</p>
         <img src="${n.image}" alt="The snapshot" style="width:100%;border-radius:10px;display:block">

@@ -65,6 +65,15 @@ class Boundary extends Component<{ children: ReactNode }, { error: Error | null 
   }
 }
 
+/** A section's glyph, drawn on phones above its name in the bottom bar. */
+function NavIcon({ d }: { d: string }) {
+  return (
+    <svg className="nav-icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+      <path d={d} />
+    </svg>
+  );
+}
+
 export function App() {
   return (
     <Boundary>
@@ -198,36 +207,45 @@ function Shell() {
         </a>
         <nav aria-label="Main">
           <a href="#/" aria-current={path === '/' ? 'page' : undefined}>
-            Cameras
+            <NavIcon d="M3 7h12l4-3v14l-4-3H3z" />
+            <span className="nav-label">Cameras</span>
           </a>
           <a href="#/timeline" aria-current={path === '/timeline' ? 'page' : undefined}>
-            Timeline
+            <NavIcon d="M4 5h16M4 12h16M4 19h16" />
+            <span className="nav-label">Timeline</span>
           </a>
           <a href="#/day" aria-current={path === '/day' ? 'page' : undefined}>
-            Day
+            <NavIcon d="M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 3" />
+            <span className="nav-label">Day</span>
           </a>
           {resident && (
             <a href="#/neighbourhood" aria-current={path === '/neighbourhood' ? 'page' : undefined}>
-              Neighbourhood
+              <NavIcon d="M3 11l9-7l9 7M5 10v10h14V10M10 20v-6h4v6" />
+              <span className="nav-label wide">Neighbourhood</span>
+              <span className="nav-label narrow">Nearby</span>
             </a>
           )}
           {answersRequests && (
             <a href="#/requests" aria-current={path === '/requests' ? 'page' : undefined}>
-              Requests
+              <NavIcon d="M4 5h16v14H4zM4 5l8 7l8-7" />
+              <span className="nav-label">Requests</span>
             </a>
           )}
           {session.operator && (
             <a href="#/moderation" aria-current={path === '/moderation' ? 'page' : undefined}>
-              Moderation
+              <NavIcon d="M12 3l8 3v6c0 5-4 8-8 9c-4-1-8-4-8-9V6z" />
+              <span className="nav-label">Moderation</span>
             </a>
           )}
           {session.operator && (
             <a href="#/agencies" aria-current={path === '/agencies' ? 'page' : undefined}>
-              Agencies
+              <NavIcon d="M4 20V9l8-5l8 5v11M8 20v-7M12 20v-7M16 20v-7" />
+              <span className="nav-label">Agencies</span>
             </a>
           )}
           <a href="#/settings" aria-current={path === '/settings' ? 'page' : undefined}>
-            Settings
+            <NavIcon d="M12 8a4 4 0 1 0 0 8a4 4 0 1 0 0-8M12 2v3M12 19v3M2 12h3M19 12h3M5 5l2 2M17 17l2 2M5 19l2-2M17 7l2-2" />
+            <span className="nav-label">Settings</span>
           </a>
         </nav>
         <div className="bar-extra">

@@ -288,15 +288,14 @@ export function Timeline(p: { householdId: string; keys: Keyring; camera: string
                 <Snapshot id={r.e.snapshot_object ?? null} keys={p.keys} alt="" />
                 <span className="event-text">
                   <strong>{meta ? titleOf(meta) : m instanceof Error ? 'Cannot open' : '…'}</strong>
+                  {r.e.in_progress && (
+                    <span className="in-progress" data-testid="in-progress">
+                      going on now
+                    </span>
+                  )}
                   <span>
-                    {name(r.e.camera)} · {new Date(r.e.start_ms).toLocaleTimeString()} ·{' '}
-                    {r.e.in_progress ? (
-                      <span className="in-progress" data-testid="in-progress">
-                        going on now
-                      </span>
-                    ) : (
-                      `${Math.max(1, Math.round((r.e.end_ms - r.e.start_ms) / 1000))} s`
-                    )}
+                    {name(r.e.camera)} · {new Date(r.e.start_ms).toLocaleTimeString()}
+                    {r.e.in_progress ? '' : ` · ${Math.max(1, Math.round((r.e.end_ms - r.e.start_ms) / 1000))} s`}
                   </span>
                   {meta && meta.zones.length > 0 && <span className="muted">Zones: {meta.zones.join(', ')}</span>}
                 </span>
