@@ -1,5 +1,5 @@
 //! The signed statements a server relays (grants, rosters, rotations, settings, public keys,
-//! sealed home points) and the agent's stored trust state and key files: every parser must
+//! live and talk requests, talk packets, sealed home points) and the agent's stored trust state and key files: every parser must
 //! fail cleanly on bad input, and whatever parses must re-encode to the same bytes.
 #![no_main]
 use crypto::grant::Grant;
@@ -26,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(q) = crypto::live::LiveRequest::parse(data) {
         assert_eq!(q.encode(), data);
     }
+    if let Ok(q) = crypto::talk::TalkRequest::parse(data) {
+        assert_eq!(q.encode(), data);
+    }
+    // A talk packet from the relay: refused unless sealed for the session, never a panic.
+    assert!(talk_opener().lock().expect("lock").open(data).is_err());
     if let Ok(t) = Trust::parse(data) {
         assert_eq!(t.encode(), data);
     }
@@ -38,6 +43,16 @@ fuzz_target!(|data: &[u8]| {
     let key = home_key();
     assert!(crypto::home::open(&key.encryption, "h", data).is_err());
 });
+
+fn talk_opener() -> &'static std::sync::Mutex<crypto::talk::TalkOpener> {
+    static OPENER: std::sync::OnceLock<std::sync::Mutex<crypto::talk::TalkOpener>> = std::sync::OnceLock::new();
+    OPENER.get_or_init(|| {
+        let agent = home_key();
+        let (q, _) = crypto::talk::TalkRequest::create(agent, [0; 16], "door", &[agent.public().encryption], 0)
+            .expect("a talk request");
+        std::sync::Mutex::new(q.opener(agent).expect("sealed for the agent"))
+    })
+}
 
 fn home_key() -> &'static Keyring {
     static KEY: std::sync::OnceLock<Keyring> = std::sync::OnceLock::new();

@@ -22,6 +22,7 @@ pub mod object;
 mod prim;
 pub mod settings;
 pub mod stream;
+pub mod talk;
 pub mod tlog;
 pub mod trust;
 mod wire;
