@@ -11,8 +11,13 @@ Mount options (comma-separated after the file): codec=h264|h265 (default: from t
 name: h265 if it contains "265"), shared=1 (one pipeline for all clients), ts_offset=N (initial RTP timestamp, to force a wrap),
 user=U,password=P (Basic authentication; a server with any such mount requires
 credentials on every mount, since gst-rtsp-server answers 404 rather than 401 to an
-anonymous client when anonymous access exists at all). The special file `audio`
-serves an audio-only stream (no video). Prints "ready <port>" on stdout once listening.
+anonymous client when anonymous access exists at all), audio=pcmu|pcma|opus|aac (an audio
+track beside the video: a tone sequence, 440 Hz and 880 Hz alternating every second),
+backchannel=PATH (an ONVIF camera with a speaker: the server is gst-rtsp-server's ONVIF
+server, the mount offers a PCMU backchannel to clients that send `Require:
+www.onvif.org/ver20/backchannel`, and what arrives on it is written to PATH as raw 16-bit
+little-endian 8 kHz mono PCM, as it arrives). The special file `audio` serves an
+audio-only stream (no video). Prints "ready <port>" on stdout once listening.
 """
 import argparse
 import signal
@@ -25,6 +30,19 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
+AUDIO = {
+    "pcmu": "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0",
+    "pcma": "audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8",
+    "opus": "audio/x-raw,rate=48000,channels=1 ! opusenc frame-size=20 ! rtpopuspay name=pay1 pt=97",
+    "aac": "audio/x-raw,rate=16000,channels=1 ! avenc_aac ! rtpmp4gpay name=pay1 pt=98",
+}
+
+
+def tone_sequence():
+    """440 Hz and 880 Hz alternating every second (a controller switches the frequency)."""
+    return "audiotestsrc name=tone is-live=true wave=sine freq=440 volume=0.5 ! audioconvert ! audioresample"
+
+
 def launch_line(path, opts):
     if path == "audio":
         return "( audiotestsrc is-live=true ! audioconvert ! alawenc ! rtppcmapay name=pay0 pt=8 )"
@@ -33,10 +51,34 @@ def launch_line(path, opts):
     pay_opts = ""
     if "ts_offset" in opts:
         pay_opts += f" timestamp-offset={int(opts['ts_offset'])}"
+    audio = ""
+    if "audio" in opts:
+        audio = f" {tone_sequence()} ! {AUDIO[opts['audio']]}"
     return (
         f"( filesrc location={path} ! {demux} ! {codec}parse config-interval=-1 "
-        f"! rtp{codec}pay name=pay0 pt=96{pay_opts} )"
+        f"! rtp{codec}pay name=pay0 pt=96{pay_opts}{audio} )"
     )
+
+
+def backchannel_line(path):
+    return (
+        '( capsfilter caps="application/x-rtp, media=audio, payload=0, clock-rate=8000, encoding-name=PCMU" '
+        "name=depay_backchannel ! rtppcmudepay ! mulawdec ! audioconvert ! audio/x-raw,format=S16LE "
+        f"! filesink location={path} buffer-mode=unbuffered sync=false async=false )"
+    )
+
+
+def alternate_tone(_factory, media):
+    """Switches the tone of a media's `tone` element between 440 and 880 Hz every second."""
+    tone = media.get_element().get_by_name("tone")
+    if tone is None:
+        return
+
+    def flip():
+        tone.set_property("freq", 1320 - tone.get_property("freq"))
+        return True
+
+    GLib.timeout_add(1000, flip)
 
 
 def main():
@@ -45,7 +87,8 @@ def main():
     ap.add_argument("--mount", action="append", default=[])
     args = ap.parse_args()
     Gst.init(None)
-    server = GstRtspServer.RTSPServer()
+    onvif = any("backchannel=" in m for m in args.mount)
+    server = GstRtspServer.RTSPOnvifServer() if onvif else GstRtspServer.RTSPServer()
     server.set_service(str(args.port))
     server.set_address("127.0.0.1")
     mounts = server.get_mount_points()
@@ -63,8 +106,15 @@ def main():
         name, _, spec = m.partition("=")
         path, *rest = spec.split(",")
         opts = dict(kv.split("=", 1) for kv in rest)
-        factory = GstRtspServer.RTSPMediaFactory()
+        if "backchannel" in opts:
+            factory = GstRtspServer.RTSPOnvifMediaFactory()
+            factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia)
+            factory.set_backchannel_launch(backchannel_line(opts["backchannel"]))
+        else:
+            factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(path, opts))
+        if "audio" in opts:
+            factory.connect("media-configure", alternate_tone)
         # One pipeline per client by default (each starts at the file's beginning); with
         # shared=1 all clients share one, so 64 clients cost the server one demuxer.
         factory.set_shared(opts.get("shared") == "1")
