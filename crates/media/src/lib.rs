@@ -8,7 +8,9 @@
 //! Deliberately does not own: any database, any HTTP, any decision about where bytes are
 //! stored. See `design/recording.md` for the formats.
 
+pub mod backchannel;
 pub mod frame;
+pub mod g711;
 pub mod index;
 pub mod mp4;
 pub mod nal;

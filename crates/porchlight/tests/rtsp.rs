@@ -305,3 +305,66 @@ impl Drop for RefusingPort {
         unsafe { libc::close(self.fd) };
     }
 }
+
+/// The strength of `freq` in `samples` at 8 kHz (Goertzel), per sample.
+fn tone_power(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len() as f64
+}
+
+/// The ONVIF backchannel: sound the agent's client sends reaches the camera's speaker (the
+/// test camera, gst-rtsp-server's ONVIF media factory, writes it to a file) whole and at
+/// the tone sent; a camera without a backchannel is refused with an error that says so,
+/// and the file is untouched by it.
+#[test]
+fn sound_sent_over_the_onvif_backchannel_reaches_the_camera() {
+    use media::backchannel::Backchannel;
+    let dir = tempfile::tempdir().unwrap();
+    let speaker = dir.path().join("speaker.raw");
+    let clip = testdata("front-sub.mp4");
+    let server = RtspServer::start(&[
+        ("cam", format!("{},audio=pcmu,backchannel={}", clip.display(), speaker.display())),
+        ("plain", clip.display().to_string()),
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    const SECONDS: usize = 2;
+    rt.block_on(async {
+        let url = url::Url::parse(&server.url("cam")).unwrap();
+        let mut b = Backchannel::connect(&url, None, None, Duration::from_secs(10)).await.expect("backchannel");
+        assert_eq!(b.law(), media::g711::Law::Mu);
+        // A 1 kHz tone, sent in real time in 20 ms steps (odd-sized, as a decoder hands them).
+        let tone: Vec<i16> = (0..SECONDS * 8000)
+            .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 1000.0 / 8000.0).sin() * 8000.0) as i16)
+            .collect();
+        let start = tokio::time::Instant::now();
+        for (k, chunk) in tone.chunks(150).enumerate() {
+            b.send(chunk).await.expect("sending");
+            tokio::time::sleep_until(start + Duration::from_micros(150 * 125 * (k as u64 + 1))).await;
+        }
+        b.close().await;
+
+        let refused =
+            Backchannel::connect(&url::Url::parse(&server.url("plain")).unwrap(), None, None, Duration::from_secs(10))
+                .await
+                .expect_err("a camera without a backchannel");
+        assert_eq!(refused.kind(), base::ErrorKind::FailedPrecondition, "{refused}");
+        assert!(refused.msg().contains("no ONVIF backchannel"), "{refused}");
+    });
+    // What the camera played: all of it (the last partial packet stays unsent), at 1 kHz.
+    let want = SECONDS * 8000 / 160 * 160;
+    wait_until("the camera to write what it heard", Duration::from_secs(10), || {
+        std::fs::metadata(&speaker).map(|m| m.len() as usize >= want * 2 * 95 / 100).unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let bytes = std::fs::read(&speaker).unwrap();
+    let heard: Vec<i16> = bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+    assert!(heard.len().abs_diff(want) <= want / 20, "the camera heard {} samples, {want} were sent", heard.len());
+    let (at_1k, at_440) = (tone_power(&heard, 1000.0), tone_power(&heard, 440.0));
+    assert!(at_1k > 100.0 * at_440, "1 kHz {at_1k:.0}, 440 Hz {at_440:.0}: not the tone sent");
+}
