@@ -340,30 +340,55 @@ impl Trust {
     /// by the parser) by the current owner identity or by a roster member whose window
     /// covers now and whose identity was not rotated away, for this household, and recent.
     pub fn check_live(&self, q: &crate::live::LiveRequest, now_ms: i64) -> Result<(), Error> {
-        if q.household_id != self.household_id {
-            return Err(Error::new(ErrorKind::Untrusted, "live request is for another household"));
+        self.check_signer("live request", &q.household_id, q.issued_ms, &q.member, now_ms).map(|_| ())
+    }
+
+    /// Checks that a talk request may be played at `now_ms`: as [`Trust::check_live`], and
+    /// the signer's role speaks for the household (the owner, full and standard members,
+    /// guests inside their window; not limited members, who only watch).
+    pub fn check_talk(&self, q: &crate::talk::TalkRequest, now_ms: i64) -> Result<(), Error> {
+        match self.check_signer("talk request", &q.household_id, q.issued_ms, &q.member, now_ms)? {
+            Some(m) if m.role == Role::Limited => {
+                Err(Error::new(ErrorKind::Untrusted, "talk request: a limited member may watch, not talk"))
+            }
+            _ => Ok(()),
         }
-        if (now_ms - q.issued_ms).abs() > crate::live::REQUEST_MAX_AGE_MS {
+    }
+
+    /// The signer of a request for `household_id` issued at `issued_ms`: `None` for the
+    /// owner, the roster entry for a member whose window covers now; refused otherwise.
+    fn check_signer(
+        &self,
+        what: &str,
+        household_id: &[u8; 16],
+        issued_ms: i64,
+        signer: &IdentityPublic,
+        now_ms: i64,
+    ) -> Result<Option<&Member>, Error> {
+        if *household_id != self.household_id {
+            return Err(Error::new(ErrorKind::Untrusted, format!("{what} is for another household")));
+        }
+        if (now_ms - issued_ms).abs() > crate::live::REQUEST_MAX_AGE_MS {
             bail!(
                 Stale,
-                "live request was issued {} ms from now; at most {} ms",
-                now_ms - q.issued_ms,
+                "{what} was issued {} ms from now; at most {} ms",
+                now_ms - issued_ms,
                 crate::live::REQUEST_MAX_AGE_MS
             );
         }
-        if q.member == self.owner().identity {
-            return Ok(());
+        if *signer == self.owner().identity {
+            return Ok(None);
         }
         let retired: Vec<IdentityPublic> = self.rotations.iter().map(|r| r.old).collect();
         let member = self.roster.as_ref().and_then(|r| {
-            r.members.iter().find(|m| m.keys.identity == q.member && !retired.contains(&m.keys.identity))
+            r.members.iter().find(|m| m.keys.identity == *signer && !retired.contains(&m.keys.identity))
         });
         match member {
-            Some(m) if (m.from_ms..m.until_ms).contains(&now_ms) => Ok(()),
-            Some(_) => Err(Error::new(ErrorKind::Untrusted, "live request: the member's window does not cover now")),
+            Some(m) if (m.from_ms..m.until_ms).contains(&now_ms) => Ok(Some(m)),
+            Some(_) => Err(Error::new(ErrorKind::Untrusted, format!("{what}: the member's window does not cover now"))),
             None => Err(Error::new(
                 ErrorKind::Untrusted,
-                format!("live request is signed by {}, who is not in the owner's roster", q.member.fingerprint()),
+                format!("{what} is signed by {}, who is not in the owner's roster", signer.fingerprint()),
             )),
         }
     }

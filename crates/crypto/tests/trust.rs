@@ -324,3 +324,35 @@ fn only_the_owner_and_current_members_may_watch_live() {
     assert_eq!(t.footage_window(&ask(&server, HH, now), now).unwrap_err().kind(), ErrorKind::Untrusted);
     assert_eq!(t.footage_window(&ask(&guest, HH, late), late).unwrap_err().kind(), ErrorKind::Untrusted);
 }
+
+#[test]
+fn only_the_owner_and_members_who_speak_for_the_household_may_talk() {
+    use porchlight_crypto::talk::TalkRequest;
+    let owner = Keyring::generate("owner", T0).unwrap();
+    let (carol, bob, guest, agent) = (
+        Keyring::generate("carol", T0).unwrap(),
+        Keyring::generate("bob", T0).unwrap(),
+        Keyring::generate("guest", T0).unwrap(),
+        Keyring::generate("agent", T0).unwrap(),
+    );
+    let server = Keyring::generate("owner", T0).unwrap();
+    let mut t = paired(&owner);
+    let window = Member { role: Role::Guest, from_ms: T0, until_ms: T0 + 3_600_000, keys: guest.public() };
+    let roster = vec![member(&owner, Role::Owner), member(&carol, Role::Standard), member(&bob, Role::Limited), window];
+    t.accept_roster(&Roster::create(&owner, HH, 1, T0, roster).unwrap()).unwrap();
+    let ask = |k: &Keyring, hh: [u8; 16], at: i64| {
+        TalkRequest::create(k, hh, "door", &[agent.public().encryption], at).unwrap().0
+    };
+    let now = T0 + 1000;
+    t.check_talk(&ask(&owner, HH, now), now).unwrap();
+    t.check_talk(&ask(&carol, HH, now), now).unwrap();
+    t.check_talk(&ask(&guest, HH, now), now).unwrap();
+    // A limited member watches but does not talk; the server's key, another household, a
+    // stale request and a guest after their window are refused.
+    assert_eq!(t.check_talk(&ask(&bob, HH, now), now).unwrap_err().kind(), ErrorKind::Untrusted);
+    assert_eq!(t.check_talk(&ask(&server, HH, now), now).unwrap_err().kind(), ErrorKind::Untrusted);
+    assert_eq!(t.check_talk(&ask(&owner, [1; 16], now), now).unwrap_err().kind(), ErrorKind::Untrusted);
+    assert_eq!(t.check_talk(&ask(&carol, HH, now - 120_000), now).unwrap_err().kind(), ErrorKind::Stale);
+    let late = T0 + 7_200_000;
+    assert_eq!(t.check_talk(&ask(&guest, HH, late), late).unwrap_err().kind(), ErrorKind::Untrusted);
+}
