@@ -5,6 +5,7 @@ set -euo pipefail
 
 debs=(
   nasm                          # openh264's assembly paths (detection issue)
+  cmake                         # builds the bundled libopus (talk: the agent decodes the browser's Opus)
   ffmpeg                        # ffprobe in tests, test clip generation
   gstreamer1.0-tools
   gstreamer1.0-rtsp             # the RTSP server library

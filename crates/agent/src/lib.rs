@@ -28,6 +28,7 @@ pub mod sealing;
 pub mod status;
 pub mod streamer;
 pub mod syncer;
+pub mod talk;
 pub mod uploader;
 pub mod writer;
 
@@ -68,6 +69,8 @@ pub struct CameraSpec {
     /// Privacy masks from the configuration file, for snapshots whether or not motion
     /// analysis runs (the owner's settings replace them).
     pub masks: Vec<detect::zone::Polygon>,
+    /// Where members' voices go when they talk through the camera (none: nobody can).
+    pub speaker: Option<talk::Speaker>,
 }
 
 pub struct Options {
@@ -336,6 +339,9 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                     remote.clone(),
                     opts.cameras.iter().map(|c| (c.name.clone(), c.masks.clone())).collect(),
                 ))),
+                talk: talk::Talk::new(
+                    opts.cameras.iter().filter_map(|c| Some((c.name.clone(), c.speaker.clone()?))).collect(),
+                ),
             },
             shutdown.clone(),
         );

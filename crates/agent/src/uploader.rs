@@ -563,6 +563,81 @@ impl Client {
         (tx, post)
     }
 
+    /// Tells the server where a talk session stands (what the member's app shows).
+    async fn talk_state(&self, session_id: &str, stage: wire::TalkStage, error: Option<String>) {
+        let state = wire::TalkState { stage, error };
+        if let Err(e) = self.api.post::<_, wire::Ok>(&format!("/api/device/talk/{session_id}/state"), &state).await {
+            tracing::debug!(session = %session_id, "reporting the talk session's state: {e}");
+        }
+    }
+
+    /// Answers a talk request: checks it (`talk::check`), takes the member's packet stream,
+    /// claims the camera and reaches its speaker, says so, then plays until the member
+    /// stops. Every way it can fail is reported to the member's app, not only logged.
+    async fn talk_session(&self, layout: Layout, talk: Arc<crate::talk::Talk>, session_id: String, request: String) {
+        use wire::TalkStage::{Ended, Talking};
+        let now = base::clock::Clocks::realtime_90k(&base::clock::RealClocks) / 90;
+        let checked = crypto::keys::unhex(&request)
+            .ok_or_else(|| base::err!(DataLoss, "the request is not hex"))
+            .and_then(|b| crate::talk::check(&layout, &b, now));
+        let session = match checked {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(session = %session_id, "refusing a talk request: {e}");
+                self.talk_state(&session_id, Ended, Some(format!("the agent refused it: {}", e.msg()))).await;
+                return;
+            }
+        };
+        let camera = session.request.camera.clone();
+        let member = session.request.member.fingerprint();
+        let Some(speaker) = talk.speaker(&camera).cloned() else {
+            self.talk_state(&session_id, Ended, Some(format!("{camera} has no speaker this agent can reach"))).await;
+            return;
+        };
+        let Some(_claim) = talk.claim(&camera) else {
+            self.talk_state(&session_id, Ended, Some(format!("someone else is talking through {camera}"))).await;
+            return;
+        };
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("HTTP client");
+        let stream = http
+            .get(self.api.url(&format!("/api/device/talk/{session_id}")))
+            .bearer_auth(&self.link.token)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status());
+        let stream = match stream {
+            Ok(r) => r.bytes_stream(),
+            Err(e) => {
+                tracing::warn!(session = %session_id, "taking the talk stream: {e}");
+                return;
+            }
+        };
+        let mut sink = match crate::talk::Sink::open(&speaker).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(session = %session_id, %camera, "reaching the speaker: {e}");
+                self.talk_state(&session_id, Ended, Some(e.msg().to_owned())).await;
+                return;
+            }
+        };
+        tracing::info!(session = %session_id, %camera, %member, "talk session started");
+        self.talk_state(&session_id, Talking, None).await;
+        use futures::StreamExt;
+        let packets = stream.map(|c| c.map_err(|e| Error::wrap(ErrorKind::Unavailable, "the talk stream", e)));
+        let played = crate::talk::play(session, &mut sink, packets).await;
+        sink.close().await;
+        match played {
+            Ok(p) => {
+                tracing::info!(session = %session_id, %camera, packets = p.packets, refused = p.refused, seconds = p.samples as f64 / 8000.0, "talk session ended");
+                self.talk_state(&session_id, Ended, None).await;
+            }
+            Err(e) => {
+                tracing::warn!(session = %session_id, %camera, "talk session failed: {e}");
+                self.talk_state(&session_id, Ended, Some(e.msg().to_owned())).await;
+            }
+        }
+    }
+
     /// Answers one live request: checks it, then streams sealed segments to the server
     /// until the viewer leaves or the session's time is up.
     async fn live_session(&self, layout: Layout, hub: crate::live::Hub, session_id: String, request: String) {
@@ -841,6 +916,7 @@ pub struct Control {
     conn: Arc<Mutex<Connection>>,
     hub: crate::live::Hub,
     posting: Option<Arc<crate::post_clip::Posting>>,
+    talk: Arc<crate::talk::Talk>,
     shutdown: Receiver,
     backoff: Duration,
     wait: Duration,
@@ -928,6 +1004,7 @@ impl Control {
             let mut stop = self.shutdown.clone();
             let posting = self.posting.clone();
             let conn = self.conn.clone();
+            let talk = self.talk.clone();
             done += 1;
             tokio::spawn(async move {
                 match (offer.offer, posting) {
@@ -957,6 +1034,10 @@ impl Control {
                     (Offer::Still, None) => {
                         tracing::warn!(session = %sid, "a still request, but this agent has no privacy masks to apply")
                     }
+                    (Offer::Talk, _) => tokio::select! {
+                        _ = c.talk_session(l, talk, sid, req) => {}
+                        _ = stop.wait() => {}
+                    },
                 }
             });
         }
@@ -984,6 +1065,8 @@ pub struct FromOwner {
     pub hub: crate::live::Hub,
     /// Preparing clips for neighbourhood posts.
     pub posting: Option<Arc<crate::post_clip::Posting>>,
+    /// The cameras' speakers, for members who talk through them.
+    pub talk: Arc<crate::talk::Talk>,
 }
 
 /// What the agent's own side gives the link: the cameras' state to report, the data
@@ -1001,7 +1084,7 @@ pub struct Local {
 /// (`base::worker`): the control loop (the long poll for roster, settings and members'
 /// requests; `shutdown` also ends the sessions it starts) and the upload queue.
 pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver) -> (Uploads, Control) {
-    let FromOwner { remote, hub, posting } = owner;
+    let FromOwner { remote, hub, posting, talk } = owner;
     let Local { board, layout, conn, clocks, upload_bell } = local;
     let client = Arc::new(Client::new(spec.link.clone()));
     let control = Control {
@@ -1012,6 +1095,7 @@ pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver)
         conn: conn.clone(),
         hub,
         posting,
+        talk,
         shutdown,
         backoff: Duration::from_secs(1),
         wait: Duration::ZERO,

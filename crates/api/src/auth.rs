@@ -49,9 +49,10 @@ pub fn allows(role: Role, p: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner => true,
-        Role::Full => matches!(p, View | ViewMembers | Settings | Delete | Neighbourhood),
-        Role::Standard => matches!(p, View | ViewMembers | Neighbourhood),
-        Role::Limited | Role::Guest => matches!(p, View),
+        Role::Full => matches!(p, View | ViewMembers | Settings | Delete | Neighbourhood | Talk),
+        Role::Standard => matches!(p, View | ViewMembers | Neighbourhood | Talk),
+        Role::Guest => matches!(p, View | Talk),
+        Role::Limited => matches!(p, View),
     }
 }
 

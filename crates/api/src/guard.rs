@@ -54,6 +54,7 @@ pub fn route_class(method: &Method, path: &str) -> (BodyLimit, bool) {
         (&Method::PUT, ["", "api", "chunks", _]) => BodyLimit::Bytes(BLOB_BODY_BYTES_MAX),
         (&Method::POST, ["", "api", "households", _, "post-media"]) => BodyLimit::Bytes(BLOB_BODY_BYTES_MAX),
         (&Method::POST, ["", "api", "device", "live", _]) => BodyLimit::Stream,
+        (&Method::POST, ["", "api", "talk", _]) => BodyLimit::Bytes(crate::routes::talk::TALK_BODY_BYTES_MAX),
         _ if credential => BodyLimit::Bytes(CREDENTIAL_BODY_BYTES_MAX),
         _ => BodyLimit::Bytes(JSON_BODY_BYTES_MAX),
     };
@@ -148,6 +149,7 @@ mod tests {
         check(Method::PUT, "/api/chunks/ab", (BodyLimit::Bytes(BLOB_BODY_BYTES_MAX), false));
         check(Method::POST, "/api/households/h/post-media", (BodyLimit::Bytes(BLOB_BODY_BYTES_MAX), false));
         check(Method::POST, "/api/device/live/s", (BodyLimit::Stream, false));
+        check(Method::POST, "/api/talk/s", (BodyLimit::Bytes(crate::routes::talk::TALK_BODY_BYTES_MAX), false));
         check(Method::PUT, "/api/households/h/settings", (BodyLimit::Bytes(JSON_BODY_BYTES_MAX), false));
         check(Method::GET, "/api/login", (BodyLimit::Bytes(JSON_BODY_BYTES_MAX), false));
         check(Method::POST, "/api/pair/abc/extra", (BodyLimit::Bytes(JSON_BODY_BYTES_MAX), false));

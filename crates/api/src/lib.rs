@@ -158,7 +158,7 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
 fn api_router() -> OpenApiRouter<AppState> {
     use routes::{
         accounts, agencies, households, live_view, log, neighbourhood, passkeys, post_media, push_subscriptions,
-        responses, sync,
+        responses, sync, talk,
     };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
@@ -228,6 +228,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(live_view::start_still))
         .routes(routes!(live_view::watch_live))
         .routes(routes!(live_view::feed_live))
+        .routes(routes!(talk::start_talk, talk::talkers))
+        .routes(routes!(talk::send_talk, talk::stop_talk))
+        .routes(routes!(talk::take_talk))
+        .routes(routes!(talk::talk_state))
         .routes(routes!(sync::camera_status))
         .routes(routes!(sync::missing_chunks))
         .routes(routes!(sync::put_chunk))

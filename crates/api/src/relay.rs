@@ -17,6 +17,11 @@ const SESSIONS_PER_HOUSEHOLD_MAX: usize = 8;
 /// Segments buffered between the agent and a slow browser before the agent is held up.
 pub const RELAY_DEPTH: usize = 64;
 
+/// A talk session without a packet for this long is over (the browser left).
+pub const TALK_IDLE_MS: i64 = 5_000;
+/// The longest talk session; the member starts another to go on.
+pub const TALK_MAX_MS: i64 = 300_000;
+
 /// A member's signed request (hex) for household `hid`, made within 30 s of `now_ms`
 /// (the agent checks the signature against its roster; the server checks the rest).
 pub fn parse_request(hid: &str, hex: &str, now_ms: i64) -> Result<(Vec<u8>, crypto::live::LiveRequest), base::Error> {
@@ -38,9 +43,7 @@ pub fn open_session(st: &AppState, mut session: LiveSession) -> Result<String, b
     let session_id = random_hex(16);
     {
         let mut map = st.live_sessions.lock().expect("live lock");
-        // Kept: those being relayed, and (for a while) those waiting for an agent or, with
-        // the answer in hand, for their browser.
-        map.retain(|_, s| (s.to_viewer.is_none() && !s.agent_done) || now - s.created_ms < OFFER_MS);
+        map.retain(|_, s| s.alive(now));
         if map.values().filter(|s| s.household_id == session.household_id).count() >= SESSIONS_PER_HOUSEHOLD_MAX {
             bail!(ResourceExhausted, "live: {SESSIONS_PER_HOUSEHOLD_MAX} sessions are open; close one first");
         }
@@ -59,7 +62,7 @@ pub fn offers(st: &AppState, household_id: &str, cameras: &[String], after: u64)
         .iter()
         .filter(|(_, s)| {
             s.household_id == household_id
-                && s.to_viewer.is_some()
+                && s.awaiting_agent()
                 && now - s.created_ms < OFFER_MS
                 && s.seq > after
                 && cameras.contains(&s.camera)

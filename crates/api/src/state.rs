@@ -356,6 +356,16 @@ pub struct LiveSession {
     /// The agent's stream ended before the browser came for it (a short answer: a still,
     /// the day's runs): what it sent waits in the channel for the browser.
     pub agent_done: bool,
+    /// A talk session (`Offer::Talk`) runs the other way: the browser sends through
+    /// `to_viewer` and the agent reads `from_agent`.
+    pub talk: Option<TalkInfo>,
+}
+
+/// A talk session's own state: who talks, where it stands, when it last carried sound.
+pub struct TalkInfo {
+    pub email: String,
+    pub state: crate::types::TalkState,
+    pub active_ms: i64,
 }
 
 impl LiveSession {
@@ -380,7 +390,27 @@ impl LiveSession {
             to_viewer: Some(tx),
             from_agent: Some(rx),
             agent_done: false,
+            talk: None,
         }
+    }
+
+    /// Still worth keeping at `now_ms`: a talk session while it carries sound, within its
+    /// longest length and not ended; any other while being relayed, and (for a while)
+    /// while waiting for an agent or, with the answer in hand, for its browser.
+    pub fn alive(&self, now_ms: i64) -> bool {
+        match &self.talk {
+            Some(t) => {
+                t.state.stage != crate::types::TalkStage::Ended
+                    && now_ms - t.active_ms < crate::relay::TALK_IDLE_MS
+                    && now_ms - self.created_ms < crate::relay::TALK_MAX_MS
+            }
+            None => (self.to_viewer.is_none() && !self.agent_done) || now_ms - self.created_ms < crate::relay::OFFER_MS,
+        }
+    }
+
+    /// Not yet taken by an agent.
+    pub fn awaiting_agent(&self) -> bool {
+        if self.talk.is_some() { self.from_agent.is_some() } else { self.to_viewer.is_some() }
     }
 }
 

@@ -380,9 +380,10 @@ impl Trust {
             return Ok(None);
         }
         let retired: Vec<IdentityPublic> = self.rotations.iter().map(|r| r.old).collect();
-        let member = self.roster.as_ref().and_then(|r| {
-            r.members.iter().find(|m| m.keys.identity == *signer && !retired.contains(&m.keys.identity))
-        });
+        let member = self
+            .roster
+            .as_ref()
+            .and_then(|r| r.members.iter().find(|m| m.keys.identity == *signer && !retired.contains(&m.keys.identity)));
         match member {
             Some(m) if (m.from_ms..m.until_ms).contains(&now_ms) => Ok(Some(m)),
             Some(_) => Err(Error::new(ErrorKind::Untrusted, format!("{what}: the member's window does not cover now"))),

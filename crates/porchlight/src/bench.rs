@@ -417,6 +417,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
             doorbell: false,
             placement: agent::remote::Placement::Outdoor,
             masks: Vec::new(),
+            speaker: None,
         })
         .collect();
     let opts = agent::Options {

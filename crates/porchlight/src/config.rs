@@ -336,6 +336,46 @@ pub struct CameraConfig {
     /// What is kept for each event.
     #[serde(default)]
     pub events: EventSettings,
+    /// Where members' voices go when they talk through this camera.
+    #[serde(default)]
+    pub talk: TalkSettings,
+}
+
+/// A camera's speaker. Default: the camera's ONVIF backchannel on its main stream's RTSP
+/// URL and credentials (a camera without one refuses, and the app says so).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TalkSettings {
+    /// `false`: nobody talks through this camera. Default true.
+    pub enabled: Option<bool>,
+    /// A command that plays 16-bit little-endian 8 kHz mono PCM from its standard input
+    /// instead of the backchannel, e.g. `["aplay", "-q", "-f", "S16_LE", "-r", "8000", "-c", "1"]`.
+    pub exec: Option<Vec<String>>,
+}
+
+impl CameraConfig {
+    /// The camera's speaker, if it has one members may talk through.
+    pub fn speaker(&self) -> Result<Option<agent::talk::Speaker>, Error> {
+        if self.talk.enabled == Some(false) {
+            return Ok(None);
+        }
+        if let Some(argv) = &self.talk.exec {
+            if argv.is_empty() || argv.iter().any(|a| a.is_empty()) {
+                bail!(
+                    InvalidArgument,
+                    "cameras.{}.talk.exec: expected a command and its arguments, none empty",
+                    self.name.get_ref()
+                );
+            }
+            return Ok(Some(agent::talk::Speaker::Exec { argv: argv.clone() }));
+        }
+        let main = self.main.get_ref();
+        Ok(main.url.as_ref().map(|url| agent::talk::Speaker::Backchannel {
+            url: url.clone(),
+            username: main.username.clone(),
+            password: main.password.clone(),
+        }))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -510,6 +510,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                 doorbell: cam.doorbell,
                 placement: cam.placement,
                 masks: cam.motion.detector_config(&what)?.masks,
+                speaker: cam.speaker()?,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

@@ -149,10 +149,14 @@ pub enum Permission {
     /// See agencies' footage requests and answer them: the owner, whose keys sign what the
     /// household shares.
     RespondToRequests,
+    /// Speak through a camera's speaker: the owner, full and standard members, and guests
+    /// inside their window; not limited members, who only watch (the agent checks the
+    /// same against the owner's roster).
+    Talk,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::View,
         Permission::ViewMembers,
         Permission::Settings,
@@ -163,6 +167,7 @@ impl Permission {
         Permission::SignSettings,
         Permission::Neighbourhood,
         Permission::RespondToRequests,
+        Permission::Talk,
     ];
 }
 
@@ -670,6 +675,49 @@ pub struct StillStartJson {
     pub request: String,
 }
 
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TalkStartJson {
+    /// A talk request signed by the member's identity key, naming the camera, with the
+    /// session's key wrapped for the household's agents (hex; `crypto::talk`).
+    pub request: String,
+}
+
+/// Where a talk session stands, as the agent reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TalkStage {
+    /// Waiting for the agent to reach the camera's speaker.
+    Connecting,
+    /// The camera's speaker plays what is sent.
+    Talking,
+    /// Over: stopped, timed out, or failed (`error` says why).
+    Ended,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TalkState {
+    pub stage: TalkStage,
+    /// Why the session ended, when it failed (the camera refused its backchannel, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Someone talking through a camera now (one at a time per camera).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TalkerJson {
+    pub camera: String,
+    pub account_id: String,
+    /// The talker's email, as the household's members see each other.
+    pub email: String,
+    pub since_ms: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveStarted {
@@ -705,6 +753,10 @@ pub enum Offer {
     LiveSub,
     /// The camera's picture at this moment, one JPEG with the privacy masks black.
     Still,
+    /// Sound for the camera's speaker: the agent reads the member's sealed packets
+    /// (`crypto::talk`) from `GET /api/device/talk/{session_id}`; the request is a talk
+    /// request, not a live one.
+    Talk,
 }
 
 /// What a member asks of a camera's continuous recording (the day view): the recorded runs

@@ -9,3 +9,4 @@ pub mod post_media;
 pub mod push_subscriptions;
 pub mod responses;
 pub mod sync;
+pub mod talk;
