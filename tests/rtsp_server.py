@@ -15,8 +15,8 @@ anonymous client when anonymous access exists at all), audio=pcmu|pcma|opus|aac 
 track beside the video: a tone sequence, 440 Hz and 880 Hz alternating every second),
 backchannel=PATH (an ONVIF camera with a speaker: the server is gst-rtsp-server's ONVIF
 server, the mount offers a PCMU backchannel to clients that send `Require:
-www.onvif.org/ver20/backchannel`, and what arrives on it is written to PATH as raw 16-bit
-little-endian 8 kHz mono PCM, as it arrives). The special file `audio` serves an
+www.onvif.org/ver20/backchannel`, and what arrives on it is appended to PATH as raw 16-bit
+little-endian 8 kHz mono PCM, as it arrives, session after session). The special file `audio` serves an
 audio-only stream (no video). Prints "ready <port>" on stdout once listening.
 """
 import argparse
@@ -64,7 +64,7 @@ def backchannel_line(path):
     return (
         '( capsfilter caps="application/x-rtp, media=audio, payload=0, clock-rate=8000, encoding-name=PCMU" '
         "name=depay_backchannel ! rtppcmudepay ! mulawdec ! audioconvert ! audio/x-raw,format=S16LE "
-        f"! filesink location={path} buffer-mode=unbuffered sync=false async=false )"
+        f"! filesink location={path} append=true buffer-mode=unbuffered sync=false async=false )"
     )
 
 

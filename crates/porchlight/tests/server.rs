@@ -860,3 +860,167 @@ fn the_servers_workers_report_on_metrics_and_stop_on_sigterm() {
     let status = server.child.wait().unwrap();
     assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
 }
+
+/// A member's microphone, as the web app sends it: a 1 kHz tone, Opus at 48 kHz in 20 ms
+/// packets, each sealed for the household's agents under a talk request `signer` signed.
+fn talk_packets(
+    signer: &crypto::keys::Keyring,
+    household: &str,
+    agents: &[crypto::keys::EncryptionPublic],
+    seconds: usize,
+) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let hh: [u8; 16] = crypto::keys::unhex(household).unwrap().try_into().unwrap();
+    let (q, mut sealer) = crypto::talk::TalkRequest::create(signer, hh, "door", agents, now).unwrap();
+    let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+    let packets = (0..seconds * 50)
+        .map(|k| {
+            let frame: Vec<i16> = (0..960)
+                .map(|i| {
+                    (((k * 960 + i) as f64 * 2.0 * std::f64::consts::PI * 1000.0 / 48_000.0).sin() * 8000.0) as i16
+                })
+                .collect();
+            let framed = sealer.seal(&enc.encode_vec(&frame, 1275).unwrap()).unwrap();
+            [&(framed.len() as u32).to_be_bytes()[..], &framed].concat()
+        })
+        .collect();
+    (q.encode(), packets)
+}
+
+/// Posts framed packets to a talk session in real time, five at a time; returns the last state.
+fn post_talk(web: &mut Web, sid: &str, packets: &[Vec<u8>]) -> wire::TalkState {
+    let start = std::time::Instant::now();
+    let mut state = None;
+    for (k, batch) in packets.chunks(5).enumerate() {
+        let rb = web.api.request(reqwest::Method::POST, &format!("/api/talk/{sid}")).body(batch.concat());
+        let (status, body) = web.rt_block(web.api.send_raw(rb)).unwrap();
+        assert!(status.is_success(), "POST /api/talk: {status} {}", String::from_utf8_lossy(&body));
+        state = Some(serde_json::from_slice::<wire::TalkState>(&body).unwrap());
+        std::thread::sleep(
+            (start + Duration::from_millis(100 * (k as u64 + 1))).saturating_duration_since(std::time::Instant::now()),
+        );
+    }
+    state.unwrap()
+}
+
+/// The strength of `freq` in 8 kHz samples (Goertzel), per sample.
+fn tone_power(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
+}
+
+/// Talking through the doorbell: the owner's sealed voice crosses the server to the agent and
+/// plays on the camera's speaker (gst-rtsp-server's ONVIF backchannel, written to a file);
+/// one talker at a time; a limited member is refused by the server, a member the owner's
+/// roster does not name is refused by the agent, and packets sealed under another session
+/// play nothing: the speaker's file does not grow for any of them.
+#[test]
+fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let speaker = dir.path().join("speaker.raw");
+    let camera = RtspServer::start(&[(
+        "door",
+        format!("{},audio=pcmu,backchannel={}", testdata("front-sub-loop.mp4").display(), speaker.display()),
+    )]);
+    let server = ServerProc::start(&dir.path().join("server"));
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    let agent_dir = dir.path().join("agent");
+    web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
+    let (agent, _) = doorbell_agent(&agent_dir, &format!("url = \"{}\"", camera.url("door")), 1);
+    wait_until("the agent to record", Duration::from_secs(60), || agent.recorded("door") > 30);
+    let devices = web.ok("GET", &format!("/api/households/{household}/devices"), None);
+    let agent_key = crypto::keys::PublicKeys::parse(
+        &crypto::keys::unhex(devices[0]["public_keys"].as_str().expect("the agent published its keys")).unwrap(),
+    )
+    .unwrap()
+    .encryption;
+    let heard = || -> Vec<i16> {
+        std::fs::read(&speaker).unwrap_or_default().chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
+    };
+
+    // The owner talks for 2 s.
+    let (request, packets) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 2);
+    let started = web.ok(
+        "POST",
+        &format!("/api/households/{household}/talk"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&request)})),
+    );
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    // Someone else cannot talk through the door meanwhile, and is told who is.
+    let (second, _) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 1);
+    let (status, body) = web.call(
+        "POST",
+        &format!("/api/households/{household}/talk"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&second)})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("owner@example.org is talking"), "{body}");
+    let talkers = web.ok("GET", &format!("/api/households/{household}/talk"), None);
+    assert_eq!(talkers[0]["email"], "owner@example.org", "{talkers}");
+    let state = post_talk(&mut web, &sid, &packets);
+    assert_eq!(state.stage, wire::TalkStage::Talking, "{state:?}");
+    std::thread::sleep(Duration::from_millis(600));
+    let stopped = web.ok("DELETE", &format!("/api/talk/{sid}"), None);
+    assert_eq!(stopped["stage"], "ended");
+    wait_until("the speaker to play the owner's voice", Duration::from_secs(10), || heard().len() >= 16_000 * 8 / 10);
+    let played = heard();
+    assert!(played.len() <= 16_000 + 1_600, "{} samples for 2 s", played.len());
+    let (at_1k, at_440) = (tone_power(&played, 1000.0), tone_power(&played, 440.0));
+    assert!(at_1k > 100.0 * at_440, "1 kHz {at_1k:.0}, 440 Hz {at_440:.0}: not the owner's tone");
+    let before = std::fs::metadata(&speaker).unwrap().len();
+
+    // Packets of another session, posted to a new owner session: the agent refuses every one.
+    let (request, _) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 1);
+    let (_, foreign) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 1);
+    let started = web.ok(
+        "POST",
+        &format!("/api/households/{household}/talk"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&request)})),
+    );
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    post_talk(&mut web, &sid, &foreign);
+    web.ok("DELETE", &format!("/api/talk/{sid}"), None);
+
+    // A member the owner's roster does not name: the server lets a standard member start,
+    // the agent refuses the request, and the app learns why.
+    let carol_keys = crypto::keys::Keyring::generate("carol", 0).unwrap();
+    let mut carol = web.member(&household, "carol@example.org", wire::Role::Standard, &carol_keys);
+    let (request, packets) = talk_packets(&carol_keys, &household, &[agent_key.clone()], 1);
+    let started = carol.ok(
+        "POST",
+        &format!("/api/households/{household}/talk"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&request)})),
+    );
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    let mut state = post_talk(&mut carol, &sid, &packets[..10]);
+    for _ in 0..50 {
+        if state.stage == wire::TalkStage::Ended {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        state = post_talk(&mut carol, &sid, &packets[10..11]);
+    }
+    assert_eq!(state.stage, wire::TalkStage::Ended, "{state:?}");
+    assert!(state.error.as_deref().unwrap_or("").contains("not in the owner's roster"), "{state:?}");
+
+    // A limited member may not talk at all: refused by the server.
+    let dave_keys = crypto::keys::Keyring::generate("dave", 0).unwrap();
+    let mut dave = web.member(&household, "dave@example.org", wire::Role::Limited, &dave_keys);
+    let (request, _) = talk_packets(&dave_keys, &household, &[agent_key], 1);
+    let (status, body) = dave.call(
+        "POST",
+        &format!("/api/households/{household}/talk"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&request)})),
+    );
+    assert_eq!(status, 403, "{body}");
+
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(std::fs::metadata(&speaker).unwrap().len(), before, "the speaker played something refused");
+}

@@ -160,6 +160,26 @@ impl Web {
         (w, h.id)
     }
 
+    /// Invites `email` into `household` with `role` (this session being the owner's), signs
+    /// them up with `keys` and accepts; returns their session.
+    pub fn member(&mut self, household: &str, email: &str, role: wire::Role, keys: &crypto::keys::Keyring) -> Web {
+        let role = serde_json::to_value(role).unwrap();
+        let inv = self.ok(
+            "POST",
+            &format!("/api/households/{household}/invitations"),
+            Some(serde_json::json!({"role": role})),
+        );
+        let mut w = Web::new(&self.base().to_owned());
+        let r = w.run(w.api.signup(email, "a long password"));
+        let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let code = format!("{:06}", api::secrets::totp_at(&secret, now / 30_000));
+        w.run(w.api.totp_confirm(&code));
+        w.set_keys(keys);
+        w.ok("POST", "/api/invitations/accept", Some(serde_json::json!({"token": inv["token"]})));
+        w
+    }
+
     /// Offers a pairing and pairs the agent whose data folder is `data_dir` through the CLI.
     pub fn pair_agent(&mut self, household: &str, keys: &crypto::keys::Keyring, data_dir: &Path) {
         let p: wire::PairingReply = self.run(
