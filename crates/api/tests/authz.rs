@@ -43,6 +43,7 @@ const MEMBER_LISTERS: &[Who] = &[Owner, Full, Standard];
 const SETTINGS: &[Who] = &[Owner, Full];
 const RESIDENTS: &[Who] = &[Owner, Full, Standard];
 const OWNER: &[Who] = &[Owner];
+const TALKERS: &[Who] = &[Owner, Full, Standard, Guest];
 const DEVICE: &[Who] = &[Device];
 
 /// (method, OpenAPI path, who is allowed). Everyone else must get 401 or 403.
@@ -124,6 +125,12 @@ const MATRIX: &[(&str, &str, &[Who])] = &[
     ("POST", "/api/households/{household_id}/still", VIEWERS),
     ("GET", "/api/live/{session_id}", ACCOUNTS),
     ("POST", "/api/device/live/{session_id}", DEVICE),
+    ("POST", "/api/households/{household_id}/talk", TALKERS),
+    ("GET", "/api/households/{household_id}/talk", VIEWERS),
+    ("POST", "/api/talk/{session_id}", ACCOUNTS),
+    ("DELETE", "/api/talk/{session_id}", ACCOUNTS),
+    ("GET", "/api/device/talk/{session_id}", DEVICE),
+    ("POST", "/api/device/talk/{session_id}/state", DEVICE),
     ("GET", "/api/households/{household_id}/cameras", VIEWERS),
     ("POST", "/api/chunks/missing", DEVICE),
     ("PUT", "/api/chunks/{hash}", DEVICE),
@@ -448,7 +455,10 @@ fn body_for(method: &str, path: &str, chunk_hash: &str) -> Option<Value> {
             "window_from_ms": 0, "window_until_ms": 1, "expires_ms": 2,
         }),
         ("PUT", "/api/device/keys") => json!({"public_keys": "00"}),
-        ("POST", p) if p.ends_with("/live") || p.ends_with("/still") => json!({"request": "00"}),
+        ("POST", p) if p.ends_with("/live") || p.ends_with("/still") || p.ends_with("/talk") => {
+            json!({"request": "00"})
+        }
+        ("POST", "/api/device/talk/{session_id}/state") => json!({"stage": "ended"}),
         ("POST", p) if p.ends_with("/history") => {
             // The runs only: a moment outside a guest's window is refused by the role (403).
             json!({"request": "00", "history": {"from_ms": 0, "until_ms": 1000}})

@@ -946,7 +946,7 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     };
 
     // The owner talks for 2 s.
-    let (request, packets) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 2);
+    let (request, packets) = talk_packets(&owner_keys, &household, std::slice::from_ref(&agent_key), 2);
     let started = web.ok(
         "POST",
         &format!("/api/households/{household}/talk"),
@@ -954,7 +954,7 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     );
     let sid = started["session_id"].as_str().unwrap().to_owned();
     // Someone else cannot talk through the door meanwhile, and is told who is.
-    let (second, _) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 1);
+    let (second, _) = talk_packets(&owner_keys, &household, std::slice::from_ref(&agent_key), 1);
     let (status, body) = web.call(
         "POST",
         &format!("/api/households/{household}/talk"),
@@ -977,8 +977,8 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     let before = std::fs::metadata(&speaker).unwrap().len();
 
     // Packets of another session, posted to a new owner session: the agent refuses every one.
-    let (request, _) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 1);
-    let (_, foreign) = talk_packets(&owner_keys, &household, &[agent_key.clone()], 1);
+    let (request, _) = talk_packets(&owner_keys, &household, std::slice::from_ref(&agent_key), 1);
+    let (_, foreign) = talk_packets(&owner_keys, &household, std::slice::from_ref(&agent_key), 1);
     let started = web.ok(
         "POST",
         &format!("/api/households/{household}/talk"),
@@ -992,7 +992,7 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     // the agent refuses the request, and the app learns why.
     let carol_keys = crypto::keys::Keyring::generate("carol", 0).unwrap();
     let mut carol = web.member(&household, "carol@example.org", wire::Role::Standard, &carol_keys);
-    let (request, packets) = talk_packets(&carol_keys, &household, &[agent_key.clone()], 1);
+    let (request, packets) = talk_packets(&carol_keys, &household, std::slice::from_ref(&agent_key), 1);
     let started = carol.ok(
         "POST",
         &format!("/api/households/{household}/talk"),

@@ -169,7 +169,7 @@ impl Web {
             &format!("/api/households/{household}/invitations"),
             Some(serde_json::json!({"role": role})),
         );
-        let mut w = Web::new(&self.base().to_owned());
+        let mut w = Web::new(self.base());
         let r = w.run(w.api.signup(email, "a long password"));
         let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
