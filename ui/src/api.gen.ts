@@ -939,7 +939,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who is talking through the household's cameras now. */
+        /**
+         * Who is talking through the household's cameras now, and the agents' keys a talk
+         *     session's key is wrapped for (any member who may talk needs them, not only those who
+         *     may list devices).
+         */
         get: operations["talkers"];
         put?: never;
         /**
@@ -2843,6 +2847,18 @@ export interface components {
             /** Format: int64 */
             serial: number;
             settings: string;
+        };
+        /**
+         * @description Who talks through the household's cameras now, and the keys a talk session's key is
+         *     wrapped for.
+         */
+        TalkJson: {
+            /**
+             * @description The public key bundles (hex, `crypto::keys::PublicKeys`) of the household's agents
+             *     that published theirs and are not revoked.
+             */
+            agent_keys: string[];
+            talking: components["schemas"]["TalkerJson"][];
         };
         /**
          * @description Where a talk session stands, as the agent reported it.
@@ -8391,7 +8407,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TalkerJson"][];
+                    "application/json": components["schemas"]["TalkJson"];
                 };
             };
             /** @description the request is malformed or out of bounds; `message` names the field */

@@ -935,9 +935,9 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
     let (agent, _) = doorbell_agent(&agent_dir, &format!("url = \"{}\"", camera.url("door")), 1);
     wait_until("the agent to record", Duration::from_secs(60), || agent.recorded("door") > 30);
-    let devices = web.ok("GET", &format!("/api/households/{household}/devices"), None);
+    let talk = web.ok("GET", &format!("/api/households/{household}/talk"), None);
     let agent_key = crypto::keys::PublicKeys::parse(
-        &crypto::keys::unhex(devices[0]["public_keys"].as_str().expect("the agent published its keys")).unwrap(),
+        &crypto::keys::unhex(talk["agent_keys"][0].as_str().expect("the agent published its keys")).unwrap(),
     )
     .unwrap()
     .encryption;
@@ -963,7 +963,7 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     assert_eq!(status, 409, "{body}");
     assert!(body.to_string().contains("owner@example.org is talking"), "{body}");
     let talkers = web.ok("GET", &format!("/api/households/{household}/talk"), None);
-    assert_eq!(talkers[0]["email"], "owner@example.org", "{talkers}");
+    assert_eq!(talkers["talking"][0]["email"], "owner@example.org", "{talkers}");
     let state = post_talk(&mut web, &sid, &packets);
     assert_eq!(state.stage, wire::TalkStage::Talking, "{state:?}");
     std::thread::sleep(Duration::from_millis(600));

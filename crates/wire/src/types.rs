@@ -707,6 +707,17 @@ pub struct TalkState {
     pub error: Option<String>,
 }
 
+/// Who talks through the household's cameras now, and the keys a talk session's key is
+/// wrapped for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TalkJson {
+    pub talking: Vec<TalkerJson>,
+    /// The public key bundles (hex, `crypto::keys::PublicKeys`) of the household's agents
+    /// that published theirs and are not revoked.
+    pub agent_keys: Vec<String>,
+}
+
 /// Someone talking through a camera now (one at a time per camera).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

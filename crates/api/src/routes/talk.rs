@@ -65,17 +65,23 @@ pub async fn start_talk(
     Ok(Json(LiveStarted { session_id }))
 }
 
-/// Who is talking through the household's cameras now.
-#[utoipa::path(get, path = "/api/households/{household_id}/talk", params(("household_id" = String, Path)), responses((status = 200, body = Vec<TalkerJson>), (status = 403, body = crate::error::ErrorBody)), tag = "live")]
-pub async fn talkers(
-    State(st): State<AppState>,
-    actor: Actor,
-    Path(hid): Path<String>,
-) -> ApiResult<Json<Vec<TalkerJson>>> {
+/// Who is talking through the household's cameras now, and the agents' keys a talk
+/// session's key is wrapped for (any member who may talk needs them, not only those who
+/// may list devices).
+#[utoipa::path(get, path = "/api/households/{household_id}/talk", params(("household_id" = String, Path)), responses((status = 200, body = TalkJson), (status = 403, body = crate::error::ErrorBody)), tag = "live")]
+pub async fn talkers(State(st): State<AppState>, actor: Actor, Path(hid): Path<String>) -> ApiResult<Json<TalkJson>> {
     actor.member(&st, &hid, Permission::View).await?;
+    let agent_keys = st
+        .db
+        .devices(&hid)
+        .await?
+        .into_iter()
+        .filter(|d| d.revoked_ms.is_none())
+        .filter_map(|d| d.public_keys.map(|k| crypto::keys::hex(&k)))
+        .collect();
     let now = st.now_ms();
     let map = st.live_sessions.lock().expect("live lock");
-    let mut out: Vec<TalkerJson> = map
+    let mut talking: Vec<TalkerJson> = map
         .values()
         .filter(|s| s.household_id == hid && s.alive(now))
         .filter_map(|s| {
@@ -88,8 +94,8 @@ pub async fn talkers(
             })
         })
         .collect();
-    out.sort_by(|a, b| a.camera.cmp(&b.camera));
-    Ok(Json(out))
+    talking.sort_by(|a, b| a.camera.cmp(&b.camera));
+    Ok(Json(TalkJson { talking, agent_keys }))
 }
 
 /// Checks that `body` is a whole sequence of framed talk packets (u32 length, big-endian,
