@@ -19,6 +19,7 @@ import {
   ringWhileRecording as ringWhileRecordingIn,
   scratch,
   shoot,
+  MIC_TONE_HZ,
   startAgent,
   startRtsp,
   startServer,
@@ -170,7 +171,8 @@ describe('the owner', () => {
     const data = join(agentDir, 'data');
     mkdirSync(agentDir, { recursive: true });
     pair(data, server.url, token, code);
-    const rtsp = await startRtsp(agentDir, join(repo, 'testdata/generated/front-loop.mp4'));
+    // The door camera has a speaker (an ONVIF backchannel; what it plays goes to a file).
+    const rtsp = await startRtsp(agentDir, join(repo, 'testdata/generated/front-loop.mp4'), join(agentDir, 'speaker.raw'));
     const http = await startAgent(agentDir, data, rtsp);
     agentData = data;
     agentHttp = http;
@@ -398,6 +400,38 @@ describe('the owner', () => {
     // Closing the dialog ends the session; the agent says so.
     await page.getByRole('button', { name: 'Close' }).click();
     await waitFor('the agent to end the session', 30_000, async () => /live view ended/.test(readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')));
+    await page.close();
+  });
+
+  it('talks through the door: the microphone reaches the camera’s speaker, sealed for the agent', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    const button = page.getByRole('button', { name: 'Watch Front door live' });
+    await waitFor('the live button', 60_000, () => button.isEnabled());
+    await button.click();
+    const talk = page.getByTestId('talk');
+    const speaker = join(dir, 'agent', 'speaker.raw');
+    const before = existsSync(speaker) ? statSync(speaker).size : 0;
+    await page.getByRole('button', { name: 'Talk', exact: true }).click();
+    await waitFor('the camera’s speaker', 30_000, async () => (await talk.getAttribute('data-state')) === 'talking').catch(async (e: Error) => {
+      throw new Error(`${e.message}; it says: ${await talk.textContent()}`);
+    });
+    await page.waitForTimeout(3000);
+    await shoot(page, 'talk');
+    await page.getByRole('button', { name: 'Stop talking' }).click();
+    await waitFor('the agent to end the session', 15_000, async () => /talk session ended/.test(readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')));
+    const bytes = Uint8Array.from(readFileSync(speaker).subarray(before));
+    const heard = new Int16Array(bytes.buffer, 0, Math.floor(bytes.length / 2));
+    // At least two of the three seconds arrived, and they are the microphone's tone.
+    expect(heard.length, 'samples the camera played').toBeGreaterThan(2 * 8000);
+    const tone = (f: number) => {
+      const w = (2 * Math.PI * f) / 8000;
+      let [s1, s2] = [0, 0];
+      for (const x of heard) [s1, s2] = [x + 2 * Math.cos(w) * s1 - s2, s1];
+      return (s1 * s1 + s2 * s2 - 2 * Math.cos(w) * s1 * s2) / heard.length;
+    };
+    expect(tone(MIC_TONE_HZ), `${MIC_TONE_HZ} Hz against 440 Hz`).toBeGreaterThan(20 * tone(440));
+    await page.getByRole('button', { name: 'Close' }).click();
     await page.close();
   });
 

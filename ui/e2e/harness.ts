@@ -80,9 +80,15 @@ export function doorCamera(): string {
   return join(repo, 'testdata/generated/front-sub-loop.mp4');
 }
 
-export async function startRtsp(dir: string, file: string): Promise<string> {
+/**
+ * The test RTSP server replaying `file` as `/cam`; with `speaker`, the camera also has an
+ * audio track and an ONVIF backchannel whose sound is appended to that file (raw 16-bit
+ * little-endian 8 kHz mono).
+ */
+export async function startRtsp(dir: string, file: string, speaker?: string): Promise<string> {
   const port = await freePort();
-  start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/cam=${file}`], join(dir, 'rtsp.log'));
+  const mount = speaker ? `/cam=${file},audio=pcmu,backchannel=${speaker}` : `/cam=${file}`;
+  start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', mount], join(dir, 'rtsp.log'));
   await waitFor('the RTSP server', 30_000, async () => {
     const { connect } = await import('node:net');
     return new Promise<boolean>((res) => {
@@ -155,11 +161,27 @@ export function totp(secret: string, at = Date.now()): string {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
+/** What the browser's fake microphone says: a 1 kHz tone, 48 kHz mono, looped by Chromium. */
+export const MIC_TONE_HZ = 1000;
+
+function micFile(): string {
+  const f = join(tmpdir(), `porchlight-mic-${MIC_TONE_HZ}.wav`);
+  if (!existsSync(f)) {
+    const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${MIC_TONE_HZ}:sample_rate=48000:duration=10`, '-ac', '1', f]);
+    if (r.status !== 0) throw new Error(`making the fake microphone's sound: ${r.stderr}`);
+  }
+  return f;
+}
+
 export async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: [
+      // A microphone that plays a known tone, allowed without a prompt (talk tests).
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micFile()}`,
       '--no-sandbox',
       '--disable-gpu',
       '--disable-quic',

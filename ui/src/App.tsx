@@ -274,7 +274,7 @@ function Shell() {
         ) : path === '/settings' ? (
           <Settings session={session} membership={membership} keys={keys} />
         ) : (
-          <Home key={`${hid}/${query.get('live') ?? ''}`} householdId={hid} keys={keys} isOwner={can(membership, 'sign_settings')} watch={query.get('live')} />
+          <Home key={`${hid}/${query.get('live') ?? ''}`} householdId={hid} keys={keys} isOwner={can(membership, 'sign_settings')} canTalk={can(membership, 'talk')} watch={query.get('live')} />
         )}
       </main>
     </>

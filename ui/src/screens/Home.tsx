@@ -15,7 +15,7 @@ interface Card {
 
 /** Every camera: its latest snapshot, what it is doing, one tap to its timeline. */
 /** `watch`: a camera to open live at once (an alert's "Watch live"). */
-export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; watch?: string | null }) {
+export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; canTalk?: boolean; watch?: string | null }) {
   const [tick, setTick] = useState(0);
   useEffect(() => {
     const bump = () => setTick((x) => x + 1);
@@ -110,7 +110,7 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
           </li>
         ))}
       </ul>
-      {watching && <Live householdId={p.householdId} camera={watching} label={label(watching)} keys={p.keys} onClose={() => setWatching(null)} />}
+      {watching && <Live householdId={p.householdId} camera={watching} label={label(watching)} keys={p.keys} canTalk={p.canTalk} onClose={() => setWatching(null)} />}
     </section>
   );
 }

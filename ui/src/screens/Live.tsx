@@ -1,3 +1,4 @@
+import { Talker, talkInfo } from '../talk';
 import { useEffect, useRef, useState } from 'react';
 import type { Keyring } from '../crypto/format';
 import { watchLive } from '../live';
@@ -6,7 +7,7 @@ import { ClipPlayer } from '../mse';
 type Status = { kind: 'connecting' } | { kind: 'live' } | { kind: 'ended'; message: string };
 
 /** Live view of one camera, decrypted in the browser; closing the dialog ends the session. */
-export function Live(p: { householdId: string; camera: string; label: string; keys: Keyring; onClose: () => void }) {
+export function Live(p: { householdId: string; camera: string; label: string; keys: Keyring; canTalk?: boolean; onClose: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [status, setStatus] = useState<Status>({ kind: 'connecting' });
@@ -67,6 +68,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
           ● Live, encrypted between the agent and this browser.
         </p>
       )}
+      {p.canTalk && <TalkControl householdId={p.householdId} camera={p.camera} label={p.label} keys={p.keys} />}
       {status.kind === 'ended' && (
         <p role="alert">
           {status.message}{' '}
@@ -82,5 +84,111 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
         </p>
       )}
     </dialog>
+  );
+}
+
+type TalkView = { kind: 'idle' } | { kind: 'starting' } | { kind: 'connecting' } | { kind: 'talking' } | { kind: 'failed'; message: string };
+
+/**
+ * Talking through the camera's speaker: hold the button to talk (push-to-talk), or switch
+ * talking on and off (both ways at once, with the browser's echo cancellation). Shows who
+ * else is talking through this camera, and why a session failed.
+ */
+function TalkControl(p: { householdId: string; camera: string; label: string; keys: Keyring }) {
+  const talker = useRef<Talker | null>(null);
+  const [view, setView] = useState<TalkView>({ kind: 'idle' });
+  const [latched, setLatched] = useState(false);
+  const [other, setOther] = useState<string | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    const look = () =>
+      talkInfo(p.householdId).then(
+        (i) => live && setOther(i.talking.find((t) => t.camera === p.camera && !talker.current)?.email ?? null),
+        () => undefined,
+      );
+    void look();
+    const t = setInterval(() => void look(), 3000);
+    return () => {
+      live = false;
+      clearInterval(t);
+      void talker.current?.stop();
+    };
+  }, [p.householdId, p.camera]);
+
+  const start = () => {
+    if (talker.current) return;
+    setView({ kind: 'starting' });
+    const t = new Talker(p.householdId, p.camera, p.keys, (s) => {
+      if (talker.current !== t) return;
+      if (s.stage === 'connecting') setView({ kind: 'connecting' });
+      else if (s.stage === 'talking') setView({ kind: 'talking' });
+      else {
+        talker.current = null;
+        setLatched(false);
+        setView(s.error ? { kind: 'failed', message: s.error } : { kind: 'idle' });
+      }
+    });
+    talker.current = t;
+    t.start().catch((e: Error) => {
+      if (talker.current !== t) return;
+      talker.current = null;
+      setLatched(false);
+      void t.stop();
+      setView({ kind: 'failed', message: e.name === 'NotAllowedError' ? 'The browser did not allow the microphone.' : e.message });
+    });
+  };
+  const stop = () => {
+    const t = talker.current;
+    talker.current = null;
+    setView({ kind: 'idle' });
+    void t?.stop();
+  };
+  const on = view.kind === 'starting' || view.kind === 'connecting' || view.kind === 'talking';
+  return (
+    <div className="talk" data-testid="talk" data-state={view.kind}>
+      <button
+        type="button"
+        className={`talk-hold${on && !latched ? ' on' : ''}`}
+        disabled={latched || !!other}
+        onPointerDown={(e) => {
+          e.currentTarget.setPointerCapture(e.pointerId);
+          start();
+        }}
+        onPointerUp={() => !latched && stop()}
+        onPointerCancel={() => !latched && stop()}
+        onKeyDown={(e) => (e.key === ' ' || e.key === 'Enter') && !e.repeat && start()}
+        onKeyUp={(e) => (e.key === ' ' || e.key === 'Enter') && !latched && stop()}
+      >
+        Hold to talk
+      </button>
+      <button
+        type="button"
+        aria-pressed={latched}
+        disabled={!!other}
+        onClick={() => {
+          if (latched) {
+            setLatched(false);
+            stop();
+          } else {
+            setLatched(true);
+            start();
+          }
+        }}
+      >
+        {latched ? 'Stop talking' : 'Talk'}
+      </button>
+      <span aria-live="polite" className="talk-state">
+        {other
+          ? `${other} is talking through ${p.label}.`
+          : view.kind === 'starting' || view.kind === 'connecting'
+            ? `Reaching ${p.label}’s speaker…`
+            : view.kind === 'talking'
+              ? `● ${p.label} hears you. Encrypted for the agent only.`
+              : view.kind === 'failed'
+                ? `Talking failed: ${view.message}`
+                : ''}
+      </span>
+    </div>
   );
 }
