@@ -2,7 +2,7 @@
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
 #   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll,
-#                                    alerts, history, grid)
+#                                    alerts, history, grid, talk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -233,4 +233,19 @@ if [ "$what" = grid ]; then
   (cd ui && npm run --silent build >/dev/null)
   cargo build --release -q
   (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/grid.perf.ts) 2>&1 | grep '^grid:'
+fi
+
+if [ "$what" = talk ]; then
+  # Mouth to the camera's speaker: the test RTSP server as an ONVIF camera whose backchannel
+  # appends what it plays to a file; 20 phrases of 300 ms, one a second.
+  speaker=$scratch/talk-speaker.raw
+  rm -f "$speaker"
+  port=18656
+  /usr/bin/python3 tests/rtsp_server.py --port $port \
+    --mount "/door=testdata/generated/front-sub-loop.mp4,audio=pcmu,backchannel=$speaker" > "$scratch/talk-rtsp.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  sleep 2
+  $bin bench talk --data-dir "$scratch/talk" --camera "rtsp://127.0.0.1:$port/door" --speaker "$speaker" --phrases 20
+  kill $server 2>/dev/null || true
 fi

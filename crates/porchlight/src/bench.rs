@@ -93,6 +93,9 @@ pub enum BenchCmd {
     /// The day view: a click on a moment of the continuous recording to its first fragment,
     /// through a real server and agent on loopback.
     History(crate::bench_history::HistoryArgs),
+    /// Talking through a camera: a phrase posted to its first sound on the camera's speaker
+    /// (an ONVIF backchannel), through a real server and agent on loopback.
+    Talk(crate::bench_talk::TalkArgs),
     /// Timeline query latency (one camera, one day) under a steady request rate, with wrk.
     Timeline(crate::bench_server::TimelineArgs),
     /// Neighbourhood feed latency with many households and posts stored.
@@ -153,6 +156,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), Error> {
         BenchCmd::Upload(a) => crate::bench_server::upload(a),
         BenchCmd::Alerts(a) => crate::bench_alerts::alerts(a),
         BenchCmd::History(a) => crate::bench_history::history(a),
+        BenchCmd::Talk(a) => crate::bench_talk::talk(a),
         BenchCmd::Timeline(a) => crate::bench_server::timeline(a),
         BenchCmd::Feed(a) => crate::bench_feed::feed(a),
         BenchCmd::Agencies(a) => crate::bench_agencies::agencies(a),

@@ -104,6 +104,8 @@ pub(crate) enum Camera<'a> {
     Clip(&'a Path),
     /// A real RTSP camera, analysed for motion and objects.
     Rtsp(&'a url::Url),
+    /// A real RTSP camera with a speaker (its ONVIF backchannel), not analysed.
+    Speaker(&'a url::Url),
 }
 
 impl System {
@@ -161,6 +163,7 @@ impl System {
             Camera::Rtsp(url) => format!(
                 "main = {{ url = \"{url}\" }}\n[cameras.motion]\nenabled = true\n[cameras.objects]\nenabled = true\n"
             ),
+            Camera::Speaker(url) => format!("main = {{ url = \"{url}\" }}\n"),
         };
         std::fs::write(
             &agent_toml,

@@ -13,6 +13,7 @@ mod bench_alerts;
 mod bench_feed;
 mod bench_history;
 mod bench_server;
+mod bench_talk;
 mod config;
 mod demo_seed;
 mod evidence;
