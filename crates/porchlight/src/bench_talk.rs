@@ -153,7 +153,7 @@ pub fn talk(a: TalkArgs) -> Result<(), Error> {
                 enc.encode_vec(&pcm, 1275).map_err(|e| Error::wrap(ErrorKind::Internal, "encoding Opus", e))?;
             let sealed = sealer.seal(&packet).map_err(agent::sealing::from_crypto)?;
             let body = [&(sealed.len() as u32).to_be_bytes()[..], &sealed].concat();
-            if in_phrase && (k - lead) % PERIOD_FRAMES == 0 {
+            if in_phrase && (k - lead).is_multiple_of(PERIOD_FRAMES) {
                 sent_at.push(Instant::now());
             }
             let rb = sys.owner.request(reqwest::Method::POST, &format!("/api/talk/{sid}")).body(body);
