@@ -120,7 +120,8 @@ export class Talker {
       },
       error: (e) => this.fail(e.message),
     });
-    encoder.configure({ codec: 'opus', sampleRate: 48_000, numberOfChannels: 1, bitrate: 24_000, opus: { frameDuration: 20_000 } } as AudioEncoderConfig);
+    // Constant bit rate: packet sizes that vary with speech would tell the relay what was said.
+    encoder.configure({ codec: 'opus', sampleRate: 48_000, numberOfChannels: 1, bitrate: 24_000, bitrateMode: 'constant', opus: { frameDuration: 20_000 } } as AudioEncoderConfig);
     this.cleanup.push(() => encoder.state !== 'closed' && encoder.close());
     const reader = new MediaStreamTrackProcessor({ track: dest.stream.getAudioTracks()[0]! }).readable.getReader();
     this.cleanup.push(() => void reader.cancel());

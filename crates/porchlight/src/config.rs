@@ -905,6 +905,40 @@ main = { file = "clip.mp4" }
     }
 
     #[test]
+    fn a_cameras_speaker_is_its_backchannel_a_command_or_none() {
+        let cam = |talk: &str| {
+            let c = Config::parse(&format!(
+                "[[cameras]]\nname = \"a\"\nmain = {{ url = \"rtsp://cam/main\", username = \"u\", password = \"p\" }}\n{talk}"
+            ))
+            .unwrap();
+            c.cameras.into_iter().next().unwrap().speaker()
+        };
+        match cam("").unwrap() {
+            Some(agent::talk::Speaker::Backchannel { url, username, password }) => {
+                assert_eq!(
+                    (url.as_str(), username.as_deref(), password.as_deref()),
+                    ("rtsp://cam/main", Some("u"), Some("p"))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cam("talk = { enabled = false }").unwrap(), None);
+        assert_eq!(
+            cam("talk = { exec = [\"aplay\", \"-\"] }").unwrap(),
+            Some(agent::talk::Speaker::Exec { argv: vec!["aplay".into(), "-".into()] })
+        );
+        let e = cam("talk = { exec = [] }").unwrap_err();
+        assert!(e.msg().contains("cameras.a.talk.exec"), "{e}");
+        assert!(
+            Config::parse("[[cameras]]\nname = \"a\"\nmain = { url = \"rtsp://c/m\" }\ntalk = { speak = 1 }\n")
+                .is_err()
+        );
+        // A file camera has no speaker.
+        let c = Config::parse("[[cameras]]\nname = \"a\"\nmain = { file = \"x.mp4\" }\n").unwrap();
+        assert_eq!(c.cameras[0].speaker().unwrap(), None);
+    }
+
+    #[test]
     fn camera_retention_merges_over_defaults() {
         let c = Config::parse(GOOD).unwrap();
         let merged = c.cameras[0].retention.or(c.camera_defaults.retention);
