@@ -412,6 +412,12 @@ describe('the owner', () => {
     const talk = page.getByTestId('talk');
     const speaker = join(dir, 'agent', 'speaker.raw');
     const before = existsSync(speaker) ? statSync(speaker).size : 0;
+    // Every packet the browser posts, as the server receives it (framed, sealed).
+    const sizes: number[] = [];
+    page.on('request', (r) => {
+      const body = r.method() === 'POST' && /\/api\/talk\/[0-9a-f]{32}$/.test(r.url()) ? r.postDataBuffer() : null;
+      for (let at = 0; body && at + 4 <= body.length; at += 4 + body.readUInt32BE(at)) sizes.push(body.readUInt32BE(at));
+    });
     await page.getByRole('button', { name: 'Talk', exact: true }).click();
     await waitFor('the camera’s speaker', 30_000, async () => (await talk.getAttribute('data-state')) === 'talking').catch(async (e: Error) => {
       throw new Error(`${e.message}; it says: ${await talk.textContent()}`);
@@ -431,6 +437,10 @@ describe('the owner', () => {
       return (s1 * s1 + s2 * s2 - 2 * Math.cos(w) * s1 * s2) / heard.length;
     };
     expect(tone(MIC_TONE_HZ), `${MIC_TONE_HZ} Hz against 440 Hz`).toBeGreaterThan(20 * tone(440));
+    // Constant bit rate: every sealed packet the relay saw has the same size (the first may
+    // differ), so their sizes do not follow what was said.
+    expect(sizes.length, 'packets posted').toBeGreaterThan(100);
+    expect(new Set(sizes.slice(1)).size, `packet sizes ${[...new Set(sizes)].join(', ')}`).toBe(1);
     await page.getByRole('button', { name: 'Close' }).click();
     await page.close();
   });

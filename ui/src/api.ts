@@ -45,7 +45,7 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   if (csrf && method !== 'GET') headers['x-csrf-token'] = csrf;
   let r: Response;
   try {
-    const sent = body === undefined ? undefined : raw ? new Blob([body as Uint8Array<ArrayBuffer>]) : JSON.stringify(body);
+    const sent = body === undefined ? undefined : raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body);
     r = await fetch(path, { method, headers, body: sent, credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection; the app retries when you act again.');
