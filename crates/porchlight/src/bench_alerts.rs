@@ -78,8 +78,26 @@ fn spawn(exe: &Path, args: &[&str], log: &Path) -> Result<Proc, Error> {
     Ok(Proc(child))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0..=1) of sorted figures, nearest rank.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Prints the figure line: `what` to alert opened, and to heard on the live stream.
+fn report(what: &str, counted: &str, mut to_alert: Vec<f64>, mut to_stream: Vec<f64>, extra: &str) {
+    for v in [&mut to_stream, &mut to_alert] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!(
+        "{what} to alert over {} {counted}: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms \
+         (heard on the live stream: p50 {:.0} ms, p95 {:.0} ms{extra})",
+        to_alert.len(),
+        percentile(&to_alert, 0.5),
+        percentile(&to_alert, 0.95),
+        to_alert.last().copied().unwrap_or(0.0),
+        percentile(&to_stream, 0.5),
+        percentile(&to_stream, 0.95),
+    );
 }
 
 /// A real server and a real agent on loopback, the owner's account and keys, a household
@@ -305,19 +323,7 @@ pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
                 to_stream.push(s);
                 to_alert.push(o);
             }
-            for v in [&mut to_stream, &mut to_alert] {
-                v.sort_by(f64::total_cmp);
-            }
-            println!(
-                "confirmed person track to alert over {} tracks: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms \
-                 (heard on the live stream: p50 {:.0} ms, p95 {:.0} ms; {late} heard only when finished)",
-                to_alert.len(),
-                percentile(&to_alert, 0.5),
-                percentile(&to_alert, 0.95),
-                to_alert.last().copied().unwrap_or(0.0),
-                percentile(&to_stream, 0.5),
-                percentile(&to_stream, 0.95),
-            );
+            report("confirmed person track", "tracks", to_alert, to_stream, &format!("; {late} heard only when finished"));
             return Ok(());
         }
 
@@ -370,19 +376,7 @@ pub fn alerts(a: AlertsArgs) -> Result<(), Error> {
             );
             tokio::time::sleep(Duration::from_millis(3000).saturating_sub(t.elapsed())).await;
         }
-        for v in [&mut to_stream, &mut to_alert] {
-            v.sort_by(f64::total_cmp);
-        }
-        println!(
-            "doorbell press to alert over {} presses: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms \
-             (heard on the live stream: p50 {:.0} ms, p95 {:.0} ms)",
-            to_alert.len(),
-            percentile(&to_alert, 0.5),
-            percentile(&to_alert, 0.95),
-            to_alert.last().copied().unwrap_or(0.0),
-            percentile(&to_stream, 0.5),
-            percentile(&to_stream, 0.95),
-        );
+        report("doorbell press", "presses", to_alert, to_stream, "");
         Ok(())
     })
 }

@@ -262,7 +262,7 @@ pub fn history(a: HistoryArgs) -> Result<(), Error> {
             times.push(ms);
         }
         times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+        let pct = |p: f64| crate::bench_alerts::percentile(&times, p);
         println!(
             "click on a moment to its first fragment over {} moments of {:.1} min recorded: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
             times.len(),

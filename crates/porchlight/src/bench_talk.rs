@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base::{Error, ErrorKind, bail, err};
 
-use crate::bench_alerts::{Camera, System};
+use crate::bench_alerts::{Camera, System, percentile};
 
 #[derive(clap::Args)]
 pub struct TalkArgs {
@@ -74,10 +74,6 @@ fn watch_onsets(path: PathBuf, from: usize, stop: Arc<AtomicBool>) -> Vec<Instan
         std::thread::sleep(Duration::from_millis(1));
     }
     seen
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 pub fn talk(a: TalkArgs) -> Result<(), Error> {

@@ -306,18 +306,6 @@ impl Drop for RefusingPort {
     }
 }
 
-/// The strength of `freq` in `samples` at 8 kHz (Goertzel), per sample.
-fn tone_power(samples: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len() as f64
-}
-
 /// The ONVIF backchannel: sound the agent's client sends reaches the camera's speaker (the
 /// test camera, gst-rtsp-server's ONVIF media factory, writes it to a file) whole and at
 /// the tone sent; a camera without a backchannel is refused with an error that says so,

@@ -903,18 +903,6 @@ fn post_talk(web: &mut Web, sid: &str, packets: &[Vec<u8>]) -> wire::TalkState {
     state.unwrap()
 }
 
-/// The strength of `freq` in 8 kHz samples (Goertzel), per sample.
-fn tone_power(samples: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
-}
-
 /// Talking through the doorbell: the owner's sealed voice crosses the server to the agent and
 /// plays on the camera's speaker (gst-rtsp-server's ONVIF backchannel, written to a file);
 /// one talker at a time; a limited member is refused by the server, a member the owner's

@@ -276,3 +276,16 @@ pub fn runs(data_dir: &Path, camera: &str) -> Vec<(i64, i64, i64, Option<String>
 pub fn fmt_90k(t: i64) -> String {
     base::clock::format_90k(t)
 }
+
+/// The strength of `freq` in 8 kHz samples (Goertzel), per sample: what a camera's speaker
+/// played, to tell a tone from another.
+pub fn tone_power(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
+}

@@ -149,6 +149,13 @@ impl Web {
 
     /// Signs up with TOTP, uploads `keys`' public bundle, makes a household; returns its id.
     pub fn owner(base: &str, email: &str, keys: &crypto::keys::Keyring) -> (Web, String) {
+        let w = Web::signed_up(base, email, keys);
+        let h: wire::HouseholdJson = w.run(w.api.post("/api/households", &wire::NewHousehold { name: "Home".into() }));
+        (w, h.id)
+    }
+
+    /// A new account: signed up, TOTP confirmed, `keys`' public bundle uploaded.
+    pub fn signed_up(base: &str, email: &str, keys: &crypto::keys::Keyring) -> Web {
         let mut w = Web::new(base);
         let r = w.run(w.api.signup(email, "a long password"));
         let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
@@ -156,8 +163,7 @@ impl Web {
         let code = format!("{:06}", api::secrets::totp_at(&secret, now / 30_000));
         w.run(w.api.totp_confirm(&code));
         w.set_keys(keys);
-        let h: wire::HouseholdJson = w.run(w.api.post("/api/households", &wire::NewHousehold { name: "Home".into() }));
-        (w, h.id)
+        w
     }
 
     /// Invites `email` into `household` with `role` (this session being the owner's), signs
@@ -169,13 +175,7 @@ impl Web {
             &format!("/api/households/{household}/invitations"),
             Some(serde_json::json!({"role": role})),
         );
-        let mut w = Web::new(self.base());
-        let r = w.run(w.api.signup(email, "a long password"));
-        let secret = api::secrets::base32_rfc4648_decode(&r.totp_secret).unwrap();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-        let code = format!("{:06}", api::secrets::totp_at(&secret, now / 30_000));
-        w.run(w.api.totp_confirm(&code));
-        w.set_keys(keys);
+        let mut w = Web::signed_up(self.base(), email, keys);
         w.ok("POST", "/api/invitations/accept", Some(serde_json::json!({"token": inv["token"]})));
         w
     }
