@@ -394,18 +394,23 @@ impl LiveSession {
         }
     }
 
-    /// Still worth keeping at `now_ms`: a talk session while it carries sound, within its
-    /// longest length and not ended; any other while being relayed, and (for a while)
-    /// while waiting for an agent or, with the answer in hand, for its browser.
+    /// Still worth keeping at `now_ms`: a talk session while it carries sound and within its
+    /// longest length (one that ended stays as long, so its member can read why); any other
+    /// while being relayed, and (for a while) while waiting for an agent or, with the answer
+    /// in hand, for its browser.
     pub fn alive(&self, now_ms: i64) -> bool {
         match &self.talk {
             Some(t) => {
-                t.state.stage != crate::types::TalkStage::Ended
-                    && now_ms - t.active_ms < crate::relay::TALK_IDLE_MS
+                now_ms - t.active_ms < crate::relay::TALK_IDLE_MS
                     && now_ms - self.created_ms < crate::relay::TALK_MAX_MS
             }
             None => (self.to_viewer.is_none() && !self.agent_done) || now_ms - self.created_ms < crate::relay::OFFER_MS,
         }
+    }
+
+    /// A talk session that is alive and not ended: its member holds the camera's speaker.
+    pub fn talking(&self, now_ms: i64) -> bool {
+        self.talk.as_ref().is_some_and(|t| t.state.stage != crate::types::TalkStage::Ended) && self.alive(now_ms)
     }
 
     /// Not yet taken by an agent.

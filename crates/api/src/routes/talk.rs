@@ -50,8 +50,7 @@ pub async fn start_talk(
     let (bytes, q) = parse_talk_request(&hid, &req.request, now)?;
     {
         let map = st.live_sessions.lock().expect("live lock");
-        let busy =
-            map.values().find(|s| s.talk.is_some() && s.household_id == hid && s.camera == q.camera && s.alive(now));
+        let busy = map.values().find(|s| s.household_id == hid && s.camera == q.camera && s.talking(now));
         if let Some(s) = busy {
             let who = s.talk.as_ref().map(|t| t.email.as_str()).unwrap_or_default();
             bail!(FailedPrecondition, "{who} is talking through {} now; one person talks at a time", q.camera);
@@ -83,7 +82,7 @@ pub async fn talkers(State(st): State<AppState>, actor: Actor, Path(hid): Path<S
     let map = st.live_sessions.lock().expect("live lock");
     let mut talking: Vec<TalkerJson> = map
         .values()
-        .filter(|s| s.household_id == hid && s.alive(now))
+        .filter(|s| s.household_id == hid && s.talking(now))
         .filter_map(|s| {
             let t = s.talk.as_ref()?;
             Some(TalkerJson {
@@ -147,9 +146,9 @@ pub async fn send_talk(
             .get_mut(&sid)
             .filter(|s| s.account_id == account.id && s.talk.is_some())
             .ok_or_else(|| err!(NotFound, "talk session {sid}: no such session of yours"))?;
-        let alive = s.alive(now);
+        let talking = s.talking(now);
         let t = s.talk.as_mut().expect("a talk session");
-        if !alive {
+        if !talking {
             let state = TalkState { stage: TalkStage::Ended, error: t.state.error.clone() };
             map.remove(&sid);
             return Ok(Json(state));
@@ -221,8 +220,8 @@ pub async fn take_talk(State(st): State<AppState>, actor: Actor, Path(sid): Path
                 Ok(None) => return None,
                 Err(_) => {
                     let now = st.now_ms();
-                    let alive = st.live_sessions.lock().expect("live lock").get(&sid).is_some_and(|s| s.alive(now));
-                    if !alive {
+                    let talking = st.live_sessions.lock().expect("live lock").get(&sid).is_some_and(|s| s.talking(now));
+                    if !talking {
                         st.live_sessions.lock().expect("live lock").remove(&sid);
                         return None;
                     }
