@@ -3,6 +3,7 @@
 //! [`demux`] reads the video track of a progressive MP4 (for the file source); [`mux`]
 //! writes progressive and fragmented MP4 from stored frames without re-encoding.
 
+pub mod audio;
 pub mod demux;
 pub mod mux;
 
