@@ -403,6 +403,50 @@ describe('the owner', () => {
     await page.close();
   });
 
+  it('hears the door: live view’s sound, Opus sealed for the browser, carries the camera’s tones', async () => {
+    const page = await owner.newPage();
+    await page.goto(server.url);
+    const button = page.getByRole('button', { name: 'Watch Front door live' });
+    await waitFor('the live button', 60_000, () => button.isEnabled());
+    await button.click();
+    await page.getByRole('button', { name: 'Sound on' }).click();
+    const sound = page.getByTestId('sound');
+    await waitFor('the camera’s sound', 30_000, async () => (await sound.getAttribute('data-state')) === 'playing').catch(async (e: Error) => {
+      throw new Error(`${e.message}; it says: ${await sound.textContent()}`);
+    });
+    // What the audio element plays, through an analyser: the test camera alternates 440 Hz
+    // and 880 Hz every second.
+    const peaks = await page.evaluate(async () => {
+      const el = document.querySelector<HTMLAudioElement>('[data-testid=live-sound]')!;
+      const ctx = new AudioContext();
+      const an = ctx.createAnalyser();
+      an.fftSize = 8192;
+      ctx.createMediaElementSource(el).connect(an);
+      an.connect(ctx.destination);
+      await ctx.resume();
+      const out: number[] = [];
+      const d = new Float32Array(an.frequencyBinCount);
+      let loudest = -Infinity;
+      for (let i = 0; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        an.getFloatFrequencyData(d);
+        let best = 1;
+        for (let k = 1; k < d.length; k++) if (d[k]! > d[best]!) best = k;
+        loudest = Math.max(loudest, d[best]!);
+        if (d[best]! > -70) out.push((best * ctx.sampleRate) / an.fftSize);
+      }
+      const b = el.buffered.length ? `${el.buffered.start(0).toFixed(2)}-${el.buffered.end(el.buffered.length - 1).toFixed(2)}` : 'none';
+      const state = `context ${ctx.state}, element at ${el.currentTime.toFixed(2)} s, paused ${el.paused}, buffered ${b}, error ${el.error?.message ?? 'none'}, loudest ${loudest.toFixed(0)} dB`;
+      return { out, state };
+    });
+    const near = (f: number) => peaks.out.filter((p) => Math.abs(p - f) < f * 0.06).length;
+    const said = `peaks ${peaks.out.map((p) => p.toFixed(0)).join(', ')}; ${peaks.state}`;
+    expect(near(440), said).toBeGreaterThan(3);
+    expect(near(880), said).toBeGreaterThan(3);
+    await page.getByRole('button', { name: 'Close' }).click();
+    await page.close();
+  });
+
   it('talks through the door: the microphone reaches the camera’s speaker, sealed for the agent', async () => {
     const page = await owner.newPage();
     await page.goto(server.url);

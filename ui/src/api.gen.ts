@@ -2121,6 +2121,8 @@ export interface components {
             session_id: string;
         };
         LiveStartJson: {
+            /** @description Listen instead: the camera's sound (live view's "Sound on"), not its picture. */
+            audio?: boolean;
             /**
              * @description A live request signed by the member's identity key, naming the camera and a fresh
              *     session key (hex; `crypto::live`).
@@ -2356,7 +2358,7 @@ export interface components {
         } | {
             /** @description The continuous recording: its runs over a stretch, and footage from a moment. */
             history: components["schemas"]["HistoryAsk"];
-        } | "live_sub" | "still" | "talk";
+        } | "live_sub" | "still" | "live_audio" | "talk";
         /**
          * @description A request as the households it is offered to see it: what happened, where and when,
          *     and which verified agency asks. Never the case number or the investigator's name and

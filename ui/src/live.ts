@@ -129,8 +129,9 @@ export async function watchLive(
   onSegment: (s: Uint8Array) => void,
   signal: AbortSignal,
   sub = false,
+  audio = false,
 ): Promise<void> {
-  for await (const seg of relay(household, camera, keys, 'live', { sub }, signal)) onSegment(seg);
+  for await (const seg of relay(household, camera, keys, 'live', audio ? { audio } : { sub }, signal)) onSegment(seg);
 }
 
 

@@ -19,6 +19,7 @@ export function mimeOf(init: Uint8Array): string | null {
     return `video/mp4; codecs="avc1.${h2(init[avc + 5]!)}${h2(init[avc + 6]!)}${h2(init[avc + 7]!)}"`;
   }
   if (find(init, 'hvcC') >= 0) return 'video/mp4; codecs="hvc1.1.6.L120.90"';
+  if (find(init, 'dOps') >= 0) return 'audio/mp4; codecs="opus"';
   return null;
 }
 
@@ -37,7 +38,7 @@ export class ClipPlayer {
    * download (default: unless live); otherwise video already watched is dropped from the
    * buffer as playback moves on. */
   constructor(
-    private video: HTMLVideoElement,
+    private video: HTMLMediaElement,
     private live = false,
     private keep = !live,
   ) {}

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod inputs;
 pub mod layout;
 pub mod live;
+pub mod live_audio;
 pub mod mqtt;
 pub mod post_clip;
 pub mod recovery;
@@ -71,6 +72,8 @@ pub struct CameraSpec {
     pub masks: Vec<detect::zone::Polygon>,
     /// Where members' voices go when they talk through the camera (none: nobody can).
     pub speaker: Option<talk::Speaker>,
+    /// Where live view's sound comes from (none: the camera is a file).
+    pub sound: Option<live_audio::Sound>,
 }
 
 pub struct Options {
@@ -341,6 +344,9 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                 ))),
                 talk: talk::Talk::new(
                     opts.cameras.iter().filter_map(|c| Some((c.name.clone(), c.speaker.clone()?))).collect(),
+                ),
+                sounds: Arc::new(
+                    opts.cameras.iter().filter_map(|c| Some((c.name.clone(), c.sound.clone()?))).collect(),
                 ),
             },
             shutdown.clone(),

@@ -638,6 +638,34 @@ impl Client {
         }
     }
 
+    /// Answers a request for a camera's sound: checks it as live view's, then streams the
+    /// sound sealed for the viewer (`live_audio`). A camera without G.711 sound ends the
+    /// session at once, which the app shows as no sound.
+    async fn sound_session(
+        &self,
+        layout: Layout,
+        sounds: Arc<std::collections::HashMap<String, crate::live_audio::Sound>>,
+        session_id: String,
+        request: String,
+    ) {
+        let Some(q) = Self::checked_request(&layout, &session_id, &request) else { return };
+        let Some(sound) = sounds.get(&q.camera).cloned() else {
+            tracing::warn!(session = %session_id, camera = %q.camera, "sound asked of a camera this agent hears nothing from");
+            return;
+        };
+        tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "live sound started");
+        let (tx, post) = self.relay(&session_id);
+        let camera = q.camera.clone();
+        let (sent, streamed) = tokio::join!(post, crate::live_audio::stream(&sound, q, tx));
+        match (sent, streamed) {
+            (Err(e), _) => tracing::warn!(session = %session_id, "live sound: {e}"),
+            (_, Err(e)) if e.kind() != ErrorKind::Cancelled => {
+                tracing::warn!(session = %session_id, %camera, "live sound: {e}")
+            }
+            _ => tracing::info!(session = %session_id, %camera, "live sound ended"),
+        }
+    }
+
     /// Answers one live request: checks it, then streams sealed segments to the server
     /// until the viewer leaves or the session's time is up.
     async fn live_session(&self, layout: Layout, hub: crate::live::Hub, session_id: String, request: String) {
@@ -917,6 +945,7 @@ pub struct Control {
     hub: crate::live::Hub,
     posting: Option<Arc<crate::post_clip::Posting>>,
     talk: Arc<crate::talk::Talk>,
+    sounds: Arc<std::collections::HashMap<String, crate::live_audio::Sound>>,
     shutdown: Receiver,
     backoff: Duration,
     wait: Duration,
@@ -1005,6 +1034,7 @@ impl Control {
             let posting = self.posting.clone();
             let conn = self.conn.clone();
             let talk = self.talk.clone();
+            let sounds = self.sounds.clone();
             done += 1;
             tokio::spawn(async move {
                 match (offer.offer, posting) {
@@ -1034,6 +1064,10 @@ impl Control {
                     (Offer::Still, None) => {
                         tracing::warn!(session = %sid, "a still request, but this agent has no privacy masks to apply")
                     }
+                    (Offer::LiveAudio, _) => tokio::select! {
+                        _ = c.sound_session(l, sounds, sid, req) => {}
+                        _ = stop.wait() => {}
+                    },
                     (Offer::Talk, _) => tokio::select! {
                         _ = c.talk_session(l, talk, sid, req) => {}
                         _ = stop.wait() => {}
@@ -1067,6 +1101,8 @@ pub struct FromOwner {
     pub posting: Option<Arc<crate::post_clip::Posting>>,
     /// The cameras' speakers, for members who talk through them.
     pub talk: Arc<crate::talk::Talk>,
+    /// The cameras' sound, for live view.
+    pub sounds: Arc<std::collections::HashMap<String, crate::live_audio::Sound>>,
 }
 
 /// What the agent's own side gives the link: the cameras' state to report, the data
@@ -1084,7 +1120,7 @@ pub struct Local {
 /// (`base::worker`): the control loop (the long poll for roster, settings and members'
 /// requests; `shutdown` also ends the sessions it starts) and the upload queue.
 pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver) -> (Uploads, Control) {
-    let FromOwner { remote, hub, posting, talk } = owner;
+    let FromOwner { remote, hub, posting, talk, sounds } = owner;
     let Local { board, layout, conn, clocks, upload_bell } = local;
     let client = Arc::new(Client::new(spec.link.clone()));
     let control = Control {
@@ -1096,6 +1132,7 @@ pub fn start(spec: SyncSpec, local: Local, owner: FromOwner, shutdown: Receiver)
         hub,
         posting,
         talk,
+        sounds,
         shutdown,
         backoff: Duration::from_secs(1),
         wait: Duration::ZERO,

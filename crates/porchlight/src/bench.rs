@@ -422,6 +422,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
             placement: agent::remote::Placement::Outdoor,
             masks: Vec::new(),
             speaker: None,
+            sound: None,
         })
         .collect();
     let opts = agent::Options {

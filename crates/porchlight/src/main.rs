@@ -512,6 +512,11 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                 placement: cam.placement,
                 masks: cam.motion.detector_config(&what)?.masks,
                 speaker: cam.speaker()?,
+                sound: cam.main.get_ref().url.as_ref().map(|url| agent::live_audio::Sound {
+                    url: url.clone(),
+                    username: cam.main.get_ref().username.clone(),
+                    password: cam.main.get_ref().password.clone(),
+                }),
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

@@ -356,3 +356,61 @@ fn sound_sent_over_the_onvif_backchannel_reaches_the_camera() {
     let (at_1k, at_440) = (tone_power(&heard, 1000.0), tone_power(&heard, 440.0));
     assert!(at_1k > 100.0 * at_440, "1 kHz {at_1k:.0}, 440 Hz {at_440:.0}: not the tone sent");
 }
+
+/// Live view's sound: the agent reads the camera's G.711 track over RTSP, re-encodes it to
+/// Opus and streams fragmented MP4 sealed for the viewer's session key; opened with that
+/// key, ffmpeg decodes it, and it carries the camera's tones (440 Hz and 880 Hz, a second
+/// each).
+#[test]
+fn live_sound_is_the_cameras_tones_in_opus_sealed_for_the_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = testdata("front-sub.mp4");
+    let server = RtspServer::start(&[("cam", format!("{},audio=pcmu", clip.display()))]);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let viewer = crypto::keys::EncryptionSecret::generate();
+    let member = crypto::keys::Keyring::generate("member", 0).unwrap();
+    let q = crypto::live::LiveRequest::create(&member, [1; 16], "cam", viewer.public(), 0).unwrap();
+    let sound =
+        agent::live_audio::Sound { url: url::Url::parse(&server.url("cam")).unwrap(), username: None, password: None };
+    let messages = rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let task = tokio::spawn(async move { agent::live_audio::stream(&sound, q, tx).await });
+        let mut out = Vec::new();
+        let until = tokio::time::Instant::now() + Duration::from_secs(4);
+        while let Ok(Some(m)) = tokio::time::timeout_at(until, rx.recv()).await {
+            out.push(m);
+        }
+        drop(rx);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), task).await.expect("the stream ends when the viewer leaves");
+        out
+    });
+    let mut opener = crypto::live::LiveOpener::new(viewer);
+    let mut mp4 = Vec::new();
+    for m in &messages {
+        let n = u32::from_be_bytes(m[..4].try_into().unwrap()) as usize;
+        if let Some(seg) = opener.open(&m[4..4 + n]).unwrap() {
+            mp4.extend_from_slice(&seg);
+        }
+    }
+    assert!(messages.len() > 20, "{} messages in 4 s", messages.len());
+    let file = dir.path().join("sound.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name,sample_rate", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "opus,48000");
+    let pcm = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "s16le", "-ac", "1", "-ar", "8000", "-"])
+        .output()
+        .unwrap();
+    assert!(pcm.status.success(), "{}", String::from_utf8_lossy(&pcm.stderr));
+    let samples: Vec<i16> = pcm.stdout.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+    assert!(samples.len() > 8000 * 3, "{} samples decoded", samples.len());
+    let (a, b, other) = (tone_power(&samples, 440.0), tone_power(&samples, 880.0), tone_power(&samples, 1500.0));
+    assert!(a > 50.0 * other && b > 50.0 * other, "440 Hz {a:.0}, 880 Hz {b:.0}, 1500 Hz {other:.0}");
+}

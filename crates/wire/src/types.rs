@@ -664,6 +664,9 @@ pub struct LiveStartJson {
     /// Watch the camera's sub-stream (the live grid); its main stream when it has none.
     #[serde(default)]
     pub sub: bool,
+    /// Listen instead: the camera's sound (live view's "Sound on"), not its picture.
+    #[serde(default)]
+    pub audio: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -764,6 +767,8 @@ pub enum Offer {
     LiveSub,
     /// The camera's picture at this moment, one JPEG with the privacy masks black.
     Still,
+    /// The camera's sound, live: Opus in fragmented MP4, sealed like live video.
+    LiveAudio,
     /// Sound for the camera's speaker: the agent reads the member's sealed packets
     /// (`crypto::talk`) from `GET /api/device/talk/{session_id}`; the request is a talk
     /// request, not a live one.

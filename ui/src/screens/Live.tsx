@@ -68,6 +68,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
           ● Live, encrypted between the agent and this browser.
         </p>
       )}
+      <SoundControl householdId={p.householdId} camera={p.camera} label={p.label} keys={p.keys} />
       {p.canTalk && <TalkControl householdId={p.householdId} camera={p.camera} label={p.label} keys={p.keys} />}
       {status.kind === 'ended' && (
         <p role="alert">
@@ -188,6 +189,65 @@ function TalkControl(p: { householdId: string; camera: string; label: string; ke
               : view.kind === 'failed'
                 ? `Talking failed: ${view.message}`
                 : ''}
+      </span>
+    </div>
+  );
+}
+
+/**
+ * The camera's sound, off until asked for (browsers play sound only after a click): a
+ * session of its own beside the picture's, Opus sealed for this browser, played through an
+ * audio element kept near the newest sound received.
+ */
+function SoundControl(p: { householdId: string; camera: string; label: string; keys: Keyring }) {
+  const audio = useRef<HTMLAudioElement>(null);
+  const [on, setOn] = useState(false);
+  const [state, setState] = useState<'off' | 'starting' | 'playing' | string>('off');
+  useEffect(() => {
+    if (!on) return;
+    const el = audio.current!;
+    const player = new ClipPlayer(el, true);
+    const abort = new AbortController();
+    let first = true;
+    watchLive(
+      p.householdId,
+      p.camera,
+      p.keys,
+      (seg) => {
+        player.push(seg);
+        if (first) {
+          first = false;
+          setState('playing');
+          void el.play().catch(() => undefined);
+        }
+      },
+      abort.signal,
+      false,
+      true,
+    ).then(
+      () => setState(first ? `${p.label} sends no sound this app can play.` : 'The sound ended.'),
+      (e: Error) => e.name !== 'AbortError' && setState(e.message),
+    );
+    return () => {
+      abort.abort();
+      player.release();
+    };
+  }, [on, p.householdId, p.camera, p.keys, p.label]);
+  return (
+    <div className="sound" data-testid="sound" data-state={state === 'off' || state === 'starting' || state === 'playing' ? state : 'ended'}>
+      <button
+        type="button"
+        aria-pressed={on}
+        onClick={() => {
+          setState(on ? 'off' : 'starting');
+          setOn(!on);
+        }}
+      >
+        {on ? 'Sound off' : 'Sound on'}
+      </button>
+      <audio ref={audio} data-testid="live-sound" />
+      <span className="talk-state" aria-live="polite">
+        {state === 'starting' ? 'Asking for the camera’s sound…' : state === 'playing' ? '● Sound, encrypted between the agent and this browser.' : state === 'off' ? '' : state}
       </span>
     </div>
   );

@@ -27,7 +27,14 @@ pub async fn start_live(
     let m = actor.member(&st, &hid, Permission::View).await?;
     let now = st.now_ms();
     let (bytes, q) = parse_request(&hid, &req.request, now)?;
-    let offer = if req.sub { Offer::LiveSub } else { Offer::Live };
+    let offer = match (req.sub, req.audio) {
+        (true, true) => {
+            return Err(err!(InvalidArgument, "sub, audio: ask for a sub-stream or for sound, not both").into());
+        }
+        (true, false) => Offer::LiveSub,
+        (false, true) => Offer::LiveAudio,
+        (false, false) => Offer::Live,
+    };
     let session_id = open_session(&st, LiveSession::new(&hid, &m.account_id, &q.camera, bytes, now, offer))?;
     Ok(Json(LiveStarted { session_id }))
 }

@@ -11,7 +11,8 @@ use super::{put_u16, put_u32, put_u64, write_box, write_full_box};
 pub const TIMESCALE: u32 = 48_000;
 
 /// The initialization segment: `ftyp` + `moov` with one Opus track (`track_ID` 1) and
-/// `mvex`. `input_rate` is the rate the encoder was fed (informational, for `dOps`);
+/// `mvex`. `input_rate` is the rate the encoder was fed (informational, for `dOps`; give
+/// 48000 for a browser: Chromium refuses a `dOps` rate that differs from the entry's);
 /// `pre_skip` the samples at 48 kHz a decoder drops at the start.
 pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
     let mut out = Vec::new();

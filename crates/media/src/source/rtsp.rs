@@ -5,6 +5,7 @@
 //! MP4 sample format. A camera that stays connected but stops sending is cut off after
 //! `stall_timeout`, so the streamer can reconnect.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,4 +164,78 @@ impl RtspOpener {
         });
         Ok(Box::pin(s))
     }
+}
+
+/// A camera's sound as G.711 bytes at 8 kHz, read from its own RTSP session (the audio track
+/// only, beside the recording's video session), for live view.
+pub type SoundStream = Pin<Box<dyn futures::Stream<Item = Result<Vec<u8>, Error>> + Send>>;
+
+/// Opens the camera's G.711 audio track (PCMU or PCMA at 8 kHz); returns its law and its
+/// frames as they arrive. A camera whose audio is another codec is refused, naming it.
+pub async fn open_sound(
+    url: &Url,
+    username: Option<&str>,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Result<(crate::g711::Law, SoundStream), Error> {
+    let creds =
+        username.map(|u| Credentials { username: u.to_owned(), password: password.unwrap_or_default().to_owned() });
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let mut session =
+        tokio::time::timeout(timeout, retina::client::Session::describe(url, SessionOptions::default().creds(creds)))
+            .await
+            .map_err(|_| base::err!(Unavailable, "DESCRIBE timed out after {timeout:?}"))?
+            .map_err(|e| classify(e, "DESCRIBE failed"))?;
+    let audio: Vec<(usize, String, u32)> = session
+        .streams()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.media() == "audio")
+        .map(|(i, s)| (i, s.encoding_name().to_owned(), s.clock_rate_hz()))
+        .collect();
+    let Some((i, law)) = audio.iter().find_map(|(i, enc, rate)| match (enc.as_str(), rate) {
+        ("pcmu", 8000) => Some((*i, crate::g711::Law::Mu)),
+        ("pcma", 8000) => Some((*i, crate::g711::Law::A)),
+        _ => None,
+    }) else {
+        if audio.is_empty() {
+            bail!(FailedPrecondition, "the camera sends no sound");
+        }
+        let found: Vec<String> = audio.iter().map(|(_, e, r)| format!("{e}/{r}")).collect();
+        bail!(
+            FailedPrecondition,
+            "the camera's sound is {}; live sound takes G.711 (PCMU or PCMA) for now",
+            found.join(", ")
+        );
+    };
+    session
+        .setup(i, SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())))
+        .await
+        .map_err(|e| classify(e, "SETUP failed"))?;
+    let playing = session
+        .play(PlayOptions::default())
+        .await
+        .map_err(|e| classify(e, "PLAY failed"))?
+        .demuxed()
+        .map_err(|e| classify(e, "demuxing"))?;
+    let s = futures::stream::unfold(playing, move |mut session| async move {
+        loop {
+            let item = match tokio::time::timeout(timeout, session.next()).await {
+                Err(_) => {
+                    return Some((Err(base::err!(Unavailable, "the camera sent no sound for {timeout:?}")), session));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return Some((Err(classify(e, "sound stream failed")), session)),
+                Ok(Some(Ok(item))) => item,
+            };
+            if let CodecItem::AudioFrame(f) = item
+                && f.stream_id() == i
+            {
+                return Some((Ok(f.data().to_vec()), session));
+            }
+        }
+    });
+    Ok((law, Box::pin(s)))
 }
