@@ -16,40 +16,20 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
   useEffect(() => {
     const d = dialog.current!;
     if (!d.open) d.showModal();
-    const player = new ClipPlayer(video.current!, true);
-    const abort = new AbortController();
-    let first = true;
-    watchLive(
-      p.householdId,
-      p.camera,
-      p.keys,
-      (seg) => {
-        player.push(seg);
-        if (first) {
-          first = false;
-          setStatus({ kind: 'live' });
-        }
-      },
-      abort.signal,
-    ).then(
-      () => setStatus({ kind: 'ended', message: 'The live stream ended.' }),
-      (e: Error) => {
-        if (e.name === 'AbortError') return;
-        player.abort();
-        setStatus({ kind: 'ended', message: e.message });
-      },
-    );
+    const live = playLive(video.current!, p.householdId, p.camera, p.keys, false, {
+      first: () => setStatus({ kind: 'live' }),
+      ended: (error) => setStatus({ kind: 'ended', message: error ?? 'The live stream ended.' }),
+    });
     // No picture within 20 s: the agent is offline or did not accept the request.
     const t = setTimeout(() => {
-      if (first) {
-        abort.abort();
+      if (!live.started()) {
+        live.stop();
         setStatus({ kind: 'ended', message: 'The camera’s agent did not answer. It may be offline.' });
       }
     }, 20_000);
     return () => {
       clearTimeout(t);
-      abort.abort();
-      player.release();
+      live.stop();
     };
   }, [p.householdId, p.camera, p.keys, attempt]);
 
@@ -86,6 +66,53 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
       )}
     </dialog>
   );
+}
+
+/**
+ * Plays a live session into `el`: the picture, or with `audio` the sound. `first` is told
+ * at the first segment; `ended` when the session ends by itself (with the error, if any,
+ * and whether anything played). `stop` ends it.
+ */
+function playLive(
+  el: HTMLMediaElement,
+  householdId: string,
+  camera: string,
+  keys: Keyring,
+  audio: boolean,
+  on: { first: () => void; ended: (error: string | null, any: boolean) => void },
+): { stop: () => void; started: () => boolean } {
+  const player = new ClipPlayer(el, true);
+  const abort = new AbortController();
+  let started = false;
+  watchLive(
+    householdId,
+    camera,
+    keys,
+    (seg) => {
+      player.push(seg);
+      if (!started) {
+        started = true;
+        on.first();
+      }
+    },
+    abort.signal,
+    false,
+    audio,
+  ).then(
+    () => on.ended(null, started),
+    (e: Error) => {
+      if (e.name === 'AbortError') return;
+      player.abort();
+      on.ended(e.message, started);
+    },
+  );
+  return {
+    stop: () => {
+      abort.abort();
+      player.release();
+    },
+    started: () => started,
+  };
 }
 
 type TalkView = { kind: 'idle' } | { kind: 'starting' } | { kind: 'connecting' } | { kind: 'talking' } | { kind: 'failed'; message: string };
@@ -206,32 +233,14 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
   useEffect(() => {
     if (!on) return;
     const el = audio.current!;
-    const player = new ClipPlayer(el, true);
-    const abort = new AbortController();
-    let first = true;
-    watchLive(
-      p.householdId,
-      p.camera,
-      p.keys,
-      (seg) => {
-        player.push(seg);
-        if (first) {
-          first = false;
-          setState('playing');
-          void el.play().catch(() => undefined);
-        }
+    const live = playLive(el, p.householdId, p.camera, p.keys, true, {
+      first: () => {
+        setState('playing');
+        void el.play().catch(() => undefined);
       },
-      abort.signal,
-      false,
-      true,
-    ).then(
-      () => setState(first ? `${p.label} sends no sound this app can play.` : 'The sound ended.'),
-      (e: Error) => e.name !== 'AbortError' && setState(e.message),
-    );
-    return () => {
-      abort.abort();
-      player.release();
-    };
+      ended: (error, any) => setState(error ?? (any ? 'The sound ended.' : `${p.label} sends no sound this app can play.`)),
+    });
+    return () => live.stop();
   }, [on, p.householdId, p.camera, p.keys, p.label]);
   return (
     <div className="sound" data-testid="sound" data-state={state === 'off' || state === 'starting' || state === 'playing' ? state : 'ended'}>

@@ -5,7 +5,7 @@
 //! The Opus sample entry and its `dOps` box follow "Encapsulation of Opus in ISO Base
 //! Media File Format" (version 0.6.8); times use a 48 kHz timescale, Opus's own.
 
-use super::{put_u16, put_u32, put_u64, write_box, write_full_box};
+use super::{empty_sample_tables, mvex_one_track, put_u16, put_u32, put_u64, write_box, write_full_box};
 
 /// Opus's timescale in MP4.
 pub const TIMESCALE: u32 = 48_000;
@@ -100,26 +100,12 @@ pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
                                 });
                             });
                         });
-                        for b in [b"stts", b"stsc", b"stco"] {
-                            write_full_box(o, b, 0, 0, |o| put_u32(o, 0));
-                        }
-                        write_full_box(o, b"stsz", 0, 0, |o| {
-                            put_u32(o, 0);
-                            put_u32(o, 0);
-                        });
+                        empty_sample_tables(o);
                     });
                 });
             });
         });
-        write_box(o, b"mvex", |o| {
-            write_full_box(o, b"trex", 0, 0, |o| {
-                put_u32(o, 1);
-                put_u32(o, 1);
-                put_u32(o, 0);
-                put_u32(o, 0);
-                put_u32(o, 0);
-            });
-        });
+        mvex_one_track(o);
     });
     out
 }

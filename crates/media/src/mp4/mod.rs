@@ -40,3 +40,27 @@ pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
 pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
+
+/// The empty sample tables of a fragmented file's track (its samples are in fragments).
+pub(crate) fn empty_sample_tables(o: &mut Vec<u8>) {
+    for b in [b"stts", b"stsc", b"stco"] {
+        write_full_box(o, b, 0, 0, |o| put_u32(o, 0));
+    }
+    write_full_box(o, b"stsz", 0, 0, |o| {
+        put_u32(o, 0);
+        put_u32(o, 0);
+    });
+}
+
+/// `mvex` for a fragmented file with one track, `track_ID` 1.
+pub(crate) fn mvex_one_track(o: &mut Vec<u8>) {
+    write_box(o, b"mvex", |o| {
+        write_full_box(o, b"trex", 0, 0, |o| {
+            put_u32(o, 1); // track_ID
+            put_u32(o, 1); // default_sample_description_index
+            put_u32(o, 0);
+            put_u32(o, 0);
+            put_u32(o, 0);
+        });
+    });
+}

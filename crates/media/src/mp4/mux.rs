@@ -12,7 +12,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{put_u16, put_u32, put_u64, write_box, write_full_box};
+use super::{empty_sample_tables, mvex_one_track, put_u16, put_u32, put_u64, write_box, write_full_box};
 use crate::frame::SampleEntry;
 use crate::index::FrameInfo;
 
@@ -314,26 +314,12 @@ pub fn fragmented_init(entries: &[Arc<SampleEntry>], start_90k: i64) -> Vec<u8> 
                     vmhd_dinf(o);
                     write_box(o, b"stbl", |o| {
                         stsd(o, entries);
-                        for b in [b"stts", b"stsc", b"stco"] {
-                            write_full_box(o, b, 0, 0, |o| put_u32(o, 0));
-                        }
-                        write_full_box(o, b"stsz", 0, 0, |o| {
-                            put_u32(o, 0);
-                            put_u32(o, 0);
-                        });
+                        empty_sample_tables(o);
                     });
                 });
             });
         });
-        write_box(o, b"mvex", |o| {
-            write_full_box(o, b"trex", 0, 0, |o| {
-                put_u32(o, 1); // track_ID
-                put_u32(o, 1); // default_sample_description_index
-                put_u32(o, 0);
-                put_u32(o, 0);
-                put_u32(o, 0);
-            });
-        });
+        mvex_one_track(o);
     });
     out
 }

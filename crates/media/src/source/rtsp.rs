@@ -66,20 +66,46 @@ fn classify(e: retina::Error, what: &str) -> Error {
     Error::wrap(kind, msg, e)
 }
 
+/// DESCRIBE at `url` (credentials apart), bounded by `timeout`.
+async fn describe(
+    url: &Url,
+    username: Option<&str>,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Result<retina::client::Session<retina::client::Described>, Error> {
+    let creds =
+        username.map(|u| Credentials { username: u.to_owned(), password: password.unwrap_or_default().to_owned() });
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    tokio::time::timeout(timeout, retina::client::Session::describe(url, SessionOptions::default().creds(creds)))
+        .await
+        .map_err(|_| base::err!(Unavailable, "DESCRIBE timed out after {timeout:?}"))?
+        .map_err(|e| classify(e, "DESCRIBE failed"))
+}
+
+/// SETUP of stream `i` over TCP, then PLAY, demuxed.
+async fn play(
+    mut session: retina::client::Session<retina::client::Described>,
+    i: usize,
+    setup: SetupOptions,
+) -> Result<retina::client::Demuxed, Error> {
+    session
+        .setup(i, setup.transport(Transport::Tcp(TcpTransportOptions::default())))
+        .await
+        .map_err(|e| classify(e, "SETUP failed"))?;
+    session
+        .play(PlayOptions::default())
+        .await
+        .map_err(|e| classify(e, "PLAY failed"))?
+        .demuxed()
+        .map_err(|e| classify(e, "demuxing"))
+}
+
 impl RtspOpener {
     async fn open_async(&self) -> Result<FrameStream, Error> {
-        let creds = match (&self.username, &self.password) {
-            (Some(u), p) => Some(Credentials { username: u.clone(), password: p.clone().unwrap_or_default() }),
-            (None, _) => None,
-        };
-        let mut url = self.url.clone();
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        let describe = retina::client::Session::describe(url, SessionOptions::default().creds(creds));
-        let mut session = tokio::time::timeout(self.stall_timeout, describe)
-            .await
-            .map_err(|_| base::err!(Unavailable, "DESCRIBE timed out after {:?}", self.stall_timeout))?
-            .map_err(|e| classify(e, "DESCRIBE failed"))?;
+        let session =
+            describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout).await?;
         let found: Vec<String> =
             session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
         let Some(i) =
@@ -87,21 +113,7 @@ impl RtspOpener {
         else {
             bail!(InvalidArgument, "camera offers no H.264 or H.265 video stream (found: {})", found.join(", "));
         };
-        session
-            .setup(
-                i,
-                SetupOptions::default()
-                    .transport(Transport::Tcp(TcpTransportOptions::default()))
-                    .frame_format(FrameFormat::MP4),
-            )
-            .await
-            .map_err(|e| classify(e, "SETUP failed"))?;
-        let playing = session
-            .play(PlayOptions::default())
-            .await
-            .map_err(|e| classify(e, "PLAY failed"))?
-            .demuxed()
-            .map_err(|e| classify(e, "demuxing"))?;
+        let playing = play(session, i, SetupOptions::default().frame_format(FrameFormat::MP4)).await?;
         let stall = self.stall_timeout;
         let state = (playing, true, None::<Arc<SampleEntry>>);
         let s = futures::stream::unfold(state, move |(mut session, mut first, mut entry)| async move {
@@ -178,16 +190,7 @@ pub async fn open_sound(
     password: Option<&str>,
     timeout: Duration,
 ) -> Result<(crate::g711::Law, SoundStream), Error> {
-    let creds =
-        username.map(|u| Credentials { username: u.to_owned(), password: password.unwrap_or_default().to_owned() });
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    let mut session =
-        tokio::time::timeout(timeout, retina::client::Session::describe(url, SessionOptions::default().creds(creds)))
-            .await
-            .map_err(|_| base::err!(Unavailable, "DESCRIBE timed out after {timeout:?}"))?
-            .map_err(|e| classify(e, "DESCRIBE failed"))?;
+    let session = describe(url, username, password, timeout).await?;
     let audio: Vec<(usize, String, u32)> = session
         .streams()
         .iter()
@@ -210,16 +213,7 @@ pub async fn open_sound(
             found.join(", ")
         );
     };
-    session
-        .setup(i, SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())))
-        .await
-        .map_err(|e| classify(e, "SETUP failed"))?;
-    let playing = session
-        .play(PlayOptions::default())
-        .await
-        .map_err(|e| classify(e, "PLAY failed"))?
-        .demuxed()
-        .map_err(|e| classify(e, "demuxing"))?;
+    let playing = play(session, i, SetupOptions::default()).await?;
     let s = futures::stream::unfold(playing, move |mut session| async move {
         loop {
             let item = match tokio::time::timeout(timeout, session.next()).await {
