@@ -12,7 +12,8 @@ name: h265 if it contains "265"), shared=1 (one pipeline for all clients), ts_of
 user=U,password=P (Basic authentication; a server with any such mount requires
 credentials on every mount, since gst-rtsp-server answers 404 rather than 401 to an
 anonymous client when anonymous access exists at all), audio=pcmu|pcma|opus|aac (an audio
-track beside the video: a tone sequence, 440 Hz and 880 Hz alternating every second),
+track beside the video: a tone sequence, 440 Hz and 880 Hz alternating every second;
+tone_log=PATH appends each switch's Unix time in ms and new frequency to PATH),
 backchannel=PATH (an ONVIF camera with a speaker: the server is gst-rtsp-server's ONVIF
 server, the mount offers a PCMU backchannel to clients that send `Require:
 www.onvif.org/ver20/backchannel`, and what arrives on it is appended to PATH as raw 16-bit
@@ -22,6 +23,7 @@ audio-only stream (no video). Prints "ready <port>" on stdout once listening.
 import argparse
 import signal
 import sys
+import time
 
 import gi
 
@@ -68,17 +70,30 @@ def backchannel_line(path):
     )
 
 
-def alternate_tone(_factory, media):
-    """Switches the tone of a media's `tone` element between 440 and 880 Hz every second."""
-    tone = media.get_element().get_by_name("tone")
-    if tone is None:
-        return
+class Tones:
+    """The tone sequence every audio track plays: one clock for all of them, so that every
+    client hears the switch between 440 and 880 Hz at the same moment, and each switch's
+    wall-clock time (Unix ms) and new frequency are appended to `log` when given (to measure
+    how late the sound arrives elsewhere)."""
 
-    def flip():
-        tone.set_property("freq", 1320 - tone.get_property("freq"))
+    def __init__(self, log):
+        self.log, self.freq, self.tones = log, 440, []
+        GLib.timeout_add(1000, self.flip)
+
+    def flip(self):
+        self.freq = 1320 - self.freq
+        for t in self.tones:
+            t.set_property("freq", self.freq)
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write(f"{time.time() * 1000:.1f} {self.freq}\n")
         return True
 
-    GLib.timeout_add(1000, flip)
+    def configure(self, _factory, media):
+        tone = media.get_element().get_by_name("tone")
+        if tone is not None:
+            tone.set_property("freq", self.freq)
+            self.tones.append(tone)
 
 
 def main():
@@ -114,7 +129,7 @@ def main():
             factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(path, opts))
         if "audio" in opts:
-            factory.connect("media-configure", alternate_tone)
+            factory.connect("media-configure", Tones(opts.get("tone_log")).configure)
         # One pipeline per client by default (each starts at the file's beginning); with
         # shared=1 all clients share one, so 64 clients cost the server one demuxer.
         factory.set_shared(opts.get("shared") == "1")
