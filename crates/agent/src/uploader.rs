@@ -651,6 +651,10 @@ impl Client {
         let Some(q) = Self::checked_request(&layout, &session_id, &request) else { return };
         let Some(sound) = sounds.get(&q.camera).cloned() else {
             tracing::warn!(session = %session_id, camera = %q.camera, "sound asked of a camera this agent hears nothing from");
+            // Answered with nothing, so the app says so at once rather than waiting.
+            let (tx, post) = self.relay(&session_id);
+            drop(tx);
+            let _ = post.await;
             return;
         };
         tracing::info!(session = %session_id, camera = %q.camera, member = %q.member.fingerprint(), "live sound started");

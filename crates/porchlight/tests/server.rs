@@ -1012,3 +1012,44 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(std::fs::metadata(&speaker).unwrap().len(), before, "the speaker played something refused");
 }
+
+/// Live sound asked of a camera the agent hears nothing from (a file): the agent answers
+/// with nothing at once, so the app can say so instead of waiting.
+#[test]
+fn live_sound_from_a_camera_without_sound_ends_at_once_with_nothing() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start(&dir.path().join("server"));
+    let owner_keys = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner_keys);
+    let agent_dir = dir.path().join("agent");
+    web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
+    let (agent, _) = doorbell_agent(&agent_dir, &format!("file = {:?}", testdata("front.mp4")), 1);
+    wait_until("the agent to record", Duration::from_secs(60), || agent.recorded("door") > 30);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let hh: [u8; 16] = crypto::keys::unhex(&household).unwrap().try_into().unwrap();
+    let session = crypto::keys::EncryptionSecret::generate();
+    let q = crypto::live::LiveRequest::create(&owner_keys, hh, "door", session.public(), now).unwrap();
+    let started = web.ok(
+        "POST",
+        &format!("/api/households/{household}/live"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&q.encode()), "audio": true})),
+    );
+    let sid = started["session_id"].as_str().unwrap();
+    let t = std::time::Instant::now();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(25)).build().unwrap();
+    let mut r =
+        http.get(format!("{}/api/live/{sid}", web.base())).header("cookie", web.cookie().unwrap()).send().unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let mut body = Vec::new();
+    r.read_to_end(&mut body).unwrap();
+    assert!(body.is_empty(), "{} bytes of sound from a file camera", body.len());
+    assert!(t.elapsed() < Duration::from_secs(15), "answered after {:?}", t.elapsed());
+    // Asking for a sub-stream and sound at once is a client mistake, refused.
+    let (status, e) = web.call(
+        "POST",
+        &format!("/api/households/{household}/live"),
+        Some(serde_json::json!({"request": crypto::keys::hex(&q.encode()), "audio": true, "sub": true})),
+    );
+    assert_eq!(status, 400, "{e}");
+}

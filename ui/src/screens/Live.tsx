@@ -240,7 +240,16 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
       },
       ended: (error, any) => setState(error ?? (any ? 'The sound ended.' : `${p.label} sends no sound this app can play.`)),
     });
-    return () => live.stop();
+    const t = setTimeout(() => {
+      if (!live.started()) {
+        live.stop();
+        setState('The camera’s agent did not answer with sound. It may be offline.');
+      }
+    }, 20_000);
+    return () => {
+      clearTimeout(t);
+      live.stop();
+    };
   }, [on, p.householdId, p.camera, p.keys, p.label]);
   return (
     <div className="sound" data-testid="sound" data-state={state === 'off' || state === 'starting' || state === 'playing' ? state : 'ended'}>
