@@ -6,8 +6,8 @@
 //! that track `a=sendonly` (from the client's side), and once playing the client sends RTP
 //! on it. `retina` reads cameras but sends nothing, so this is a small client of its own:
 //! one TCP connection, RTP interleaved on it (RFC 2326 section 10.12), Basic or Digest
-//! authentication through `http-auth` (as `retina` does), and only what a backchannel
-//! needs. Every byte from the camera goes through [`parse_response`] and
+//! authentication through `http-auth` (as `retina` does), its own reading of the SDP's media
+//! sections, and only what a backchannel needs. Every byte from the camera goes through [`parse_response`] and
 //! [`backchannel_track`], which are fuzzed (`fuzz/fuzz_targets/rtsp_backchannel.rs`).
 //!
 //! Codecs: G.711 µ-law and A-law at 8 kHz, what cameras' speakers take; a camera whose
@@ -129,24 +129,60 @@ pub struct Track {
     pub law: Law,
 }
 
+/// One media section of an SDP (RFC 8866): what a backchannel needs of it.
+struct MediaSection<'a> {
+    media: &'a str,
+    formats: Vec<&'a str>,
+    /// `a=` lines: name and value (`None` for a flag such as `sendonly`).
+    attributes: Vec<(&'a str, Option<&'a str>)>,
+}
+
+/// Splits an SDP into its media sections (the session part before the first `m=` is not
+/// needed). Our own reading, line by line, of only what is used: a camera's bytes must
+/// never panic the agent, and a general SDP parser did on fuzzed input.
+fn media_sections(sdp: &[u8]) -> Result<Vec<MediaSection<'_>>, Error> {
+    let text = std::str::from_utf8(sdp).map_err(|_| err!(DataLoss, "camera's SDP is not UTF-8"))?;
+    let mut out: Vec<MediaSection> = Vec::new();
+    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
+        if let Some(m) = line.strip_prefix("m=") {
+            // m=<media> <port> <proto> <fmt> ...
+            let mut parts = m.split(' ').filter(|p| !p.is_empty());
+            let media = parts.next().ok_or_else(|| err!(DataLoss, "camera's SDP has an empty m= line"))?;
+            let formats: Vec<&str> = parts.skip(2).collect();
+            out.push(MediaSection { media, formats, attributes: Vec::new() });
+        } else if let Some(a) = line.strip_prefix("a=")
+            && let Some(section) = out.last_mut()
+        {
+            let (name, value) = match a.split_once(':') {
+                Some((n, v)) => (n, Some(v)),
+                None => (a, None),
+            };
+            section.attributes.push((name, value));
+        }
+    }
+    Ok(out)
+}
+
 /// Finds the backchannel (an audio track marked `a=sendonly`) in `sdp` and a G.711 format
 /// it takes; `base` resolves a relative control URL.
 pub fn backchannel_track(base: &Url, sdp: &[u8]) -> Result<Track, Error> {
-    let session = sdp_types::Session::parse(sdp).map_err(|e| err!(DataLoss, "camera's SDP does not parse: {e}"))?;
     let mut offered = Vec::new();
-    for m in session.medias.iter().filter(|m| m.media == "audio" && m.has_attribute("sendonly")) {
+    for m in media_sections(sdp)?.iter().filter(|m| m.media == "audio") {
+        if !m.attributes.iter().any(|(n, _)| *n == "sendonly") {
+            continue;
+        }
         let control = m
-            .get_first_attribute_value("control")
-            .ok()
-            .flatten()
+            .attributes
+            .iter()
+            .find_map(|(n, v)| (*n == "control").then_some(*v).flatten())
             .ok_or_else(|| err!(DataLoss, "camera's backchannel track has no a=control"))?;
         // Formats in the order the camera prefers them; static types need no rtpmap.
-        for fmt in m.fmt.split_ascii_whitespace() {
+        for fmt in &m.formats {
             let Ok(pt) = fmt.parse::<u8>() else { continue };
-            let rtpmap = m.attributes.iter().find_map(|a| {
-                let v = a.value.as_deref().filter(|_| a.attribute == "rtpmap")?;
+            let rtpmap = m.attributes.iter().find_map(|(n, v)| {
+                let v = v.filter(|_| *n == "rtpmap")?;
                 let (n, enc) = v.split_once(' ')?;
-                (n.parse::<u8>().ok()? == pt).then(|| enc.to_ascii_uppercase())
+                (n.parse::<u8>().ok()? == pt).then(|| enc.trim().to_ascii_uppercase())
             });
             let enc = rtpmap.unwrap_or_else(|| match pt {
                 0 => "PCMU/8000".into(),
@@ -186,7 +222,11 @@ fn resolve(base: &Url, control: &str) -> Result<String, Error> {
         let p = format!("{}/", base.path());
         base.set_path(&p);
     }
-    base.join(control).map(|u| u.to_string()).map_err(|e| err!(DataLoss, "camera's control URL {control:?}: {e}"))
+    let url = base.join(control).map_err(|e| err!(DataLoss, "camera's control URL {control:?}: {e}"))?;
+    if !matches!(url.scheme(), "rtsp" | "rtsps") {
+        bail!(DataLoss, "camera's control URL {control:?} is not an RTSP URL");
+    }
+    Ok(url.to_string())
 }
 
 /// The RTP header for one packet (RFC 3550 section 5.1: version 2, no padding, extension
@@ -485,6 +525,11 @@ mod tests {
         let e = backchannel_track(&base, none.as_bytes()).unwrap_err();
         assert!(e.msg().contains("no backchannel"), "{}", e.msg());
         assert!(backchannel_track(&base, b"not sdp").is_err());
+        // What a general SDP parser panicked on (found by fuzzing): refused, no panic.
+        assert!(backchannel_track(&base, b"v=0\n\xf2\xff\n\xf6=`z").is_err());
+        let elsewhere = SDP.replace("a=control:stream=2", "a=control:http://elsewhere/x");
+        assert!(backchannel_track(&base, elsewhere.as_bytes()).is_err(), "a control URL that is not RTSP");
+        assert!(backchannel_track(&base, "m=audio\r\na=sendonly\r\na=control\r\n".as_bytes()).is_err());
     }
 
     #[test]
