@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base::{Error, ErrorKind, bail};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use url::Url;
@@ -78,9 +78,15 @@ async fn describe(
     let mut url = url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    tokio::time::timeout(timeout, retina::client::Session::describe(url, SessionOptions::default().creds(creds)))
+    // retina's SDP parser (sdp-types) panics on some malformed descriptions; a camera's
+    // bytes must end in an error for this stream (retried like any other), not a panic.
+    let describe =
+        std::panic::AssertUnwindSafe(retina::client::Session::describe(url, SessionOptions::default().creds(creds)))
+            .catch_unwind();
+    tokio::time::timeout(timeout, describe)
         .await
         .map_err(|_| base::err!(Unavailable, "DESCRIBE timed out after {timeout:?}"))?
+        .map_err(|_| base::err!(DataLoss, "DESCRIBE: the camera's description crashed the RTSP parser"))?
         .map_err(|e| classify(e, "DESCRIBE failed"))
 }
 
@@ -232,4 +238,50 @@ pub async fn open_sound(
         }
     });
     Ok((law, Box::pin(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A camera that answers every request with `body` as its description.
+    async fn camera(body: &'static [u8]) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut c, _) = l.accept().await.unwrap();
+            let (mut buf, mut got) = (vec![0u8; 4096], Vec::new());
+            loop {
+                let n = c.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    return;
+                }
+                got.extend_from_slice(&buf[..n]);
+                while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let req = String::from_utf8_lossy(&got[..end]).into_owned();
+                    got.drain(..end + 4);
+                    let cseq = req.lines().find_map(|l| l.strip_prefix("CSeq:")).unwrap_or("1").trim().to_owned();
+                    let head = format!(
+                        "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n\
+                         Content-Base: rtsp://127.0.0.1:{port}/cam/\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = c.write_all(&[head.as_bytes(), body].concat()).await;
+                }
+            }
+        });
+        port
+    }
+
+    /// A description that makes retina's SDP parser panic (found by fuzzing the backchannel)
+    /// ends in an error for this stream, which the streamer retries; nothing panics.
+    #[tokio::test]
+    async fn a_description_that_crashes_the_sdp_parser_is_an_error() {
+        let port = camera(b"v=0\n\xf2\xff\n\xf6=`z").await;
+        let url = Url::parse(&format!("rtsp://127.0.0.1:{port}/cam")).unwrap();
+        let Err(e) = describe(&url, None, None, Duration::from_secs(5)).await else { panic!("described") };
+        assert_eq!(e.kind(), ErrorKind::DataLoss, "{e}");
+        assert!(e.msg().contains("crashed the RTSP parser"), "{e}");
+    }
 }
