@@ -223,7 +223,6 @@ where
             played.samples += samples as u64;
         }
     }
-    let _ = session.request;
     Ok(played)
 }
 
