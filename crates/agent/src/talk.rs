@@ -198,22 +198,17 @@ where
                 break;
             }
             let sealed: Vec<u8> = buf.drain(..4 + n).skip(4).collect();
-            let opus = match session.opener.open(&sealed) {
-                Ok(o) => o,
-                Err(e) => {
-                    played.refused += 1;
-                    if played.refused % 50 == 1 {
-                        tracing::warn!(refused = played.refused, "refusing a talk packet: {e}");
-                    }
-                    continue;
-                }
-            };
-            let samples = match decoder.decode(&opus, &mut pcm, false) {
+            let decoded =
+                session.opener.open(&sealed).map_err(|e| format!("refusing a talk packet: {e}")).and_then(|opus| {
+                    decoder.decode(&opus, &mut pcm, false).map_err(|e| format!("a talk packet that is not Opus: {e}"))
+                });
+            let samples = match decoded {
                 Ok(s) => s,
-                Err(e) => {
+                Err(why) => {
                     played.refused += 1;
+                    // The first and then one in fifty, so a flood cannot fill the log.
                     if played.refused % 50 == 1 {
-                        tracing::warn!(refused = played.refused, "a talk packet that is not Opus: {e}");
+                        tracing::warn!(refused = played.refused, "{why}");
                     }
                     continue;
                 }

@@ -28,13 +28,20 @@ pub fn parse_request(hid: &str, hex: &str, now_ms: i64) -> Result<(Vec<u8>, cryp
     let bytes = hex_decode("request", hex, 512)?;
     let q = crypto::live::LiveRequest::parse(&bytes)
         .map_err(|e| err!(InvalidArgument, "request: not a signed live request: {}", e.message()))?;
-    if crypto::keys::hex(&q.household_id) != hid {
-        bail!(InvalidArgument, "request: names household {}, not {hid}", crypto::keys::hex(&q.household_id));
+    check_signed(hid, &q.household_id, q.issued_ms, now_ms)?;
+    Ok((bytes, q))
+}
+
+/// What the server checks of any member's signed request before relaying it (live, talk):
+/// it names household `hid` and was made within 30 s of `now_ms`.
+pub fn check_signed(hid: &str, household_id: &[u8; 16], issued_ms: i64, now_ms: i64) -> Result<(), base::Error> {
+    if crypto::keys::hex(household_id) != hid {
+        bail!(InvalidArgument, "request: names household {}, not {hid}", crypto::keys::hex(household_id));
     }
-    if (q.issued_ms - now_ms).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
+    if (issued_ms - now_ms).abs() > crypto::live::REQUEST_MAX_AGE_MS / 2 {
         bail!(InvalidArgument, "request: issued_ms is more than 30 s from the server's clock");
     }
-    Ok((bytes, q))
+    Ok(())
 }
 
 /// Stores a session for the household's agent to answer and wakes the agents; returns its id.

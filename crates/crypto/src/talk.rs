@@ -19,6 +19,9 @@
 //!          aad = "PLTP" || talk_id || seq, one Opus packet of 1..=1275 bytes)
 //! ```
 //!
+//! A talk request may be as old as a live one when the agent sees it
+//! ([`crate::live::REQUEST_MAX_AGE_MS`]; `Trust::check_talk` applies it).
+//!
 //! Packets carry their sequence number so that a relay's loss (a dropped packet) costs a
 //! moment of sound, not the session; the agent refuses a number at or below the last one it
 //! played, so a replayed or reordered packet is never played.
@@ -34,8 +37,6 @@ use crate::{Error, ErrorKind, bail};
 const REQUEST_MAGIC: &[u8; 4] = b"PLTR";
 const PACKET_MAGIC: &[u8; 4] = b"PLTP";
 const DOMAIN: &[u8] = b"porchlight/talk/v1";
-/// How old a request may be when the agent sees it (clock skew included).
-pub const REQUEST_MAX_AGE_MS: i64 = 60_000;
 /// Most agents a household's talk key is wrapped for.
 pub const RECIPIENTS_MAX: usize = 16;
 /// Largest Opus packet (RFC 6716, section 3.4).
