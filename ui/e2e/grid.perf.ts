@@ -6,11 +6,11 @@
 //   - the browser's CPU while the four play: every Chromium process this run started
 //     (renderer, GPU, network, browser), summed from /proc over 10 s, in percent of one core.
 // These are measurements printed as figures, not pass/fail tests.
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { AGENT_TOKEN, bin, createAccount, freePort, launch, pair, repo, scratch, start, startRtsp, startServer, stopAll, waitFor } from './harness';
+import { AGENT_TOKEN, bin, freePort, launch, ownerWithAgent, repo, scratch, start, startRtsp, startServer, stopAll, waitFor } from './harness';
 
 const CAMERAS = ['front', 'back', 'garden', 'drive'];
 let browser: Browser;
@@ -70,17 +70,7 @@ function cpuSeconds(pids: number[]): number {
 it('measures the live grid', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page: Page = await ctx.newPage();
-  await createAccount(page, server.url, 'grid@example.org', 'a long bench password');
-  await page.getByLabel('Name').fill('Grid');
-  await page.getByRole('button', { name: 'Create' }).click();
-  await page.getByRole('heading', { name: 'Cameras' }).waitFor();
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
-  await page.getByRole('button', { name: 'Pair a new agent' }).click();
-  const command = (await page.getByTestId('pair-command').textContent())!;
-  const agentDir = join(dir, 'agent');
-  const data = join(agentDir, 'data');
-  mkdirSync(agentDir, { recursive: true });
-  pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
+  const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'grid@example.org', 'Grid');
 
   // 640×360, 30 fps, key frames every 2 s: the generated loop (no ../shared/data needed).
   const clip = join(repo, 'testdata/generated/front-sub-loop.mp4');

@@ -213,6 +213,26 @@ export async function createAccount(page: Page, url: string, email: string, pass
   return { secret, recovery };
 }
 
+/**
+ * A new account with a household named `name`, and an agent paired to it from Settings →
+ * "Pair a new agent", as a new owner does (`porchlight pair` with the command the app
+ * shows); returns the agent's folder and its data folder (under `dir`).
+ */
+export async function ownerWithAgent(page: Page, url: string, dir: string, email: string, name: string): Promise<{ agentDir: string; data: string }> {
+  await createAccount(page, url, email, 'a long bench password');
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { name: 'Cameras' }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByRole('button', { name: 'Pair a new agent' }).click();
+  const command = (await page.getByTestId('pair-command').textContent())!;
+  const agentDir = join(dir, 'agent');
+  const data = join(agentDir, 'data');
+  mkdirSync(agentDir, { recursive: true });
+  pair(data, url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
+  return { agentDir, data };
+}
+
 /** Screenshots of `page` for the docs, at desktop and phone sizes. */
 export async function shoot(page: Page, name: string): Promise<void> {
   // The second pass without ../shared/data records a test pattern: the checked-in

@@ -5,11 +5,11 @@
 // at 48 kHz, polled every 5 ms) and notes when the dominant tone changes. Each change heard
 // is paired with the camera's last switch before it. The analyser's window (43 ms) adds up
 // to about half of that to each figure.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { AGENT_TOKEN, bin, createAccount, freePort, launch, pair, repo, scratch, start, startServer, stopAll, waitFor } from './harness';
+import { AGENT_TOKEN, bin, freePort, launch, ownerWithAgent, repo, scratch, start, startServer, stopAll, waitFor } from './harness';
 
 let browser: Browser;
 let dir: string;
@@ -29,17 +29,7 @@ afterAll(async () => {
 it('measures how late the camera’s sound is heard', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
-  await createAccount(page, server.url, 'sound@example.org', 'a long bench password');
-  await page.getByLabel('Name').fill('Sound');
-  await page.getByRole('button', { name: 'Create' }).click();
-  await page.getByRole('heading', { name: 'Cameras' }).waitFor();
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
-  await page.getByRole('button', { name: 'Pair a new agent' }).click();
-  const command = (await page.getByTestId('pair-command').textContent())!;
-  const agentDir = join(dir, 'agent');
-  const data = join(agentDir, 'data');
-  mkdirSync(agentDir, { recursive: true });
-  pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
+  const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'sound@example.org', 'Sound');
   const log = join(agentDir, 'tones.log');
   const port = await freePort();
   const clip = join(repo, 'testdata/generated/front-sub-loop.mp4');

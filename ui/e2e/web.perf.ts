@@ -4,11 +4,11 @@
 //   - WebCrypto decrypt throughput in Chromium (64 KiB AES-256-GCM chunks, the format's);
 //   - the first screen's bytes, gzipped as the server sends them.
 // These are measurements printed as figures, not pass/fail tests.
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { createAccount, launch, pair, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, waitFor } from './harness';
+import { launch, ownerWithAgent, repo, ringDoorbell, scratch, startAgent, startRtsp, startServer, stopAll, waitFor } from './harness';
 
 const clip = process.env.PORCHLIGHT_BENCH_CLIP ?? '';
 let browser: Browser;
@@ -29,24 +29,10 @@ afterAll(async () => {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function signUp(page: Page): Promise<void> {
-  await createAccount(page, server.url, 'bench@example.org', 'a long bench password');
-  await page.getByLabel('Name').fill('Bench');
-  await page.getByRole('button', { name: 'Create' }).click();
-  await page.getByRole('heading', { name: 'Cameras' }).waitFor();
-}
-
 it('measures the web app', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
-  await signUp(page);
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings', exact: true }).click();
-  await page.getByRole('button', { name: 'Pair a new agent' }).click();
-  const command = (await page.getByTestId('pair-command').textContent())!;
-  const agentDir = join(dir, 'agent');
-  const data = join(agentDir, 'data');
-  mkdirSync(agentDir, { recursive: true });
-  pair(data, server.url, command.match(/--token (\S+)/)![1]!, command.match(/--code (\S+)/)![1]!);
+  const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'bench@example.org', 'Bench');
   const rtsp = await startRtsp(agentDir, clip);
   // A doorbell with 15 s before and after: a 30 s clip.
   const http = await startAgent(agentDir, data, rtsp, 15);
