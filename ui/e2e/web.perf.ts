@@ -42,16 +42,17 @@ it('measures the web app', async () => {
   });
   await ringDoorbell(http);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Timeline', exact: true }).click();
-  await waitFor('the event with its clip', 120_000, async () => {
-    await page.reload();
-    return page.getByRole('button', { name: /on door at .*: play/ }).first().isVisible({ timeout: 2000 });
-  });
-  const sizes = await page.evaluate(async () => {
-    const r = await fetch('/api/session');
-    const s = (await r.json()) as { households: { household_id: string }[] };
-    const e = await (await fetch(`/api/households/${s.households[0]!.household_id}/events?limit=1&order=desc`)).json();
-    return e as { clip_object: string | null; start_ms: number; end_ms: number }[];
-  });
+  // The event is listed from its start (in progress, no clip); wait for the finished one.
+  const newest = () =>
+    page.evaluate(async () => {
+      const r = await fetch('/api/session');
+      const s = (await r.json()) as { households: { household_id: string }[] };
+      const e = await (await fetch(`/api/households/${s.households[0]!.household_id}/events?limit=1&order=desc`)).json();
+      return e as { clip_object: string | null; start_ms: number; end_ms: number }[];
+    });
+  const sizes = await waitFor('the event with its clip', 120_000, async () => ((await newest())[0]?.clip_object ? newest() : null));
+  await page.reload();
+  await page.getByRole('button', { name: /on door at .*: play/ }).first().waitFor();
   if (!sizes[0]?.clip_object) throw new Error('the event has no clip');
 
   // Click to first frame, five times (each open fetches, verifies and decrypts again).
