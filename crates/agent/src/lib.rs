@@ -74,6 +74,9 @@ pub struct CameraSpec {
     pub speaker: Option<talk::Speaker>,
     /// Where live view's sound comes from (none: the camera is a file).
     pub sound: Option<live_audio::Sound>,
+    /// Record the camera's sound beside its first stream (`audio.record`; its opener must
+    /// yield sound frames). Off unless the owner turns it on.
+    pub record_audio: bool,
 }
 
 pub struct Options {
@@ -138,7 +141,17 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             std::fs::create_dir_all(&dir).err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
             let last_end = index::footage_end_90k(&conn, stream_id)?;
             let analysed = cam.analysis.clone().filter(|_| std::ptr::eq(s, cam.streams.last().expect("a stream")));
-            planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end, analysed));
+            // The sound is recorded beside the camera's first stream, from the same session.
+            let audio = if cam.record_audio && std::ptr::eq(s, &cam.streams[0]) {
+                let id = index::ensure_stream(&conn, &cam.name, StreamKind::Audio)?;
+                let dir = layout.stream_dir(id);
+                std::fs::create_dir_all(&dir)
+                    .err_kind(ErrorKind::Internal, || format!("creating {}", dir.display()))?;
+                Some((id, index::footage_end_90k(&conn, id)?))
+            } else {
+                None
+            };
+            planned.push((cam.name.clone(), s.kind, stream_id, s.opener.clone(), last_end, analysed, audio));
         }
     }
     sync_dir(&layout.streams())?;
@@ -186,11 +199,16 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let mut shared_states = Vec::new();
     let mut streamers = Vec::new();
     let mut analysis_threads = Vec::new();
-    for (camera, kind, stream_id, opener, last_end, analysed) in planned {
+    for (camera, kind, stream_id, opener, last_end, analysed, audio) in planned {
         let key = format!("{camera}/{}", kind.as_str());
         let camera_name = camera.clone();
         let shared = Arc::new(Mutex::new(StreamState::new(stream_id)));
         shared_states.push(shared.clone());
+        let audio = audio.map(|(id, end)| {
+            let st = Arc::new(Mutex::new(StreamState::new(id)));
+            shared_states.push(st.clone());
+            (st, end)
+        });
         board.insert(
             key.clone(),
             StreamStatus {
@@ -243,6 +261,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
             },
             camera: camera_name,
             remote: remote.clone(),
+            audio,
         });
     }
 

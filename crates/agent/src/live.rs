@@ -300,7 +300,7 @@ mod tests {
     use super::*;
 
     fn frame(pts: i64, is_key: bool, len: usize) -> Frame {
-        Frame { pts_90k: pts, is_key, data: vec![0u8; len].into(), new_sample_entry: None }
+        Frame { pts_90k: pts, is_key, data: vec![0u8; len].into(), new_sample_entry: None, audio: false }
     }
 
     fn pts(frames: &[Frame]) -> Vec<i64> {

@@ -46,11 +46,15 @@ pub struct Streamer {
     pub remote: crate::remote::Remote,
     /// Where frames go for live view, when this is the camera's main stream.
     pub live: Option<Arc<crate::live::Feed>>,
+    /// The camera's sound stream and the end of its footage, when its sound is recorded
+    /// (the source then yields sound frames beside the picture's).
+    pub audio: Option<(Arc<Mutex<StreamState>>, i64)>,
 }
 
 impl Streamer {
     pub async fn run(mut self, mut shutdown: Receiver) -> WriterStats {
         let mut writer = Writer::new(self.ctx.clone(), self.shared.clone(), self.last_end_90k);
+        let mut sound = self.audio.as_ref().map(|(shared, end)| Writer::new(self.ctx.clone(), shared.clone(), *end));
         let mut failures = 0u32;
         let now = || self.ctx.clocks.realtime_90k();
         // The mode's rule for this camera, re-read only when new settings come into force.
@@ -77,6 +81,14 @@ impl Streamer {
                             _ = shutdown.wait() => break Ok(()),
                         };
                         match item {
+                            Some(Ok(frame)) if frame.audio => {
+                                // Kept only beside a picture being recorded, on its clock.
+                                let Some(w) = sound.as_mut() else { continue };
+                                let anchor = if recording { writer.anchor() } else { None };
+                                if let Err(e) = w.push_following(frame, anchor) {
+                                    break Err(e);
+                                }
+                            }
                             Some(Ok(frame)) => {
                                 if let Some(l) = &self.live {
                                     l.publish(&frame);
@@ -138,6 +150,11 @@ impl Streamer {
             if let Err(e) = writer.end_run(&reason) {
                 tracing::error!(camera = %self.key, "ending run: {e}");
             }
+            if let Some(w) = sound.as_mut()
+                && let Err(e) = w.end_run(&reason)
+            {
+                tracing::error!(camera = %self.key, "ending the sound's run: {e}");
+            }
             let recorded = writer.stats.frames_recorded;
             self.status.update(&self.key, |s| s.frames_recorded = recorded);
             let Err(e) = outcome else { break };
@@ -152,6 +169,9 @@ impl Streamer {
             }
         }
         self.status.set_state(&self.key, State::Stopped, now());
+        if let Some(w) = &sound {
+            tracing::info!(camera = %self.key, frames = w.stats.frames_recorded, runs = w.stats.runs, "sound recorded");
+        }
         writer.stats
     }
 }

@@ -305,6 +305,11 @@ pub struct Writer {
     /// End of the newest footage of this stream: new runs never start before it.
     last_end_90k: i64,
     last_key_pts_90k: i64,
+    /// A sound writer's runs follow the picture's: the video run they follow, and the
+    /// offset from the shared source clock to wall time that run fixed (see
+    /// [`Writer::push_following`]). `None` for a picture's writer, whose runs start at the
+    /// arrival of their first frame.
+    following: Option<(i64, i64)>,
     pub stats: WriterStats,
 }
 
@@ -329,12 +334,40 @@ impl Writer {
             entry_id: None,
             last_end_90k,
             last_key_pts_90k: 0,
+            following: None,
             stats: WriterStats::default(),
         }
     }
 
     pub fn in_run(&self) -> bool {
         self.run.is_some()
+    }
+
+    /// The current run and the offset from source time to wall time it fixed (the wall
+    /// time of source time `t` is `t + offset`), once its first frame is written. The sound
+    /// of the same session follows it.
+    pub fn anchor(&self) -> Option<(i64, i64)> {
+        let run = self.run.as_ref()?;
+        Some((run.row.id, run.row.start_90k - run.first_dts_90k?))
+    }
+
+    /// Accepts a frame of sound that belongs with the picture whose writer gave `anchor`
+    /// ([`Writer::anchor`]): its wall time is its source time plus the picture's offset, so
+    /// the two stay in sync however late either arrives. Sound outside a picture's run is
+    /// not kept, and a new picture run starts a new sound run.
+    pub fn push_following(&mut self, frame: Frame, anchor: Option<(i64, i64)>) -> Result<(), Error> {
+        let Some((video_run, offset)) = anchor else {
+            self.end_run("the picture's run ended")?;
+            self.following = None;
+            self.stats.frames_received += 1;
+            self.stats.frames_skipped += 1;
+            return Ok(());
+        };
+        if self.following.is_some_and(|(r, _)| r != video_run) {
+            self.end_run("the picture started a new run")?;
+        }
+        self.following = Some((video_run, offset));
+        self.push(frame)
     }
 
     /// Accepts the next frame from the source. Fails when the stream's backlog is over
@@ -369,7 +402,7 @@ impl Writer {
                 self.stats.frames_skipped += 1;
                 return Ok(());
             }
-            self.start_run();
+            self.start_run(pts_90k);
         }
         if item.is_key {
             self.last_key_pts_90k = pts_90k;
@@ -396,8 +429,13 @@ impl Writer {
         }
     }
 
-    fn start_run(&mut self) {
-        let wall = self.ctx.clocks.realtime_90k();
+    /// Starts a run whose first frame has source time `pts_90k`: at that frame's arrival,
+    /// or (sound) where the picture's clock puts it.
+    fn start_run(&mut self, pts_90k: i64) {
+        let wall = match self.following {
+            Some((_, offset)) => pts_90k + offset,
+            None => self.ctx.clocks.realtime_90k(),
+        };
         let start = if wall < self.last_end_90k {
             tracing::warn!(
                 stream = self.stream_id,

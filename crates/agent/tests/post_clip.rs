@@ -56,6 +56,7 @@ fn record(w: &mut Writer, path: &Path, seconds: f64) {
             is_key: s.is_key,
             data: Bytes::from(data),
             new_sample_entry: (i == 0).then(|| entry.clone()),
+            audio: false,
         };
         w.push(f).unwrap();
     }

@@ -27,7 +27,7 @@ fn frame(pts_90k: i64, is_key: bool, size: usize, entry: Option<Arc<SampleEntry>
     let nal_len = (data.len() - 4) as u32;
     data[0..4].copy_from_slice(&nal_len.to_be_bytes());
     data[4] = if is_key { 0x65 } else { 0x41 };
-    Frame { pts_90k, is_key, data: Bytes::from(data), new_sample_entry: entry }
+    Frame { pts_90k, is_key, data: Bytes::from(data), new_sample_entry: entry, audio: false }
 }
 
 struct Rig {

@@ -12,6 +12,8 @@ fn sql_err(what: &'static str) -> impl FnOnce() -> String {
 pub enum StreamKind {
     Main,
     Sub,
+    /// The sound of the camera's main stream, on the same clock (recorded only when asked).
+    Audio,
 }
 
 impl StreamKind {
@@ -19,6 +21,7 @@ impl StreamKind {
         match self {
             StreamKind::Main => "main",
             StreamKind::Sub => "sub",
+            StreamKind::Audio => "audio",
         }
     }
 }

@@ -5,13 +5,18 @@ use std::path::Path;
 use base::{Error, ErrorKind, ResultExt, bail};
 use rusqlite::{Connection, OpenFlags};
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Frozen schemas, indexed by version − 1. Fresh databases are created at the newest.
-const FROZEN: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql"), include_str!("schema/v3.sql")];
+const FROZEN: &[&str] = &[
+    include_str!("schema/v1.sql"),
+    include_str!("schema/v2.sql"),
+    include_str!("schema/v3.sql"),
+    include_str!("schema/v4.sql"),
+];
 
 /// Upgrade steps: `UPGRADES[i]` takes version i+1 to i+2.
-const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2, v2_to_v3];
+const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// Version 2 adds events (the detection issue): the part of v2.sql after its marker.
 fn v1_to_v2(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
@@ -37,6 +42,28 @@ fn v2_to_v3(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
          select id, camera_id, kind, label, start_90k, end_90k, score, zones, clip_start_90k, clip_end_90k, \
          has_snapshot, box, uploaded, 0, 1, null from event_v2; drop table event_v2;",
     )
+}
+
+/// Version 4 (the doorbell's voice): a camera's sound is a stream of its own (`audio`), and
+/// sample entries may be audio ones. SQLite cannot change a check constraint in place, so
+/// both tables are rebuilt from v4.sql's text: the old one renamed aside (with
+/// `legacy_alter_table`, so that `run` and `segment` keep naming `stream` and `sample_entry`),
+/// the new one created exactly as a fresh database has it, the rows copied, the old dropped.
+/// The caller runs upgrades with foreign keys off and checks them before committing.
+fn v3_to_v4(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let v4 = FROZEN[3];
+    let table = |name: &str| -> &str {
+        let start = v4.find(&format!("create table {name} (")).expect("v4.sql defines the table");
+        let end = start + v4[start..].find(");").expect("the definition ends") + 2;
+        &v4[start..end]
+    };
+    tx.execute_batch("pragma legacy_alter_table = on;")?;
+    for name in ["stream", "sample_entry"] {
+        tx.execute_batch(&format!("alter table {name} rename to {name}_v3;"))?;
+        tx.execute_batch(table(name))?;
+        tx.execute_batch(&format!("insert into {name} select * from {name}_v3; drop table {name}_v3;"))?;
+    }
+    tx.execute_batch("pragma legacy_alter_table = off;")
 }
 
 const _: () = assert!(FROZEN.len() as i64 == SCHEMA_VERSION && UPGRADES.len() as i64 == SCHEMA_VERSION - 1);
@@ -94,13 +121,26 @@ fn init_or_upgrade(mut conn: Connection, path: &Path) -> Result<Connection, Erro
     if version < 1 {
         bail!(DataLoss, "{} has invalid schema version {version}", path.display());
     }
+    if version == SCHEMA_VERSION {
+        return Ok(conn);
+    }
+    // Rebuilding a table that others refer to needs foreign keys off (they cannot be turned
+    // off inside a transaction); each step checks them all before it commits.
+    conn.execute_batch("pragma foreign_keys = off;").err_kind(ErrorKind::Internal, || "pragma")?;
     for v in version..SCHEMA_VERSION {
         let tx = conn.transaction().err_kind(ErrorKind::Internal, || "begin upgrade")?;
         UPGRADES[(v - 1) as usize](&tx).err_kind(ErrorKind::Internal, || format!("upgrading v{v} to v{}", v + 1))?;
+        let broken: i64 = tx
+            .query_row("select count(*) from pragma_foreign_key_check", [], |r| r.get(0))
+            .err_kind(ErrorKind::Internal, || "checking foreign keys")?;
+        if broken > 0 {
+            bail!(DataLoss, "{}: upgrading v{v} to v{} would leave {broken} broken references", path.display(), v + 1);
+        }
         tx.execute("update meta set schema_version = ?", [v + 1]).err_kind(ErrorKind::Internal, || "meta")?;
         tx.commit().err_kind(ErrorKind::Internal, || "commit upgrade")?;
         tracing::info!("upgraded {} from schema v{v} to v{}", path.display(), v + 1);
     }
+    conn.execute_batch("pragma foreign_keys = on;").err_kind(ErrorKind::Internal, || "pragma")?;
     Ok(conn)
 }
 

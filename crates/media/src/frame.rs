@@ -4,12 +4,20 @@ use base::{Error, bail};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// Video codecs Porchlight records.
+/// Codecs Porchlight records: video, and a camera's sound where the owner turns it on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Codec {
     H264,
     H265,
+    /// MPEG-4 AAC (`mp4a`), as cameras send it in RTP (RFC 3640).
+    Aac,
+    /// G.711 µ-law (`ulaw`), 8 bits a sample.
+    Pcmu,
+    /// G.711 A-law (`alaw`), 8 bits a sample.
+    Pcma,
+    /// Linear PCM, 16-bit big-endian (`twos`), as RTP's L16 carries it.
+    L16,
 }
 
 impl Codec {
@@ -17,6 +25,10 @@ impl Codec {
         match self {
             Codec::H264 => "h264",
             Codec::H265 => "h265",
+            Codec::Aac => "aac",
+            Codec::Pcmu => "pcmu",
+            Codec::Pcma => "pcma",
+            Codec::L16 => "l16",
         }
     }
 
@@ -24,26 +36,47 @@ impl Codec {
         match s {
             "h264" => Some(Codec::H264),
             "h265" => Some(Codec::H265),
+            "aac" => Some(Codec::Aac),
+            "pcmu" => Some(Codec::Pcmu),
+            "pcma" => Some(Codec::Pcma),
+            "l16" => Some(Codec::L16),
             _ => None,
         }
     }
+
+    pub fn is_audio(self) -> bool {
+        !matches!(self, Codec::H264 | Codec::H265)
+    }
 }
 
-/// Codec parameters as a complete ISO BMFF `VisualSampleEntry` box (`avc1`/`avc3`/`hvc1`/
-/// `hev1` with its `avcC`/`hvcC` child), exactly as it goes into an MP4's `stsd`.
+/// Codec parameters as a complete ISO BMFF sample entry box, exactly as it goes into an
+/// MP4's `stsd`: a `VisualSampleEntry` (`avc1`/`avc3`/`hvc1`/`hev1` with its `avcC`/`hvcC`
+/// child) or an `AudioSampleEntry` (`mp4a` with its `esds`, `ulaw`, `alaw`, `twos`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SampleEntry {
     pub codec: Codec,
+    /// Picture size; 0 for sound.
     pub width: u16,
     pub height: u16,
-    /// RFC 6381 codec string such as `avc1.64001f`, for MSE and `<video>`.
+    /// Sound's sample rate (Hz) and channels; 0 for video.
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// RFC 6381 codec string such as `avc1.64001f` or `mp4a.40.2`, for MSE and `<video>`
+    /// (G.711 and L16 have none that browsers take: `ulaw`, `alaw`, `twos`).
     pub rfc6381_codec: String,
     pub data: Vec<u8>,
 }
 
+/// Bytes of an `AudioSampleEntry` body (ISO/IEC 14496-12 12.2.3), before its child boxes.
+const AUDIO_ENTRY_BODY: usize = 28;
+
 impl SampleEntry {
-    /// Validates a sample entry box and reads its codec and dimensions.
+    /// Validates a sample entry box and reads its codec and dimensions (or sample rate and
+    /// channels).
     pub fn from_box(data: Vec<u8>) -> Result<SampleEntry, Error> {
+        if data.len() >= 8 && matches!(&data[4..8], b"mp4a" | b"ulaw" | b"alaw" | b"twos") {
+            return SampleEntry::audio_from_box(data);
+        }
         if data.len() < 8 + 78 {
             bail!(DataLoss, "sample entry is {} bytes, shorter than a VisualSampleEntry", data.len());
         }
@@ -106,8 +139,122 @@ impl SampleEntry {
                 if codec == Codec::H264 { "avcC" } else { "hvcC" }
             );
         };
-        Ok(SampleEntry { codec, width, height, rfc6381_codec, data })
+        Ok(SampleEntry { codec, width, height, sample_rate: 0, channels: 0, rfc6381_codec, data })
     }
+
+    fn audio_from_box(data: Vec<u8>) -> Result<SampleEntry, Error> {
+        if data.len() < 8 + AUDIO_ENTRY_BODY {
+            bail!(DataLoss, "sample entry is {} bytes, shorter than an AudioSampleEntry", data.len());
+        }
+        let size = u32::from_be_bytes(data[0..4].try_into().expect("4 bytes")) as usize;
+        if size != data.len() {
+            bail!(DataLoss, "sample entry box says {size} bytes but has {}", data.len());
+        }
+        let channels = u16::from_be_bytes([data[24], data[25]]);
+        let sample_rate = u32::from_be_bytes(data[32..36].try_into().expect("4 bytes")) >> 16;
+        if channels == 0 || sample_rate == 0 {
+            bail!(DataLoss, "audio sample entry has {channels} channels at {sample_rate} Hz");
+        }
+        let (codec, rfc6381_codec) = match &data[4..8] {
+            b"ulaw" => (Codec::Pcmu, "ulaw".to_owned()),
+            b"alaw" => (Codec::Pcma, "alaw".to_owned()),
+            b"twos" => (Codec::L16, "twos".to_owned()),
+            _ => {
+                let mut pos = 8 + AUDIO_ENTRY_BODY;
+                let mut aot = None;
+                while pos + 8 <= data.len() {
+                    let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+                    if len < 8 || pos + len > data.len() {
+                        bail!(DataLoss, "sample entry child box at byte {pos} has bad length {len}");
+                    }
+                    if &data[pos + 4..pos + 8] == b"esds" && len >= 12 {
+                        aot = aac_object_type(&data[pos + 12..pos + len]);
+                    }
+                    pos += len;
+                }
+                let Some(aot) = aot else { bail!(DataLoss, "mp4a sample entry has no usable esds box") };
+                (Codec::Aac, format!("mp4a.40.{aot}"))
+            }
+        };
+        Ok(SampleEntry { codec, width: 0, height: 0, sample_rate, channels, rfc6381_codec, data })
+    }
+
+    /// An `AudioSampleEntry` with no child boxes, for sound stored as it came: G.711 (`ulaw`,
+    /// `alaw`) or 16-bit big-endian PCM (`twos`), as QuickTime and ffmpeg name them.
+    pub fn pcm(codec: Codec, sample_rate: u32, channels: u16) -> Result<SampleEntry, Error> {
+        let (fourcc, bits) = match codec {
+            Codec::Pcmu => (b"ulaw", 8u16),
+            Codec::Pcma => (b"alaw", 8),
+            Codec::L16 => (b"twos", 16),
+            other => bail!(InvalidArgument, "{} is not stored as PCM", other.as_str()),
+        };
+        if sample_rate == 0 || sample_rate > 0xffff || channels == 0 {
+            bail!(InvalidArgument, "audio of {channels} channels at {sample_rate} Hz cannot be stored");
+        }
+        let mut b = Vec::with_capacity(8 + AUDIO_ENTRY_BODY);
+        b.extend_from_slice(&((8 + AUDIO_ENTRY_BODY) as u32).to_be_bytes());
+        b.extend_from_slice(fourcc);
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]); // reserved, data_reference_index 1
+        b.extend_from_slice(&[0; 8]); // reserved
+        b.extend_from_slice(&channels.to_be_bytes());
+        b.extend_from_slice(&bits.to_be_bytes());
+        b.extend_from_slice(&[0; 4]); // pre_defined, reserved
+        b.extend_from_slice(&(sample_rate << 16).to_be_bytes());
+        SampleEntry::from_box(b)
+    }
+
+    pub fn is_audio(&self) -> bool {
+        self.codec.is_audio()
+    }
+}
+
+/// Reads an MPEG-4 descriptor's tag and length (ISO/IEC 14496-1 8.3.3) at `pos`.
+fn descriptor(b: &[u8], pos: &mut usize) -> Option<(u8, usize)> {
+    let tag = *b.get(*pos)?;
+    *pos += 1;
+    let mut len = 0usize;
+    for _ in 0..4 {
+        let c = *b.get(*pos)?;
+        *pos += 1;
+        len = (len << 7) | usize::from(c & 0x7f);
+        if c & 0x80 == 0 {
+            return Some((tag, len));
+        }
+    }
+    None
+}
+
+/// The audio object type (2 for AAC-LC) from an `esds` body (after version and flags):
+/// ES_Descriptor → DecoderConfigDescriptor → DecoderSpecificInfo (AudioSpecificConfig).
+fn aac_object_type(b: &[u8]) -> Option<u8> {
+    let mut pos = 0;
+    let (tag, _) = descriptor(b, &mut pos)?;
+    if tag != 3 {
+        return None;
+    }
+    pos += 2; // ES_ID
+    let flags = *b.get(pos)?;
+    pos += 1;
+    if flags & 0x80 != 0 {
+        pos += 2; // dependsOn_ES_ID
+    }
+    if flags & 0x40 != 0 {
+        pos += 1 + usize::from(*b.get(pos)?); // URL
+    }
+    if flags & 0x20 != 0 {
+        pos += 2; // OCR_ES_Id
+    }
+    let (tag, _) = descriptor(b, &mut pos)?;
+    if tag != 4 || *b.get(pos)? != 0x40 {
+        return None; // not a DecoderConfigDescriptor for MPEG-4 audio
+    }
+    pos += 13;
+    let (tag, len) = descriptor(b, &mut pos)?;
+    if tag != 5 || len == 0 {
+        return None;
+    }
+    let aot = b.get(pos)? >> 3;
+    (aot != 0 && aot != 31).then_some(aot)
 }
 
 impl SampleEntry {
@@ -164,4 +311,6 @@ pub struct Frame {
     pub data: Bytes,
     /// Set on the first frame and whenever the codec parameters change.
     pub new_sample_entry: Option<Arc<SampleEntry>>,
+    /// A frame of the camera's sound (its time on the video's clock), not of its picture.
+    pub audio: bool,
 }

@@ -145,6 +145,9 @@ pub struct IngestArgs {
     /// Write segments through the page cache instead of with direct I/O (for comparison).
     #[arg(long)]
     pub buffered_io: bool,
+    /// Record each camera's sound too (`audio.record`); the URL must serve a sound track.
+    #[arg(long)]
+    pub audio: bool,
 }
 
 pub fn run(cmd: BenchCmd) -> Result<(), Error> {
@@ -396,7 +399,7 @@ fn fresh_dir(d: &Path) -> Result<(), Error> {
 }
 
 fn ingest(args: IngestArgs) -> Result<(), Error> {
-    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms, buffered_io } = args;
+    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms, buffered_io, audio } = args;
     let (data_dir, flush, coalesce) =
         (data_dir.as_path(), Duration::from_millis(flush_interval_ms), Duration::from_millis(coalesce_ms));
     if streams == 0 || streams > 1024 {
@@ -413,6 +416,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
                     username: None,
                     password: None,
                     stall_timeout: Duration::from_secs(10),
+                    audio,
                 }),
             }],
             retention: Default::default(),
@@ -423,6 +427,7 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
             masks: Vec::new(),
             speaker: None,
             sound: None,
+            record_audio: audio,
         })
         .collect();
     let opts = agent::Options {
@@ -497,6 +502,7 @@ fn synthesize(ctx: &Arc<Ctx>, shared: &Arc<Mutex<StreamState>>, frames: u64, fra
             is_key,
             data: Bytes::copy_from_slice(&buf[..n]),
             new_sample_entry: (i == 0).then(|| entry.clone()),
+            audio: false,
         };
         w.push(f)?;
         if i % 1800 == 0 {

@@ -339,6 +339,21 @@ pub struct CameraConfig {
     /// Where members' voices go when they talk through this camera.
     #[serde(default)]
     pub talk: TalkSettings,
+    /// Whether the camera's sound is recorded.
+    #[serde(default)]
+    pub audio: AudioSettings,
+}
+
+/// A camera's sound. Recording it is off unless the owner turns it on: recording
+/// conversations without consent is restricted in many places. Listening live and talking
+/// do not depend on it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSettings {
+    /// `true`: record the main stream's sound (AAC, G.711 or L16) beside its video, on the
+    /// same clock. Needs an RTSP main stream. Default false.
+    #[serde(default)]
+    pub record: bool,
 }
 
 /// A camera's speaker. Default: the camera's ONVIF backchannel on its main stream's RTSP
@@ -724,6 +739,13 @@ impl Config {
                         ),
                     ));
                 }
+            }
+            if cam.audio.record && cam.main.get_ref().url.is_none() {
+                return Err(at(
+                    text,
+                    cam.main.span(),
+                    format!("{what}.audio.record: records an RTSP camera's sound; this main stream is a file"),
+                ));
             }
             for (label, s) in std::iter::once(("main", &cam.main)).chain(cam.sub.as_ref().map(|s| ("sub", s))) {
                 let field = format!("cameras[{i}].{label}");

@@ -440,13 +440,15 @@ fn run(cmd: Cmd) -> Result<(), Error> {
     }
 }
 
-fn opener(c: &Config, s: &StreamConfig) -> Arc<dyn Opener> {
+/// A stream's source; `audio`: it also yields the camera's sound, to record.
+fn opener(c: &Config, s: &StreamConfig, audio: bool) -> Arc<dyn Opener> {
     match (&s.url, &s.file) {
         (Some(url), _) => Arc::new(RtspOpener {
             url: url.clone(),
             username: s.username.clone(),
             password: s.password.clone(),
             stall_timeout: Duration::from_secs(c.connection.stall_timeout_s.get()),
+            audio,
         }),
         (None, Some(f)) => Arc::new(FileOpener { path: f.clone(), looping: s.r#loop, realtime: true }),
         (None, None) => unreachable!("Config::parse requires url or file"),
@@ -458,9 +460,11 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
         .cameras
         .iter()
         .map(|cam| {
-            let mut streams = vec![StreamSpec { kind: StreamKind::Main, opener: opener(c, cam.main.get_ref()) }];
+            let record_audio = cam.audio.record;
+            let mut streams =
+                vec![StreamSpec { kind: StreamKind::Main, opener: opener(c, cam.main.get_ref(), record_audio) }];
             if let Some(sub) = &cam.sub {
-                streams.push(StreamSpec { kind: StreamKind::Sub, opener: opener(c, sub.get_ref()) });
+                streams.push(StreamSpec { kind: StreamKind::Sub, opener: opener(c, sub.get_ref(), false) });
             }
             let name = cam.name.get_ref().clone();
             let what = format!("camera {name}");
@@ -517,6 +521,7 @@ fn agent_options(c: &Config) -> Result<agent::Options, Error> {
                     username: cam.main.get_ref().username.clone(),
                     password: cam.main.get_ref().password.clone(),
                 }),
+                record_audio,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

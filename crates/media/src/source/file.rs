@@ -107,6 +107,7 @@ impl FileOpener {
                     is_key: s.is_key,
                     data: Bytes::from(buf),
                     new_sample_entry: st.entry.take(),
+                    audio: false,
                 });
             if r.is_err() {
                 st.looping = false;

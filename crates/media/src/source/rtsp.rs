@@ -12,7 +12,9 @@ use std::time::Duration;
 use base::{Error, ErrorKind, bail};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport};
+use retina::client::{
+    Credentials, InitialTimestampPolicy, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
+};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use url::Url;
 
@@ -26,6 +28,9 @@ pub struct RtspOpener {
     pub username: Option<String>,
     pub password: Option<String>,
     pub stall_timeout: Duration,
+    /// Also set up the camera's sound (AAC, G.711 or L16) in the same session, and yield its
+    /// frames (`Frame::audio`) on the video's clock. A camera without one records video only.
+    pub audio: bool,
 }
 
 impl std::fmt::Debug for RtspOpener {
@@ -90,22 +95,69 @@ async fn describe(
         .map_err(|e| classify(e, "DESCRIBE failed"))
 }
 
-/// SETUP of stream `i` over TCP, then PLAY, demuxed.
+/// SETUP of streams `streams` over TCP, then PLAY, demuxed.
+///
+/// With more than one stream, each one's times start from the `rtptime` the camera's PLAY
+/// response gives it (RTP-Info), which puts them all on one clock (the presentation's NPT);
+/// a camera that leaves it out gets each stream's first packet as its start instead
+/// (retina's permissive policy), so sound and picture line up as well as their first
+/// packets' arrival does.
 async fn play(
     mut session: retina::client::Session<retina::client::Described>,
-    i: usize,
-    setup: SetupOptions,
+    streams: Vec<(usize, SetupOptions)>,
 ) -> Result<retina::client::Demuxed, Error> {
+    for (i, setup) in streams {
+        session
+            .setup(i, setup.transport(Transport::Tcp(TcpTransportOptions::default())))
+            .await
+            .map_err(|e| classify(e, "SETUP failed"))?;
+    }
     session
-        .setup(i, setup.transport(Transport::Tcp(TcpTransportOptions::default())))
-        .await
-        .map_err(|e| classify(e, "SETUP failed"))?;
-    session
-        .play(PlayOptions::default())
+        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
         .await
         .map_err(|e| classify(e, "PLAY failed"))?
         .demuxed()
         .map_err(|e| classify(e, "demuxing"))
+}
+
+/// The sample entry of a recorded sound track: AAC as retina builds it, G.711 and L16 as
+/// plain PCM entries.
+fn audio_entry(s: &retina::client::Stream) -> Result<SampleEntry, Error> {
+    let channels = s.channels().map_or(1, |c| c.get());
+    let codec = match s.encoding_name() {
+        "mpeg4-generic" => {
+            let Some(ParametersRef::Audio(p)) = s.parameters() else {
+                bail!(DataLoss, "the camera's AAC track has no parameters");
+            };
+            let built = p
+                .mp4_sample_entry()
+                .build()
+                .map_err(|e| Error::wrap(ErrorKind::DataLoss, "building the AAC sample entry", e))?;
+            return SampleEntry::from_box(built);
+        }
+        "pcmu" => crate::Codec::Pcmu,
+        "pcma" => crate::Codec::Pcma,
+        "l16" => crate::Codec::L16,
+        other => bail!(InvalidArgument, "audio codec {other} is not recorded"),
+    };
+    SampleEntry::pcm(codec, s.clock_rate_hz(), channels)
+}
+
+/// Sound a recording takes: the encodings [`audio_entry`] stores.
+fn recordable_audio(s: &retina::client::Stream) -> bool {
+    s.media() == "audio" && matches!(s.encoding_name(), "mpeg4-generic" | "pcmu" | "pcma" | "l16")
+}
+
+/// What the frame stream carries between frames.
+struct Reading {
+    session: retina::client::Demuxed,
+    video: usize,
+    /// The sound track, its sample entry and clock rate, when recorded.
+    audio: Option<(usize, Arc<SampleEntry>, u32)>,
+    /// The sound's entry goes out with its first frame.
+    audio_entry_sent: bool,
+    first: bool,
+    entry: Option<Arc<SampleEntry>>,
 }
 
 impl RtspOpener {
@@ -114,35 +166,68 @@ impl RtspOpener {
             describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout).await?;
         let found: Vec<String> =
             session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
-        let Some(i) =
+        let Some(video) =
             session.streams().iter().position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
         else {
             bail!(InvalidArgument, "camera offers no H.264 or H.265 video stream (found: {})", found.join(", "));
         };
-        let playing = play(session, i, SetupOptions::default().frame_format(FrameFormat::MP4)).await?;
+        let mut setups = vec![(video, SetupOptions::default().frame_format(FrameFormat::MP4))];
+        let mut audio = None;
+        if self.audio {
+            match session.streams().iter().position(recordable_audio) {
+                Some(i) => match audio_entry(&session.streams()[i]) {
+                    Ok(e) => {
+                        let rate = session.streams()[i].clock_rate_hz();
+                        audio = Some((i, Arc::new(e), rate));
+                        setups.push((i, SetupOptions::default()));
+                    }
+                    Err(e) => tracing::warn!("{}: not recording its sound: {e}", self.describe()),
+                },
+                None => {
+                    tracing::warn!("{}: no sound to record (found: {})", self.describe(), found.join(", "))
+                }
+            }
+        }
+        let playing = play(session, setups).await?;
         let stall = self.stall_timeout;
-        let state = (playing, true, None::<Arc<SampleEntry>>);
-        let s = futures::stream::unfold(state, move |(mut session, mut first, mut entry)| async move {
-            // The deadline runs from the last video frame: RTCP sender reports keep coming
-            // from a server whose video has stopped, and must not keep the stream alive.
+        let state = Reading { session: playing, video, audio, audio_entry_sent: false, first: true, entry: None };
+        let s = futures::stream::unfold(state, move |mut r| async move {
+            // The deadline runs from the last video frame: RTCP sender reports (and sound)
+            // keep coming from a server whose video has stopped, and must not keep the
+            // stream alive.
             let deadline = tokio::time::Instant::now() + stall;
             loop {
-                let item = match tokio::time::timeout_at(deadline, session.next()).await {
+                let item = match tokio::time::timeout_at(deadline, r.session.next()).await {
                     Err(_) => {
                         let e = base::err!(Unavailable, "camera sent no video for {stall:?}");
-                        return Some((Err(e), (session, first, entry)));
+                        return Some((Err(e), r));
                     }
                     Ok(None) => return None,
-                    Ok(Some(Err(e))) => return Some((Err(classify(e, "stream failed")), (session, first, entry))),
+                    Ok(Some(Err(e))) => return Some((Err(classify(e, "stream failed")), r)),
                     Ok(Some(Ok(item))) => item,
                 };
-                let CodecItem::VideoFrame(f) = item else { continue };
-                if f.stream_id() != i {
-                    continue;
-                }
+                let f = match item {
+                    CodecItem::VideoFrame(f) if f.stream_id() == r.video => f,
+                    CodecItem::AudioFrame(a) => {
+                        let Some((i, entry, rate)) = &r.audio else { continue };
+                        if a.stream_id() != *i || a.data().is_empty() {
+                            continue;
+                        }
+                        // The sound's clock in 90 kHz units from the shared start (rounded
+                        // to the nearest 11 µs).
+                        let at = a.timestamp().elapsed();
+                        let pts_90k = (i128::from(at) * 90_000 / i128::from(*rate)) as i64;
+                        let new_sample_entry = (!r.audio_entry_sent).then(|| entry.clone());
+                        r.audio_entry_sent = true;
+                        let data = Bytes::copy_from_slice(a.data());
+                        let frame = Frame { pts_90k, is_key: true, data, new_sample_entry, audio: true };
+                        return Some((Ok(frame), r));
+                    }
+                    _ => continue,
+                };
                 let mut new_entry = None;
-                if first || f.has_new_parameters() {
-                    match session.streams()[i].parameters() {
+                if r.first || f.has_new_parameters() {
+                    match r.session.streams()[r.video].parameters() {
                         Some(ParametersRef::Video(p)) => {
                             let built = p
                                 .mp4_sample_entry()
@@ -152,32 +237,33 @@ impl RtspOpener {
                             match built {
                                 Ok(e) => {
                                     let e = Arc::new(e);
-                                    if entry.as_deref() != Some(&*e) {
+                                    if r.entry.as_deref() != Some(&*e) {
                                         new_entry = Some(e.clone());
                                     }
-                                    entry = Some(e);
+                                    r.entry = Some(e);
                                 }
-                                Err(e) => return Some((Err(e), (session, first, entry))),
+                                Err(e) => return Some((Err(e), r)),
                             }
                         }
                         _ => {
                             let e = base::err!(DataLoss, "video frame arrived without codec parameters");
-                            return Some((Err(e), (session, first, entry)));
+                            return Some((Err(e), r));
                         }
                     }
-                    first = false;
+                    r.first = false;
                 }
                 if f.loss() > 0 {
                     tracing::debug!(lost_packets = f.loss(), "RTP loss before frame");
                 }
                 let is_key = f.is_random_access_point();
-                let pts_90k = f.timestamp().timestamp();
+                // From the shared start, like the sound's (one clock: RTP-Info).
+                let pts_90k = f.timestamp().elapsed();
                 let data = Bytes::from(f.into_data());
                 if let Err(e) = nal::check_length_prefixed(&data) {
-                    return Some((Err(e), (session, first, entry)));
+                    return Some((Err(e), r));
                 }
-                let frame = Frame { pts_90k, is_key, data, new_sample_entry: new_entry };
-                return Some((Ok(frame), (session, first, entry)));
+                let frame = Frame { pts_90k, is_key, data, new_sample_entry: new_entry, audio: false };
+                return Some((Ok(frame), r));
             }
         });
         Ok(Box::pin(s))
@@ -219,7 +305,7 @@ pub async fn open_sound(
             found.join(", ")
         );
     };
-    let playing = play(session, i, SetupOptions::default()).await?;
+    let playing = play(session, vec![(i, SetupOptions::default())]).await?;
     let s = futures::stream::unfold(playing, move |mut session| async move {
         loop {
             let item = match tokio::time::timeout(timeout, session.next()).await {
