@@ -13,7 +13,8 @@ user=U,password=P (Basic authentication; a server with any such mount requires
 credentials on every mount, since gst-rtsp-server answers 404 rather than 401 to an
 anonymous client when anonymous access exists at all), audio=pcmu|pcma|opus|aac (an audio
 track beside the video: a tone sequence, 440 Hz and 880 Hz alternating every second;
-tone_log=PATH appends each switch's Unix time in ms and new frequency to PATH),
+tone_log=PATH appends each switch's Unix time in ms and new frequency to PATH; audio=file
+sends the file's own AAC track beside its picture, audio=file-pcmu that track as G.711),
 backchannel=PATH (an ONVIF camera with a speaker: the server is gst-rtsp-server's ONVIF
 server, the mount offers a PCMU backchannel to clients that send `Require:
 www.onvif.org/ver20/backchannel`, and what arrives on it is appended to PATH as raw 16-bit
@@ -54,6 +55,17 @@ def launch_line(path, opts):
     if "ts_offset" in opts:
         pay_opts += f" timestamp-offset={int(opts['ts_offset'])}"
     audio = ""
+    if opts.get("audio", "").startswith("file"):
+        # The file's own sound beside its picture, from one demuxer: AAC as it is stored
+        # (audio=file), or decoded and sent as G.711 µ-law at 8 kHz (audio=file-pcmu).
+        if opts["audio"] == "file":
+            sound = "aacparse ! rtpmp4gpay name=pay1 pt=98"
+        else:
+            sound = f"decodebin ! audioconvert ! audioresample ! {AUDIO['pcmu']}"
+        return (
+            f"( filesrc location={path} ! {demux} name=d d.video_0 ! queue ! {codec}parse config-interval=-1 "
+            f"! rtp{codec}pay name=pay0 pt=96{pay_opts} d.audio_0 ! queue ! {sound} )"
+        )
     if "audio" in opts:
         audio = f" {tone_sequence()} ! {AUDIO[opts['audio']]}"
     return (

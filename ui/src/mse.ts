@@ -12,14 +12,20 @@ function find(b: Uint8Array, fourcc: string, from = 0): number {
 
 const h2 = (x: number) => x.toString(16).padStart(2, '0');
 
-/** The MSE type of an MP4 from its first bytes (the `moov` box), or null. */
+/** The MSE type of an MP4 from its first bytes (the `moov` box), or null: its picture's
+ * codec and, when the camera's sound was recorded, the sound's (Opus, or AAC as cameras
+ * send it). */
 export function mimeOf(init: Uint8Array): string | null {
+  let video: string | null = null;
   const avc = find(init, 'avcC');
   if (avc >= 0 && avc + 8 <= init.length) {
-    return `video/mp4; codecs="avc1.${h2(init[avc + 5]!)}${h2(init[avc + 6]!)}${h2(init[avc + 7]!)}"`;
+    video = `avc1.${h2(init[avc + 5]!)}${h2(init[avc + 6]!)}${h2(init[avc + 7]!)}`;
+  } else if (find(init, 'hvcC') >= 0) {
+    video = 'hvc1.1.6.L120.90';
   }
-  if (find(init, 'hvcC') >= 0) return 'video/mp4; codecs="hvc1.1.6.L120.90"';
-  if (find(init, 'dOps') >= 0) return 'audio/mp4; codecs="opus"';
+  const audio = find(init, 'dOps') >= 0 ? 'opus' : find(init, 'esds') >= 0 ? 'mp4a.40.2' : null;
+  if (video) return `video/mp4; codecs="${audio ? `${video}, ${audio}` : video}"`;
+  if (audio) return `audio/mp4; codecs="${audio}"`;
   return null;
 }
 

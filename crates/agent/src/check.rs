@@ -36,7 +36,9 @@ impl CheckReport {
 pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckReport, Error> {
     let mut r = CheckReport::default();
     let segments = index::all_segments(conn)?;
-    let mut entries_ok: HashMap<i64, bool> = HashMap::new();
+    let mut entries: HashMap<i64, Option<media::SampleEntry>> = HashMap::new();
+    let sound_streams: HashSet<i64> =
+        index::list_streams(conn)?.into_iter().filter(|s| s.kind == "audio").map(|s| s.id).collect();
     let mut prev_end: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut rows = HashSet::new();
     let mut buf = Vec::new();
@@ -44,11 +46,21 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
         r.segments += 1;
         rows.insert((s.stream_id, s.id));
         let name = format!("segment {} (stream {})", s.id, s.stream_id);
-        let ok = *entries_ok
-            .entry(s.sample_entry_id)
-            .or_insert_with(|| index::get_sample_entry(conn, s.sample_entry_id).is_ok());
-        if !ok {
-            r.problems.push(format!("{name}: sample entry {} is missing or invalid", s.sample_entry_id));
+        let entry =
+            entries.entry(s.sample_entry_id).or_insert_with(|| index::get_sample_entry(conn, s.sample_entry_id).ok());
+        let sound = sound_streams.contains(&s.stream_id);
+        // The frames' framing, for the deep check: NAL units for pictures, whole samples of
+        // every channel for L16, anything for AAC and G.711 (every byte is a sample).
+        let mut pcm_frame = None;
+        match entry {
+            None => r.problems.push(format!("{name}: sample entry {} is missing or invalid", s.sample_entry_id)),
+            Some(e) if e.is_audio() != sound => r.problems.push(format!(
+                "{name}: a {} stream's segment has {} parameters",
+                if sound { "sound" } else { "picture" },
+                e.codec.as_str()
+            )),
+            Some(e) if e.codec == media::Codec::L16 => pcm_frame = Some(2 * u32::from(e.channels)),
+            Some(_) => {}
         }
         if let Some(&(end, prev)) = prev_end.get(&s.stream_id)
             && s.start_90k < end
@@ -117,7 +129,17 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
                     r.problems.push(format!("{name}: frame {i}: reading at byte {off}: {e}"));
                     break;
                 }
-                if let Err(e) = media::nal::check_length_prefixed(&buf) {
+                if sound {
+                    if let Some(n) = pcm_frame
+                        && f.size_bytes % n != 0
+                    {
+                        r.problems.push(format!(
+                            "{name}: frame {i} at byte {off}: {} bytes of L16 is not a whole number of {n}-byte samples",
+                            f.size_bytes
+                        ));
+                        break;
+                    }
+                } else if let Err(e) = media::nal::check_length_prefixed(&buf) {
                     r.problems.push(format!("{name}: frame {i} at byte {off}: {}", e.msg()));
                     break;
                 }

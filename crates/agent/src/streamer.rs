@@ -30,6 +30,10 @@ impl Backoff {
     }
 }
 
+/// Sound frames held while the picture's run has not fixed its clock yet (a few frames of
+/// reordering: well under a second of sound).
+const EARLY_SOUND_MAX: usize = 64;
+
 pub struct Streamer {
     pub ctx: Arc<Ctx>,
     pub key: String,
@@ -55,6 +59,7 @@ impl Streamer {
     pub async fn run(mut self, mut shutdown: Receiver) -> WriterStats {
         let mut writer = Writer::new(self.ctx.clone(), self.shared.clone(), self.last_end_90k);
         let mut sound = self.audio.as_ref().map(|(shared, end)| Writer::new(self.ctx.clone(), shared.clone(), *end));
+        let mut early_sound: Vec<media::Frame> = Vec::new();
         let mut failures = 0u32;
         let now = || self.ctx.clocks.realtime_90k();
         // The mode's rule for this camera, re-read only when new settings come into force.
@@ -74,6 +79,7 @@ impl Streamer {
                 Err(e) => Err(e),
                 Ok(mut frames) => {
                     tracing::info!(camera = %self.key, "connected to {}", self.opener.describe());
+                    early_sound.clear();
                     self.status.set_state(&self.key, State::Streaming, now());
                     loop {
                         let item = tokio::select! {
@@ -85,7 +91,26 @@ impl Streamer {
                                 // Kept only beside a picture being recorded, on its clock.
                                 let Some(w) = sound.as_mut() else { continue };
                                 let anchor = if recording { writer.anchor() } else { None };
-                                if let Err(e) = w.push_following(frame, anchor) {
+                                if anchor.is_none() && recording && writer.in_run() {
+                                    // The picture's run has begun but its clock is fixed only
+                                    // once its first frame is written (after the reordering
+                                    // window): hold the sound until then.
+                                    if early_sound.len() == EARLY_SOUND_MAX {
+                                        // The oldest goes; its parameters stay with the next.
+                                        let old = early_sound.remove(0);
+                                        if early_sound[0].new_sample_entry.is_none() {
+                                            early_sound[0].new_sample_entry = old.new_sample_entry;
+                                        }
+                                    }
+                                    early_sound.push(frame);
+                                    continue;
+                                }
+                                let held = std::mem::take(&mut early_sound);
+                                let pushed = held
+                                    .into_iter()
+                                    .chain(std::iter::once(frame))
+                                    .try_for_each(|f| w.push_following(f, anchor));
+                                if let Err(e) = pushed {
                                     break Err(e);
                                 }
                             }

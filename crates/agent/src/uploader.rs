@@ -335,8 +335,13 @@ fn seal_event(
         Some(s) => Some(s),
         None => index::find_stream(&c, &e.camera, StreamKind::Sub)?,
     };
+    // The camera's sound, where the owner records it, converted for the browser if need be.
+    let sound = match index::find_stream(&c, &e.camera, StreamKind::Audio)? {
+        Some(a) => crate::export::Sound::ForBrowser(a),
+        None => crate::export::Sound::None,
+    };
     let ex = match stream {
-        Some(s) => match crate::export::export(
+        Some(s) => match crate::export::export_with_sound(
             &c,
             layout,
             s,
@@ -345,6 +350,7 @@ fn seal_event(
             // Fragmented: the web app plays it through Media Source Extensions while it
             // downloads and decrypts; players and ffprobe take it like any MP4.
             true,
+            sound,
         ) {
             Ok(ex) if ex.frames > 0 => Some(ex),
             Ok(_) => None,

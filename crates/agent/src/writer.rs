@@ -355,7 +355,11 @@ impl Writer {
     /// ([`Writer::anchor`]): its wall time is its source time plus the picture's offset, so
     /// the two stay in sync however late either arrives. Sound outside a picture's run is
     /// not kept, and a new picture run starts a new sound run.
-    pub fn push_following(&mut self, frame: Frame, anchor: Option<(i64, i64)>) -> Result<(), Error> {
+    pub fn push_following(&mut self, mut frame: Frame, anchor: Option<(i64, i64)>) -> Result<(), Error> {
+        // Parameters count even on a frame that is not kept: the frames after it use them.
+        if let Some(e) = frame.new_sample_entry.take() {
+            self.take_entry(&e)?;
+        }
         let Some((video_run, offset)) = anchor else {
             self.end_run("the picture's run ended")?;
             self.following = None;
@@ -383,17 +387,23 @@ impl Writer {
             );
         }
         if let Some(e) = frame.new_sample_entry {
-            let id = index::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), &e)?;
-            if self.entry_id.is_some_and(|old| old != id) {
-                tracing::info!(stream = self.stream_id, codec = %e.rfc6381_codec, width = e.width, height = e.height,
-                    "codec parameters changed mid-stream; starting a new segment");
-            }
-            self.entry_id = Some(id);
+            self.take_entry(&e)?;
         }
         let Some(entry_id) = self.entry_id else {
             return Err(base::err!(DataLoss, "frame arrived before any codec parameters"));
         };
         self.push_item(Item { data: frame.data, is_key: frame.is_key, entry_id }, frame.pts_90k)
+    }
+
+    /// Interns new codec parameters; the frames that follow use them.
+    fn take_entry(&mut self, e: &media::SampleEntry) -> Result<(), Error> {
+        let id = index::intern_sample_entry(&self.ctx.db.lock().expect("db mutex"), e)?;
+        if self.entry_id.is_some_and(|old| old != id) {
+            tracing::info!(stream = self.stream_id, codec = %e.rfc6381_codec, width = e.width, height = e.height,
+                "codec parameters changed mid-stream; starting a new segment");
+        }
+        self.entry_id = Some(id);
+        Ok(())
     }
 
     fn push_item(&mut self, item: Item, pts_90k: i64) -> Result<(), Error> {

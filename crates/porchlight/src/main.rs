@@ -295,6 +295,10 @@ struct ExportArgs {
     /// by this agent; open it with `porchlight decrypt`.
     #[arg(long)]
     seal: bool,
+    /// Leave the camera's recorded sound out (it is in the export, as recorded, when the
+    /// camera's `audio.record` was on).
+    #[arg(long)]
+    no_audio: bool,
 }
 
 #[derive(Subcommand)]
@@ -681,12 +685,13 @@ fn parse_stream(s: &str) -> Result<StreamKind, Error> {
     match s {
         "main" => Ok(StreamKind::Main),
         "sub" => Ok(StreamKind::Sub),
+        "audio" => bail!(InvalidArgument, "--stream: the sound goes with the main stream's picture; export `main`"),
         other => bail!(InvalidArgument, "--stream: expected main or sub, got {other:?}"),
     }
 }
 
 fn export(args: ExportArgs) -> Result<(), Error> {
-    let ExportArgs { data, camera, event, stream, from, to, output, fragmented, seal } = args;
+    let ExportArgs { data, camera, event, stream, from, to, output, fragmented, seal, no_audio } = args;
     let (dir, stream, output) = (data.dir()?, stream.as_str(), output.as_path());
     let kind = parse_stream(stream)?;
     if seal && output == Path::new("-") {
@@ -723,7 +728,12 @@ fn export(args: ExportArgs) -> Result<(), Error> {
     } else {
         None
     };
-    let ex = agent::export::export(&conn, &layout, stream_id, from_90k, to_90k, fragmented)?;
+    // The sound goes with the main stream's picture (it is on that stream's clock).
+    let sound = match index::find_stream(&conn, camera, StreamKind::Audio)? {
+        Some(a) if kind == StreamKind::Main && !no_audio => agent::export::Sound::AsRecorded(a),
+        _ => agent::export::Sound::None,
+    };
+    let ex = agent::export::export_with_sound(&conn, &layout, stream_id, from_90k, to_90k, fragmented, sound)?;
     let written = if output == Path::new("-") {
         ex.plan.write_to(&mut std::io::stdout().lock())
     } else {
@@ -766,6 +776,9 @@ fn export(args: ExportArgs) -> Result<(), Error> {
         (ex.end_90k - ex.start_90k) as f64 / 90_000.0,
         ex.entries.iter().map(|e| e.rfc6381_codec.as_str()).collect::<Vec<_>>().join(",")
     );
+    if let Some(c) = &ex.audio_codec {
+        eprintln!("with sound: {} samples ({c})", ex.audio_samples);
+    }
     for (a, b) in &ex.gaps {
         eprintln!("note: no footage from {} to {} (played back to back)", format_90k(*a), format_90k(*b));
     }

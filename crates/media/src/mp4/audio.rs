@@ -82,23 +82,7 @@ pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
                     write_box(o, b"stbl", |o| {
                         write_full_box(o, b"stsd", 0, 0, |o| {
                             put_u32(o, 1);
-                            write_box(o, b"Opus", |o| {
-                                o.extend_from_slice(&[0; 6]);
-                                put_u16(o, 1); // data_reference_index
-                                o.extend_from_slice(&[0; 8]);
-                                put_u16(o, u16::from(channels));
-                                put_u16(o, 16); // samplesize
-                                put_u32(o, 0);
-                                put_u32(o, TIMESCALE << 16);
-                                write_box(o, b"dOps", |o| {
-                                    o.push(0); // version
-                                    o.push(channels);
-                                    put_u16(o, pre_skip);
-                                    put_u32(o, input_rate);
-                                    put_u16(o, 0); // output gain
-                                    o.push(0); // channel mapping family 0: mono or stereo
-                                });
-                            });
+                            o.extend_from_slice(&opus_entry(channels, pre_skip, input_rate));
                         });
                         empty_sample_tables(o);
                     });
@@ -108,6 +92,29 @@ pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
         mvex_one_track(o);
     });
     out
+}
+
+/// The Opus sample entry (`Opus` with its `dOps`), as a whole box for an `stsd`.
+pub fn opus_entry(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
+    let mut o = Vec::new();
+    write_box(&mut o, b"Opus", |o| {
+        o.extend_from_slice(&[0; 6]);
+        put_u16(o, 1); // data_reference_index
+        o.extend_from_slice(&[0; 8]);
+        put_u16(o, u16::from(channels));
+        put_u16(o, 16); // samplesize
+        put_u32(o, 0);
+        put_u32(o, TIMESCALE << 16);
+        write_box(o, b"dOps", |o| {
+            o.push(0); // version
+            o.push(channels);
+            put_u16(o, pre_skip);
+            put_u32(o, input_rate);
+            put_u16(o, 0); // output gain
+            o.push(0); // channel mapping family 0: mono or stereo
+        });
+    });
+    o
 }
 
 /// One `moof` + `mdat` of Opus packets, each `(packet, duration at 48 kHz)`, the first
