@@ -234,11 +234,8 @@ fn sound_track(
     if for_browser && first.codec != Codec::Aac {
         return to_opus(&entries, &samples).map(|t| t.map(|t| (t, "opus".to_owned())));
     }
-    let track = AudioTrack {
-        entries: entries.iter().map(|e| e.data.clone()).collect(),
-        timescale: first.sample_rate,
-        samples,
-    };
+    let track =
+        AudioTrack { entries: entries.iter().map(|e| e.data.clone()).collect(), timescale: first.sample_rate, samples };
     Ok(Some((track, first.rfc6381_codec.clone())))
 }
 
@@ -252,7 +249,11 @@ fn to_opus(entries: &[Arc<SampleEntry>], samples: &[AudioSample]) -> Result<Opti
     let first = &entries[0];
     let rate = first.sample_rate;
     if !OPUS_RATES.contains(&rate) {
-        tracing::warn!(rate, codec = first.codec.as_str(), "sound at this rate is not converted for the browser; the clip is silent");
+        tracing::warn!(
+            rate,
+            codec = first.codec.as_str(),
+            "sound at this rate is not converted for the browser; the clip is silent"
+        );
         return Ok(None);
     }
     let opus = |e: opus::Error| Error::wrap(ErrorKind::Internal, "Opus", e);
@@ -328,9 +329,8 @@ fn drain_packets(
 ) -> Result<(), Error> {
     let mut used = 0;
     while pcm.len() - used >= frame {
-        let packet = enc
-            .encode_vec(&pcm[used..used + frame], 1275)
-            .map_err(|e| Error::wrap(ErrorKind::Internal, "Opus", e))?;
+        let packet =
+            enc.encode_vec(&pcm[used..used + frame], 1275).map_err(|e| Error::wrap(ErrorKind::Internal, "Opus", e))?;
         out.push(AudioSample { at_90k: *at, duration_90k: 1800, entry: 0, bytes: Piece::Bytes(packet) });
         *at += 1800;
         used += frame;

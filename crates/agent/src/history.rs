@@ -88,7 +88,16 @@ pub fn answer(
         bail!(NotFound, "history: this agent records no camera {camera:?}");
     };
     let floor = window.0.saturating_mul(90).max(run.start_ms.saturating_mul(90));
-    let e = match crate::export::export_from(conn, layout, stream, start * 90, end * 90, true, floor, crate::export::Sound::None) {
+    let e = match crate::export::export_from(
+        conn,
+        layout,
+        stream,
+        start * 90,
+        end * 90,
+        true,
+        floor,
+        crate::export::Sound::None,
+    ) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             reply.error = Some("nothing was recorded at or after that moment".into());

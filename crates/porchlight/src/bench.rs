@@ -399,7 +399,8 @@ fn fresh_dir(d: &Path) -> Result<(), Error> {
 }
 
 fn ingest(args: IngestArgs) -> Result<(), Error> {
-    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms, buffered_io, audio } = args;
+    let IngestArgs { url, streams, seconds, warmup, data_dir, flush_interval_ms, coalesce_ms, buffered_io, audio } =
+        args;
     let (data_dir, flush, coalesce) =
         (data_dir.as_path(), Duration::from_millis(flush_interval_ms), Duration::from_millis(coalesce_ms));
     if streams == 0 || streams > 1024 {

@@ -414,3 +414,102 @@ fn live_sound_is_the_cameras_tones_in_opus_sealed_for_the_viewer() {
     let (a, b, other) = (tone_power(&samples, 440.0), tone_power(&samples, 880.0), tone_power(&samples, 1500.0));
     assert!(a > 50.0 * other && b > 50.0 * other, "440 Hz {a:.0}, 880 Hz {b:.0}, 1500 Hz {other:.0}");
 }
+
+/// Recording a camera's sound (`audio.record`): AAC kept as it came and G.711 as it came,
+/// on the picture's clock, through a `kill -9` and a restart; `check --deep` passes; exports
+/// (progressive and fragmented) carry the sound as a second track whose clicks land within
+/// 40 ms of the picture's flashes; the browser's version of G.711 is Opus, as well in sync;
+/// a camera whose sound is not recorded gets no sound stream and silent exports.
+#[test]
+fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("flash.mp4");
+    click_and_flash(&clip, 40);
+    let server = RtspServer::start(&[
+        ("aac", format!("{},audio=file", clip.display())),
+        ("mu", format!("{},audio=file-pcmu", clip.display())),
+        ("quiet", format!("{},audio=file", clip.display())),
+    ]);
+    let config = format!(
+        "[[cameras]]\nname = \"aac\"\nmain = {{ url = \"{}\" }}\naudio = {{ record = true }}\n\
+         [[cameras]]\nname = \"mu\"\nmain = {{ url = \"{}\" }}\naudio = {{ record = true }}\n\
+         [[cameras]]\nname = \"quiet\"\nmain = {{ url = \"{}\" }}\n",
+        server.url("aac"),
+        server.url("mu"),
+        server.url("quiet")
+    );
+    let cams = ["aac", "mu", "quiet"];
+    let mut agent = Agent::start(dir.path(), &config);
+    let data_dir = agent.data_dir.clone();
+    let data = data_dir.display().to_string();
+    wait_until("6 s recorded", Duration::from_secs(60), || cams.iter().all(|c| agent.recorded(c) >= 180));
+    agent.signal(libc::SIGKILL);
+    agent.child.wait().unwrap();
+    let (ok, text) = porchlight(&["check", "--data-dir", &data]);
+    assert!(ok, "check after kill -9:\n{text}");
+    // The killed agent's last status would count as the new one's.
+    std::fs::remove_file(data_dir.join("status.json")).unwrap();
+    let agent = Agent::start(dir.path(), &config);
+    wait_until("5 s more recorded", Duration::from_secs(60), || cams.iter().all(|c| agent.recorded(c) >= 150));
+    agent.stop_with(libc::SIGTERM);
+    let (ok, text) = porchlight(&["check", "--data-dir", &data, "--deep"]);
+    assert!(ok, "check --deep after recovery and a clean stop:\n{text}");
+    assert!(text.contains("0 bytes unindexed"), "{text}");
+
+    let conn = index::open_read_only(&data_dir.join("index.db")).unwrap();
+    assert_eq!(index::find_stream(&conn, "quiet", index::StreamKind::Audio).unwrap(), None, "quiet records no sound");
+    let export = |camera: &str, fragmented: bool| {
+        let r = runs(&data_dir, camera);
+        assert_eq!(r.len(), 2, "{camera}: a run before the crash and one after: {r:?}");
+        let out = dir.path().join(format!("{camera}-{fragmented}.mp4"));
+        let (from, to) = (fmt_90k(r[0].1), fmt_90k(r[1].2));
+        let mut args = vec!["export", "--data-dir", &data, "--camera", camera, "--from", &from, "--to", &to];
+        let o = out.display().to_string();
+        args.extend(["-o", &o]);
+        if fragmented {
+            args.push("--fragmented");
+        }
+        let (ok, text) = porchlight(&args);
+        assert!(ok, "export {camera}: {text}");
+        out
+    };
+    let in_sync = |what: &str, file: &std::path::Path, clicks: usize| {
+        let offsets = sync_offsets_ms(file);
+        assert!(offsets.len() >= clicks, "{what}: {} clicks heard: {offsets:?}", offsets.len());
+        let worst = offsets.iter().fold(0.0f64, |m, o| m.max(o.abs()));
+        eprintln!("{what}: {} clicks, worst offset from its flash {worst:.1} ms", offsets.len());
+        assert!(worst <= 40.0, "{what}: sound and picture apart by up to {worst:.1} ms: {offsets:?}");
+    };
+    for fragmented in [false, true] {
+        assert_eq!(stream_codecs(&export("quiet", fragmented)), ["h264"]);
+        for (camera, codec) in [("aac", "aac"), ("mu", "pcm_mulaw")] {
+            let f = export(camera, fragmented);
+            assert_eq!(stream_codecs(&f), ["h264", codec], "{camera}");
+            in_sync(&format!("{camera} fragmented={fragmented}"), &f, 9);
+        }
+    }
+    // What an event clip carries for the web app: G.711 as Opus, AAC as it is.
+    let layout = agent::layout::Layout::new(&data_dir);
+    for (camera, codec) in [("mu", "opus"), ("aac", "aac")] {
+        let r = runs(&data_dir, camera);
+        let video = index::find_stream(&conn, camera, index::StreamKind::Main).unwrap().unwrap();
+        let sound = index::find_stream(&conn, camera, index::StreamKind::Audio).unwrap().unwrap();
+        let ex = agent::export::export_with_sound(
+            &conn,
+            &layout,
+            video,
+            r[1].1,
+            r[1].2,
+            true,
+            agent::export::Sound::ForBrowser(sound),
+        )
+        .unwrap();
+        let f = dir.path().join(format!("{camera}-browser.mp4"));
+        ex.plan.write_to(&mut std::fs::File::create(&f).unwrap()).unwrap();
+        assert_eq!(stream_codecs(&f), ["h264", codec], "{camera} for the browser");
+        // The second run alone (5 s or more). ffmpeg does not drop Opus's pre-skip (the
+        // encoder's 6.5 ms look-ahead, which dOps names and browsers drop), so it hears the
+        // converted clicks that much late.
+        in_sync(&format!("{camera} for the browser"), &f, 4);
+    }
+}

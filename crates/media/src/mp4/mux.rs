@@ -85,7 +85,11 @@ impl AudioTrack {
         (0..samples.len())
             .map(|i| {
                 let s = &samples[i];
-                let end = samples.get(i + 1).map(|n| n.at_90k).or(next_at_90k).unwrap_or(s.at_90k + u64::from(s.duration_90k));
+                let end = samples
+                    .get(i + 1)
+                    .map(|n| n.at_90k)
+                    .or(next_at_90k)
+                    .unwrap_or(s.at_90k + u64::from(s.duration_90k));
                 (self.scale(end.max(s.at_90k)) - self.scale(s.at_90k)) as u32
             })
             .collect()
@@ -101,7 +105,9 @@ fn sample_pieces<'a>(samples: impl Iterator<Item = &'a AudioSample>) -> Vec<Piec
     let mut out: Vec<Piece> = Vec::new();
     for s in samples {
         match (&s.bytes, out.last_mut()) {
-            (Piece::Range(r), Some(Piece::Range(last))) if last.path == r.path && last.offset + last.len == r.offset => {
+            (Piece::Range(r), Some(Piece::Range(last)))
+                if last.path == r.path && last.offset + last.len == r.offset =>
+            {
                 last.len += r.len;
             }
             (Piece::Bytes(b), Some(Piece::Bytes(last))) => last.extend_from_slice(b),
@@ -396,7 +402,12 @@ pub fn progressive(entries: &[Arc<SampleEntry>], parts: &[Part], start_90k: i64)
 
 /// [`progressive`] with the camera's sound as a second track; its bytes follow the
 /// picture's in the `mdat`.
-pub fn progressive_av(entries: &[Arc<SampleEntry>], parts: &[Part], audio: Option<&AudioTrack>, start_90k: i64) -> Plan {
+pub fn progressive_av(
+    entries: &[Arc<SampleEntry>],
+    parts: &[Part],
+    audio: Option<&AudioTrack>,
+    start_90k: i64,
+) -> Plan {
     let audio = audio.filter(|a| !a.samples.is_empty());
     let mut head = Vec::new();
     ftyp(&mut head, false);

@@ -289,3 +289,88 @@ pub fn tone_power(samples: &[i16], freq: f64) -> f64 {
     }
     (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
 }
+
+/// A clip for measuring sound against picture: black 320×240 at 30 fps (H.264, no
+/// B-frames) that flashes white for 100 ms at every whole second, and 16 kHz AAC that
+/// clicks (10 ms of 1 kHz) at the same moments, `seconds` long.
+pub fn click_and_flash(path: &Path, seconds: u32) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("color=c=black:s=320x240:r=30:d={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("aevalsrc='if(lt(mod(t\\,1)\\,0.01)\\,0.8*sin(2*PI*1000*t)\\,0)':s=16000:d={seconds}"))
+        .args(["-vf", "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.1)'"])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-shortest"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Seconds (on the file's time line) at which the picture turns bright.
+pub fn flash_onsets(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!("movie={},signalstats", path.display()))
+        .args(["-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    let mut onsets = Vec::new();
+    let mut prev = 0.0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut f = line.split(',').map(|x| x.trim().parse::<f64>());
+        let (Some(Ok(t)), Some(Ok(y))) = (f.next(), f.next()) else { continue };
+        if y > 128.0 && prev <= 128.0 {
+            onsets.push(t);
+        }
+        prev = y;
+    }
+    onsets
+}
+
+/// Seconds (on the file's time line: the sound is padded from 0 to where its track
+/// starts) at which a click begins after at least 100 ms of quiet.
+pub fn click_onsets(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a", "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    let mut onsets = Vec::new();
+    let mut quiet = 0usize;
+    for (i, c) in out.stdout.chunks_exact(2).enumerate() {
+        let loud = i16::from_le_bytes([c[0], c[1]]).unsigned_abs() > 8000;
+        if loud && quiet > 1600 {
+            onsets.push(i as f64 / 16_000.0);
+        }
+        quiet = if loud { 0 } else { quiet + 1 };
+    }
+    onsets
+}
+
+/// For each click, how far (ms, + when late) it is from the nearest flash.
+pub fn sync_offsets_ms(path: &Path) -> Vec<f64> {
+    let flashes = flash_onsets(path);
+    assert!(!flashes.is_empty(), "{}: no flash in the picture", path.display());
+    click_onsets(path)
+        .into_iter()
+        .map(|c| {
+            let v = flashes.iter().copied().min_by(|a, b| (a - c).abs().total_cmp(&(b - c).abs())).unwrap();
+            (c - v) * 1000.0
+        })
+        .collect()
+}
+
+/// The codec names of a file's streams, in order (ffprobe).
+pub fn stream_codecs(path: &Path) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
