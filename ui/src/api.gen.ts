@@ -2538,6 +2538,11 @@ export interface components {
             end_ms: number;
             /** @description Blur faces. Default on. */
             faces?: boolean;
+            /**
+             * @description Keep the camera's recorded sound (where it records sound). Default off: a posted or
+             *     shared clip is silent unless its owner chooses otherwise.
+             */
+            keep_audio?: boolean;
             /** @description Blur people (whole bodies). Default on. */
             people?: boolean;
             /**
@@ -2558,8 +2563,13 @@ export interface components {
          *     ahead of the clip's bytes.
          */
         PreparedClip: {
-            /** @description The recorder stores no audio, so a posted clip never has any. */
+            /** @description The clip carries the camera's sound (the owner kept it). */
             audio: boolean;
+            /**
+             * @description The camera recorded sound in this stretch, whether or not it was kept: the preview
+             *     says "sound left out" when this is set and `audio` is not.
+             */
+            audio_recorded?: boolean;
             camera: string;
             /** Format: double */
             duration_s: number;

@@ -146,6 +146,8 @@ export interface ClipAsk {
   text: boolean;
   /** Also seal it as an object signed by the agent, for the household (to answer a footage request). */
   seal?: boolean;
+  /** Keep the camera's recorded sound (default: left out). */
+  keep_audio?: boolean;
 }
 
 /** Lower-case hex SHA-256. */

@@ -29,6 +29,18 @@ export function mimeOf(init: Uint8Array): string | null {
   return null;
 }
 
+/** The MP4 has a sound track (a `soun` handler in its `moov` box). */
+export function hasSound(mp4: Uint8Array): boolean {
+  let at = 0;
+  while (at + 8 <= mp4.length) {
+    const size = ((mp4[at]! << 24) >>> 0) + (mp4[at + 1]! << 16) + (mp4[at + 2]! << 8) + mp4[at + 3]!;
+    if (find(mp4.subarray(at + 4, at + 8), 'moov') === 0) return find(mp4.subarray(at, at + size), 'soun') >= 0;
+    if (size < 8) return false;
+    at += size;
+  }
+  return false;
+}
+
 export const isFragmented = (init: Uint8Array) => find(init, 'mvex') >= 0;
 
 export class ClipPlayer {

@@ -30,6 +30,8 @@ pub struct Export {
     /// Samples of sound in it (0: a silent export), and their codec as exported.
     pub audio_samples: u64,
     pub audio_codec: Option<String>,
+    /// The sound track itself, for a caller that re-muxes the picture (the redactor).
+    pub audio: Option<AudioTrack>,
 }
 
 /// Whether an export carries the camera's recorded sound, and for whom.
@@ -172,7 +174,8 @@ pub fn export_from(
         gaps,
         entries,
         audio_samples,
-        audio_codec: audio.filter(|_| audio_samples > 0).map(|(_, c)| c),
+        audio_codec: audio.as_ref().filter(|_| audio_samples > 0).map(|(_, c)| c.clone()),
+        audio: audio.map(|(t, _)| t).filter(|t| !t.samples.is_empty()),
     })
 }
 

@@ -104,8 +104,27 @@ impl Posting {
             let r = (|| -> Result<(Made, Vec<u8>), Error> {
                 let ex = {
                     let conn = self.conn.lock().expect("agent db");
-                    crate::export::export(&conn, &self.layout, stream_id, ask.start_ms * 90, ask.end_ms * 90, false)?
+                    // The sound is on the main stream's clock; kept (as a browser plays it)
+                    // only when asked, else looked at only to say it was left out.
+                    let sound = match index::find_stream(&conn, camera, StreamKind::Audio)? {
+                        Some(a) if kind == StreamKind::Main && ask.keep_audio => crate::export::Sound::ForBrowser(a),
+                        Some(a) if kind == StreamKind::Main => crate::export::Sound::AsRecorded(a),
+                        _ => crate::export::Sound::None,
+                    };
+                    crate::export::export_with_sound(
+                        &conn,
+                        &self.layout,
+                        stream_id,
+                        ask.start_ms * 90,
+                        ask.end_ms * 90,
+                        false,
+                        sound,
+                    )?
                 };
+                let audio_recorded = ex.audio_samples > 0;
+                let mut opts = opts.clone();
+                opts.audio = ex.audio.clone().filter(|_| ask.keep_audio);
+                let audio = opts.audio.is_some();
                 let mut f =
                     std::fs::File::create(&src).map_err(|e| base::err!(Internal, "creating {}: {e}", src.display()))?;
                 ex.plan.write_to(&mut f).map_err(|e| base::err!(Internal, "writing {}: {e}", src.display()))?;
@@ -132,7 +151,8 @@ impl Posting {
                         frames_with_faces: report.frames_with(Kind::Face),
                         frames_with_text: report.frames_with(Kind::Text),
                         masks: masks.len(),
-                        audio: false,
+                        audio,
+                        audio_recorded,
                         seconds_taken: started.elapsed().as_secs_f64(),
                         object_id: None,
                     },

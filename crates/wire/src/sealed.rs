@@ -62,8 +62,12 @@ pub struct PreparedClip {
     pub frames_with_faces: usize,
     pub frames_with_text: usize,
     pub masks: usize,
-    /// The recorder stores no audio, so a posted clip never has any.
+    /// The clip carries the camera's sound (the owner kept it).
     pub audio: bool,
+    /// The camera recorded sound in this stretch, whether or not it was kept: the preview
+    /// says "sound left out" when this is set and `audio` is not.
+    #[serde(default)]
+    pub audio_recorded: bool,
     pub seconds_taken: f64,
     /// The sealed object uploaded, when the ask was to seal it.
     pub object_id: Option<String>,

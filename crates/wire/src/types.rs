@@ -843,6 +843,10 @@ pub struct PrepareJson {
     /// upload it: how a redacted clip answers a footage request.
     #[serde(default)]
     pub seal: bool,
+    /// Keep the camera's recorded sound (where it records sound). Default off: a posted or
+    /// shared clip is silent unless its owner chooses otherwise.
+    #[serde(default)]
+    pub keep_audio: bool,
 }
 
 fn yes() -> bool {

@@ -476,6 +476,13 @@ async function photoWithoutMetadata(f: File): Promise<Uint8Array> {
   return new Uint8Array(await blob.arrayBuffer());
 }
 
+/** What a prepared clip does with the camera's sound, for its preview. */
+export function soundNote(c: PreparedClip): string {
+  if (c.audio) return 'with the sound your camera recorded';
+  if (c.audio_recorded) return 'sound left out (your camera recorded some; tick “Keep the sound” to include it)';
+  return 'no sound';
+}
+
 function ClipSummary(p: { clip: PreparedClip }) {
   const c = p.clip;
   const what = [c.people && `people (${c.frames_with_people} of ${c.frames} frames)`, c.faces && `faces (${c.frames_with_faces})`, c.text && `text and plates (${c.frames_with_text})`]
@@ -485,7 +492,8 @@ function ClipSummary(p: { clip: PreparedClip }) {
     <p className="muted" role="note">
       {c.camera}, {new Date(c.start_ms).toLocaleString()}, {c.duration_s.toFixed(1)} s at {c.width}×{c.height}. Blurred by your camera hub:{' '}
       {what || 'nothing (you turned blurring off)'}
-      {c.masks > 0 && `; ${c.masks} privacy mask${c.masks > 1 ? 's' : ''} black`}; no audio. This preview is exactly what will be posted.
+      {c.masks > 0 && `; ${c.masks} privacy mask${c.masks > 1 ? 's' : ''} black`}; {soundNote(c)}. This preview is exactly what will be
+      posted.
     </p>
   );
 }
@@ -497,6 +505,7 @@ const ROLL_MS = 5_000;
 function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: PreparedClip, bytes: Uint8Array) => void }) {
   const [events, setEvents] = useState<EventJson[] | null>(null);
   const [blur, setBlur] = useState({ people: true, faces: true, text: true });
+  const [keepAudio, setKeepAudio] = useState(false);
   const [preparing, setPreparing] = useState<string | null>(null);
   const [run, error] = useAction();
   useEffect(() => {
@@ -511,7 +520,12 @@ function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: Prepared
         // The event with the default pre- and post-roll around it (a doorbell press is an
         // instant), at most two minutes.
         const start = e.start_ms - ROLL_MS;
-        const ask = { start_ms: start, end_ms: Math.min(Math.max(e.end_ms, e.start_ms) + ROLL_MS, start + 120_000), ...blur };
+        const ask = {
+          start_ms: start,
+          end_ms: Math.min(Math.max(e.end_ms, e.start_ms) + ROLL_MS, start + 120_000),
+          ...blur,
+          keep_audio: keepAudio,
+        };
         const ctl = new AbortController();
         const { made, bytes } = await prepareClip(p.hid, e.camera, p.keys, ask, ctl.signal);
         p.onPrepared(made, bytes);
@@ -531,6 +545,10 @@ function ClipPicker(p: { hid: string; keys: Keyring; onPrepared: (made: Prepared
         ))}
       </fieldset>
       {!blur.people && !blur.faces && <p className="warn">Faces of passers-by will be visible to your neighbourhood.</p>}
+      <label className="check">
+        <input type="checkbox" checked={keepAudio} onChange={(e) => setKeepAudio(e.target.checked)} /> Keep the sound (where your camera
+        records it; voices of passers-by are not blurred)
+      </label>
       <Feedback error={error} />
       {preparing && <p aria-busy="true">Your camera hub is preparing the clip (blurring on your hub; the server never sees the footage)…</p>}
       {events === null ? (

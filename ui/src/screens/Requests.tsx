@@ -14,6 +14,8 @@ import { makeGrant } from '../crypto/grant';
 import { openPoint } from '../homepoint';
 import { useCameraNames } from '../names';
 import { prepareClip } from '../live';
+import { hasSound } from '../mse';
+import { soundNote } from './Neighbourhood';
 import { fetchSealed } from '../objects';
 import { checkAgencyKeys } from '../tlog';
 import { Feedback, message, useAction } from './common';
@@ -95,6 +97,7 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
   const name = useCameraNames(p.householdId, p.keys);
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [redact, setRedact] = useState(true);
+  const [keepAudio, setKeepAudio] = useState(false);
   const [anonymous, setAnonymous] = useState(true);
   const [contact, setContact] = useState('');
   const [preview, setPreview] = useState<Picked[] | null>(null);
@@ -113,9 +116,14 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
     run(async () => {
       const out: Picked[] = [];
       for (const e of p.s.events.filter((x) => chosen.has(x.id))) {
-        if (redact) {
-          // The event's clip (with its pre- and post-roll), within the window and the 120 s a
-          // prepared clip may last.
+        // The event's clip as the agent sealed it for the household; it carries the
+        // camera's sound where the camera records it.
+        const { plaintext } = await openObject(await fetchSealed(e.clip_object!), p.keys);
+        if (redact || (hasSound(plaintext) && !keepAudio)) {
+          // Prepared on the agent: blurred, and without the sound unless it is kept (a clip
+          // not blurred is still re-made there to leave the sound out). The event's clip
+          // (with its pre- and post-roll), within the window and the 120 s a prepared clip
+          // may last.
           const clip = await parseHeader(await fetchSealed(e.clip_object!));
           const start = Math.max(clip.startMs, r.window_from_ms);
           const end = Math.min(clip.endMs, r.window_until_ms, start + 120_000);
@@ -124,15 +132,35 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
             p.householdId,
             e.camera,
             p.keys,
-            { start_ms: start, end_ms: Math.max(end, start + 1000), people: true, faces: true, text: true, seal: true },
+            {
+              start_ms: start,
+              end_ms: Math.max(end, start + 1000),
+              people: redact,
+              faces: redact,
+              text: redact,
+              seal: true,
+              keep_audio: keepAudio,
+            },
             ac.signal,
           );
           if (!made.object_id) throw new Error('Your camera hub did not seal the clip; update it and try again.');
-          const blurred = `blurred: people in ${made.frames_with_people}, faces in ${made.frames_with_faces}, text in ${made.frames_with_text} of ${made.frames} frames`;
-          out.push({ event: e, objectId: made.object_id, url: URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'video/mp4' })), note: blurred });
+          const blurred = redact
+            ? `blurred: people in ${made.frames_with_people}, faces in ${made.frames_with_faces}, text in ${made.frames_with_text} of ${made.frames} frames`
+            : 'not blurred';
+          out.push({
+            event: e,
+            objectId: made.object_id,
+            url: URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'video/mp4' })),
+            note: `${blurred}; ${soundNote(made)}`,
+          });
         } else {
-          const { plaintext } = await openObject(await fetchSealed(e.clip_object!), p.keys);
-          out.push({ event: e, objectId: e.clip_object!, url: URL.createObjectURL(new Blob([plaintext as Uint8Array<ArrayBuffer>], { type: 'video/mp4' })), note: 'not blurred' });
+          const sound = hasSound(plaintext) ? 'with the sound your camera recorded' : 'no sound';
+          out.push({
+            event: e,
+            objectId: e.clip_object!,
+            url: URL.createObjectURL(new Blob([plaintext as Uint8Array<ArrayBuffer>], { type: 'video/mp4' })),
+            note: `not blurred; ${sound}`,
+          });
         }
       }
       setPreview(out);
@@ -179,6 +207,10 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
           <label className="check">
             <input type="checkbox" checked={redact} onChange={(e) => setRedact(e.target.checked)} /> Blur people, faces and text (number
             plates, house numbers) before sharing
+          </label>
+          <label className="check">
+            <input type="checkbox" checked={keepAudio} onChange={(e) => setKeepAudio(e.target.checked)} /> Include the sound (where your
+            camera records it)
           </label>
           <button onClick={() => void prepare()} disabled={busy || chosen.size === 0}>
             Preview what would be shared

@@ -55,6 +55,9 @@ pub struct Options {
     /// Largest output: the bit rate is chosen to stay under it, and a clip that still comes
     /// out larger is refused (nothing is written).
     pub max_bytes: Option<u64>,
+    /// The camera's sound to carry beside the redacted picture, placed on the input's time
+    /// line (its first frame at 0), when the owner keeps it; none by default.
+    pub audio: Option<media::mp4::mux::AudioTrack>,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             masks: Vec::new(),
             max_seconds: 120.0,
             max_bytes: None,
+            audio: None,
         }
     }
 }
@@ -376,7 +380,7 @@ impl Redactor {
             avcc.extend_from_slice(&pps);
             let entry = Arc::new(SampleEntry::h264(w as u16, h as u16, &avcc)?);
             let part = Part { entry: 0, frames, body: BodyRange { path: tmp_body.clone(), offset: 0, len: written } };
-            let mp4 = mux::progressive(&[entry], &[part], 0);
+            let mp4 = mux::progressive_av(&[entry], &[part], o.audio.as_ref(), 0);
             let mut out = std::fs::File::create(&tmp_out)
                 .map_err(|e| base::err!(Internal, "creating {}: {e}", tmp_out.display()))?;
             report.bytes =
