@@ -1053,3 +1053,80 @@ fn live_sound_from_a_camera_without_sound_ends_at_once_with_nothing() {
     );
     assert_eq!(status, 400, "{e}");
 }
+
+/// A doorbell whose sound is recorded (`audio.record`) sends event clips with that sound,
+/// converted from the camera's G.711 to Opus for the browser, sealed with the picture: the
+/// owner's copy, opened, has an Opus track that carries the camera's tones. The doorbell
+/// beside it, same camera, sound not recorded, sends silent clips.
+#[test]
+fn a_doorbell_clip_carries_the_sound_only_where_it_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rtsp = RtspServer::start(&[("cam", format!("{},audio=pcmu", testdata("front-sub.mp4").display()))]);
+    let server = ServerProc::start(&dir.path().join("server"));
+    let owner = crypto::keys::Keyring::generate("owner", 0).unwrap();
+    let (mut web, household) = Web::owner(&server.url, "owner@example.org", &owner);
+    let agent_dir = dir.path().join("agent");
+    web.pair_agent(&household, &owner, &agent_dir.join("data"));
+    let http_port = free_port();
+    let url = rtsp.url("cam");
+    let agent = Agent::start(
+        &agent_dir,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{TOKEN}\"\n[sync]\nsettle_s = 1\n\
+             [[cameras]]\nname = \"door\"\ndoorbell = true\nmain = {{ url = \"{url}\" }}\naudio = {{ record = true }}\n\
+             events = {{ pre_roll_s = 2, post_roll_s = 2 }}\n\
+             [[cameras]]\nname = \"gate\"\ndoorbell = true\nmain = {{ url = \"{url}\" }}\n\
+             events = {{ pre_roll_s = 2, post_roll_s = 2 }}\n"
+        ),
+    );
+    wait_until("both cameras to record", Duration::from_secs(30), || {
+        agent.recorded("door") > 90 && agent.recorded("gate") > 90
+    });
+    for camera in ["door", "gate"] {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{http_port}/api/v1/cameras/{camera}/doorbell"))
+            .bearer_auth(TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    let mut clips: Vec<(String, Vec<u8>)> = Vec::new();
+    wait_until("both doorbell clips on the server", Duration::from_secs(60), || {
+        clips.clear();
+        let events = web.ok("GET", &format!("/api/households/{household}/events"), None);
+        for e in events.as_array().unwrap() {
+            let Some(clip) = e["clip_object"].as_str() else { continue };
+            let (h, mp4) = crypto::object::open(&owner, &web.bytes(&format!("/api/objects/{clip}"))).unwrap();
+            clips.push((h.meta.camera, mp4));
+        }
+        clips.len() >= 2
+    });
+    agent.stop_with(libc::SIGTERM);
+    for (camera, mp4) in &clips {
+        let f = dir.path().join(format!("{camera}.mp4"));
+        std::fs::write(&f, mp4).unwrap();
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let codecs = String::from_utf8_lossy(&probe.stdout).trim().replace('\n', ",");
+        if camera == "gate" {
+            assert_eq!(codecs, "h264", "gate records no sound");
+            continue;
+        }
+        assert_eq!(codecs, "h264,opus", "door's clip");
+        let pcm = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&f)
+            .args(["-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "8000", "-"])
+            .output()
+            .unwrap();
+        assert!(pcm.status.success(), "{}", String::from_utf8_lossy(&pcm.stderr));
+        let samples: Vec<i16> = pcm.stdout.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        assert!(samples.len() > 8000 * 3, "{} samples of sound in a 4 s clip", samples.len());
+        let (a, b, other) = (tone_power(&samples, 440.0), tone_power(&samples, 880.0), tone_power(&samples, 1500.0));
+        assert!(a > 50.0 * other && b > 50.0 * other, "440 Hz {a:.0}, 880 Hz {b:.0}, 1500 Hz {other:.0}");
+    }
+    assert_eq!(clips.len(), 2);
+}
