@@ -1,8 +1,9 @@
-//! A camera's sound in live view: its G.711 audio track, read from a session of its own
-//! beside the recording's video session (`media::source::rtsp::open_sound`), decoded,
-//! encoded to Opus (what browsers' Media Source Extensions play; G.711 they do not), muxed
-//! as fragmented MP4 (`media::mp4::audio`) and sealed for the viewer's session key exactly
-//! as the picture is (`crypto::live`). Nothing is recorded: this is listening, live.
+//! A camera's sound in live view: its audio track, read from a session of its own beside
+//! the recording's video session (`media::source::rtsp::open_sound`); G.711 and L16
+//! decoded and encoded to Opus (what browsers' Media Source Extensions play; G.711 they do
+//! not), AAC passed through as it came; muxed as fragmented MP4 (`media::mp4::audio`) and
+//! sealed for the viewer's session key exactly as the picture is (`crypto::live`). Nothing
+//! is recorded here: this is listening, live.
 
 use std::time::Duration;
 
@@ -20,19 +21,38 @@ pub struct Sound {
 
 /// Opus packets per fragment: 100 ms, a browser's buffer ahead without much delay.
 const PACKETS_PER_FRAGMENT: usize = 5;
-/// 20 ms at 8 kHz.
-const FRAME: usize = 160;
 /// The longest listening session, as live view's.
 const SESSION_MAX: Duration = Duration::from_secs(600);
+/// Rates the Opus encoder takes.
+const OPUS_RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
+
+/// How the camera's sound becomes what the browser plays.
+enum Convert {
+    /// Decoded to 16-bit PCM at `rate` (G.711 or L16) and encoded to Opus.
+    Opus { enc: opus::Encoder, decode: Decode, rate: u32, pcm: Vec<i16> },
+    /// AAC, passed through (its own timescale: its sample rate).
+    Aac,
+}
+
+#[derive(Clone, Copy)]
+enum Decode {
+    G711(media::g711::Law),
+    /// Big-endian, keeping the first of `channels`.
+    L16 {
+        channels: usize,
+    },
+}
 
 /// Streams the camera's sound to `tx`, sealed for `q`'s session key, until the viewer
-/// leaves (the channel closes), the camera stops, or the session's time is up.
+/// leaves (the channel closes), the camera stops, or the session's time is up. G.711 and
+/// L16 are converted to Opus here; AAC goes as it came.
 pub async fn stream(
     sound: &Sound,
     q: crypto::live::LiveRequest,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<(), Error> {
-    let (law, mut frames) = media::source::rtsp::open_sound(
+    use media::source::rtsp::SoundFormat;
+    let (format, mut frames) = media::source::rtsp::open_sound(
         &sound.url,
         sound.username.as_deref(),
         sound.password.as_deref(),
@@ -40,16 +60,27 @@ pub async fn stream(
     )
     .await?;
     let opus = |e: opus::Error| Error::wrap(ErrorKind::Internal, "Opus", e);
-    let mut enc = opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Audio).map_err(opus)?;
-    enc.set_bitrate(opus::Bitrate::Bits(24_000)).map_err(opus)?;
-    let pre_skip = (enc.get_lookahead().map_err(opus)? * 6) as u16; // 8 kHz samples → 48 kHz
+    let to_opus = |rate: u32, decode: Decode| -> Result<(Convert, Vec<u8>), Error> {
+        if !OPUS_RATES.contains(&rate) {
+            base::bail!(FailedPrecondition, "the camera's sound is at {rate} Hz, which live sound cannot convert");
+        }
+        let mut enc = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Audio).map_err(opus)?;
+        enc.set_bitrate(opus::Bitrate::Bits(24_000)).map_err(opus)?;
+        let pre_skip = (enc.get_lookahead().map_err(opus)? as u32 * 48_000 / rate) as u16;
+        // dOps names 48 kHz, the entry's own rate: Chromium refuses an init whose two disagree.
+        let init = media::mp4::audio::opus_init(1, pre_skip, 48_000);
+        Ok((Convert::Opus { enc, decode, rate, pcm: Vec::new() }, init))
+    };
+    let (mut convert, init) = match format {
+        SoundFormat::G711(law) => to_opus(8000, Decode::G711(law))?,
+        SoundFormat::L16 { rate, channels } => to_opus(rate, Decode::L16 { channels: usize::from(channels.max(1)) })?,
+        SoundFormat::Aac(entry) => (Convert::Aac, media::mp4::audio::init(&entry.data, entry.sample_rate)),
+    };
     let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
     let gone = || Error::new(ErrorKind::Cancelled, "the viewer left");
     tx.send(sealer.header()).await.map_err(|_| gone())?;
-    // dOps names 48 kHz, the entry's own rate: Chromium refuses an init whose two disagree.
-    let init = media::mp4::audio::opus_init(1, pre_skip, 48_000);
     tx.send(sealer.seal(&init).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
-    let (mut pcm, mut packets) = (Vec::<i16>::new(), Vec::new());
+    let mut packets: Vec<(Vec<u8>, u32)> = Vec::new();
     let (mut sequence, mut decode) = (1u32, 0u64);
     let deadline = tokio::time::Instant::now() + SESSION_MAX;
     loop {
@@ -59,13 +90,29 @@ pub async fn stream(
             _ = tokio::time::sleep_until(deadline) => return Ok(()),
         };
         let Some(f) = f else { return Ok(()) };
-        pcm.extend(f?.iter().map(|&b| law.decode(b)));
-        while pcm.len() >= FRAME {
-            let frame: Vec<i16> = pcm.drain(..FRAME).collect();
-            packets.push((enc.encode_vec(&frame, 1275).map_err(opus)?, 960u32));
+        let (data, samples) = f?;
+        match &mut convert {
+            Convert::Aac => packets.push((data, samples)),
+            Convert::Opus { enc, decode: how, rate, pcm } => {
+                match *how {
+                    Decode::G711(law) => pcm.extend(data.iter().map(|&b| law.decode(b))),
+                    Decode::L16 { channels } => {
+                        pcm.extend(data.chunks_exact(2 * channels).map(|c| i16::from_be_bytes([c[0], c[1]])))
+                    }
+                }
+                let frame = *rate as usize / 50; // 20 ms
+                while pcm.len() >= frame {
+                    let chunk: Vec<i16> = pcm.drain(..frame).collect();
+                    packets.push((enc.encode_vec(&chunk, 1275).map_err(opus)?, 960u32));
+                }
+            }
         }
-        if packets.len() >= PACKETS_PER_FRAGMENT {
-            let fragment = media::mp4::audio::opus_fragment(sequence, decode, &packets);
+        let enough = match convert {
+            Convert::Aac => packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>() >= 2048,
+            Convert::Opus { .. } => packets.len() >= PACKETS_PER_FRAGMENT,
+        };
+        if enough {
+            let fragment = media::mp4::audio::fragment(sequence, decode, &packets);
             decode += packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>();
             sequence += 1;
             packets.clear();

@@ -357,15 +357,21 @@ fn sound_sent_over_the_onvif_backchannel_reaches_the_camera() {
     assert!(at_1k > 100.0 * at_440, "1 kHz {at_1k:.0}, 440 Hz {at_440:.0}: not the tone sent");
 }
 
-/// Live view's sound: the agent reads the camera's G.711 track over RTSP, re-encodes it to
-/// Opus and streams fragmented MP4 sealed for the viewer's session key; opened with that
-/// key, ffmpeg decodes it, and it carries the camera's tones (440 Hz and 880 Hz, a second
-/// each).
+/// Live view's sound: the agent reads the camera's sound over RTSP (G.711 re-encoded to
+/// Opus; AAC as it came) and streams fragmented MP4 sealed for the viewer's session key;
+/// opened with that key, ffmpeg decodes it, and it carries the camera's tones (440 Hz and
+/// 880 Hz, a second each).
 #[test]
-fn live_sound_is_the_cameras_tones_in_opus_sealed_for_the_viewer() {
+fn live_sound_is_the_cameras_tones_sealed_for_the_viewer() {
+    for (codec, want) in [("pcmu", "opus,48000"), ("aac", "aac,16000")] {
+        live_sound_case(codec, want);
+    }
+}
+
+fn live_sound_case(codec: &str, want: &str) {
     let dir = tempfile::tempdir().unwrap();
     let clip = testdata("front-sub.mp4");
-    let server = RtspServer::start(&[("cam", format!("{},audio=pcmu", clip.display()))]);
+    let server = RtspServer::start(&[("cam", format!("{},audio={codec}", clip.display()))]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let viewer = crypto::keys::EncryptionSecret::generate();
     let member = crypto::keys::Keyring::generate("member", 0).unwrap();
@@ -401,7 +407,7 @@ fn live_sound_is_the_cameras_tones_in_opus_sealed_for_the_viewer() {
         .arg(&file)
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "opus,48000");
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), want, "{codec}");
     let pcm = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&file)
@@ -412,7 +418,7 @@ fn live_sound_is_the_cameras_tones_in_opus_sealed_for_the_viewer() {
     let samples: Vec<i16> = pcm.stdout.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
     assert!(samples.len() > 8000 * 3, "{} samples decoded", samples.len());
     let (a, b, other) = (tone_power(&samples, 440.0), tone_power(&samples, 880.0), tone_power(&samples, 1500.0));
-    assert!(a > 50.0 * other && b > 50.0 * other, "440 Hz {a:.0}, 880 Hz {b:.0}, 1500 Hz {other:.0}");
+    assert!(a > 50.0 * other && b > 50.0 * other, "{codec}: 440 Hz {a:.0}, 880 Hz {b:.0}, 1500 Hz {other:.0}");
 }
 
 /// Recording a camera's sound (`audio.record`): AAC kept as it came and G.711 as it came,

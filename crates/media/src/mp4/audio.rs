@@ -1,6 +1,7 @@
-//! Fragmented MP4 for one Opus audio track: what live view plays a camera's sound from
-//! (Media Source Extensions take Opus in MP4 in every current browser; G.711, what most
-//! cameras send, they do not).
+//! Fragmented MP4 for one audio track: what live view plays a camera's sound from. Opus
+//! for sound converted on the agent (Media Source Extensions take Opus in MP4 in every
+//! current browser; G.711, what most cameras send, they do not), or a camera's AAC as it
+//! came.
 //!
 //! The Opus sample entry and its `dOps` box follow "Encapsulation of Opus in ISO Base
 //! Media File Format" (version 0.6.8); times use a 48 kHz timescale, Opus's own.
@@ -15,6 +16,13 @@ pub const TIMESCALE: u32 = 48_000;
 /// 48000 for a browser: Chromium refuses a `dOps` rate that differs from the entry's);
 /// `pre_skip` the samples at 48 kHz a decoder drops at the start.
 pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
+    init(&opus_entry(channels, pre_skip, input_rate), TIMESCALE)
+}
+
+/// The initialization segment of one audio track (`track_ID` 1) whose sample entry is
+/// `entry` (a whole box: `Opus`, or a camera's `mp4a` passed through) and whose times are in
+/// `timescale` units (its sample rate).
+pub fn init(entry: &[u8], timescale: u32) -> Vec<u8> {
     let mut out = Vec::new();
     write_box(&mut out, b"ftyp", |o| {
         o.extend_from_slice(b"iso6");
@@ -27,7 +35,7 @@ pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
         write_full_box(o, b"mvhd", 0, 0, |o| {
             put_u32(o, 0); // creation
             put_u32(o, 0); // modification
-            put_u32(o, TIMESCALE);
+            put_u32(o, timescale);
             put_u32(o, 0); // duration: fragments say
             put_u32(o, 0x0001_0000); // rate 1.0
             put_u16(o, 0x0100); // volume 1.0
@@ -60,7 +68,7 @@ pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
                 write_full_box(o, b"mdhd", 0, 0, |o| {
                     put_u32(o, 0);
                     put_u32(o, 0);
-                    put_u32(o, TIMESCALE);
+                    put_u32(o, timescale);
                     put_u32(o, 0);
                     put_u16(o, 0x55c4); // language: und
                     put_u16(o, 0);
@@ -82,7 +90,7 @@ pub fn opus_init(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
                     write_box(o, b"stbl", |o| {
                         write_full_box(o, b"stsd", 0, 0, |o| {
                             put_u32(o, 1);
-                            o.extend_from_slice(&opus_entry(channels, pre_skip, input_rate));
+                            o.extend_from_slice(entry);
                         });
                         empty_sample_tables(o);
                     });
@@ -117,9 +125,9 @@ pub fn opus_entry(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
     o
 }
 
-/// One `moof` + `mdat` of Opus packets, each `(packet, duration at 48 kHz)`, the first
-/// decoding at `base_decode` (48 kHz). `sequence` starts at 1.
-pub fn opus_fragment(sequence: u32, base_decode: u64, packets: &[(Vec<u8>, u32)]) -> Vec<u8> {
+/// One `moof` + `mdat` of audio packets (Opus, or AAC frames), each `(packet, duration in
+/// the track's timescale)`, the first decoding at `base_decode`. `sequence` starts at 1.
+pub fn fragment(sequence: u32, base_decode: u64, packets: &[(Vec<u8>, u32)]) -> Vec<u8> {
     let build = |data_offset: u32| {
         let mut o = Vec::new();
         write_box(&mut o, b"moof", |o| {
@@ -174,7 +182,7 @@ mod tests {
         assert_eq!(top(&init).iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["ftyp", "moov"]);
         let dops = init.windows(4).position(|w| w == b"dOps").expect("a dOps box");
         assert_eq!(&init[dops + 4..dops + 15], &[0, 1, 0x01, 0x38, 0, 0, 0x1f, 0x40, 0, 0, 0]);
-        let f = opus_fragment(1, 960, &[(vec![1, 2, 3], 960), (vec![4, 5], 960)]);
+        let f = fragment(1, 960, &[(vec![1, 2, 3], 960), (vec![4, 5], 960)]);
         assert_eq!(top(&f).iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["moof", "mdat"]);
         assert_eq!(&f[f.len() - 5..], &[1, 2, 3, 4, 5], "the packets, in order, in the mdat");
         // The trun's data offset points at the first packet.

@@ -270,18 +270,29 @@ impl RtspOpener {
     }
 }
 
-/// A camera's sound as G.711 bytes at 8 kHz, read from its own RTSP session (the audio track
-/// only, beside the recording's video session), for live view.
-pub type SoundStream = Pin<Box<dyn futures::Stream<Item = Result<Vec<u8>, Error>> + Send>>;
+/// A camera's sound as it arrives, each frame with its length in samples, read from its
+/// own RTSP session (the audio track only, beside the recording's session), for live view.
+pub type SoundStream = Pin<Box<dyn futures::Stream<Item = Result<(Vec<u8>, u32), Error>> + Send>>;
 
-/// Opens the camera's G.711 audio track (PCMU or PCMA at 8 kHz); returns its law and its
-/// frames as they arrive. A camera whose audio is another codec is refused, naming it.
+/// What a camera's sound is, for live view to play it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SoundFormat {
+    /// G.711 at 8 kHz.
+    G711(crate::g711::Law),
+    /// 16-bit big-endian PCM.
+    L16 { rate: u32, channels: u16 },
+    /// AAC, whose `mp4a` sample entry browsers play as it is.
+    Aac(SampleEntry),
+}
+
+/// Opens the camera's sound (G.711 at 8 kHz, L16, or AAC); returns what it is and its frames
+/// as they arrive. A camera whose sound is another codec is refused, naming it.
 pub async fn open_sound(
     url: &Url,
     username: Option<&str>,
     password: Option<&str>,
     timeout: Duration,
-) -> Result<(crate::g711::Law, SoundStream), Error> {
+) -> Result<(SoundFormat, SoundStream), Error> {
     let session = describe(url, username, password, timeout).await?;
     let audio: Vec<(usize, String, u32)> = session
         .streams()
@@ -290,18 +301,25 @@ pub async fn open_sound(
         .filter(|(_, s)| s.media() == "audio")
         .map(|(i, s)| (i, s.encoding_name().to_owned(), s.clock_rate_hz()))
         .collect();
-    let Some((i, law)) = audio.iter().find_map(|(i, enc, rate)| match (enc.as_str(), rate) {
-        ("pcmu", 8000) => Some((*i, crate::g711::Law::Mu)),
-        ("pcma", 8000) => Some((*i, crate::g711::Law::A)),
-        _ => None,
-    }) else {
+    let found = audio.iter().find_map(|(i, enc, rate)| {
+        let s = &session.streams()[*i];
+        let format = match (enc.as_str(), rate) {
+            ("pcmu", 8000) => SoundFormat::G711(crate::g711::Law::Mu),
+            ("pcma", 8000) => SoundFormat::G711(crate::g711::Law::A),
+            ("l16", _) => SoundFormat::L16 { rate: *rate, channels: s.channels().map_or(1, |c| c.get()) },
+            ("mpeg4-generic", _) => SoundFormat::Aac(audio_entry(s).ok()?),
+            _ => return None,
+        };
+        Some((*i, format))
+    });
+    let Some((i, format)) = found else {
         if audio.is_empty() {
             bail!(FailedPrecondition, "the camera sends no sound");
         }
         let found: Vec<String> = audio.iter().map(|(_, e, r)| format!("{e}/{r}")).collect();
         bail!(
             FailedPrecondition,
-            "the camera's sound is {}; live sound takes G.711 (PCMU or PCMA) for now",
+            "the camera's sound is {}; live sound takes G.711 (PCMU or PCMA), L16 or AAC",
             found.join(", ")
         );
     };
@@ -319,11 +337,11 @@ pub async fn open_sound(
             if let CodecItem::AudioFrame(f) = item
                 && f.stream_id() == i
             {
-                return Some((Ok(f.data().to_vec()), session));
+                return Some((Ok((f.data().to_vec(), f.frame_length().get())), session));
             }
         }
     });
-    Ok((law, Box::pin(s)))
+    Ok((format, Box::pin(s)))
 }
 
 #[cfg(test)]
