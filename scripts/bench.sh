@@ -2,7 +2,7 @@
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
 #   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll,
-#                                    alerts, history, grid, talk, sound)
+#                                    alerts, history, grid, talk, sound, ingest-audio)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -50,6 +50,39 @@ if [ "$what" = all ] || [ "$what" = ingest ]; then
   for n in ${STREAMS:-32 64}; do
     $bin bench ingest --url "rtsp://127.0.0.1:$port/cam" --streams "$n" --seconds "${SECONDS_MEASURED:-60}" \
       --data-dir "$scratch/ingest-$n" 2>>"$scratch/ingest.log"
+  done
+  kill $server 2>/dev/null || true
+fi
+
+if [ "$what" = ingest-audio ]; then
+  # Recording with a camera's sound beside 1080p30 video against the same video alone:
+  # the same file (the 20-minute 1080p30 loop plus 48 kHz stereo AAC-LC at 128 kbit/s, the
+  # upper end of what cameras send) from the same server, with and without `--audio`,
+  # alternating ROUNDS times (the machine drifts; compare neighbours).
+  clip=$scratch/1080p30-4M.mp4
+  long=$scratch/1080p30-4M-20min.mp4
+  av=$scratch/1080p30-4M-20min-aac.mp4
+  if [ ! -s "$long" ]; then
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
+      -c:v libx264 -preset veryfast -profile:v high -b:v 4M -maxrate 4M -bufsize 8M -g 60 -bf 0 \
+      -pix_fmt yuv420p "$clip"
+    ffmpeg -hide_banner -loglevel error -y -stream_loop 19 -i "$clip" -c copy "$long"
+  fi
+  if [ ! -s "$av" ]; then
+    ffmpeg -hide_banner -loglevel error -y -i "$long" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=1200" \
+      -map 0:v -map 1:a -c:v copy -c:a aac -b:a 128k -ac 2 -shortest "$av"
+  fi
+  port=18655
+  /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/av=$av,audio=file" > "$scratch/server.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  sleep 2
+  for round in $(seq "${ROUNDS:-3}"); do
+    for flag in "" --audio; do
+      echo "round $round ${flag:-video only}:"
+      $bin bench ingest --url "rtsp://127.0.0.1:$port/av" --streams "${STREAMS:-32}" \
+        --seconds "${SECONDS_MEASURED:-60}" --data-dir "$scratch/ingest-audio" $flag 2>>"$scratch/ingest.log"
+    done
   done
   kill $server 2>/dev/null || true
 fi

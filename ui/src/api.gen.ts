@@ -1746,6 +1746,8 @@ export interface components {
             doorbell?: boolean;
             /** @description The agent's configuration places it indoors (the owner's settings may say otherwise). */
             indoor?: boolean;
+            /** @description The agent's configuration records its sound (`audio.record`, off by default). */
+            records_sound?: boolean;
             /**
              * Format: int64
              * @description When the camera entered this state (Unix ms).
@@ -1787,6 +1789,8 @@ export interface components {
             indoor: boolean;
             /** @description Whether that report is recent (within three reporting intervals). */
             online: boolean;
+            /** @description The agent's configuration records its sound (`audio.record`, off by default). */
+            records_sound: boolean;
             /**
              * Format: int64
              * @description When the agent last reported (Unix ms).

@@ -248,6 +248,8 @@ export function decodeBody(b: Uint8Array): HouseholdSettings {
 export interface CameraFacts {
   doorbell: boolean;
   indoor: boolean;
+  /** The agent's configuration records its sound (`audio.record`). */
+  records_sound?: boolean;
 }
 
 /** The camera's placement: the owner's setting, else the agent's configuration. */

@@ -170,7 +170,11 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let roles = opts
         .cameras
         .iter()
-        .map(|c| (c.name.clone(), remote::CameraRole { placement: c.placement, doorbell: c.doorbell }))
+        .map(|c| {
+            let role =
+                remote::CameraRole { placement: c.placement, doorbell: c.doorbell, records_sound: c.record_audio };
+            (c.name.clone(), role)
+        })
         .collect();
     let remote = remote::Remote::load(&layout, roles);
     let hub = live::Hub::new(

@@ -81,6 +81,8 @@ impl Placement {
 pub struct CameraRole {
     pub placement: Placement,
     pub doorbell: bool,
+    /// Its sound is recorded (`audio.record`).
+    pub records_sound: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -383,8 +385,8 @@ mod tests {
     #[test]
     fn a_doorbell_records_and_rings_in_every_mode_and_nothing_else_does_when_disarmed() {
         let roles = HashMap::from([
-            ("door".to_owned(), CameraRole { placement: Placement::Outdoor, doorbell: true }),
-            ("hall".to_owned(), CameraRole { placement: Placement::Indoor, doorbell: false }),
+            ("door".to_owned(), CameraRole { placement: Placement::Outdoor, doorbell: true, records_sound: false }),
+            ("hall".to_owned(), CameraRole { placement: Placement::Indoor, doorbell: false, records_sound: false }),
         ]);
         let r = Remote { roles: Arc::new(roles), ..Remote::default() };
         // No document yet: Home.

@@ -458,6 +458,7 @@ impl Client {
                 wire::CameraReport {
                     doorbell: role.doorbell,
                     indoor: role.placement == crate::remote::Placement::Indoor,
+                    records_sound: role.records_sound,
                     camera,
                     state,
                     since_ms: since_90k.div_euclid(90),

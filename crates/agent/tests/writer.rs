@@ -422,3 +422,84 @@ fn a_backlog_over_the_limit_refuses_frames_until_the_syncer_catches_up() {
     rig.syncer.flush().unwrap();
     rig.check();
 }
+
+/// 20 ms of G.711 at source time `pts_90k`.
+fn sound(pts_90k: i64, entry: Option<Arc<SampleEntry>>) -> Frame {
+    Frame { pts_90k, is_key: true, data: Bytes::from(vec![0xffu8; 160]), new_sample_entry: entry, audio: true }
+}
+
+/// A camera's sound follows its picture's clock: samples get the wall time the picture's
+/// run gives their source time, however late they arrive and wherever the wall clock has
+/// gone; sound outside a picture run is not kept (but its parameters are); a new picture
+/// run starts a new sound run on the new offset; `check` and an export with the sound agree.
+#[test]
+fn sound_follows_the_pictures_clock_and_runs() {
+    let rig = Rig::new(&["cam"], 2);
+    let sound_id = index::ensure_stream(&rig.ctx.db.lock().unwrap(), "cam", index::StreamKind::Audio).unwrap();
+    std::fs::create_dir_all(rig.layout.stream_dir(sound_id)).unwrap();
+    let sound_state = Arc::new(Mutex::new(StreamState::new(sound_id)));
+    let syncer = Syncer::new(rig.ctx.clone(), vec![rig.streams[0].1.clone(), sound_state.clone()]);
+    let mut video = rig.writer(0);
+    let mut audio = Writer::new(rig.ctx.clone(), sound_state.clone(), 0);
+    let entry = Arc::new(SampleEntry::pcm(media::Codec::Pcmu, 8000, 1).unwrap());
+    let base = 5_000_000i64; // the session's source clock, 90 kHz
+
+    // Before the picture's first frame is written: nothing kept, the parameters are.
+    audio.push_following(sound(base, Some(entry.clone())), video.anchor()).unwrap();
+    assert!(!audio.in_run());
+    push_frames(&mut video, base, 60, 30, Some(sample_entry(640)));
+    let (run1, offset1) = video.anchor().expect("the picture's clock is fixed");
+    // The sound arrives late (the wall clock has moved on by 3 s): its times do not move.
+    rig.clocks.jump_wall(3 * 90_000);
+    for k in 0..100 {
+        audio.push_following(sound(base + k * 1800, None), video.anchor()).unwrap();
+    }
+    // The picture's run ends; sound after it is not kept, and ends the sound's run.
+    video.end_run("camera went away").unwrap();
+    audio.push_following(sound(base + 100 * 1800, None), video.anchor()).unwrap();
+    assert!(!audio.in_run());
+    // A new picture run (new source clock, 10 s later on the wall): a new sound run on it.
+    rig.clocks.jump_wall(10 * 90_000);
+    let base2 = 77_000_000i64;
+    push_frames(&mut video, base2, 60, 30, None);
+    let (run2, offset2) = video.anchor().unwrap();
+    assert_ne!(run1, run2);
+    for k in 0..50 {
+        audio.push_following(sound(base2 + 900 + k * 1800, None), video.anchor()).unwrap();
+    }
+    audio.end_run("test over").unwrap();
+    video.end_run("test over").unwrap();
+    syncer.flush().unwrap();
+
+    let conn = rig.ctx.db.lock().unwrap();
+    let runs = index::runs_in_range(&conn, sound_id, i64::MIN / 2, i64::MAX / 2).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].0.start_90k, base + offset1, "first sample at its source time on the picture's clock");
+    assert_eq!(runs[1].0.start_90k, base2 + 900 + offset2);
+    assert_eq!(runs[0].0.end_reason.as_deref(), Some("the picture's run ended"));
+    let segs: Vec<index::Segment> =
+        index::all_segments(&conn).unwrap().into_iter().filter(|s| s.stream_id == sound_id).collect();
+    assert_eq!(segs.iter().map(|s| s.frames).sum::<i64>(), 150);
+    let e = index::get_sample_entry(&conn, segs[0].sample_entry_id).unwrap();
+    assert_eq!((e.codec, e.sample_rate, e.channels), (media::Codec::Pcmu, 8000, 1));
+    let r = check::check(&conn, &rig.layout, true).unwrap();
+    assert!(r.ok(), "{:?}", r.problems);
+
+    // Exported with its sound: every sample of the first run (the picture covers it all).
+    let video_runs = index::runs_in_range(&conn, rig.streams[0].0, i64::MIN / 2, i64::MAX / 2).unwrap();
+    let (v1, _, _) = &video_runs[0];
+    assert_eq!(offset1, v1.start_90k - base, "wall = source time + the picture run's offset");
+    let ex = export::export_with_sound(
+        &conn,
+        &rig.layout,
+        rig.streams[0].0,
+        v1.start_90k,
+        v1.end_90k.unwrap(),
+        false,
+        export::Sound::AsRecorded(sound_id),
+    )
+    .unwrap();
+    assert_eq!((ex.audio_samples, ex.audio_codec.as_deref()), (100, Some("ulaw")));
+    let silent = export::export(&conn, &rig.layout, rig.streams[0].0, v1.start_90k, v1.end_90k.unwrap(), true).unwrap();
+    assert_eq!((silent.audio_samples, silent.audio_codec), (0, None));
+}

@@ -483,6 +483,24 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
     if streaming < streams {
         bail!(Unavailable, "only {streaming} of {streams} streams recorded; is the RTSP server up and fast enough?");
     }
+    if audio {
+        // The sound is in the index (all of the run: status.json counts pictures only).
+        let conn = index::open_read_only(&data_dir.join("index.db"))?;
+        let (mut with_sound, mut samples) = (0, 0);
+        for s in index::list_streams(&conn)?.into_iter().filter(|s| s.kind == "audio") {
+            let n: i64 =
+                index::segments_in_range(&conn, s.id, i64::MIN / 2, i64::MAX / 2)?.iter().map(|g| g.frames).sum();
+            with_sound += usize::from(n > 0);
+            samples += n;
+        }
+        println!("ingest: sound recorded beside {with_sound} streams, {samples} samples in all");
+        if with_sound < streams {
+            bail!(
+                Unavailable,
+                "only {with_sound} of {streams} streams recorded sound; does the URL serve a sound track?"
+            );
+        }
+    }
     Ok(())
 }
 

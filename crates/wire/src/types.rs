@@ -555,6 +555,9 @@ pub struct CameraReport {
     /// The agent's configuration places it indoors (the owner's settings may say otherwise).
     #[serde(default)]
     pub indoor: bool,
+    /// The agent's configuration records its sound (`audio.record`, off by default).
+    #[serde(default)]
+    pub records_sound: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -585,6 +588,8 @@ pub struct CameraStatusJson {
     pub doorbell: bool,
     /// The agent's configuration places it indoors (the owner's settings may say otherwise).
     pub indoor: bool,
+    /// The agent's configuration records its sound (`audio.record`, off by default).
+    pub records_sound: bool,
 }
 
 #[derive(Serialize, Deserialize)]

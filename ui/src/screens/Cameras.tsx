@@ -124,7 +124,7 @@ export function CameraSettingsPanel(p: { hid: string; keys: Keyring }) {
       names.map(async (camera) => {
         const [latest] = await api.events(p.hid, { camera, order: 'desc', limit: 1 });
         const st = status.find((s) => s.camera === camera);
-        return { camera, snapshot: latest?.snapshot_object ?? null, applied: st?.settings_serial ?? null, facts: st ? { doorbell: st.doorbell, indoor: st.indoor } : null };
+        return { camera, snapshot: latest?.snapshot_object ?? null, applied: st?.settings_serial ?? null, facts: st ? { doorbell: st.doorbell, indoor: st.indoor, records_sound: st.records_sound } : null };
       }),
     );
   }, [p.hid, tick]);
@@ -254,6 +254,13 @@ function CameraForm(p: {
         </tbody>
       </table>
       {p.facts?.doorbell && <p className="muted">Doorbell presses record and notify in every mode.</p>}
+      {p.facts && (
+        <p className="muted" data-testid={`sound-${p.camera}`}>
+          {p.facts.records_sound
+            ? 'Sound: recorded with the picture (audio.record is on in your camera hub’s configuration). Clips you post or share leave it out unless you keep it.'
+            : 'Sound: not recorded. Recording sound is off unless you turn it on, because recording conversations without the consent of those speaking is restricted or forbidden in many places; check the law where the camera is. To record it, set audio.record in your camera hub’s configuration. Listening live and talking work either way.'}
+        </p>
+      )}
       <button type="submit" disabled={busy}>
         Save {title}
       </button>

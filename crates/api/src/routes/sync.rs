@@ -182,6 +182,7 @@ pub async fn camera_status(
                 settings_serial: r.settings_serial,
                 doorbell: c.doorbell,
                 indoor: c.indoor,
+                records_sound: c.records_sound,
             })
         })
         .collect();
