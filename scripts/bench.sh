@@ -56,12 +56,14 @@ fi
 
 if [ "$what" = ingest-audio ]; then
   # Recording with a camera's sound beside 1080p30 video against the same video alone:
-  # the same file (the 20-minute 1080p30 loop plus 48 kHz stereo AAC-LC at 128 kbit/s, the
-  # upper end of what cameras send) from the same server, with and without `--audio`,
-  # alternating ROUNDS times (the machine drifts; compare neighbours).
+  # the same file (the 20-minute 1080p30 loop plus AAC-LC: SOUND="RATE CHANNELS BITRATE",
+  # default "16000 1 32k", a doorbell's usual; "48000 2 128k" is the upper end of what
+  # cameras send) from the same server, with and without `--audio`, alternating ROUNDS
+  # times (the machine drifts; compare neighbours).
+  read -r rate channels bitrate <<< "${SOUND:-16000 1 32k}"
   clip=$scratch/1080p30-4M.mp4
   long=$scratch/1080p30-4M-20min.mp4
-  av=$scratch/1080p30-4M-20min-aac.mp4
+  av=$scratch/1080p30-4M-20min-aac-$rate-$channels-$bitrate.mp4
   if [ ! -s "$long" ]; then
     ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
       -c:v libx264 -preset veryfast -profile:v high -b:v 4M -maxrate 4M -bufsize 8M -g 60 -bf 0 \
@@ -69,8 +71,8 @@ if [ "$what" = ingest-audio ]; then
     ffmpeg -hide_banner -loglevel error -y -stream_loop 19 -i "$clip" -c copy "$long"
   fi
   if [ ! -s "$av" ]; then
-    ffmpeg -hide_banner -loglevel error -y -i "$long" -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=1200" \
-      -map 0:v -map 1:a -c:v copy -c:a aac -b:a 128k -ac 2 -shortest "$av"
+    ffmpeg -hide_banner -loglevel error -y -i "$long" -f lavfi -i "sine=frequency=440:sample_rate=$rate:duration=1200" \
+      -map 0:v -map 1:a -c:v copy -c:a aac -b:a "$bitrate" -ac "$channels" -shortest "$av"
   fi
   port=18655
   /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/av=$av,audio=file" > "$scratch/server.log" 2>&1 &

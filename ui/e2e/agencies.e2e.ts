@@ -194,6 +194,7 @@ describe('agencies', () => {
     expect(shown).not.toMatch(/CB-2026-0412|DC Patel|0199/);
     await card.getByRole('checkbox').first().check();
     expect(await card.getByLabel(/Blur people, faces and text/).isChecked()).toBe(true);
+    expect(await card.getByLabel(/Include the sound/).isChecked()).toBe(false);
     const asked = Date.now();
     await card.getByRole('button', { name: 'Preview what would be shared' }).click();
     const preview = card.getByLabel('Preview of door');
@@ -201,7 +202,7 @@ describe('agencies', () => {
       throw new Error(`${e.message}; the card says: ${await card.textContent()}`);
     });
     console.log(`the agent redacted and sealed the clip in ${Date.now() - asked} ms`);
-    expect(await card.textContent()).toMatch(/blurred: people in \d+, faces in \d+, text in \d+ of \d+ frames/);
+    expect(await card.textContent()).toMatch(/blurred: people in \d+, faces in \d+, text in \d+ of \d+ frames; no sound/);
     await shoot(inside, 'request-answer');
     await card.getByRole('button', { name: 'Share 1 clip with Cambridge Police' }).click();
     await expect.poll(() => card.getByRole('status').textContent(), { timeout: 30_000 }).toMatch(/Cambridge Police knows you as Resident 1\./);

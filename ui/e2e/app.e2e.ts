@@ -311,6 +311,10 @@ describe('the owner', () => {
     await page.goto(`${server.url}/#/settings`);
     const form = page.getByRole('form', { name: 'Settings of door' });
     await waitFor('the camera settings', 30_000, () => form.isVisible());
+    // Its sound is not recorded (the default), and the screen says why.
+    await expect.poll(() => form.getByTestId('sound-door').textContent(), { timeout: 15_000 }).toMatch(
+      /Sound: not recorded\. Recording sound is off unless you turn it on, because recording conversations/,
+    );
     await form.getByLabel('Name shown in the app').fill('Front door');
     const cam = page.getByRole('form', { name: 'Settings of Front door' });
     // Doorbell presses carry no snapshot (the agent takes one only with motion analysis,

@@ -180,7 +180,9 @@ describe('the neighbourhood', () => {
     console.log(`the agent prepared the clip in ${Date.now() - asked} ms`);
     const note = (await form.getByRole('note').textContent())!;
     expect(note).toMatch(/Blurred by your camera hub: people \(\d+ of \d+ frames\), faces \(\d+\), text and plates \(\d+\)/);
-    expect(note).toMatch(/no audio/);
+    // This camera records no sound: the preview says so (and the clip has none).
+    expect(note).toMatch(/; no sound\./);
+    expect(await form.getByLabel(/Keep the sound/).isChecked()).toBe(false);
     await waitFor('the preview to decode', 30_000, () => preview.evaluate((v: HTMLVideoElement) => v.readyState >= 2));
     const previewed = (await form.getByTitle('SHA-256 of exactly what will be posted').textContent())!.match(/SHA-256 ([0-9a-f]{16})/)![1]!;
     await preview.scrollIntoViewIfNeeded();

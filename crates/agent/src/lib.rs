@@ -209,7 +209,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
         let shared = Arc::new(Mutex::new(StreamState::new(stream_id)));
         shared_states.push(shared.clone());
         let audio = audio.map(|(id, end)| {
-            let st = Arc::new(Mutex::new(StreamState::new(id)));
+            let st = Arc::new(Mutex::new(StreamState::sound(id)));
             shared_states.push(st.clone());
             (st, end)
         });

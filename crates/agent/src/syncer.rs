@@ -79,24 +79,41 @@ impl Job {
 pub struct Syncer {
     ctx: Arc<Ctx>,
     streams: Vec<Arc<Mutex<StreamState>>>,
+    /// Periodic flushes so far (for streams flushed every so many).
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 impl Syncer {
     pub fn new(ctx: Arc<Ctx>, streams: Vec<Arc<Mutex<StreamState>>>) -> Self {
-        Syncer { ctx, streams }
+        Syncer { ctx, streams, rounds: Default::default() }
     }
 
-    /// One flush: take dirty rows and their bytes, write and fsync, commit.
+    /// One flush of every stream: take dirty rows and their bytes, write and fsync, commit.
     ///
     /// The writes happen outside the streams' locks, so a slow disk never stalls the
     /// ingest thread; the syncer is the only thread that writes segment files, so writes to
     /// a file keep their order.
     pub fn flush(&self) -> Result<(), Error> {
+        self.flush_streams(true)
+    }
+
+    /// A periodic flush: the streams due this round (every stream but those flushed every
+    /// few rounds, whose turn comes in theirs).
+    pub fn flush_due(&self) -> Result<(), Error> {
+        self.flush_streams(false)
+    }
+
+    fn flush_streams(&self, all: bool) -> Result<(), Error> {
+        let round = self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut batch = index::Batch::default();
         let mut jobs = Vec::new();
         let mut dirs = BTreeSet::<PathBuf>::new();
         for (i, s) in self.streams.iter().enumerate() {
             let mut st = s.lock().expect("stream state");
+            // A stream skipped this round keeps its rows and bytes (in order) for its turn.
+            if !all && !round.is_multiple_of(u64::from(st.flush_every.max(1))) {
+                continue;
+            }
             let stream_id = st.stream_id;
             batch.runs.append(&mut st.dirty_runs);
             for seg in std::mem::take(&mut st.closed) {
@@ -148,7 +165,11 @@ impl Syncer {
             let wait = next.saturating_duration_since(std::time::Instant::now());
             let stopping = !matches!(stop.recv_timeout(wait), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
             next = (next + interval).max(std::time::Instant::now());
-            self.flush()?;
+            if stopping {
+                self.flush()?;
+            } else {
+                self.flush_due()?;
+            }
             if stopping {
                 return Ok(());
             }

@@ -314,3 +314,40 @@ pub struct Frame {
     /// A frame of the camera's sound (its time on the video's clock), not of its picture.
     pub audio: bool,
 }
+
+#[cfg(test)]
+mod audio_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MP4A: &[u8] = include_bytes!("../../../fuzz/seeds/sample_entry/mp4a-aac-lc-16k");
+
+    #[test]
+    fn audio_entries_say_their_codec_rate_and_channels() {
+        let e = SampleEntry::from_box(MP4A.to_vec()).unwrap();
+        assert_eq!((e.codec, e.sample_rate, e.channels, e.rfc6381_codec.as_str()), (Codec::Aac, 16000, 1, "mp4a.40.2"));
+        assert!(e.is_audio() && (e.width, e.height) == (0, 0));
+        for (codec, name) in [(Codec::Pcmu, "ulaw"), (Codec::Pcma, "alaw"), (Codec::L16, "twos")] {
+            let e = SampleEntry::pcm(codec, 8000, 2).unwrap();
+            assert_eq!(SampleEntry::from_box(e.data.clone()).unwrap(), e);
+            assert_eq!((e.codec, e.sample_rate, e.channels, e.rfc6381_codec.as_str()), (codec, 8000, 2, name));
+        }
+        assert!(SampleEntry::pcm(Codec::Aac, 8000, 1).is_err());
+        assert!(SampleEntry::pcm(Codec::Pcmu, 96_000, 1).is_err(), "rates past 16.16 fixed point");
+        assert!(SampleEntry::pcm(Codec::Pcmu, 8000, 0).is_err());
+    }
+
+    proptest! {
+        /// A camera's (or a damaged database's) audio entry: any cut or any byte changed is
+        /// an entry or an error, never a panic; a valid one keeps its codec.
+        #[test]
+        fn damaged_audio_entries_never_panic(cut in 0usize..87, at in 0usize..87, x: u8) {
+            let _ = SampleEntry::from_box(MP4A[..cut].to_vec());
+            let mut b = MP4A.to_vec();
+            b[at] = x;
+            if let Ok(e) = SampleEntry::from_box(b) {
+                prop_assert!(e.codec.is_audio() || at < 8);
+            }
+        }
+    }
+}

@@ -464,6 +464,17 @@ fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
 
     let conn = index::open_read_only(&data_dir.join("index.db")).unwrap();
     assert_eq!(index::find_stream(&conn, "quiet", index::StreamKind::Audio).unwrap(), None, "quiet records no sound");
+    // What the kill cost the sound: its first run ends at most four flush intervals (and
+    // the held samples) before the picture's.
+    for camera in ["aac", "mu"] {
+        let sound = index::find_stream(&conn, camera, index::StreamKind::Audio).unwrap().unwrap();
+        let sound_runs = index::runs_in_range(&conn, sound, i64::MIN / 2, i64::MAX / 2).unwrap();
+        let video_runs = runs(&data_dir, camera);
+        assert_eq!(sound_runs.len(), 2, "{camera}: {sound_runs:?}");
+        let lost_ms = (video_runs[0].2 - sound_runs[0].0.end_90k.unwrap()) / 90;
+        eprintln!("{camera}: the kill cost the sound {lost_ms} ms more than the picture");
+        assert!(lost_ms <= 2_500, "{camera}: the sound's first run ends {lost_ms} ms before the picture's");
+    }
     let export = |camera: &str, fragmented: bool| {
         let r = runs(&data_dir, camera);
         assert_eq!(r.len(), 2, "{camera}: a run before the crash and one after: {r:?}");
