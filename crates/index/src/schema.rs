@@ -284,6 +284,42 @@ mod tests {
         assert!(!crate::get_event(&c, again).unwrap().unwrap().open);
     }
 
+    /// v3's footage survives the rebuild of `stream` and `sample_entry` (which `run` and
+    /// `segment` refer to), references intact, and takes sound afterwards.
+    #[test]
+    fn v3_footage_survives_and_takes_sound() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v3.db");
+        let c = create_at_version(&p, 3).unwrap();
+        let stream = crate::ensure_stream(&c, "front", crate::StreamKind::Main).unwrap();
+        c.execute_batch(&format!(
+            "insert into sample_entry (codec, width, height, rfc6381_codec, data) values ('h264', 640, 360, 'avc1.4d001f', x'00'); \
+             insert into run (stream_id, start_90k, end_90k) values ({stream}, 90000, 180000); \
+             insert into segment (stream_id, run_id, sample_entry_id, start_90k, duration_90k, frames, key_frames, \
+             size_bytes, open, frame_index) values ({stream}, 1, 1, 90000, 90000, 1, 1, 10, 0, x'14');"
+        ))
+        .unwrap();
+        drop(c);
+        let c = open(&p).unwrap();
+        let seg: (i64, i64, i64) = c
+            .query_row("select stream_id, run_id, sample_entry_id from segment", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(seg, (stream, 1, 1));
+        let broken: i64 = c.query_row("select count(*) from pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(broken, 0);
+        let fk: i64 = c.query_row("pragma foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1, "foreign keys are on again after the upgrade");
+        let sound = crate::ensure_stream(&c, "front", crate::StreamKind::Audio).unwrap();
+        assert_ne!(sound, stream);
+        let e = media::SampleEntry::pcm(media::Codec::Pcmu, 8000, 1).unwrap();
+        let id = crate::intern_sample_entry(&c, &e).unwrap();
+        assert_eq!(crate::get_sample_entry(&c, id).unwrap(), e);
+        // A segment naming a stream that does not exist is still refused.
+        assert!(c.execute("insert into run (stream_id, start_90k) values (999, 0)", []).is_err());
+    }
+
     #[test]
     fn newer_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -927,6 +927,23 @@ main = { file = "clip.mp4" }
     }
 
     #[test]
+    fn recording_sound_is_off_unless_asked_and_needs_an_rtsp_camera() {
+        let parse =
+            |extra: &str, main: &str| Config::parse(&format!("[[cameras]]\nname = \"a\"\nmain = {main}\n{extra}"));
+        let rtsp = "{ url = \"rtsp://cam/main\" }";
+        assert!(!parse("", rtsp).unwrap().cameras[0].audio.record, "off by default");
+        assert!(parse("audio = { record = true }", rtsp).unwrap().cameras[0].audio.record);
+        let e = parse("audio = { record = true }", "{ file = \"x.mp4\" }").unwrap_err();
+        assert!(
+            e.to_string().contains("cameras[0].audio.record") || e.to_string().contains("camera a.audio.record"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("a file"), "{e}");
+        assert!(parse("audio = { record = \"yes\" }", rtsp).is_err());
+        assert!(parse("audio = { recording = true }", rtsp).is_err());
+    }
+
+    #[test]
     fn a_cameras_speaker_is_its_backchannel_a_command_or_none() {
         let cam = |talk: &str| {
             let c = Config::parse(&format!(
