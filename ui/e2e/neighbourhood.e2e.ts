@@ -171,6 +171,8 @@ describe('the neighbourhood', () => {
     await nav(poster, 'Neighbourhood').click();
     const form = poster.getByRole('form', { name: 'New post' });
     await form.getByRole('button', { name: 'Attach a clip from your events' }).click();
+    // The sound is left out unless the poster keeps it.
+    expect(await form.getByLabel(/Keep the sound/).isChecked()).toBe(false);
     const asked = Date.now();
     await form.getByRole('button', { name: 'Prepare this clip' }).first().click();
     const preview = form.getByLabel('Preview of the clip to post');
@@ -182,7 +184,6 @@ describe('the neighbourhood', () => {
     expect(note).toMatch(/Blurred by your camera hub: people \(\d+ of \d+ frames\), faces \(\d+\), text and plates \(\d+\)/);
     // This camera records no sound: the preview says so (and the clip has none).
     expect(note).toMatch(/; no sound\./);
-    expect(await form.getByLabel(/Keep the sound/).isChecked()).toBe(false);
     await waitFor('the preview to decode', 30_000, () => preview.evaluate((v: HTMLVideoElement) => v.readyState >= 2));
     const previewed = (await form.getByTitle('SHA-256 of exactly what will be posted').textContent())!.match(/SHA-256 ([0-9a-f]{16})/)![1]!;
     await preview.scrollIntoViewIfNeeded();
