@@ -39,6 +39,33 @@ fn models() -> bool {
     ok
 }
 
+/// A data folder with `camera`'s streams of `kinds`, a writing context over it (4 s
+/// segments, a simulated clock) and a state per stream, in `kinds`' order.
+fn recording(
+    dir: &Path,
+    camera: &str,
+    kinds: [index::StreamKind; 2],
+) -> (Layout, Arc<Ctx>, Vec<Arc<Mutex<StreamState>>>) {
+    let layout = Layout::new(dir.join("data"));
+    std::fs::create_dir_all(&layout.root).unwrap();
+    let conn = index::open(&layout.db()).unwrap();
+    let ids = kinds.map(|k| index::ensure_stream(&conn, camera, k).unwrap());
+    for id in ids {
+        std::fs::create_dir_all(layout.stream_dir(id)).unwrap();
+    }
+    let ctx = Arc::new(Ctx {
+        layout: layout.clone(),
+        clocks: Arc::new(SimulatedClocks::new()),
+        db: Arc::new(Mutex::new(conn)),
+        next_segment_id: AtomicI64::new(1),
+        next_run_id: AtomicI64::new(1),
+        segment_duration_90k: 4 * 90_000,
+        direct_io: true,
+    });
+    let states = ids.iter().map(|&id| Arc::new(Mutex::new(StreamState::new(id)))).collect();
+    (layout, ctx, states)
+}
+
 /// Feeds the first `seconds` of an MP4 to a writer as a camera would deliver them.
 fn record(w: &mut Writer, path: &Path, seconds: f64) {
     let (file, track) = media::source::file::read_track(path).unwrap();
@@ -81,25 +108,8 @@ fn a_clip_with_b_frames_is_prepared_from_the_sub_stream_masked_and_blurred() {
         .expect("ffmpeg (make setup installs it)");
     assert!(st.success());
 
-    let layout = Layout::new(dir.path().join("data"));
-    std::fs::create_dir_all(&layout.root).unwrap();
-    let conn = index::open(&layout.db()).unwrap();
-    let ids =
-        [index::StreamKind::Main, index::StreamKind::Sub].map(|k| index::ensure_stream(&conn, "front", k).unwrap());
-    for id in ids {
-        std::fs::create_dir_all(layout.stream_dir(id)).unwrap();
-    }
-    let clocks = SimulatedClocks::new();
-    let ctx = Arc::new(Ctx {
-        layout: layout.clone(),
-        clocks: Arc::new(clocks),
-        db: Arc::new(Mutex::new(conn)),
-        next_segment_id: AtomicI64::new(1),
-        next_run_id: AtomicI64::new(1),
-        segment_duration_90k: 4 * 90_000,
-        direct_io: true,
-    });
-    let states: Vec<_> = ids.iter().map(|&id| Arc::new(Mutex::new(StreamState::new(id)))).collect();
+    let (layout, ctx, states) = recording(dir.path(), "front", [index::StreamKind::Main, index::StreamKind::Sub]);
+    let ids: Vec<i64> = states.iter().map(|s| s.lock().unwrap().stream_id).collect();
     let syncer = Syncer::new(ctx.clone(), states.clone());
     record(&mut Writer::new(ctx.clone(), states[0].clone(), 0), &main, 16.0);
     record(&mut Writer::new(ctx.clone(), states[1].clone(), 0), &sub, 16.0);
@@ -237,24 +247,7 @@ fn a_posted_clip_is_silent_unless_the_sound_is_kept() {
         .status()
         .expect("ffmpeg (make setup installs it)");
     assert!(st.success());
-    let layout = Layout::new(dir.path().join("data"));
-    std::fs::create_dir_all(&layout.root).unwrap();
-    let conn = index::open(&layout.db()).unwrap();
-    let ids =
-        [index::StreamKind::Main, index::StreamKind::Audio].map(|k| index::ensure_stream(&conn, "door", k).unwrap());
-    for id in ids {
-        std::fs::create_dir_all(layout.stream_dir(id)).unwrap();
-    }
-    let ctx = Arc::new(Ctx {
-        layout: layout.clone(),
-        clocks: Arc::new(SimulatedClocks::new()),
-        db: Arc::new(Mutex::new(conn)),
-        next_segment_id: AtomicI64::new(1),
-        next_run_id: AtomicI64::new(1),
-        segment_duration_90k: 4 * 90_000,
-        direct_io: true,
-    });
-    let states: Vec<_> = ids.iter().map(|&id| Arc::new(Mutex::new(StreamState::new(id)))).collect();
+    let (layout, ctx, states) = recording(dir.path(), "door", [index::StreamKind::Main, index::StreamKind::Audio]);
     let syncer = Syncer::new(ctx.clone(), states.clone());
     record_click_and_flash(
         &mut Writer::new(ctx.clone(), states[0].clone(), 0),

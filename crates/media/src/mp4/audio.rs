@@ -81,12 +81,7 @@ pub fn init(entry: &[u8], timescale: u32) -> Vec<u8> {
                 });
                 write_box(o, b"minf", |o| {
                     write_full_box(o, b"smhd", 0, 0, |o| put_u32(o, 0));
-                    write_box(o, b"dinf", |o| {
-                        write_full_box(o, b"dref", 0, 0, |o| {
-                            put_u32(o, 1);
-                            write_full_box(o, b"url ", 0, 1, |_| {});
-                        });
-                    });
+                    super::dinf(o);
                     write_box(o, b"stbl", |o| {
                         write_full_box(o, b"stsd", 0, 0, |o| {
                             put_u32(o, 1);

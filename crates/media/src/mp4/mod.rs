@@ -41,6 +41,16 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
+/// `dinf` with one self-contained data reference (the media is in this file).
+pub(crate) fn dinf(o: &mut Vec<u8>) {
+    write_box(o, b"dinf", |o| {
+        write_full_box(o, b"dref", 0, 0, |o| {
+            put_u32(o, 1);
+            write_full_box(o, b"url ", 0, 1, |_| {});
+        });
+    });
+}
+
 /// The empty sample tables of a fragmented file's track (its samples are in fragments).
 pub(crate) fn empty_sample_tables(o: &mut Vec<u8>) {
     for b in [b"stts", b"stsc", b"stco"] {

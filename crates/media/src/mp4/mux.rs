@@ -12,7 +12,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{empty_sample_tables, mvex_one_track, put_u16, put_u32, put_u64, write_box, write_full_box};
+use super::{dinf, empty_sample_tables, mvex_one_track, put_u16, put_u32, put_u64, write_box, write_full_box};
 use crate::frame::SampleEntry;
 use crate::index::FrameInfo;
 
@@ -280,12 +280,7 @@ fn audio_trak(out: &mut Vec<u8>, cs: u64, a: &AudioTrack, duration_90k: u64, stb
             mdhd_hdlr_of(o, cs, a.timescale, media, b"soun");
             write_box(o, b"minf", |o| {
                 write_full_box(o, b"smhd", 0, 0, |o| put_u32(o, 0));
-                write_box(o, b"dinf", |o| {
-                    write_full_box(o, b"dref", 0, 0, |o| {
-                        put_u32(o, 1);
-                        write_full_box(o, b"url ", 0, 1, |_| {});
-                    });
-                });
+                dinf(o);
                 write_box(o, b"stbl", |o| {
                     write_full_box(o, b"stsd", 0, 0, |o| {
                         put_u32(o, a.entries.len() as u32);
@@ -301,15 +296,7 @@ fn audio_trak(out: &mut Vec<u8>, cs: u64, a: &AudioTrack, duration_90k: u64, stb
 /// The sound's sample tables in a progressive file: one chunk per run of samples whose
 /// bytes are one piece, at `offset` in the file onwards.
 fn audio_sample_tables(o: &mut Vec<u8>, a: &AudioTrack, offset: u64) {
-    let durations = a.durations(&a.samples, None);
-    let runs = run_lengths(durations.iter().copied());
-    write_full_box(o, b"stts", 0, 0, |o| {
-        put_u32(o, runs.len() as u32);
-        runs.iter().for_each(|&(n, d)| {
-            put_u32(o, n);
-            put_u32(o, d);
-        });
-    });
+    stts(o, a.durations(&a.samples, None).into_iter());
     // Chunks: samples whose bytes continue one another in one file (or are all made).
     let mut chunks: Vec<(usize, usize, u64)> = Vec::new(); // (first sample, count, bytes)
     for (i, s) in a.samples.iter().enumerate() {
@@ -328,26 +315,8 @@ fn audio_sample_tables(o: &mut Vec<u8>, a: &AudioTrack, offset: u64) {
             _ => chunks.push((i, 1, s.len())),
         }
     }
-    let mut stsc: Vec<(u32, u32, u32)> = Vec::new();
-    for (i, &(first, n, _)) in chunks.iter().enumerate() {
-        let d = a.samples[first].entry as u32 + 1;
-        if stsc.last().is_none_or(|&(_, pn, pd)| (pn, pd) != (n as u32, d)) {
-            stsc.push((i as u32 + 1, n as u32, d));
-        }
-    }
-    write_full_box(o, b"stsc", 0, 0, |o| {
-        put_u32(o, stsc.len() as u32);
-        stsc.iter().for_each(|&(c, n, d)| {
-            put_u32(o, c);
-            put_u32(o, n);
-            put_u32(o, d);
-        });
-    });
-    write_full_box(o, b"stsz", 0, 0, |o| {
-        put_u32(o, 0);
-        put_u32(o, a.samples.len() as u32);
-        a.samples.iter().for_each(|s| put_u32(o, s.len() as u32));
-    });
+    stsc(o, chunks.iter().map(|&(first, n, _)| (n as u32, a.samples[first].entry as u32)));
+    stsz(o, a.samples.iter().map(|s| s.len() as u32));
     write_full_box(o, b"co64", 0, 0, |o| {
         put_u32(o, chunks.len() as u32);
         let mut off = offset;
@@ -360,11 +329,46 @@ fn audio_sample_tables(o: &mut Vec<u8>, a: &AudioTrack, offset: u64) {
 
 fn vmhd_dinf(out: &mut Vec<u8>) {
     write_full_box(out, b"vmhd", 0, 1, |o| o.extend_from_slice(&[0; 8]));
-    write_box(out, b"dinf", |o| {
-        write_full_box(o, b"dref", 0, 0, |o| {
-            put_u32(o, 1);
-            write_full_box(o, b"url ", 0, 1, |_| {});
+    dinf(out);
+}
+
+/// `stts`: the samples' durations, run-length encoded.
+fn stts(out: &mut Vec<u8>, durations: impl Iterator<Item = u32>) {
+    let runs = run_lengths(durations);
+    write_full_box(out, b"stts", 0, 0, |o| {
+        put_u32(o, runs.len() as u32);
+        runs.iter().for_each(|&(n, d)| {
+            put_u32(o, n);
+            put_u32(o, d);
         });
+    });
+}
+
+/// `stsc` from each chunk's `(samples, 0-based sample description)`, one entry per change.
+fn stsc(out: &mut Vec<u8>, chunks: impl Iterator<Item = (u32, u32)>) {
+    let mut table: Vec<(u32, u32, u32)> = Vec::new();
+    for (i, (n, entry)) in chunks.enumerate() {
+        let d = entry + 1;
+        if table.last().is_none_or(|&(_, pn, pd)| (pn, pd) != (n, d)) {
+            table.push((i as u32 + 1, n, d));
+        }
+    }
+    write_full_box(out, b"stsc", 0, 0, |o| {
+        put_u32(o, table.len() as u32);
+        table.iter().for_each(|&(c, n, d)| {
+            put_u32(o, c);
+            put_u32(o, n);
+            put_u32(o, d);
+        });
+    });
+}
+
+/// `stsz` with every sample's size.
+fn stsz(out: &mut Vec<u8>, sizes: impl ExactSizeIterator<Item = u32>) {
+    write_full_box(out, b"stsz", 0, 0, |o| {
+        put_u32(o, 0);
+        put_u32(o, sizes.len() as u32);
+        sizes.for_each(|s| put_u32(o, s));
     });
 }
 
@@ -458,14 +462,7 @@ fn moov_progressive(
                     write_box(o, b"stbl", |o| {
                         stsd(o, entries);
                         // stts: run-length durations.
-                        let runs = run_lengths(frames().map(|f| f.duration_90k));
-                        write_full_box(o, b"stts", 0, 0, |o| {
-                            put_u32(o, runs.len() as u32);
-                            runs.iter().for_each(|&(n, d)| {
-                                put_u32(o, n);
-                                put_u32(o, d);
-                            });
-                        });
+                        stts(o, frames().map(|f| f.duration_90k));
                         // ctts (version 1: signed offsets), only when some offset is non-zero.
                         if frames().any(|f| f.pts_offset_90k != 0) {
                             let runs = run_lengths(frames().map(|f| f.pts_offset_90k));
@@ -485,26 +482,9 @@ fn moov_progressive(
                             keys.iter().for_each(|&k| put_u32(o, k));
                         });
                         // stsc: one chunk per part.
-                        let mut stsc: Vec<(u32, u32, u32)> = Vec::new();
-                        for (i, p) in parts.iter().enumerate() {
-                            let (n, d) = (p.frames.len() as u32, p.entry as u32 + 1);
-                            if stsc.last().is_none_or(|&(_, pn, pd)| (pn, pd) != (n, d)) {
-                                stsc.push((i as u32 + 1, n, d));
-                            }
-                        }
-                        write_full_box(o, b"stsc", 0, 0, |o| {
-                            put_u32(o, stsc.len() as u32);
-                            stsc.iter().for_each(|&(c, n, d)| {
-                                put_u32(o, c);
-                                put_u32(o, n);
-                                put_u32(o, d);
-                            });
-                        });
-                        write_full_box(o, b"stsz", 0, 0, |o| {
-                            put_u32(o, 0);
-                            put_u32(o, frames().count() as u32);
-                            frames().for_each(|f| put_u32(o, f.size_bytes));
-                        });
+                        stsc(o, parts.iter().map(|p| (p.frames.len() as u32, p.entry as u32)));
+                        let sizes: Vec<u32> = frames().map(|f| f.size_bytes).collect();
+                        stsz(o, sizes.into_iter());
                         write_full_box(o, b"co64", 0, 0, |o| {
                             put_u32(o, parts.len() as u32);
                             let mut off = mdat_body_offset;
