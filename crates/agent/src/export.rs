@@ -44,6 +44,9 @@ pub enum Sound {
     /// For a browser: AAC as recorded; G.711 and L16, which browsers do not play from MP4,
     /// converted to Opus here.
     ForBrowser(i64),
+    /// For a browser, only what needs no conversion (AAC): long exports that must start at
+    /// once (the day view's ten minutes would take seconds of Opus encoding first).
+    ForBrowserAsIs(i64),
 }
 
 pub fn export(
@@ -159,6 +162,8 @@ pub fn export_from(
         Sound::None => None,
         Sound::AsRecorded(id) => sound_track(conn, layout, id, &spans, start, end, false)?,
         Sound::ForBrowser(id) => sound_track(conn, layout, id, &spans, start, end, true)?,
+        Sound::ForBrowserAsIs(id) => sound_track(conn, layout, id, &spans, start, end, false)?
+            .filter(|(t, _)| t.entries.first().is_some_and(|e| e.get(4..8) == Some(b"mp4a".as_slice()))),
     };
     let plan = if fragmented {
         mux::fragmented_av(&entries, &parts, audio.as_ref().map(|(t, _)| t), start)

@@ -88,16 +88,13 @@ pub fn answer(
         bail!(NotFound, "history: this agent records no camera {camera:?}");
     };
     let floor = window.0.saturating_mul(90).max(run.start_ms.saturating_mul(90));
-    let e = match crate::export::export_from(
-        conn,
-        layout,
-        stream,
-        start * 90,
-        end * 90,
-        true,
-        floor,
-        crate::export::Sound::None,
-    ) {
+    // The camera's recorded sound plays along where it is AAC (G.711 would need converting
+    // ten minutes before the first byte could go).
+    let sound = match index::find_stream(conn, camera, StreamKind::Audio)? {
+        Some(a) => crate::export::Sound::ForBrowserAsIs(a),
+        None => crate::export::Sound::None,
+    };
+    let e = match crate::export::export_from(conn, layout, stream, start * 90, end * 90, true, floor, sound) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             reply.error = Some("nothing was recorded at or after that moment".into());

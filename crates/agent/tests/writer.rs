@@ -500,6 +500,19 @@ fn sound_follows_the_pictures_clock_and_runs() {
     )
     .unwrap();
     assert_eq!((ex.audio_samples, ex.audio_codec.as_deref()), (100, Some("ulaw")));
+    // The day view takes only what a browser plays as it is: not G.711.
+    let day = export::export_from(
+        &conn,
+        &rig.layout,
+        rig.streams[0].0,
+        v1.start_90k,
+        v1.end_90k.unwrap(),
+        true,
+        i64::MIN,
+        export::Sound::ForBrowserAsIs(sound_id),
+    )
+    .unwrap();
+    assert_eq!((day.audio_samples, day.audio_codec), (0, None));
     let silent = export::export(&conn, &rig.layout, rig.streams[0].0, v1.start_90k, v1.end_90k.unwrap(), true).unwrap();
     assert_eq!((silent.audio_samples, silent.audio_codec), (0, None));
 }

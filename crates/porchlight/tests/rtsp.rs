@@ -528,5 +528,18 @@ fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
         // encoder's 6.5 ms look-ahead, which dOps names and browsers drop), so it hears the
         // converted clicks that much late.
         in_sync(&format!("{camera} for the browser"), &f, 4);
+        // The day view plays the sound along only where it needs no converting.
+        let day = agent::export::export_from(
+            &conn,
+            &layout,
+            video,
+            r[1].1,
+            r[1].2,
+            true,
+            i64::MIN,
+            agent::export::Sound::ForBrowserAsIs(sound),
+        )
+        .unwrap();
+        assert_eq!(day.audio_samples > 0, camera == "aac", "{camera} in the day view");
     }
 }
