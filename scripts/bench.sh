@@ -2,7 +2,7 @@
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
 #   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll,
-#                                    alerts, history, grid, talk, sound, ingest-audio)
+#                                    alerts, history, grid, talk, sound, mouth, ingest-audio)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -283,6 +283,15 @@ if [ "$what" = talk ]; then
   sleep 2
   $bin bench talk --data-dir "$scratch/talk" --camera "rtsp://127.0.0.1:$port/door" --speaker "$speaker" --phrases 20
   kill $server 2>/dev/null || true
+fi
+
+if [ "$what" = mouth ]; then
+  # Talking from Debian's Chromium: phrases from the fake microphone to the test camera's
+  # speaker file (ui/e2e/mouth.perf.ts).
+  bash scripts/setup-ui.sh
+  (cd ui && npm run --silent build >/dev/null)
+  cargo build --release -q
+  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/mouth.perf.ts) 2>&1 | grep '^mouth:'
 fi
 
 if [ "$what" = sound ]; then

@@ -173,7 +173,8 @@ function micFile(): string {
   return f;
 }
 
-export async function launch(): Promise<Browser> {
+/** Chromium for the tests; `mic`: a WAV file the fake microphone plays (looped) instead of the tone. */
+export async function launch(mic?: string): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -181,7 +182,7 @@ export async function launch(): Promise<Browser> {
       // A microphone that plays a known tone, allowed without a prompt (talk tests).
       '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micFile()}`,
+      `--use-file-for-fake-audio-capture=${mic ?? micFile()}`,
       '--no-sandbox',
       '--disable-gpu',
       '--disable-quic',
