@@ -2,7 +2,8 @@
 # Whole-system benchmarks (figures go in BENCHMARKS.md). Needs `make setup` and a release build.
 #   scripts/bench.sh            # ingest (32 and 64 streams), export, recovery
 #   BENCH=ingest scripts/bench.sh   (or export, crypto, detect, objects, redact, recovery, upload, timeline, feed, agencies, web, scroll,
-#                                    alerts, history, grid, talk, sound, mouth, ingest-audio)
+#                                    alerts, history, grid, talk, sound, mouth, avsync,
+#                                    ingest-audio)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -292,6 +293,14 @@ if [ "$what" = mouth ]; then
   (cd ui && npm run --silent build >/dev/null)
   cargo build --release -q
   (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/mouth.perf.ts) 2>&1 | grep '^mouth:'
+fi
+
+if [ "$what" = avsync ]; then
+  # Live view's sound against its picture in Debian's Chromium (ui/e2e/avsync.perf.ts).
+  bash scripts/setup-ui.sh
+  (cd ui && npm run --silent build >/dev/null)
+  cargo build --release -q
+  (cd ui && PORCHLIGHT_BIN=$PWD/../target/release/porchlight npm run --silent perf -- e2e/avsync.perf.ts) 2>&1 | grep '^avsync:'
 fi
 
 if [ "$what" = sound ]; then

@@ -188,7 +188,20 @@ impl RtspOpener {
                 }
             }
         }
-        let playing = play(session, setups).await?;
+        let playing = match play(session, setups).await {
+            Ok(p) => p,
+            // A camera that refuses the sound's SETUP (or PLAY with it) still records its
+            // picture: once more, without the sound.
+            Err(e) if audio.is_some() && e.kind() != ErrorKind::Unauthenticated => {
+                tracing::warn!("{}: recording without its sound, which it refused: {e}", self.describe());
+                audio = None;
+                let session =
+                    describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout)
+                        .await?;
+                play(session, vec![(video, SetupOptions::default().frame_format(FrameFormat::MP4))]).await?
+            }
+            Err(e) => return Err(e),
+        };
         let stall = self.stall_timeout;
         let state = Reading { session: playing, video, audio, audio_entry_sent: false, first: true, entry: None };
         let s = futures::stream::unfold(state, move |mut r| async move {

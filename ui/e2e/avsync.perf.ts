@@ -1,0 +1,106 @@
+// Live view's sound against its picture for BENCHMARKS.md (run by `BENCH=avsync
+// scripts/bench.sh`, which passes the release binary). The test camera serves a clip that
+// flashes white for 100 ms and clicks at every whole second, picture and sound from one
+// file (the sound as G.711, as most cameras send it). The page watches the camera live
+// with "Sound on" and notes when each flash is shown (requestVideoFrameCallback's expected
+// display time of the first bright frame) and when each click is played (an analyser on
+// the sound's element, polled every 2 ms, plus the AudioContext's own output latency).
+// Each click is paired with the nearest flash; + means the sound comes after the picture.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, it } from 'vitest';
+import { bin, freePort, launch, ownerWithAgent, repo, scratch, start, startServer, stopAll, waitFor } from './harness';
+
+let browser: Browser;
+let dir: string;
+let server: { url: string; data: string };
+let clip: string;
+
+beforeAll(async () => {
+  dir = scratch();
+  server = await startServer(join(dir, 'server'));
+  clip = join(dir, 'flash.mp4');
+  const r = spawnSync('ffmpeg', [
+    ...['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=black:s=320x240:r=30:d=120'],
+    ...['-f', 'lavfi', '-i', "aevalsrc='if(lt(mod(t\\,1)\\,0.01)\\,0.8*sin(2*PI*1000*t)\\,0)':s=16000:d=120"],
+    ...['-vf', "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.1)'"],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-bf', '0', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', clip],
+  ]);
+  if (r.status !== 0) throw new Error(`making the clip: ${r.stderr}`);
+  browser = await launch();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  stopAll();
+});
+
+it('measures how far live view’s sound is from its picture', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'avsync@example.org', 'Sync');
+  const port = await freePort();
+  start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/door=${clip},audio=file-pcmu`], join(agentDir, 'rtsp.log'));
+  const config = join(agentDir, 'agent.toml');
+  writeFileSync(config, `data_dir = ${JSON.stringify(data)}\n[[cameras]]\nname = "door"\nmain = { url = "rtsp://127.0.0.1:${port}/door" }\n`);
+  start(bin, ['agent', '--config', config], join(agentDir, 'agent.log'));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cameras', exact: true }).click();
+  const watch = page.getByRole('button', { name: 'Watch door live' });
+  await waitFor('the live button', 60_000, async () => {
+    await page.reload();
+    return watch.isEnabled({ timeout: 2000 });
+  });
+  await watch.click();
+  await page.getByRole('button', { name: 'Sound on' }).click();
+  await waitFor('the sound', 30_000, async () => (await page.getByTestId('sound').getAttribute('data-state')) === 'playing');
+  await page.waitForTimeout(3000);
+  const { flashes, clicks } = await page.evaluate(async () => {
+    const video = document.querySelector<HTMLVideoElement>('video[aria-label^="Live video from"]')!;
+    const sound = document.querySelector<HTMLAudioElement>('[data-testid=live-sound]')!;
+    const ac = new AudioContext();
+    const an = ac.createAnalyser();
+    an.fftSize = 32;
+    ac.createMediaElementSource(sound).connect(an);
+    an.connect(ac.destination);
+    await ac.resume();
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 8;
+    const g = canvas.getContext('2d', { willReadFrequently: true })!;
+    const flashes: number[] = [];
+    const clicks: number[] = [];
+    let bright = false;
+    const onFrame = (_now: number, meta: { expectedDisplayTime: number }) => {
+      g.drawImage(video, 0, 0, 8, 8);
+      const px = g.getImageData(0, 0, 8, 8).data;
+      let y = 0;
+      for (let i = 0; i < px.length; i += 4) y += px[i]!;
+      const now = y / 64 > 128;
+      if (now && !bright) flashes.push(meta.expectedDisplayTime);
+      bright = now;
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+    const d = new Float32Array(an.fftSize);
+    let quiet = 0;
+    const until = performance.now() + 20_000;
+    while (performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 2));
+      an.getFloatTimeDomainData(d);
+      const loud = d.some((x) => Math.abs(x) > 0.2);
+      if (loud && quiet >= 100) clicks.push(performance.now() + ((ac.outputLatency || 0) + ac.baseLatency) * 1000);
+      quiet = loud ? 0 : quiet + 1;
+    }
+    return { flashes, clicks };
+  });
+  const off = clicks
+    .map((c) => c - flashes.reduce((best, f) => (Math.abs(f - c) < Math.abs(best - c) ? f : best), Number.POSITIVE_INFINITY))
+    .filter((x) => Math.abs(x) < 500)
+    .sort((a, b) => a - b);
+  const pct = (p: number) => off[Math.round((off.length - 1) * p)]!;
+  process.stdout.write(
+    `avsync: ${off.length} clicks (${flashes.length} flashes seen): sound minus picture median ${pct(0.5).toFixed(0)} ms, p5 ${pct(0.05).toFixed(0)} ms, p95 ${pct(0.95).toFixed(0)} ms (${off.map((x) => x.toFixed(0)).join(', ')})\n`,
+  );
+  await ctx.close();
+});
