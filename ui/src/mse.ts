@@ -51,6 +51,11 @@ export class ClipPlayer {
   private ended = false;
   private url: string | null = null;
   private mode: 'undecided' | 'mse' | 'blob' = 'undecided';
+  /** Live: the wall time (Unix ms) of media time 0, from the agent's `pltw` box. */
+  wallAtZero: number | null = null;
+  /** Live: how much further behind the newest data to play than the usual 0.3 s, in
+   * seconds (to wait for the other of picture and sound). */
+  extraLag = 0;
 
   /** `live`: playback stays near the newest frame. `keep`: the bytes are kept for a
    * download (default: unless live); otherwise video already watched is dropped from the
@@ -62,6 +67,11 @@ export class ClipPlayer {
   ) {}
 
   push(plain: Uint8Array): void {
+    // A live session's first segment starts with the wall time of its media time 0.
+    if (this.mode === 'undecided' && plain.length >= 16 && find(plain.subarray(4, 8), 'pltw') === 0) {
+      this.wallAtZero = Number(new DataView(plain.buffer, plain.byteOffset + 8, 8).getBigInt64(0));
+      plain = plain.subarray(16);
+    }
     if (this.keep) this.parts.push(plain);
     if (this.mode === 'undecided') {
       const type = mimeOf(plain);
@@ -97,8 +107,8 @@ export class ClipPlayer {
       // Stay live: a tab that fell behind (hidden, slow) jumps to the newest frames. A
       // session starts with the camera's current group of pictures, up to a key-frame
       // interval old: the first picture shows at once and playback catches up quickly.
-      const behind = end - this.video.currentTime;
-      if (behind > 3) this.video.currentTime = end - 0.3;
+      const behind = end - this.video.currentTime - this.extraLag;
+      if (behind > 3) this.video.currentTime = end - 0.3 - this.extraLag;
       else this.video.playbackRate = behind > 1 ? 2 : behind > 0.3 ? 1.25 : 1;
     }
     if (!this.keep && this.sb.buffered.length > 0) {
@@ -114,6 +124,17 @@ export class ClipPlayer {
     } else if (this.ended) {
       this.ms.endOfStream();
     }
+  }
+
+  /** Live: the wall time (Unix ms) of what plays now, once known. */
+  wallNow(): number | null {
+    return this.wallAtZero === null ? null : this.wallAtZero + this.video.currentTime * 1000;
+  }
+
+  /** Live: plays `seconds` later than now (negative: sooner, within what is buffered). */
+  shift(seconds: number): void {
+    this.extraLag = Math.max(0, this.extraLag + seconds);
+    this.video.currentTime = Math.max(0, this.video.currentTime - seconds);
   }
 
   /** Everything arrived and verified. */

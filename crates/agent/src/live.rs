@@ -27,9 +27,13 @@ pub const SESSION_MAX: Duration = Duration::from_secs(600);
 /// Frames buffered per session before a slow one skips ahead to the next key frame.
 const QUEUE_FRAMES: usize = 256;
 
+/// A frame and the wall time it arrived (Unix ms).
+type Arrived = (Frame, i64);
+
 /// One camera's frames, for whoever is watching.
 pub struct Feed {
-    tx: broadcast::Sender<Frame>,
+    /// Each frame with the wall time it arrived (Unix ms).
+    tx: broadcast::Sender<Arrived>,
     entry: Mutex<Option<Arc<SampleEntry>>>,
     /// The frames since the latest key frame, so that a new session starts at once instead
     /// of waiting up to a key-frame interval for the camera's next one.
@@ -38,7 +42,7 @@ pub struct Feed {
 
 #[derive(Default)]
 struct Gop {
-    frames: Vec<Frame>,
+    frames: Vec<Arrived>,
     bytes: usize,
     /// Starts at a key frame of the current connection, and has not overflowed.
     valid: bool,
@@ -55,6 +59,7 @@ impl Feed {
 
     /// Called by the camera's streamer for every frame it receives.
     pub fn publish(&self, f: &Frame) {
+        let arrived = wall_ms();
         if let Some(e) = &f.new_sample_entry {
             *self.entry.lock().expect("live entry") = Some(e.clone());
         }
@@ -68,11 +73,11 @@ impl Feed {
                 *g = Gop::default();
             } else {
                 g.bytes += f.data.len();
-                g.frames.push(f.clone());
+                g.frames.push((f.clone(), arrived));
             }
         }
         if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(f.clone());
+            let _ = self.tx.send((f.clone(), arrived));
         }
     }
 
@@ -83,7 +88,7 @@ impl Feed {
 
     /// The current group of pictures (from its key frame; empty when there is none) and
     /// every frame after it.
-    fn subscribe(&self) -> (Vec<Frame>, broadcast::Receiver<Frame>) {
+    fn subscribe(&self) -> (Vec<Arrived>, broadcast::Receiver<Arrived>) {
         let g = self.gop.lock().expect("live gop");
         (if g.valid { g.frames.clone() } else { Vec::new() }, self.tx.subscribe())
     }
@@ -99,7 +104,7 @@ impl Feed {
             if !g.valid || g.frames.is_empty() {
                 return None;
             }
-            g.frames.clone()
+            g.frames.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>()
         };
         let e = frames[0].new_sample_entry.clone().or_else(|| self.entry.lock().expect("live entry").clone())?;
         Some((e, frames))
@@ -112,7 +117,7 @@ impl Feed {
         let next = async {
             loop {
                 match rx.recv().await {
-                    Ok(f) if f.is_key => {
+                    Ok((f, _)) if f.is_key => {
                         let e = f.new_sample_entry.clone().or_else(|| self.entry.lock().expect("live entry").clone());
                         return e.map(|e| (e, f));
                     }
@@ -199,6 +204,24 @@ pub fn footage_window(
     Ok((q, window))
 }
 
+/// Now, in Unix ms.
+pub(crate) fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A `pltw` box: the wall time (Unix ms, big-endian) at which the media that follows was
+/// received from the camera at its decode time 0. It goes before a live session's init
+/// segment, inside the sealed stream, so that the browser can line the picture and the
+/// sound (two sessions) up on one clock; the browser takes it off before the MP4 reaches
+/// Media Source Extensions.
+pub fn wall_box(wall_ms: i64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..4].copy_from_slice(&16u32.to_be_bytes());
+    b[4..8].copy_from_slice(b"pltw");
+    b[8..].copy_from_slice(&wall_ms.to_be_bytes());
+    b
+}
+
 /// A one-frame fMP4 fragment: `frame`'s data with the duration until the next frame in
 /// decode order and its composition offset (B-frames).
 fn fragment(frame: &Frame, duration_90k: u32, pts_offset_90k: i32, sequence: u32, decode_90k: u64) -> Vec<u8> {
@@ -252,7 +275,7 @@ pub async fn stream(
                 _ = out.closed() => return Err(closed()),
             },
         };
-        let f = match next {
+        let (f, arrived) = match next {
             Err(_) => return Ok(()),
             Ok(Ok(f)) => f,
             Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
@@ -270,7 +293,9 @@ pub async fn stream(
             // Start at a key frame whose codec parameters are known.
             let e = f.new_sample_entry.clone().or_else(|| feed.entry.lock().expect("live entry").clone());
             let (true, Some(e)) = (f.is_key, e) else { continue };
-            let init = mux::fragmented_init(std::slice::from_ref(&e), 0);
+            // The key frame's arrival is the wall time of decode time 0.
+            let mut init = wall_box(arrived).to_vec();
+            init.extend_from_slice(&mux::fragmented_init(std::slice::from_ref(&e), 0));
             out.send(sealer.seal(&init).map_err(sealing::from_crypto)?).await.map_err(|_| closed())?;
             entry = Some(e);
         } else if f.new_sample_entry.as_ref().is_some_and(|n| Some(n) != entry.as_ref()) {
@@ -303,8 +328,8 @@ mod tests {
         Frame { pts_90k: pts, is_key, data: vec![0u8; len].into(), new_sample_entry: None, audio: false }
     }
 
-    fn pts(frames: &[Frame]) -> Vec<i64> {
-        frames.iter().map(|f| f.pts_90k).collect()
+    fn pts(frames: &[Arrived]) -> Vec<i64> {
+        frames.iter().map(|(f, _)| f.pts_90k).collect()
     }
 
     #[test]
@@ -318,9 +343,20 @@ mod tests {
         }
         let (cached, mut rx) = feed.subscribe();
         assert_eq!(pts(&cached), [4, 5]);
+        let before = wall_ms();
         feed.publish(&frame(6, false, 10));
-        assert_eq!(rx.try_recv().unwrap().pts_90k, 6);
+        let (f, arrived) = rx.try_recv().unwrap();
+        assert_eq!(f.pts_90k, 6);
+        // Each frame goes with the wall time it arrived: live view's clock for lining up
+        // picture and sound.
+        assert!((before..=wall_ms()).contains(&arrived), "{arrived}");
+        assert!(cached.iter().all(|(_, t)| *t <= before));
         assert!(rx.try_recv().is_err());
+        let b = wall_box(1_700_000_000_123);
+        assert_eq!(
+            (&b[..8], i64::from_be_bytes(b[8..].try_into().unwrap())),
+            (&b"\0\0\0\x10pltw"[..], 1_700_000_000_123)
+        );
     }
 
     #[test]

@@ -71,15 +71,21 @@ pub async fn stream(
         let init = media::mp4::audio::opus_init(1, pre_skip, 48_000);
         Ok((Convert::Opus { enc, decode, rate, pcm: Vec::new() }, init))
     };
-    let (mut convert, init) = match format {
-        SoundFormat::G711(law) => to_opus(8000, Decode::G711(law))?,
-        SoundFormat::L16 { rate, channels } => to_opus(rate, Decode::L16 { channels: usize::from(channels.max(1)) })?,
-        SoundFormat::Aac(entry) => (Convert::Aac, media::mp4::audio::init(&entry.data, entry.sample_rate)),
+    let (rate, (mut convert, init)) = match format {
+        SoundFormat::G711(law) => (8000, to_opus(8000, Decode::G711(law))?),
+        SoundFormat::L16 { rate, channels } => {
+            (rate, to_opus(rate, Decode::L16 { channels: usize::from(channels.max(1)) })?)
+        }
+        SoundFormat::Aac(entry) => {
+            (entry.sample_rate, (Convert::Aac, media::mp4::audio::init(&entry.data, entry.sample_rate)))
+        }
     };
     let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
     let gone = || Error::new(ErrorKind::Cancelled, "the viewer left");
     tx.send(sealer.header()).await.map_err(|_| gone())?;
-    tx.send(sealer.seal(&init).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
+    // The init goes with the first frame: its wall time (the first sample's, the frame's
+    // arrival less its length) lines the sound up with the picture in the browser.
+    let mut init = Some(init);
     let mut packets: Vec<(Vec<u8>, u32)> = Vec::new();
     let (mut sequence, mut decode) = (1u32, 0u64);
     let deadline = tokio::time::Instant::now() + SESSION_MAX;
@@ -91,6 +97,12 @@ pub async fn stream(
         };
         let Some(f) = f else { return Ok(()) };
         let (data, samples) = f?;
+        if let Some(init) = init.take() {
+            let first_ms = crate::live::wall_ms() - i64::from(samples) * 1000 / i64::from(rate.max(1));
+            let mut b = crate::live::wall_box(first_ms).to_vec();
+            b.extend_from_slice(&init);
+            tx.send(sealer.seal(&b).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
+        }
         match &mut convert {
             Convert::Aac => packets.push((data, samples)),
             Convert::Opus { enc, decode: how, rate, pcm } => {

@@ -20,6 +20,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
       first: () => setStatus({ kind: 'live' }),
       ended: (error) => setStatus({ kind: 'ended', message: error ?? 'The live stream ended.' }),
     });
+    pictures.set(p.camera, live.player);
     // No picture within 20 s: the agent is offline or did not accept the request.
     const t = setTimeout(() => {
       if (!live.started()) {
@@ -29,6 +30,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
     }, 20_000);
     return () => {
       clearTimeout(t);
+      if (pictures.get(p.camera) === live.player) pictures.delete(p.camera);
       live.stop();
     };
   }, [p.householdId, p.camera, p.keys, attempt]);
@@ -80,7 +82,7 @@ function playLive(
   keys: Keyring,
   audio: boolean,
   on: { first: () => void; ended: (error: string | null, any: boolean) => void },
-): { stop: () => void; started: () => boolean } {
+): { stop: () => void; started: () => boolean; player: ClipPlayer } {
   const player = new ClipPlayer(el, true);
   const abort = new AbortController();
   let started = false;
@@ -112,6 +114,42 @@ function playLive(
       player.release();
     },
     started: () => started,
+    player,
+  };
+}
+
+/** The picture playing live per camera, for its sound to line up with. */
+const pictures = new Map<string, ClipPlayer>();
+
+/** Sound and picture further apart than this are lined up again. */
+const SYNC_MS = 30;
+
+/**
+ * Keeps `sound` in step with the camera's picture, both live: each says the wall time of
+ * what it plays (the agent's `pltw`), and the one ahead is moved back to wait for the
+ * other. Returns the last gap measured (sound minus picture, ms) through `onSkew`.
+ */
+function lineUp(camera: string, sound: ClipPlayer, onSkew: (ms: number) => void): () => void {
+  const t = setInterval(() => {
+    const picture = pictures.get(camera);
+    const [s, p] = [sound.wallNow(), picture?.wallNow() ?? null];
+    if (!picture || s === null || p === null) return;
+    const skew = s - p;
+    onSkew(Math.round(skew));
+    if (Math.abs(skew) <= SYNC_MS) return;
+    if (skew < 0) picture.shift(-skew / 1000);
+    else sound.shift(skew / 1000);
+    // Wait no longer than needed: both held back is one held back less.
+    const both = Math.min(picture.extraLag, sound.extraLag);
+    if (both > 0) {
+      picture.shift(-both);
+      sound.shift(-both);
+    }
+  }, 500);
+  return () => {
+    clearInterval(t);
+    const picture = pictures.get(camera);
+    if (picture) picture.extraLag = 0;
   };
 }
 
@@ -230,6 +268,7 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
   const audio = useRef<HTMLAudioElement>(null);
   const [on, setOn] = useState(false);
   const [state, setState] = useState<'off' | 'starting' | 'playing' | string>('off');
+  const [skew, setSkew] = useState<number | null>(null);
   useEffect(() => {
     if (!on) return;
     const el = audio.current!;
@@ -246,13 +285,21 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
         setState('The camera’s agent did not answer with sound. It may be offline.');
       }
     }, 20_000);
+    // In step with the picture (the two are sessions of their own).
+    const stopSync = lineUp(p.camera, live.player, setSkew);
     return () => {
       clearTimeout(t);
+      stopSync();
       live.stop();
     };
   }, [on, p.householdId, p.camera, p.keys, p.label]);
   return (
-    <div className="sound" data-testid="sound" data-state={state === 'off' || state === 'starting' || state === 'playing' ? state : 'ended'}>
+    <div
+      className="sound"
+      data-testid="sound"
+      data-state={state === 'off' || state === 'starting' || state === 'playing' ? state : 'ended'}
+      data-skew-ms={skew ?? ''}
+    >
       <button
         type="button"
         aria-pressed={on}

@@ -196,8 +196,7 @@ impl RtspOpener {
                 tracing::warn!("{}: recording without its sound, which it refused: {e}", self.describe());
                 audio = None;
                 let session =
-                    describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout)
-                        .await?;
+                    describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout).await?;
                 play(session, vec![(video, SetupOptions::default().frame_format(FrameFormat::MP4))]).await?
             }
             Err(e) => return Err(e),
