@@ -118,8 +118,8 @@ function Request(p: { s: Shown; householdId: string; keys: Keyring }) {
       for (const e of p.s.events.filter((x) => chosen.has(x.id))) {
         // The event's clip as the agent sealed it for the household; it carries the
         // camera's sound where the camera records it.
-        const { plaintext } = await openObject(await fetchSealed(e.clip_object!), p.keys);
-        if (redact || (hasSound(plaintext) && !keepAudio)) {
+        const plaintext = redact ? null : (await openObject(await fetchSealed(e.clip_object!), p.keys)).plaintext;
+        if (!plaintext || (hasSound(plaintext) && !keepAudio)) {
           // Prepared on the agent: blurred, and without the sound unless it is kept (a clip
           // not blurred is still re-made there to leave the sound out). The event's clip
           // (with its pre- and post-roll), within the window and the 120 s a prepared clip
