@@ -477,7 +477,13 @@ describe('the owner', () => {
     const bytes = Uint8Array.from(readFileSync(speaker).subarray(before));
     const heard = new Int16Array(bytes.buffer, 0, Math.floor(bytes.length / 2));
     // At least two of the three seconds arrived, and they are the microphone's tone.
-    expect(heard.length, 'samples the camera played').toBeGreaterThan(2 * 8000);
+    const said = () =>
+      readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')
+        .split('\n')
+        .filter((l) => /talk|backchannel/i.test(l))
+        .slice(-8)
+        .join('\n');
+    expect(heard.length, `samples the camera played (${sizes.length} packets posted); the agent said:\n${said()}`).toBeGreaterThan(2 * 8000);
     const tone = (f: number) => {
       const w = (2 * Math.PI * f) / 8000;
       let [s1, s2] = [0, 0];
