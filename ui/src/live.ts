@@ -138,6 +138,13 @@ export async function watchLive(
 /** What the agent says about a clip it prepared for posting (`wire::PreparedClip`, sealed for this browser). */
 export type PreparedClip = Schemas['PreparedClip'];
 
+/** What a prepared clip does with the camera's sound, for its preview. */
+export function soundNote(c: PreparedClip): string {
+  if (c.audio) return 'with the sound your camera recorded';
+  if (c.audio_recorded) return 'sound left out (your camera recorded some; tick “Keep the sound” to include it)';
+  return 'no sound';
+}
+
 export interface ClipAsk {
   start_ms: number;
   end_ms: number;

@@ -19,7 +19,7 @@ import {
 } from '../api';
 import type { Keyring } from '../crypto/format';
 import { openPoint, sealPoint } from '../homepoint';
-import { type PreparedClip, prepareClip, sha256Hex } from '../live';
+import { type PreparedClip, prepareClip, sha256Hex, soundNote } from '../live';
 import { Feedback, ago, message, useAction, useAsync } from './common';
 
 export const CATEGORIES: Record<string, string> = {
@@ -474,13 +474,6 @@ async function photoWithoutMetadata(f: File): Promise<Uint8Array> {
   const blob = await new Promise<Blob | null>((res) => canvas.toBlob(res, 'image/jpeg', 0.88));
   if (!blob) throw new Error('photo: the browser could not encode it');
   return new Uint8Array(await blob.arrayBuffer());
-}
-
-/** What a prepared clip does with the camera's sound, for its preview. */
-export function soundNote(c: PreparedClip): string {
-  if (c.audio) return 'with the sound your camera recorded';
-  if (c.audio_recorded) return 'sound left out (your camera recorded some; tick “Keep the sound” to include it)';
-  return 'no sound';
 }
 
 function ClipSummary(p: { clip: PreparedClip }) {

@@ -13,9 +13,8 @@ import { type Keyring, openObject, parseHeader, parsePublicKeys } from '../crypt
 import { makeGrant } from '../crypto/grant';
 import { openPoint } from '../homepoint';
 import { useCameraNames } from '../names';
-import { prepareClip } from '../live';
+import { prepareClip, soundNote } from '../live';
 import { hasSound } from '../mse';
-import { soundNote } from './Neighbourhood';
 import { fetchSealed } from '../objects';
 import { checkAgencyKeys } from '../tlog';
 import { Feedback, message, useAction } from './common';
