@@ -1,7 +1,9 @@
 // Live view's sound against its picture for BENCHMARKS.md (run by `BENCH=avsync
 // scripts/bench.sh`, which passes the release binary). The test camera serves a clip that
 // flashes white for 100 ms and clicks at every whole second, picture and sound from one
-// file (the sound as G.711, as most cameras send it). The page watches the camera live
+// file (the sound as G.711, as most cameras send it) and one pipeline for all its clients
+// (`shared=1`: the agent's recording session and its sound session see the same moment, as
+// with a real camera; one pipeline per client would start the file anew for each). The page watches the camera live
 // with "Sound on" and notes when each flash is shown (requestVideoFrameCallback's expected
 // display time of the first bright frame) and when each click is played (an analyser on
 // the sound's element, polled every 2 ms, plus the AudioContext's own output latency).
@@ -42,7 +44,7 @@ it('measures how far live view’s sound is from its picture', async () => {
   const page = await ctx.newPage();
   const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'avsync@example.org', 'Sync');
   const port = await freePort();
-  start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/door=${clip},audio=file-pcmu`], join(agentDir, 'rtsp.log'));
+  start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/door=${clip},audio=file-pcmu,shared=1`], join(agentDir, 'rtsp.log'));
   const config = join(agentDir, 'agent.toml');
   writeFileSync(config, `data_dir = ${JSON.stringify(data)}\n[[cameras]]\nname = "door"\nmain = { url = "rtsp://127.0.0.1:${port}/door" }\n`);
   start(bin, ['agent', '--config', config], join(agentDir, 'agent.log'));
@@ -99,6 +101,7 @@ it('measures how far live view’s sound is from its picture', async () => {
     .map((c) => c - flashes.reduce((best, f) => (Math.abs(f - c) < Math.abs(best - c) ? f : best), Number.POSITIVE_INFINITY))
     .filter((x) => Math.abs(x) < 500)
     .sort((a, b) => a - b);
+  if (off.length === 0) throw new Error(`no click heard near a flash (${clicks.length} clicks, ${flashes.length} flashes)`);
   const pct = (p: number) => off[Math.round((off.length - 1) * p)]!;
   process.stdout.write(
     `avsync: ${off.length} clicks (${flashes.length} flashes seen): sound minus picture median ${pct(0.5).toFixed(0)} ms, p5 ${pct(0.05).toFixed(0)} ms, p95 ${pct(0.95).toFixed(0)} ms (${off.map((x) => x.toFixed(0)).join(', ')}); the page's own estimate of the gap, after lining up: ${estimate} ms\n`,
