@@ -9,11 +9,10 @@
 // the sound's element, polled every 2 ms, plus the AudioContext's own output latency).
 // Each click is paired with the nearest flash; + means the sound comes after the picture.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { bin, freePort, launch, ownerWithAgent, repo, scratch, start, startServer, stopAll, waitFor } from './harness';
+import { freePort, launch, ownerWithAgent, repo, scratch, start, startServer, stopAll, waitFor, watchDoorLive } from './harness';
 
 let browser: Browser;
 let dir: string;
@@ -45,16 +44,7 @@ it('measures how far live view’s sound is from its picture', async () => {
   const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'avsync@example.org', 'Sync');
   const port = await freePort();
   start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/door=${clip},audio=file-pcmu,shared=1`], join(agentDir, 'rtsp.log'));
-  const config = join(agentDir, 'agent.toml');
-  writeFileSync(config, `data_dir = ${JSON.stringify(data)}\n[[cameras]]\nname = "door"\nmain = { url = "rtsp://127.0.0.1:${port}/door" }\n`);
-  start(bin, ['agent', '--config', config], join(agentDir, 'agent.log'));
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cameras', exact: true }).click();
-  const watch = page.getByRole('button', { name: 'Watch door live' });
-  await waitFor('the live button', 60_000, async () => {
-    await page.reload();
-    return watch.isEnabled({ timeout: 2000 });
-  });
-  await watch.click();
+  await watchDoorLive(page, agentDir, data, `rtsp://127.0.0.1:${port}/door`);
   await page.getByRole('button', { name: 'Sound on' }).click();
   await waitFor('the sound', 30_000, async () => (await page.getByTestId('sound').getAttribute('data-state')) === 'playing');
   await page.waitForTimeout(3000);

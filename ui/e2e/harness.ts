@@ -234,6 +234,21 @@ export async function ownerWithAgent(page: Page, url: string, dir: string, email
   return { agentDir, data };
 }
 
+/** Starts `porchlight agent` for the paired data folder `data` with one camera, `door`, at
+ * the RTSP `url`, and opens the camera's live view in `page` once the agent reports it. */
+export async function watchDoorLive(page: Page, agentDir: string, data: string, url: string): Promise<void> {
+  const config = join(agentDir, 'agent.toml');
+  writeFileSync(config, `data_dir = ${JSON.stringify(data)}\n[[cameras]]\nname = "door"\nmain = { url = "${url}" }\n`);
+  start(bin, ['agent', '--config', config], join(agentDir, 'agent.log'));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cameras', exact: true }).click();
+  const watch = page.getByRole('button', { name: 'Watch door live' });
+  await waitFor('the live button', 60_000, async () => {
+    await page.reload();
+    return watch.isEnabled({ timeout: 2000 });
+  });
+  await watch.click();
+}
+
 /** Screenshots of `page` for the docs, at desktop and phone sizes. */
 export async function shoot(page: Page, name: string): Promise<void> {
   // The second pass without ../shared/data records a test pattern: the checked-in

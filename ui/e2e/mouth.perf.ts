@@ -9,12 +9,12 @@
 // WebCodecs' Opus encoder (20 ms frames), sealing, the POST, the server's relay, the agent
 // (decrypt, Opus decode, G.711), RTP to the camera and its depayloading. Not inside: the
 // fake device's own capture buffer before the page sees the sound.
-import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { bin, launch, ownerWithAgent, scratch, start, startRtsp, startServer, stopAll, waitFor, repo } from './harness';
+import { launch, ownerWithAgent, repo, scratch, startRtsp, startServer, stopAll, waitFor, watchDoorLive } from './harness';
 
 let browser: Browser;
 let dir: string;
@@ -71,16 +71,7 @@ it('measures mouth to the camera’s speaker', async () => {
   const { agentDir, data } = await ownerWithAgent(page, server.url, dir, 'mouth@example.org', 'Mouth');
   const speaker = join(agentDir, 'speaker.raw');
   const rtsp = await startRtsp(agentDir, join(repo, 'testdata/generated/front-sub-loop.mp4'), speaker);
-  const config = join(agentDir, 'agent.toml');
-  writeFileSync(config, `data_dir = ${JSON.stringify(data)}\n[[cameras]]\nname = "door"\nmain = { url = "${rtsp}" }\n`);
-  start(bin, ['agent', '--config', config], join(agentDir, 'agent.log'));
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cameras', exact: true }).click();
-  const watch = page.getByRole('button', { name: 'Watch door live' });
-  await waitFor('the live button', 60_000, async () => {
-    await page.reload();
-    return watch.isEnabled({ timeout: 2000 });
-  });
-  await watch.click();
+  await watchDoorLive(page, agentDir, data, rtsp);
   await page.getByRole('button', { name: 'Talk', exact: true }).click();
   const talk = page.getByTestId('talk');
   await waitFor('the camera’s speaker', 30_000, async () => (await talk.getAttribute('data-state')) === 'talking');

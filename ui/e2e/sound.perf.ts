@@ -5,11 +5,11 @@
 // at 48 kHz, polled every 5 ms) and notes when the dominant tone changes. Each change heard
 // is paired with the camera's last switch before it. The analyser's window (43 ms) adds up
 // to about half of that to each figure.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, it } from 'vitest';
-import { AGENT_TOKEN, bin, freePort, launch, ownerWithAgent, repo, scratch, start, startServer, stopAll, waitFor } from './harness';
+import { freePort, launch, ownerWithAgent, repo, scratch, start, startServer, stopAll, waitFor, watchDoorLive } from './harness';
 
 let browser: Browser;
 let dir: string;
@@ -34,21 +34,7 @@ it('measures how late the camera’s sound is heard', async () => {
   const port = await freePort();
   const clip = join(repo, 'testdata/generated/front-sub-loop.mp4');
   start('/usr/bin/python3', [join(repo, 'tests/rtsp_server.py'), '--port', String(port), '--mount', `/door=${clip},audio=pcmu,tone_log=${log}`], join(agentDir, 'rtsp.log'));
-  const http = await freePort();
-  const config = join(agentDir, 'agent.toml');
-  writeFileSync(
-    config,
-    `data_dir = ${JSON.stringify(data)}\n[http]\nlisten = "127.0.0.1:${http}"\ntoken = "${AGENT_TOKEN}"\n` +
-      `[[cameras]]\nname = "door"\nmain = { url = "rtsp://127.0.0.1:${port}/door" }\n`,
-  );
-  start(bin, ['agent', '--config', config], join(agentDir, 'agent.log'));
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cameras', exact: true }).click();
-  const watch = page.getByRole('button', { name: 'Watch door live' });
-  await waitFor('the live button', 60_000, async () => {
-    await page.reload();
-    return watch.isEnabled({ timeout: 2000 });
-  });
-  await watch.click();
+  await watchDoorLive(page, agentDir, data, `rtsp://127.0.0.1:${port}/door`);
   await page.getByRole('button', { name: 'Sound on' }).click();
   await waitFor('the sound', 30_000, async () => (await page.getByTestId('sound').getAttribute('data-state')) === 'playing');
   const heard = await page.evaluate(async () => {
