@@ -107,6 +107,7 @@ it('measures mouth to the camera’s speaker', async () => {
     const said = spoken.filter((t) => t <= a).pop();
     if (said !== undefined && a - said < 1000) late.push(a - said);
   }
+  if (late.length === 0) throw new Error(`no phrase arrived (${spoken.length} spoken, ${arrived.length} arrived)`);
   late.sort((a, b) => a - b);
   const pct = (p: number) => late[Math.round((late.length - 1) * p)]!;
   process.stdout.write(
