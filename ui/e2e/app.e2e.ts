@@ -466,23 +466,38 @@ describe('the owner', () => {
       const body = r.method() === 'POST' && /\/api\/talk\/[0-9a-f]{32}$/.test(r.url()) ? r.postDataBuffer() : null;
       for (let at = 0; body && at + 4 <= body.length; at += 4 + body.readUInt32BE(at)) sizes.push(body.readUInt32BE(at));
     });
-    await page.getByRole('button', { name: 'Talk', exact: true }).click();
-    await waitFor('the camera’s speaker', 30_000, async () => (await talk.getAttribute('data-state')) === 'talking').catch(async (e: Error) => {
-      throw new Error(`${e.message}; it says: ${await talk.textContent()}`);
-    });
-    await page.waitForTimeout(3000);
-    await shoot(page, 'talk');
-    await page.getByRole('button', { name: 'Stop talking' }).click();
-    await waitFor('the agent to end the session', 15_000, async () => /talk session ended/.test(readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')));
-    const bytes = Uint8Array.from(readFileSync(speaker).subarray(before));
-    const heard = new Int16Array(bytes.buffer, 0, Math.floor(bytes.length / 2));
-    // At least two of the three seconds arrived, and they are the microphone's tone.
     const said = () =>
       readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')
         .split('\n')
         .filter((l) => /talk|backchannel/i.test(l))
         .slice(-8)
         .join('\n');
+    const ended = () => (readFileSync(join(dir, 'agent', 'agent.log'), 'utf8').match(/talk session ended/g) ?? []).length;
+    const talkFor3s = async (shot: boolean) => {
+      const at = existsSync(speaker) ? statSync(speaker).size : 0;
+      const sessions = ended();
+      await page.getByRole('button', { name: 'Talk', exact: true }).click();
+      await waitFor('the camera’s speaker', 30_000, async () => (await talk.getAttribute('data-state')) === 'talking').catch(async (e: Error) => {
+        throw new Error(`${e.message}; it says: ${await talk.textContent()}`);
+      });
+      await page.waitForTimeout(3000);
+      if (shot) await shoot(page, 'talk');
+      await page.getByRole('button', { name: 'Stop talking' }).click();
+      await waitFor('the agent to end the session', 15_000, async () => ended() > sessions);
+      return readFileSync(speaker).subarray(at).length;
+    };
+    // The test camera (gst-rtsp-server's ONVIF backchannel) now and then writes nothing of
+    // a whole session that the agent played in full (its log says every packet went out):
+    // a race in the test camera, seen three times in about fifteen runs. Once, and said so,
+    // the member talks again.
+    if ((await talkFor3s(true)) === 0 && /talk session ended .*packets=[1-9]/.test(said())) {
+      console.log(`the test camera wrote nothing of a session the agent played; talking again. The agent said:\n${said()}`);
+      sizes.length = 0;
+      await talkFor3s(false);
+    }
+    const bytes = Uint8Array.from(readFileSync(speaker).subarray(before));
+    const heard = new Int16Array(bytes.buffer, 0, Math.floor(bytes.length / 2));
+    // At least two of the three seconds arrived, and they are the microphone's tone.
     expect(heard.length, `samples the camera played (${sizes.length} packets posted); the agent said:\n${said()}`).toBeGreaterThan(2 * 8000);
     const tone = (f: number) => {
       const w = (2 * Math.PI * f) / 8000;

@@ -969,11 +969,47 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     std::thread::sleep(Duration::from_millis(600));
     let stopped = web.ok("DELETE", &format!("/api/talk/{sid}"), None);
     assert_eq!(stopped["stage"], "ended");
-    wait_until("the speaker to play the owner's voice", Duration::from_secs(10), || {
-        heard().len() >= before_talking + 16_000 * 8 / 10
-    });
+    let mut posted = (used + 100) * 160;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while heard().len() < before_talking + 16_000 * 8 / 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if heard().len() < before_talking + 16_000 * 8 / 10 {
+        // The test camera (gst-rtsp-server's ONVIF backchannel) now and then writes nothing
+        // of a whole session the agent played in full: a race in the test camera, seen in
+        // the web app's test too. Then, and only then, the owner talks once more.
+        let log = std::fs::read_to_string(agent_dir.join("agent.log")).unwrap_or_default();
+        let played_all =
+            log.lines().any(|l| l.contains("talk session ended") && l.contains(&sid) && !l.contains("packets=0 "));
+        assert!(
+            heard().len() == before_talking && played_all,
+            "the speaker played {} samples of the owner's voice; the agent said:\n{}",
+            heard().len() - before_talking,
+            log.lines().filter(|l| l.contains("talk")).collect::<Vec<_>>().join("\n")
+        );
+        eprintln!("the test camera wrote nothing of a session the agent played; talking again");
+        let (request, packets) = talk_packets(&owner_keys, &household, std::slice::from_ref(&agent_key), 6);
+        let started = web.ok(
+            "POST",
+            &format!("/api/households/{household}/talk"),
+            Some(serde_json::json!({"request": crypto::keys::hex(&request)})),
+        );
+        let again = started["session_id"].as_str().unwrap().to_owned();
+        let mut used = 0;
+        while used < 4 * 50 && post_talk(&mut web, &again, &packets[used..used + 5]).stage != wire::TalkStage::Talking {
+            used += 5;
+        }
+        used += 5;
+        let from = heard().len();
+        post_talk(&mut web, &again, &packets[used..used + 100]);
+        std::thread::sleep(Duration::from_millis(600));
+        web.ok("DELETE", &format!("/api/talk/{again}"), None);
+        posted += (used + 100) * 160;
+        wait_until("the speaker to play the owner's voice", Duration::from_secs(10), || {
+            heard().len() >= from + 16_000 * 8 / 10
+        });
+    }
     let played = heard();
-    let posted = (used + 100) * 160;
     assert!(played.len() <= posted + 1_600, "{} samples for {posted} posted", played.len());
     let (at_1k, at_440) = (tone_power(&played, 1000.0), tone_power(&played, 440.0));
     assert!(at_1k > 100.0 * at_440, "1 kHz {at_1k:.0}, 440 Hz {at_440:.0}: not the owner's tone");
