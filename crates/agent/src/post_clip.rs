@@ -104,12 +104,13 @@ impl Posting {
             let r = (|| -> Result<(Made, Vec<u8>), Error> {
                 let ex = {
                     let conn = self.conn.lock().expect("agent db");
-                    // The sound is on the main stream's clock; kept (as a browser plays it)
-                    // only when asked, else looked at only to say it was left out.
+                    // The sound is placed by wall time, so it goes with either stream; kept
+                    // (as a browser plays it) only when asked, else looked at only to say it
+                    // was left out.
                     let sound = match index::find_stream(&conn, camera, StreamKind::Audio)? {
-                        Some(a) if kind == StreamKind::Main && ask.keep_audio => crate::export::Sound::ForBrowser(a),
-                        Some(a) if kind == StreamKind::Main => crate::export::Sound::AsRecorded(a),
-                        _ => crate::export::Sound::None,
+                        Some(a) if ask.keep_audio => crate::export::Sound::ForBrowser(a),
+                        Some(a) => crate::export::Sound::AsRecorded(a),
+                        None => crate::export::Sound::None,
                     };
                     crate::export::export_with_sound(
                         &conn,
