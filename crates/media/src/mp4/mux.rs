@@ -203,20 +203,33 @@ fn mvhd(out: &mut Vec<u8>, creation_s: u64, duration_90k: u64, tracks: u32) {
 }
 
 fn tkhd(out: &mut Vec<u8>, creation_s: u64, duration_90k: u64, e: &SampleEntry) {
+    track_header(out, creation_s, duration_90k, 1, (0, 0), (e.width, e.height));
+}
+
+/// `tkhd` of track `track_id`: `(alternate_group, volume)` and the picture's size (0 for
+/// sound).
+fn track_header(
+    out: &mut Vec<u8>,
+    creation_s: u64,
+    duration_90k: u64,
+    track_id: u32,
+    group_volume: (u16, u16),
+    size: (u16, u16),
+) {
     write_full_box(out, b"tkhd", 1, 7, |o| {
         put_u64(o, creation_s);
         put_u64(o, creation_s);
-        put_u32(o, 1); // track_ID
+        put_u32(o, track_id);
         put_u32(o, 0);
         put_u64(o, duration_90k);
         o.extend_from_slice(&[0; 8]);
         put_u16(o, 0); // layer
-        put_u16(o, 0); // alternate_group
-        put_u16(o, 0); // volume
+        put_u16(o, group_volume.0); // alternate_group
+        put_u16(o, group_volume.1); // volume
         put_u16(o, 0);
         MATRIX.iter().for_each(|&m| put_u32(o, m));
-        put_u32(o, u32::from(e.width) << 16);
-        put_u32(o, u32::from(e.height) << 16);
+        put_u32(o, u32::from(size.0) << 16);
+        put_u32(o, u32::from(size.1) << 16);
     });
 }
 
@@ -245,21 +258,8 @@ fn mdhd_hdlr_of(out: &mut Vec<u8>, creation_s: u64, timescale: u32, duration: u6
 /// the track back until its first sample's time (a sound that starts after the picture).
 fn audio_trak(out: &mut Vec<u8>, cs: u64, a: &AudioTrack, duration_90k: u64, stbl: impl FnOnce(&mut Vec<u8>)) {
     write_box(out, b"trak", |o| {
-        write_full_box(o, b"tkhd", 1, 7, |o| {
-            put_u64(o, cs);
-            put_u64(o, cs);
-            put_u32(o, 2); // track_ID
-            put_u32(o, 0);
-            put_u64(o, duration_90k);
-            o.extend_from_slice(&[0; 8]);
-            put_u16(o, 0); // layer
-            put_u16(o, 1); // alternate_group
-            put_u16(o, 0x0100); // volume 1.0
-            put_u16(o, 0);
-            MATRIX.iter().for_each(|&m| put_u32(o, m));
-            put_u32(o, 0);
-            put_u32(o, 0);
-        });
+        // Track 2, alternate group 1, volume 1.0, no picture.
+        track_header(o, cs, duration_90k, 2, (1, 0x0100), (0, 0));
         let first = a.samples.first().map_or(0, |s| s.at_90k);
         if first > 0 && duration_90k > 0 {
             write_box(o, b"edts", |o| {
