@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Framer } from './live';
+import { Framer, RECONNECTS_PER_MINUTE, mayReconnect } from './live';
 
 describe('live framing', () => {
   it('splits length-prefixed messages across arbitrary chunk boundaries', () => {
@@ -19,5 +19,18 @@ describe('live framing', () => {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setUint32(0, 0xffffffff);
     expect(() => new Framer().push(b)).toThrow(/too long/);
+  });
+});
+
+describe('live reconnects', () => {
+  it('reconnects a few times a minute, then lets the end show', () => {
+    const history: number[] = [];
+    const t0 = 1_700_000_000_000;
+    for (let k = 0; k < RECONNECTS_PER_MINUTE; k++) expect(mayReconnect(history, t0 + k * 1000)).toBe(true);
+    expect(mayReconnect(history, t0 + 10_000)).toBe(false);
+    expect(history).toHaveLength(RECONNECTS_PER_MINUTE);
+    // A minute after the first, one more is allowed.
+    expect(mayReconnect(history, t0 + 60_500)).toBe(true);
+    expect(mayReconnect(history, t0 + 60_600)).toBe(false);
   });
 });

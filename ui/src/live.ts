@@ -122,6 +122,23 @@ export async function fetchStill(household: string, camera: string, keys: Keyrin
  * Starts live view of `camera` (`sub`: its sub-stream, for the grid) and hands each decrypted segment to `onSegment` until
  * `signal` aborts or the stream ends. Resolves when it ends; rejects with what went wrong.
  */
+/** Quick reconnects allowed per minute before a live session's end is shown to the user. */
+export const RECONNECTS_PER_MINUTE = 3;
+
+/**
+ * Whether a live session that ended after it played (the camera's timing jumped, its
+ * connection dropped, the session reached its length) should be asked for again at once:
+ * yes, a few times a minute; then the end is shown, with a way to try again. Records the
+ * reconnect in `history` (times, ms) when it says yes.
+ */
+export function mayReconnect(history: number[], now: number = Date.now()): boolean {
+  const recent = history.filter((t) => now - t < 60_000);
+  history.splice(0, history.length, ...recent);
+  if (recent.length >= RECONNECTS_PER_MINUTE) return false;
+  history.push(now);
+  return true;
+}
+
 export async function watchLive(
   household: string,
   camera: string,

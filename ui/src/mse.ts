@@ -126,6 +126,11 @@ export class ClipPlayer {
     }
   }
 
+  /** Whether it is playing now (not paused, and with media ahead to play). */
+  playing(): boolean {
+    return !this.video.paused && this.video.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA;
+  }
+
   /** Live: the wall time (Unix ms) of what plays now, once known. */
   wallNow(): number | null {
     return this.wallAtZero === null ? null : this.wallAtZero + this.video.currentTime * 1000;

@@ -27,13 +27,62 @@ pub const SESSION_MAX: Duration = Duration::from_secs(600);
 /// Frames buffered per session before a slow one skips ahead to the next key frame.
 const QUEUE_FRAMES: usize = 256;
 
-/// A frame and the wall time it arrived (Unix ms).
+/// A frame and the wall time (Unix ms) its media time maps to (`ArrivalClock`).
 type Arrived = (Frame, i64);
+
+/// Maps a stream's media time to the agent's wall clock from when its frames arrive: the
+/// wall time of media time `t` is `t` plus the least (arrival − media time) seen lately,
+/// that of the frames that waited least. A single frame's arrival is late by however long
+/// it sat in the socket (the ingest thread reads every camera once per coalescing nap, up
+/// to 40 ms) and by its own size (a key frame is many packets); the least of many is the
+/// camera's delay to the agent, near enough. Live view's picture and sound (two sessions,
+/// two clocks) are lined up in the browser through it. The least is let rise slowly, so a
+/// path that gets a little slower is followed; a frame more than `RESET_MS` late starts
+/// again.
+#[derive(Debug, Default)]
+pub(crate) struct ArrivalClock {
+    /// The least (arrival − media time), ms, and the media time it was last updated at.
+    offset: Option<(f64, f64)>,
+}
+
+impl ArrivalClock {
+    /// How fast the least may rise: 2 ms per second of media time (clocks drift by a tenth
+    /// of that; a frame that waited little comes along many times a second).
+    const RISE: f64 = 0.002;
+    /// A frame this much later than the least starts again from it: a slower path, a clock
+    /// that stepped, or one late frame (whose successors, on time, bring the least back
+    /// down at once).
+    const RESET_MS: f64 = 250.0;
+
+    /// Takes a frame's media time (ms; its end, for sound) and when it arrived (Unix ms);
+    /// returns the wall time its media time maps to.
+    pub(crate) fn place(&mut self, media_ms: f64, arrived_ms: i64) -> i64 {
+        let sample = arrived_ms as f64 - media_ms;
+        let offset = match self.offset {
+            Some((o, at)) if (sample - o).abs() < Self::RESET_MS => {
+                (o + (media_ms - at).max(0.0) * Self::RISE).min(sample)
+            }
+            _ => sample,
+        };
+        self.offset = Some((offset, media_ms));
+        (media_ms + offset).round() as i64
+    }
+
+    /// The wall time of a media time, once a frame has arrived.
+    pub(crate) fn wall_of(&self, media_ms: f64) -> Option<i64> {
+        self.offset.map(|(o, _)| (media_ms + o).round() as i64)
+    }
+}
+
+fn ms_90k(t: i64) -> f64 {
+    t as f64 / 90.0
+}
 
 /// One camera's frames, for whoever is watching.
 pub struct Feed {
-    /// Each frame with the wall time it arrived (Unix ms).
+    /// Each frame with the wall time its media time maps to (Unix ms).
     tx: broadcast::Sender<Arrived>,
+    clock: Mutex<ArrivalClock>,
     entry: Mutex<Option<Arc<SampleEntry>>>,
     /// The frames since the latest key frame, so that a new session starts at once instead
     /// of waiting up to a key-frame interval for the camera's next one.
@@ -46,6 +95,15 @@ struct Gop {
     bytes: usize,
     /// Starts at a key frame of the current connection, and has not overflowed.
     valid: bool,
+    /// The newest frame's presentation time, whether or not it is kept.
+    last_pts_90k: Option<i64>,
+}
+
+/// Whether a frame's presentation time cannot follow the one before on one timeline: a gap
+/// longer than any frame lasts, or a step back further than B-frames reorder (a second).
+fn discontinuous(last_90k: i64, pts_90k: i64) -> bool {
+    let delta = pts_90k.saturating_sub(last_90k);
+    delta > i64::from(media::index::FRAME_DURATION_90K_MAX) || delta < -90_000
 }
 
 /// A group of pictures longer than this is not kept (sessions wait for the next key frame).
@@ -54,19 +112,33 @@ const GOP_BYTES_MAX: usize = 16 << 20;
 
 impl Feed {
     fn new() -> Feed {
-        Feed { tx: broadcast::channel(QUEUE_FRAMES).0, entry: Mutex::new(None), gop: Mutex::new(Gop::default()) }
+        Feed {
+            tx: broadcast::channel(QUEUE_FRAMES).0,
+            clock: Mutex::new(ArrivalClock::default()),
+            entry: Mutex::new(None),
+            gop: Mutex::new(Gop::default()),
+        }
     }
 
     /// Called by the camera's streamer for every frame it receives.
     pub fn publish(&self, f: &Frame) {
-        let arrived = wall_ms();
         if let Some(e) = &f.new_sample_entry {
             *self.entry.lock().expect("live entry") = Some(e.clone());
         }
         // Under the lock, so that `subscribe` sees every frame once: cached or sent.
         let mut g = self.gop.lock().expect("live gop");
+        let jumped = g.last_pts_90k.is_some_and(|last| discontinuous(last, f.pts_90k));
+        g.last_pts_90k = Some(f.pts_90k);
+        if jumped {
+            // The camera's timing jumped: sessions under way end (their `Reorderer` says so)
+            // and the browser asks again; what is cached belongs to the old timeline, and so
+            // does the clock.
+            *g = Gop { last_pts_90k: Some(f.pts_90k), ..Gop::default() };
+            *self.clock.lock().expect("live clock") = ArrivalClock::default();
+        }
+        let arrived = self.clock.lock().expect("live clock").place(ms_90k(f.pts_90k), wall_ms());
         if f.is_key {
-            *g = Gop { frames: Vec::new(), bytes: 0, valid: true };
+            *g = Gop { frames: Vec::new(), bytes: 0, valid: true, last_pts_90k: Some(f.pts_90k) };
         }
         if g.valid {
             if g.frames.len() >= GOP_FRAMES_MAX || g.bytes + f.data.len() > GOP_BYTES_MAX {
@@ -84,6 +156,13 @@ impl Feed {
     /// The camera's connection ended: what is cached is no longer current.
     pub fn disconnected(&self) {
         *self.gop.lock().expect("live gop") = Gop::default();
+        // The next connection's media times start again.
+        *self.clock.lock().expect("live clock") = ArrivalClock::default();
+    }
+
+    /// The wall time a media time maps to, by what has arrived up to now.
+    fn wall_of(&self, pts_90k: i64) -> Option<i64> {
+        self.clock.lock().expect("live clock").wall_of(ms_90k(pts_90k))
     }
 
     /// The current group of pictures (from its key frame; empty when there is none) and
@@ -293,8 +372,9 @@ pub async fn stream(
             // Start at a key frame whose codec parameters are known.
             let e = f.new_sample_entry.clone().or_else(|| feed.entry.lock().expect("live entry").clone());
             let (true, Some(e)) = (f.is_key, e) else { continue };
-            // The key frame's arrival is the wall time of decode time 0.
-            let mut init = wall_box(arrived).to_vec();
+            // The key frame's wall time is that of decode time 0: placed by every frame that
+            // has arrived so far (it may be a cached one, placed when less was known).
+            let mut init = wall_box(feed.wall_of(f.pts_90k).unwrap_or(arrived)).to_vec();
             init.extend_from_slice(&mux::fragmented_init(std::slice::from_ref(&e), 0));
             out.send(sealer.seal(&init).map_err(sealing::from_crypto)?).await.map_err(|_| closed())?;
             entry = Some(e);
@@ -333,6 +413,37 @@ mod tests {
     }
 
     #[test]
+    fn the_arrival_clock_keeps_the_least_wait_and_follows_a_slower_path() {
+        let mut c = ArrivalClock::default();
+        assert_eq!(c.wall_of(0.0), None);
+        // Frames every 33 ms, read once per 40 ms nap: each late by 0..40 ms.
+        let mut placed = Vec::new();
+        for k in 0..60 {
+            let media = k as f64 * 33.3;
+            let late = ((k * 37) % 40) as i64;
+            placed.push(c.place(media, 1_000_000 + media.round() as i64 + 100 + late));
+        }
+        // Media time 0 is 100 ms after the camera's clock's origin, whatever each frame waited.
+        let zero = c.wall_of(0.0).unwrap();
+        assert!((1_000_100..=1_000_103).contains(&zero), "{zero}");
+        assert!(
+            placed[10..]
+                .iter()
+                .enumerate()
+                .all(|(k, w)| (w - (1_000_100 + ((k + 10) as f64 * 33.3).round() as i64)).abs() <= 5)
+        );
+        // A path 50 ms slower from now on: followed at 2 ms per second.
+        for k in 60..960 {
+            let media = k as f64 * 33.3;
+            c.place(media, 1_000_000 + media.round() as i64 + 150);
+        }
+        let now = c.wall_of(960.0 * 33.3).unwrap() - (1_000_000 + (960.0f64 * 33.3).round() as i64);
+        assert!((149..=151).contains(&now), "{now}");
+        // A jump of seconds (a new clock) starts again.
+        assert_eq!(c.place(0.0, 5_000_000), 5_000_000);
+    }
+
+    #[test]
     fn a_new_viewer_gets_the_current_group_of_pictures_then_each_later_frame_once() {
         let feed = Feed::new();
         assert!(feed.subscribe().0.is_empty(), "nothing before the first key frame");
@@ -343,14 +454,16 @@ mod tests {
         }
         let (cached, mut rx) = feed.subscribe();
         assert_eq!(pts(&cached), [4, 5]);
+        let first = cached[0].1;
         let before = wall_ms();
         feed.publish(&frame(6, false, 10));
-        let (f, arrived) = rx.try_recv().unwrap();
+        let (f, placed) = rx.try_recv().unwrap();
         assert_eq!(f.pts_90k, 6);
-        // Each frame goes with the wall time it arrived: live view's clock for lining up
-        // picture and sound.
-        assert!((before..=wall_ms()).contains(&arrived), "{arrived}");
+        // Each frame goes with the wall time its media time maps to (live view's clock for
+        // lining up picture and sound): no later than its arrival.
+        assert!((first..=wall_ms()).contains(&placed), "{placed}");
         assert!(cached.iter().all(|(_, t)| *t <= before));
+        assert_eq!(feed.wall_of(6), Some(placed));
         assert!(rx.try_recv().is_err());
         let b = wall_box(1_700_000_000_123);
         assert_eq!(
@@ -378,5 +491,29 @@ mod tests {
         feed.publish(&frame(3_000, true, 10));
         feed.disconnected();
         assert!(feed.subscribe().0.is_empty(), "a stale group of pictures is not offered");
+    }
+
+    #[test]
+    fn a_timing_jump_drops_the_cached_pictures_and_the_clock() {
+        let feed = Feed::new();
+        for (k, t) in (0..30).map(|k| (k, 1_000_000 + k * 3_000)) {
+            feed.publish(&frame(t, k % 10 == 0, 10));
+        }
+        assert_eq!(feed.subscribe().0.len(), 10);
+        // B-frames step back a little: the same timeline.
+        feed.publish(&frame(1_000_000 + 28 * 3_000, false, 10));
+        assert_eq!(feed.subscribe().0.len(), 11);
+        assert!(feed.wall_of(1_000_000).is_some());
+        // The camera's clock steps back 2.1 s (seen from GStreamer's shared media when a
+        // second client joins): the old pictures are not offered, the clock starts again.
+        feed.publish(&frame(1_000_000 - 189_000, false, 10));
+        assert!(feed.subscribe().0.is_empty());
+        let placed = feed.wall_of(1_000_000 - 189_000).unwrap();
+        assert!((placed - wall_ms()).abs() < 100, "{placed}");
+        feed.publish(&frame(1_000_000 - 186_000, true, 10));
+        assert_eq!(feed.subscribe().0.len(), 1);
+        // So does a gap longer than any frame lasts.
+        feed.publish(&frame(1_000_000 + 20 * 90_000, false, 10));
+        assert!(feed.subscribe().0.is_empty());
     }
 }

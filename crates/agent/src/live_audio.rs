@@ -83,9 +83,13 @@ pub async fn stream(
     let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
     let gone = || Error::new(ErrorKind::Cancelled, "the viewer left");
     tx.send(sealer.header()).await.map_err(|_| gone())?;
-    // The init goes with the first frame: its wall time (the first sample's, the frame's
-    // arrival less its length) lines the sound up with the picture in the browser.
+    // The init goes with the first fragment, with the wall time of the first sample, which
+    // lines the sound up with the picture in the browser: placed by every frame of that
+    // fragment (each frame's arrival is the wall time of its end, late by however long it
+    // waited; the least late tells).
     let mut init = Some(init);
+    let mut clock = crate::live::ArrivalClock::default();
+    let mut received = 0u64;
     let mut packets: Vec<(Vec<u8>, u32)> = Vec::new();
     let (mut sequence, mut decode) = (1u32, 0u64);
     let deadline = tokio::time::Instant::now() + SESSION_MAX;
@@ -97,12 +101,8 @@ pub async fn stream(
         };
         let Some(f) = f else { return Ok(()) };
         let (data, samples) = f?;
-        if let Some(init) = init.take() {
-            let first_ms = crate::live::wall_ms() - i64::from(samples) * 1000 / i64::from(rate.max(1));
-            let mut b = crate::live::wall_box(first_ms).to_vec();
-            b.extend_from_slice(&init);
-            tx.send(sealer.seal(&b).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
-        }
+        received += u64::from(samples);
+        clock.place(received as f64 * 1000.0 / f64::from(rate.max(1)), crate::live::wall_ms());
         match &mut convert {
             Convert::Aac => packets.push((data, samples)),
             Convert::Opus { enc, decode: how, rate, pcm } => {
@@ -124,6 +124,12 @@ pub async fn stream(
             Convert::Opus { .. } => packets.len() >= PACKETS_PER_FRAGMENT,
         };
         if enough {
+            if let Some(init) = init.take() {
+                let first_ms = clock.wall_of(0.0).unwrap_or_else(crate::live::wall_ms);
+                let mut b = crate::live::wall_box(first_ms).to_vec();
+                b.extend_from_slice(&init);
+                tx.send(sealer.seal(&b).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
+            }
             let fragment = media::mp4::audio::fragment(sequence, decode, &packets);
             decode += packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>();
             sequence += 1;

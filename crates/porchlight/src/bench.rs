@@ -384,11 +384,17 @@ fn objects_bench(file: &Path, runs: u32, threads: usize, dump: Option<&Path>, an
 
 /// User + system CPU time of this process so far.
 pub(crate) fn cpu_time() -> Duration {
+    let (user, system) = cpu_times();
+    user + system
+}
+
+/// User and system CPU time of this process so far, apart.
+fn cpu_times() -> (Duration, Duration) {
     // SAFETY: getrusage writes into the zeroed struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 fn fresh_dir(d: &Path) -> Result<(), Error> {
@@ -461,22 +467,25 @@ fn ingest(args: IngestArgs) -> Result<(), Error> {
     let result = rt.block_on(async {
         let agent = tokio::spawn(agent::run(opts, rx));
         tokio::time::sleep(Duration::from_secs(warmup)).await;
-        let (cpu0, f0, t0) = (cpu_time(), frames(&status), Instant::now());
+        let (cpu0, f0, t0) = (cpu_times(), frames(&status), Instant::now());
         tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let (cpu1, f1, wall) = (cpu_time(), frames(&status), t0.elapsed());
+        let (cpu1, f1, wall) = (cpu_times(), frames(&status), t0.elapsed());
         tx.shutdown();
         let summary = agent.await.map_err(|e| Error::wrap(ErrorKind::Internal, "agent task", e))??;
-        Ok::<_, Error>((cpu1 - cpu0, f1.saturating_sub(f0), wall, summary))
+        Ok::<_, Error>(((cpu1.0 - cpu0.0, cpu1.1 - cpu0.1), f1.saturating_sub(f0), wall, summary))
     })?;
-    let (cpu, frames_recorded, wall, summary) = result;
+    let ((user, system), frames_recorded, wall, summary) = result;
+    let cpu = user + system;
     let streaming = summary.streams.values().filter(|s| s.frames_recorded > 0).count();
     let per_stream_pct = cpu.as_secs_f64() / wall.as_secs_f64() / streams as f64 * 100.0;
     println!(
         "ingest: {streams} streams ({streaming} recorded), {:.1} s measured, {frames_recorded} frames ({:.0}/s), \
-         CPU {:.2} s = {:.3}% of one core per stream = {:.1} CPU-s per stream-hour",
+         CPU {:.2} s ({:.2} s user, {:.2} s system) = {:.3}% of one core per stream = {:.1} CPU-s per stream-hour",
         wall.as_secs_f64(),
         frames_recorded as f64 / wall.as_secs_f64(),
         cpu.as_secs_f64(),
+        user.as_secs_f64(),
+        system.as_secs_f64(),
         per_stream_pct,
         per_stream_pct / 100.0 * 3600.0
     );

@@ -2,7 +2,7 @@
 // each camera's picture now for the cards: both from the agents, sealed for this browser.
 import { useEffect, useRef, useState } from 'react';
 import type { Keyring } from '../crypto/format';
-import { fetchStill, watchLive } from '../live';
+import { fetchStill, mayReconnect, watchLive } from '../live';
 import { ClipPlayer } from '../mse';
 
 /** The camera's latest picture from its agent, refreshed every `everyMs` while the page is visible. */
@@ -41,26 +41,35 @@ export function useStill(householdId: string, camera: string, keys: Keyring, onl
 function Tile(p: { householdId: string; camera: string; label: string; keys: Keyring; startedAt: number; onFirst: (camera: string, ms: number) => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [state, setState] = useState<'connecting' | 'live' | string>('connecting');
+  const [attempt, setAttempt] = useState(0);
+  const reconnects = useRef<number[]>([]);
   const { householdId, camera, keys, startedAt, onFirst } = p;
   useEffect(() => {
     const v = video.current!;
     const player = new ClipPlayer(v, true);
     const abort = new AbortController();
+    let played = false;
     const shown = () => {
+      played = true;
       setState('live');
       onFirst(camera, Math.round(performance.now() - startedAt));
     };
     v.addEventListener('playing', shown, { once: true });
+    // A tile that played and ended is asked for again by itself, a few times a minute.
+    const ended = (message: string) => {
+      if (played && mayReconnect(reconnects.current)) setAttempt((a) => a + 1);
+      else setState(message);
+    };
     watchLive(householdId, camera, keys, (seg) => player.push(seg), abort.signal, true).then(
-      () => setState('The live stream ended.'),
-      (e: Error) => e.name !== 'AbortError' && setState(e.message),
+      () => ended('The live stream ended.'),
+      (e: Error) => e.name !== 'AbortError' && ended(e.message),
     );
     return () => {
       v.removeEventListener('playing', shown);
       abort.abort();
       player.release();
     };
-  }, [householdId, camera, keys, startedAt, onFirst]);
+  }, [householdId, camera, keys, startedAt, onFirst, attempt]);
   return (
     <figure className="tile" data-testid={`tile-${camera}`} data-state={state === 'live' || state === 'connecting' ? state : 'ended'}>
       <video ref={video} autoPlay muted playsInline aria-label={`Live video from ${p.label}`} />

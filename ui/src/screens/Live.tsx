@@ -1,7 +1,7 @@
 import { Talker, talkInfo } from '../talk';
 import { useEffect, useRef, useState } from 'react';
 import type { Keyring } from '../crypto/format';
-import { watchLive } from '../live';
+import { mayReconnect, watchLive } from '../live';
 import { ClipPlayer } from '../mse';
 
 type Status = { kind: 'connecting' } | { kind: 'live' } | { kind: 'ended'; message: string };
@@ -12,13 +12,19 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
   const dialog = useRef<HTMLDialogElement>(null);
   const [status, setStatus] = useState<Status>({ kind: 'connecting' });
   const [attempt, setAttempt] = useState(0);
+  const reconnects = useRef<number[]>([]);
 
   useEffect(() => {
     const d = dialog.current!;
     if (!d.open) d.showModal();
     const live = playLive(video.current!, p.householdId, p.camera, p.keys, false, {
       first: () => setStatus({ kind: 'live' }),
-      ended: (error) => setStatus({ kind: 'ended', message: error ?? 'The live stream ended.' }),
+      ended: (error, any) => {
+        // A session that played and ended (a camera whose timing jumped, a dropped
+        // connection, the session's length reached) is asked for again by itself.
+        if (any && mayReconnect(reconnects.current)) setAttempt((a) => a + 1);
+        else setStatus({ kind: 'ended', message: error ?? 'The live stream ended.' });
+      },
     });
     pictures.set(p.camera, live.player);
     // No picture within 20 s: the agent is offline or did not accept the request.
@@ -121,8 +127,11 @@ function playLive(
 /** The picture playing live per camera, for its sound to line up with. */
 const pictures = new Map<string, ClipPlayer>();
 
-/** Sound and picture further apart than this are lined up again. */
-const SYNC_MS = 30;
+/**
+ * Sound and picture further apart than this are lined up again (by a seek, which the ear
+ * notices: not for every few milliseconds of the estimates' own wobble).
+ */
+const SYNC_MS = 15;
 
 /**
  * Keeps `sound` in step with the camera's picture, both live: each says the wall time of
@@ -133,7 +142,9 @@ function lineUp(camera: string, sound: ClipPlayer, onSkew: (ms: number) => void)
   const t = setInterval(() => {
     const picture = pictures.get(camera);
     const [s, p] = [sound.wallNow(), picture?.wallNow() ?? null];
-    if (!picture || s === null || p === null) return;
+    // Only two that play are lined up: a picture that stalled (or is reconnecting) must
+    // not hold the sound back with it.
+    if (!picture || s === null || p === null || !picture.playing() || !sound.playing()) return;
     const skew = s - p;
     onSkew(Math.round(skew));
     if (Math.abs(skew) <= SYNC_MS) return;
@@ -269,6 +280,8 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
   const [on, setOn] = useState(false);
   const [state, setState] = useState<'off' | 'starting' | 'playing' | string>('off');
   const [skew, setSkew] = useState<number | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const reconnects = useRef<number[]>([]);
   useEffect(() => {
     if (!on) return;
     const el = audio.current!;
@@ -277,7 +290,10 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
         setState('playing');
         void el.play().catch(() => undefined);
       },
-      ended: (error, any) => setState(error ?? (any ? 'The sound ended.' : `${p.label} sends no sound this app can play.`)),
+      ended: (error, any) => {
+        if (any && mayReconnect(reconnects.current)) setAttempt((a) => a + 1);
+        else setState(error ?? (any ? 'The sound ended.' : `${p.label} sends no sound this app can play.`));
+      },
     });
     const t = setTimeout(() => {
       if (!live.started()) {
@@ -292,7 +308,7 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
       stopSync();
       live.stop();
     };
-  }, [on, p.householdId, p.camera, p.keys, p.label]);
+  }, [on, p.householdId, p.camera, p.keys, p.label, attempt]);
   return (
     <div
       className="sound"
