@@ -390,6 +390,124 @@ mod tests {
         port
     }
 
+    /// A doorbell with H.264 and G.711 that refuses to set up its sound (461, as cameras do
+    /// whose sound is switched off or taken): what it is asked, in order, is recorded.
+    async fn camera_refusing_sound(asked: Arc<std::sync::Mutex<Vec<String>>>) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=door\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\na=control:*\r\n\
+                   m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+                   a=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0LACtyWwEQAAAMABAAAAwAIPEie,aM4PLIA=\r\n\
+                   a=control:video\r\nm=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=control:audio\r\n";
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut c, _)) = l.accept().await else { return };
+                let asked = asked.clone();
+                tokio::spawn(async move {
+                    let (mut buf, mut got) = (vec![0u8; 4096], Vec::new());
+                    loop {
+                        let n = c.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let req = String::from_utf8_lossy(&got[..end]).into_owned();
+                            got.drain(..end + 4);
+                            let first = req.lines().next().unwrap_or_default().to_owned();
+                            asked.lock().unwrap().push(first.clone());
+                            let cseq =
+                                req.lines().find_map(|l| l.strip_prefix("CSeq:")).unwrap_or("1").trim().to_owned();
+                            let ok = format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n");
+                            let reply = if first.starts_with("DESCRIBE") {
+                                format!(
+                                    "{ok}Content-Type: application/sdp\r\nContent-Base: rtsp://127.0.0.1:{port}/door/\r\n\
+                                     Content-Length: {}\r\n\r\n{sdp}",
+                                    sdp.len()
+                                )
+                            } else if first.starts_with("SETUP") && first.contains("/audio") {
+                                format!("RTSP/1.0 461 Unsupported Transport\r\nCSeq: {cseq}\r\n\r\n")
+                            } else if first.starts_with("SETUP") {
+                                format!(
+                                    "{ok}Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 4711;timeout=60\r\n\r\n"
+                                )
+                            } else if first.starts_with("PLAY") {
+                                format!(
+                                    "{ok}Session: 4711\r\nRange: npt=0.000-\r\n\
+                                     RTP-Info: url=rtsp://127.0.0.1:{port}/door/video;seq=1;rtptime=0\r\n\r\n"
+                                )
+                            } else {
+                                format!("{ok}Session: 4711\r\n\r\n")
+                            };
+                            if c.write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            if first.starts_with("PLAY") {
+                                // One key frame (the IDR of a 32×32 grey picture), marker set.
+                                let idr =
+                                    [0x65, 0x88, 0x84, 0x04, 0xbc, 0x98, 0xa0, 0x00, 0x20, 0x2f, 0x27, 0x5d, 0x78];
+                                let mut rtp = vec![0x80, 0x80 | 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x67];
+                                rtp.extend_from_slice(&idr);
+                                let mut framed = vec![b'$', 0];
+                                framed.extend_from_slice(&(rtp.len() as u16).to_be_bytes());
+                                framed.extend_from_slice(&rtp);
+                                let _ = c.write_all(&framed).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// A camera that refuses its sound's SETUP is recorded without it: the agent describes
+    /// it again and sets up the picture alone, which arrives; it does not ask for the sound
+    /// again in that session.
+    #[tokio::test]
+    async fn a_camera_that_refuses_its_sound_is_recorded_without_it() {
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let port = camera_refusing_sound(asked.clone()).await;
+        let opener = RtspOpener {
+            url: Url::parse(&format!("rtsp://127.0.0.1:{port}/door")).unwrap(),
+            username: None,
+            password: None,
+            stall_timeout: Duration::from_secs(5),
+            audio: true,
+        };
+        let mut frames = opener.open_async().await.expect("the picture alone is set up");
+        let first = tokio::time::timeout(Duration::from_secs(5), frames.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("the stream goes on")
+            .expect("a frame, not an error");
+        assert!(!first.audio && first.is_key, "{first:?}");
+        assert!(first.new_sample_entry.is_some(), "the picture's parameters come with its first frame");
+        let asked: Vec<String> = asked
+            .lock()
+            .unwrap()
+            .iter()
+            // The refused session's TEARDOWN (retina's, in the background) may come anywhere.
+            .filter(|l| !l.starts_with("TEARDOWN"))
+            .map(|l| {
+                l.split(' ').next().unwrap().to_owned()
+                    + if l.contains("/audio") {
+                        " audio"
+                    } else if l.contains("/video") {
+                        " video"
+                    } else {
+                        ""
+                    }
+            })
+            .collect();
+        assert_eq!(
+            &asked[..6],
+            ["DESCRIBE", "SETUP video", "SETUP audio", "DESCRIBE", "SETUP video", "PLAY"],
+            "{asked:?}"
+        );
+        assert!(!asked[6..].iter().any(|a| a.contains("audio")), "{asked:?}");
+    }
+
     /// A description that makes retina's SDP parser panic (found by fuzzing the backchannel)
     /// ends in an error for this stream, which the streamer retries; nothing panics.
     #[tokio::test]
