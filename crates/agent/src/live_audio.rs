@@ -1,7 +1,7 @@
 //! A camera's sound in live view: its audio track, read from a session of its own beside
 //! the recording's video session (`media::source::rtsp::open_sound`); G.711 and L16
 //! decoded and encoded to Opus (what browsers' Media Source Extensions play; G.711 they do
-//! not), AAC passed through as it came; muxed as fragmented MP4 (`media::mp4::audio`) and
+//! not), AAC and Opus passed through as they came; muxed as fragmented MP4 (`media::mp4::audio`) and
 //! sealed for the viewer's session key exactly as the picture is (`crypto::live`). Nothing
 //! is recorded here: this is listening, live.
 
@@ -30,8 +30,9 @@ const OPUS_RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
 enum Convert {
     /// Decoded to 16-bit PCM at `rate` (G.711 or L16) and encoded to Opus.
     Opus { enc: opus::Encoder, decode: Decode, rate: u32, pcm: Vec<i16> },
-    /// AAC, passed through (its own timescale: its sample rate).
-    Aac,
+    /// AAC or Opus, passed through (in the entry's timescale: AAC's sample rate, Opus's
+    /// 48 kHz); a fragment once it holds `fragment` samples.
+    AsIs { fragment: u64 },
 }
 
 #[derive(Clone, Copy)]
@@ -76,8 +77,14 @@ pub async fn stream(
         SoundFormat::L16 { rate, channels } => {
             (rate, to_opus(rate, Decode::L16 { channels: usize::from(channels.max(1)) })?)
         }
-        SoundFormat::Aac(entry) => {
-            (entry.sample_rate, (Convert::Aac, media::mp4::audio::init(&entry.data, entry.sample_rate)))
+        SoundFormat::Aac(entry) => (
+            entry.sample_rate,
+            (Convert::AsIs { fragment: 2048 }, media::mp4::audio::init(&entry.data, entry.sample_rate)),
+        ),
+        // The camera's encoder's pre-skip is not sent over RTP: none is named, and the
+        // decoder's first few milliseconds play as they come.
+        SoundFormat::Opus { channels } => {
+            (48_000, (Convert::AsIs { fragment: 4_800 }, media::mp4::audio::opus_init(channels, 0, 48_000)))
         }
     };
     let mut sealer = crypto::live::LiveSealer::new(&q.session_key);
@@ -104,7 +111,7 @@ pub async fn stream(
         received += u64::from(samples);
         clock.place(received as f64 * 1000.0 / f64::from(rate.max(1)), crate::live::wall_ms());
         match &mut convert {
-            Convert::Aac => packets.push((data, samples)),
+            Convert::AsIs { .. } => packets.push((data, samples)),
             Convert::Opus { enc, decode: how, rate, pcm } => {
                 match *how {
                     Decode::G711(law) => pcm.extend(data.iter().map(|&b| law.decode(b))),
@@ -120,7 +127,7 @@ pub async fn stream(
             }
         }
         let enough = match convert {
-            Convert::Aac => packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>() >= 2048,
+            Convert::AsIs { fragment } => packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>() >= fragment,
             Convert::Opus { .. } => packets.len() >= PACKETS_PER_FRAGMENT,
         };
         if enough {

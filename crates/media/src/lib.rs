@@ -14,6 +14,7 @@ pub mod g711;
 pub mod index;
 pub mod mp4;
 pub mod nal;
+pub mod opus;
 pub mod reorder;
 pub mod source;
 

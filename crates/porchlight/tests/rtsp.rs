@@ -358,12 +358,12 @@ fn sound_sent_over_the_onvif_backchannel_reaches_the_camera() {
 }
 
 /// Live view's sound: the agent reads the camera's sound over RTSP (G.711 re-encoded to
-/// Opus; AAC as it came) and streams fragmented MP4 sealed for the viewer's session key;
+/// Opus; AAC and Opus as they came) and streams fragmented MP4 sealed for the viewer's session key;
 /// opened with that key, ffmpeg decodes it, and it carries the camera's tones (440 Hz and
 /// 880 Hz, a second each).
 #[test]
 fn live_sound_is_the_cameras_tones_sealed_for_the_viewer() {
-    for (codec, want) in [("pcmu", "opus,48000"), ("aac", "aac,16000")] {
+    for (codec, want) in [("pcmu", "opus,48000"), ("aac", "aac,16000"), ("opus", "opus,48000")] {
         live_sound_case(codec, want);
     }
 }

@@ -183,9 +183,11 @@ impl RtspOpener {
                     }
                     Err(e) => tracing::warn!("{}: not recording its sound: {e}", self.describe()),
                 },
-                None => {
-                    tracing::warn!("{}: no sound to record (found: {})", self.describe(), found.join(", "))
-                }
+                None => tracing::warn!(
+                    "{}: no sound to record: recording takes AAC, G.711 (PCMU, PCMA) and L16 (found: {})",
+                    self.describe(),
+                    found.join(", ")
+                ),
             }
         }
         let playing = match play(session, setups).await {
@@ -295,10 +297,12 @@ pub enum SoundFormat {
     L16 { rate: u32, channels: u16 },
     /// AAC, whose `mp4a` sample entry browsers play as it is.
     Aac(SampleEntry),
+    /// Opus (at 48 kHz, RFC 7587), which browsers play as it is.
+    Opus { channels: u8 },
 }
 
-/// Opens the camera's sound (G.711 at 8 kHz, L16, or AAC); returns what it is and its frames
-/// as they arrive. A camera whose sound is another codec is refused, naming it.
+/// Opens the camera's sound (G.711 at 8 kHz, L16, AAC or Opus); returns what it is and its
+/// frames as they arrive. A camera whose sound is another codec is refused, naming it.
 pub async fn open_sound(
     url: &Url,
     username: Option<&str>,
@@ -320,6 +324,7 @@ pub async fn open_sound(
             ("pcma", 8000) => SoundFormat::G711(crate::g711::Law::A),
             ("l16", _) => SoundFormat::L16 { rate: *rate, channels: s.channels().map_or(1, |c| c.get()) },
             ("mpeg4-generic", _) => SoundFormat::Aac(audio_entry(s).ok()?),
+            ("opus", 48_000) => SoundFormat::Opus { channels: s.channels().map_or(2, |c| c.get()).min(2) as u8 },
             _ => return None,
         };
         Some((*i, format))
@@ -331,10 +336,13 @@ pub async fn open_sound(
         let found: Vec<String> = audio.iter().map(|(_, e, r)| format!("{e}/{r}")).collect();
         bail!(
             FailedPrecondition,
-            "the camera's sound is {}; live sound takes G.711 (PCMU or PCMA), L16 or AAC",
+            "the camera's sound is {}; live sound takes G.711 (PCMU or PCMA), L16, AAC or Opus",
             found.join(", ")
         );
     };
+    if let SoundFormat::Opus { .. } = format {
+        return Ok((format, opus_packets(session, i, timeout).await?));
+    }
     let playing = play(session, vec![(i, SetupOptions::default())]).await?;
     let s = futures::stream::unfold(playing, move |mut session| async move {
         loop {
@@ -354,6 +362,56 @@ pub async fn open_sound(
         }
     });
     Ok((format, Box::pin(s)))
+}
+
+/// A camera's Opus sound, packet by packet. retina has no depacketizer for Opus (so no
+/// demuxed session can carry it), but RFC 7587 needs none: each RTP payload is one Opus
+/// packet, whose duration its first byte tells (`crate::opus`). So this session, which
+/// carries the sound alone, is read as RTP packets. A packet whose duration cannot be told
+/// is skipped, counted, and logged once.
+async fn opus_packets(
+    mut session: retina::client::Session<retina::client::Described>,
+    i: usize,
+    timeout: Duration,
+) -> Result<SoundStream, Error> {
+    session
+        .setup(i, SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())))
+        .await
+        .map_err(|e| classify(e, "SETUP failed"))?;
+    let playing = session
+        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
+        .await
+        .map_err(|e| classify(e, "PLAY failed"))?;
+    let s = futures::stream::unfold((Box::pin(playing), 0u64), move |(mut session, mut skipped)| async move {
+        loop {
+            let item = match tokio::time::timeout(timeout, session.next()).await {
+                Err(_) => {
+                    let e = base::err!(Unavailable, "the camera sent no sound for {timeout:?}");
+                    return Some((Err(e), (session, skipped)));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return Some((Err(classify(e, "sound stream failed")), (session, skipped))),
+                Ok(Some(Ok(item))) => item,
+            };
+            let retina::client::PacketItem::Rtp(p) = item else { continue };
+            if p.stream_id() != i {
+                continue;
+            }
+            match crate::opus::packet_samples(p.payload()) {
+                Some(n) => return Some((Ok((p.payload().to_vec(), n)), (session, skipped))),
+                None => {
+                    if skipped == 0 {
+                        tracing::warn!(
+                            bytes = p.payload().len(),
+                            "skipping an Opus packet whose length cannot be told"
+                        );
+                    }
+                    skipped += 1;
+                }
+            }
+        }
+    });
+    Ok(Box::pin(s))
 }
 
 #[cfg(test)]
