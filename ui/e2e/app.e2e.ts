@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  agents,
   bin,
   createAccount,
   framesRecorded,
@@ -39,6 +40,7 @@ let dir: string;
 let totpSecret = '';
 let agentData = '';
 let agentHttp = 0;
+let agentRtsp = '';
 let recoveryCode = '';
 
 /** The video element's playback position and whether its current frame has any detail. */
@@ -176,6 +178,7 @@ describe('the owner', () => {
     const http = await startAgent(agentDir, data, rtsp);
     agentData = data;
     agentHttp = http;
+    agentRtsp = rtsp;
     await shoot(page, 'settings');
 
     // The home screen shows the camera recording once the agent reports.
@@ -401,6 +404,18 @@ describe('the owner', () => {
     // The element has a decoded frame at its position (not only a clock moved by seeking).
     expect(info.rs, `the live video has a current frame (${JSON.stringify(info)})`).toBeGreaterThanOrEqual(2);
     expect(first.spread, `a live frame is not blank (${JSON.stringify(info)})`).toBeGreaterThan(20);
+    // The agent restarts (killed, started again): the session that played ends, and the app
+    // asks for a new one by itself; the picture plays again without "Try again".
+    const log = join(dir, 'agent', 'agent.log');
+    const started = () => (readFileSync(log, 'utf8').match(/live view started/g) ?? []).length;
+    const before = started();
+    const src = () => page.evaluate(() => document.querySelector<HTMLVideoElement>('dialog video')!.src);
+    const oldSrc = await src();
+    agents.get(join(dir, 'agent'))!.kill('SIGKILL');
+    agentHttp = await startAgent(join(dir, 'agent'), agentData, agentRtsp);
+    await waitFor('a new live session, asked for by the app', 60_000, async () => started() > before);
+    await waitFor('the new session to play', 30_000, async () => (await src()) !== oldSrc && (await frameState(page)).t > 1);
+    expect(await page.locator('dialog [role=alert]').count(), (await page.locator('dialog').textContent()) ?? '').toBe(0);
     // Closing the dialog ends the session; the agent says so.
     await page.getByRole('button', { name: 'Close' }).click();
     await waitFor('the agent to end the session', 30_000, async () => /live view ended/.test(readFileSync(join(dir, 'agent', 'agent.log'), 'utf8')));

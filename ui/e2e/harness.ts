@@ -108,6 +108,9 @@ export function pair(data: string, server: string, token: string, code: string):
 
 export const AGENT_TOKEN = 'a-long-enough-token';
 
+/** Each running agent started by `startAgent`, by its folder. */
+export const agents = new Map<string, ChildProcess>();
+
 /** An agent with a doorbell camera `door` recording `rtsp`, syncing with its paired server. */
 export async function startAgent(dir: string, data: string, rtsp: string, rollS = 2): Promise<number> {
   const http = await freePort();
@@ -117,7 +120,7 @@ export async function startAgent(dir: string, data: string, rtsp: string, rollS 
     `data_dir = ${JSON.stringify(data)}\n[http]\nlisten = "127.0.0.1:${http}"\ntoken = "${AGENT_TOKEN}"\n[sync]\nsettle_s = 1\n` +
       `[[cameras]]\nname = "door"\ndoorbell = true\nmain = { url = "${rtsp}" }\nevents = { pre_roll_s = ${rollS}, post_roll_s = ${rollS} }\n`,
   );
-  start(bin, ['agent', '--config', config], join(dir, 'agent.log'));
+  agents.set(dir, start(bin, ['agent', '--config', config], join(dir, 'agent.log')));
   return http;
 }
 

@@ -2,7 +2,8 @@
 // each camera's picture now for the cards: both from the agents, sealed for this browser.
 import { useEffect, useRef, useState } from 'react';
 import type { Keyring } from '../crypto/format';
-import { fetchStill, mayReconnect, watchLive } from '../live';
+import { fetchStill, watchLive } from '../live';
+import { useReconnect } from './common';
 import { ClipPlayer } from '../mse';
 
 /** The camera's latest picture from its agent, refreshed every `everyMs` while the page is visible. */
@@ -41,8 +42,7 @@ export function useStill(householdId: string, camera: string, keys: Keyring, onl
 function Tile(p: { householdId: string; camera: string; label: string; keys: Keyring; startedAt: number; onFirst: (camera: string, ms: number) => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [state, setState] = useState<'connecting' | 'live' | string>('connecting');
-  const [attempt, setAttempt] = useState(0);
-  const reconnects = useRef<number[]>([]);
+  const { attempt, reconnect } = useReconnect();
   const { householdId, camera, keys, startedAt, onFirst } = p;
   useEffect(() => {
     const v = video.current!;
@@ -57,8 +57,7 @@ function Tile(p: { householdId: string; camera: string; label: string; keys: Key
     v.addEventListener('playing', shown, { once: true });
     // A tile that played and ended is asked for again by itself, a few times a minute.
     const ended = (message: string) => {
-      if (played && mayReconnect(reconnects.current)) setAttempt((a) => a + 1);
-      else setState(message);
+      if (!played || !reconnect()) setState(message);
     };
     watchLive(householdId, camera, keys, (seg) => player.push(seg), abort.signal, true).then(
       () => ended('The live stream ended.'),
@@ -69,7 +68,7 @@ function Tile(p: { householdId: string; camera: string; label: string; keys: Key
       abort.abort();
       player.release();
     };
-  }, [householdId, camera, keys, startedAt, onFirst, attempt]);
+  }, [householdId, camera, keys, startedAt, onFirst, attempt, reconnect]);
   return (
     <figure className="tile" data-testid={`tile-${camera}`} data-state={state === 'live' || state === 'connecting' ? state : 'ended'}>
       <video ref={video} autoPlay muted playsInline aria-label={`Live video from ${p.label}`} />

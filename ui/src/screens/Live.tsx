@@ -1,7 +1,8 @@
 import { Talker, talkInfo } from '../talk';
 import { useEffect, useRef, useState } from 'react';
 import type { Keyring } from '../crypto/format';
-import { mayReconnect, watchLive } from '../live';
+import { watchLive } from '../live';
+import { useReconnect } from './common';
 import { ClipPlayer } from '../mse';
 
 type Status = { kind: 'connecting' } | { kind: 'live' } | { kind: 'ended'; message: string };
@@ -11,8 +12,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
   const video = useRef<HTMLVideoElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [status, setStatus] = useState<Status>({ kind: 'connecting' });
-  const [attempt, setAttempt] = useState(0);
-  const reconnects = useRef<number[]>([]);
+  const { attempt, reconnect, again } = useReconnect();
 
   useEffect(() => {
     const d = dialog.current!;
@@ -22,8 +22,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
       ended: (error, any) => {
         // A session that played and ended (a camera whose timing jumped, a dropped
         // connection, the session's length reached) is asked for again by itself.
-        if (any && mayReconnect(reconnects.current)) setAttempt((a) => a + 1);
-        else setStatus({ kind: 'ended', message: error ?? 'The live stream ended.' });
+        if (!any || !reconnect()) setStatus({ kind: 'ended', message: error ?? 'The live stream ended.' });
       },
     });
     pictures.set(p.camera, live.player);
@@ -39,7 +38,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
       if (pictures.get(p.camera) === live.player) pictures.delete(p.camera);
       live.stop();
     };
-  }, [p.householdId, p.camera, p.keys, attempt]);
+  }, [p.householdId, p.camera, p.keys, attempt, reconnect]);
 
   return (
     <dialog ref={dialog} className="player" aria-label={`Live view of ${p.label}`} onClose={p.onClose}>
@@ -65,7 +64,7 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
             type="button"
             onClick={() => {
               setStatus({ kind: 'connecting' });
-              setAttempt((a) => a + 1);
+              again();
             }}
           >
             Try again
@@ -280,8 +279,7 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
   const [on, setOn] = useState(false);
   const [state, setState] = useState<'off' | 'starting' | 'playing' | string>('off');
   const [skew, setSkew] = useState<number | null>(null);
-  const [attempt, setAttempt] = useState(0);
-  const reconnects = useRef<number[]>([]);
+  const { attempt, reconnect } = useReconnect();
   useEffect(() => {
     if (!on) return;
     const el = audio.current!;
@@ -291,8 +289,7 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
         void el.play().catch(() => undefined);
       },
       ended: (error, any) => {
-        if (any && mayReconnect(reconnects.current)) setAttempt((a) => a + 1);
-        else setState(error ?? (any ? 'The sound ended.' : `${p.label} sends no sound this app can play.`));
+        if (!any || !reconnect()) setState(error ?? (any ? 'The sound ended.' : `${p.label} sends no sound this app can play.`));
       },
     });
     const t = setTimeout(() => {
@@ -308,7 +305,7 @@ function SoundControl(p: { householdId: string; camera: string; label: string; k
       stopSync();
       live.stop();
     };
-  }, [on, p.householdId, p.camera, p.keys, p.label, attempt]);
+  }, [on, p.householdId, p.camera, p.keys, p.label, attempt, reconnect]);
   return (
     <div
       className="sound"

@@ -1,7 +1,8 @@
-import { type DependencyList, useEffect, useRef, useState } from 'react';
+import { type DependencyList, useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError } from '../api';
 import type { Keyring } from '../crypto/format';
 import { imageUrl } from '../objects';
+import { mayReconnect } from '../live';
 
 export function useAsync<T>(f: () => Promise<T>, deps: DependencyList): { value: T | null; error: string | null } {
   const [state, setState] = useState<{ value: T | null; error: string | null }>({ value: null, error: null });
@@ -102,4 +103,21 @@ export function Feedback(p: { error: string | null; ok?: string | null }) {
       {p.ok && <p role="status">{p.ok}</p>}
     </>
   );
+}
+
+/**
+ * A live session's attempt number (an effect's dependency) and two ways to start the next:
+ * `reconnect` after a session that played ended by itself, a few times a minute
+ * (`mayReconnect`; false when no more are allowed), and `again` when the user asks.
+ */
+export function useReconnect(): { attempt: number; reconnect: () => boolean; again: () => void } {
+  const [attempt, setAttempt] = useState(0);
+  const history = useRef<number[]>([]);
+  const reconnect = useCallback(() => {
+    if (!mayReconnect(history.current)) return false;
+    setAttempt((a) => a + 1);
+    return true;
+  }, []);
+  const again = useCallback(() => setAttempt((a) => a + 1), []);
+  return { attempt, reconnect, again };
 }
