@@ -425,27 +425,36 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         tokio::spawn(async move {
             let (mut c, _) = l.accept().await.unwrap();
-            let (mut buf, mut got) = (vec![0u8; 4096], Vec::new());
-            loop {
-                let n = c.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                got.extend_from_slice(&buf[..n]);
-                while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let req = String::from_utf8_lossy(&got[..end]).into_owned();
-                    got.drain(..end + 4);
-                    let cseq = req.lines().find_map(|l| l.strip_prefix("CSeq:")).unwrap_or("1").trim().to_owned();
-                    let head = format!(
-                        "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n\
-                         Content-Base: rtsp://127.0.0.1:{port}/cam/\r\nContent-Length: {}\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = c.write_all(&[head.as_bytes(), body].concat()).await;
-                }
+            let mut got = Vec::new();
+            while let Some(req) = next_request(&mut c, &mut got).await {
+                let cseq = req.lines().find_map(|l| l.strip_prefix("CSeq:")).unwrap_or("1").trim().to_owned();
+                let head = format!(
+                    "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n\
+                     Content-Base: rtsp://127.0.0.1:{port}/cam/\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(&[head.as_bytes(), body].concat()).await;
             }
         });
         port
+    }
+
+    /// The head of the next request a client sends (requests here have no body); `None`
+    /// once it hangs up.
+    async fn next_request(c: &mut tokio::net::TcpStream, got: &mut Vec<u8>) -> Option<String> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let req = String::from_utf8_lossy(&got[..end]).into_owned();
+                got.drain(..end + 4);
+                return Some(req);
+            }
+            let n = c.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
     }
 
     /// A doorbell with H.264 and G.711 that refuses to set up its sound (461, as cameras do
@@ -462,55 +471,44 @@ mod tests {
                 let Ok((mut c, _)) = l.accept().await else { return };
                 let asked = asked.clone();
                 tokio::spawn(async move {
-                    let (mut buf, mut got) = (vec![0u8; 4096], Vec::new());
-                    loop {
-                        let n = c.read(&mut buf).await.unwrap_or(0);
-                        if n == 0 {
+                    let mut got = Vec::new();
+                    while let Some(req) = next_request(&mut c, &mut got).await {
+                        let first = req.lines().next().unwrap_or_default().to_owned();
+                        asked.lock().unwrap().push(first.clone());
+                        let cseq = req.lines().find_map(|l| l.strip_prefix("CSeq:")).unwrap_or("1").trim().to_owned();
+                        let ok = format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n");
+                        let reply = if first.starts_with("DESCRIBE") {
+                            format!(
+                                "{ok}Content-Type: application/sdp\r\nContent-Base: rtsp://127.0.0.1:{port}/door/\r\n\
+                                 Content-Length: {}\r\n\r\n{sdp}",
+                                sdp.len()
+                            )
+                        } else if first.starts_with("SETUP") && first.contains("/audio") {
+                            format!("RTSP/1.0 461 Unsupported Transport\r\nCSeq: {cseq}\r\n\r\n")
+                        } else if first.starts_with("SETUP") {
+                            format!(
+                                "{ok}Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 4711;timeout=60\r\n\r\n"
+                            )
+                        } else if first.starts_with("PLAY") {
+                            format!(
+                                "{ok}Session: 4711\r\nRange: npt=0.000-\r\n\
+                                 RTP-Info: url=rtsp://127.0.0.1:{port}/door/video;seq=1;rtptime=0\r\n\r\n"
+                            )
+                        } else {
+                            format!("{ok}Session: 4711\r\n\r\n")
+                        };
+                        if c.write_all(reply.as_bytes()).await.is_err() {
                             return;
                         }
-                        got.extend_from_slice(&buf[..n]);
-                        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let req = String::from_utf8_lossy(&got[..end]).into_owned();
-                            got.drain(..end + 4);
-                            let first = req.lines().next().unwrap_or_default().to_owned();
-                            asked.lock().unwrap().push(first.clone());
-                            let cseq =
-                                req.lines().find_map(|l| l.strip_prefix("CSeq:")).unwrap_or("1").trim().to_owned();
-                            let ok = format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n");
-                            let reply = if first.starts_with("DESCRIBE") {
-                                format!(
-                                    "{ok}Content-Type: application/sdp\r\nContent-Base: rtsp://127.0.0.1:{port}/door/\r\n\
-                                     Content-Length: {}\r\n\r\n{sdp}",
-                                    sdp.len()
-                                )
-                            } else if first.starts_with("SETUP") && first.contains("/audio") {
-                                format!("RTSP/1.0 461 Unsupported Transport\r\nCSeq: {cseq}\r\n\r\n")
-                            } else if first.starts_with("SETUP") {
-                                format!(
-                                    "{ok}Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 4711;timeout=60\r\n\r\n"
-                                )
-                            } else if first.starts_with("PLAY") {
-                                format!(
-                                    "{ok}Session: 4711\r\nRange: npt=0.000-\r\n\
-                                     RTP-Info: url=rtsp://127.0.0.1:{port}/door/video;seq=1;rtptime=0\r\n\r\n"
-                                )
-                            } else {
-                                format!("{ok}Session: 4711\r\n\r\n")
-                            };
-                            if c.write_all(reply.as_bytes()).await.is_err() {
-                                return;
-                            }
-                            if first.starts_with("PLAY") {
-                                // One key frame (the IDR of a 32×32 grey picture), marker set.
-                                let idr =
-                                    [0x65, 0x88, 0x84, 0x04, 0xbc, 0x98, 0xa0, 0x00, 0x20, 0x2f, 0x27, 0x5d, 0x78];
-                                let mut rtp = vec![0x80, 0x80 | 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x67];
-                                rtp.extend_from_slice(&idr);
-                                let mut framed = vec![b'$', 0];
-                                framed.extend_from_slice(&(rtp.len() as u16).to_be_bytes());
-                                framed.extend_from_slice(&rtp);
-                                let _ = c.write_all(&framed).await;
-                            }
+                        if first.starts_with("PLAY") {
+                            // One key frame (the IDR of a 32×32 grey picture), marker set.
+                            let idr = [0x65, 0x88, 0x84, 0x04, 0xbc, 0x98, 0xa0, 0x00, 0x20, 0x2f, 0x27, 0x5d, 0x78];
+                            let mut rtp = vec![0x80, 0x80 | 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x67];
+                            rtp.extend_from_slice(&idr);
+                            let mut framed = vec![b'$', 0];
+                            framed.extend_from_slice(&(rtp.len() as u16).to_be_bytes());
+                            framed.extend_from_slice(&rtp);
+                            let _ = c.write_all(&framed).await;
                         }
                     }
                 });
