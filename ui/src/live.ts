@@ -118,10 +118,6 @@ export async function fetchStill(household: string, camera: string, keys: Keyrin
   return null;
 }
 
-/**
- * Starts live view of `camera` (`sub`: its sub-stream, for the grid) and hands each decrypted segment to `onSegment` until
- * `signal` aborts or the stream ends. Resolves when it ends; rejects with what went wrong.
- */
 /** Quick reconnects allowed per minute before a live session's end is shown to the user. */
 export const RECONNECTS_PER_MINUTE = 3;
 
@@ -139,6 +135,10 @@ export function mayReconnect(history: number[], now: number = Date.now()): boole
   return true;
 }
 
+/**
+ * Starts live view of `camera` (`sub`: its sub-stream, for the grid) and hands each decrypted segment to `onSegment` until
+ * `signal` aborts or the stream ends. Resolves when it ends; rejects with what went wrong.
+ */
 export async function watchLive(
   household: string,
   camera: string,

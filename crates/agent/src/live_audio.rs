@@ -1,9 +1,9 @@
 //! A camera's sound in live view: its audio track, read from a session of its own beside
 //! the recording's video session (`media::source::rtsp::open_sound`); G.711 and L16
 //! decoded and encoded to Opus (what browsers' Media Source Extensions play; G.711 they do
-//! not), AAC and Opus passed through as they came; muxed as fragmented MP4 (`media::mp4::audio`) and
-//! sealed for the viewer's session key exactly as the picture is (`crypto::live`). Nothing
-//! is recorded here: this is listening, live.
+//! not), AAC and Opus passed through as they came; muxed as fragmented MP4
+//! (`media::mp4::audio`) and sealed for the viewer's session key exactly as the picture is
+//! (`crypto::live`). Nothing is recorded here: this is listening, live.
 
 use std::time::Duration;
 
