@@ -411,7 +411,11 @@ describe('the owner', () => {
     const before = started();
     const src = () => page.evaluate(() => document.querySelector<HTMLVideoElement>('dialog video')!.src);
     const oldSrc = await src();
-    agents.get(join(dir, 'agent'))!.kill('SIGKILL');
+    // The new agent takes the data folder's lock only once the old one has died.
+    const old = agents.get(join(dir, 'agent'))!;
+    const gone = old.exitCode === null ? new Promise((r) => old.once('exit', r)) : Promise.resolve();
+    old.kill('SIGKILL');
+    await gone;
     agentHttp = await startAgent(join(dir, 'agent'), agentData, agentRtsp);
     await waitFor('a new live session, asked for by the app', 60_000, async () => started() > before);
     await waitFor('the new session to play', 30_000, async () => (await src()) !== oldSrc && (await frameState(page)).t > 1);
