@@ -14,7 +14,8 @@ credentials on every mount, since gst-rtsp-server answers 404 rather than 401 to
 anonymous client when anonymous access exists at all), audio=pcmu|pcma|opus|aac (an audio
 track beside the video: a tone sequence, 440 Hz and 880 Hz alternating every second;
 tone_log=PATH appends each switch's Unix time in ms and new frequency to PATH; audio=file
-sends the file's own AAC track beside its picture, audio=file-pcmu that track as G.711),
+sends the file's own AAC track beside its picture, audio=file-pcmu (or file-opus…) that track
+decoded and sent in that codec),
 backchannel=PATH (an ONVIF camera with a speaker: the server is gst-rtsp-server's ONVIF
 server, the mount offers a PCMU backchannel to clients that send `Require:
 www.onvif.org/ver20/backchannel`, and what arrives on it is appended to PATH as raw 16-bit
@@ -30,7 +31,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 # G.711 in 20 ms packets, as cameras send it (the payloader would otherwise fill its MTU:
@@ -58,15 +60,21 @@ def launch_line(path, opts):
     if "ts_offset" in opts:
         pay_opts += f" timestamp-offset={int(opts['ts_offset'])}"
     audio = ""
+    # A shared pipeline runs before a client sets up each of its tracks, and a track nobody
+    # has set up is not linked: the tee keeps its branch flowing (a queue whose output is not
+    # linked stops for good), as a camera's encoder does, so that the track has data (and
+    # gst-rtsp-server its segment) when a second client sets it up.
+    keep = " ! tee allow-not-linked=true" if opts.get("shared") == "1" else ""
     if opts.get("audio", "").startswith("file"):
         # The file's own sound beside its picture, from one demuxer: AAC as it is stored
-        # (audio=file), or decoded and sent as G.711 µ-law at 8 kHz (audio=file-pcmu).
+        # (audio=file), or decoded and sent as another codec (audio=file-pcmu, file-opus…).
         if opts["audio"] == "file":
-            sound = "aacparse ! rtpmp4gpay name=pay1 pt=98"
+            sound = f"aacparse{keep} ! rtpmp4gpay name=pay1 pt=98"
         else:
-            sound = f"decodebin ! audioconvert ! audioresample ! {AUDIO['pcmu']}"
+            enc, pay = AUDIO[opts["audio"][5:]].rsplit(" ! ", 1)
+            sound = f"decodebin ! audioconvert ! audioresample ! {enc}{keep} ! {pay}"
         return (
-            f"( filesrc location={path} ! {demux} name=d d.video_0 ! queue ! {codec}parse config-interval=-1 "
+            f"( filesrc location={path} ! {demux} name=d d.video_0 ! queue ! {codec}parse config-interval=-1{keep} "
             f"! rtp{codec}pay name=pay0 pt=96{pay_opts} d.audio_0 ! queue ! {sound} )"
         )
     if "audio" in opts:
@@ -109,6 +117,11 @@ class Tones:
         if tone is not None:
             tone.set_property("freq", self.freq)
             self.tones.append(tone)
+
+
+def ignore_range(_client, ctx):
+    ctx.request.remove_header(GstRtsp.RTSPHeaderField.RANGE, -1)
+    return GstRtsp.RTSPStatusCode.OK
 
 
 def main():
@@ -163,6 +176,11 @@ def main():
         mounts.add_factory(name, factory)
     if any_auth:
         server.set_auth(auth)
+    # A camera is live: it plays from now whatever range a PLAY asks for. gst-rtsp-server
+    # would seek a shared file pipeline back to the start for every client's `Range:
+    # npt=0.000-` (retina sends it), under the clients already playing (and with two
+    # tracks, abort in gst_rtsp_media_get_rates).
+    server.connect("client-connected", lambda _server, client: client.connect("pre-play-request", ignore_range))
     if server.attach(None) == 0:
         print(f"cannot listen on port {args.port}", file=sys.stderr)
         sys.exit(1)

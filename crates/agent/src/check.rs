@@ -50,8 +50,10 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
             entries.entry(s.sample_entry_id).or_insert_with(|| index::get_sample_entry(conn, s.sample_entry_id).ok());
         let sound = sound_streams.contains(&s.stream_id);
         // The frames' framing, for the deep check: NAL units for pictures, whole samples of
-        // every channel for L16, anything for AAC and G.711 (every byte is a sample).
+        // every channel for L16, Opus packets that say their length, anything for AAC and
+        // G.711 (every byte is a sample).
         let mut pcm_frame = None;
+        let mut opus = false;
         match entry {
             None => r.problems.push(format!("{name}: sample entry {} is missing or invalid", s.sample_entry_id)),
             Some(e) if e.is_audio() != sound => r.problems.push(format!(
@@ -60,6 +62,7 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
                 e.codec.as_str()
             )),
             Some(e) if e.codec == media::Codec::L16 => pcm_frame = Some(2 * u32::from(e.channels)),
+            Some(e) if e.codec == media::Codec::Opus => opus = true,
             Some(_) => {}
         }
         if let Some(&(end, prev)) = prev_end.get(&s.stream_id)
@@ -137,6 +140,10 @@ pub fn check(conn: &Connection, layout: &Layout, deep: bool) -> Result<CheckRepo
                             "{name}: frame {i} at byte {off}: {} bytes of L16 is not a whole number of {n}-byte samples",
                             f.size_bytes
                         ));
+                        break;
+                    }
+                    if opus && media::opus::packet_samples(&buf).is_none() {
+                        r.problems.push(format!("{name}: frame {i} at byte {off}: not an Opus packet"));
                         break;
                     }
                 } else if let Err(e) = media::nal::check_length_prefixed(&buf) {

@@ -41,10 +41,10 @@ pub enum Sound {
     None,
     /// The sound stream's samples as they were recorded (a download: G.711 stays G.711).
     AsRecorded(i64),
-    /// For a browser: AAC as recorded; G.711 and L16, which browsers do not play from MP4,
-    /// converted to Opus here.
+    /// For a browser: AAC and Opus as recorded; G.711 and L16, which browsers do not play
+    /// from MP4, converted to Opus here.
     ForBrowser(i64),
-    /// For a browser, only what needs no conversion (AAC): long exports that must start at
+    /// For a browser, only what needs no conversion (AAC, Opus): long exports that must start at
     /// once (the day view's ten minutes would take seconds of Opus encoding first).
     ForBrowserAsIs(i64),
 }
@@ -163,7 +163,7 @@ pub fn export_from(
         Sound::AsRecorded(id) => sound_track(conn, layout, id, &spans, start, end, false)?,
         Sound::ForBrowser(id) => sound_track(conn, layout, id, &spans, start, end, true)?,
         Sound::ForBrowserAsIs(id) => sound_track(conn, layout, id, &spans, start, end, false)?
-            .filter(|(t, _)| t.entries.first().is_some_and(|e| e.get(4..8) == Some(b"mp4a".as_slice()))),
+            .filter(|(t, _)| t.entries.first().is_some_and(|e| matches!(e.get(4..8), Some(b"mp4a") | Some(b"Opus")))),
     };
     let plan = if fragmented {
         mux::fragmented_av(&entries, &parts, audio.as_ref().map(|(t, _)| t), start)
@@ -239,7 +239,8 @@ fn sound_track(
         // A camera whose sound changed codec within the range: keep the first codec's.
         samples.retain(|s| entries[s.entry].codec == first.codec);
     }
-    if for_browser && first.codec != Codec::Aac {
+    // Browsers play AAC and Opus in MP4 as they are; G.711 and L16 become Opus.
+    if for_browser && !matches!(first.codec, Codec::Aac | Codec::Opus) {
         return to_opus(&entries, &samples).map(|t| t.map(|t| (t, "opus".to_owned())));
     }
     let track =

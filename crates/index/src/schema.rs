@@ -5,7 +5,7 @@ use std::path::Path;
 use base::{Error, ErrorKind, ResultExt, bail};
 use rusqlite::{Connection, OpenFlags};
 
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Frozen schemas, indexed by version − 1. Fresh databases are created at the newest.
 const FROZEN: &[&str] = &[
@@ -13,10 +13,11 @@ const FROZEN: &[&str] = &[
     include_str!("schema/v2.sql"),
     include_str!("schema/v3.sql"),
     include_str!("schema/v4.sql"),
+    include_str!("schema/v5.sql"),
 ];
 
 /// Upgrade steps: `UPGRADES[i]` takes version i+1 to i+2.
-const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4];
+const UPGRADES: &[fn(&rusqlite::Transaction) -> rusqlite::Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
 
 /// Version 2 adds events (the detection issue): the part of v2.sql after its marker.
 fn v1_to_v2(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
@@ -51,17 +52,27 @@ fn v2_to_v3(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
 /// the new one created exactly as a fresh database has it, the rows copied, the old dropped.
 /// The caller runs upgrades with foreign keys off and checks them before committing.
 fn v3_to_v4(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
-    let v4 = FROZEN[3];
+    rebuild(tx, FROZEN[3], &["stream", "sample_entry"])
+}
+
+/// Version 5 (Opus from cameras): sample entries may be `opus`. `sample_entry` is rebuilt
+/// as v3_to_v4 rebuilds it.
+fn v4_to_v5(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    rebuild(tx, FROZEN[4], &["sample_entry"])
+}
+
+/// Rebuilds `tables` as `schema` (a frozen schema's text) defines them, rows kept.
+fn rebuild(tx: &rusqlite::Transaction, schema: &str, tables: &[&str]) -> rusqlite::Result<()> {
     let table = |name: &str| -> &str {
-        let start = v4.find(&format!("create table {name} (")).expect("v4.sql defines the table");
-        let end = start + v4[start..].find(");").expect("the definition ends") + 2;
-        &v4[start..end]
+        let start = schema.find(&format!("create table {name} (")).expect("the schema defines the table");
+        let end = start + schema[start..].find(");").expect("the definition ends") + 2;
+        &schema[start..end]
     };
     tx.execute_batch("pragma legacy_alter_table = on;")?;
-    for name in ["stream", "sample_entry"] {
-        tx.execute_batch(&format!("alter table {name} rename to {name}_v3;"))?;
+    for name in tables {
+        tx.execute_batch(&format!("alter table {name} rename to {name}_old;"))?;
         tx.execute_batch(table(name))?;
-        tx.execute_batch(&format!("insert into {name} select * from {name}_v3; drop table {name}_v3;"))?;
+        tx.execute_batch(&format!("insert into {name} select * from {name}_old; drop table {name}_old;"))?;
     }
     tx.execute_batch("pragma legacy_alter_table = off;")
 }
@@ -284,13 +295,20 @@ mod tests {
         assert!(!crate::get_event(&c, again).unwrap().unwrap().open);
     }
 
-    /// v3's footage survives the rebuild of `stream` and `sample_entry` (which `run` and
-    /// `segment` refer to), references intact, and takes sound afterwards.
+    /// v3's and v4's footage survives the rebuilds of `stream` and `sample_entry` (which
+    /// `run` and `segment` refer to), references intact, and takes sound (Opus too)
+    /// afterwards.
     #[test]
-    fn v3_footage_survives_and_takes_sound() {
+    fn v3_and_v4_footage_survives_and_takes_sound() {
+        for v in [3, 4] {
+            footage_survives_the_upgrade_from(v);
+        }
+    }
+
+    fn footage_survives_the_upgrade_from(version: i64) {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("v3.db");
-        let c = create_at_version(&p, 3).unwrap();
+        let p = dir.path().join("old.db");
+        let c = create_at_version(&p, version).unwrap();
         let stream = crate::ensure_stream(&c, "front", crate::StreamKind::Main).unwrap();
         c.execute_batch(&format!(
             "insert into sample_entry (codec, width, height, rfc6381_codec, data) values ('h264', 640, 360, 'avc1.4d001f', x'00'); \
@@ -313,9 +331,10 @@ mod tests {
         assert_eq!(fk, 1, "foreign keys are on again after the upgrade");
         let sound = crate::ensure_stream(&c, "front", crate::StreamKind::Audio).unwrap();
         assert_ne!(sound, stream);
-        let e = media::SampleEntry::pcm(media::Codec::Pcmu, 8000, 1).unwrap();
-        let id = crate::intern_sample_entry(&c, &e).unwrap();
-        assert_eq!(crate::get_sample_entry(&c, id).unwrap(), e);
+        for e in [media::SampleEntry::pcm(media::Codec::Pcmu, 8000, 1).unwrap(), media::SampleEntry::opus(1).unwrap()] {
+            let id = crate::intern_sample_entry(&c, &e).unwrap();
+            assert_eq!(crate::get_sample_entry(&c, id).unwrap(), e);
+        }
         // A segment naming a stream that does not exist is still refused.
         assert!(c.execute("insert into run (stream_id, start_90k) values (999, 0)", []).is_err());
     }

@@ -18,6 +18,8 @@ pub enum Codec {
     Pcma,
     /// Linear PCM, 16-bit big-endian (`twos`), as RTP's L16 carries it.
     L16,
+    /// Opus (`Opus` with its `dOps`), one packet a sample, at 48 kHz (RFC 7587).
+    Opus,
 }
 
 impl Codec {
@@ -29,6 +31,7 @@ impl Codec {
             Codec::Pcmu => "pcmu",
             Codec::Pcma => "pcma",
             Codec::L16 => "l16",
+            Codec::Opus => "opus",
         }
     }
 
@@ -40,6 +43,7 @@ impl Codec {
             "pcmu" => Some(Codec::Pcmu),
             "pcma" => Some(Codec::Pcma),
             "l16" => Some(Codec::L16),
+            "opus" => Some(Codec::Opus),
             _ => None,
         }
     }
@@ -51,7 +55,8 @@ impl Codec {
 
 /// Codec parameters as a complete ISO BMFF sample entry box, exactly as it goes into an
 /// MP4's `stsd`: a `VisualSampleEntry` (`avc1`/`avc3`/`hvc1`/`hev1` with its `avcC`/`hvcC`
-/// child) or an `AudioSampleEntry` (`mp4a` with its `esds`, `ulaw`, `alaw`, `twos`).
+/// child) or an `AudioSampleEntry` (`mp4a` with its `esds`, `Opus` with its `dOps`, `ulaw`,
+/// `alaw`, `twos`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SampleEntry {
     pub codec: Codec,
@@ -74,7 +79,7 @@ impl SampleEntry {
     /// Validates a sample entry box and reads its codec and dimensions (or sample rate and
     /// channels).
     pub fn from_box(data: Vec<u8>) -> Result<SampleEntry, Error> {
-        if data.len() >= 8 && matches!(&data[4..8], b"mp4a" | b"ulaw" | b"alaw" | b"twos") {
+        if data.len() >= 8 && matches!(&data[4..8], b"mp4a" | b"Opus" | b"ulaw" | b"alaw" | b"twos") {
             return SampleEntry::audio_from_box(data);
         }
         if data.len() < 8 + 78 {
@@ -159,6 +164,19 @@ impl SampleEntry {
             b"ulaw" => (Codec::Pcmu, "ulaw".to_owned()),
             b"alaw" => (Codec::Pcma, "alaw".to_owned()),
             b"twos" => (Codec::L16, "twos".to_owned()),
+            b"Opus" => {
+                // Its one child, `dOps` (Opus in ISOBMFF, 4.3.2): version 0 and at least
+                // version, channel count, pre-skip, input rate, gain and mapping family.
+                let body = &data[8 + AUDIO_ENTRY_BODY..];
+                let len = body.get(0..4).map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize);
+                if body.get(4..8) != Some(b"dOps".as_slice()) || len < 8 + 11 || len > body.len() || body[8] != 0 {
+                    bail!(DataLoss, "Opus sample entry has no usable dOps box");
+                }
+                if sample_rate != 48_000 {
+                    bail!(DataLoss, "Opus sample entry says {sample_rate} Hz; Opus in MP4 runs at 48000");
+                }
+                (Codec::Opus, "opus".to_owned())
+            }
             _ => {
                 let mut pos = 8 + AUDIO_ENTRY_BODY;
                 let mut aot = None;
@@ -201,6 +219,15 @@ impl SampleEntry {
         b.extend_from_slice(&[0; 4]); // pre_defined, reserved
         b.extend_from_slice(&(sample_rate << 16).to_be_bytes());
         SampleEntry::from_box(b)
+    }
+
+    /// The `Opus` sample entry of a camera's Opus sound stored as it came (RTP carries no
+    /// pre-skip, so none is named; the input rate is Opus's own).
+    pub fn opus(channels: u8) -> Result<SampleEntry, Error> {
+        if !(1..=2).contains(&channels) {
+            bail!(InvalidArgument, "Opus of {channels} channels is not stored; expected mono or stereo");
+        }
+        SampleEntry::from_box(crate::mp4::audio::opus_entry(channels, 0, 48_000))
     }
 
     pub fn is_audio(&self) -> bool {
@@ -335,15 +362,38 @@ mod audio_tests {
         assert!(SampleEntry::pcm(Codec::Aac, 8000, 1).is_err());
         assert!(SampleEntry::pcm(Codec::Pcmu, 96_000, 1).is_err(), "rates past 16.16 fixed point");
         assert!(SampleEntry::pcm(Codec::Pcmu, 8000, 0).is_err());
+        for channels in [1, 2] {
+            let e = SampleEntry::opus(channels).unwrap();
+            assert_eq!(SampleEntry::from_box(e.data.clone()).unwrap(), e);
+            assert_eq!(
+                (e.codec, e.sample_rate, e.channels, e.rfc6381_codec.as_str()),
+                (Codec::Opus, 48_000, u16::from(channels), "opus")
+            );
+        }
+        assert!(SampleEntry::opus(3).is_err());
+        // The fuzz target's seed is this entry.
+        assert_eq!(
+            SampleEntry::opus(1).unwrap().data,
+            include_bytes!("../../../fuzz/seeds/sample_entry/opus-48k-mono")
+        );
+        // An Opus entry without its dOps, or one at another rate, is refused.
+        let mut bare = SampleEntry::opus(1).unwrap().data[..36].to_vec();
+        bare[3] = 36;
+        assert!(SampleEntry::from_box(bare).is_err());
+        let mut rate = SampleEntry::opus(1).unwrap().data;
+        rate[32..36].copy_from_slice(&(16_000u32 << 16).to_be_bytes());
+        assert!(SampleEntry::from_box(rate).is_err());
     }
 
     proptest! {
         /// A camera's (or a damaged database's) audio entry: any cut or any byte changed is
         /// an entry or an error, never a panic; a valid one keeps its codec.
         #[test]
-        fn damaged_audio_entries_never_panic(cut in 0usize..87, at in 0usize..87, x: u8) {
-            let _ = SampleEntry::from_box(MP4A[..cut].to_vec());
-            let mut b = MP4A.to_vec();
+        fn damaged_audio_entries_never_panic(opus: bool, cut in 0usize..87, at in 0usize..87, x: u8) {
+            let valid = if opus { SampleEntry::opus(1).unwrap().data } else { MP4A.to_vec() };
+            let (cut, at) = (cut % valid.len(), at % valid.len());
+            let _ = SampleEntry::from_box(valid[..cut].to_vec());
+            let mut b = valid;
             b[at] = x;
             if let Ok(e) = SampleEntry::from_box(b) {
                 prop_assert!(e.codec.is_audio() || at < 8);

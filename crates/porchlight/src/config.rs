@@ -350,7 +350,7 @@ pub struct CameraConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AudioSettings {
-    /// `true`: record the main stream's sound (AAC, G.711 or L16) beside its video, on the
+    /// `true`: record the main stream's sound (AAC, G.711, L16 or Opus) beside its video, on the
     /// same clock. Needs an RTSP main stream. Default false.
     #[serde(default)]
     pub record: bool,

@@ -439,11 +439,31 @@ fn live_sound_case(codec: &str, want: &str) {
     assert!(a > 50.0 * other && b > 50.0 * other, "{codec}: 440 Hz {a:.0}, 880 Hz {b:.0}, 1500 Hz {other:.0}");
 }
 
-/// Recording a camera's sound (`audio.record`): AAC kept as it came and G.711 as it came,
-/// on the picture's clock, through a `kill -9` and a restart; `check --deep` passes; exports
-/// (progressive and fragmented) carry the sound as a second track whose clicks land within
-/// 40 ms of the picture's flashes; the browser's version of G.711 is Opus, as well in sync;
-/// a camera whose sound is not recorded gets no sound stream and silent exports.
+/// A camera's runs, one per connection: the shared pipeline of the test camera steps its
+/// picture back by about 100 ms when a second client (the Opus session) joins it, which
+/// ends a run ("timestamp discontinuity") that the next one continues. Such a run and the
+/// next count as one here, from the first's start to the next one's end.
+fn connections(runs: Vec<(i64, i64, i64, Option<String>)>) -> Vec<(i64, i64, i64, Option<String>)> {
+    let mut out: Vec<(i64, i64, i64, Option<String>)> = Vec::new();
+    let stepped_back = |reason: &Option<String>| {
+        let n = reason.as_deref().and_then(|e| e.strip_prefix("timestamp discontinuity of -"));
+        n.and_then(|n| n.split(' ').next()?.parse::<i64>().ok()).is_some_and(|n| n < 90_000)
+    };
+    for r in runs {
+        match out.last_mut() {
+            Some(last) if stepped_back(&last.3) => (last.2, last.3) = (r.2, r.3),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Recording a camera's sound (`audio.record`): AAC, G.711 and Opus kept as they came, on
+/// the picture's clock (Opus from a session of its own, placed by sender reports), through
+/// a `kill -9` and a restart; `check --deep` passes; exports (progressive and fragmented)
+/// carry the sound as a second track whose clicks land within 40 ms of the picture's
+/// flashes; the browser's version of G.711 is Opus, as well in sync; a camera whose sound is
+/// not recorded gets no sound stream and silent exports.
 #[test]
 fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
     let dir = tempfile::tempdir().unwrap();
@@ -452,17 +472,22 @@ fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
     let server = RtspServer::start(&[
         ("aac", format!("{},audio=file", clip.display())),
         ("mu", format!("{},audio=file-pcmu", clip.display())),
+        // One encoder for every client, as a camera has: the Opus comes in a session of its
+        // own, placed on the picture's clock by the two sessions' sender reports.
+        ("opus", format!("{},audio=file-opus,shared=1", clip.display())),
         ("quiet", format!("{},audio=file", clip.display())),
     ]);
     let config = format!(
         "[[cameras]]\nname = \"aac\"\nmain = {{ url = \"{}\" }}\naudio = {{ record = true }}\n\
          [[cameras]]\nname = \"mu\"\nmain = {{ url = \"{}\" }}\naudio = {{ record = true }}\n\
+         [[cameras]]\nname = \"opus\"\nmain = {{ url = \"{}\" }}\naudio = {{ record = true }}\n\
          [[cameras]]\nname = \"quiet\"\nmain = {{ url = \"{}\" }}\n",
         server.url("aac"),
         server.url("mu"),
+        server.url("opus"),
         server.url("quiet")
     );
-    let cams = ["aac", "mu", "quiet"];
+    let cams = ["aac", "mu", "opus", "quiet"];
     let mut agent = Agent::start(dir.path(), &config);
     let data_dir = agent.data_dir.clone();
     let data = data_dir.display().to_string();
@@ -484,17 +509,17 @@ fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
     assert_eq!(index::find_stream(&conn, "quiet", index::StreamKind::Audio).unwrap(), None, "quiet records no sound");
     // What the kill cost the sound: its first run ends at most four flush intervals (and
     // the held samples) before the picture's.
-    for camera in ["aac", "mu"] {
+    for camera in ["aac", "mu", "opus"] {
         let sound = index::find_stream(&conn, camera, index::StreamKind::Audio).unwrap().unwrap();
         let sound_runs = index::runs_in_range(&conn, sound, i64::MIN / 2, i64::MAX / 2).unwrap();
-        let video_runs = runs(&data_dir, camera);
+        let video_runs = connections(runs(&data_dir, camera));
         assert_eq!(sound_runs.len(), 2, "{camera}: {sound_runs:?}");
         let lost_ms = (video_runs[0].2 - sound_runs[0].0.end_90k.unwrap()) / 90;
         eprintln!("{camera}: the kill cost the sound {lost_ms} ms more than the picture");
         assert!(lost_ms <= 2_500, "{camera}: the sound's first run ends {lost_ms} ms before the picture's");
     }
     let export = |camera: &str, fragmented: bool| {
-        let r = runs(&data_dir, camera);
+        let r = connections(runs(&data_dir, camera));
         assert_eq!(r.len(), 2, "{camera}: a run before the crash and one after: {r:?}");
         let out = dir.path().join(format!("{camera}-{fragmented}.mp4"));
         let (from, to) = (fmt_90k(r[0].1), fmt_90k(r[1].2));
@@ -517,16 +542,16 @@ fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
     };
     for fragmented in [false, true] {
         assert_eq!(stream_codecs(&export("quiet", fragmented)), ["h264"]);
-        for (camera, codec) in [("aac", "aac"), ("mu", "pcm_mulaw")] {
+        for (camera, codec) in [("aac", "aac"), ("mu", "pcm_mulaw"), ("opus", "opus")] {
             let f = export(camera, fragmented);
             assert_eq!(stream_codecs(&f), ["h264", codec], "{camera}");
             in_sync(&format!("{camera} fragmented={fragmented}"), &f, 9);
         }
     }
-    // What an event clip carries for the web app: G.711 as Opus, AAC as it is.
+    // What an event clip carries for the web app: G.711 as Opus, AAC and Opus as they are.
     let layout = agent::layout::Layout::new(&data_dir);
-    for (camera, codec) in [("mu", "opus"), ("aac", "aac")] {
-        let r = runs(&data_dir, camera);
+    for (camera, codec) in [("mu", "opus"), ("aac", "aac"), ("opus", "opus")] {
+        let r = connections(runs(&data_dir, camera));
         let video = index::find_stream(&conn, camera, index::StreamKind::Main).unwrap().unwrap();
         let sound = index::find_stream(&conn, camera, index::StreamKind::Audio).unwrap().unwrap();
         let ex = agent::export::export_with_sound(
@@ -558,6 +583,6 @@ fn recorded_sound_stays_in_sync_with_the_picture_through_a_crash() {
             agent::export::Sound::ForBrowserAsIs(sound),
         )
         .unwrap();
-        assert_eq!(day.audio_samples > 0, camera == "aac", "{camera} in the day view");
+        assert_eq!(day.audio_samples > 0, camera != "mu", "{camera} in the day view");
     }
 }

@@ -28,8 +28,9 @@ pub struct RtspOpener {
     pub username: Option<String>,
     pub password: Option<String>,
     pub stall_timeout: Duration,
-    /// Also set up the camera's sound (AAC, G.711 or L16) in the same session, and yield its
-    /// frames (`Frame::audio`) on the video's clock. A camera without one records video only.
+    /// Also set up the camera's sound (AAC, G.711 or L16) in the same session, or Opus in a
+    /// session of its own, and yield its frames (`Frame::audio`) on the video's clock. A
+    /// camera without one records video only.
     pub audio: bool,
 }
 
@@ -158,6 +159,115 @@ struct Reading {
     audio_entry_sent: bool,
     first: bool,
     entry: Option<Arc<SampleEntry>>,
+    /// A camera's Opus sound, read in a session of its own (see [`OpusSide`]).
+    opus: Option<OpusSide>,
+}
+
+/// Opus held before both sessions' clocks are tied: 10 s of 20 ms packets.
+const OPUS_HELD_MAX: usize = 500;
+
+/// A camera's Opus sound for recording. retina depacketizes no Opus, and a demuxed session
+/// refuses a track it cannot depacketize, so the sound comes in a second session of its own
+/// (read as RTP packets, one Opus packet each) and is placed on the picture's clock by the
+/// two sessions' RTCP sender reports ([`SoundPlacer`]).
+struct OpusSide {
+    items: OpusItems,
+    placer: SoundPlacer,
+    entry: Arc<SampleEntry>,
+    entry_sent: bool,
+    /// Packets (and their times at 48 kHz) that came before the clocks were tied.
+    held: std::collections::VecDeque<(Bytes, i64)>,
+    dropped: u64,
+    /// Frames placed and waiting to go out.
+    ready: std::collections::VecDeque<Frame>,
+}
+
+impl OpusSide {
+    /// Takes one packet: placed (with those held before it) once the clocks are tied, held
+    /// until then.
+    fn take(&mut self, packet: Bytes, at: i64) {
+        self.held.push_back((packet, at));
+        if self.placer.offset.is_none() {
+            if self.held.len() > OPUS_HELD_MAX {
+                self.held.pop_front();
+                self.dropped += 1;
+                if self.dropped == 1 {
+                    tracing::warn!(
+                        "no RTCP sender reports yet from both of the camera's sessions: \
+                         its Opus sound cannot be placed on the picture's clock and is not recorded until they come"
+                    );
+                }
+            }
+            return;
+        }
+        while let Some((data, at)) = self.held.pop_front() {
+            let Some(pts_90k) = self.placer.place(at) else { break };
+            let new_sample_entry = (!self.entry_sent).then(|| self.entry.clone());
+            self.entry_sent = true;
+            self.ready.push_back(Frame { pts_90k, is_key: true, data, new_sample_entry, audio: true });
+        }
+    }
+}
+
+/// Ties a second RTSP session's sound to the picture's clock (RFC 3550 section 6.4.1): a
+/// sender report of each session pairs one of its RTP times with the camera's own wall clock
+/// (NTP), and the two sessions share that wall clock. A sound time `t` (at `rate`) goes where
+/// the picture's clock is at the wall time the sound's reports give `t`. The offset is taken
+/// from the first pair of reports and moved only when later reports disagree by more than
+/// [`SoundPlacer::SHIFT_MAX_90K`] (a camera whose clocks drift apart), so that the sound's
+/// times do not jitter with each report.
+#[derive(Debug)]
+pub(crate) struct SoundPlacer {
+    rate: u32,
+    /// The latest report of each: (NTP time, RTP time from the session's start).
+    picture: Option<(u64, i64)>,
+    sound: Option<(u64, i64)>,
+    /// Picture time (90 kHz) of sound time 0.
+    offset: Option<i64>,
+}
+
+impl SoundPlacer {
+    /// 10 ms.
+    const SHIFT_MAX_90K: i64 = 900;
+
+    pub(crate) fn new(rate: u32) -> SoundPlacer {
+        SoundPlacer { rate: rate.max(1), picture: None, sound: None, offset: None }
+    }
+
+    pub(crate) fn picture_report(&mut self, ntp: u64, elapsed_90k: i64) {
+        self.picture = Some((ntp, elapsed_90k));
+        self.tie();
+    }
+
+    pub(crate) fn sound_report(&mut self, ntp: u64, elapsed: i64) {
+        self.sound = Some((ntp, elapsed));
+        self.tie();
+    }
+
+    fn to_90k(&self, t: i64) -> i64 {
+        (i128::from(t) * 90_000 / i128::from(self.rate)) as i64
+    }
+
+    fn tie(&mut self) {
+        let (Some((pn, pt)), Some((sn, st))) = (self.picture, self.sound) else { return };
+        // The sound report's wall time after the picture's, in 90 kHz units (NTP is 32.32
+        // fixed point seconds; two reports of one camera are close, so the difference fits).
+        let apart = (i128::from(sn.wrapping_sub(pn) as i64) * 90_000) >> 32;
+        let offset = pt.saturating_add(apart as i64).saturating_sub(self.to_90k(st));
+        match self.offset {
+            None => self.offset = Some(offset),
+            Some(o) if (offset - o).abs() > Self::SHIFT_MAX_90K => {
+                tracing::warn!(moved_ms = (offset - o) / 90, "the camera's sound and picture clocks moved apart");
+                self.offset = Some(offset);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The picture's time of sound time `t`, once reports of both have come.
+    pub(crate) fn place(&self, t: i64) -> Option<i64> {
+        Some(self.to_90k(t).saturating_add(self.offset?))
+    }
 }
 
 impl RtspOpener {
@@ -173,8 +283,11 @@ impl RtspOpener {
         };
         let mut setups = vec![(video, SetupOptions::default().frame_format(FrameFormat::MP4))];
         let mut audio = None;
+        let mut opus_track = None;
         if self.audio {
+            let opus = session.streams().iter().position(|s| s.media() == "audio" && is_opus(s));
             match session.streams().iter().position(recordable_audio) {
+                None if opus.is_some() => opus_track = opus.map(|i| (i, opus_channels(&session.streams()[i]))),
                 Some(i) => match audio_entry(&session.streams()[i]) {
                     Ok(e) => {
                         let rate = session.streams()[i].clock_rate_hz();
@@ -184,7 +297,7 @@ impl RtspOpener {
                     Err(e) => tracing::warn!("{}: not recording its sound: {e}", self.describe()),
                 },
                 None => tracing::warn!(
-                    "{}: no sound to record: recording takes AAC, G.711 (PCMU, PCMA) and L16 (found: {})",
+                    "{}: no sound to record: recording takes AAC, G.711 (PCMU, PCMA), L16 and Opus (found: {})",
                     self.describe(),
                     found.join(", ")
                 ),
@@ -204,14 +317,54 @@ impl RtspOpener {
             Err(e) => return Err(e),
         };
         let stall = self.stall_timeout;
-        let state = Reading { session: playing, video, audio, audio_entry_sent: false, first: true, entry: None };
+        let opus = match opus_track {
+            None => None,
+            Some((track, channels)) => match self.open_opus(track, channels).await {
+                Ok(side) => Some(side),
+                // The picture records all the same.
+                Err(e) => {
+                    tracing::warn!("{}: recording without its sound: {e}", self.describe());
+                    None
+                }
+            },
+        };
+        let state = Reading { session: playing, video, audio, audio_entry_sent: false, first: true, entry: None, opus };
         let s = futures::stream::unfold(state, move |mut r| async move {
             // The deadline runs from the last video frame: RTCP sender reports (and sound)
             // keep coming from a server whose video has stopped, and must not keep the
             // stream alive.
             let deadline = tokio::time::Instant::now() + stall;
             loop {
-                let item = match tokio::time::timeout_at(deadline, r.session.next()).await {
+                if let Some(f) = r.opus.as_mut().and_then(|o| o.ready.pop_front()) {
+                    return Some((Ok(f), r));
+                }
+                let next = tokio::select! {
+                    item = tokio::time::timeout_at(deadline, r.session.next()) => item,
+                    sound = async {
+                        match r.opus.as_mut() {
+                            Some(o) => o.items.next().await,
+                            None => std::future::pending().await,
+                        }
+                    } => {
+                        let o = r.opus.as_mut().expect("read from it");
+                        match sound {
+                            Some(Ok(OpusItem::Packet { data, at, .. })) => o.take(data, at),
+                            Some(Ok(OpusItem::Report { ntp, at })) => o.placer.sound_report(ntp, at),
+                            // The sound's session failed: the picture goes on without it
+                            // until the next connection.
+                            Some(Err(e)) => {
+                                tracing::warn!("the camera's sound session failed; recording the picture alone: {e}");
+                                r.opus = None;
+                            }
+                            None => {
+                                tracing::warn!("the camera ended its sound session; recording the picture alone");
+                                r.opus = None;
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let item = match next {
                     Err(_) => {
                         let e = base::err!(Unavailable, "camera sent no video for {stall:?}");
                         return Some((Err(e), r));
@@ -236,6 +389,12 @@ impl RtspOpener {
                         let data = Bytes::copy_from_slice(a.data());
                         let frame = Frame { pts_90k, is_key: true, data, new_sample_entry, audio: true };
                         return Some((Ok(frame), r));
+                    }
+                    CodecItem::Rtcp(c) if c.stream_id() == r.video => {
+                        if let (Some(o), Some((ntp, at))) = (r.opus.as_mut(), sender_report(&c)) {
+                            o.placer.picture_report(ntp, at);
+                        }
+                        continue;
                     }
                     _ => continue,
                 };
@@ -324,7 +483,7 @@ pub async fn open_sound(
             ("pcma", 8000) => SoundFormat::G711(crate::g711::Law::A),
             ("l16", _) => SoundFormat::L16 { rate: *rate, channels: s.channels().map_or(1, |c| c.get()) },
             ("mpeg4-generic", _) => SoundFormat::Aac(audio_entry(s).ok()?),
-            ("opus", 48_000) => SoundFormat::Opus { channels: s.channels().map_or(2, |c| c.get()).min(2) as u8 },
+            ("opus", 48_000) => SoundFormat::Opus { channels: opus_channels(s) },
             _ => return None,
         };
         Some((*i, format))
@@ -341,7 +500,14 @@ pub async fn open_sound(
         );
     };
     if let SoundFormat::Opus { .. } = format {
-        return Ok((format, opus_packets(session, i, timeout).await?));
+        let packets = opus_items(session, i, timeout).await?.filter_map(|item| {
+            std::future::ready(match item {
+                Ok(OpusItem::Packet { data, samples, .. }) => Some(Ok((data.to_vec(), samples))),
+                Ok(OpusItem::Report { .. }) => None,
+                Err(e) => Some(Err(e)),
+            })
+        });
+        return Ok((format, Box::pin(packets)));
     }
     let playing = play(session, vec![(i, SetupOptions::default())]).await?;
     let s = futures::stream::unfold(playing, move |mut session| async move {
@@ -364,16 +530,65 @@ pub async fn open_sound(
     Ok((format, Box::pin(s)))
 }
 
-/// A camera's Opus sound, packet by packet. retina has no depacketizer for Opus (so no
-/// demuxed session can carry it), but RFC 7587 needs none: each RTP payload is one Opus
-/// packet, whose duration its first byte tells (`crate::opus`). So this session, which
-/// carries the sound alone, is read as RTP packets. A packet whose duration cannot be told
-/// is skipped, counted, and logged once.
-async fn opus_packets(
+/// Whether a track is Opus as RFC 7587 sends it (always at 48 kHz).
+fn is_opus(s: &retina::client::Stream) -> bool {
+    s.encoding_name() == "opus" && s.clock_rate_hz() == 48_000
+}
+
+/// An Opus track's channels (RFC 7587 writes 2 in the SDP whatever is sent; the packets say).
+fn opus_channels(s: &retina::client::Stream) -> u8 {
+    s.channels().map_or(2, |c| c.get()).min(2) as u8
+}
+
+/// A sender report's wall time (NTP) and RTP time from the session's start.
+fn sender_report(c: &retina::rtcp::ReceivedCompoundPacket) -> Option<(u64, i64)> {
+    let at = c.rtp_timestamp()?.elapsed();
+    let sr = c.pkts().next()?.as_sender_report().ok()??;
+    Some((sr.ntp_timestamp().0, at))
+}
+
+/// What a camera's Opus session brings.
+enum OpusItem {
+    /// One Opus packet, its time at 48 kHz from the session's start and its length in samples.
+    Packet { data: Bytes, at: i64, samples: u32 },
+    /// A sender report: the camera's wall time (NTP) of RTP time `at`.
+    Report { ntp: u64, at: i64 },
+}
+
+type OpusItems = Pin<Box<dyn futures::Stream<Item = Result<OpusItem, Error>> + Send>>;
+
+impl RtspOpener {
+    /// The second session, for the Opus track `track` of the camera's description.
+    async fn open_opus(&self, track: usize, channels: u8) -> Result<OpusSide, Error> {
+        let session =
+            describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout).await?;
+        if !session.streams().get(track).is_some_and(is_opus) {
+            bail!(Unavailable, "the camera described its sound differently the second time");
+        }
+        let items = opus_items(session, track, self.stall_timeout).await?;
+        tracing::info!("{}: recording its Opus sound from a session of its own", self.describe());
+        Ok(OpusSide {
+            items,
+            placer: SoundPlacer::new(48_000),
+            entry: Arc::new(SampleEntry::opus(channels)?),
+            entry_sent: false,
+            held: Default::default(),
+            dropped: 0,
+            ready: Default::default(),
+        })
+    }
+}
+
+/// A camera's Opus sound, packet by packet, with its sender reports. retina has no
+/// depacketizer for Opus (so no demuxed session can carry it), but RFC 7587 needs none:
+/// each RTP payload is one Opus packet, whose duration its first byte tells
+/// (`crate::opus`). So this session, which carries the sound alone, is read as RTP packets.
+/// A packet whose duration cannot be told is skipped, counted, and logged once.
+async fn opus_items(
     mut session: retina::client::Session<retina::client::Described>,
     i: usize,
     timeout: Duration,
-) -> Result<SoundStream, Error> {
+) -> Result<OpusItems, Error> {
     session
         .setup(i, SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())))
         .await
@@ -393,12 +608,23 @@ async fn opus_packets(
                 Ok(Some(Err(e))) => return Some((Err(classify(e, "sound stream failed")), (session, skipped))),
                 Ok(Some(Ok(item))) => item,
             };
-            let retina::client::PacketItem::Rtp(p) = item else { continue };
-            if p.stream_id() != i {
-                continue;
-            }
+            let p = match item {
+                retina::client::PacketItem::Rtp(p) if p.stream_id() == i => p,
+                retina::client::PacketItem::Rtcp(c) if c.stream_id() == i => match sender_report(&c) {
+                    Some((ntp, at)) => return Some((Ok(OpusItem::Report { ntp, at }), (session, skipped))),
+                    None => continue,
+                },
+                _ => continue,
+            };
             match crate::opus::packet_samples(p.payload()) {
-                Some(n) => return Some((Ok((p.payload().to_vec(), n)), (session, skipped))),
+                Some(samples) => {
+                    let item = OpusItem::Packet {
+                        data: Bytes::copy_from_slice(p.payload()),
+                        at: p.timestamp().elapsed(),
+                        samples,
+                    };
+                    return Some((Ok(item), (session, skipped)));
+                }
                 None => {
                     if skipped == 0 {
                         tracing::warn!(
@@ -562,6 +788,34 @@ mod tests {
             "{asked:?}"
         );
         assert!(!asked[6..].iter().any(|a| a.contains("audio")), "{asked:?}");
+    }
+
+    /// The sound is placed where its sender reports put it on the camera's wall clock,
+    /// measured on the picture's clock; a later report moves it only past 10 ms.
+    #[test]
+    fn sound_is_placed_by_both_sessions_sender_reports() {
+        let second: u64 = 1 << 32; // NTP is 32.32 fixed point
+        let t = 3_900_000_000 * second; // any wall time, near the end of NTP's era
+        let mut p = SoundPlacer::new(48_000);
+        assert_eq!(p.place(0), None, "nothing placed before a report of each");
+        p.picture_report(t, 90_000);
+        assert_eq!(p.place(0), None);
+        // The sound's 2 s was the camera's t + 0.5 s, when the picture was at 1.5 s.
+        p.sound_report(t + second / 2, 96_000);
+        assert_eq!(p.place(96_000), Some(135_000));
+        assert_eq!(p.place(96_000 + 960), Some(135_000 + 1_800), "20 ms later");
+        // Reports that agree within 10 ms leave it; a sound time 5 ms off does not move it.
+        p.sound_report(t + second, 120_000 + 240);
+        assert_eq!(p.place(96_000), Some(135_000));
+        // With this picture report, 20 ms more (the camera's clocks drifted apart): 25 ms
+        // off in all, placed anew by the latest reports.
+        p.picture_report(t + 2 * second, 90_000 * 3 - 1_800);
+        assert_eq!(p.place(96_000), Some(135_000 - 2_250));
+        // The wall clock wraps (NTP era 1): the difference still counts.
+        let mut p = SoundPlacer::new(8_000);
+        p.picture_report(u64::MAX - second / 4 + 1, 0);
+        p.sound_report(second / 4, 0);
+        assert_eq!(p.place(8_000), Some(90_000 + 45_000));
     }
 
     /// A description that makes retina's SDP parser panic (found by fuzzing the backchannel)
