@@ -76,7 +76,10 @@ if [ "$what" = ingest-audio ]; then
       -map 0:v -map 1:a -c:v copy -c:a aac -b:a "$bitrate" -ac "$channels" -shortest "$av"
   fi
   port=18655
-  /usr/bin/python3 tests/rtsp_server.py --port $port --mount "/av=$av,audio=file" > "$scratch/server.log" 2>&1 &
+  # NODELAY=1: the camera sends each packet at once (see BENCHMARKS.md, "Recording CPU with
+  # the camera's sound").
+  /usr/bin/python3 tests/rtsp_server.py --port $port ${NODELAY:+--nodelay} --mount "/av=$av,audio=file" \
+    > "$scratch/server.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   sleep 2

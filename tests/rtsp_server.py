@@ -24,6 +24,7 @@ audio-only stream (no video). Prints "ready <port>" on stdout once listening.
 """
 import argparse
 import signal
+import socket
 import sys
 import time
 
@@ -119,6 +120,12 @@ class Tones:
             self.tones.append(tone)
 
 
+def connected(client, nodelay):
+    client.connect("pre-play-request", ignore_range)
+    if nodelay:
+        client.get_connection().get_write_socket().set_option(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def ignore_range(_client, ctx):
     ctx.request.remove_header(GstRtsp.RTSPHeaderField.RANGE, -1)
     return GstRtsp.RTSPStatusCode.OK
@@ -128,6 +135,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--mount", action="append", default=[])
+    ap.add_argument("--nodelay", action="store_true",
+                    help="send each RTP packet at once (TCP_NODELAY) instead of holding a small one "
+                    "until the client acknowledges the one before (Nagle's rule, the default)")
     args = ap.parse_args()
     Gst.init(None)
     onvif = any("backchannel=" in m for m in args.mount)
@@ -180,7 +190,7 @@ def main():
     # would seek a shared file pipeline back to the start for every client's `Range:
     # npt=0.000-` (retina sends it), under the clients already playing (and with two
     # tracks, abort in gst_rtsp_media_get_rates).
-    server.connect("client-connected", lambda _server, client: client.connect("pre-play-request", ignore_range))
+    server.connect("client-connected", lambda _server, client: connected(client, args.nodelay))
     if server.attach(None) == 0:
         print(f"cannot listen on port {args.port}", file=sys.stderr)
         sys.exit(1)
