@@ -67,8 +67,9 @@ export class ClipPlayer {
   ) {}
 
   push(plain: Uint8Array): void {
-    // A live session's first segment starts with the wall time of its media time 0.
-    if (this.mode === 'undecided' && plain.length >= 16 && find(plain.subarray(4, 8), 'pltw') === 0) {
+    // A live session's first segment starts with the wall time of its media time 0, and a
+    // later one again when the agent's clock has moved it.
+    if (plain.length >= 16 && find(plain.subarray(4, 8), 'pltw') === 0) {
       this.wallAtZero = Number(new DataView(plain.buffer, plain.byteOffset + 8, 8).getBigInt64(0));
       plain = plain.subarray(16);
     }

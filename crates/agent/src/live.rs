@@ -283,6 +283,10 @@ pub fn footage_window(
     Ok((q, window))
 }
 
+/// A session's wall time of decode time 0 is sent again once its clock moved it by more than
+/// this (ms): well under what the browser lines up (15 ms), over the clock's own wobble.
+pub(crate) const WALL_MOVED_MS: i64 = 5;
+
 /// Now, in Unix ms.
 pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -291,8 +295,9 @@ pub(crate) fn wall_ms() -> i64 {
 /// A `pltw` box: the wall time (Unix ms, big-endian) at which the media that follows was
 /// received from the camera at its decode time 0. It goes before a live session's init
 /// segment, inside the sealed stream, so that the browser can line the picture and the
-/// sound (two sessions) up on one clock; the browser takes it off before the MP4 reaches
-/// Media Source Extensions.
+/// sound (two sessions) up on one clock, and again before a fragment whenever the arrival
+/// clock has moved that time by more than [`WALL_MOVED_MS`]; the browser takes it off
+/// before the MP4 reaches Media Source Extensions.
 pub fn wall_box(wall_ms: i64) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[..4].copy_from_slice(&16u32.to_be_bytes());
@@ -345,6 +350,8 @@ pub async fn stream(
     let mut reorder = Reorderer::default();
     let mut pending: Option<Timed<Frame>> = None;
     let (mut first_dts, mut sequence) = (None::<i64>, 0u32);
+    // The first key frame's presentation time and the wall time last sent for it.
+    let mut zero: Option<(i64, i64)> = None;
     loop {
         let next = match cached.next() {
             Some(f) => Ok(Ok(f)),
@@ -374,7 +381,9 @@ pub async fn stream(
             let (true, Some(e)) = (f.is_key, e) else { continue };
             // The key frame's wall time is that of decode time 0: placed by every frame that
             // has arrived so far (it may be a cached one, placed when less was known).
-            let mut init = wall_box(feed.wall_of(f.pts_90k).unwrap_or(arrived)).to_vec();
+            let wall = feed.wall_of(f.pts_90k).unwrap_or(arrived);
+            zero = Some((f.pts_90k, wall));
+            let mut init = wall_box(wall).to_vec();
             init.extend_from_slice(&mux::fragmented_init(std::slice::from_ref(&e), 0));
             out.send(sealer.seal(&init).map_err(sealing::from_crypto)?).await.map_err(|_| closed())?;
             entry = Some(e);
@@ -392,7 +401,21 @@ pub async fn stream(
                 let duration = (t.dts_90k - prev.dts_90k).clamp(1, 90_000) as u32;
                 let offset = (prev.pts_90k - prev.dts_90k).clamp(0, i64::from(i32::MAX)) as i32;
                 sequence += 1;
-                let seg = fragment(&prev.item, duration, offset, sequence, (prev.dts_90k - base).max(0) as u64);
+                let mut seg = Vec::new();
+                if let Some((pts, sent)) = &mut zero
+                    && let Some(wall) = feed.wall_of(*pts)
+                    && (wall - *sent).abs() > WALL_MOVED_MS
+                {
+                    seg.extend_from_slice(&wall_box(wall));
+                    *sent = wall;
+                }
+                seg.extend_from_slice(&fragment(
+                    &prev.item,
+                    duration,
+                    offset,
+                    sequence,
+                    (prev.dts_90k - base).max(0) as u64,
+                ));
                 out.send(sealer.seal(&seg).map_err(sealing::from_crypto)?).await.map_err(|_| closed())?;
             }
             pending = Some(t);
@@ -470,6 +493,59 @@ mod tests {
             (&b[..8], i64::from_be_bytes(b[8..].try_into().unwrap())),
             (&b"\0\0\0\x10pltw"[..], 1_700_000_000_123)
         );
+    }
+
+    /// A session says its decode time 0's wall time before its init, and again before a
+    /// fragment once the clock has learnt better (here: a frame that came early by 400 ms
+    /// against the first ones, which had waited), so that the browser lines up by the best
+    /// figure, not by the first.
+    #[tokio::test]
+    async fn a_session_says_its_wall_time_again_when_the_clock_moves_it() {
+        let feed = Arc::new(Feed::new());
+        let avcc = [1, 0x4d, 0x00, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x4d, 0x00, 0x1f, 1, 0, 2, 0x68, 0xee];
+        let entry = Arc::new(SampleEntry::h264(640, 360, &avcc).unwrap());
+        let key = Frame { new_sample_entry: Some(entry), ..frame(0, true, 10) };
+        feed.publish(&key);
+        let viewer = crypto::keys::EncryptionSecret::generate();
+        let member = crypto::keys::Keyring::generate("member", 0).unwrap();
+        let q = crypto::live::LiveRequest::create(&member, [1; 16], "cam", viewer.public(), 0).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let session = tokio::spawn(stream(feed.clone(), q, tx));
+        let mut opener = crypto::live::LiveOpener::new(viewer);
+        let mut next = async || loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+            let n = u32::from_be_bytes(m[..4].try_into().unwrap()) as usize;
+            if let Some(plain) = opener.open(&m[4..4 + n]).unwrap() {
+                return plain;
+            }
+        };
+        let wall = |b: &[u8]| (&b[4..8] == b"pltw").then(|| i64::from_be_bytes(b[8..16].try_into().unwrap()));
+        let init = next().await;
+        let first = wall(&init).expect("the init says its wall time");
+        assert_eq!(&init[20..24], b"ftyp");
+        // Frames on time (more than the reordering window holds): fragments as they are.
+        for i in 1..=8 {
+            tokio::time::sleep(Duration::from_millis(33)).await;
+            feed.publish(&frame(i * 3_000, false, 10));
+        }
+        let f = next().await;
+        assert_eq!((wall(&f), &f[4..8]), (None, &b"moof"[..]));
+        // Frames 400 ms ahead of where the first ones put them: those had waited that long.
+        for i in 9..=16 {
+            tokio::time::sleep(Duration::from_millis(33)).await;
+            feed.publish(&frame(36_000 + i * 3_000, false, 10));
+        }
+        let moved = loop {
+            let f = next().await;
+            if let Some(w) = wall(&f) {
+                assert_eq!(&f[20..24], b"moof", "a fragment follows its wall time");
+                break w;
+            }
+        };
+        // 400 ms less what the paced frames overslept (a loaded machine's timers run late).
+        assert!((150..=420).contains(&(first - moved)), "moved from {first} to {moved}");
+        drop(rx);
+        session.abort();
     }
 
     #[test]

@@ -93,8 +93,12 @@ pub async fn stream(
     // The init goes with the first fragment, with the wall time of the first sample, which
     // lines the sound up with the picture in the browser: placed by every frame of that
     // fragment (each frame's arrival is the wall time of its end, late by however long it
-    // waited; the least late tells).
+    // waited; the least late tells). The clock goes on learning from every later frame: a
+    // session whose first sound came late (a camera that starts a new client with what it
+    // had buffered) is placed right once its sound flows, and a fragment carries the new
+    // wall time when it moved by more than `live::WALL_MOVED_MS`.
     let mut init = Some(init);
+    let mut sent_wall: Option<i64> = None;
     let mut clock = crate::live::ArrivalClock::default();
     let mut received = 0u64;
     let mut packets: Vec<(Vec<u8>, u32)> = Vec::new();
@@ -131,13 +135,18 @@ pub async fn stream(
             Convert::Opus { .. } => packets.len() >= PACKETS_PER_FRAGMENT,
         };
         if enough {
+            let wall = clock.wall_of(0.0).unwrap_or_else(crate::live::wall_ms);
+            let mut fragment = Vec::new();
             if let Some(init) = init.take() {
-                let first_ms = clock.wall_of(0.0).unwrap_or_else(crate::live::wall_ms);
-                let mut b = crate::live::wall_box(first_ms).to_vec();
+                let mut b = crate::live::wall_box(wall).to_vec();
                 b.extend_from_slice(&init);
                 tx.send(sealer.seal(&b).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
+                sent_wall = Some(wall);
+            } else if sent_wall.is_some_and(|w| (w - wall).abs() > crate::live::WALL_MOVED_MS) {
+                fragment.extend_from_slice(&crate::live::wall_box(wall));
+                sent_wall = Some(wall);
             }
-            let fragment = media::mp4::audio::fragment(sequence, decode, &packets);
+            fragment.extend_from_slice(&media::mp4::audio::fragment(sequence, decode, &packets));
             decode += packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>();
             sequence += 1;
             packets.clear();
