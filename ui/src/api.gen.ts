@@ -1753,6 +1753,11 @@ export interface components {
              * @description When the camera entered this state (Unix ms).
              */
             since_ms: number;
+            /**
+             * @description Whether the agent can play sound through the camera (a speaker command, or the ONVIF
+             *     backchannel the camera offers); absent until the agent knows.
+             */
+            speaker?: boolean | null;
             state: components["schemas"]["CameraState"];
         };
         CameraRetention: {
@@ -1803,6 +1808,8 @@ export interface components {
             settings_serial?: number | null;
             /** Format: int64 */
             since_ms: number;
+            /** @description Whether the agent can play sound through the camera; absent until it knows. */
+            speaker?: boolean | null;
             state: components["schemas"]["CameraState"];
         };
         ChunkList: {

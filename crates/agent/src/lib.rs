@@ -347,6 +347,15 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
     let (stop_workers, workers_stop) = base::shutdown::channel();
     let mut workers = base::worker::Workers::new();
     if let Some(spec) = opts.sync.clone() {
+        let talk = talk::Talk::new(
+            opts.cameras.iter().filter_map(|c| Some((c.name.clone(), c.speaker.clone()?))).collect(),
+            board.clone(),
+        );
+        // Which cameras have a speaker, for the app (asking a camera takes a connection:
+        // once, at start).
+        side_tasks.push(tokio::spawn(
+            talk.clone().learn(opts.cameras.iter().map(|c| c.name.clone()).collect(), shutdown.clone()),
+        ));
         let (uploads, control) = uploader::start(
             spec,
             uploader::Local {
@@ -365,9 +374,7 @@ pub async fn run(opts: Options, external_shutdown: Receiver) -> Result<Summary, 
                     remote.clone(),
                     opts.cameras.iter().map(|c| (c.name.clone(), c.masks.clone())).collect(),
                 ))),
-                talk: talk::Talk::new(
-                    opts.cameras.iter().filter_map(|c| Some((c.name.clone(), c.speaker.clone()?))).collect(),
-                ),
+                talk: talk.clone(),
                 sounds: Arc::new(
                     opts.cameras.iter().filter_map(|c| Some((c.name.clone(), c.sound.clone()?))).collect(),
                 ),

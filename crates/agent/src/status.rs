@@ -49,9 +49,10 @@ pub struct MotionStatus {
     pub last_error: Option<String>,
 }
 
-/// Shared table of stream statuses keyed by `camera/stream`.
+/// Shared table of stream statuses keyed by `camera/stream`, and what is known of each
+/// camera's speaker.
 #[derive(Clone, Default)]
-pub struct StatusBoard(Arc<Mutex<BTreeMap<String, StreamStatus>>>);
+pub struct StatusBoard(Arc<Mutex<BTreeMap<String, StreamStatus>>>, Arc<Mutex<BTreeMap<String, bool>>>);
 
 impl StatusBoard {
     pub fn update(&self, key: &str, f: impl FnOnce(&mut StreamStatus)) {
@@ -79,6 +80,17 @@ impl StatusBoard {
             s.last_error =
                 Some(LastError { kind: e.kind().to_string(), message: e.to_string(), at: format_90k(now_90k) });
         });
+    }
+
+    /// Records whether the agent can play sound through `camera`'s speaker.
+    pub fn set_speaker(&self, camera: &str, has: bool) {
+        self.1.lock().expect("status").insert(camera.to_owned(), has);
+    }
+
+    /// Whether the agent can play sound through `camera`: `None` until it is known (a
+    /// camera not yet asked, or that could not be).
+    pub fn speaker(&self, camera: &str) -> Option<bool> {
+        self.1.lock().expect("status").get(camera).copied()
     }
 
     pub fn snapshot(&self) -> Vec<StreamStatus> {

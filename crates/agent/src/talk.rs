@@ -40,11 +40,17 @@ pub enum Speaker {
 }
 
 /// The cameras' speakers, and which of them someone is talking through.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Talk {
     speakers: HashMap<String, Speaker>,
     busy: Mutex<HashSet<String>>,
+    /// Where what is learnt of each camera's speaker goes (for the app: no "Talk" for a
+    /// camera without one).
+    board: crate::status::StatusBoard,
 }
+
+/// How often a camera whose backchannel could not be asked about is asked again.
+const ASK_AGAIN: Duration = Duration::from_secs(60);
 
 /// A camera claimed for one talker; freed when dropped.
 pub struct Claim {
@@ -59,8 +65,62 @@ impl Drop for Claim {
 }
 
 impl Talk {
-    pub fn new(speakers: HashMap<String, Speaker>) -> Arc<Talk> {
-        Arc::new(Talk { speakers, busy: Mutex::default() })
+    pub fn new(speakers: HashMap<String, Speaker>, board: crate::status::StatusBoard) -> Arc<Talk> {
+        Arc::new(Talk { speakers, busy: Mutex::default(), board })
+    }
+
+    /// Records whether `camera` has a speaker the agent can reach (from asking the camera,
+    /// or from a talk session's outcome).
+    pub fn learned(&self, camera: &str, has: bool) {
+        if self.board.speaker(camera) != Some(has) {
+            tracing::info!(%camera, speaker = has, "the camera's speaker");
+        }
+        self.board.set_speaker(camera, has);
+    }
+
+    /// Learns which of `cameras` have a speaker: none where nothing is configured, yes
+    /// for a speaker command, and for a backchannel, what the camera's description says
+    /// (asked again every minute until it answers). Ends when all are known or at
+    /// shutdown.
+    pub async fn learn(self: Arc<Self>, cameras: Vec<String>, mut shutdown: base::shutdown::Receiver) {
+        let mut unknown = Vec::new();
+        for c in cameras {
+            match self.speakers.get(&c) {
+                None => self.learned(&c, false),
+                Some(Speaker::Exec { .. }) => self.learned(&c, true),
+                Some(Speaker::Backchannel { .. }) => unknown.push(c),
+            }
+        }
+        while !unknown.is_empty() {
+            let mut still = Vec::new();
+            for c in unknown {
+                let Some(Speaker::Backchannel { url, username, password }) = self.speakers.get(&c) else { continue };
+                let asked = media::backchannel::Backchannel::offered(
+                    url,
+                    username.as_deref(),
+                    password.as_deref(),
+                    CONNECT_TIMEOUT,
+                );
+                let asked = tokio::select! {
+                    r = asked => r,
+                    _ = shutdown.wait() => return,
+                };
+                match asked {
+                    Ok(has) => self.learned(&c, has),
+                    Err(e) => {
+                        tracing::debug!(camera = %c, "asking the camera about its backchannel: {e}");
+                        still.push(c);
+                    }
+                }
+            }
+            unknown = still;
+            if !unknown.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(ASK_AGAIN) => {}
+                    _ = shutdown.wait() => return,
+                }
+            }
+        }
     }
 
     pub fn speaker(&self, camera: &str) -> Option<&Speaker> {
@@ -227,7 +287,7 @@ mod tests {
 
     #[test]
     fn one_talker_per_camera() {
-        let t = Talk::new(HashMap::new());
+        let t = Talk::new(HashMap::new(), Default::default());
         let a = t.claim("door").expect("free");
         assert!(t.claim("door").is_none(), "taken");
         assert!(t.claim("garden").is_some(), "another camera");

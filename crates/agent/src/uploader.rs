@@ -459,6 +459,7 @@ impl Client {
                     doorbell: role.doorbell,
                     indoor: role.placement == crate::remote::Placement::Indoor,
                     records_sound: role.records_sound,
+                    speaker: board.speaker(&camera),
                     camera,
                     state,
                     since_ms: since_90k.div_euclid(90),
@@ -620,8 +621,15 @@ impl Client {
             }
         };
         let mut sink = match crate::talk::Sink::open(&speaker).await {
-            Ok(s) => s,
+            Ok(s) => {
+                talk.learned(&camera, true);
+                s
+            }
             Err(e) => {
+                if e.kind() == ErrorKind::FailedPrecondition {
+                    // The camera said it has none (the error says how).
+                    talk.learned(&camera, false);
+                }
                 tracing::warn!(session = %session_id, %camera, "reaching the speaker: {e}");
                 self.talk_state(&session_id, Ended, Some(e.msg().to_owned())).await;
                 return;

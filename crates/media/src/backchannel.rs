@@ -282,44 +282,33 @@ impl Backchannel {
             .map_err(|_| err!(Unavailable, "the camera's backchannel did not answer within {timeout:?}"))?
     }
 
-    async fn connect_inner(url: &Url, username: Option<&str>, password: Option<&str>) -> Result<Backchannel, Error> {
-        let host = url.host_str().ok_or_else(|| err!(InvalidArgument, "camera URL has no host"))?;
-        let port = url.port().unwrap_or(554);
-        let conn = TcpStream::connect((host, port)).await.map_err(|e| {
-            Error::wrap(ErrorKind::Unavailable, format!("connecting to {host}:{port} for the backchannel"), e)
-        })?;
-        let _ = conn.set_nodelay(true);
-        let mut url = url.clone();
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        let mut b = Backchannel {
-            conn,
-            url: url.clone(),
-            creds: username.map(|u| (u.to_owned(), password.unwrap_or_default().to_owned())),
-            auth: None,
-            cseq: 0,
-            session: String::new(),
-            keepalive: Duration::from_secs(30),
-            last_request: tokio::time::Instant::now(),
-            track: Track { control: String::new(), payload_type: 0, law: Law::Mu },
-            channel: 0,
-            seq: rand_u16(),
-            ts: rand_u32(),
-            ssrc: rand_u32(),
-            first: true,
-            pending: Vec::new(),
-            inbox: Vec::new(),
-        };
-        let r = b.request("DESCRIBE", url.as_str(), &[("Accept", "application/sdp")]).await?;
-        match r.status {
-            200 => {}
-            551 => {
-                bail!(FailedPrecondition, "the camera has no ONVIF backchannel (it answered 551 Option not supported)")
-            }
-            s => bail!(FailedPrecondition, "the camera refused the backchannel's DESCRIBE: {s} {}", r.reason),
+    /// Whether the camera at `url` has a speaker Porchlight can reach: its DESCRIBE, with
+    /// the ONVIF backchannel required, offers a sendonly audio track in G.711. `Ok(false)`
+    /// when the camera says it has none (551, or no such track, or another codec); an
+    /// error when it could not be asked (unreachable, credentials refused, bytes that are
+    /// not RTSP). Nothing is set up.
+    pub async fn offered(
+        url: &Url,
+        username: Option<&str>,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        let asked = tokio::time::timeout(timeout, async {
+            let mut b = Self::open(url, username, password).await?;
+            b.describe().await
+        })
+        .await
+        .map_err(|_| err!(Unavailable, "the camera did not describe its backchannel within {timeout:?}"))?;
+        match asked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::FailedPrecondition => Ok(false),
+            Err(e) => Err(e),
         }
-        let base = r.header("content-base").and_then(|v| Url::parse(v).ok()).unwrap_or_else(|| url.clone());
-        b.track = backchannel_track(&base, &r.body)?;
+    }
+
+    async fn connect_inner(url: &Url, username: Option<&str>, password: Option<&str>) -> Result<Backchannel, Error> {
+        let mut b = Self::open(url, username, password).await?;
+        b.describe().await?;
         let transport = format!("RTP/AVP/TCP;unicast;interleaved={}-{}", b.channel, b.channel + 1);
         let control = b.track.control.clone();
         let r = b.request("SETUP", &control, &[("Transport", &transport)]).await?;
@@ -338,11 +327,59 @@ impl Backchannel {
         {
             b.channel = ch.split('-').next().and_then(|c| c.parse().ok()).unwrap_or(b.channel);
         }
+        let url = b.url.clone();
         let r = b.request("PLAY", url.as_str(), &[("Range", "npt=0.000-")]).await?;
         if r.status != 200 {
             bail!(FailedPrecondition, "the camera refused the backchannel's PLAY: {} {}", r.status, r.reason);
         }
         Ok(b)
+    }
+
+    /// The camera's TCP connection, nothing asked yet.
+    async fn open(url: &Url, username: Option<&str>, password: Option<&str>) -> Result<Backchannel, Error> {
+        let host = url.host_str().ok_or_else(|| err!(InvalidArgument, "camera URL has no host"))?;
+        let port = url.port().unwrap_or(554);
+        let conn = TcpStream::connect((host, port)).await.map_err(|e| {
+            Error::wrap(ErrorKind::Unavailable, format!("connecting to {host}:{port} for the backchannel"), e)
+        })?;
+        let _ = conn.set_nodelay(true);
+        let mut url = url.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Ok(Backchannel {
+            conn,
+            url: url.clone(),
+            creds: username.map(|u| (u.to_owned(), password.unwrap_or_default().to_owned())),
+            auth: None,
+            cseq: 0,
+            session: String::new(),
+            keepalive: Duration::from_secs(30),
+            last_request: tokio::time::Instant::now(),
+            track: Track { control: String::new(), payload_type: 0, law: Law::Mu },
+            channel: 0,
+            seq: rand_u16(),
+            ts: rand_u32(),
+            ssrc: rand_u32(),
+            first: true,
+            pending: Vec::new(),
+            inbox: Vec::new(),
+        })
+    }
+
+    /// DESCRIBE with the backchannel required; finds its track.
+    async fn describe(&mut self) -> Result<(), Error> {
+        let url = self.url.clone();
+        let r = self.request("DESCRIBE", url.as_str(), &[("Accept", "application/sdp")]).await?;
+        match r.status {
+            200 => {}
+            551 => {
+                bail!(FailedPrecondition, "the camera has no ONVIF backchannel (it answered 551 Option not supported)")
+            }
+            s => bail!(FailedPrecondition, "the camera refused the backchannel's DESCRIBE: {s} {}", r.reason),
+        }
+        let base = r.header("content-base").and_then(|v| Url::parse(v).ok()).unwrap_or(url);
+        self.track = backchannel_track(&base, &r.body)?;
+        Ok(())
     }
 
     /// The law the camera takes.

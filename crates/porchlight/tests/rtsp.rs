@@ -309,7 +309,7 @@ impl Drop for RefusingPort {
 /// The ONVIF backchannel: sound the agent's client sends reaches the camera's speaker (the
 /// test camera, gst-rtsp-server's ONVIF media factory, writes it to a file) whole and at
 /// the tone sent; a camera without a backchannel is refused with an error that says so,
-/// and the file is untouched by it.
+/// and the file is untouched by it; asked whether it has a speaker, each says so.
 #[test]
 fn sound_sent_over_the_onvif_backchannel_reaches_the_camera() {
     use media::backchannel::Backchannel;
@@ -347,6 +347,16 @@ fn sound_sent_over_the_onvif_backchannel_reaches_the_camera() {
                 .expect_err("a camera without a backchannel");
         assert_eq!(refused.kind(), base::ErrorKind::FailedPrecondition, "{refused}");
         assert!(refused.msg().contains("no ONVIF backchannel"), "{refused}");
+        // Asked without setting anything up (what the agent tells the app): the camera has
+        // a speaker, the plain one has none, and a port nothing answers on is an error, not
+        // a "no".
+        let offered = async |u: String| {
+            Backchannel::offered(&url::Url::parse(&u).unwrap(), None, None, Duration::from_secs(10)).await
+        };
+        assert!(offered(server.url("cam")).await.unwrap());
+        assert!(!offered(server.url("plain")).await.unwrap());
+        let nobody = RefusingPort::new();
+        assert!(offered(format!("rtsp://127.0.0.1:{}/cam", nobody.port)).await.is_err());
     });
     // What the camera played: all of it (the last partial packet stays unsent), at 1 kHz.
     let want = SECONDS * 8000 / 160 * 160;

@@ -621,6 +621,12 @@ fn the_default_modes_follow_placement_and_a_doorbell_rings_when_disarmed() {
     assert_eq!((door["doorbell"].as_bool(), door["indoor"].as_bool()), (Some(true), Some(false)));
     assert_eq!((hall["doorbell"].as_bool(), hall["indoor"].as_bool()), (Some(false), Some(true)));
     assert_eq!(agent.recorded("hall"), 0, "Home keeps an indoor camera from recording");
+    // Neither camera has a speaker (the test camera answers 551 to the ONVIF backchannel):
+    // the app offers no talking through them.
+    wait_until("the agent to say neither camera has a speaker", Duration::from_secs(45), || {
+        let v = cameras(&mut web);
+        ["door", "hall"].iter().all(|n| camera(&v, n).is_some_and(|c| c["speaker"] == false))
+    });
     wait_until("the agent to publish its keys", Duration::from_secs(30), || {
         web.ok("GET", &format!("/api/households/{household}/devices"), None)[0]["public_keys"].is_string()
     });
@@ -923,6 +929,11 @@ fn talking_through_the_door_reaches_its_speaker_and_nothing_else_does() {
     web.pair_agent(&household, &owner_keys, &agent_dir.join("data"));
     let (agent, _) = doorbell_agent(&agent_dir, &format!("url = \"{}\"", camera.url("door")), 1);
     wait_until("the agent to record", Duration::from_secs(60), || agent.recorded("door") > 30);
+    // The camera offers its backchannel: the app is told the door has a speaker.
+    wait_until("the agent to say the door has a speaker", Duration::from_secs(45), || {
+        let v = web.ok("GET", &format!("/api/households/{household}/cameras"), None);
+        v.as_array().unwrap().iter().any(|c| c["camera"] == "door" && c["speaker"] == true)
+    });
     let talk = web.ok("GET", &format!("/api/households/{household}/talk"), None);
     let agent_key = crypto::keys::PublicKeys::parse(
         &crypto::keys::unhex(talk["agent_keys"][0].as_str().expect("the agent published its keys")).unwrap(),

@@ -558,6 +558,10 @@ pub struct CameraReport {
     /// The agent's configuration records its sound (`audio.record`, off by default).
     #[serde(default)]
     pub records_sound: bool,
+    /// Whether the agent can play sound through the camera (a speaker command, or the ONVIF
+    /// backchannel the camera offers); absent until the agent knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<bool>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -590,6 +594,8 @@ pub struct CameraStatusJson {
     pub indoor: bool,
     /// The agent's configuration records its sound (`audio.record`, off by default).
     pub records_sound: bool,
+    /// Whether the agent can play sound through the camera; absent until it knows.
+    pub speaker: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize)]

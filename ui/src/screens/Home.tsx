@@ -110,7 +110,17 @@ export function Home(p: { householdId: string; keys: Keyring; isOwner: boolean; 
           </li>
         ))}
       </ul>
-      {watching && <Live householdId={p.householdId} camera={watching} label={label(watching)} keys={p.keys} canTalk={p.canTalk} onClose={() => setWatching(null)} />}
+      {watching && (
+        <Live
+          householdId={p.householdId}
+          camera={watching}
+          label={label(watching)}
+          keys={p.keys}
+          canTalk={p.canTalk}
+          speaker={cards.value.find((c) => c.camera === watching)?.status?.speaker ?? null}
+          onClose={() => setWatching(null)}
+        />
+      )}
     </section>
   );
 }

@@ -8,7 +8,11 @@ import { ClipPlayer } from '../mse';
 type Status = { kind: 'connecting' } | { kind: 'live' } | { kind: 'ended'; message: string };
 
 /** Live view of one camera, decrypted in the browser; closing the dialog ends the session. */
-export function Live(p: { householdId: string; camera: string; label: string; keys: Keyring; canTalk?: boolean; onClose: () => void }) {
+/**
+ * `speaker`: whether the household's agent can play sound through the camera (`null`: not
+ * known yet, so talking is offered and the agent says if it cannot).
+ */
+export function Live(p: { householdId: string; camera: string; label: string; keys: Keyring; canTalk?: boolean; speaker?: boolean | null; onClose: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [status, setStatus] = useState<Status>({ kind: 'connecting' });
@@ -56,7 +60,12 @@ export function Live(p: { householdId: string; camera: string; label: string; ke
         </p>
       )}
       <SoundControl householdId={p.householdId} camera={p.camera} label={p.label} keys={p.keys} />
-      {p.canTalk && <TalkControl householdId={p.householdId} camera={p.camera} label={p.label} keys={p.keys} />}
+      {p.canTalk && p.speaker !== false && <TalkControl householdId={p.householdId} camera={p.camera} label={p.label} keys={p.keys} />}
+      {p.canTalk && p.speaker === false && (
+        <p className="muted" data-testid="no-speaker">
+          {p.label} has no speaker the agent can reach, so you cannot talk through it.
+        </p>
+      )}
       {status.kind === 'ended' && (
         <p role="alert">
           {status.message}{' '}

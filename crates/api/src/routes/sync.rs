@@ -183,6 +183,7 @@ pub async fn camera_status(
                 doorbell: c.doorbell,
                 indoor: c.indoor,
                 records_sound: c.records_sound,
+                speaker: c.speaker,
             })
         })
         .collect();
