@@ -163,8 +163,11 @@ struct Reading {
     opus: Option<OpusSide>,
 }
 
-/// Opus held before both sessions' clocks are tied: 10 s of 20 ms packets.
+/// Opus held before both sessions' clocks are tied: 10 s of 20 ms packets, and at most
+/// 2 MiB of them (a camera's packets are a few hundred bytes; its bytes must not make the
+/// agent hold more).
 const OPUS_HELD_MAX: usize = 500;
+const OPUS_HELD_BYTES_MAX: usize = 2 << 20;
 
 /// A camera's Opus sound for recording. retina depacketizes no Opus, and a demuxed session
 /// refuses a track it cannot depacketize, so the sound comes in a second session of its own
@@ -175,8 +178,10 @@ struct OpusSide {
     placer: SoundPlacer,
     entry: Arc<SampleEntry>,
     entry_sent: bool,
-    /// Packets (and their times at 48 kHz) that came before the clocks were tied.
+    /// Packets (and their times at 48 kHz) that came before the clocks were tied, and their
+    /// bytes.
     held: std::collections::VecDeque<(Bytes, i64)>,
+    held_bytes: usize,
     dropped: u64,
     /// Frames placed and waiting to go out.
     ready: std::collections::VecDeque<Frame>,
@@ -186,10 +191,12 @@ impl OpusSide {
     /// Takes one packet: placed (with those held before it) once the clocks are tied, held
     /// until then.
     fn take(&mut self, packet: Bytes, at: i64) {
+        self.held_bytes += packet.len();
         self.held.push_back((packet, at));
         if self.placer.offset.is_none() {
-            if self.held.len() > OPUS_HELD_MAX {
-                self.held.pop_front();
+            while self.held.len() > OPUS_HELD_MAX || self.held_bytes > OPUS_HELD_BYTES_MAX {
+                let Some((old, _)) = self.held.pop_front() else { break };
+                self.held_bytes -= old.len();
                 self.dropped += 1;
                 if self.dropped == 1 {
                     tracing::warn!(
@@ -200,6 +207,7 @@ impl OpusSide {
             }
             return;
         }
+        self.held_bytes = 0;
         while let Some((data, at)) = self.held.pop_front() {
             let Some(pts_90k) = self.placer.place(at) else { break };
             let new_sample_entry = (!self.entry_sent).then(|| self.entry.clone());
@@ -229,6 +237,10 @@ pub(crate) struct SoundPlacer {
 impl SoundPlacer {
     /// 10 ms.
     const SHIFT_MAX_90K: i64 = 900;
+    /// Reports of one camera's two sessions come seconds apart; reports whose wall times
+    /// are further apart than this (a minute) are not believed, so that a camera's bytes
+    /// cannot place its sound anywhere but near its picture.
+    const APART_MAX_90K: i128 = 60 * 90_000;
 
     pub(crate) fn new(rate: u32) -> SoundPlacer {
         SoundPlacer { rate: rate.max(1), picture: None, sound: None, offset: None }
@@ -253,6 +265,13 @@ impl SoundPlacer {
         // The sound report's wall time after the picture's, in 90 kHz units (NTP is 32.32
         // fixed point seconds; two reports of one camera are close, so the difference fits).
         let apart = (i128::from(sn.wrapping_sub(pn) as i64) * 90_000) >> 32;
+        if apart.abs() > Self::APART_MAX_90K {
+            tracing::warn!(
+                apart_s = (apart / 90_000) as i64,
+                "the camera's sender reports are too far apart to believe"
+            );
+            return;
+        }
         let offset = pt.saturating_add(apart as i64).saturating_sub(self.to_90k(st));
         match self.offset {
             None => self.offset = Some(offset),
@@ -573,6 +592,7 @@ impl RtspOpener {
             entry: Arc::new(SampleEntry::opus(channels)?),
             entry_sent: false,
             held: Default::default(),
+            held_bytes: 0,
             dropped: 0,
             ready: Default::default(),
         })
@@ -811,11 +831,55 @@ mod tests {
         // off in all, placed anew by the latest reports.
         p.picture_report(t + 2 * second, 90_000 * 3 - 1_800);
         assert_eq!(p.place(96_000), Some(135_000 - 2_250));
+        // Reports a minute and more apart in wall time are not believed: nothing moves.
+        p.sound_report(t + 3_600 * second, 120_000);
+        assert_eq!(p.place(96_000), Some(135_000 - 2_250));
+        let mut far = SoundPlacer::new(48_000);
+        far.picture_report(t, 0);
+        far.sound_report(t.wrapping_add(u64::MAX / 2), 0);
+        assert_eq!(far.place(0), None, "never tied");
         // The wall clock wraps (NTP era 1): the difference still counts.
         let mut p = SoundPlacer::new(8_000);
         p.picture_report(u64::MAX - second / 4 + 1, 0);
         p.sound_report(second / 4, 0);
         assert_eq!(p.place(8_000), Some(90_000 + 45_000));
+    }
+
+    /// Opus that comes before both sessions' reports is held, within bounds (count and
+    /// bytes, the oldest dropped), and placed in order once they come.
+    #[test]
+    fn opus_before_the_reports_is_held_within_bounds_then_placed() {
+        let mut o = OpusSide {
+            items: Box::pin(futures::stream::empty()),
+            placer: SoundPlacer::new(48_000),
+            entry: Arc::new(SampleEntry::opus(1).unwrap()),
+            entry_sent: false,
+            held: Default::default(),
+            held_bytes: 0,
+            dropped: 0,
+            ready: Default::default(),
+        };
+        for i in 0..600 {
+            o.take(Bytes::from_static(&[0xf8, 1, 2]), i * 960);
+        }
+        assert_eq!((o.held.len(), o.dropped, o.ready.len()), (OPUS_HELD_MAX, 100, 0));
+        // A camera's huge packets: never more than the byte bound held.
+        for i in 600..610 {
+            o.take(Bytes::from(vec![0xf8; 1 << 20]), i * 960);
+        }
+        assert!(o.held_bytes <= OPUS_HELD_BYTES_MAX && o.held.len() <= 2, "{} bytes", o.held_bytes);
+        // The reports come (same wall time, picture at 1 s): what is held goes out placed,
+        // in order, the first with the sample entry.
+        o.placer.picture_report(1 << 40, 90_000);
+        o.placer.sound_report(1 << 40, 0);
+        o.take(Bytes::from_static(&[0xf8, 1, 2]), 610 * 960);
+        let out: Vec<Frame> = o.ready.drain(..).collect();
+        assert_eq!(out.len(), 3, "the two huge packets the bytes allowed, and the new one");
+        assert!(out[0].new_sample_entry.is_some() && out[1..].iter().all(|f| f.new_sample_entry.is_none()));
+        assert!(out.iter().all(|f| f.audio && f.is_key));
+        assert_eq!(out.last().unwrap().pts_90k, 90_000 + 610 * 1_800);
+        assert!(out.windows(2).all(|w| w[0].pts_90k < w[1].pts_90k));
+        assert!(o.held.is_empty() && o.held_bytes == 0);
     }
 
     /// A description that makes retina's SDP parser panic (found by fuzzing the backchannel)
