@@ -13,7 +13,8 @@ use base::{Error, ErrorKind, bail};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use retina::client::{
-    Credentials, InitialTimestampPolicy, PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
+    Credentials, InitialSequenceNumberPolicy, InitialTimestampPolicy, PlayOptions, SessionOptions, SetupOptions,
+    TcpTransportOptions, Transport,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use url::Url;
@@ -54,15 +55,16 @@ impl Opener for RtspOpener {
 }
 
 /// Classifies retina's errors into our kinds by what they say: retina's error type is
-/// opaque, and a wrong password or a wrong path deserve their own status.
+/// opaque, and a wrong password or a wrong path deserve their own status. Only the status
+/// of an RTSP response counts (retina writes it first: "401 response to DESCRIBE …"), not a
+/// 404 anywhere in a packet's description.
 fn classify(e: retina::Error, what: &str) -> Error {
     let text = e.to_string();
-    let kind = if text.contains("401") {
-        ErrorKind::Unauthenticated
-    } else if text.contains("404") {
-        ErrorKind::NotFound
-    } else {
-        ErrorKind::Unavailable
+    let status = text.split_once(" response to ").map(|(s, _)| s);
+    let kind = match status {
+        Some("401") => ErrorKind::Unauthenticated,
+        Some("404") => ErrorKind::NotFound,
+        _ => ErrorKind::Unavailable,
     };
     let msg = match kind {
         ErrorKind::Unauthenticated => format!("{what}: camera rejected the credentials (401)"),
@@ -102,10 +104,12 @@ async fn describe(
 /// response gives it (RTP-Info), which puts them all on one clock (the presentation's NPT);
 /// a camera that leaves it out gets each stream's first packet as its start instead
 /// (retina's permissive policy), so sound and picture line up as well as their first
-/// packets' arrival does.
+/// packets' arrival does. `seq`: whether the first packet must carry the sequence number
+/// the PLAY answer names.
 async fn play(
     mut session: retina::client::Session<retina::client::Described>,
     streams: Vec<(usize, SetupOptions)>,
+    seq: InitialSequenceNumberPolicy,
 ) -> Result<retina::client::Demuxed, Error> {
     for (i, setup) in streams {
         session
@@ -114,7 +118,7 @@ async fn play(
             .map_err(|e| classify(e, "SETUP failed"))?;
     }
     session
-        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
+        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive).initial_seq(seq))
         .await
         .map_err(|e| classify(e, "PLAY failed"))?
         .demuxed()
@@ -322,7 +326,7 @@ impl RtspOpener {
                 ),
             }
         }
-        let playing = match play(session, setups).await {
+        let playing = match play(session, setups, InitialSequenceNumberPolicy::Default).await {
             Ok(p) => p,
             // A camera that refuses the sound's SETUP (or PLAY with it) still records its
             // picture: once more, without the sound.
@@ -331,7 +335,8 @@ impl RtspOpener {
                 audio = None;
                 let session =
                     describe(&self.url, self.username.as_deref(), self.password.as_deref(), self.stall_timeout).await?;
-                play(session, vec![(video, SetupOptions::default().frame_format(FrameFormat::MP4))]).await?
+                let picture = vec![(video, SetupOptions::default().frame_format(FrameFormat::MP4))];
+                play(session, picture, InitialSequenceNumberPolicy::Default).await?
             }
             Err(e) => return Err(e),
         };
@@ -528,7 +533,11 @@ pub async fn open_sound(
         });
         return Ok((format, Box::pin(packets)));
     }
-    let playing = play(session, vec![(i, SetupOptions::default())]).await?;
+    // A sound-only session starts from the first packet it sees: a camera that serves this
+    // client from a capture already running for others may send a few packets from before
+    // the sequence number its PLAY answer names (gst-rtsp-server's shared media does), which
+    // would otherwise end the session at once as "out of order".
+    let playing = play(session, vec![(i, SetupOptions::default())], InitialSequenceNumberPolicy::Ignore).await?;
     let s = futures::stream::unfold(playing, move |mut session| async move {
         loop {
             let item = match tokio::time::timeout(timeout, session.next()).await {
@@ -603,7 +612,8 @@ impl RtspOpener {
 /// depacketizer for Opus (so no demuxed session can carry it), but RFC 7587 needs none:
 /// each RTP payload is one Opus packet, whose duration its first byte tells
 /// (`crate::opus`). So this session, which carries the sound alone, is read as RTP packets.
-/// A packet whose duration cannot be told is skipped, counted, and logged once.
+/// A packet whose duration cannot be told is skipped, counted, and logged once. Like
+/// `open_sound`'s, the session starts from the first packet it sees.
 async fn opus_items(
     mut session: retina::client::Session<retina::client::Described>,
     i: usize,
@@ -614,7 +624,11 @@ async fn opus_items(
         .await
         .map_err(|e| classify(e, "SETUP failed"))?;
     let playing = session
-        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
+        .play(
+            PlayOptions::default()
+                .initial_timestamp(InitialTimestampPolicy::Permissive)
+                .initial_seq(InitialSequenceNumberPolicy::Ignore),
+        )
         .await
         .map_err(|e| classify(e, "PLAY failed"))?;
     let s = futures::stream::unfold((Box::pin(playing), 0u64), move |(mut session, mut skipped)| async move {
