@@ -70,7 +70,7 @@ impl Talk {
     }
 
     /// Records whether `camera` has a speaker the agent can reach (from asking the camera,
-    /// or from a talk session's outcome).
+    /// or, yes only, from a talk session that reached it).
     pub fn learned(&self, camera: &str, has: bool) {
         if self.board.speaker(camera) != Some(has) {
             tracing::info!(%camera, speaker = has, "the camera's speaker");

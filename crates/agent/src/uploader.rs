@@ -625,11 +625,9 @@ impl Client {
                 talk.learned(&camera, true);
                 s
             }
+            // Not counted as "no speaker": a camera may refuse a second backchannel client,
+            // or be away for a moment; what it has is what its description says.
             Err(e) => {
-                if e.kind() == ErrorKind::FailedPrecondition {
-                    // The camera said it has none (the error says how).
-                    talk.learned(&camera, false);
-                }
                 tracing::warn!(session = %session_id, %camera, "reaching the speaker: {e}");
                 self.talk_state(&session_id, Ended, Some(e.msg().to_owned())).await;
                 return;
