@@ -188,8 +188,8 @@ def main():
         server.set_auth(auth)
     # A camera is live: it plays from now whatever range a PLAY asks for. gst-rtsp-server
     # would seek a shared file pipeline back to the start for every client's `Range:
-    # npt=0.000-` (retina sends it), under the clients already playing (and with two
-    # tracks, abort in gst_rtsp_media_get_rates).
+    # npt=0.000-` (retina sends it), under the clients already playing (their timestamps
+    # jumping back by however long the pipeline had played).
     server.connect("client-connected", lambda _server, client: connected(client, args.nodelay))
     if server.attach(None) == 0:
         print(f"cannot listen on port {args.port}", file=sys.stderr)

@@ -7,8 +7,8 @@ import { ClipPlayer } from '../mse';
 
 type Status = { kind: 'connecting' } | { kind: 'live' } | { kind: 'ended'; message: string };
 
-/** Live view of one camera, decrypted in the browser; closing the dialog ends the session. */
 /**
+ * Live view of one camera, decrypted in the browser; closing the dialog ends the session.
  * `speaker`: whether the household's agent can play sound through the camera (`null`: not
  * known yet, so talking is offered and the agent says if it cannot).
  */
