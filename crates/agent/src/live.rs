@@ -285,7 +285,16 @@ pub fn footage_window(
 
 /// A session's wall time of decode time 0 is sent again once its clock moved it by more than
 /// this (ms): well under what the browser lines up (15 ms), over the clock's own wobble.
-pub(crate) const WALL_MOVED_MS: i64 = 5;
+const WALL_MOVED_MS: i64 = 5;
+
+/// The `pltw` box to send before the next fragment, when the wall time of decode time 0 has
+/// moved by more than [`WALL_MOVED_MS`] since `sent` (which then becomes `wall`).
+pub(crate) fn wall_moved(sent: &mut i64, wall: i64) -> Option<[u8; 16]> {
+    ((wall - *sent).abs() > WALL_MOVED_MS).then(|| {
+        *sent = wall;
+        wall_box(wall)
+    })
+}
 
 /// Now, in Unix ms.
 pub(crate) fn wall_ms() -> i64 {
@@ -404,10 +413,9 @@ pub async fn stream(
                 let mut seg = Vec::new();
                 if let Some((pts, sent)) = &mut zero
                     && let Some(wall) = feed.wall_of(*pts)
-                    && (wall - *sent).abs() > WALL_MOVED_MS
+                    && let Some(b) = wall_moved(sent, wall)
                 {
-                    seg.extend_from_slice(&wall_box(wall));
-                    *sent = wall;
+                    seg.extend_from_slice(&b);
                 }
                 seg.extend_from_slice(&fragment(
                     &prev.item,

@@ -96,7 +96,7 @@ pub async fn stream(
     // waited; the least late tells). The clock goes on learning from every later frame: a
     // session whose first sound came late (a camera that starts a new client with what it
     // had buffered) is placed right once its sound flows, and a fragment carries the new
-    // wall time when it moved by more than `live::WALL_MOVED_MS`.
+    // wall time when it moved (`live::wall_moved`).
     let mut init = Some(init);
     let mut sent_wall: Option<i64> = None;
     let mut clock = crate::live::ArrivalClock::default();
@@ -142,9 +142,8 @@ pub async fn stream(
                 b.extend_from_slice(&init);
                 tx.send(sealer.seal(&b).map_err(crate::sealing::from_crypto)?).await.map_err(|_| gone())?;
                 sent_wall = Some(wall);
-            } else if sent_wall.is_some_and(|w| (w - wall).abs() > crate::live::WALL_MOVED_MS) {
-                fragment.extend_from_slice(&crate::live::wall_box(wall));
-                sent_wall = Some(wall);
+            } else if let Some(b) = sent_wall.as_mut().and_then(|sent| crate::live::wall_moved(sent, wall)) {
+                fragment.extend_from_slice(&b);
             }
             fragment.extend_from_slice(&media::mp4::audio::fragment(sequence, decode, &packets));
             decode += packets.iter().map(|(_, d)| u64::from(*d)).sum::<u64>();

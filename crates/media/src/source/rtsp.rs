@@ -107,10 +107,19 @@ async fn describe(
 /// packets' arrival does. `seq`: whether the first packet must carry the sequence number
 /// the PLAY answer names.
 async fn play(
-    mut session: retina::client::Session<retina::client::Described>,
+    session: retina::client::Session<retina::client::Described>,
     streams: Vec<(usize, SetupOptions)>,
     seq: InitialSequenceNumberPolicy,
 ) -> Result<retina::client::Demuxed, Error> {
+    setup_and_play(session, streams, seq).await?.demuxed().map_err(|e| classify(e, "demuxing"))
+}
+
+/// SETUP of streams `streams` over TCP, then PLAY (see [`play`]), as RTP packets.
+async fn setup_and_play(
+    mut session: retina::client::Session<retina::client::Described>,
+    streams: Vec<(usize, SetupOptions)>,
+    seq: InitialSequenceNumberPolicy,
+) -> Result<retina::client::Session<retina::client::Playing>, Error> {
     for (i, setup) in streams {
         session
             .setup(i, setup.transport(Transport::Tcp(TcpTransportOptions::default())))
@@ -120,9 +129,7 @@ async fn play(
     session
         .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive).initial_seq(seq))
         .await
-        .map_err(|e| classify(e, "PLAY failed"))?
-        .demuxed()
-        .map_err(|e| classify(e, "demuxing"))
+        .map_err(|e| classify(e, "PLAY failed"))
 }
 
 /// The sample entry of a recorded sound track: AAC as retina builds it, G.711 and L16 as
@@ -192,6 +199,19 @@ struct OpusSide {
 }
 
 impl OpusSide {
+    fn new(items: OpusItems, channels: u8) -> Result<OpusSide, Error> {
+        Ok(OpusSide {
+            items,
+            placer: SoundPlacer::new(48_000),
+            entry: Arc::new(SampleEntry::opus(channels)?),
+            entry_sent: false,
+            held: Default::default(),
+            held_bytes: 0,
+            dropped: 0,
+            ready: Default::default(),
+        })
+    }
+
     /// Takes one packet: placed (with those held before it) once the clocks are tied, held
     /// until then.
     fn take(&mut self, packet: Bytes, at: i64) {
@@ -247,7 +267,7 @@ impl SoundPlacer {
     const APART_MAX_90K: i128 = 60 * 90_000;
 
     pub(crate) fn new(rate: u32) -> SoundPlacer {
-        SoundPlacer { rate: rate.max(1), picture: None, sound: None, offset: None }
+        SoundPlacer { rate, picture: None, sound: None, offset: None }
     }
 
     pub(crate) fn picture_report(&mut self, ntp: u64, elapsed_90k: i64) {
@@ -261,7 +281,7 @@ impl SoundPlacer {
     }
 
     fn to_90k(&self, t: i64) -> i64 {
-        (i128::from(t) * 90_000 / i128::from(self.rate)) as i64
+        to_90k(t, self.rate)
     }
 
     fn tie(&mut self) {
@@ -407,7 +427,7 @@ impl RtspOpener {
                         // The sound's clock in 90 kHz units from the shared start (rounded
                         // to the nearest 11 µs).
                         let at = a.timestamp().elapsed();
-                        let pts_90k = (i128::from(at) * 90_000 / i128::from(*rate)) as i64;
+                        let pts_90k = to_90k(at, *rate);
                         let new_sample_entry = (!r.audio_entry_sent).then(|| entry.clone());
                         r.audio_entry_sent = true;
                         let data = Bytes::copy_from_slice(a.data());
@@ -558,6 +578,11 @@ pub async fn open_sound(
     Ok((format, Box::pin(s)))
 }
 
+/// A time at `rate` Hz in 90 kHz units (rounded down: within 11 µs at 8 kHz and above).
+fn to_90k(t: i64, rate: u32) -> i64 {
+    (i128::from(t) * 90_000 / i128::from(rate.max(1))) as i64
+}
+
 /// Whether a track is Opus as RFC 7587 sends it (always at 48 kHz).
 fn is_opus(s: &retina::client::Stream) -> bool {
     s.encoding_name() == "opus" && s.clock_rate_hz() == 48_000
@@ -595,16 +620,7 @@ impl RtspOpener {
         }
         let items = opus_items(session, track, self.stall_timeout).await?;
         tracing::info!("{}: recording its Opus sound from a session of its own", self.describe());
-        Ok(OpusSide {
-            items,
-            placer: SoundPlacer::new(48_000),
-            entry: Arc::new(SampleEntry::opus(channels)?),
-            entry_sent: false,
-            held: Default::default(),
-            held_bytes: 0,
-            dropped: 0,
-            ready: Default::default(),
-        })
+        OpusSide::new(items, channels)
     }
 }
 
@@ -615,22 +631,12 @@ impl RtspOpener {
 /// A packet whose duration cannot be told is skipped, counted, and logged once. Like
 /// `open_sound`'s, the session starts from the first packet it sees.
 async fn opus_items(
-    mut session: retina::client::Session<retina::client::Described>,
+    session: retina::client::Session<retina::client::Described>,
     i: usize,
     timeout: Duration,
 ) -> Result<OpusItems, Error> {
-    session
-        .setup(i, SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())))
-        .await
-        .map_err(|e| classify(e, "SETUP failed"))?;
-    let playing = session
-        .play(
-            PlayOptions::default()
-                .initial_timestamp(InitialTimestampPolicy::Permissive)
-                .initial_seq(InitialSequenceNumberPolicy::Ignore),
-        )
-        .await
-        .map_err(|e| classify(e, "PLAY failed"))?;
+    let playing =
+        setup_and_play(session, vec![(i, SetupOptions::default())], InitialSequenceNumberPolicy::Ignore).await?;
     let s = futures::stream::unfold((Box::pin(playing), 0u64), move |(mut session, mut skipped)| async move {
         loop {
             let item = match tokio::time::timeout(timeout, session.next()).await {
@@ -863,16 +869,7 @@ mod tests {
     /// bytes, the oldest dropped), and placed in order once they come.
     #[test]
     fn opus_before_the_reports_is_held_within_bounds_then_placed() {
-        let mut o = OpusSide {
-            items: Box::pin(futures::stream::empty()),
-            placer: SoundPlacer::new(48_000),
-            entry: Arc::new(SampleEntry::opus(1).unwrap()),
-            entry_sent: false,
-            held: Default::default(),
-            held_bytes: 0,
-            dropped: 0,
-            ready: Default::default(),
-        };
+        let mut o = OpusSide::new(Box::pin(futures::stream::empty()), 1).unwrap();
         for i in 0..600 {
             o.take(Bytes::from_static(&[0xf8, 1, 2]), i * 960);
         }
